@@ -1,0 +1,110 @@
+//! Time reaches code through a [`Clock`] it is given, never through the wall clock.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+/// A source of the current instant in UTC.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// A clock shared between the parts of one component.
+pub type SharedClock = Arc<dyn Clock>;
+
+/// Wall-clock time as seen by the tokio runtime the clock is used in: an anchor instant in UTC
+/// plus the time tokio says has elapsed since the clock was made.
+///
+/// In a turmoil host the runtime's time is virtual, so this clock is simulated time; in a
+/// normal runtime it is real time. Create it inside the runtime (host) that uses it.
+pub struct TokioClock {
+    anchor_utc: DateTime<Utc>,
+    anchor: tokio::time::Instant,
+}
+
+impl TokioClock {
+    /// A clock that reads `anchor_utc` now and advances with the current tokio runtime.
+    pub fn anchored(anchor_utc: DateTime<Utc>) -> Self {
+        Self {
+            anchor_utc,
+            anchor: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Inside a turmoil simulation: anchored at the simulation's epoch plus its elapsed time,
+    /// so every host agrees on "now" (also after a host restart).
+    ///
+    /// # Panics
+    /// Outside a turmoil simulation.
+    pub fn simulated() -> Self {
+        let since_epoch =
+            turmoil::since_epoch().expect("TokioClock::simulated outside a simulation");
+        let anchor_utc = DateTime::<Utc>::UNIX_EPOCH
+            + TimeDelta::from_std(since_epoch).expect("simulation epoch out of range");
+        Self::anchored(anchor_utc)
+    }
+
+    /// Real time: anchored at the wall clock. Only for real-time processes (standalone servers).
+    #[allow(clippy::disallowed_methods)] // reason: the one place real time enters a real-time process
+    pub fn real_time() -> Self {
+        Self::anchored(Utc::now())
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> DateTime<Utc> {
+        let elapsed = self.anchor.elapsed();
+        self.anchor_utc + TimeDelta::from_std(elapsed).unwrap_or(TimeDelta::MAX)
+    }
+}
+
+/// A clock that moves only when told: for unit tests of time-dependent rules.
+#[derive(Clone)]
+pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl ManualClock {
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self(Arc::new(Mutex::new(start)))
+    }
+
+    pub fn advance(&self, by: std::time::Duration) {
+        let mut now = self.0.lock().expect("clock poisoned");
+        *now += TimeDelta::from_std(by).expect("advance out of range");
+    }
+
+    pub fn set(&self, to: DateTime<Utc>) {
+        *self.0.lock().expect("clock poisoned") = to;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().expect("clock poisoned")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_clock_moves_only_when_told() {
+        let start = DateTime::parse_from_rfc3339("2025-11-21T09:00:00Z")
+            .unwrap()
+            .to_utc();
+        let clock = ManualClock::new(start);
+        assert_eq!(clock.now(), start);
+        clock.advance(std::time::Duration::from_millis(1500));
+        assert_eq!(clock.now(), start + TimeDelta::milliseconds(1500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokio_clock_follows_the_runtimes_virtual_time() {
+        let start = DateTime::parse_from_rfc3339("2025-11-21T09:00:00Z")
+            .unwrap()
+            .to_utc();
+        let clock = TokioClock::anchored(start);
+        tokio::time::sleep(std::time::Duration::from_secs(90)).await;
+        assert_eq!(clock.now(), start + TimeDelta::seconds(90));
+    }
+}

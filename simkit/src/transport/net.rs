@@ -1,0 +1,123 @@
+//! Listeners and streams for both worlds behind one type each.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Which network a component talks over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    /// tokio's TCP: real sockets, real time.
+    Real,
+    /// turmoil's TCP: simulated hosts, virtual time. Only inside a turmoil host or client.
+    Simulated,
+}
+
+impl Network {
+    /// Opens a TCP connection to `host:port`.
+    pub async fn connect(self, host: &str, port: u16) -> io::Result<NetStream> {
+        match self {
+            Network::Real => {
+                let stream = tokio::net::TcpStream::connect((host, port)).await?;
+                stream.set_nodelay(true)?;
+                Ok(NetStream::Real(stream))
+            }
+            Network::Simulated => Ok(NetStream::Simulated(
+                turmoil::net::TcpStream::connect((host, port)).await?,
+            )),
+        }
+    }
+}
+
+/// A TCP listener of either world.
+pub enum Listener {
+    Real(tokio::net::TcpListener),
+    Simulated(turmoil::net::TcpListener),
+}
+
+impl Listener {
+    /// Binds `addr` (e.g. `127.0.0.1:8787`, or `0.0.0.0:443` inside a turmoil host).
+    pub async fn bind(network: Network, addr: SocketAddr) -> io::Result<Self> {
+        Ok(match network {
+            Network::Real => Listener::Real(tokio::net::TcpListener::bind(addr).await?),
+            Network::Simulated => Listener::Simulated(turmoil::net::TcpListener::bind(addr).await?),
+        })
+    }
+
+    pub async fn accept(&self) -> io::Result<(NetStream, SocketAddr)> {
+        match self {
+            Listener::Real(l) => {
+                let (stream, peer) = l.accept().await?;
+                stream.set_nodelay(true)?;
+                Ok((NetStream::Real(stream), peer))
+            }
+            Listener::Simulated(l) => {
+                let (stream, peer) = l.accept().await?;
+                Ok((NetStream::Simulated(stream), peer))
+            }
+        }
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Listener::Real(l) => l.local_addr(),
+            Listener::Simulated(l) => l.local_addr(),
+        }
+    }
+}
+
+/// A TCP stream of either world.
+pub enum NetStream {
+    Real(tokio::net::TcpStream),
+    Simulated(turmoil::net::TcpStream),
+}
+
+impl AsyncRead for NetStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            NetStream::Real(s) => Pin::new(s).poll_read(cx, buf),
+            NetStream::Simulated(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for NetStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            NetStream::Real(s) => Pin::new(s).poll_write(cx, buf),
+            NetStream::Simulated(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            NetStream::Real(s) => Pin::new(s).poll_flush(cx),
+            NetStream::Simulated(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            NetStream::Real(s) => Pin::new(s).poll_shutdown(cx),
+            NetStream::Simulated(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+impl Connection for NetStream {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}

@@ -1,0 +1,92 @@
+//! Serving an axum router over a [`Listener`] of either world.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tower_service::Service;
+
+use super::net::Listener;
+
+/// Put this in a response's extensions to drop the connection instead of answering: the
+/// client sees the connection reset mid-request, as with a crashed upstream.
+#[derive(Debug, Clone, Copy)]
+pub struct ResetConnection;
+
+impl std::fmt::Display for ResetConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection reset on purpose")
+    }
+}
+
+impl std::error::Error for ResetConnection {}
+
+/// Serves `router` on every connection `listener` accepts, HTTP/1.1 with keep-alive and no
+/// `Date` header, until `shutdown` resolves; then waits up to `drain` for open connections.
+///
+/// Each request carries the peer address as `ConnectInfo<SocketAddr>`.
+pub async fn serve(
+    listener: Listener,
+    router: Router,
+    shutdown: impl Future<Output = ()>,
+    drain: Duration,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.auto_date_header(false)
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(None);
+    tokio::pin!(shutdown);
+    loop {
+        // biased: shutdown wins ties, and no random branch choice (determinism).
+        let accepted = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                tracing::warn!(%err, "accept failed");
+                continue;
+            }
+        };
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            handle(router.clone(), peer, req)
+        });
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(err) = conn.await {
+                tracing::debug!(%peer, %err, "connection ended with an error");
+            }
+        });
+    }
+    tokio::select! {
+        biased;
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(drain) => tracing::warn!("connections still open after {drain:?}; closing"),
+    }
+}
+
+async fn handle(
+    mut router: Router,
+    peer: SocketAddr,
+    mut req: hyper::Request<Incoming>,
+) -> Result<axum::response::Response, ResetConnection> {
+    req.extensions_mut().insert(ConnectInfo(peer));
+    let response = match router.call(req.map(axum::body::Body::new)).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    if response.extensions().get::<ResetConnection>().is_some() {
+        return Err(ResetConnection);
+    }
+    Ok(response)
+}
