@@ -1,0 +1,380 @@
+//! [`MockCalcom`]: one mock Cal.com, its state, its clock and random streams, and the
+//! operations both its HTTP API and the simulation harness use.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, TimeDelta, Utc};
+use rand::Rng;
+use serde::Serialize;
+use serde_json::Value;
+use simkit::seed::StreamRng;
+use simkit::transport::{Listener, Network};
+use simkit::{SeedStreams, SharedClock, ids};
+use tokio::sync::mpsc;
+
+use crate::config::{Endpoint, FaultAction, MockConfig};
+use crate::model::{Attendee, Booking, BookingRefusal, BookingRequest, BookingSource, World, placeholder_email};
+use crate::rate_limit::{RateDecision, RateLimiter};
+use crate::webhooks::{self, Delivery, DeliveryCopy, DeliveryRecord};
+use crate::{external, wire};
+
+/// Random streams of the mock, one per concern, so that e.g. turning on faults does not
+/// change the latencies drawn.
+struct Streams {
+    latency: StreamRng,
+    lag: StreamRng,
+    faults: StreamRng,
+    ids: StreamRng,
+    webhooks: StreamRng,
+}
+
+impl Streams {
+    fn new(seed: SeedStreams) -> Self {
+        Self {
+            latency: seed.stream("calcom.latency"),
+            lag: seed.stream("calcom.lag"),
+            faults: seed.stream("calcom.faults"),
+            ids: seed.stream("calcom.ids"),
+            webhooks: seed.stream("calcom.webhooks"),
+        }
+    }
+}
+
+/// Requests answered, by endpoint and status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RequestStats {
+    /// endpoint name → status → count.
+    pub by_endpoint: BTreeMap<String, BTreeMap<u16, u64>>,
+}
+
+/// A booking made behind the application's back (staff in the Cal.com app).
+#[derive(Debug, Clone)]
+pub struct ExternalBooking {
+    pub event_type_id: u64,
+    pub start: DateTime<Utc>,
+    pub length_minutes: Option<u32>,
+    pub host_id: Option<u64>,
+    pub attendee_name: String,
+    pub metadata: BTreeMap<String, Value>,
+    /// Book even if the host is busy or off.
+    pub force: bool,
+}
+
+/// Everything the mock knows, as `GET /_mock/state` returns it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroundTruth {
+    pub now: String,
+    pub bookings: Vec<Value>,
+    pub reservations: Vec<Value>,
+    pub subscriptions: Vec<Value>,
+    pub webhook_deliveries: Vec<DeliveryRecord>,
+    pub requests: RequestStats,
+}
+
+pub struct MockCalcom {
+    config: MockConfig,
+    clock: SharedClock,
+    seed: SeedStreams,
+    network: Network,
+    started_at: DateTime<Utc>,
+    world: Mutex<World>,
+    limiter: Mutex<RateLimiter>,
+    streams: Mutex<Streams>,
+    stats: Mutex<RequestStats>,
+    deliveries: Mutex<Vec<DeliveryRecord>>,
+    outbox: mpsc::UnboundedSender<Delivery>,
+    outbox_rx: Mutex<Option<mpsc::UnboundedReceiver<Delivery>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl MockCalcom {
+    /// A mock whose time is `clock`, whose randomness comes from `seed`, and whose webhooks
+    /// go out over `network`. Start [`MockCalcom::run_background`] for webhooks and the
+    /// external-booking injector to run.
+    pub fn new(config: MockConfig, clock: SharedClock, seed: SeedStreams, network: Network) -> Arc<Self> {
+        let started_at = clock.now();
+        let mut streams = Streams::new(seed);
+        let world = World::new(&config, started_at, || ids::short_uid(&mut streams.ids));
+        let (outbox, outbox_rx) = mpsc::unbounded_channel();
+        Arc::new(Self {
+            limiter: Mutex::new(RateLimiter::new(config.api.rate_limit.clone())),
+            config,
+            clock,
+            seed,
+            network,
+            started_at,
+            world: Mutex::new(world),
+            streams: Mutex::new(streams),
+            stats: Mutex::default(),
+            deliveries: Mutex::default(),
+            outbox,
+            outbox_rx: Mutex::new(Some(outbox_rx)),
+        })
+    }
+
+    pub fn config(&self) -> &MockConfig {
+        &self.config
+    }
+
+    pub fn network(&self) -> Network {
+        self.network
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn seed(&self) -> SeedStreams {
+        self.seed
+    }
+
+    /// Read or change the calendar under its lock (never held across an await).
+    pub fn with_world<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        f(&mut lock(&self.world))
+    }
+
+    /// Runs what the mock does on its own: the webhook sender and the Poisson injector.
+    /// Call once, inside the runtime (simulated host) the mock serves from.
+    pub async fn run_background(self: Arc<Self>) {
+        let queue = lock(&self.outbox_rx).take().expect("run_background is called once");
+        tokio::join!(webhooks::run_sender(self.clone(), queue), external::run_injector(self.clone()));
+    }
+
+    /// Serves the API on `listener` until `shutdown`, with the background tasks running.
+    pub async fn serve(self: Arc<Self>, listener: Listener, shutdown: impl std::future::Future<Output = ()>) {
+        let background = tokio::spawn(self.clone().run_background());
+        simkit::transport::serve(listener, crate::api::router(self), shutdown, Duration::from_secs(5)).await;
+        background.abort();
+    }
+
+    // ----- what the API layer draws on -----
+
+    pub fn next_request_id(&self) -> String {
+        ids::uuid_v4(&mut lock(&self.streams).ids).to_string()
+    }
+
+    pub fn next_uid(&self) -> String {
+        ids::short_uid(&mut lock(&self.streams).ids)
+    }
+
+    pub fn next_uuid(&self) -> String {
+        ids::uuid_v4(&mut lock(&self.streams).ids).to_string()
+    }
+
+    /// Waits the endpoint's latency, drawn from the latency stream.
+    pub async fn delay(&self, endpoint: Endpoint) {
+        let d = self.config.latency.of(endpoint).sample(&mut lock(&self.streams).latency);
+        if !d.is_zero() {
+            tokio::time::sleep(d).await;
+        }
+    }
+
+    /// The instant a slot listing made now reflects (now minus a drawn lag).
+    pub fn listing_as_of(&self) -> DateTime<Utc> {
+        let lag = self.config.consistency.slots_lag.sample(&mut lock(&self.streams).lag);
+        self.now() - TimeDelta::from_std(lag).unwrap_or(TimeDelta::zero())
+    }
+
+    /// The fault, if any, injected into a request to `endpoint` arriving now.
+    pub fn fault_for(&self, endpoint: Endpoint) -> Option<FaultAction> {
+        let elapsed = (self.now() - self.started_at).to_std().unwrap_or_default();
+        let rule = self.config.faults.iter().find(|rule| {
+            rule.endpoint.matches(endpoint) && rule.from <= elapsed && rule.until.is_none_or(|until| elapsed < until)
+        })?;
+        let fires = rule.probability >= 1.0 || lock(&self.streams).faults.random_bool(rule.probability);
+        fires.then(|| rule.action.clone())
+    }
+
+    pub fn rate_limit(&self, key: &str) -> RateDecision {
+        lock(&self.limiter).hit(key, self.now())
+    }
+
+    /// Whether an API key is accepted: one of the configured keys, or any `cal_…` key when
+    /// none are configured.
+    pub fn key_is_valid(&self, key: &str) -> bool {
+        if self.config.api.keys.is_empty() {
+            key.starts_with("cal_")
+        } else {
+            self.config.api.keys.iter().any(|k| k == key)
+        }
+    }
+
+    pub fn record_request(&self, endpoint: &str, status: u16) {
+        *lock(&self.stats)
+            .by_endpoint
+            .entry(endpoint.to_owned())
+            .or_default()
+            .entry(status)
+            .or_default() += 1;
+    }
+
+    pub fn record_delivery(&self, record: DeliveryRecord) {
+        lock(&self.deliveries).push(record);
+    }
+
+    pub fn request_stats(&self) -> RequestStats {
+        lock(&self.stats).clone()
+    }
+
+    pub fn webhook_deliveries(&self) -> Vec<DeliveryRecord> {
+        lock(&self.deliveries).clone()
+    }
+
+    /// Queues `trigger` for every active subscriber of it, deciding now (from the webhook
+    /// stream) whether each delivery is lost, late or duplicated and when it is due.
+    pub fn emit(&self, trigger: &str, booking: &Booking, rescheduled_from: Option<&Booking>) {
+        let now = self.now();
+        let (body, subscribers) = self.with_world(|w| {
+            let body = wire::webhook_body(w, trigger, booking, rescheduled_from, now);
+            let subscribers: Vec<_> = w
+                .subscriptions()
+                .filter(|s| s.active && s.triggers.iter().any(|t| t == trigger))
+                .cloned()
+                .collect();
+            (Bytes::from(body.to_string()), subscribers)
+        });
+        let cfg = &self.config.webhooks;
+        for sub in subscribers {
+            let mut rng = lock(&self.streams);
+            let rng = &mut rng.webhooks;
+            let lost = rng.random_bool(cfg.loss_probability);
+            let mut delay = cfg.delay.sample(rng);
+            if rng.random_bool(cfg.late_probability) {
+                delay += cfg.late_delay.sample(rng);
+            }
+            let duplicate = rng.random_bool(cfg.duplicate_probability);
+            let duplicate_delay = cfg.duplicate_delay.sample(rng);
+            let base = Delivery {
+                subscription_id: sub.id,
+                url: sub.subscriber_url.clone(),
+                trigger: trigger.to_owned(),
+                booking_uid: booking.uid.clone(),
+                signature: webhooks::signature(sub.secret.as_deref(), &body),
+                body: body.clone(),
+                due: now + TimeDelta::from_std(delay).unwrap_or(TimeDelta::zero()),
+                copy: DeliveryCopy::Original,
+            };
+            if lost {
+                self.record_delivery(DeliveryRecord {
+                    subscription_id: sub.id,
+                    trigger: trigger.to_owned(),
+                    booking_uid: booking.uid.clone(),
+                    copy: DeliveryCopy::Original,
+                    outcome: "lost".into(),
+                    status: None,
+                    error: None,
+                    at: now,
+                });
+            } else {
+                let _ = self.outbox.send(base.clone());
+            }
+            if duplicate {
+                let copy = Delivery {
+                    due: base.due + TimeDelta::from_std(duplicate_delay).unwrap_or(TimeDelta::zero()),
+                    copy: DeliveryCopy::Duplicate,
+                    ..base
+                };
+                let _ = self.outbox.send(copy);
+            }
+        }
+    }
+
+    // ----- operations behind the application's back (admin API and harness) -----
+
+    /// Books as staff in the Cal.com app would: no rate limit, no latency, webhooks fire.
+    pub fn book_external(&self, req: ExternalBooking) -> Result<Booking, BookingRefusal> {
+        let now = self.now();
+        let uid = self.next_uid();
+        let request = BookingRequest {
+            event_type_id: req.event_type_id,
+            start: req.start,
+            length_minutes: req.length_minutes,
+            host_id: req.host_id,
+            attendee: Attendee {
+                email: placeholder_email(&req.attendee_name),
+                name: req.attendee_name,
+                time_zone: "Europe/Berlin".into(),
+                phone_number: None,
+                language: "de".into(),
+            },
+            guests: Vec::new(),
+            location: None,
+            metadata: req.metadata,
+            responses: BTreeMap::new(),
+            source: BookingSource::External,
+            force: req.force,
+        };
+        let booking = self.with_world(|w| {
+            let admitted = w.admit_booking(&request, now, None)?;
+            w.commit_booking(request, admitted, uid, now)
+                .map_err(|_| BookingRefusal::Unavailable)
+        })?;
+        tracing::debug!(uid = %booking.uid, start = %booking.start, "external booking");
+        self.emit("BOOKING_CREATED", &booking, None);
+        Ok(booking)
+    }
+
+    /// Cancels as staff in the Cal.com app would.
+    pub fn cancel_external(&self, uid: &str, reason: Option<String>) -> Result<Booking, BookingRefusal> {
+        let now = self.now();
+        let booking = self.with_world(|w| w.cancel_booking(uid, reason, now))?;
+        self.emit("BOOKING_CANCELLED", &booking, None);
+        Ok(booking)
+    }
+
+    /// Everything the mock holds, in wire shapes, for checking against.
+    pub fn ground_truth(&self) -> GroundTruth {
+        let now = self.now();
+        let (bookings, reservations, subscriptions) = self.with_world(|w| {
+            let bookings = w
+                .bookings()
+                .map(|b| {
+                    let mut v = wire::booking(w, b);
+                    v["hostId"] = b.host_id.into();
+                    v["source"] = serde_json::to_value(b.source).unwrap_or_default();
+                    v
+                })
+                .collect();
+            let reservations = w
+                .reservations()
+                .map(|r| {
+                    let mut v = wire::reservation(r);
+                    v["hostId"] = r.host_id.into();
+                    v["state"] = r.state(now).into();
+                    v["legacy"] = r.legacy.into();
+                    v
+                })
+                .collect();
+            let subscriptions = w.subscriptions().map(wire::subscription).collect();
+            (bookings, reservations, subscriptions)
+        });
+        GroundTruth {
+            now: wire::iso_ms(now),
+            bookings,
+            reservations,
+            subscriptions,
+            webhook_deliveries: self.webhook_deliveries(),
+            requests: self.request_stats(),
+        }
+    }
+
+    /// Back to the configured world: bookings, reservations, subscriptions, rate limits and
+    /// statistics as at start (random streams continue).
+    pub fn reset(&self) {
+        let now = self.now();
+        let world = {
+            let mut streams = lock(&self.streams);
+            World::new(&self.config, now, || ids::short_uid(&mut streams.ids))
+        };
+        *lock(&self.world) = world;
+        *lock(&self.limiter) = RateLimiter::new(self.config.api.rate_limit.clone());
+        *lock(&self.stats) = RequestStats::default();
+        lock(&self.deliveries).clear();
+    }
+}
