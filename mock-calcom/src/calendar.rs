@@ -35,15 +35,22 @@ pub fn local_to_utc(tz: Tz, date: NaiveDate, time: NaiveTime) -> Option<DateTime
 }
 
 /// The working windows (in UTC) of a host that intersect `[from, to]`, in time order.
-pub fn working_windows(hours: &WeeklyHours, tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Span> {
+pub fn working_windows(
+    hours: &WeeklyHours,
+    tz: Tz,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<Span> {
     let first = from.with_timezone(&tz).date_naive() - Days::new(1);
     let last = to.with_timezone(&tz).date_naive() + Days::new(1);
     let mut windows = Vec::new();
     let mut date = first;
     while date <= last {
         for range in hours.on(date.weekday()) {
-            if let (Some(start), Some(end)) = (local_to_utc(tz, date, range.start), local_to_utc(tz, date, range.end))
-            {
+            if let (Some(start), Some(end)) = (
+                local_to_utc(tz, date, range.start),
+                local_to_utc(tz, date, range.end),
+            ) {
                 let window = Span::new(start, end);
                 if window.start <= to && window.end >= from {
                     windows.push(window);
@@ -57,7 +64,13 @@ pub fn working_windows(hours: &WeeklyHours, tz: Tz, from: DateTime<Utc>, to: Dat
 
 /// Slot start times of `length` every `interval` from each window's start, that start
 /// within `[from, to]` and end within their window.
-pub fn slot_starts(windows: &[Span], length: TimeDelta, interval: TimeDelta, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+pub fn slot_starts(
+    windows: &[Span],
+    length: TimeDelta,
+    interval: TimeDelta,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<DateTime<Utc>> {
     let mut starts = Vec::new();
     for window in windows {
         let mut start = window.start;
@@ -98,7 +111,12 @@ mod tests {
     fn berlin_hours_become_utc_windows_across_dst() {
         let tz = chrono_tz::Europe::Berlin;
         // Friday 2025-10-24 (CEST, +02:00) and Monday 2025-10-27 (CET, +01:00).
-        let windows = working_windows(&weekdays_9_to_18(), tz, utc("2025-10-24T00:00:00Z"), utc("2025-10-27T23:00:00Z"));
+        let windows = working_windows(
+            &weekdays_9_to_18(),
+            tz,
+            utc("2025-10-24T00:00:00Z"),
+            utc("2025-10-27T23:00:00Z"),
+        );
         assert_eq!(
             windows,
             vec![
@@ -110,9 +128,21 @@ mod tests {
 
     #[test]
     fn slots_step_by_interval_and_fit_their_window() {
-        let window = [Span::new(utc("2025-11-25T08:00:00Z"), utc("2025-11-25T09:00:00Z"))];
-        let starts = slot_starts(&window, TimeDelta::minutes(45), TimeDelta::minutes(15), window[0].start, window[0].end);
-        assert_eq!(starts, vec![utc("2025-11-25T08:00:00Z"), utc("2025-11-25T08:15:00Z")]);
+        let window = [Span::new(
+            utc("2025-11-25T08:00:00Z"),
+            utc("2025-11-25T09:00:00Z"),
+        )];
+        let starts = slot_starts(
+            &window,
+            TimeDelta::minutes(45),
+            TimeDelta::minutes(15),
+            window[0].start,
+            window[0].end,
+        );
+        assert_eq!(
+            starts,
+            vec![utc("2025-11-25T08:00:00Z"), utc("2025-11-25T08:15:00Z")]
+        );
     }
 
     #[test]

@@ -98,7 +98,10 @@ impl MockConfig {
         let mut host_ids = std::collections::BTreeSet::new();
         for (i, host) in self.hosts.iter().enumerate() {
             if !host_ids.insert(host.id) {
-                return Err(format!("hosts[{i}].id: host id {} is defined twice", host.id));
+                return Err(format!(
+                    "hosts[{i}].id: host id {} is defined twice",
+                    host.id
+                ));
             }
         }
         let mut event_type_ids = std::collections::BTreeSet::new();
@@ -108,31 +111,45 @@ impl MockConfig {
                 return Err(format!("{at}.id: event type id is defined twice"));
             }
             if et.length_minutes == 0 {
-                return Err(format!("{at}.length_minutes: expected a positive number of minutes"));
+                return Err(format!(
+                    "{at}.length_minutes: expected a positive number of minutes"
+                ));
             }
             if et.slot_interval_minutes == Some(0) {
-                return Err(format!("{at}.slot_interval_minutes: expected a positive number of minutes"));
+                return Err(format!(
+                    "{at}.slot_interval_minutes: expected a positive number of minutes"
+                ));
             }
             if et.hosts.is_empty() {
                 return Err(format!("{at}.hosts: expected at least one host id"));
             }
             if let Some(missing) = et.hosts.iter().find(|h| !host_ids.contains(*h)) {
-                return Err(format!("{at}.hosts: host {missing} is not defined in [[hosts]]"));
+                return Err(format!(
+                    "{at}.hosts: host {missing} is not defined in [[hosts]]"
+                ));
             }
         }
         for (i, b) in self.bookings.iter().enumerate() {
             let Some(et) = self.event_types.iter().find(|et| et.id == b.event_type) else {
-                return Err(format!("bookings[{i}].event_type: event type {} is not defined", b.event_type));
+                return Err(format!(
+                    "bookings[{i}].event_type: event type {} is not defined",
+                    b.event_type
+                ));
             };
             if let Some(host) = b.host
                 && !et.hosts.contains(&host)
             {
-                return Err(format!("bookings[{i}].host: host {host} does not host event type {}", et.id));
+                return Err(format!(
+                    "bookings[{i}].host: host {host} does not host event type {}",
+                    et.id
+                ));
             }
         }
         for (i, f) in self.faults.iter().enumerate() {
             if !(0.0..=1.0).contains(&f.probability) {
-                return Err(format!("faults[{i}].probability: expected a number from 0 to 1"));
+                return Err(format!(
+                    "faults[{i}].probability: expected a number from 0 to 1"
+                ));
             }
         }
         for (name, p) in [
@@ -144,8 +161,15 @@ impl MockConfig {
                 return Err(format!("webhooks.{name}: expected a number from 0 to 1"));
             }
         }
-        if let Some(missing) = self.external.event_types.iter().find(|id| !event_type_ids.contains(*id)) {
-            return Err(format!("external.event_types: event type {missing} is not defined"));
+        if let Some(missing) = self
+            .external
+            .event_types
+            .iter()
+            .find(|id| !event_type_ids.contains(*id))
+        {
+            return Err(format!(
+                "external.event_types: event type {missing} is not defined"
+            ));
         }
         if self.api.rate_limit.limit == 0 {
             return Err("api.rate_limit.limit: expected a positive number of requests".into());
@@ -262,28 +286,31 @@ impl Endpoint {
     }
 }
 
-/// Per-endpoint answer latency. Endpoints not named use `default`.
+/// Per-endpoint answer latency. Without a `[latency]` table the seeds' measurements apply
+/// (see `Default`); a `[latency]` table replaces them: endpoints it does not name take its
+/// `default` (itself p50 150 / p90 300 / p99 600 ms unless given).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct LatencyConfig {
+    #[serde(default = "small_operation")]
     pub default: Distribution,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slots: Option<Distribution>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_booking: Option<Distribution>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub get_booking: Option<Distribution>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_booking: Option<Distribution>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reschedule_booking: Option<Distribution>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserve_slot: Option<Distribution>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reservation: Option<Distribution>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhooks: Option<Distribution>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_types: Option<Distribution>,
 }
 
@@ -295,7 +322,7 @@ impl Default for LatencyConfig {
         let ms = Duration::from_millis;
         let create = Distribution::percentiles(ms(400), ms(1000), ms(1500));
         Self {
-            default: Distribution::percentiles(ms(150), ms(300), ms(600)),
+            default: small_operation(),
             slots: Some(Distribution::percentiles(ms(500), ms(1200), ms(2000))),
             create_booking: Some(create.clone()),
             get_booking: None,
@@ -307,6 +334,12 @@ impl Default for LatencyConfig {
             event_types: None,
         }
     }
+}
+
+/// Small reads and writes of Cal.com: p50 150 / p90 300 / p99 600 ms.
+fn small_operation() -> Distribution {
+    let ms = Duration::from_millis;
+    Distribution::percentiles(ms(150), ms(300), ms(600))
 }
 
 impl LatencyConfig {
@@ -405,7 +438,10 @@ pub enum FaultAction {
     /// Answer with this status (after the endpoint's usual latency): 400 carries `message`
     /// in Cal.com's envelope, 429 the throttler's, 500 Cal.com's internal error, 502-504 the
     /// plain-text page a gateway in front of Cal.com sends.
-    Status { status: u16, message: Option<String> },
+    Status {
+        status: u16,
+        message: Option<String>,
+    },
     /// Answer nothing for this long (then 504), so the client's timeout fires first.
     Hang(Duration),
     /// Drop the connection without an answer.
@@ -418,7 +454,11 @@ struct FaultRuleSpec {
     endpoint: EndpointSelector,
     #[serde(default, with = "humantime_serde")]
     from: Duration,
-    #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     until: Option<Duration>,
     #[serde(default = "one")]
     probability: f64,
@@ -427,7 +467,11 @@ struct FaultRuleSpec {
     status: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     message: Option<String>,
-    #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     hang_for: Option<Duration>,
 }
 
@@ -455,9 +499,13 @@ impl TryFrom<FaultRuleSpec> for FaultRule {
         }
         let action = match s.kind {
             FaultKind::Status => {
-                let status = s.status.ok_or("kind = \"status\" needs `status` (e.g. 503)")?;
+                let status = s
+                    .status
+                    .ok_or("kind = \"status\" needs `status` (e.g. 503)")?;
                 if !matches!(status, 400 | 429 | 500 | 502 | 503 | 504) {
-                    return Err(format!("status {status}: expected one of 400, 429, 500, 502, 503, 504"));
+                    return Err(format!(
+                        "status {status}: expected one of 400, 429, 500, 502, 503, 504"
+                    ));
                 }
                 if s.message.is_some() && status != 400 {
                     return Err("`message` is only used with status 400".into());
@@ -488,7 +536,9 @@ impl TryFrom<FaultRuleSpec> for FaultRule {
 impl From<FaultRule> for FaultRuleSpec {
     fn from(r: FaultRule) -> Self {
         let (kind, status, message, hang_for) = match r.action {
-            FaultAction::Status { status, message } => (FaultKind::Status, Some(status), message, None),
+            FaultAction::Status { status, message } => {
+                (FaultKind::Status, Some(status), message, None)
+            }
             FaultAction::Hang(d) => (FaultKind::Hang, None, None, Some(d)),
             FaultAction::Reset => (FaultKind::Reset, None, None, None),
         };
@@ -610,9 +660,13 @@ fn berlin() -> Tz {
 
 impl HostConfig {
     pub fn username(&self) -> String {
-        self.username
-            .clone()
-            .unwrap_or_else(|| self.name.to_lowercase().split_whitespace().collect::<Vec<_>>().join("-"))
+        self.username.clone().unwrap_or_else(|| {
+            self.name
+                .to_lowercase()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join("-")
+        })
     }
 
     pub fn email(&self) -> String {
@@ -658,7 +712,11 @@ impl WeeklyHours {
             Weekday::Sun => &self.sun,
         };
         let is_weekday = !matches!(day, Weekday::Sat | Weekday::Sun);
-        if own.is_empty() && is_weekday { &self.weekdays } else { own }
+        if own.is_empty() && is_weekday {
+            &self.weekdays
+        } else {
+            own
+        }
     }
 }
 
@@ -751,7 +809,11 @@ mod tests {
         let demo = MockConfig::demo();
         demo.validate().unwrap();
         assert_eq!(demo.hosts.len(), 2);
-        assert!(demo.event_types.iter().any(|e| e.slug == "herrenhaarschnitt" && e.length_minutes == 30));
+        assert!(
+            demo.event_types
+                .iter()
+                .any(|e| e.slug == "herrenhaarschnitt" && e.length_minutes == 30)
+        );
         let text = toml::to_string(&demo).unwrap();
         assert_eq!(MockConfig::from_toml(&text, "round-trip").unwrap(), demo);
     }
@@ -761,14 +823,39 @@ mod tests {
         let config = MockConfig::from_toml("", "empty.toml").unwrap();
         assert_eq!(config.api.rate_limit.limit, 120);
         assert_eq!(config.api.rate_limit.block, Duration::from_secs(60));
-        assert_eq!(config.latency.of(Endpoint::Slots).quantile(0.5), Duration::from_millis(500));
-        assert_eq!(config.latency.of(Endpoint::CreateBooking).quantile(0.9), Duration::from_millis(1000));
+        assert_eq!(
+            config.latency.of(Endpoint::Slots).quantile(0.5),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            config.latency.of(Endpoint::CreateBooking).quantile(0.9),
+            Duration::from_millis(1000)
+        );
+    }
+
+    #[test]
+    fn a_latency_table_replaces_the_measured_defaults() {
+        let config =
+            MockConfig::from_toml("[latency]\ndefault = { fixed = \"0s\" }\n", "l.toml").unwrap();
+        assert_eq!(config.latency.of(Endpoint::Slots), &Distribution::ZERO);
+        let config =
+            MockConfig::from_toml("[latency]\nslots = { fixed = \"1s\" }\n", "l.toml").unwrap();
+        assert_eq!(
+            config.latency.of(Endpoint::Slots),
+            &Distribution::fixed(Duration::from_secs(1))
+        );
+        assert_eq!(
+            config.latency.of(Endpoint::CreateBooking).quantile(0.5),
+            Duration::from_millis(150)
+        );
     }
 
     #[test]
     fn typos_name_file_line_and_field() {
         let text = "[api]\nkeys = []\n\n[api.rate_limit]\nlimt = 5\n";
-        let err = MockConfig::from_toml(text, "calcom.toml").unwrap_err().to_string();
+        let err = MockConfig::from_toml(text, "calcom.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("calcom.toml: "), "{err}");
         assert!(err.contains("line 5"), "{err}");
         assert!(err.contains("unknown field `limt`"), "{err}");
@@ -790,8 +877,13 @@ mod tests {
             length_minutes = 30
             hosts = [1, 2]
         "#;
-        let err = MockConfig::from_toml(text, "w.toml").unwrap_err().to_string();
-        assert_eq!(err, "w.toml: event_types[0] (id 10).hosts: host 2 is not defined in [[hosts]]");
+        let err = MockConfig::from_toml(text, "w.toml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "w.toml: event_types[0] (id 10).hosts: host 2 is not defined in [[hosts]]"
+        );
     }
 
     #[test]
@@ -813,17 +905,29 @@ mod tests {
         );
         assert_eq!(config.faults[0].probability, 1.0);
         let bad = "[[faults]]\nendpoint = \"any\"\nkind = \"status\"\nstatus = 418\n";
-        let err = MockConfig::from_toml(bad, "f.toml").unwrap_err().to_string();
+        let err = MockConfig::from_toml(bad, "f.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("expected one of 400, 429, 500"), "{err}");
         let bad = "[[faults]]\nendpoint = \"bookings\"\nkind = \"reset\"\n";
-        let err = MockConfig::from_toml(bad, "f.toml").unwrap_err().to_string();
+        let err = MockConfig::from_toml(bad, "f.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 2") || err.contains("line 1"), "{err}");
     }
 
     #[test]
     fn time_ranges_must_be_well_formed() {
         assert!(TimeRange::try_from("09:00-18:00".to_string()).is_ok());
-        assert!(TimeRange::try_from("18:00-09:00".to_string()).unwrap_err().contains("after the start"));
-        assert!(TimeRange::try_from("9-5".to_string()).unwrap_err().contains("expected a range"));
+        assert!(
+            TimeRange::try_from("18:00-09:00".to_string())
+                .unwrap_err()
+                .contains("after the start")
+        );
+        assert!(
+            TimeRange::try_from("9-5".to_string())
+                .unwrap_err()
+                .contains("expected a range")
+        );
     }
 }

@@ -17,7 +17,10 @@ use serde::{Deserialize, Serialize};
 #[serde(try_from = "DistributionSpec", into = "DistributionSpec")]
 pub enum Distribution {
     Fixed(Duration),
-    Uniform { min: Duration, max: Duration },
+    Uniform {
+        min: Duration,
+        max: Duration,
+    },
     /// (quantile, value) points, quantiles strictly increasing from 0 to 1.
     Quantiles(Vec<(f64, Duration)>),
 }
@@ -64,7 +67,9 @@ impl Distribution {
     pub fn quantile(&self, q: f64) -> Duration {
         match self {
             Distribution::Fixed(d) => *d,
-            Distribution::Uniform { min, max } => *min + (max.saturating_sub(*min)).mul_f64(q.clamp(0.0, 1.0)),
+            Distribution::Uniform { min, max } => {
+                *min + (max.saturating_sub(*min)).mul_f64(q.clamp(0.0, 1.0))
+            }
             Distribution::Quantiles(points) => quantile(points, q),
         }
     }
@@ -87,19 +92,47 @@ fn quantile(points: &[(f64, Duration)], q: f64) -> Duration {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DistributionSpec {
-    #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub fixed: Option<Duration>,
-    #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub min: Option<Duration>,
-    #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub p50: Option<Duration>,
-    #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub p90: Option<Duration>,
-    #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub p95: Option<Duration>,
-    #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub p99: Option<Duration>,
-    #[serde(default, with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max: Option<Duration>,
 }
 
@@ -200,7 +233,10 @@ mod tests {
     #[test]
     fn toml_forms_parse_and_bad_ones_explain_themselves() {
         let parse = |s: &str| toml::from_str::<Wrapper>(s).map(|w| w.d);
-        assert_eq!(parse(r#"d = { fixed = "300ms" }"#).unwrap(), Distribution::Fixed(ms(300)));
+        assert_eq!(
+            parse(r#"d = { fixed = "300ms" }"#).unwrap(),
+            Distribution::Fixed(ms(300))
+        );
         assert_eq!(
             parse(r#"d = { min = "0s", max = "2s" }"#).unwrap(),
             Distribution::uniform(Duration::ZERO, ms(2000))
@@ -209,7 +245,9 @@ mod tests {
             parse(r#"d = { p50 = "500ms", p90 = "1200ms", p99 = "2s" }"#).unwrap(),
             Distribution::percentiles(ms(500), ms(1200), ms(2000))
         );
-        let err = parse(r#"d = { p50 = "2s", p90 = "1s" }"#).unwrap_err().to_string();
+        let err = parse(r#"d = { p50 = "2s", p90 = "1s" }"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("must not decrease"), "{err}");
         let err = parse(r#"d = { p51 = "2s" }"#).unwrap_err().to_string();
         assert!(err.contains("unknown field `p51`"), "{err}");

@@ -11,7 +11,11 @@ use simkit::transport::{Listener, Network};
 use simkit::{SeedStreams, TokioClock};
 
 #[derive(Parser)]
-#[command(name = "mock-calcom", version, about = "A misbehaving, wire-compatible mock of Cal.com API v2")]
+#[command(
+    name = "mock-calcom",
+    version,
+    about = "A misbehaving, wire-compatible mock of Cal.com API v2"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -63,9 +67,17 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            if ok { ExitCode::SUCCESS } else { ExitCode::from(2) }
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            }
         }
-        Command::Serve { listen, config, seed } => {
+        Command::Serve {
+            listen,
+            config,
+            seed,
+        } => {
             let config = match config.as_ref().map(load).transpose() {
                 Ok(config) => config,
                 Err(e) => {
@@ -73,8 +85,13 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
-            match runtime.map_err(|e| e.to_string()).and_then(|rt| rt.block_on(serve(listen, config, seed))) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            match runtime
+                .map_err(|e| e.to_string())
+                .and_then(|rt| rt.block_on(serve(listen, config, seed)))
+            {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -106,10 +123,15 @@ async fn serve(listen: SocketAddr, config: Option<MockConfig>, seed: u64) -> Res
     );
     println!("mock Cal.com listening on http://{addr} (seed {seed})");
     if demo {
-        println!("demo world: a salon in Europe/Berlin; any API key starting with cal_ is accepted");
+        println!(
+            "demo world: a salon in Europe/Berlin; any API key starting with cal_ is accepted"
+        );
     }
     for et in &config.event_types {
-        println!("  event type {:>5}  {:<28} {} min, hosts {:?}", et.id, et.slug, et.length_minutes, et.hosts);
+        println!(
+            "  event type {:>5}  {:<28} {} min, hosts {:?}",
+            et.id, et.slug, et.length_minutes, et.hosts
+        );
     }
     println!("admin: GET http://{addr}/_mock/state, POST /_mock/bookings, POST /_mock/reset");
     let shutdown = async {

@@ -16,7 +16,9 @@ use simkit::{SeedStreams, SharedClock, ids};
 use tokio::sync::mpsc;
 
 use crate::config::{Endpoint, FaultAction, MockConfig};
-use crate::model::{Attendee, Booking, BookingRefusal, BookingRequest, BookingSource, World, placeholder_email};
+use crate::model::{
+    Attendee, Booking, BookingRefusal, BookingRequest, BookingSource, World, placeholder_email,
+};
 use crate::rate_limit::{RateDecision, RateLimiter};
 use crate::webhooks::{self, Delivery, DeliveryCopy, DeliveryRecord};
 use crate::{external, wire};
@@ -97,7 +99,12 @@ impl MockCalcom {
     /// A mock whose time is `clock`, whose randomness comes from `seed`, and whose webhooks
     /// go out over `network`. Start [`MockCalcom::run_background`] for webhooks and the
     /// external-booking injector to run.
-    pub fn new(config: MockConfig, clock: SharedClock, seed: SeedStreams, network: Network) -> Arc<Self> {
+    pub fn new(
+        config: MockConfig,
+        clock: SharedClock,
+        seed: SeedStreams,
+        network: Network,
+    ) -> Arc<Self> {
         let started_at = clock.now();
         let mut streams = Streams::new(seed);
         let world = World::new(&config, started_at, || ids::short_uid(&mut streams.ids));
@@ -142,14 +149,29 @@ impl MockCalcom {
     /// Runs what the mock does on its own: the webhook sender and the Poisson injector.
     /// Call once, inside the runtime (simulated host) the mock serves from.
     pub async fn run_background(self: Arc<Self>) {
-        let queue = lock(&self.outbox_rx).take().expect("run_background is called once");
-        tokio::join!(webhooks::run_sender(self.clone(), queue), external::run_injector(self.clone()));
+        let queue = lock(&self.outbox_rx)
+            .take()
+            .expect("run_background is called once");
+        tokio::join!(
+            webhooks::run_sender(self.clone(), queue),
+            external::run_injector(self.clone())
+        );
     }
 
     /// Serves the API on `listener` until `shutdown`, with the background tasks running.
-    pub async fn serve(self: Arc<Self>, listener: Listener, shutdown: impl std::future::Future<Output = ()>) {
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: Listener,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
         let background = tokio::spawn(self.clone().run_background());
-        simkit::transport::serve(listener, crate::api::router(self), shutdown, Duration::from_secs(5)).await;
+        simkit::transport::serve(
+            listener,
+            crate::api::router(self),
+            shutdown,
+            Duration::from_secs(5),
+        )
+        .await;
         background.abort();
     }
 
@@ -169,7 +191,11 @@ impl MockCalcom {
 
     /// Waits the endpoint's latency, drawn from the latency stream.
     pub async fn delay(&self, endpoint: Endpoint) {
-        let d = self.config.latency.of(endpoint).sample(&mut lock(&self.streams).latency);
+        let d = self
+            .config
+            .latency
+            .of(endpoint)
+            .sample(&mut lock(&self.streams).latency);
         if !d.is_zero() {
             tokio::time::sleep(d).await;
         }
@@ -177,7 +203,11 @@ impl MockCalcom {
 
     /// The instant a slot listing made now reflects (now minus a drawn lag).
     pub fn listing_as_of(&self) -> DateTime<Utc> {
-        let lag = self.config.consistency.slots_lag.sample(&mut lock(&self.streams).lag);
+        let lag = self
+            .config
+            .consistency
+            .slots_lag
+            .sample(&mut lock(&self.streams).lag);
         self.now() - TimeDelta::from_std(lag).unwrap_or(TimeDelta::zero())
     }
 
@@ -185,9 +215,12 @@ impl MockCalcom {
     pub fn fault_for(&self, endpoint: Endpoint) -> Option<FaultAction> {
         let elapsed = (self.now() - self.started_at).to_std().unwrap_or_default();
         let rule = self.config.faults.iter().find(|rule| {
-            rule.endpoint.matches(endpoint) && rule.from <= elapsed && rule.until.is_none_or(|until| elapsed < until)
+            rule.endpoint.matches(endpoint)
+                && rule.from <= elapsed
+                && rule.until.is_none_or(|until| elapsed < until)
         })?;
-        let fires = rule.probability >= 1.0 || lock(&self.streams).faults.random_bool(rule.probability);
+        let fires =
+            rule.probability >= 1.0 || lock(&self.streams).faults.random_bool(rule.probability);
         fires.then(|| rule.action.clone())
     }
 
@@ -276,7 +309,8 @@ impl MockCalcom {
             }
             if duplicate {
                 let copy = Delivery {
-                    due: base.due + TimeDelta::from_std(duplicate_delay).unwrap_or(TimeDelta::zero()),
+                    due: base.due
+                        + TimeDelta::from_std(duplicate_delay).unwrap_or(TimeDelta::zero()),
                     copy: DeliveryCopy::Duplicate,
                     ..base
                 };
@@ -321,7 +355,11 @@ impl MockCalcom {
     }
 
     /// Cancels as staff in the Cal.com app would.
-    pub fn cancel_external(&self, uid: &str, reason: Option<String>) -> Result<Booking, BookingRefusal> {
+    pub fn cancel_external(
+        &self,
+        uid: &str,
+        reason: Option<String>,
+    ) -> Result<Booking, BookingRefusal> {
         let now = self.now();
         let booking = self.with_world(|w| w.cancel_booking(uid, reason, now))?;
         self.emit("BOOKING_CANCELLED", &booking, None);

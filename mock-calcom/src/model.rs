@@ -218,7 +218,11 @@ impl World {
     pub fn new(config: &MockConfig, now: DateTime<Utc>, mut uid: impl FnMut() -> String) -> Self {
         let mut world = World {
             hosts: config.hosts.iter().map(|h| (h.id, h.clone())).collect(),
-            event_types: config.event_types.iter().map(|e| (e.id, e.clone())).collect(),
+            event_types: config
+                .event_types
+                .iter()
+                .map(|e| (e.id, e.clone()))
+                .collect(),
             bookings: BTreeMap::new(),
             by_uid: BTreeMap::new(),
             reservations: BTreeMap::new(),
@@ -256,7 +260,13 @@ impl World {
             }
         }
         for s in &config.webhooks.subscriptions {
-            world.add_subscription(s.subscriber_url.clone(), s.triggers.clone(), s.active, s.secret.clone(), None);
+            world.add_subscription(
+                s.subscriber_url.clone(),
+                s.triggers.clone(),
+                s.active,
+                s.secret.clone(),
+                None,
+            );
         }
         world
     }
@@ -293,7 +303,10 @@ impl World {
         self.subscriptions.values()
     }
 
-    fn length_of(et: &EventTypeConfig, requested: Option<u32>) -> Result<TimeDelta, BookingRefusal> {
+    fn length_of(
+        et: &EventTypeConfig,
+        requested: Option<u32>,
+    ) -> Result<TimeDelta, BookingRefusal> {
         match requested {
             None => Ok(TimeDelta::minutes(et.length_minutes.into())),
             Some(len) if len == et.length_minutes || et.length_options.contains(&len) => {
@@ -305,13 +318,26 @@ impl World {
 
     /// Whether `host` may take `span` as of `t`: working, no active booking overlapping
     /// (ignoring `except`), and, if `reservations` is set, no active reservation overlapping.
-    fn host_free(&self, host: &HostConfig, span: Span, t: DateTime<Utc>, except: Option<&str>, reservations: bool) -> bool {
+    fn host_free(
+        &self,
+        host: &HostConfig,
+        span: Span,
+        t: DateTime<Utc>,
+        except: Option<&str>,
+        reservations: bool,
+    ) -> bool {
         calendar::within_working_hours(&host.working_hours, host.time_zone, span)
             && !self.booking_blocks(host.id, span, t, except)
             && !(reservations && self.reservation_blocks(host.id, span, t, None))
     }
 
-    fn booking_blocks(&self, host_id: u64, span: Span, t: DateTime<Utc>, except: Option<&str>) -> bool {
+    fn booking_blocks(
+        &self,
+        host_id: u64,
+        span: Span,
+        t: DateTime<Utc>,
+        except: Option<&str>,
+    ) -> bool {
         self.bookings.values().any(|b| {
             b.host_id == host_id
                 && b.status == BookingStatus::Accepted
@@ -321,21 +347,38 @@ impl World {
         })
     }
 
-    fn reservation_blocks(&self, host_id: u64, span: Span, t: DateTime<Utc>, except: Option<&str>) -> bool {
+    fn reservation_blocks(
+        &self,
+        host_id: u64,
+        span: Span,
+        t: DateTime<Utc>,
+        except: Option<&str>,
+    ) -> bool {
         self.reservations.values().any(|r| {
-            r.host_id == host_id && r.active_at(t) && Some(r.uid.as_str()) != except && r.span().overlaps(&span)
+            r.host_id == host_id
+                && r.active_at(t)
+                && Some(r.uid.as_str()) != except
+                && r.span().overlaps(&span)
         })
     }
 
     /// The check Cal.com makes when a booking request arrives. Reservations are not
     /// consulted: a held slot can still be booked by another channel. `rescheduling` is the
     /// uid of the booking being moved, whose own time does not count as busy.
-    pub fn admit_booking(&self, req: &BookingRequest, now: DateTime<Utc>, rescheduling: Option<&str>) -> Result<Admitted, BookingRefusal> {
+    pub fn admit_booking(
+        &self,
+        req: &BookingRequest,
+        now: DateTime<Utc>,
+        rescheduling: Option<&str>,
+    ) -> Result<Admitted, BookingRefusal> {
         let et = self
             .event_types
             .get(&req.event_type_id)
             .ok_or(BookingRefusal::EventTypeNotFound(req.event_type_id))?;
-        let span = Span::new(req.start, req.start + Self::length_of(et, req.length_minutes)?);
+        let span = Span::new(
+            req.start,
+            req.start + Self::length_of(et, req.length_minutes)?,
+        );
         if req.force {
             let host_id = req.host_id.unwrap_or(et.hosts[0]);
             return Ok(Admitted { host_id, span });
@@ -354,13 +397,22 @@ impl World {
             .into_iter()
             .filter_map(|id| self.hosts.get(&id))
             .find(|host| self.host_free(host, span, now, rescheduling, false))
-            .map(|host| Admitted { host_id: host.id, span })
+            .map(|host| Admitted {
+                host_id: host.id,
+                span,
+            })
             .ok_or(BookingRefusal::Unavailable)
     }
 
     /// Stores an admitted booking when Cal.com answers. Whatever committed in between is
     /// not re-checked (the race window), except the unique key on start, end and host.
-    pub fn commit_booking(&mut self, req: BookingRequest, admitted: Admitted, uid: String, now: DateTime<Utc>) -> Result<Booking, IdempotencyConflict> {
+    pub fn commit_booking(
+        &mut self,
+        req: BookingRequest,
+        admitted: Admitted,
+        uid: String,
+        now: DateTime<Utc>,
+    ) -> Result<Booking, IdempotencyConflict> {
         let duplicate = self.bookings.values().any(|b| {
             b.status == BookingStatus::Accepted
                 && b.host_id == admitted.host_id
@@ -371,13 +423,19 @@ impl World {
             return Err(IdempotencyConflict);
         }
         let et = &self.event_types[&req.event_type_id];
-        let host_name = self.hosts.get(&admitted.host_id).map_or("", |h| h.name.as_str());
+        let host_name = self
+            .hosts
+            .get(&admitted.host_id)
+            .map_or("", |h| h.name.as_str());
         let booking = Booking {
             id: self.next_booking_id,
             uid: uid.clone(),
             event_type_id: et.id,
             host_id: admitted.host_id,
-            title: format!("{} between {} and {}", et.title, host_name, req.attendee.name),
+            title: format!(
+                "{} between {} and {}",
+                et.title, host_name, req.attendee.name
+            ),
             description: et.description.clone(),
             start: admitted.span.start,
             end: admitted.span.end,
@@ -403,8 +461,16 @@ impl World {
     }
 
     /// Cancels an accepted booking.
-    pub fn cancel_booking(&mut self, uid: &str, reason: Option<String>, now: DateTime<Utc>) -> Result<Booking, BookingRefusal> {
-        let id = *self.by_uid.get(uid).ok_or_else(|| BookingRefusal::BookingNotFound(uid.into()))?;
+    pub fn cancel_booking(
+        &mut self,
+        uid: &str,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Booking, BookingRefusal> {
+        let id = *self
+            .by_uid
+            .get(uid)
+            .ok_or_else(|| BookingRefusal::BookingNotFound(uid.into()))?;
         let booking = self.bookings.get_mut(&id).expect("uid index is consistent");
         if booking.status == BookingStatus::Cancelled {
             return Err(BookingRefusal::AlreadyCancelled(uid.into()));
@@ -418,8 +484,15 @@ impl World {
 
     /// The request that moves booking `uid` to `start`, checked like a new booking that may
     /// reuse the old booking's time.
-    pub fn admit_reschedule(&self, uid: &str, start: DateTime<Utc>, now: DateTime<Utc>) -> Result<(BookingRequest, Admitted), BookingRefusal> {
-        let old = self.booking(uid).ok_or_else(|| BookingRefusal::BookingNotFound(uid.into()))?;
+    pub fn admit_reschedule(
+        &self,
+        uid: &str,
+        start: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(BookingRequest, Admitted), BookingRefusal> {
+        let old = self
+            .booking(uid)
+            .ok_or_else(|| BookingRefusal::BookingNotFound(uid.into()))?;
         if old.status == BookingStatus::Cancelled {
             return Err(BookingRefusal::AlreadyCancelled(uid.into()));
         }
@@ -441,7 +514,15 @@ impl World {
     }
 
     /// Commits a reschedule: the new booking refers to the old, which is cancelled.
-    pub fn commit_reschedule(&mut self, old_uid: &str, request: BookingRequest, admitted: Admitted, new_uid: String, reason: Option<String>, now: DateTime<Utc>) -> Result<(Booking, Booking), BookingRefusal> {
+    pub fn commit_reschedule(
+        &mut self,
+        old_uid: &str,
+        request: BookingRequest,
+        admitted: Admitted,
+        new_uid: String,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(Booking, Booking), BookingRefusal> {
         let old = self.cancel_booking(old_uid, reason.clone(), now)?;
         let mut new = match self.commit_booking(request, admitted, new_uid, now) {
             Ok(new) => new,
@@ -465,17 +546,28 @@ impl World {
 
     /// Free slots of an event type starting within `[from, to]`, as a listing computed at
     /// `now` from the state as of `as_of` (eventual consistency) would show them.
-    pub fn available_slots(&self, event_type_id: u64, length_minutes: Option<u32>, from: DateTime<Utc>, to: DateTime<Utc>, now: DateTime<Utc>, as_of: DateTime<Utc>, rescheduling: Option<&str>) -> Result<Vec<Span>, BookingRefusal> {
+    pub fn available_slots(
+        &self,
+        event_type_id: u64,
+        length_minutes: Option<u32>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+        as_of: DateTime<Utc>,
+        rescheduling: Option<&str>,
+    ) -> Result<Vec<Span>, BookingRefusal> {
         let et = self
             .event_types
             .get(&event_type_id)
             .ok_or(BookingRefusal::EventTypeNotFound(event_type_id))?;
         let length = Self::length_of(et, length_minutes)?;
-        let interval = TimeDelta::minutes(et.slot_interval_minutes.unwrap_or(et.length_minutes).into());
+        let interval =
+            TimeDelta::minutes(et.slot_interval_minutes.unwrap_or(et.length_minutes).into());
         let earliest = now + TimeDelta::from_std(et.minimum_notice).unwrap_or(TimeDelta::MAX);
         let mut free = BTreeSet::new();
         for host in et.hosts.iter().filter_map(|id| self.hosts.get(id)) {
-            let windows = calendar::working_windows(&host.working_hours, host.time_zone, from, to + length);
+            let windows =
+                calendar::working_windows(&host.working_hours, host.time_zone, from, to + length);
             let horizon = Span::new(from, to + length);
             let busy: Vec<Span> = self
                 .bookings
@@ -491,7 +583,11 @@ impl World {
                 .chain(
                     self.reservations
                         .values()
-                        .filter(|r| r.host_id == host.id && r.active_at(as_of) && r.span().overlaps(&horizon))
+                        .filter(|r| {
+                            r.host_id == host.id
+                                && r.active_at(as_of)
+                                && r.span().overlaps(&horizon)
+                        })
                         .map(Reservation::span),
                 )
                 .collect();
@@ -507,13 +603,27 @@ impl World {
 
     /// The check for a reservation of `[start, start + minutes)`: the first host neither
     /// booked nor holding another reservation then.
-    pub fn admit_reservation(&self, event_type_id: u64, start: DateTime<Utc>, minutes: Option<u32>, now: DateTime<Utc>, except: Option<&str>) -> Result<Admitted, ReservationRefusal> {
+    pub fn admit_reservation(
+        &self,
+        event_type_id: u64,
+        start: DateTime<Utc>,
+        minutes: Option<u32>,
+        now: DateTime<Utc>,
+        except: Option<&str>,
+    ) -> Result<Admitted, ReservationRefusal> {
         let et = self
             .event_types
             .get(&event_type_id)
             .ok_or(ReservationRefusal::EventTypeNotFound(event_type_id))?;
-        let span = Span::new(start, start + TimeDelta::minutes(minutes.unwrap_or(et.length_minutes).into()));
-        let hosts: Vec<&HostConfig> = et.hosts.iter().filter_map(|id| self.hosts.get(id)).collect();
+        let span = Span::new(
+            start,
+            start + TimeDelta::minutes(minutes.unwrap_or(et.length_minutes).into()),
+        );
+        let hosts: Vec<&HostConfig> = et
+            .hosts
+            .iter()
+            .filter_map(|id| self.hosts.get(id))
+            .collect();
         let unbooked: Vec<&&HostConfig> = hosts
             .iter()
             .filter(|h| !self.booking_blocks(h.id, span, now, None))
@@ -524,11 +634,22 @@ impl World {
         unbooked
             .into_iter()
             .find(|h| !self.reservation_blocks(h.id, span, now, except))
-            .map(|h| Admitted { host_id: h.id, span })
+            .map(|h| Admitted {
+                host_id: h.id,
+                span,
+            })
             .ok_or(ReservationRefusal::AlreadyReserved)
     }
 
-    pub fn commit_reservation(&mut self, uid: String, event_type_id: u64, admitted: Admitted, reservation_minutes: u32, legacy: bool, now: DateTime<Utc>) -> Reservation {
+    pub fn commit_reservation(
+        &mut self,
+        uid: String,
+        event_type_id: u64,
+        admitted: Admitted,
+        reservation_minutes: u32,
+        legacy: bool,
+        now: DateTime<Utc>,
+    ) -> Reservation {
         let reservation = Reservation {
             uid: uid.clone(),
             event_type_id,
@@ -546,7 +667,14 @@ impl World {
     }
 
     /// Moves or extends a held reservation (PATCH).
-    pub fn update_reservation(&mut self, uid: &str, event_type_id: u64, admitted: Admitted, reservation_minutes: u32, now: DateTime<Utc>) -> Result<Reservation, ReservationRefusal> {
+    pub fn update_reservation(
+        &mut self,
+        uid: &str,
+        event_type_id: u64,
+        admitted: Admitted,
+        reservation_minutes: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation, ReservationRefusal> {
         let r = self
             .reservations
             .get_mut(uid)
@@ -562,7 +690,11 @@ impl World {
     }
 
     /// Releases a held reservation (DELETE).
-    pub fn release_reservation(&mut self, uid: &str, now: DateTime<Utc>) -> Result<Reservation, ReservationRefusal> {
+    pub fn release_reservation(
+        &mut self,
+        uid: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation, ReservationRefusal> {
         let r = self
             .reservations
             .get_mut(uid)
@@ -572,7 +704,14 @@ impl World {
         Ok(r.clone())
     }
 
-    pub fn add_subscription(&mut self, subscriber_url: String, triggers: Vec<String>, active: bool, secret: Option<String>, payload_template: Option<String>) -> Subscription {
+    pub fn add_subscription(
+        &mut self,
+        subscriber_url: String,
+        triggers: Vec<String>,
+        active: bool,
+        secret: Option<String>,
+        payload_template: Option<String>,
+    ) -> Subscription {
         let subscription = Subscription {
             id: self.next_subscription_id,
             user_id: ACCOUNT_USER_ID,
@@ -583,7 +722,8 @@ impl World {
             payload_template,
         };
         self.next_subscription_id += 1;
-        self.subscriptions.insert(subscription.id, subscription.clone());
+        self.subscriptions
+            .insert(subscription.id, subscription.clone());
         subscription
     }
 
@@ -599,7 +739,14 @@ pub fn placeholder_email(seed: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric())
         .collect::<String>()
         .to_lowercase();
-    format!("{}@sms.cal.com", if local.is_empty() { "attendee".into() } else { local })
+    format!(
+        "{}@sms.cal.com",
+        if local.is_empty() {
+            "attendee".into()
+        } else {
+            local
+        }
+    )
 }
 
 #[cfg(test)]
@@ -648,7 +795,8 @@ mod tests {
     fn book(w: &mut World, start: &str, uid: &str, now: &str) -> Booking {
         let req = request(start, None);
         let admitted = w.admit_booking(&req, utc(now), None).unwrap();
-        w.commit_booking(req, admitted, uid.into(), utc(now)).unwrap()
+        w.commit_booking(req, admitted, uid.into(), utc(now))
+            .unwrap()
     }
 
     #[test]
@@ -660,9 +808,20 @@ mod tests {
         let overlapping = w.admit_booking(&request("2025-11-25T11:15:00Z", None), utc(NOW), None);
         assert_eq!(overlapping, Err(BookingRefusal::Unavailable));
         let slots = w
-            .available_slots(1001, None, utc("2025-11-25T10:00:00Z"), utc("2025-11-25T12:00:00Z"), utc(NOW), utc(NOW), None)
+            .available_slots(
+                1001,
+                None,
+                utc("2025-11-25T10:00:00Z"),
+                utc("2025-11-25T12:00:00Z"),
+                utc(NOW),
+                utc(NOW),
+                None,
+            )
             .unwrap();
-        let starts: Vec<String> = slots.iter().map(|s| s.start.format("%H:%M").to_string()).collect();
+        let starts: Vec<String> = slots
+            .iter()
+            .map(|s| s.start.format("%H:%M").to_string())
+            .collect();
         assert_eq!(starts, ["10:00", "10:30", "11:30", "12:00"]);
     }
 
@@ -670,34 +829,62 @@ mod tests {
     fn off_hours_past_and_unknown_event_types_are_refused() {
         let w = world();
         // 18:00 Berlin is closing time.
-        assert_eq!(w.admit_booking(&request("2025-11-25T17:00:00Z", None), utc(NOW), None), Err(BookingRefusal::Unavailable));
-        assert_eq!(w.admit_booking(&request("2025-11-23T10:00:00Z", None), utc(NOW), None), Err(BookingRefusal::InPast));
+        assert_eq!(
+            w.admit_booking(&request("2025-11-25T17:00:00Z", None), utc(NOW), None),
+            Err(BookingRefusal::Unavailable)
+        );
+        assert_eq!(
+            w.admit_booking(&request("2025-11-23T10:00:00Z", None), utc(NOW), None),
+            Err(BookingRefusal::InPast)
+        );
         let mut unknown = request("2025-11-25T10:00:00Z", None);
         unknown.event_type_id = 9;
-        assert_eq!(w.admit_booking(&unknown, utc(NOW), None), Err(BookingRefusal::EventTypeNotFound(9)));
-        assert_eq!(w.admit_booking(&request("2025-11-25T10:00:00Z", Some(40)), utc(NOW), None), Err(BookingRefusal::LengthNotAllowed(40)));
+        assert_eq!(
+            w.admit_booking(&unknown, utc(NOW), None),
+            Err(BookingRefusal::EventTypeNotFound(9))
+        );
+        assert_eq!(
+            w.admit_booking(&request("2025-11-25T10:00:00Z", Some(40)), utc(NOW), None),
+            Err(BookingRefusal::LengthNotAllowed(40))
+        );
     }
 
     #[test]
     fn identical_bookings_in_flight_together_collide_on_the_unique_key() {
         let mut w = world();
-        let (a, b) = (request("2025-11-25T11:00:00Z", None), request("2025-11-25T11:00:00Z", None));
+        let (a, b) = (
+            request("2025-11-25T11:00:00Z", None),
+            request("2025-11-25T11:00:00Z", None),
+        );
         // Both arrive before either commits: both pass the check.
         let admitted_a = w.admit_booking(&a, utc(NOW), None).unwrap();
         let admitted_b = w.admit_booking(&b, utc(NOW), None).unwrap();
-        assert!(w.commit_booking(a, admitted_a, "a".into(), utc(NOW)).is_ok());
-        assert_eq!(w.commit_booking(b, admitted_b, "b".into(), utc(NOW)), Err(IdempotencyConflict));
+        assert!(
+            w.commit_booking(a, admitted_a, "a".into(), utc(NOW))
+                .is_ok()
+        );
+        assert_eq!(
+            w.commit_booking(b, admitted_b, "b".into(), utc(NOW)),
+            Err(IdempotencyConflict)
+        );
     }
 
     #[test]
     fn overlapping_bookings_in_flight_together_both_succeed() {
         // Cal.com issue #13397: the race the engine's lock and conflict check exist for.
         let mut w = world();
-        let (a, b) = (request("2025-11-25T11:00:00Z", None), request("2025-11-25T11:15:00Z", None));
+        let (a, b) = (
+            request("2025-11-25T11:00:00Z", None),
+            request("2025-11-25T11:15:00Z", None),
+        );
         let admitted_a = w.admit_booking(&a, utc(NOW), None).unwrap();
         let admitted_b = w.admit_booking(&b, utc(NOW), None).unwrap();
-        let a = w.commit_booking(a, admitted_a, "a".into(), utc(NOW)).unwrap();
-        let b = w.commit_booking(b, admitted_b, "b".into(), utc(NOW)).unwrap();
+        let a = w
+            .commit_booking(a, admitted_a, "a".into(), utc(NOW))
+            .unwrap();
+        let b = w
+            .commit_booking(b, admitted_b, "b".into(), utc(NOW))
+            .unwrap();
         assert_eq!(a.host_id, b.host_id);
         assert!(a.span().overlaps(&b.span()), "a real double booking");
     }
@@ -707,15 +894,32 @@ mod tests {
         let mut w = world();
         let from = utc("2025-11-25T11:00:00Z");
         let list = |w: &World, as_of: &str| {
-            w.available_slots(1001, None, from, from, utc("2025-11-24T09:00:00Z"), utc(as_of), None)
-                .unwrap()
-                .len()
+            w.available_slots(
+                1001,
+                None,
+                from,
+                from,
+                utc("2025-11-24T09:00:00Z"),
+                utc(as_of),
+                None,
+            )
+            .unwrap()
+            .len()
         };
         book(&mut w, "2025-11-25T11:00:00Z", "a", "2025-11-24T08:30:00Z");
-        assert_eq!(list(&w, "2025-11-24T08:29:59Z"), 1, "a listing from before the booking still shows it");
+        assert_eq!(
+            list(&w, "2025-11-24T08:29:59Z"),
+            1,
+            "a listing from before the booking still shows it"
+        );
         assert_eq!(list(&w, "2025-11-24T08:30:00Z"), 0);
-        w.cancel_booking("a", None, utc("2025-11-24T08:45:00Z")).unwrap();
-        assert_eq!(list(&w, "2025-11-24T08:44:00Z"), 0, "a stale listing still hides a cancelled slot");
+        w.cancel_booking("a", None, utc("2025-11-24T08:45:00Z"))
+            .unwrap();
+        assert_eq!(
+            list(&w, "2025-11-24T08:44:00Z"),
+            0,
+            "a stale listing still hides a cancelled slot"
+        );
         assert_eq!(list(&w, "2025-11-24T08:45:00Z"), 1);
     }
 
@@ -723,31 +927,63 @@ mod tests {
     fn reservations_hide_slots_expire_and_do_not_block_bookings() {
         let mut w = world();
         let start = utc("2025-11-25T11:00:00Z");
-        let admitted = w.admit_reservation(1001, start, None, utc(NOW), None).unwrap();
+        let admitted = w
+            .admit_reservation(1001, start, None, utc(NOW), None)
+            .unwrap();
         w.commit_reservation("r1".into(), 1001, admitted, 5, false, utc(NOW));
-        let listed = |w: &World, now: DateTime<Utc>| w.available_slots(1001, None, start, start, now, now, None).unwrap().len();
+        let listed = |w: &World, now: DateTime<Utc>| {
+            w.available_slots(1001, None, start, start, now, now, None)
+                .unwrap()
+                .len()
+        };
         assert_eq!(listed(&w, utc(NOW)), 0, "held slot is hidden");
-        assert_eq!(w.admit_reservation(1001, start, None, utc(NOW), None), Err(ReservationRefusal::AlreadyReserved));
+        assert_eq!(
+            w.admit_reservation(1001, start, None, utc(NOW), None),
+            Err(ReservationRefusal::AlreadyReserved)
+        );
         let later = utc(NOW) + TimeDelta::minutes(5);
         assert_eq!(listed(&w, later), 1, "reservation expired after 5 minutes");
         assert_eq!(w.reservation("r1").unwrap().state(later), "expired");
         // Held or not, a booking goes through.
-        assert!(w.admit_booking(&request("2025-11-25T11:00:00Z", None), utc(NOW), None).is_ok());
+        assert!(
+            w.admit_booking(&request("2025-11-25T11:00:00Z", None), utc(NOW), None)
+                .is_ok()
+        );
         book(&mut w, "2025-11-25T11:00:00Z", "a", NOW);
-        assert_eq!(w.admit_reservation(1001, start, None, utc(NOW), None), Err(ReservationRefusal::AlreadyBooked));
+        assert_eq!(
+            w.admit_reservation(1001, start, None, utc(NOW), None),
+            Err(ReservationRefusal::AlreadyBooked)
+        );
     }
 
     #[test]
     fn cancel_and_reschedule_follow_calcom() {
         let mut w = world();
         book(&mut w, "2025-11-25T11:00:00Z", "a", NOW);
-        let (req, admitted) = w.admit_reschedule("a", utc("2025-11-25T11:15:00Z"), utc(NOW)).unwrap();
-        let (old, new) = w.commit_reschedule("a", req, admitted, "b".into(), Some("later".into()), utc(NOW)).unwrap();
+        let (req, admitted) = w
+            .admit_reschedule("a", utc("2025-11-25T11:15:00Z"), utc(NOW))
+            .unwrap();
+        let (old, new) = w
+            .commit_reschedule(
+                "a",
+                req,
+                admitted,
+                "b".into(),
+                Some("later".into()),
+                utc(NOW),
+            )
+            .unwrap();
         assert_eq!(old.status, BookingStatus::Cancelled);
         assert_eq!(old.rescheduled_to_uid.as_deref(), Some("b"));
         assert_eq!(new.rescheduled_from_uid.as_deref(), Some("a"));
-        assert_eq!(w.cancel_booking("a", None, utc(NOW)), Err(BookingRefusal::AlreadyCancelled("a".into())));
-        assert_eq!(w.cancel_booking("zz", None, utc(NOW)), Err(BookingRefusal::BookingNotFound("zz".into())));
+        assert_eq!(
+            w.cancel_booking("a", None, utc(NOW)),
+            Err(BookingRefusal::AlreadyCancelled("a".into()))
+        );
+        assert_eq!(
+            w.cancel_booking("zz", None, utc(NOW)),
+            Err(BookingRefusal::BookingNotFound("zz".into()))
+        );
         assert!(w.cancel_booking("b", None, utc(NOW)).is_ok());
     }
 
@@ -759,6 +995,9 @@ mod tests {
         let first = book(&mut w, "2025-11-25T11:00:00Z", "a", NOW);
         let second = book(&mut w, "2025-11-25T11:00:00Z", "b", NOW);
         assert_eq!((first.host_id, second.host_id), (1, 2));
-        assert_eq!(w.admit_booking(&request("2025-11-25T11:00:00Z", None), utc(NOW), None), Err(BookingRefusal::Unavailable));
+        assert_eq!(
+            w.admit_booking(&request("2025-11-25T11:00:00Z", None), utc(NOW), None),
+            Err(BookingRefusal::Unavailable)
+        );
     }
 }

@@ -105,7 +105,9 @@ mod tests {
     use std::time::Duration;
 
     fn t0() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2025-11-21T10:00:00Z").unwrap().to_utc()
+        DateTime::parse_from_rfc3339("2025-11-21T10:00:00Z")
+            .unwrap()
+            .to_utc()
     }
 
     #[test]
@@ -118,7 +120,10 @@ mod tests {
         }
         let at = t0() + TimeDelta::seconds(30);
         let refused = limiter.hit("cal_key", at);
-        assert_eq!((refused.allowed, refused.remaining, refused.reset_seconds), (false, 0, 60));
+        assert_eq!(
+            (refused.allowed, refused.remaining, refused.reset_seconds),
+            (false, 0, 60)
+        );
         // Still blocked although the first window has ended.
         let later = limiter.hit("cal_key", at + TimeDelta::seconds(59));
         assert_eq!((later.allowed, later.reset_seconds), (false, 1));
@@ -126,7 +131,10 @@ mod tests {
         assert!(limiter.hit("cal_other", at).allowed);
         // The block ends 60 s after it began: a fresh window.
         let after = limiter.hit("cal_key", at + TimeDelta::seconds(60));
-        assert_eq!((after.allowed, after.remaining, after.reset_seconds), (true, 119, 60));
+        assert_eq!(
+            (after.allowed, after.remaining, after.reset_seconds),
+            (true, 119, 60)
+        );
     }
 
     #[test]
@@ -136,8 +144,16 @@ mod tests {
             ..Default::default()
         });
         assert!(limiter.hit("k", t0()).allowed);
-        assert_eq!(limiter.hit("k", t0() + TimeDelta::seconds(20)).reset_seconds, 40);
-        assert!(limiter.hit("k", t0() + TimeDelta::seconds(60)).allowed, "new window");
+        assert_eq!(
+            limiter
+                .hit("k", t0() + TimeDelta::seconds(20))
+                .reset_seconds,
+            40
+        );
+        assert!(
+            limiter.hit("k", t0() + TimeDelta::seconds(60)).allowed,
+            "new window"
+        );
     }
 
     #[test]

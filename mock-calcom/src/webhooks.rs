@@ -21,7 +21,8 @@ pub fn signature(secret: Option<&str>, body: &[u8]) -> String {
     match secret {
         None | Some("") => "no-secret-provided".into(),
         Some(secret) => {
-            let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+            let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+                .expect("HMAC takes any key length");
             mac.update(body);
             hex::encode(mac.finalize().into_bytes())
         }
@@ -89,7 +90,10 @@ async fn post(mock: &MockCalcom, client: &HttpClient, d: &Delivery) -> DeliveryR
     let request = Request::post(d.url.as_str())
         .header("content-type", "application/json")
         .header("x-cal-signature-256", d.signature.as_str())
-        .header("x-cal-webhook-version", mock.config().webhooks.version.as_str())
+        .header(
+            "x-cal-webhook-version",
+            mock.config().webhooks.version.as_str(),
+        )
         .header("user-agent", "cal.com-webhooks")
         .body(Full::new(d.body.clone()));
     let result = match request {

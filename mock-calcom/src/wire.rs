@@ -17,7 +17,9 @@ pub fn iso_ms(t: DateTime<Utc>) -> String {
 pub fn iso_in_zone(t: DateTime<Utc>, tz: Option<Tz>) -> String {
     match tz {
         None | Some(Tz::UTC) => iso_ms(t),
-        Some(tz) => t.with_timezone(&tz).to_rfc3339_opts(SecondsFormat::Millis, false),
+        Some(tz) => t
+            .with_timezone(&tz)
+            .to_rfc3339_opts(SecondsFormat::Millis, false),
     }
 }
 
@@ -76,7 +78,8 @@ pub fn booking(world: &World, b: &Booking) -> Value {
 }
 
 fn booking_fields(b: &Booking) -> Value {
-    let mut fields = json!({ "name": b.attendee.name, "email": b.attendee.email, "guests": b.guests });
+    let mut fields =
+        json!({ "name": b.attendee.name, "email": b.attendee.email, "guests": b.guests });
     if let Some(phone) = &b.attendee.phone_number {
         fields["attendeePhoneNumber"] = json!(phone);
     }
@@ -116,7 +119,13 @@ pub fn subscription(s: &Subscription) -> Value {
 }
 
 /// The body Cal.com POSTs to a subscriber: upper-case status, `startTime`/`endTime`.
-pub fn webhook_body(world: &World, trigger: &str, b: &Booking, rescheduled_from: Option<&Booking>, created_at: DateTime<Utc>) -> Value {
+pub fn webhook_body(
+    world: &World,
+    trigger: &str,
+    b: &Booking,
+    rescheduled_from: Option<&Booking>,
+    created_at: DateTime<Utc>,
+) -> Value {
     let host = world.host(b.host_id);
     let event_type = world.event_type(b.event_type_id);
     let mut payload = json!({
@@ -167,9 +176,14 @@ mod tests {
 
     #[test]
     fn times_carry_milliseconds_and_offsets() {
-        let t = DateTime::parse_from_rfc3339("2025-11-25T11:00:00Z").unwrap().to_utc();
+        let t = DateTime::parse_from_rfc3339("2025-11-25T11:00:00Z")
+            .unwrap()
+            .to_utc();
         assert_eq!(iso_ms(t), "2025-11-25T11:00:00.000Z");
-        assert_eq!(iso_in_zone(t, Some(chrono_tz::Europe::Berlin)), "2025-11-25T12:00:00.000+01:00");
+        assert_eq!(
+            iso_in_zone(t, Some(chrono_tz::Europe::Berlin)),
+            "2025-11-25T12:00:00.000+01:00"
+        );
         assert_eq!(iso_in_zone(t, None), "2025-11-25T11:00:00.000Z");
     }
 }

@@ -58,7 +58,10 @@ async fn config(State(mock): State<AppState>) -> Json<Value> {
     Json(serde_json::to_value(mock.config()).unwrap_or_default())
 }
 
-async fn book(State(mock): State<AppState>, Body(input): Body<ExternalBookingInput>) -> Result<Response, ApiError> {
+async fn book(
+    State(mock): State<AppState>,
+    Body(input): Body<ExternalBookingInput>,
+) -> Result<Response, ApiError> {
     let start = DateTime::parse_from_rfc3339(&input.start)
         .map_err(|_| ApiError::bad_request("start must be a valid ISO 8601 date string"))?
         .to_utc();
@@ -68,7 +71,9 @@ async fn book(State(mock): State<AppState>, Body(input): Body<ExternalBookingInp
             start,
             length_minutes: input.length_in_minutes,
             host_id: input.host_id,
-            attendee_name: input.attendee_name.unwrap_or_else(|| "Telefonkunde (Salon)".into()),
+            attendee_name: input
+                .attendee_name
+                .unwrap_or_else(|| "Telefonkunde (Salon)".into()),
             metadata: input.metadata,
             force: input.force,
         })
@@ -77,7 +82,11 @@ async fn book(State(mock): State<AppState>, Body(input): Body<ExternalBookingInp
     Ok(success(StatusCode::CREATED, body))
 }
 
-async fn cancel(State(mock): State<AppState>, Path(uid): Path<String>, Body(input): Body<ExternalCancelInput>) -> Result<Response, ApiError> {
+async fn cancel(
+    State(mock): State<AppState>,
+    Path(uid): Path<String>,
+    Body(input): Body<ExternalCancelInput>,
+) -> Result<Response, ApiError> {
     let booking = mock
         .cancel_external(&uid, input.cancellation_reason)
         .map_err(|r| refusal(r, false))?;

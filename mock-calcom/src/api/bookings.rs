@@ -77,7 +77,10 @@ fn parse_start(start: Option<&str>) -> Result<DateTime<Utc>, ApiError> {
 fn validate_metadata(metadata: &Map<String, Value>) -> Result<(), ApiError> {
     let bad = metadata.len() > 50
         || metadata.iter().any(|(k, v)| {
-            k.chars().count() > 40 || v.as_str().is_some_and(|s| s.chars().count() > 500) || v.is_object() || v.is_array()
+            k.chars().count() > 40
+                || v.as_str().is_some_and(|s| s.chars().count() > 500)
+                || v.is_object()
+                || v.is_array()
         });
     if bad {
         return Err(ApiError::bad_request(
@@ -88,7 +91,10 @@ fn validate_metadata(metadata: &Map<String, Value>) -> Result<(), ApiError> {
 }
 
 /// The checks class-validator makes on the body, then the event type lookup.
-fn booking_request(state: &AppState, input: CreateBookingInput) -> Result<BookingRequest, ApiError> {
+fn booking_request(
+    state: &AppState,
+    input: CreateBookingInput,
+) -> Result<BookingRequest, ApiError> {
     let start = parse_start(input.start.as_deref())?;
     let attendee = input
         .attendee
@@ -101,7 +107,9 @@ fn booking_request(state: &AppState, input: CreateBookingInput) -> Result<Bookin
         .time_zone
         .ok_or_else(|| ApiError::bad_request("attendee.timeZone must be a valid IANA time zone"))?;
     if time_zone.parse::<chrono_tz::Tz>().is_err() {
-        return Err(ApiError::bad_request("attendee.timeZone must be a valid IANA time zone"));
+        return Err(ApiError::bad_request(
+            "attendee.timeZone must be a valid IANA time zone",
+        ));
     }
     let email = match (attendee.email, &attendee.phone_number) {
         (Some(email), _) if email.contains('@') => email,
@@ -115,7 +123,11 @@ fn booking_request(state: &AppState, input: CreateBookingInput) -> Result<Bookin
     };
     let metadata = input.metadata.unwrap_or_default();
     validate_metadata(&metadata)?;
-    let _ = (&input.organization_slug, &input.routing, &input.email_verification_code);
+    let _ = (
+        &input.organization_slug,
+        &input.routing,
+        &input.email_verification_code,
+    );
     let event_type_id = match (input.event_type_id, input.event_type_slug) {
         (Some(id), _) => id,
         (None, Some(slug)) if input.username.is_some() || input.team_slug.is_some() => state
@@ -166,20 +178,24 @@ fn booking_request(state: &AppState, input: CreateBookingInput) -> Result<Bookin
 /// Cal.com's answer to a refused booking.
 pub fn refusal(refusal: BookingRefusal, event_type_multi_length: bool) -> ApiError {
     match refusal {
-        BookingRefusal::EventTypeNotFound(id) => ApiError::not_found(format!("Event type with id={id} not found")),
+        BookingRefusal::EventTypeNotFound(id) => {
+            ApiError::not_found(format!("Event type with id={id} not found"))
+        }
         BookingRefusal::LengthNotAllowed(_) if !event_type_multi_length => ApiError::bad_request(
             "Can't specify 'lengthInMinutes' because event type does not have multiple possible lengths. Please, remove the 'lengthInMinutes' field from the request.",
         ),
         BookingRefusal::LengthNotAllowed(len) => ApiError::bad_request(format!(
             "Provided 'lengthInMinutes' ({len}) is not one of the possible lengths for the event type."
         )),
-        BookingRefusal::InPast => ApiError::bad_request("Attempting to book a meeting in the past."),
-        BookingRefusal::Unavailable => {
-            ApiError::bad_request("User either already has booking at this time or is not available")
+        BookingRefusal::InPast => {
+            ApiError::bad_request("Attempting to book a meeting in the past.")
         }
-        BookingRefusal::BookingNotFound(uid) => {
-            ApiError::not_found(format!("Booking with uid={uid} was not found in the database"))
-        }
+        BookingRefusal::Unavailable => ApiError::bad_request(
+            "User either already has booking at this time or is not available",
+        ),
+        BookingRefusal::BookingNotFound(uid) => ApiError::not_found(format!(
+            "Booking with uid={uid} was not found in the database"
+        )),
         BookingRefusal::AlreadyCancelled(uid) => ApiError::bad_request(format!(
             "Can't cancel booking with uid={uid} because it has been cancelled already. Please provide uid of a booking that is not cancelled."
         )),
@@ -187,10 +203,16 @@ pub fn refusal(refusal: BookingRefusal, event_type_multi_length: bool) -> ApiErr
 }
 
 fn multi_length(state: &AppState, event_type_id: u64) -> bool {
-    state.with_world(|w| w.event_type(event_type_id).is_some_and(|e| !e.length_options.is_empty()))
+    state.with_world(|w| {
+        w.event_type(event_type_id)
+            .is_some_and(|e| !e.length_options.is_empty())
+    })
 }
 
-pub async fn create(State(state): State<AppState>, Body(input): Body<CreateBookingInput>) -> Result<Response, ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    Body(input): Body<CreateBookingInput>,
+) -> Result<Response, ApiError> {
     if let Some(fault) = faults::injected(&state, Endpoint::CreateBooking).await {
         return Ok(fault);
     }
@@ -211,7 +233,10 @@ pub async fn create(State(state): State<AppState>, Body(input): Body<CreateBooki
     Ok(success(StatusCode::CREATED, body))
 }
 
-pub async fn get(State(state): State<AppState>, Path(uid): Path<String>) -> Result<Response, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    Path(uid): Path<String>,
+) -> Result<Response, ApiError> {
     if let Some(fault) = faults::injected(&state, Endpoint::GetBooking).await {
         return Ok(fault);
     }
@@ -222,7 +247,12 @@ pub async fn get(State(state): State<AppState>, Path(uid): Path<String>) -> Resu
         .ok_or_else(|| refusal(BookingRefusal::BookingNotFound(uid), false))
 }
 
-pub async fn cancel(State(state): State<AppState>, caller: Caller, Path(uid): Path<String>, Body(input): Body<CancelInput>) -> Result<Response, ApiError> {
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(uid): Path<String>,
+    Body(input): Body<CancelInput>,
+) -> Result<Response, ApiError> {
     if let Some(fault) = faults::injected(&state, Endpoint::CancelBooking).await {
         return Ok(fault);
     }
@@ -232,9 +262,16 @@ pub async fn cancel(State(state): State<AppState>, caller: Caller, Path(uid): Pa
         state.delay(Endpoint::CancelBooking).await;
         return Err(refusal(BookingRefusal::BookingNotFound(uid), false));
     }
-    if caller.authenticated && input.cancellation_reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+    if caller.authenticated
+        && input
+            .cancellation_reason
+            .as_deref()
+            .is_none_or(|r| r.trim().is_empty())
+    {
         // The API key belongs to the salon's account, a host of every booking.
-        return Err(ApiError::bad_request("Cancellation reason is required when you are the host"));
+        return Err(ApiError::bad_request(
+            "Cancellation reason is required when you are the host",
+        ));
     }
     state.delay(Endpoint::CancelBooking).await;
     let now = state.now();
@@ -246,7 +283,11 @@ pub async fn cancel(State(state): State<AppState>, caller: Caller, Path(uid): Pa
     Ok(success(StatusCode::OK, body))
 }
 
-pub async fn reschedule(State(state): State<AppState>, Path(uid): Path<String>, Body(input): Body<RescheduleInput>) -> Result<Response, ApiError> {
+pub async fn reschedule(
+    State(state): State<AppState>,
+    Path(uid): Path<String>,
+    Body(input): Body<RescheduleInput>,
+) -> Result<Response, ApiError> {
     if let Some(fault) = faults::injected(&state, Endpoint::RescheduleBooking).await {
         return Ok(fault);
     }
@@ -263,7 +304,16 @@ pub async fn reschedule(State(state): State<AppState>, Path(uid): Path<String>, 
     })?;
     let new_uid = state.next_uid();
     let now = state.now();
-    let result = state.with_world(|w| w.commit_reschedule(&uid, request, admitted, new_uid, input.rescheduling_reason, now));
+    let result = state.with_world(|w| {
+        w.commit_reschedule(
+            &uid,
+            request,
+            admitted,
+            new_uid,
+            input.rescheduling_reason,
+            now,
+        )
+    });
     let (old, new) = match result {
         Ok(pair) => pair,
         Err(BookingRefusal::Unavailable) => return Ok(booking_conflict().into_response()),

@@ -37,7 +37,11 @@ impl ApiError {
     }
 
     pub fn unprocessable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "UnprocessableEntityException", message)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "UnprocessableEntityException",
+            message,
+        )
     }
 
     pub fn too_many_requests() -> Self {
@@ -49,7 +53,11 @@ impl ApiError {
     }
 
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerErrorException", "Internal server error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerErrorException",
+            "Internal server error",
+        )
     }
 
     /// The envelope's body for this error.

@@ -49,17 +49,25 @@ impl<T: DeserializeOwned> FromRequest<Arc<MockCalcom>> for Body<T> {
 
     async fn from_request(req: Request, mock: &Arc<MockCalcom>) -> Result<Self, ApiError> {
         let limit = mock.config().api.max_body_bytes;
-        let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PayloadTooLargeException",
-                format!("request entity too large (limit {limit} bytes)"),
-            )
-        })?;
-        let text = if bytes.iter().all(u8::is_ascii_whitespace) { &b"{}"[..] } else { &bytes[..] };
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "PayloadTooLargeException",
+                    format!("request entity too large (limit {limit} bytes)"),
+                )
+            })?;
+        let text = if bytes.iter().all(u8::is_ascii_whitespace) {
+            &b"{}"[..]
+        } else {
+            &bytes[..]
+        };
         let mut de = serde_json::Deserializer::from_slice(text);
-        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| input_error(&e.path().to_string(), e.inner()))?;
-        de.end().map_err(|e| ApiError::bad_request(format!("Invalid JSON body: {e}")))?;
+        let value = serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| input_error(&e.path().to_string(), e.inner()))?;
+        de.end()
+            .map_err(|e| ApiError::bad_request(format!("Invalid JSON body: {e}")))?;
         Ok(Body(value))
     }
 }
@@ -88,7 +96,9 @@ fn input_error(path: &str, err: &impl std::fmt::Display) -> ApiError {
         } else {
             format!("{path}.{field}")
         };
-        return ApiError::bad_request(format!("{full} property is wrong, property {full} should not exist"));
+        return ApiError::bad_request(format!(
+            "{full} property is wrong, property {full} should not exist"
+        ));
     }
     let text = text.split(" at line ").next().unwrap_or(&text).to_owned();
     if path.is_empty() || path == "." {

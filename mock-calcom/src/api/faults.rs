@@ -16,7 +16,8 @@ pub async fn injected(mock: &MockCalcom, endpoint: Endpoint) -> Option<Response>
         FaultAction::Status { status, message } => {
             mock.delay(endpoint).await;
             match status {
-                400 => ApiError::bad_request(message.unwrap_or_else(|| "Bad Request".into())).into_response(),
+                400 => ApiError::bad_request(message.unwrap_or_else(|| "Bad Request".into()))
+                    .into_response(),
                 429 => ApiError::too_many_requests().into_response(),
                 500 => ApiError::internal().into_response(),
                 other => gateway_page(other),
@@ -38,6 +39,15 @@ pub async fn injected(mock: &MockCalcom, endpoint: Endpoint) -> Option<Response>
 /// What the gateway in front of Cal.com sends for 502/503/504: plain text, no envelope.
 fn gateway_page(status: u16) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let text = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("Error"));
-    (status, [("content-type", "text/plain; charset=utf-8")], text).into_response()
+    let text = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error")
+    );
+    (
+        status,
+        [("content-type", "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response()
 }

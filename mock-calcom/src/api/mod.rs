@@ -44,7 +44,11 @@ pub enum ApiVersion {
 
 impl ApiVersion {
     pub fn of(headers: &HeaderMap) -> Self {
-        match headers.get("cal-api-version").and_then(|v| v.to_str().ok()).map(str::trim) {
+        match headers
+            .get("cal-api-version")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+        {
             Some("2024-09-04") => ApiVersion::V2024_09_04,
             Some("2024-08-13") => ApiVersion::V2024_08_13,
             _ => ApiVersion::Legacy,
@@ -58,7 +62,10 @@ pub type AppState = Arc<MockCalcom>;
 pub fn router(mock: Arc<MockCalcom>) -> Router {
     let slots_2024_09_04 = Router::new()
         .route("/v2/slots", axum::routing::get(slots::list))
-        .route("/v2/slots/reservations", axum::routing::post(reservations::create))
+        .route(
+            "/v2/slots/reservations",
+            axum::routing::post(reservations::create),
+        )
         .route(
             "/v2/slots/reservations/{uid}",
             axum::routing::get(reservations::get)
@@ -69,21 +76,42 @@ pub fn router(mock: Arc<MockCalcom>) -> Router {
             only_versions(&[ApiVersion::V2024_09_04], req, next)
         }));
     let slots_legacy = Router::new()
-        .route("/v2/slots/available", axum::routing::get(slots::list_legacy))
-        .route("/v2/slots/reserve", axum::routing::post(reservations::create_legacy))
-        .route("/v2/slots/selected-slot", axum::routing::delete(reservations::delete_legacy))
+        .route(
+            "/v2/slots/available",
+            axum::routing::get(slots::list_legacy),
+        )
+        .route(
+            "/v2/slots/reserve",
+            axum::routing::post(reservations::create_legacy),
+        )
+        .route(
+            "/v2/slots/selected-slot",
+            axum::routing::delete(reservations::delete_legacy),
+        )
         .route_layer(middleware::from_fn(|req, next| {
             only_versions(&[ApiVersion::Legacy, ApiVersion::V2024_08_13], req, next)
         }));
     let bookings_2024_08_13 = Router::new()
         .route("/v2/bookings", axum::routing::post(bookings::create))
         .route("/v2/bookings/{uid}", axum::routing::get(bookings::get))
-        .route("/v2/bookings/{uid}/cancel", axum::routing::post(bookings::cancel))
-        .route("/v2/bookings/{uid}/reschedule", axum::routing::post(bookings::reschedule))
+        .route(
+            "/v2/bookings/{uid}/cancel",
+            axum::routing::post(bookings::cancel),
+        )
+        .route(
+            "/v2/bookings/{uid}/reschedule",
+            axum::routing::post(bookings::reschedule),
+        )
         .route_layer(middleware::from_fn(bookings_version));
     let unversioned = Router::new()
-        .route("/v2/webhooks", axum::routing::post(webhooks::create).get(webhooks::list))
-        .route("/v2/webhooks/{id}", axum::routing::get(webhooks::get).delete(webhooks::delete))
+        .route(
+            "/v2/webhooks",
+            axum::routing::post(webhooks::create).get(webhooks::list),
+        )
+        .route(
+            "/v2/webhooks/{id}",
+            axum::routing::get(webhooks::get).delete(webhooks::delete),
+        )
         .route("/v2/event-types", axum::routing::get(event_types::list));
     Router::new()
         .merge(slots_2024_09_04)
@@ -134,8 +162,12 @@ fn classify(method: &Method, path: &str) -> &'static str {
         ("GET", ["v2", "bookings", _]) => Endpoint::GetBooking,
         ("POST", ["v2", "bookings", _, "cancel"]) => Endpoint::CancelBooking,
         ("POST", ["v2", "bookings", _, "reschedule"]) => Endpoint::RescheduleBooking,
-        ("POST", ["v2", "slots", "reservations"] | ["v2", "slots", "reserve"]) => Endpoint::ReserveSlot,
-        (_, ["v2", "slots", "reservations", _] | ["v2", "slots", "selected-slot"]) => Endpoint::Reservation,
+        ("POST", ["v2", "slots", "reservations"] | ["v2", "slots", "reserve"]) => {
+            Endpoint::ReserveSlot
+        }
+        (_, ["v2", "slots", "reservations", _] | ["v2", "slots", "selected-slot"]) => {
+            Endpoint::Reservation
+        }
         (_, ["v2", "webhooks", ..]) => Endpoint::Webhooks,
         (_, ["v2", "event-types", ..]) => Endpoint::EventTypes,
         (_, ["_mock", ..]) => return "admin",
@@ -149,7 +181,11 @@ fn classify(method: &Method, path: &str) -> &'static str {
 /// errors rendered in Cal.com's envelope; statistics.
 async fn edge(State(mock): State<AppState>, mut req: Request, next: Next) -> Response {
     let request_id = mock.next_request_id();
-    let path = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
     let endpoint = classify(req.method(), req.uri().path());
     let mut rate = None;
     let mut response = if req.uri().path().starts_with("/v2/") {
@@ -159,7 +195,10 @@ async fn edge(State(mock): State<AppState>, mut req: Request, next: Next) -> Res
             .and_then(|v| v.to_str().ok())
             .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned());
         let key = bearer.clone().unwrap_or_else(|| {
-            let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+            let peer = req
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip().to_string());
             format!("ip:{}", peer.unwrap_or_default())
         });
         let decision = mock.rate_limit(&key);
@@ -167,7 +206,8 @@ async fn edge(State(mock): State<AppState>, mut req: Request, next: Next) -> Res
         match bearer {
             _ if !decision.allowed => ApiError::too_many_requests().into_response(),
             Some(key) if !mock.key_is_valid(&key) => {
-                ApiError::unauthorized("ApiAuthStrategy - api key - Invalid API Key").into_response()
+                ApiError::unauthorized("ApiAuthStrategy - api key - Invalid API Key")
+                    .into_response()
             }
             bearer => {
                 req.extensions_mut().insert(Caller {
@@ -208,8 +248,14 @@ mod tests {
         assert_eq!(classify(&Method::GET, "/v2/slots"), "slots");
         assert_eq!(classify(&Method::GET, "/v2/slots/available"), "slots");
         assert_eq!(classify(&Method::POST, "/v2/bookings"), "create_booking");
-        assert_eq!(classify(&Method::POST, "/v2/bookings/abc/cancel"), "cancel_booking");
-        assert_eq!(classify(&Method::DELETE, "/v2/slots/reservations/x"), "reservation");
+        assert_eq!(
+            classify(&Method::POST, "/v2/bookings/abc/cancel"),
+            "cancel_booking"
+        );
+        assert_eq!(
+            classify(&Method::DELETE, "/v2/slots/reservations/x"),
+            "reservation"
+        );
         assert_eq!(classify(&Method::GET, "/_mock/state"), "admin");
         assert_eq!(classify(&Method::GET, "/v3/nothing"), "other");
     }

@@ -2,10 +2,10 @@
 //! `DELETE /v2/slots/selected-slot`. A reservation hides its slot from listings; it does not
 //! stop `POST /v2/bookings`.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -46,12 +46,18 @@ pub struct SelectedSlotQuery {
 
 fn refusal(r: ReservationRefusal) -> ApiError {
     match r {
-        ReservationRefusal::EventTypeNotFound(id) => ApiError::not_found(format!("Event type with id={id} not found")),
-        ReservationRefusal::AlreadyBooked => ApiError::unprocessable("Can't reserve a slot if the event is already booked."),
+        ReservationRefusal::EventTypeNotFound(id) => {
+            ApiError::not_found(format!("Event type with id={id} not found"))
+        }
+        ReservationRefusal::AlreadyBooked => {
+            ApiError::unprocessable("Can't reserve a slot if the event is already booked.")
+        }
         ReservationRefusal::AlreadyReserved => ApiError::unprocessable(
             "This time slot is already reserved by another user. Please choose a different time.",
         ),
-        ReservationRefusal::NotFound(uid) => ApiError::not_found(format!("Reserved slot with uid={uid} not found")),
+        ReservationRefusal::NotFound(uid) => {
+            ApiError::not_found(format!("Reserved slot with uid={uid} not found"))
+        }
     }
 }
 
@@ -62,10 +68,17 @@ struct Checked {
 }
 
 /// Validates the body and checks the slot, excluding reservation `except` (for PATCH).
-fn check(state: &AppState, caller: Caller, input: ReserveInput, except: Option<&str>) -> Result<Checked, ApiError> {
-    let event_type_id = input
-        .event_type_id
-        .ok_or_else(|| ApiError::bad_request("eventTypeId must be a number conforming to the specified constraints"))?;
+fn check(
+    state: &AppState,
+    caller: Caller,
+    input: ReserveInput,
+    except: Option<&str>,
+) -> Result<Checked, ApiError> {
+    let event_type_id = input.event_type_id.ok_or_else(|| {
+        ApiError::bad_request(
+            "eventTypeId must be a number conforming to the specified constraints",
+        )
+    })?;
     let start: DateTime<Utc> = input
         .slot_start
         .as_deref()
@@ -77,9 +90,13 @@ fn check(state: &AppState, caller: Caller, input: ReserveInput, except: Option<&
             "reservationDuration can only be used for authenticated requests. Please provide an API key or access token.",
         ));
     }
-    let minutes = input.reservation_duration.unwrap_or(DEFAULT_RESERVATION_MINUTES);
+    let minutes = input
+        .reservation_duration
+        .unwrap_or(DEFAULT_RESERVATION_MINUTES);
     let now = state.now();
-    let admitted = state.with_world(|w| w.admit_reservation(event_type_id, start, input.slot_duration, now, except));
+    let admitted = state.with_world(|w| {
+        w.admit_reservation(event_type_id, start, input.slot_duration, now, except)
+    });
     Ok(Checked {
         event_type_id,
         minutes,
@@ -87,7 +104,11 @@ fn check(state: &AppState, caller: Caller, input: ReserveInput, except: Option<&
     })
 }
 
-pub async fn create(State(state): State<AppState>, caller: Caller, Body(input): Body<ReserveInput>) -> Result<Response, ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(input): Body<ReserveInput>,
+) -> Result<Response, ApiError> {
     if let Some(fault) = faults::injected(&state, Endpoint::ReserveSlot).await {
         return Ok(fault);
     }
@@ -96,21 +117,42 @@ pub async fn create(State(state): State<AppState>, caller: Caller, Body(input): 
     let admitted = checked.admitted.map_err(refusal)?;
     let uid = state.next_uuid();
     let now = state.now();
-    let r = state.with_world(|w| w.commit_reservation(uid, checked.event_type_id, admitted, checked.minutes, false, now));
+    let r = state.with_world(|w| {
+        w.commit_reservation(
+            uid,
+            checked.event_type_id,
+            admitted,
+            checked.minutes,
+            false,
+            now,
+        )
+    });
     Ok(success(StatusCode::CREATED, wire::reservation(&r)))
 }
 
-pub async fn get(State(state): State<AppState>, Path(uid): Path<String>) -> Result<Response, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    Path(uid): Path<String>,
+) -> Result<Response, ApiError> {
     if let Some(fault) = faults::injected(&state, Endpoint::Reservation).await {
         return Ok(fault);
     }
     let now = state.now();
-    let found = state.with_world(|w| w.reservation(&uid).filter(|r| r.active_at(now)).map(wire::reservation));
+    let found = state.with_world(|w| {
+        w.reservation(&uid)
+            .filter(|r| r.active_at(now))
+            .map(wire::reservation)
+    });
     state.delay(Endpoint::Reservation).await;
     Ok(success(StatusCode::OK, found.unwrap_or(Value::Null)))
 }
 
-pub async fn update(State(state): State<AppState>, caller: Caller, Path(uid): Path<String>, Body(input): Body<ReserveInput>) -> Result<Response, ApiError> {
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(uid): Path<String>,
+    Body(input): Body<ReserveInput>,
+) -> Result<Response, ApiError> {
     if let Some(fault) = faults::injected(&state, Endpoint::Reservation).await {
         return Ok(fault);
     }
@@ -119,12 +161,17 @@ pub async fn update(State(state): State<AppState>, caller: Caller, Path(uid): Pa
     let admitted = checked.admitted.map_err(refusal)?;
     let now = state.now();
     let r = state
-        .with_world(|w| w.update_reservation(&uid, checked.event_type_id, admitted, checked.minutes, now))
+        .with_world(|w| {
+            w.update_reservation(&uid, checked.event_type_id, admitted, checked.minutes, now)
+        })
         .map_err(refusal)?;
     Ok(success(StatusCode::OK, wire::reservation(&r)))
 }
 
-pub async fn delete(State(state): State<AppState>, Path(uid): Path<String>) -> Result<Response, ApiError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(uid): Path<String>,
+) -> Result<Response, ApiError> {
     if let Some(fault) = faults::injected(&state, Endpoint::Reservation).await {
         return Ok(fault);
     }
@@ -137,18 +184,25 @@ pub async fn delete(State(state): State<AppState>, Path(uid): Path<String>) -> R
 }
 
 /// The legacy selected-slot upsert: no conflict check, always held 5 minutes.
-pub async fn create_legacy(State(state): State<AppState>, Body(input): Body<LegacyReserveInput>) -> Result<Response, ApiError> {
+pub async fn create_legacy(
+    State(state): State<AppState>,
+    Body(input): Body<LegacyReserveInput>,
+) -> Result<Response, ApiError> {
     if let Some(fault) = faults::injected(&state, Endpoint::ReserveSlot).await {
         return Ok(fault);
     }
     let _ = input.booking_uid;
-    let event_type_id = input
-        .event_type_id
-        .ok_or_else(|| ApiError::bad_request("eventTypeId must be a number conforming to the specified constraints"))?;
+    let event_type_id = input.event_type_id.ok_or_else(|| {
+        ApiError::bad_request(
+            "eventTypeId must be a number conforming to the specified constraints",
+        )
+    })?;
     let parse = |s: Option<&str>, name: &str| {
         s.and_then(|s| DateTime::parse_from_rfc3339(s).ok())
             .map(|t| t.to_utc())
-            .ok_or_else(|| ApiError::bad_request(format!("{name} must be a valid ISO 8601 date string")))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("{name} must be a valid ISO 8601 date string"))
+            })
     };
     let start = parse(input.slot_utc_start_date.as_deref(), "slotUtcStartDate")?;
     let end = parse(input.slot_utc_end_date.as_deref(), "slotUtcEndDate")?;
@@ -156,26 +210,43 @@ pub async fn create_legacy(State(state): State<AppState>, Body(input): Body<Lega
     let now = state.now();
     let host = state.with_world(|w| {
         let et = w.event_type(event_type_id)?;
-        let first_free = w.admit_reservation(event_type_id, start, Some(minutes), now, None).ok();
+        let first_free = w
+            .admit_reservation(event_type_id, start, Some(minutes), now, None)
+            .ok();
         Some(first_free.map_or(et.hosts[0], |a| a.host_id))
     });
     state.delay(Endpoint::ReserveSlot).await;
-    let host_id = host.ok_or_else(|| refusal(ReservationRefusal::EventTypeNotFound(event_type_id)))?;
+    let host_id =
+        host.ok_or_else(|| refusal(ReservationRefusal::EventTypeNotFound(event_type_id)))?;
     let uid = state.next_uuid();
     let admitted = Admitted {
         host_id,
         span: crate::calendar::Span::new(start, end),
     };
     let now = state.now();
-    state.with_world(|w| w.commit_reservation(uid.clone(), event_type_id, admitted, DEFAULT_RESERVATION_MINUTES, true, now));
+    state.with_world(|w| {
+        w.commit_reservation(
+            uid.clone(),
+            event_type_id,
+            admitted,
+            DEFAULT_RESERVATION_MINUTES,
+            true,
+            now,
+        )
+    });
     Ok(success(StatusCode::CREATED, json!(uid)))
 }
 
-pub async fn delete_legacy(State(state): State<AppState>, Params(q): Params<SelectedSlotQuery>) -> Result<Response, ApiError> {
+pub async fn delete_legacy(
+    State(state): State<AppState>,
+    Params(q): Params<SelectedSlotQuery>,
+) -> Result<Response, ApiError> {
     if let Some(fault) = faults::injected(&state, Endpoint::Reservation).await {
         return Ok(fault);
     }
-    let uid = q.uid.ok_or_else(|| ApiError::bad_request("uid must be a string"))?;
+    let uid = q
+        .uid
+        .ok_or_else(|| ApiError::bad_request("uid must be a string"))?;
     state.delay(Endpoint::Reservation).await;
     let now = state.now();
     state

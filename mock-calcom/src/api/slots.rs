@@ -58,17 +58,28 @@ fn parse_bound(text: &str, end_of_day: bool) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.to_utc());
     }
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
             return Some(t.and_utc());
         }
     }
     let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
-    let time = if end_of_day { date.and_hms_opt(23, 59, 59)? } else { date.and_hms_opt(0, 0, 0)? };
+    let time = if end_of_day {
+        date.and_hms_opt(23, 59, 59)?
+    } else {
+        date.and_hms_opt(0, 0, 0)?
+    };
     Some(time.and_utc())
 }
 
-fn parse_range(start: Option<&str>, end: Option<&str>) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+fn parse_range(
+    start: Option<&str>,
+    end: Option<&str>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
     let (Some(start), Some(end)) = (start, end) else {
         return Err(ApiError::bad_request(BAD_RANGE));
     };
@@ -80,23 +91,33 @@ fn parse_range(start: Option<&str>, end: Option<&str>) -> Result<(DateTime<Utc>,
 
 fn parse_zone(tz: Option<&str>) -> Result<Option<Tz>, ApiError> {
     tz.map(|name| {
-        name.parse::<Tz>()
-            .map_err(|_| ApiError::bad_request(format!("timeZone must be a valid IANA time zone, got '{name}'")))
+        name.parse::<Tz>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "timeZone must be a valid IANA time zone, got '{name}'"
+            ))
+        })
     })
     .transpose()
 }
 
 fn parse_number(name: &str, text: Option<&str>) -> Result<Option<u64>, ApiError> {
     text.map(|t| {
-        t.trim()
-            .parse::<u64>()
-            .map_err(|_| ApiError::bad_request(format!("{name} must be a number conforming to the specified constraints")))
+        t.trim().parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "{name} must be a number conforming to the specified constraints"
+            ))
+        })
     })
     .transpose()
 }
 
 /// The event type a query names by id, or by slug (with a username or team slug).
-fn resolve_event_type(state: &AppState, id: Option<u64>, slug: Option<&str>, owner_given: bool) -> Result<u64, ApiError> {
+fn resolve_event_type(
+    state: &AppState,
+    id: Option<u64>,
+    slug: Option<&str>,
+    owner_given: bool,
+) -> Result<u64, ApiError> {
     if let Some(id) = id {
         return Ok(id);
     }
@@ -110,12 +131,28 @@ fn resolve_event_type(state: &AppState, id: Option<u64>, slug: Option<&str>, own
     }
 }
 
-fn compute(state: &AppState, event_type_id: u64, duration: Option<u64>, range: (DateTime<Utc>, DateTime<Utc>), rescheduling: Option<&str>) -> Result<Vec<Span>, ApiError> {
+fn compute(
+    state: &AppState,
+    event_type_id: u64,
+    duration: Option<u64>,
+    range: (DateTime<Utc>, DateTime<Utc>),
+    rescheduling: Option<&str>,
+) -> Result<Vec<Span>, ApiError> {
     let now = state.now();
     let as_of = state.listing_as_of();
     let duration = duration.map(|d| u32::try_from(d).unwrap_or(u32::MAX));
     state
-        .with_world(|w| w.available_slots(event_type_id, duration, range.0, range.1, now, as_of, rescheduling))
+        .with_world(|w| {
+            w.available_slots(
+                event_type_id,
+                duration,
+                range.0,
+                range.1,
+                now,
+                as_of,
+                rescheduling,
+            )
+        })
         .map_err(|refusal| match refusal {
             BookingRefusal::EventTypeNotFound(_) => ApiError::not_found("Event Type not found"),
             BookingRefusal::LengthNotAllowed(d) => ApiError::bad_request(format!(
@@ -126,7 +163,11 @@ fn compute(state: &AppState, event_type_id: u64, duration: Option<u64>, range: (
 }
 
 /// Slots grouped by their date in the requested zone; dates without slots are omitted.
-fn by_date(slots: &[Span], tz: Option<Tz>, item: impl Fn(&Span) -> Value) -> BTreeMap<String, Vec<Value>> {
+fn by_date(
+    slots: &[Span],
+    tz: Option<Tz>,
+    item: impl Fn(&Span) -> Value,
+) -> BTreeMap<String, Vec<Value>> {
     let mut days: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for slot in slots {
         let date = match tz {
@@ -138,7 +179,10 @@ fn by_date(slots: &[Span], tz: Option<Tz>, item: impl Fn(&Span) -> Value) -> BTr
     days
 }
 
-pub async fn list(State(state): State<AppState>, Params(q): Params<SlotsQuery>) -> Result<Response, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Params(q): Params<SlotsQuery>,
+) -> Result<Response, ApiError> {
     if let Some(fault) = faults::injected(&state, Endpoint::Slots).await {
         return Ok(fault);
     }
@@ -147,7 +191,11 @@ pub async fn list(State(state): State<AppState>, Params(q): Params<SlotsQuery>) 
     let ranged = match q.format.as_deref() {
         None | Some("time") => false,
         Some("range") => true,
-        Some(other) => return Err(ApiError::bad_request(format!("format must be one of: time, range (got '{other}')"))),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "format must be one of: time, range (got '{other}')"
+            )));
+        }
     };
     let _ = (&q.organization_slug, &q.usernames);
     let event_type_id = resolve_event_type(
@@ -157,7 +205,13 @@ pub async fn list(State(state): State<AppState>, Params(q): Params<SlotsQuery>) 
         q.username.is_some() || q.team_slug.is_some(),
     )?;
     let duration = parse_number("duration", q.duration.as_deref())?;
-    let slots = compute(&state, event_type_id, duration, range, q.booking_uid_to_reschedule.as_deref());
+    let slots = compute(
+        &state,
+        event_type_id,
+        duration,
+        range,
+        q.booking_uid_to_reschedule.as_deref(),
+    );
     state.delay(Endpoint::Slots).await;
     let days = by_date(&slots?, tz, |s| {
         if ranged {
@@ -169,7 +223,10 @@ pub async fn list(State(state): State<AppState>, Params(q): Params<SlotsQuery>) 
     Ok(success(StatusCode::OK, json!(days)))
 }
 
-pub async fn list_legacy(State(state): State<AppState>, Params(q): Params<LegacySlotsQuery>) -> Result<Response, ApiError> {
+pub async fn list_legacy(
+    State(state): State<AppState>,
+    Params(q): Params<LegacySlotsQuery>,
+) -> Result<Response, ApiError> {
     if let Some(fault) = faults::injected(&state, Endpoint::Slots).await {
         return Ok(fault);
     }
@@ -183,9 +240,19 @@ pub async fn list_legacy(State(state): State<AppState>, Params(q): Params<Legacy
         q.username_list.is_some(),
     )?;
     let duration = parse_number("duration", q.duration.as_deref())?;
-    let slots = compute(&state, event_type_id, duration, range, q.reschedule_uid.as_deref());
+    let slots = compute(
+        &state,
+        event_type_id,
+        duration,
+        range,
+        q.reschedule_uid.as_deref(),
+    );
     state.delay(Endpoint::Slots).await;
-    let days = by_date(&slots?, tz, |s| json!({ "time": wire::iso_in_zone(s.start, tz) }));
+    let days = by_date(
+        &slots?,
+        tz,
+        |s| json!({ "time": wire::iso_in_zone(s.start, tz) }),
+    );
     Ok(success(StatusCode::OK, json!({ "slots": days })))
 }
 
@@ -196,10 +263,22 @@ mod tests {
     #[test]
     fn bounds_accept_dates_and_iso_times() {
         let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
-        assert_eq!(parse_bound("2025-11-25", false), Some(t("2025-11-25T00:00:00Z")));
-        assert_eq!(parse_bound("2025-11-25", true), Some(t("2025-11-25T23:59:59Z")));
-        assert_eq!(parse_bound("2025-11-25T12:00:00+01:00", false), Some(t("2025-11-25T11:00:00Z")));
-        assert_eq!(parse_bound("2025-11-25T11:00:00.000Z", false), Some(t("2025-11-25T11:00:00Z")));
+        assert_eq!(
+            parse_bound("2025-11-25", false),
+            Some(t("2025-11-25T00:00:00Z"))
+        );
+        assert_eq!(
+            parse_bound("2025-11-25", true),
+            Some(t("2025-11-25T23:59:59Z"))
+        );
+        assert_eq!(
+            parse_bound("2025-11-25T12:00:00+01:00", false),
+            Some(t("2025-11-25T11:00:00Z"))
+        );
+        assert_eq!(
+            parse_bound("2025-11-25T11:00:00.000Z", false),
+            Some(t("2025-11-25T11:00:00Z"))
+        );
         assert_eq!(parse_bound("next friday", false), None);
         assert!(parse_range(Some("2025-11-26"), Some("2025-11-25")).is_err());
     }

@@ -44,17 +44,28 @@ pub struct CreateWebhookInput {
     payload_template: Option<String>,
 }
 
-pub async fn create(State(state): State<AppState>, caller: Caller, Body(input): Body<CreateWebhookInput>) -> Result<Response, ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(input): Body<CreateWebhookInput>,
+) -> Result<Response, ApiError> {
     caller.require()?;
     if let Some(fault) = faults::injected(&state, Endpoint::Webhooks).await {
         return Ok(fault);
     }
-    let active = input.active.ok_or_else(|| ApiError::bad_request("active must be a boolean value"))?;
+    let active = input
+        .active
+        .ok_or_else(|| ApiError::bad_request("active must be a boolean value"))?;
     let url = input
         .subscriber_url
-        .filter(|u| u.parse::<http::Uri>().is_ok_and(|u| u.scheme().is_some() && u.host().is_some()))
+        .filter(|u| {
+            u.parse::<http::Uri>()
+                .is_ok_and(|u| u.scheme().is_some() && u.host().is_some())
+        })
         .ok_or_else(|| ApiError::bad_request("subscriberUrl must be a URL address"))?;
-    let triggers = input.triggers.ok_or_else(|| ApiError::bad_request("triggers must be an array"))?;
+    let triggers = input
+        .triggers
+        .ok_or_else(|| ApiError::bad_request("triggers must be an array"))?;
     if let Some(bad) = triggers.iter().find(|t| !TRIGGERS.contains(&t.as_str())) {
         return Err(ApiError::bad_request(format!(
             "each value in triggers must be one of the following values: {} (got {bad})",
@@ -62,7 +73,9 @@ pub async fn create(State(state): State<AppState>, caller: Caller, Body(input): 
         )));
     }
     state.delay(Endpoint::Webhooks).await;
-    let sub = state.with_world(|w| w.add_subscription(url, triggers, active, input.secret, input.payload_template));
+    let sub = state.with_world(|w| {
+        w.add_subscription(url, triggers, active, input.secret, input.payload_template)
+    });
     Ok(success(StatusCode::CREATED, wire::subscription(&sub)))
 }
 
@@ -73,19 +86,30 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Respo
     Ok(success(StatusCode::OK, Value::Array(all)))
 }
 
-pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     caller.require()?;
     state.delay(Endpoint::Webhooks).await;
-    let found = id
-        .parse::<u64>()
-        .ok()
-        .and_then(|id| state.with_world(|w| w.subscriptions().find(|s| s.id == id).map(wire::subscription)));
+    let found = id.parse::<u64>().ok().and_then(|id| {
+        state.with_world(|w| {
+            w.subscriptions()
+                .find(|s| s.id == id)
+                .map(wire::subscription)
+        })
+    });
     found
         .map(|s| success(StatusCode::OK, s))
         .ok_or_else(|| ApiError::not_found(format!("Webhook with id={id} not found")))
 }
 
-pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     caller.require()?;
     state.delay(Endpoint::Webhooks).await;
     let removed = id
