@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::distribution::Distribution;
 
 /// Everything the mock is and does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MockConfig {
     /// Keys, rate limit, body limit, id numbering.
@@ -46,22 +46,6 @@ pub struct MockConfig {
     /// Bookings that exist when the mock starts.
     #[serde(default)]
     pub bookings: Vec<InitialBooking>,
-}
-
-impl Default for MockConfig {
-    fn default() -> Self {
-        Self {
-            api: ApiConfig::default(),
-            latency: LatencyConfig::default(),
-            consistency: ConsistencyConfig::default(),
-            faults: Vec::new(),
-            webhooks: WebhookConfig::default(),
-            external: ExternalConfig::default(),
-            hosts: Vec::new(),
-            event_types: Vec::new(),
-            bookings: Vec::new(),
-        }
-    }
 }
 
 /// A configuration that could not be used; `Display` says where and why.

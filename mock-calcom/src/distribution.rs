@@ -193,11 +193,11 @@ impl From<Distribution> for DistributionSpec {
                 let mut spec = DistributionSpec::default();
                 for (q, v) in points {
                     let slot = match q {
-                        q if q == 0.0 => &mut spec.min,
-                        q if q == 0.5 => &mut spec.p50,
-                        q if q == 0.9 => &mut spec.p90,
-                        q if q == 0.95 => &mut spec.p95,
-                        q if q == 0.99 => &mut spec.p99,
+                        0.0 => &mut spec.min,
+                        0.5 => &mut spec.p50,
+                        0.9 => &mut spec.p90,
+                        0.95 => &mut spec.p95,
+                        0.99 => &mut spec.p99,
                         _ => &mut spec.max,
                     };
                     *slot = Some(v);

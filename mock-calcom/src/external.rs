@@ -8,6 +8,7 @@ use chrono::TimeDelta;
 use rand::Rng;
 
 use crate::mock::{ExternalBooking, MockCalcom};
+use crate::model::SlotQuery;
 
 /// Runs forever (or returns at once when the rate is zero): after each exponential gap,
 /// books a uniformly chosen free slot of a configured event type.
@@ -35,7 +36,7 @@ pub async fn run_injector(mock: Arc<MockCalcom>) {
         let from = now + TimeDelta::from_std(cfg.lead).unwrap_or_default();
         let to = now + TimeDelta::from_std(cfg.horizon).unwrap_or_default();
         let slots = mock
-            .with_world(|w| w.available_slots(event_type_id, None, from, to, now, now, None))
+            .with_world(|w| w.available_slots(&SlotQuery::new(event_type_id, from, to), now, now))
             .unwrap_or_default();
         if slots.is_empty() {
             continue;

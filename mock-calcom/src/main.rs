@@ -108,6 +108,8 @@ async fn serve(listen: SocketAddr, config: Option<MockConfig>, seed: u64) -> Res
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let demo = config.is_none();
     let config = config.unwrap_or_else(MockConfig::demo);

@@ -145,6 +145,30 @@ pub struct Subscription {
     pub payload_template: Option<String>,
 }
 
+/// What a slot listing asks for: free slots of an event type starting within `[from, to]`.
+#[derive(Debug, Clone, Copy)]
+pub struct SlotQuery<'a> {
+    pub event_type_id: u64,
+    /// A length other than the event type's default (multi-duration event types).
+    pub length_minutes: Option<u32>,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// The booking being rescheduled, whose own time counts as free.
+    pub rescheduling: Option<&'a str>,
+}
+
+impl SlotQuery<'_> {
+    pub fn new(event_type_id: u64, from: DateTime<Utc>, to: DateTime<Utc>) -> Self {
+        Self {
+            event_type_id,
+            length_minutes: None,
+            from,
+            to,
+            rescheduling: None,
+        }
+    }
+}
+
 /// What a caller asks to book.
 #[derive(Debug, Clone)]
 pub struct BookingRequest {
@@ -544,18 +568,21 @@ impl World {
         Ok((old_stored.clone(), new))
     }
 
-    /// Free slots of an event type starting within `[from, to]`, as a listing computed at
-    /// `now` from the state as of `as_of` (eventual consistency) would show them.
+    /// Free slots for `q`, as a listing computed at `now` from the state as of `as_of`
+    /// (eventual consistency) would show them.
     pub fn available_slots(
         &self,
-        event_type_id: u64,
-        length_minutes: Option<u32>,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        q: &SlotQuery<'_>,
         now: DateTime<Utc>,
         as_of: DateTime<Utc>,
-        rescheduling: Option<&str>,
     ) -> Result<Vec<Span>, BookingRefusal> {
+        let SlotQuery {
+            event_type_id,
+            length_minutes,
+            from,
+            to,
+            rescheduling,
+        } = *q;
         let et = self
             .event_types
             .get(&event_type_id)
@@ -809,13 +836,13 @@ mod tests {
         assert_eq!(overlapping, Err(BookingRefusal::Unavailable));
         let slots = w
             .available_slots(
-                1001,
-                None,
-                utc("2025-11-25T10:00:00Z"),
-                utc("2025-11-25T12:00:00Z"),
+                &SlotQuery::new(
+                    1001,
+                    utc("2025-11-25T10:00:00Z"),
+                    utc("2025-11-25T12:00:00Z"),
+                ),
                 utc(NOW),
                 utc(NOW),
-                None,
             )
             .unwrap();
         let starts: Vec<String> = slots
@@ -895,13 +922,9 @@ mod tests {
         let from = utc("2025-11-25T11:00:00Z");
         let list = |w: &World, as_of: &str| {
             w.available_slots(
-                1001,
-                None,
-                from,
-                from,
+                &SlotQuery::new(1001, from, from),
                 utc("2025-11-24T09:00:00Z"),
                 utc(as_of),
-                None,
             )
             .unwrap()
             .len()
@@ -932,7 +955,7 @@ mod tests {
             .unwrap();
         w.commit_reservation("r1".into(), 1001, admitted, 5, false, utc(NOW));
         let listed = |w: &World, now: DateTime<Utc>| {
-            w.available_slots(1001, None, start, start, now, now, None)
+            w.available_slots(&SlotQuery::new(1001, start, start), now, now)
                 .unwrap()
                 .len()
         };

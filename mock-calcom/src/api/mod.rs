@@ -235,7 +235,7 @@ async fn edge(State(mock): State<AppState>, mut req: Request, next: Next) -> Res
         headers.insert("x-ratelimit-reset-default", rate.reset_seconds.into());
     }
     mock.record_request(endpoint, response.status().as_u16());
-    tracing::info!(target: "mock_calcom::request", %request_id, endpoint, path, status = response.status().as_u16());
+    tracing::info!(%request_id, endpoint, path, status = response.status().as_u16(), "request");
     response
 }
 

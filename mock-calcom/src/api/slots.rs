@@ -15,7 +15,7 @@ use super::extract::Params;
 use super::{AppState, faults};
 use crate::calendar::Span;
 use crate::config::Endpoint;
-use crate::model::BookingRefusal;
+use crate::model::{BookingRefusal, SlotQuery};
 use crate::wire;
 
 #[derive(Debug, Deserialize)]
@@ -143,15 +143,14 @@ fn compute(
     let duration = duration.map(|d| u32::try_from(d).unwrap_or(u32::MAX));
     state
         .with_world(|w| {
-            w.available_slots(
+            let query = SlotQuery {
                 event_type_id,
-                duration,
-                range.0,
-                range.1,
-                now,
-                as_of,
+                length_minutes: duration,
+                from: range.0,
+                to: range.1,
                 rescheduling,
-            )
+            };
+            w.available_slots(&query, now, as_of)
         })
         .map_err(|refusal| match refusal {
             BookingRefusal::EventTypeNotFound(_) => ApiError::not_found("Event Type not found"),
