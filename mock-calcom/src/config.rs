@@ -13,7 +13,7 @@ use chrono::{DateTime, FixedOffset, NaiveTime, Weekday};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::distribution::Distribution;
+use simkit::Distribution;
 
 /// Everything the mock is and does.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

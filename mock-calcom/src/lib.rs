@@ -5,7 +5,7 @@
 //! injected faults. It runs inside the turmoil simulation and as a standalone server.
 //!
 //! Where things live:
-//! - [`config`]: the configuration struct (TOML, embedded in scenario files), [`distribution`];
+//! - [`config`]: the configuration struct (TOML, embedded in scenario files);
 //! - [`model`]: the calendar's state and rules, [`calendar`]: working hours and slot math;
 //! - [`mock`]: [`MockCalcom`], the running mock; [`rate_limit`], [`webhooks`], [`external`];
 //! - [`api`]: the HTTP routes, one file per resource, and the `/_mock/` admin extension;
@@ -14,7 +14,6 @@
 pub mod api;
 pub mod calendar;
 pub mod config;
-pub mod distribution;
 pub mod external;
 pub mod mock;
 pub mod model;

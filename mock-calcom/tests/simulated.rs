@@ -95,9 +95,7 @@ fn client() -> HttpClient {
 #[test]
 fn the_race_window_409_on_identical_and_double_booking_on_overlap() {
     let mut config = one_host();
-    config.latency.create_booking = Some(mock_calcom::distribution::Distribution::fixed(
-        Duration::from_millis(400),
-    ));
+    config.latency.create_booking = Some(simkit::Distribution::fixed(Duration::from_millis(400)));
     let mut sim = sim(1);
     add_calcom(&mut sim, config, 1);
     sim.client("caller", async {

@@ -211,7 +211,7 @@ impl From<Distribution> for DistributionSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use simkit::SeedStreams;
+    use crate::SeedStreams;
 
     fn ms(v: u64) -> Duration {
         Duration::from_millis(v)
