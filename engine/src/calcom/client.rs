@@ -1,0 +1,363 @@
+//! Requests to Cal.com API v2 with the reference's versions and headers, and retries.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, SecondsFormat, Utc};
+use http::{Method, Request};
+use http_body_util::Full;
+use rand::Rng;
+use serde_json::{Value, json};
+use simkit::seed::StreamRng;
+use simkit::transport::{HttpClient, HttpResponse, Network, Timeouts};
+
+use super::error::CalcomError;
+use crate::policy::{ClientTimeouts, RetryPolicy};
+
+const BOOKINGS_VERSION: &str = "2024-08-13";
+const SLOTS_VERSION: &str = "2024-09-04";
+
+/// What to book.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewBooking {
+    pub event_type_id: u64,
+    pub start: DateTime<Utc>,
+    pub attendee_name: String,
+    pub attendee_email: Option<String>,
+    pub attendee_phone: Option<String>,
+    pub time_zone: String,
+    pub language: String,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A booking as Cal.com answered it (the fields the engine uses).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CalcomBooking {
+    pub id: u64,
+    pub uid: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub status: String,
+    pub created_at: Option<DateTime<Utc>>,
+    pub metadata: BTreeMap<String, Value>,
+    pub host_id: Option<u64>,
+}
+
+/// A held slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotReservation {
+    pub uid: String,
+    pub until: DateTime<Utc>,
+}
+
+/// A prepared request, sent once per attempt.
+struct Call {
+    method: Method,
+    path: String,
+    version: Option<&'static str>,
+    body: Option<Value>,
+}
+
+/// The Cal.com client of one engine. Cheap to share behind an `Arc`.
+pub struct CalcomClient {
+    http: HttpClient,
+    base: String,
+    api_key: String,
+    retry: RetryPolicy,
+    jitter: Mutex<StreamRng>,
+    retries: AtomicU64,
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_time(v: &Value, field: &str) -> Result<DateTime<Utc>, CalcomError> {
+    v.get(field)
+        .and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.to_utc())
+        .ok_or_else(|| CalcomError::Malformed(format!("`{field}` is not an ISO 8601 time")))
+}
+
+impl CalcomClient {
+    /// A client for the Cal.com at `base_url` (e.g. `https://api.cal.com` or `http://calcom`).
+    pub fn new(
+        network: Network,
+        base_url: &str,
+        api_key: &str,
+        timeouts: ClientTimeouts,
+        retry: RetryPolicy,
+        jitter: StreamRng,
+    ) -> Self {
+        Self {
+            http: HttpClient::new(
+                network,
+                Timeouts {
+                    connect: timeouts.connect,
+                    total: timeouts.total,
+                },
+            ),
+            base: base_url.trim_end_matches('/').to_owned(),
+            api_key: api_key.to_owned(),
+            retry,
+            jitter: Mutex::new(jitter),
+            retries: AtomicU64::new(0),
+        }
+    }
+
+    /// Retries made so far (all requests).
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// The wait before retry number `retry` (0-based) after `error`, or `None` when the
+    /// policy gives up.
+    pub fn retry_wait(
+        policy: &RetryPolicy,
+        error: &CalcomError,
+        transient_so_far: u32,
+        conflicts_so_far: usize,
+    ) -> Option<Duration> {
+        match error {
+            CalcomError::Conflict | CalcomError::RateLimited { .. } => {
+                policy.conflict_backoff.get(conflicts_so_far).copied()
+            }
+            CalcomError::Server(_) | CalcomError::Unreachable(_)
+                if transient_so_far < policy.max_retries =>
+            {
+                Some(policy.delay)
+            }
+            CalcomError::Timeout | CalcomError::ConnectionLost(_)
+                if policy.retry_timeouts && transient_so_far < policy.max_retries =>
+            {
+                Some(policy.delay)
+            }
+            _ => None,
+        }
+    }
+
+    async fn attempt(&self, call: &Call) -> Result<HttpResponse, CalcomError> {
+        let mut request = Request::builder()
+            .method(call.method.clone())
+            .uri(format!("{}{}", self.base, call.path))
+            .header("authorization", format!("Bearer {}", self.api_key))
+            .header("accept", "application/json");
+        if let Some(version) = call.version {
+            request = request.header("cal-api-version", version);
+        }
+        let body = match &call.body {
+            Some(body) => {
+                request = request.header("content-type", "application/json");
+                Bytes::from(body.to_string())
+            }
+            None => Bytes::new(),
+        };
+        let request = request
+            .body(Full::new(body))
+            .map_err(|e| CalcomError::Malformed(format!("cannot build request: {e}")))?;
+        let response = self.http.send(request).await?;
+        if response.status.is_success() {
+            Ok(response)
+        } else {
+            Err(CalcomError::from_response(&response))
+        }
+    }
+
+    /// Sends `call`, retrying as the policy says; returns the success body as JSON.
+    async fn send(&self, call: Call) -> Result<Value, CalcomError> {
+        let (mut transient, mut conflicts) = (0u32, 0usize);
+        loop {
+            let error = match self.attempt(&call).await {
+                Ok(response) => {
+                    return serde_json::from_slice(&response.body)
+                        .map_err(|e| CalcomError::Malformed(e.to_string()));
+                }
+                Err(error) => error,
+            };
+            let Some(wait) = Self::retry_wait(&self.retry, &error, transient, conflicts) else {
+                return Err(error);
+            };
+            match error {
+                CalcomError::Conflict | CalcomError::RateLimited { .. } => conflicts += 1,
+                _ => transient += 1,
+            }
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            let stretch = if self.retry.jitter > 0.0 {
+                1.0 + self
+                    .jitter
+                    .lock()
+                    .expect("jitter rng")
+                    .random_range(0.0..=self.retry.jitter)
+            } else {
+                1.0
+            };
+            tracing::debug!(path = %call.path, %error, ?wait, "retrying Cal.com request");
+            tokio::time::sleep(wait.mul_f64(stretch)).await;
+        }
+    }
+
+    /// Free slot start times of an event type between `start` and `end` (`GET /v2/slots`).
+    pub async fn slots(
+        &self,
+        event_type_id: u64,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<DateTime<Utc>>, CalcomError> {
+        let body = self
+            .send(Call {
+                method: Method::GET,
+                path: format!(
+                    "/v2/slots?eventTypeId={event_type_id}&start={}&end={}",
+                    time(start),
+                    time(end)
+                ),
+                version: Some(SLOTS_VERSION),
+                body: None,
+            })
+            .await?;
+        let days = body
+            .get("data")
+            .and_then(Value::as_object)
+            .ok_or_else(|| CalcomError::Malformed("slots answer has no `data` object".into()))?;
+        let mut starts = Vec::new();
+        for slots in days.values() {
+            for slot in slots.as_array().into_iter().flatten() {
+                starts.push(parse_time(slot, "start")?);
+            }
+        }
+        starts.sort_unstable();
+        Ok(starts)
+    }
+
+    /// `POST /v2/bookings`.
+    pub async fn create_booking(&self, b: &NewBooking) -> Result<CalcomBooking, CalcomError> {
+        let mut attendee =
+            json!({ "name": b.attendee_name, "timeZone": b.time_zone, "language": b.language });
+        if let Some(email) = &b.attendee_email {
+            attendee["email"] = json!(email);
+        }
+        if let Some(phone) = &b.attendee_phone {
+            attendee["phoneNumber"] = json!(phone);
+        }
+        let body = json!({
+            "start": time(b.start),
+            "eventTypeId": b.event_type_id,
+            "attendee": attendee,
+            "metadata": b.metadata,
+        });
+        let answer = self
+            .send(Call {
+                method: Method::POST,
+                path: "/v2/bookings".into(),
+                version: Some(BOOKINGS_VERSION),
+                body: Some(body),
+            })
+            .await?;
+        Self::booking(&answer)
+    }
+
+    /// `GET /v2/bookings/{uid}`.
+    pub async fn get_booking(&self, uid: &str) -> Result<CalcomBooking, CalcomError> {
+        let answer = self
+            .send(Call {
+                method: Method::GET,
+                path: format!("/v2/bookings/{uid}"),
+                version: Some(BOOKINGS_VERSION),
+                body: None,
+            })
+            .await?;
+        Self::booking(&answer)
+    }
+
+    /// `POST /v2/bookings/{uid}/cancel`, always with a reason (a host must give one).
+    pub async fn cancel_booking(
+        &self,
+        uid: &str,
+        reason: &str,
+    ) -> Result<CalcomBooking, CalcomError> {
+        let answer = self
+            .send(Call {
+                method: Method::POST,
+                path: format!("/v2/bookings/{uid}/cancel"),
+                version: Some(BOOKINGS_VERSION),
+                body: Some(json!({ "cancellationReason": reason })),
+            })
+            .await?;
+        Self::booking(&answer)
+    }
+
+    /// `POST /v2/slots/reservations`, held for `minutes`.
+    pub async fn reserve_slot(
+        &self,
+        event_type_id: u64,
+        start: DateTime<Utc>,
+        minutes: u32,
+    ) -> Result<SlotReservation, CalcomError> {
+        let answer = self
+            .send(Call {
+                method: Method::POST,
+                path: "/v2/slots/reservations".into(),
+                version: Some(SLOTS_VERSION),
+                body: Some(json!({ "eventTypeId": event_type_id, "slotStart": time(start), "reservationDuration": minutes })),
+            })
+            .await?;
+        let data = answer.get("data").unwrap_or(&Value::Null);
+        Ok(SlotReservation {
+            uid: data
+                .get("reservationUid")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    CalcomError::Malformed("reservation has no `reservationUid`".into())
+                })?
+                .to_owned(),
+            until: parse_time(data, "reservationUntil")?,
+        })
+    }
+
+    /// `DELETE /v2/slots/reservations/{uid}`.
+    pub async fn release_slot(&self, uid: &str) -> Result<(), CalcomError> {
+        self.send(Call {
+            method: Method::DELETE,
+            path: format!("/v2/slots/reservations/{uid}"),
+            version: Some(SLOTS_VERSION),
+            body: None,
+        })
+        .await
+        .map(drop)
+    }
+
+    fn booking(answer: &Value) -> Result<CalcomBooking, CalcomError> {
+        let data = answer
+            .get("data")
+            .ok_or_else(|| CalcomError::Malformed("booking answer has no `data`".into()))?;
+        Ok(CalcomBooking {
+            id: data
+                .get("id")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| CalcomError::Malformed("booking has no numeric `id`".into()))?,
+            uid: data
+                .get("uid")
+                .and_then(Value::as_str)
+                .ok_or_else(|| CalcomError::Malformed("booking has no `uid`".into()))?
+                .to_owned(),
+            start: parse_time(data, "start")?,
+            end: parse_time(data, "end")?,
+            status: data
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            created_at: parse_time(data, "createdAt").ok(),
+            metadata: data
+                .get("metadata")
+                .and_then(Value::as_object)
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+            host_id: data.pointer("/hosts/0/id").and_then(Value::as_u64),
+        })
+    }
+}

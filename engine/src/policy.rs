@@ -1,0 +1,344 @@
+//! Every protection layer of the booking path is a field of one [`Policy`]; named presets
+//! reproduce the seed system as it was on 2025-11-21 (`baseline`) and each proposed fix.
+//! Scenario files take a preset and override any field.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use simkit::Distribution;
+
+/// How the booking lock is keyed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockMode {
+    /// No lock.
+    Off,
+    /// As the seeds key it: `booking_lock:{company}:{service}:{start}`. Overlapping requests
+    /// with another start or service do not contend.
+    ExactStart,
+    /// The fix: one lock per staff member, held over the booked interval.
+    StaffInterval,
+}
+
+/// How the pre-sync conflict check looks for a clash in the local store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictCheck {
+    Off,
+    /// As the seeds wrote it: same branch, same start time, active status.
+    ExactStart,
+    /// The fix: any active appointment of the staff member overlapping the interval.
+    Overlap,
+}
+
+/// How a compound service's staffed segments are booked in Cal.com.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SegmentMode {
+    Sequential,
+    Parallel,
+}
+
+/// Retries of the Cal.com client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt on a server error or a broken connection.
+    pub max_retries: u32,
+    /// Wait before each of those retries.
+    #[serde(with = "humantime_serde")]
+    pub delay: Duration,
+    /// Waits before retrying a 409 or 429, one per retry (the seeds: 2 s, 4 s, 8 s). Empty:
+    /// 409 and 429 are not retried.
+    #[serde(with = "duration_list")]
+    pub conflict_backoff: Vec<Duration>,
+    /// Each wait is stretched by a random factor in `[1, 1 + jitter]` (seeded).
+    pub jitter: f64,
+    /// Whether a timed-out create is retried (it may have happened: duplicates).
+    pub retry_timeouts: bool,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            delay: Duration::from_millis(200),
+            conflict_backoff: vec![
+                Duration::from_secs(2),
+                Duration::from_secs(4),
+                Duration::from_secs(8),
+            ],
+            jitter: 0.0,
+            retry_timeouts: true,
+        }
+    }
+}
+
+/// Cal.com client timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientTimeouts {
+    #[serde(with = "humantime_serde")]
+    pub connect: Duration,
+    #[serde(with = "humantime_serde")]
+    pub total: Duration,
+}
+
+impl Default for ClientTimeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(5),
+            total: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Latency of the engine's own infrastructure (the seeds: Redis 1-5 ms, DB 5-30 ms), so
+/// that lock waits and database time show in the histograms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InfraLatency {
+    pub redis: Distribution,
+    pub database: Distribution,
+}
+
+impl Default for InfraLatency {
+    fn default() -> Self {
+        let ms = Duration::from_millis;
+        Self {
+            redis: Distribution::uniform(ms(1), ms(5)),
+            database: Distribution::uniform(ms(5), ms(30)),
+        }
+    }
+}
+
+/// The booking path, layer by layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// 1. Availability cache keyed by event type + week (+ staff); `None`: no cache.
+    #[serde(with = "humantime_serde::option")]
+    pub cache_ttl: Option<Duration>,
+    /// 2. The booking lock and how long it is held at most and waited for.
+    pub lock: LockMode,
+    #[serde(with = "humantime_serde")]
+    pub lock_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub lock_wait: Duration,
+    /// 3. Fresh slots from Cal.com, bypassing the cache, right before booking.
+    pub double_check: bool,
+    /// 4. Conflict check against the local store before calling Cal.com.
+    pub pre_sync_check: ConflictCheck,
+    /// 5. The Cal.com client.
+    pub retry: RetryPolicy,
+    pub timeouts: ClientTimeouts,
+    /// 6. Post-sync validation of Cal.com's answer: time mismatch, freshness, call id.
+    pub post_sync_validation: bool,
+    #[serde(with = "humantime_serde")]
+    pub freshness: Duration,
+    /// 7. Cancel the Cal.com booking when the local save fails (saga compensation).
+    pub saga_compensation: bool,
+    /// 8. Local optimistic reservation made at `check_availability`; `None`: off.
+    #[serde(with = "humantime_serde::option")]
+    pub local_reservation_ttl: Option<Duration>,
+    /// 9. Cal.com reservation (`POST /v2/slots/reservations`) held during the conversation,
+    /// in minutes; `None`: off.
+    pub calcom_reservation_minutes: Option<u32>,
+    /// 10. Invalidate the availability cache on Cal.com webhooks.
+    pub webhook_invalidation: bool,
+    /// 11. Compound services: how staffed segments are booked.
+    pub segments: SegmentMode,
+    /// 12. The async sync job for appointments made by other channels: queue delay.
+    pub sync_queue_delay: Distribution,
+    pub infra: InfraLatency,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy::baseline()
+    }
+}
+
+/// The presets, each with one line for `booking-engine policies`.
+pub const PRESETS: &[(&str, &str)] = &[
+    (
+        "baseline",
+        "the seed system on 2025-11-21: 60-s cache, exact-start lock, pre-sync and post-sync checks, retry 3x200 ms and 2/4/8-s backoff on 409/429, sequential segments",
+    ),
+    (
+        "double-check",
+        "baseline + fresh Cal.com slots (no cache) right before booking, alternatives when gone",
+    ),
+    ("ttl-30s", "baseline with a 30-s availability cache"),
+    (
+        "webhook-invalidation",
+        "baseline + Cal.com webhooks invalidate the availability cache",
+    ),
+    (
+        "local-reservation",
+        "baseline + a local optimistic reservation held from check to booking",
+    ),
+    (
+        "calcom-reservation",
+        "baseline + a Cal.com slot reservation held during the conversation",
+    ),
+    (
+        "parallel-segments",
+        "baseline with compound segments booked in parallel",
+    ),
+    (
+        "full",
+        "every fix: double-check, webhook invalidation, both reservations, parallel segments, per-staff interval lock, overlap conflict check",
+    ),
+    ("no-lock", "broken on purpose: baseline without the lock"),
+    (
+        "no-conflict-check",
+        "broken on purpose: baseline without the lock and without the pre-sync check",
+    ),
+];
+
+impl Policy {
+    /// The seed system as of 2025-11-21.
+    pub fn baseline() -> Self {
+        Self {
+            cache_ttl: Some(Duration::from_secs(60)),
+            lock: LockMode::ExactStart,
+            lock_ttl: Duration::from_secs(30),
+            lock_wait: Duration::from_secs(10),
+            double_check: false,
+            pre_sync_check: ConflictCheck::ExactStart,
+            retry: RetryPolicy::default(),
+            timeouts: ClientTimeouts::default(),
+            post_sync_validation: true,
+            freshness: Duration::from_secs(30),
+            saga_compensation: true,
+            local_reservation_ttl: None,
+            calcom_reservation_minutes: None,
+            webhook_invalidation: false,
+            segments: SegmentMode::Sequential,
+            sync_queue_delay: Distribution::uniform(
+                Duration::from_secs(5),
+                Duration::from_secs(30),
+            ),
+            infra: InfraLatency::default(),
+        }
+    }
+
+    /// A preset by name (see [`PRESETS`]).
+    pub fn preset(name: &str) -> Option<Self> {
+        let mut p = Self::baseline();
+        match name {
+            "baseline" => {}
+            "double-check" => p.double_check = true,
+            "ttl-30s" => p.cache_ttl = Some(Duration::from_secs(30)),
+            "webhook-invalidation" => p.webhook_invalidation = true,
+            "local-reservation" => p.local_reservation_ttl = Some(Duration::from_secs(120)),
+            "calcom-reservation" => p.calcom_reservation_minutes = Some(5),
+            "parallel-segments" => p.segments = SegmentMode::Parallel,
+            "full" => {
+                p.double_check = true;
+                p.webhook_invalidation = true;
+                p.local_reservation_ttl = Some(Duration::from_secs(120));
+                p.calcom_reservation_minutes = Some(5);
+                p.segments = SegmentMode::Parallel;
+                p.lock = LockMode::StaffInterval;
+                p.pre_sync_check = ConflictCheck::Overlap;
+            }
+            "no-lock" => p.lock = LockMode::Off,
+            "no-conflict-check" => {
+                p.lock = LockMode::Off;
+                p.pre_sync_check = ConflictCheck::Off;
+            }
+            _ => return None,
+        }
+        Some(p)
+    }
+
+    /// The names of all presets, for error messages.
+    pub fn preset_names() -> String {
+        PRESETS
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// A list of durations written as `["2s", "4s", "8s"]`.
+mod duration_list {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(list: &[Duration], s: S) -> Result<S::Ok, S::Error> {
+        list.iter()
+            .map(|d| humantime_serde::Serde::from(*d))
+            .collect::<Vec<_>>()
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+        let list = Vec::<humantime_serde::Serde<Duration>>::deserialize(d)?;
+        Ok(list.into_iter().map(|d| d.into_inner()).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_preset_exists_and_differs_from_baseline() {
+        for (name, description) in PRESETS {
+            let preset =
+                Policy::preset(name).unwrap_or_else(|| panic!("{name} is listed but unknown"));
+            assert!(!description.is_empty());
+            if *name != "baseline" {
+                assert_ne!(
+                    preset,
+                    Policy::baseline(),
+                    "{name} is baseline under another name"
+                );
+            }
+        }
+        assert!(Policy::preset("fastest").is_none());
+    }
+
+    #[test]
+    fn baseline_is_the_seed_system() {
+        let p = Policy::baseline();
+        assert_eq!(p.cache_ttl, Some(Duration::from_secs(60)));
+        assert_eq!(
+            (p.lock, p.lock_ttl, p.lock_wait),
+            (
+                LockMode::ExactStart,
+                Duration::from_secs(30),
+                Duration::from_secs(10)
+            )
+        );
+        assert!(!p.double_check && !p.webhook_invalidation);
+        assert_eq!(p.retry.conflict_backoff.len(), 3);
+        assert_eq!(p.segments, SegmentMode::Sequential);
+    }
+
+    #[test]
+    fn overrides_apply_on_top_of_a_preset_and_typos_are_errors() {
+        let p: Policy = toml::from_str(
+            "double_check = true\ncache_ttl = \"15s\"\n[retry]\nmax_retries = 0\nconflict_backoff = [\"1s\"]\n",
+        )
+        .unwrap();
+        assert_eq!(p.retry.conflict_backoff, [Duration::from_secs(1)]);
+        let text = toml::to_string(&Policy::preset("full").unwrap()).unwrap();
+        assert_eq!(
+            toml::from_str::<Policy>(&text).unwrap(),
+            Policy::preset("full").unwrap()
+        );
+        assert!(p.double_check);
+        assert_eq!(p.cache_ttl, Some(Duration::from_secs(15)));
+        assert_eq!(p.retry.max_retries, 0);
+        let err = toml::from_str::<Policy>("double_chek = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `double_chek`"), "{err}");
+    }
+}
