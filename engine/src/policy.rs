@@ -116,39 +116,39 @@ impl Default for InfraLatency {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Policy {
-    /// 1. Availability cache keyed by event type + week (+ staff); `None`: no cache.
+    /// Layer 1: Availability cache keyed by event type + week (+ staff); `None`: no cache.
     #[serde(with = "humantime_serde::option")]
     pub cache_ttl: Option<Duration>,
-    /// 2. The booking lock and how long it is held at most and waited for.
+    /// Layer 2: The booking lock and how long it is held at most and waited for.
     pub lock: LockMode,
     #[serde(with = "humantime_serde")]
     pub lock_ttl: Duration,
     #[serde(with = "humantime_serde")]
     pub lock_wait: Duration,
-    /// 3. Fresh slots from Cal.com, bypassing the cache, right before booking.
+    /// Layer 3: Fresh slots from Cal.com, bypassing the cache, right before booking.
     pub double_check: bool,
-    /// 4. Conflict check against the local store before calling Cal.com.
+    /// Layer 4: Conflict check against the local store before calling Cal.com.
     pub pre_sync_check: ConflictCheck,
-    /// 5. The Cal.com client.
+    /// Layer 5: The Cal.com client.
     pub retry: RetryPolicy,
     pub timeouts: ClientTimeouts,
-    /// 6. Post-sync validation of Cal.com's answer: time mismatch, freshness, call id.
+    /// Layer 6: Post-sync validation of Cal.com's answer: time mismatch, freshness, call id.
     pub post_sync_validation: bool,
     #[serde(with = "humantime_serde")]
     pub freshness: Duration,
-    /// 7. Cancel the Cal.com booking when the local save fails (saga compensation).
+    /// Layer 7: Cancel the Cal.com booking when the local save fails (saga compensation).
     pub saga_compensation: bool,
-    /// 8. Local optimistic reservation made at `check_availability`; `None`: off.
+    /// Layer 8: Local optimistic reservation made at `check_availability`; `None`: off.
     #[serde(with = "humantime_serde::option")]
     pub local_reservation_ttl: Option<Duration>,
-    /// 9. Cal.com reservation (`POST /v2/slots/reservations`) held during the conversation,
+    /// Layer 9: Cal.com reservation (`POST /v2/slots/reservations`) held during the conversation,
     /// in minutes; `None`: off.
     pub calcom_reservation_minutes: Option<u32>,
-    /// 10. Invalidate the availability cache on Cal.com webhooks.
+    /// Layer 10: Invalidate the availability cache on Cal.com webhooks.
     pub webhook_invalidation: bool,
-    /// 11. Compound services: how staffed segments are booked.
+    /// Layer 11: Compound services: how staffed segments are booked.
     pub segments: SegmentMode,
-    /// 12. The async sync job for appointments made by other channels: queue delay.
+    /// Layer 12: The async sync job for appointments made by other channels: queue delay.
     pub sync_queue_delay: Distribution,
     pub infra: InfraLatency,
 }
