@@ -1,0 +1,137 @@
+//! What the salon offers and how it maps to Cal.com: services (simple, or compound with
+//! segments and processing gaps) and their event types. The default matches the mock's demo
+//! world, so `booking-engine serve` and `mock-calcom serve` work together without a file.
+
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    #[serde(default = "company")]
+    pub company_id: u64,
+    #[serde(default = "company")]
+    pub branch_id: u64,
+    #[serde(default = "berlin")]
+    pub time_zone: Tz,
+    pub services: Vec<Service>,
+}
+
+fn company() -> u64 {
+    15
+}
+
+fn berlin() -> Tz {
+    chrono_tz::Europe::Berlin
+}
+
+/// A service callers ask for by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub id: u64,
+    pub name: String,
+    /// Other names callers use (matched case-insensitively).
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// The phases in order. A simple service is one staffed segment.
+    pub segments: Vec<Segment>,
+}
+
+/// One phase of a service: staffed (booked as a Cal.com event type) or a processing gap.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Segment {
+    pub name: String,
+    pub minutes: u32,
+    /// The Cal.com event type booked for this segment; `None`: a gap that needs no staff.
+    pub event_type_id: Option<u64>,
+}
+
+impl Service {
+    pub fn duration_minutes(&self) -> u32 {
+        self.segments.iter().map(|s| s.minutes).sum()
+    }
+
+    pub fn is_compound(&self) -> bool {
+        self.segments.len() > 1
+    }
+
+    /// The event type whose slots say whether the service can start at a time: the first
+    /// staffed segment's.
+    pub fn lead_event_type(&self) -> Option<u64> {
+        self.segments.iter().find_map(|s| s.event_type_id)
+    }
+
+    pub fn answers_to(&self, name: &str) -> bool {
+        let name = name.trim();
+        self.name.eq_ignore_ascii_case(name)
+            || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+    }
+}
+
+impl Catalog {
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.answers_to(name))
+    }
+
+    pub fn service_by_event_type(&self, event_type_id: u64) -> Option<&Service> {
+        self.services.iter().find(|s| {
+            s.segments
+                .iter()
+                .any(|seg| seg.event_type_id == Some(event_type_id))
+        })
+    }
+
+    /// The mock's demo salon: Herrenhaarschnitt (30 min) and Dauerwelle (A 45, B 45, a
+    /// 20-minute processing gap C, D 45).
+    pub fn demo() -> Self {
+        let seg = |name: &str, minutes, event_type_id| Segment {
+            name: name.into(),
+            minutes,
+            event_type_id,
+        };
+        Catalog {
+            company_id: 15,
+            branch_id: 15,
+            time_zone: berlin(),
+            services: vec![
+                Service {
+                    id: 1,
+                    name: "Herrenhaarschnitt".into(),
+                    aliases: vec!["Haarschnitt".into(), "Herren Haarschnitt".into()],
+                    segments: vec![seg("Haarschnitt", 30, Some(1001))],
+                },
+                Service {
+                    id: 2,
+                    name: "Dauerwelle".into(),
+                    aliases: vec![],
+                    segments: vec![
+                        seg("A: Vorbereitung", 45, Some(1002)),
+                        seg("B: Wickeln", 45, Some(1003)),
+                        seg("C: Einwirkzeit", 20, None),
+                        seg("D: Fixieren und Finish", 45, Some(1004)),
+                    ],
+                },
+            ],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn services_are_found_by_name_or_alias() {
+        let c = Catalog::demo();
+        assert_eq!(c.service("herrenhaarschnitt").unwrap().id, 1);
+        assert_eq!(c.service(" Haarschnitt ").unwrap().id, 1);
+        let perm = c.service("Dauerwelle").unwrap();
+        assert!(perm.is_compound());
+        assert_eq!(perm.duration_minutes(), 155);
+        assert_eq!(perm.lead_event_type(), Some(1002));
+        assert!(c.service("Färben").is_none());
+        assert_eq!(c.service_by_event_type(1004).unwrap().id, 2);
+    }
+}

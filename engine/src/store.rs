@@ -1,0 +1,274 @@
+//! The engine's database: appointments (with their Cal.com ids and sync state), the calls
+//! they came from, and local optimistic reservations.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppointmentStatus {
+    Booked,
+    Cancelled,
+}
+
+/// Where an appointment stands with Cal.com.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncStatus {
+    Synced,
+    Pending,
+    Failed,
+}
+
+/// A phase of an appointment as booked in Cal.com (one for a simple service).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Phase {
+    pub segment: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// `None` for a processing gap, which is not booked.
+    pub calcom_uid: Option<String>,
+    pub calcom_id: Option<u64>,
+    pub host_id: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Appointment {
+    pub id: u64,
+    pub service_id: u64,
+    pub call_id: Option<String>,
+    pub customer_name: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub status: AppointmentStatus,
+    pub sync: SyncStatus,
+    pub phases: Vec<Phase>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Appointment {
+    pub fn is_active(&self) -> bool {
+        self.status == AppointmentStatus::Booked
+    }
+
+    pub fn overlaps(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
+        self.start < end && start < self.end
+    }
+
+    /// The Cal.com hosts (staff) this appointment occupies.
+    pub fn hosts(&self) -> impl Iterator<Item = u64> + '_ {
+        self.phases.iter().filter_map(|p| p.host_id)
+    }
+}
+
+/// A slot held locally between `check_availability` and `start_booking`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LocalReservation {
+    pub token: String,
+    pub call_id: String,
+    pub service_id: u64,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// `held`, `converted`, `expired` or `cancelled`.
+    pub state: &'static str,
+    /// A Cal.com reservation made alongside, if the policy holds one.
+    pub calcom_uid: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Store {
+    appointments: BTreeMap<u64, Appointment>,
+    next_id: u64,
+    reservations: BTreeMap<String, LocalReservation>,
+}
+
+impl Store {
+    pub fn appointments(&self) -> impl Iterator<Item = &Appointment> {
+        self.appointments.values()
+    }
+
+    pub fn appointment(&self, id: u64) -> Option<&Appointment> {
+        self.appointments.get(&id)
+    }
+
+    /// An active appointment this call already booked at `start` (Retell retries a call).
+    pub fn booked_by_call(&self, call_id: &str, start: DateTime<Utc>) -> Option<&Appointment> {
+        self.appointments
+            .values()
+            .find(|a| a.is_active() && a.call_id.as_deref() == Some(call_id) && a.start == start)
+    }
+
+    /// The seeds' pre-sync check: an active appointment starting at exactly `start`.
+    pub fn conflict_at_start(&self, start: DateTime<Utc>) -> Option<&Appointment> {
+        self.appointments
+            .values()
+            .find(|a| a.is_active() && a.start == start)
+    }
+
+    /// The fix: active appointments overlapping `[start, end)`.
+    pub fn overlapping(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> impl Iterator<Item = &Appointment> {
+        self.appointments
+            .values()
+            .filter(move |a| a.is_active() && a.overlaps(start, end))
+    }
+
+    pub fn insert(&mut self, mut appointment: Appointment) -> Appointment {
+        self.next_id += 1;
+        appointment.id = self.next_id;
+        self.appointments
+            .insert(appointment.id, appointment.clone());
+        appointment
+    }
+
+    pub fn cancel(&mut self, id: u64) -> Option<Appointment> {
+        let a = self.appointments.get_mut(&id)?;
+        a.status = AppointmentStatus::Cancelled;
+        Some(a.clone())
+    }
+
+    pub fn reservations(&self) -> impl Iterator<Item = &LocalReservation> {
+        self.reservations.values()
+    }
+
+    /// Marks reservations past their time as expired; returns how many.
+    pub fn expire_reservations(&mut self, now: DateTime<Utc>) -> usize {
+        let mut n = 0;
+        for r in self.reservations.values_mut() {
+            if r.state == "held" && r.until <= now {
+                r.state = "expired";
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// A held reservation of another call overlapping `[start, end)`.
+    pub fn reserved_by_other(
+        &self,
+        call_id: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<&LocalReservation> {
+        self.reservations.values().find(|r| {
+            r.state == "held"
+                && r.until > now
+                && r.call_id != call_id
+                && r.start < end
+                && start < r.end
+        })
+    }
+
+    /// This call's held reservation for `start`, if any.
+    pub fn reservation_of(
+        &self,
+        call_id: &str,
+        start: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<&LocalReservation> {
+        self.reservations.values().find(|r| {
+            r.state == "held" && r.until > now && r.call_id == call_id && r.start == start
+        })
+    }
+
+    pub fn hold(&mut self, reservation: LocalReservation) {
+        self.reservations
+            .insert(reservation.token.clone(), reservation);
+    }
+
+    pub fn set_reservation_state(
+        &mut self,
+        token: &str,
+        state: &'static str,
+    ) -> Option<LocalReservation> {
+        let r = self.reservations.get_mut(token)?;
+        r.state = state;
+        Some(r.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeDelta;
+
+    fn t(min: i64) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2025-11-25T11:00:00Z")
+            .unwrap()
+            .to_utc()
+            + TimeDelta::minutes(min)
+    }
+
+    fn appointment(call: &str, start: i64, minutes: i64) -> Appointment {
+        Appointment {
+            id: 0,
+            service_id: 1,
+            call_id: Some(call.into()),
+            customer_name: "X".into(),
+            start: t(start),
+            end: t(start + minutes),
+            status: AppointmentStatus::Booked,
+            sync: SyncStatus::Synced,
+            phases: vec![],
+            created_at: t(-60),
+        }
+    }
+
+    #[test]
+    fn exact_start_misses_overlaps_that_the_overlap_check_finds() {
+        let mut store = Store::default();
+        let a = store.insert(appointment("call_a", 0, 30));
+        assert!(store.conflict_at_start(t(0)).is_some());
+        assert!(
+            store.conflict_at_start(t(15)).is_none(),
+            "the seeds' check keys on the exact start"
+        );
+        assert_eq!(store.overlapping(t(15), t(45)).count(), 1);
+        assert_eq!(
+            store.booked_by_call("call_a", t(0)).map(|a| a.id),
+            Some(a.id)
+        );
+        store.cancel(a.id);
+        assert_eq!(store.overlapping(t(15), t(45)).count(), 0);
+        assert!(store.booked_by_call("call_a", t(0)).is_none());
+    }
+
+    #[test]
+    fn reservations_hold_expire_and_ignore_their_own_call() {
+        let mut store = Store::default();
+        store.hold(LocalReservation {
+            token: "r1".into(),
+            call_id: "call_a".into(),
+            service_id: 1,
+            start: t(0),
+            end: t(30),
+            until: t(2),
+            state: "held",
+            calcom_uid: None,
+        });
+        assert!(
+            store
+                .reserved_by_other("call_b", t(15), t(45), t(1))
+                .is_some()
+        );
+        assert!(
+            store
+                .reserved_by_other("call_a", t(0), t(30), t(1))
+                .is_none()
+        );
+        assert!(store.reservation_of("call_a", t(0), t(1)).is_some());
+        assert_eq!(store.expire_reservations(t(2)), 1);
+        assert!(
+            store
+                .reserved_by_other("call_b", t(15), t(45), t(2))
+                .is_none()
+        );
+    }
+}
