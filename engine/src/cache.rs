@@ -9,9 +9,12 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 /// `calcom_availability:{eventTypeId}:{weekStart}`.
 pub type CacheKey = (u64, NaiveDate);
 
+/// Slot start times as Cal.com listed them.
+pub type Slots = Arc<Vec<DateTime<Utc>>>;
+
 #[derive(Debug, Default)]
 pub struct AvailabilityCache {
-    entries: BTreeMap<CacheKey, (DateTime<Utc>, Arc<Vec<DateTime<Utc>>>)>,
+    entries: BTreeMap<CacheKey, (DateTime<Utc>, Slots)>,
     pub hits: u64,
     pub misses: u64,
     pub invalidations: u64,
@@ -19,12 +22,7 @@ pub struct AvailabilityCache {
 
 impl AvailabilityCache {
     /// The cached slots for `key` if fetched less than `ttl` ago.
-    pub fn get(
-        &mut self,
-        key: CacheKey,
-        ttl: TimeDelta,
-        now: DateTime<Utc>,
-    ) -> Option<Arc<Vec<DateTime<Utc>>>> {
+    pub fn get(&mut self, key: CacheKey, ttl: TimeDelta, now: DateTime<Utc>) -> Option<Slots> {
         match self.entries.get(&key) {
             Some((fetched, slots)) if now - *fetched < ttl => {
                 self.hits += 1;
@@ -37,7 +35,7 @@ impl AvailabilityCache {
         }
     }
 
-    pub fn put(&mut self, key: CacheKey, slots: Arc<Vec<DateTime<Utc>>>, now: DateTime<Utc>) {
+    pub fn put(&mut self, key: CacheKey, slots: Slots, now: DateTime<Utc>) {
         self.entries.insert(key, (now, slots));
     }
 
