@@ -36,6 +36,8 @@ pub struct Service {
     pub aliases: Vec<String>,
     /// The phases in order. A simple service is one staffed segment.
     pub segments: Vec<Segment>,
+    /// Cal.com host ids of the staff who can do it (Cal.com assigns one of them).
+    pub staff: Vec<u64>,
 }
 
 /// One phase of a service: staffed (booked as a Cal.com event type) or a processing gap.
@@ -63,6 +65,15 @@ impl Service {
         self.segments.iter().find_map(|s| s.event_type_id)
     }
 
+    /// Each segment with its start offset in minutes from the service's start.
+    pub fn timeline(&self) -> impl Iterator<Item = (u32, &Segment)> {
+        self.segments.iter().scan(0u32, |offset, seg| {
+            let at = *offset;
+            *offset += seg.minutes;
+            Some((at, seg))
+        })
+    }
+
     pub fn answers_to(&self, name: &str) -> bool {
         let name = name.trim();
         self.name.eq_ignore_ascii_case(name)
@@ -83,6 +94,17 @@ impl Catalog {
         })
     }
 
+    /// The event type of segment `segment` of service `service_id`.
+    pub fn service_by_event_type_in(&self, service_id: u64, segment: &str) -> Option<u64> {
+        self.services
+            .iter()
+            .find(|s| s.id == service_id)?
+            .segments
+            .iter()
+            .find(|s| s.name == segment)?
+            .event_type_id
+    }
+
     /// The mock's demo salon: Herrenhaarschnitt (30 min) and Dauerwelle (A 45, B 45, a
     /// 20-minute processing gap C, D 45).
     pub fn demo() -> Self {
@@ -101,6 +123,7 @@ impl Catalog {
                     name: "Herrenhaarschnitt".into(),
                     aliases: vec!["Haarschnitt".into(), "Herren Haarschnitt".into()],
                     segments: vec![seg("Haarschnitt", 30, Some(1001))],
+                    staff: vec![1, 2],
                 },
                 Service {
                     id: 2,
@@ -112,6 +135,7 @@ impl Catalog {
                         seg("C: Einwirkzeit", 20, None),
                         seg("D: Fixieren und Finish", 45, Some(1004)),
                     ],
+                    staff: vec![1, 2],
                 },
             ],
         }
@@ -133,5 +157,7 @@ mod tests {
         assert_eq!(perm.lead_event_type(), Some(1002));
         assert!(c.service("Färben").is_none());
         assert_eq!(c.service_by_event_type(1004).unwrap().id, 2);
+        let offsets: Vec<u32> = perm.timeline().map(|(at, _)| at).collect();
+        assert_eq!(offsets, [0, 45, 90, 110]);
     }
 }

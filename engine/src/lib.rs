@@ -4,17 +4,25 @@
 //!
 //! Where things live:
 //! - [`policy`]: the layers as fields, and the named presets;
+//! - [`engine`]: the running engine; [`booking`]: `check_availability` and `start_booking`;
 //! - [`calcom`]: the Cal.com v2 client (typed errors, timeouts, retry with backoff);
 //! - [`catalog`]: services, their segments and Cal.com event types;
 //! - [`cache`], [`lock`], [`store`]: the availability cache, the lock, the local database;
-//! - [`dates`]: the agent's German dates and times.
+//! - [`dates`]: the agent's German dates and times;
+//! - [`server`]: the HTTP routes: [`retell`] (function calls), [`webhooks`] (Cal.com).
 
+pub mod booking;
 pub mod cache;
 pub mod calcom;
 pub mod catalog;
 pub mod dates;
+pub mod engine;
 pub mod lock;
 pub mod policy;
+pub mod retell;
+pub mod server;
 pub mod store;
+pub mod webhooks;
 
+pub use engine::{Engine, EngineSettings};
 pub use policy::Policy;

@@ -4,12 +4,15 @@
 
 use chrono::{DateTime, Utc};
 
+/// A half-open interval `[start, end)` a lock covers.
+pub type Span = (DateTime<Utc>, DateTime<Utc>);
+
 /// A held lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Held {
     key: String,
     /// With a span, the lock excludes only overlapping spans under the same key.
-    span: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    span: Option<Span>,
     token: u64,
     until: DateTime<Utc>,
 }
@@ -27,7 +30,7 @@ impl LockTable {
     pub fn try_acquire(
         &mut self,
         key: &str,
-        span: Option<(DateTime<Utc>, DateTime<Utc>)>,
+        span: Option<Span>,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Option<u64> {

@@ -254,6 +254,22 @@ impl Policy {
         Some(p)
     }
 
+    /// `preset` with the fields of `overrides` (a TOML table, nested like the struct)
+    /// replaced: what a scenario's `[policy]` table does.
+    pub fn with_overrides(preset: &str, overrides: &toml::Table) -> Result<Self, String> {
+        let base = Self::preset(preset).ok_or_else(|| {
+            format!(
+                "unknown policy `{preset}`; expected one of {}",
+                Self::preset_names()
+            )
+        })?;
+        let mut merged = toml::Table::try_from(&base).map_err(|e| e.to_string())?;
+        merge(&mut merged, overrides);
+        toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| e.to_string())
+    }
+
     /// The names of all presets, for error messages.
     pub fn preset_names() -> String {
         PRESETS
@@ -261,6 +277,17 @@ impl Policy {
             .map(|(n, _)| *n)
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+fn merge(base: &mut toml::Table, overrides: &toml::Table) {
+    for (key, value) in overrides {
+        match (base.get_mut(key), value) {
+            (Some(toml::Value::Table(inner)), toml::Value::Table(over)) => merge(inner, over),
+            _ => {
+                base.insert(key.clone(), value.clone());
+            }
+        }
     }
 }
 
@@ -319,6 +346,30 @@ mod tests {
         assert!(!p.double_check && !p.webhook_invalidation);
         assert_eq!(p.retry.conflict_backoff.len(), 3);
         assert_eq!(p.segments, SegmentMode::Sequential);
+    }
+
+    #[test]
+    fn overrides_merge_into_any_preset() {
+        let overrides: toml::Table =
+            toml::from_str("cache_ttl = \"5s\"\n[retry]\nmax_retries = 1\n").unwrap();
+        let p = Policy::with_overrides("full", &overrides).unwrap();
+        assert!(p.double_check, "the preset's own fields stay");
+        assert_eq!(p.cache_ttl, Some(Duration::from_secs(5)));
+        assert_eq!(
+            (p.retry.max_retries, p.retry.conflict_backoff.len()),
+            (1, 3)
+        );
+        let typo: toml::Table = toml::from_str("lock = \"sometimes\"").unwrap();
+        assert!(
+            Policy::with_overrides("baseline", &typo)
+                .unwrap_err()
+                .contains("sometimes")
+        );
+        assert!(
+            Policy::with_overrides("best", &toml::Table::new())
+                .unwrap_err()
+                .contains("expected one of baseline")
+        );
     }
 
     #[test]

@@ -74,8 +74,6 @@ pub struct LocalReservation {
     pub until: DateTime<Utc>,
     /// `held`, `converted`, `expired` or `cancelled`.
     pub state: &'static str,
-    /// A Cal.com reservation made alongside, if the policy holds one.
-    pub calcom_uid: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -251,7 +249,6 @@ mod tests {
             end: t(30),
             until: t(2),
             state: "held",
-            calcom_uid: None,
         });
         assert!(
             store

@@ -1,0 +1,577 @@
+//! The booking path: `check_availability` and `start_booking`, layer by layer as the
+//! [`Policy`](crate::policy::Policy) switches them, for simple and compound services.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+
+use crate::calcom::{CalcomBooking, CalcomError, NewBooking};
+use crate::catalog::Service;
+use crate::dates;
+use crate::engine::{Engine, lock};
+use crate::lock::Span;
+use crate::policy::{ConflictCheck, LockMode, SegmentMode};
+use crate::store::{Appointment, AppointmentStatus, LocalReservation, Phase, SyncStatus};
+
+/// A caller's request for a slot, as the function-call arguments give it.
+#[derive(Debug, Clone, Default)]
+pub struct SlotRequest {
+    pub call_id: String,
+    pub service: Option<String>,
+    /// `2025-11-28T10:00` (start_booking) …
+    pub datetime: Option<String>,
+    /// … or a date and a time (check_availability): `nächster Freitag`, `10:00`.
+    pub date: Option<String>,
+    pub time: Option<String>,
+    pub customer_name: Option<String>,
+}
+
+/// One segment of a requested service, placed in time.
+#[derive(Debug, Clone)]
+pub struct PlacedSegment {
+    pub name: String,
+    pub event_type_id: Option<u64>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// A request resolved against the catalogue and the clock.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub service: Service,
+    pub local: NaiveDateTime,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub segments: Vec<PlacedSegment>,
+}
+
+impl Resolved {
+    pub fn staffed(&self) -> impl Iterator<Item = (&PlacedSegment, u64)> {
+        self.segments
+            .iter()
+            .filter_map(|s| s.event_type_id.map(|id| (s, id)))
+    }
+}
+
+/// Why a request failed without telling anything about the slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    CalcomUnavailable,
+    CalcomTimeout,
+    RateLimited,
+    CalcomRejected,
+    LockTimeout,
+    PostSyncRejected,
+}
+
+impl Failure {
+    pub fn code(self) -> &'static str {
+        match self {
+            Failure::CalcomUnavailable => "calcom_unavailable",
+            Failure::CalcomTimeout => "calcom_timeout",
+            Failure::RateLimited => "rate_limited",
+            Failure::CalcomRejected => "calcom_rejected",
+            Failure::LockTimeout => "lock_timeout",
+            Failure::PostSyncRejected => "post_sync_rejected",
+        }
+    }
+
+    fn of(e: &CalcomError) -> Self {
+        match e {
+            CalcomError::RateLimited { .. } => Failure::RateLimited,
+            CalcomError::Timeout | CalcomError::ConnectionLost(_) => Failure::CalcomTimeout,
+            CalcomError::Server(_) | CalcomError::Unreachable(_) => Failure::CalcomUnavailable,
+            _ => Failure::CalcomRejected,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum CheckOutcome {
+    Available {
+        request: Resolved,
+        reservation: Option<String>,
+    },
+    Unavailable {
+        request: Resolved,
+        alternatives: Vec<NaiveDateTime>,
+    },
+    Invalid(String),
+    Failed {
+        failure: Failure,
+        detail: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum BookOutcome {
+    Booked {
+        request: Resolved,
+        appointment: Appointment,
+        repeated: bool,
+    },
+    /// The slot is (or became) taken; `reason` says which layer saw it.
+    Taken {
+        request: Resolved,
+        reason: &'static str,
+        alternatives: Vec<NaiveDateTime>,
+    },
+    Invalid(String),
+    Failed {
+        request: Resolved,
+        failure: Failure,
+        detail: String,
+    },
+}
+
+impl Engine {
+    /// Resolves the service and the time, or says in German what is wrong.
+    pub fn resolve(&self, req: &SlotRequest) -> Result<Resolved, String> {
+        let name = req.service.as_deref().unwrap_or_default();
+        let service = self
+            .catalog()
+            .service(name)
+            .ok_or_else(|| format!("Die Dienstleistung \"{name}\" bieten wir leider nicht an."))?
+            .clone();
+        let local = dates::resolve_datetime(req.datetime.as_deref(), req.date.as_deref(), req.time.as_deref(), self.today())
+            .ok_or("Ich konnte Datum und Uhrzeit leider nicht verstehen. Können Sie sie bitte wiederholen?")?;
+        let start = self
+            .utc(local)
+            .ok_or("Diese Uhrzeit gibt es an dem Tag nicht (Zeitumstellung).")?;
+        if start < self.now() {
+            return Err("Dieser Zeitpunkt liegt leider in der Vergangenheit.".into());
+        }
+        let segments: Vec<PlacedSegment> = service
+            .timeline()
+            .map(|(offset, seg)| {
+                let seg_start = start + TimeDelta::minutes(offset.into());
+                PlacedSegment {
+                    name: seg.name.clone(),
+                    event_type_id: seg.event_type_id,
+                    start: seg_start,
+                    end: seg_start + TimeDelta::minutes(seg.minutes.into()),
+                }
+            })
+            .collect();
+        let end = segments.last().map_or(start, |s| s.end);
+        Ok(Resolved {
+            service,
+            local,
+            start,
+            end,
+            segments,
+        })
+    }
+
+    /// Whether every staffed segment's start is a listed Cal.com slot of its event type.
+    async fn segments_listed(&self, r: &Resolved, fresh: bool) -> Result<bool, CalcomError> {
+        for (seg, event_type_id) in r.staffed() {
+            let slots = self
+                .week_slots(event_type_id, self.local(seg.start).date(), fresh)
+                .await?;
+            if slots.binary_search(&seg.start).is_err() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Up to three free starts the same day, nearest to the requested one.
+    async fn alternatives(&self, r: &Resolved, fresh: bool) -> Vec<NaiveDateTime> {
+        let Some(event_type_id) = r.service.lead_event_type() else {
+            return Vec::new();
+        };
+        let Ok(slots) = self.week_slots(event_type_id, r.local.date(), fresh).await else {
+            return Vec::new();
+        };
+        let mut same_day: Vec<DateTime<Utc>> = slots
+            .iter()
+            .copied()
+            .filter(|s| *s != r.start && self.local(*s).date() == r.local.date())
+            .collect();
+        same_day.sort_by_key(|s| (*s - r.start).num_seconds().abs());
+        same_day.truncate(3);
+        same_day.sort_unstable();
+        same_day.into_iter().map(|s| self.local(s)).collect()
+    }
+
+    /// `check_availability`: is the slot free, and (as the policy says) hold it.
+    pub async fn check_availability(&self, req: &SlotRequest) -> CheckOutcome {
+        let request = match self.resolve(req) {
+            Ok(r) => r,
+            Err(message) => return CheckOutcome::Invalid(message),
+        };
+        let listed = match self.segments_listed(&request, false).await {
+            Ok(listed) => listed,
+            Err(e) => {
+                return CheckOutcome::Failed {
+                    failure: Failure::of(&e),
+                    detail: e.to_string(),
+                };
+            }
+        };
+        let now = self.now();
+        let held_by_other = self.policy().local_reservation_ttl.is_some() && {
+            self.database().await;
+            lock(&self.store)
+                .reserved_by_other(&req.call_id, request.start, request.end, now)
+                .is_some()
+        };
+        if !listed || held_by_other {
+            let alternatives = self.alternatives(&request, false).await;
+            return CheckOutcome::Unavailable {
+                request,
+                alternatives,
+            };
+        }
+        let mut reservation = None;
+        if let Some(minutes) = self.policy().calcom_reservation_minutes {
+            match self.hold_in_calcom(&req.call_id, &request, minutes).await {
+                Ok(()) => {}
+                Err(CalcomError::ReservationConflict(_)) => {
+                    let alternatives = self.alternatives(&request, false).await;
+                    return CheckOutcome::Unavailable {
+                        request,
+                        alternatives,
+                    };
+                }
+                // Holding is best effort: the caller was still told the truth.
+                Err(e) => tracing::warn!(error = %e, "Cal.com reservation failed"),
+            }
+        }
+        if let Some(ttl) = self.policy().local_reservation_ttl {
+            let token = self.token();
+            self.database().await;
+            lock(&self.store).hold(LocalReservation {
+                token: token.clone(),
+                call_id: req.call_id.clone(),
+                service_id: request.service.id,
+                start: request.start,
+                end: request.end,
+                until: now + TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX),
+                state: "held",
+            });
+            reservation = Some(token);
+        }
+        CheckOutcome::Available {
+            request,
+            reservation,
+        }
+    }
+
+    /// Reserves every staffed segment in Cal.com for `minutes`; all or none.
+    async fn hold_in_calcom(
+        &self,
+        call_id: &str,
+        r: &Resolved,
+        minutes: u32,
+    ) -> Result<(), CalcomError> {
+        let mut uids = Vec::new();
+        for (seg, event_type_id) in r.staffed() {
+            match self
+                .calcom
+                .reserve_slot(event_type_id, seg.start, minutes)
+                .await
+            {
+                Ok(held) => uids.push(held.uid),
+                Err(e) => {
+                    for uid in uids {
+                        let _ = self.calcom.release_slot(&uid).await;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        lock(&self.calcom_holds).insert((call_id.to_owned(), r.start), uids);
+        Ok(())
+    }
+
+    async fn release_calcom_holds(&self, call_id: &str, start: DateTime<Utc>) {
+        let uids = lock(&self.calcom_holds).remove(&(call_id.to_owned(), start));
+        for uid in uids.into_iter().flatten() {
+            let _ = self.calcom.release_slot(&uid).await;
+        }
+    }
+
+    /// The lock the policy takes for a request: its key and, for interval locks, the span.
+    fn lock_for(&self, r: &Resolved) -> Option<(String, Option<Span>)> {
+        let company = self.catalog().company_id;
+        match self.policy().lock {
+            LockMode::Off => None,
+            LockMode::ExactStart => Some((
+                format!(
+                    "booking_lock:{company}:{}:{}",
+                    r.service.id,
+                    r.local.format("%Y-%m-%d_%H:%M")
+                ),
+                None,
+            )),
+            LockMode::StaffInterval => {
+                let staff: Vec<String> = r.service.staff.iter().map(u64::to_string).collect();
+                Some((
+                    format!("booking_lock:{company}:staff:{}", staff.join(",")),
+                    Some((r.start, r.end)),
+                ))
+            }
+        }
+    }
+
+    /// `start_booking`: book the slot through every layer the policy switches on.
+    pub async fn start_booking(&self, req: &SlotRequest) -> BookOutcome {
+        let request = match self.resolve(req) {
+            Ok(r) => r,
+            Err(message) => return BookOutcome::Invalid(message),
+        };
+        // Retell retries a failed call: the same call and slot books once.
+        self.database().await;
+        if let Some(done) = lock(&self.store)
+            .booked_by_call(&req.call_id, request.start)
+            .cloned()
+        {
+            return BookOutcome::Booked {
+                request,
+                appointment: done,
+                repeated: true,
+            };
+        }
+        let token = match self.lock_for(&request) {
+            None => None,
+            Some((key, span)) => match self.acquire(&key, span).await {
+                Some(token) => Some(token),
+                None => {
+                    return BookOutcome::Failed {
+                        request,
+                        failure: Failure::LockTimeout,
+                        detail: format!("lock {key} still taken after the wait"),
+                    };
+                }
+            },
+        };
+        let outcome = self.book_locked(req, request).await;
+        if let Some(token) = token {
+            self.release(token).await;
+        }
+        if let BookOutcome::Booked { request, .. }
+        | BookOutcome::Taken { request, .. }
+        | BookOutcome::Failed { request, .. } = &outcome
+        {
+            self.release_calcom_holds(&req.call_id, request.start).await;
+        }
+        outcome
+    }
+
+    async fn book_locked(&self, req: &SlotRequest, request: Resolved) -> BookOutcome {
+        let now = self.now();
+        let policy = self.policy().clone();
+        // Local reservation: another caller holds it.
+        if policy.local_reservation_ttl.is_some() {
+            self.database().await;
+            let reserved = {
+                let mut store = lock(&self.store);
+                store.expire_reservations(now);
+                store
+                    .reserved_by_other(&req.call_id, request.start, request.end, now)
+                    .is_some()
+            };
+            if reserved {
+                let alternatives = self.alternatives(&request, false).await;
+                return BookOutcome::Taken {
+                    request,
+                    reason: "slot_reserved",
+                    alternatives,
+                };
+            }
+        }
+        // Double-check: fresh slots right before booking.
+        if policy.double_check {
+            match self.segments_listed(&request, true).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let alternatives = self.alternatives(&request, true).await;
+                    return BookOutcome::Taken {
+                        request,
+                        reason: "availability_changed",
+                        alternatives,
+                    };
+                }
+                // As the seeds: a failed double-check is logged, and booking goes on.
+                Err(e) => tracing::warn!(error = %e, "double-check failed; proceeding"),
+            }
+        }
+        // Pre-sync conflict check against the local store.
+        if policy.pre_sync_check != ConflictCheck::Off {
+            self.database().await;
+            let conflict = {
+                let store = lock(&self.store);
+                match policy.pre_sync_check {
+                    ConflictCheck::ExactStart => store.conflict_at_start(request.start).is_some(),
+                    ConflictCheck::Overlap => {
+                        let busy: Vec<u64> = store
+                            .overlapping(request.start, request.end)
+                            .flat_map(|a| a.hosts().collect::<Vec<_>>())
+                            .collect();
+                        request.service.staff.iter().all(|s| busy.contains(s))
+                    }
+                    ConflictCheck::Off => false,
+                }
+            };
+            if conflict {
+                let alternatives = self.alternatives(&request, false).await;
+                return BookOutcome::Taken {
+                    request,
+                    reason: "pre_sync_conflict",
+                    alternatives,
+                };
+            }
+        }
+        // Cal.com, segment by segment or all at once.
+        let name = req
+            .customer_name
+            .clone()
+            .unwrap_or_else(|| "Unbekannt".into());
+        let new_booking = |event_type_id: u64, start: DateTime<Utc>| NewBooking {
+            event_type_id,
+            start,
+            attendee_name: name.clone(),
+            attendee_email: Some("noreply@placeholder.local".into()),
+            attendee_phone: None,
+            time_zone: self.catalog().time_zone.name().into(),
+            language: "de".into(),
+            metadata: BTreeMap::from([
+                ("call_id".to_string(), req.call_id.clone()),
+                ("service".to_string(), request.service.name.clone()),
+            ]),
+        };
+        let staffed: Vec<(PlacedSegment, u64)> =
+            request.staffed().map(|(s, id)| (s.clone(), id)).collect();
+        let results: Vec<Result<CalcomBooking, CalcomError>> = match policy.segments {
+            SegmentMode::Sequential => {
+                let mut results = Vec::new();
+                for (seg, id) in &staffed {
+                    let r = self
+                        .calcom
+                        .create_booking(&new_booking(*id, seg.start))
+                        .await;
+                    let failed = r.is_err();
+                    results.push(r);
+                    if failed {
+                        break;
+                    }
+                }
+                results
+            }
+            SegmentMode::Parallel => {
+                let calls = staffed.iter().map(|(seg, id)| {
+                    let b = new_booking(*id, seg.start);
+                    async move { self.calcom.create_booking(&b).await }
+                });
+                futures_util::future::join_all(calls).await
+            }
+        };
+        let (booked, errors): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+        let booked: Vec<CalcomBooking> = booked.into_iter().map(Result::unwrap).collect();
+        if let Some(Err(error)) = errors.into_iter().next() {
+            // Saga: a partly booked compound service is undone.
+            if policy.saga_compensation {
+                for b in &booked {
+                    let _ = self
+                        .calcom
+                        .cancel_booking(&b.uid, "Kompensation: Teilbuchung fehlgeschlagen")
+                        .await;
+                }
+            }
+            return match error {
+                CalcomError::SlotTaken(_) | CalcomError::Conflict => {
+                    let alternatives = self.alternatives(&request, true).await;
+                    BookOutcome::Taken {
+                        request,
+                        reason: "slot_taken",
+                        alternatives,
+                    }
+                }
+                e => BookOutcome::Failed {
+                    request,
+                    failure: Failure::of(&e),
+                    detail: e.to_string(),
+                },
+            };
+        }
+        // Post-sync validation of every answer (as the seeds: no compensation on rejection).
+        if policy.post_sync_validation {
+            let fresh_after =
+                self.now() - TimeDelta::from_std(policy.freshness).unwrap_or(TimeDelta::MAX);
+            for (b, (seg, _)) in booked.iter().zip(&staffed) {
+                let problem = if b.start != seg.start {
+                    Some("Cal.com booked another time")
+                } else if b.created_at.is_some_and(|c| c < fresh_after) {
+                    Some("stale booking (idempotency collision)")
+                } else if b
+                    .metadata
+                    .get("call_id")
+                    .and_then(|v| v.as_str())
+                    .is_some_and(|c| c != req.call_id)
+                {
+                    Some("call id mismatch")
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    return BookOutcome::Failed {
+                        request,
+                        failure: Failure::PostSyncRejected,
+                        detail: format!("{problem}: booking {}", b.uid),
+                    };
+                }
+            }
+        }
+        // Local save.
+        let mut booked_iter = booked.iter();
+        let phases: Vec<Phase> = request
+            .segments
+            .iter()
+            .map(|seg| {
+                let b = seg.event_type_id.and_then(|_| booked_iter.next());
+                Phase {
+                    segment: seg.name.clone(),
+                    start: seg.start,
+                    end: seg.end,
+                    calcom_uid: b.map(|b| b.uid.clone()),
+                    calcom_id: b.map(|b| b.id),
+                    host_id: b.and_then(|b| b.host_id),
+                }
+            })
+            .collect();
+        self.database().await;
+        let appointment = {
+            let mut store = lock(&self.store);
+            let appointment = store.insert(Appointment {
+                id: 0,
+                service_id: request.service.id,
+                call_id: Some(req.call_id.clone()),
+                customer_name: name,
+                start: request.start,
+                end: request.end,
+                status: AppointmentStatus::Booked,
+                sync: SyncStatus::Synced,
+                phases,
+                created_at: self.now(),
+            });
+            if let Some(r) = store
+                .reservation_of(&req.call_id, request.start, self.now())
+                .map(|r| r.token.clone())
+            {
+                store.set_reservation_state(&r, "converted");
+            }
+            appointment
+        };
+        // Internal booking: drop the cached weeks it touched.
+        for (seg, id) in &staffed {
+            self.invalidate(*id, seg.start);
+        }
+        BookOutcome::Booked {
+            request,
+            appointment,
+            repeated: false,
+        }
+    }
+}

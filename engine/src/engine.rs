@@ -1,0 +1,239 @@
+//! [`Engine`]: one booking engine, its state and the infrastructure the booking path uses
+//! (cache, lock, store), each with the latency of the real thing.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use simkit::seed::StreamRng;
+use simkit::transport::Network;
+use simkit::{Distribution, SeedStreams, SharedClock, ids};
+
+use crate::cache::{AvailabilityCache, Slots};
+use crate::calcom::{CalcomClient, CalcomError};
+use crate::catalog::Catalog;
+use crate::lock::LockTable;
+use crate::policy::Policy;
+use crate::store::Store;
+
+/// Cal.com reservation uids per (call, start).
+type CalcomHolds = std::collections::BTreeMap<(String, DateTime<Utc>), Vec<String>>;
+
+/// How an engine is set up.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub catalog: Catalog,
+    pub policy: Policy,
+    pub calcom_url: String,
+    pub calcom_api_key: String,
+    /// Secret of the Cal.com webhook subscription; `None`: webhooks are refused.
+    pub webhook_secret: Option<String>,
+    /// Retell API key; `None`: function calls are not signature-checked.
+    pub retell_api_key: Option<String>,
+}
+
+/// Counters the harness reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EngineStats {
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub cache_invalidations: u64,
+    pub locks_acquired: u64,
+    pub lock_timeouts: u64,
+    pub calcom_retries: u64,
+    pub webhooks_accepted: u64,
+    pub webhooks_rejected: u64,
+}
+
+pub struct Engine {
+    pub settings: EngineSettings,
+    clock: SharedClock,
+    pub(crate) calcom: CalcomClient,
+    pub(crate) cache: Mutex<AvailabilityCache>,
+    pub(crate) locks: Mutex<LockTable>,
+    pub(crate) store: Mutex<Store>,
+    rng: Mutex<StreamRng>,
+    pub(crate) lock_timeouts: Mutex<u64>,
+    pub(crate) webhooks: Mutex<(u64, u64)>,
+    /// Cal.com reservation uids held per (call, start) between check and booking.
+    pub(crate) calcom_holds: Mutex<CalcomHolds>,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// How often a waiting lock is retried (Laravel's `block()` sleeps 250 ms between tries).
+const LOCK_POLL: Duration = Duration::from_millis(250);
+
+impl Engine {
+    pub fn new(
+        settings: EngineSettings,
+        clock: SharedClock,
+        seed: SeedStreams,
+        network: Network,
+    ) -> Arc<Self> {
+        let calcom = CalcomClient::new(
+            network,
+            &settings.calcom_url,
+            &settings.calcom_api_key,
+            settings.policy.timeouts,
+            settings.policy.retry.clone(),
+            seed.stream("engine.retry"),
+        );
+        Arc::new(Self {
+            calcom,
+            clock,
+            cache: Mutex::default(),
+            locks: Mutex::default(),
+            store: Mutex::default(),
+            rng: Mutex::new(seed.stream("engine.infra")),
+            lock_timeouts: Mutex::default(),
+            webhooks: Mutex::default(),
+            calcom_holds: Mutex::default(),
+            settings,
+        })
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.settings.policy
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.settings.catalog
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Read the local database (appointments, reservations) under its lock.
+    pub fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
+        f(&mut lock(&self.store))
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        let cache = lock(&self.cache);
+        let locks = lock(&self.locks);
+        let webhooks = *lock(&self.webhooks);
+        EngineStats {
+            cache_hits: cache.hits,
+            cache_misses: cache.misses,
+            cache_invalidations: cache.invalidations,
+            locks_acquired: locks.acquired,
+            lock_timeouts: *lock(&self.lock_timeouts),
+            calcom_retries: self.calcom.retries(),
+            webhooks_accepted: webhooks.0,
+            webhooks_rejected: webhooks.1,
+        }
+    }
+
+    async fn pause(&self, d: &Distribution) {
+        let wait = d.sample(&mut *lock(&self.rng));
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One round trip to Redis (cache or lock).
+    pub(crate) async fn redis(&self) {
+        self.pause(&self.settings.policy.infra.redis).await;
+    }
+
+    /// One database query.
+    pub(crate) async fn database(&self) {
+        self.pause(&self.settings.policy.infra.database).await;
+    }
+
+    pub(crate) fn token(&self) -> String {
+        ids::uuid_v4(&mut *lock(&self.rng)).to_string()
+    }
+
+    /// A UTC instant as the salon's local time.
+    pub fn local(&self, t: DateTime<Utc>) -> NaiveDateTime {
+        t.with_timezone(&self.settings.catalog.time_zone)
+            .naive_local()
+    }
+
+    /// The salon's local time as UTC (`None` for a time a DST change skips).
+    pub fn utc(&self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+        self.settings
+            .catalog
+            .time_zone
+            .from_local_datetime(&local)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    pub fn today(&self) -> NaiveDate {
+        self.local(self.now()).date()
+    }
+
+    /// Cal.com slots of `event_type_id` for the local week (Monday to Sunday) holding `day`,
+    /// from the cache when the policy has one and `fresh` is not asked for.
+    pub(crate) async fn week_slots(
+        &self,
+        event_type_id: u64,
+        day: NaiveDate,
+        fresh: bool,
+    ) -> Result<Slots, CalcomError> {
+        let monday = day - Days::new(u64::from(day.weekday().num_days_from_monday()));
+        let key = (event_type_id, monday);
+        let ttl = self.policy().cache_ttl.filter(|_| !fresh);
+        if let Some(ttl) = ttl {
+            self.redis().await;
+            let ttl = TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX);
+            if let Some(slots) = lock(&self.cache).get(key, ttl, self.now()) {
+                return Ok(slots);
+            }
+        }
+        let local_start = monday.and_hms_opt(0, 0, 0).expect("midnight exists");
+        let start = self
+            .utc(local_start)
+            .unwrap_or_else(|| local_start.and_utc());
+        let end = start + TimeDelta::days(7) - TimeDelta::seconds(1);
+        let slots: Slots = Arc::new(self.calcom.slots(event_type_id, start, end).await?);
+        if self.policy().cache_ttl.is_some() {
+            self.redis().await;
+            lock(&self.cache).put(key, slots.clone(), self.now());
+        }
+        Ok(slots)
+    }
+
+    /// Drops the cached week of `event_type_id` holding instant `t`.
+    pub(crate) fn invalidate(&self, event_type_id: u64, t: DateTime<Utc>) {
+        let day = self.local(t).date();
+        let monday = day - Days::new(u64::from(day.weekday().num_days_from_monday()));
+        lock(&self.cache).invalidate((event_type_id, monday));
+    }
+
+    /// Takes the lock `key` (over `span` for an interval lock), waiting up to the policy's
+    /// `lock_wait`; `None` when it stays taken.
+    pub(crate) async fn acquire(
+        &self,
+        key: &str,
+        span: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> Option<u64> {
+        let policy = self.policy();
+        let ttl = TimeDelta::from_std(policy.lock_ttl).unwrap_or(TimeDelta::MAX);
+        let deadline =
+            self.now() + TimeDelta::from_std(policy.lock_wait).unwrap_or(TimeDelta::zero());
+        loop {
+            self.redis().await;
+            let now = self.now();
+            if let Some(token) = lock(&self.locks).try_acquire(key, span, now, now + ttl) {
+                return Some(token);
+            }
+            if now + TimeDelta::from_std(LOCK_POLL).unwrap_or_default() > deadline {
+                *lock(&self.lock_timeouts) += 1;
+                return None;
+            }
+            tokio::time::sleep(LOCK_POLL).await;
+        }
+    }
+
+    pub(crate) async fn release(&self, token: u64) {
+        self.redis().await;
+        lock(&self.locks).release(token);
+    }
+}

@@ -1,0 +1,167 @@
+//! `booking-engine`: the engine as a server for real Retell and Cal.com traffic.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use booking_engine::catalog::Catalog;
+use booking_engine::policy::PRESETS;
+use booking_engine::{Engine, EngineSettings, Policy};
+use clap::{Parser, Subcommand};
+use serde::Deserialize;
+use simkit::transport::{Listener, Network};
+use simkit::{SeedStreams, TokioClock};
+
+#[derive(Parser)]
+#[command(
+    name = "booking-engine",
+    version,
+    about = "The appointment booking engine under test"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve Retell function calls and Cal.com webhooks over real sockets.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Cal.com API base URL (the mock: http://127.0.0.1:8787).
+        #[arg(long, default_value = "http://127.0.0.1:8787")]
+        calcom_url: String,
+        #[arg(long, default_value = "cal_live_salon_demo")]
+        calcom_api_key: String,
+        /// A preset (see `booking-engine policies`).
+        #[arg(long, default_value = "baseline")]
+        policy: String,
+        /// Services and policy overrides (TOML: `[[catalog.services]]`, `[policy]`);
+        /// without it, the mock's demo salon.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Secret of the Cal.com webhook subscription (`X-Cal-Signature-256`).
+        #[arg(long)]
+        webhook_secret: Option<String>,
+        /// Retell API key: when given, function calls must carry a valid `x-retell-signature`.
+        #[arg(long)]
+        retell_api_key: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// List the policy presets.
+    Policies,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EngineFile {
+    catalog: Option<Catalog>,
+    #[serde(default)]
+    policy: toml::Table,
+}
+
+fn settings(config: Option<&PathBuf>, preset: &str) -> Result<(Catalog, Policy), String> {
+    let Some(path) = config else {
+        return Ok((
+            Catalog::demo(),
+            Policy::with_overrides(preset, &toml::Table::new())?,
+        ));
+    };
+    let origin = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{origin}: {e}"))?;
+    let file: EngineFile = toml::from_str(&text).map_err(|e| format!("{origin}: {e}"))?;
+    let policy = Policy::with_overrides(preset, &file.policy)
+        .map_err(|e| format!("{origin}: [policy]: {e}"))?;
+    Ok((file.catalog.unwrap_or_else(Catalog::demo), policy))
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Policies => {
+            for (name, description) in PRESETS {
+                println!("{name:<22} {description}");
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Serve {
+            listen,
+            calcom_url,
+            calcom_api_key,
+            policy,
+            config,
+            webhook_secret,
+            retell_api_key,
+            seed,
+        } => {
+            let (catalog, policy_struct) = match settings(config.as_ref(), &policy) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let settings = EngineSettings {
+                catalog,
+                policy: policy_struct,
+                calcom_url,
+                calcom_api_key,
+                webhook_secret,
+                retell_api_key,
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            let result = runtime
+                .map_err(|e| e.to_string())
+                .and_then(|rt| rt.block_on(serve(listen, settings, &policy, seed)));
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(
+    listen: SocketAddr,
+    settings: EngineSettings,
+    preset: &str,
+    seed: u64,
+) -> Result<(), String> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let listener = Listener::bind(Network::Real, listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!(
+        "booking engine listening on http://{addr} (policy {preset}, Cal.com at {})",
+        settings.calcom_url
+    );
+    println!("  Retell functions: POST http://{addr}/api/webhooks/retell/function");
+    println!("  Cal.com webhooks: POST http://{addr}/api/webhooks/calcom");
+    let engine = Engine::new(
+        settings,
+        Arc::new(TokioClock::real_time()),
+        SeedStreams::new(seed),
+        Network::Real,
+    );
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        println!("stopping");
+    };
+    booking_engine::server::serve(engine, listener, shutdown).await;
+    Ok(())
+}

@@ -1,0 +1,418 @@
+//! The engine against the mock Cal.com in a turmoil simulation: a Retell client host calls
+//! functions, the mock books behind the engine's back, webhooks flow back signed.
+
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+use booking_engine::catalog::Catalog;
+use booking_engine::retell::TAKEN;
+use booking_engine::{Engine, EngineSettings, Policy};
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Full;
+use mock_calcom::{MockCalcom, MockConfig};
+use serde_json::{Value, json};
+use simkit::transport::{HttpClient, Listener, Network, Timeouts};
+use simkit::{SeedStreams, TokioClock};
+
+/// Monday 2025-11-24 09:00 in Berlin.
+const EPOCH: u64 = 1_763_971_200;
+
+const WORLD: &str = r#"
+[api]
+first_booking_id = 741
+
+[[hosts]]
+id = 1
+name = "Fabian Spitzer"
+working_hours = { weekdays = ["09:00-18:00"] }
+
+[[event_types]]
+id = 1001
+slug = "herrenhaarschnitt"
+title = "Herrenhaarschnitt"
+length_minutes = 30
+hosts = [1]
+
+[[event_types]]
+id = 1002
+slug = "dauerwelle-a"
+title = "Dauerwelle A"
+length_minutes = 45
+slot_interval_minutes = 15
+hosts = [1]
+
+[[event_types]]
+id = 1003
+slug = "dauerwelle-b"
+title = "Dauerwelle B"
+length_minutes = 45
+slot_interval_minutes = 15
+hosts = [1]
+
+[[event_types]]
+id = 1004
+slug = "dauerwelle-d"
+title = "Dauerwelle D"
+length_minutes = 45
+slot_interval_minutes = 5
+hosts = [1]
+
+[[webhooks.subscriptions]]
+subscriber_url = "http://engine/api/webhooks/calcom"
+triggers = ["BOOKING_CREATED", "BOOKING_CANCELLED", "BOOKING_RESCHEDULED"]
+secret = "whsec_salon"
+"#;
+
+fn catalog() -> Catalog {
+    let mut c = Catalog::demo();
+    for s in &mut c.services {
+        s.staff = vec![1];
+    }
+    c
+}
+
+/// One step of a call script: at `at` seconds, call `function` with `args` (or, for
+/// `"external"`, book `args` behind the engine's back through the mock's admin API).
+struct Step {
+    at: f64,
+    call_id: &'static str,
+    function: &'static str,
+    args: Value,
+}
+
+fn step(at: f64, call_id: &'static str, function: &'static str, args: Value) -> Step {
+    Step {
+        at,
+        call_id,
+        function,
+        args,
+    }
+}
+
+/// Runs `steps` against an engine with `policy`; returns each step's answer and the mock's
+/// ground truth at the end.
+fn run(policy: Policy, steps: Vec<Step>, retell_key: Option<&'static str>) -> (Vec<Value>, Value) {
+    let mut sim = turmoil::Builder::new()
+        .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH))
+        .tick_duration(Duration::from_millis(10))
+        .simulation_duration(Duration::from_secs(3600))
+        .min_message_latency(Duration::from_millis(20))
+        .max_message_latency(Duration::from_millis(40))
+        .build();
+    let mock_config = MockConfig::from_toml(WORLD, "WORLD").unwrap();
+    sim.host("calcom", move || {
+        let config = mock_config.clone();
+        async move {
+            let mock = MockCalcom::new(
+                config,
+                Arc::new(TokioClock::simulated()),
+                SeedStreams::new(741),
+                Network::Simulated,
+            );
+            let listener =
+                Listener::bind(Network::Simulated, (Ipv4Addr::UNSPECIFIED, 80).into()).await?;
+            mock.serve(listener, std::future::pending()).await;
+            Ok(())
+        }
+    });
+    sim.host("engine", move || {
+        let settings = EngineSettings {
+            catalog: catalog(),
+            policy: policy.clone(),
+            calcom_url: "http://calcom".into(),
+            calcom_api_key: "cal_live_salon".into(),
+            webhook_secret: Some("whsec_salon".into()),
+            retell_api_key: retell_key.map(str::to_owned),
+        };
+        async move {
+            let engine = Engine::new(
+                settings,
+                Arc::new(TokioClock::simulated()),
+                SeedStreams::new(741),
+                Network::Simulated,
+            );
+            let listener =
+                Listener::bind(Network::Simulated, (Ipv4Addr::UNSPECIFIED, 80).into()).await?;
+            booking_engine::server::serve(engine, listener, std::future::pending()).await;
+            Ok(())
+        }
+    });
+    let out = Arc::new(Mutex::new((Vec::new(), Value::Null)));
+    let sink = out.clone();
+    sim.client("retell", async move {
+        let client = HttpClient::new(Network::Simulated, Timeouts::default());
+        let started = tokio::time::Instant::now();
+        let mut answers = Vec::new();
+        for s in steps {
+            tokio::time::sleep_until(started + Duration::from_secs_f64(s.at)).await;
+            let mut signature = None;
+            let (url, body) = if s.function == "external" {
+                ("http://calcom/_mock/bookings".to_string(), s.args.clone())
+            } else if s.function == "forged_webhook" {
+                signature = s.call_id.strip_prefix("sig:");
+                (
+                    "http://engine/api/webhooks/calcom".to_string(),
+                    s.args.clone(),
+                )
+            } else {
+                (
+                    "http://engine/api/webhooks/retell/function".to_string(),
+                    json!({ "name": s.function, "call": { "call_id": s.call_id }, "args": s.args }),
+                )
+            };
+            let mut request = Request::post(url).header("content-type", "application/json");
+            if let Some(sig) = signature {
+                request = request.header("x-cal-signature-256", sig);
+            }
+            let request = request
+                .body(Full::new(Bytes::from(body.to_string())))
+                .unwrap();
+            let response = client.send(request).await.unwrap();
+            let mut answer: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+            answer["http_status"] = json!(response.status.as_u16());
+            answers.push(answer);
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let truth = client
+            .send(
+                Request::get("http://calcom/_mock/state")
+                    .body(Full::new(Bytes::new()))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        *sink.lock().unwrap() = (answers, serde_json::from_slice(&truth.body).unwrap());
+        Ok(())
+    });
+    sim.run().unwrap();
+    let out = out.lock().unwrap();
+    out.clone()
+}
+
+fn check(call_id: &'static str, at: f64, time: &str) -> Step {
+    step(
+        at,
+        call_id,
+        "check_availability_v17",
+        json!({ "datum": "2025-11-25", "uhrzeit": time, "dienstleistung": "Herrenhaarschnitt", "name": "Siegfried Reu", "call_id": call_id }),
+    )
+}
+
+fn book(call_id: &'static str, at: f64, time: &str) -> Step {
+    step(
+        at,
+        call_id,
+        "start_booking",
+        json!({ "datetime": format!("2025-11-25T{time}"), "service_name": "Herrenhaarschnitt", "customer_name": "Siegfried Reu", "call_id": call_id }),
+    )
+}
+
+fn staff_books(at: f64, utc: &str) -> Step {
+    step(
+        at,
+        "",
+        "external",
+        json!({ "eventTypeId": 1001, "start": utc, "attendeeName": "Stammkundin (Salon)" }),
+    )
+}
+
+fn active_bookings(truth: &Value) -> usize {
+    truth["bookings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["status"] == "accepted")
+        .count()
+}
+
+#[test]
+fn check_then_book_then_a_second_caller_is_refused_and_retries_book_once() {
+    let (answers, truth) = run(
+        Policy::baseline(),
+        vec![
+            check("call_a", 17.0, "12:00"),
+            book("call_a", 38.5, "12:00"),
+            book("call_a", 40.0, "12:00"), // Retell retries the function call
+            check("call_b", 45.0, "12:00"),
+            book("call_b", 60.0, "12:00"),
+        ],
+        None,
+    );
+    assert_eq!(answers[0]["available"], true, "{}", answers[0]);
+    assert_eq!(
+        answers[0]["message"],
+        "Ja, Herrenhaarschnitt ist verfügbar am Dienstag, den 25. November um 12:00 Uhr."
+    );
+    assert_eq!(answers[0]["requested_time"], "2025-11-25 12:00");
+    assert_eq!(answers[1]["success"], true, "{}", answers[1]);
+    assert_eq!(
+        answers[2]["appointment_id"], answers[1]["appointment_id"],
+        "the retry books nothing new"
+    );
+    // The internal booking dropped the cached week: the second caller hears the truth.
+    assert_eq!(answers[3]["available"], false, "{}", answers[3]);
+    assert!(!answers[3]["alternatives"].as_array().unwrap().is_empty());
+    assert_eq!(answers[4]["success"], false);
+    assert_eq!(answers[4]["error"], TAKEN);
+    assert_eq!(active_bookings(&truth), 1);
+}
+
+/// #741: told free at T+17.0, the slot is taken behind the engine's back, booking at T+38.5.
+fn incident_741(policy: Policy) -> Vec<Value> {
+    let (answers, _) = run(
+        policy,
+        vec![
+            check("call_741", 17.0, "12:00"),
+            staff_books(25.0, "2025-11-25T11:00:00Z"),
+            book("call_741", 38.5, "12:00"),
+        ],
+        None,
+    );
+    answers
+}
+
+#[test]
+fn incident_741_is_told_free_then_vergeben_under_baseline() {
+    let answers = incident_741(Policy::baseline());
+    assert_eq!(answers[0]["available"], true);
+    assert_eq!(
+        answers[1]["http_status"], 201,
+        "staff booking went through: {}",
+        answers[1]
+    );
+    assert_eq!(answers[2]["success"], false);
+    assert_eq!(
+        answers[2]["error"],
+        "Dieser Termin wurde gerade vergeben. Bitte wählen Sie einen anderen Zeitpunkt."
+    );
+    assert_eq!(
+        answers[2]["error_type"], "slot_taken",
+        "Cal.com refused it: {}",
+        answers[2]
+    );
+}
+
+#[test]
+fn the_double_check_catches_it_before_calling_calcom_and_offers_alternatives() {
+    let answers = incident_741(Policy::preset("double-check").unwrap());
+    assert_eq!(answers[2]["success"], false);
+    assert_eq!(
+        answers[2]["error_type"], "availability_changed",
+        "{}",
+        answers[2]
+    );
+    assert_eq!(answers[2]["alternatives_available"], true);
+}
+
+#[test]
+fn webhook_invalidation_tells_the_truth_at_the_check() {
+    // A check for 11:00 warms the cache; staff takes 12:00; the check for 12:00 comes while
+    // the cached week is 20 s old.
+    let script = || {
+        vec![
+            check("call_warm", 0.0, "11:00"),
+            staff_books(5.0, "2025-11-25T11:00:00Z"),
+            check("call_741", 20.0, "12:00"),
+            book("call_741", 41.5, "12:00"),
+        ]
+    };
+    let (baseline, _) = run(Policy::baseline(), script(), None);
+    assert_eq!(
+        baseline[2]["available"], true,
+        "baseline answers from the stale cache"
+    );
+    assert_eq!(baseline[3]["error"], TAKEN);
+    let (fixed, _) = run(
+        Policy::preset("webhook-invalidation").unwrap(),
+        script(),
+        None,
+    );
+    assert_eq!(
+        fixed[2]["available"], false,
+        "the webhook dropped the stale week: {}",
+        fixed[2]
+    );
+}
+
+#[test]
+fn a_compound_service_books_every_staffed_segment() {
+    let perm = |call_id: &'static str, at: f64, function: &'static str| {
+        step(
+            at,
+            call_id,
+            function,
+            json!({ "datum": "2025-11-26", "uhrzeit": "10:00", "datetime": "2025-11-26T10:00", "dienstleistung": "Dauerwelle", "customer_name": "Siegfried Reu" }),
+        )
+    };
+    for policy in [
+        Policy::baseline(),
+        Policy::preset("parallel-segments").unwrap(),
+    ] {
+        let (answers, truth) = run(
+            policy,
+            vec![
+                perm("call_perm", 5.0, "check_availability"),
+                perm("call_perm", 30.0, "start_booking"),
+            ],
+            None,
+        );
+        assert_eq!(answers[0]["available"], true, "{}", answers[0]);
+        assert_eq!(answers[1]["success"], true, "{}", answers[1]);
+        assert_eq!(
+            answers[1]["booking_uids"].as_array().unwrap().len(),
+            3,
+            "A, B and D; C is a gap"
+        );
+        let starts: Vec<&str> = truth["bookings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["start"].as_str().unwrap())
+            .collect();
+        assert_eq!(starts.len(), 3);
+        for expected in [
+            "2025-11-26T09:00:00.000Z",
+            "2025-11-26T09:45:00.000Z",
+            "2025-11-26T10:50:00.000Z",
+        ] {
+            assert!(starts.contains(&expected), "{starts:?}");
+        }
+    }
+}
+
+#[test]
+fn unsigned_function_calls_and_forged_webhooks_are_refused() {
+    let (answers, _) = run(
+        Policy::baseline(),
+        vec![check("call_x", 1.0, "12:00")],
+        Some("key_retell"),
+    );
+    assert_eq!(answers[0]["http_status"], 401);
+    let hook = json!({ "triggerEvent": "BOOKING_CREATED", "payload": { "eventTypeId": 1001, "startTime": "2025-11-25T11:00:00.000Z" } });
+    let good = {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"whsec_salon").unwrap();
+        mac.update(hook.to_string().as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    };
+    let good: &'static str = Box::leak(format!("sig:{good}").into_boxed_str());
+    let (answers, _) = run(
+        Policy::baseline(),
+        vec![
+            step(1.0, "sig:deadbeef", "forged_webhook", hook.clone()),
+            step(
+                2.0,
+                "sig:no-secret-provided",
+                "forged_webhook",
+                hook.clone(),
+            ),
+            step(3.0, good, "forged_webhook", hook),
+        ],
+        None,
+    );
+    assert_eq!(answers[0]["http_status"], 403);
+    assert_eq!(answers[1]["http_status"], 403);
+    assert_eq!(answers[2]["http_status"], 200, "{}", answers[2]);
+}
