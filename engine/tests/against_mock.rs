@@ -416,3 +416,163 @@ fn unsigned_function_calls_and_forged_webhooks_are_refused() {
     assert_eq!(answers[1]["http_status"], 403);
     assert_eq!(answers[2]["http_status"], 200, "{}", answers[2]);
 }
+
+/// Ten callers at once for overlapping times (12:00, 12:15, 12:00, …) on one stylist.
+fn overlap_storm(policy: Policy) -> Value {
+    let times = [
+        "12:00", "12:15", "12:00", "11:45", "12:15", "12:00", "12:15", "11:45", "12:00", "12:15",
+    ];
+    let ids = ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"];
+    let steps = times
+        .iter()
+        .zip(ids)
+        .map(|(t, id)| book(id, 10.0, t))
+        .collect();
+    run_concurrently(policy, steps).1
+}
+
+/// Like [`run`], but every step is its own task starting at its `at`.
+fn run_concurrently(policy: Policy, steps: Vec<Step>) -> (Vec<Value>, Value) {
+    let mut sim = turmoil::Builder::new()
+        .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH))
+        .tick_duration(Duration::from_millis(10))
+        .simulation_duration(Duration::from_secs(3600))
+        .build();
+    let mock_config = MockConfig::from_toml(WORLD, "WORLD").unwrap();
+    sim.host("calcom", move || {
+        let config = mock_config.clone();
+        async move {
+            let mock = MockCalcom::new(
+                config,
+                Arc::new(TokioClock::simulated()),
+                SeedStreams::new(7),
+                Network::Simulated,
+            );
+            let listener =
+                Listener::bind(Network::Simulated, (Ipv4Addr::UNSPECIFIED, 80).into()).await?;
+            mock.serve(listener, std::future::pending()).await;
+            Ok(())
+        }
+    });
+    sim.host("engine", move || {
+        let settings = EngineSettings {
+            catalog: catalog(),
+            policy: policy.clone(),
+            calcom_url: "http://calcom".into(),
+            calcom_api_key: "cal_live_salon".into(),
+            webhook_secret: Some("whsec_salon".into()),
+            retell_api_key: None,
+        };
+        async move {
+            let engine = Engine::new(
+                settings,
+                Arc::new(TokioClock::simulated()),
+                SeedStreams::new(7),
+                Network::Simulated,
+            );
+            let listener =
+                Listener::bind(Network::Simulated, (Ipv4Addr::UNSPECIFIED, 80).into()).await?;
+            booking_engine::server::serve(engine, listener, std::future::pending()).await;
+            Ok(())
+        }
+    });
+    let out = Arc::new(Mutex::new((Vec::new(), Value::Null)));
+    let sink = out.clone();
+    sim.client("retell", async move {
+        let client = HttpClient::new(Network::Simulated, Timeouts::default());
+        let tasks: Vec<_> = steps
+            .into_iter()
+            .map(|s| {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs_f64(s.at)).await;
+                    let body = json!({ "name": s.function, "call": { "call_id": s.call_id }, "args": s.args });
+                    let request = Request::post("http://engine/api/webhooks/retell/function").body(Full::new(Bytes::from(body.to_string()))).unwrap();
+                    let response = client.send(request).await.unwrap();
+                    serde_json::from_slice::<Value>(&response.body).unwrap()
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for t in tasks {
+            answers.push(t.await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let truth = client.send(Request::get("http://calcom/_mock/state").body(Full::new(Bytes::new())).unwrap()).await.unwrap();
+        *sink.lock().unwrap() = (answers, serde_json::from_slice(&truth.body).unwrap());
+        Ok(())
+    });
+    sim.run().unwrap();
+    let out = out.lock().unwrap();
+    out.clone()
+}
+
+/// Pairs of active bookings of one host that overlap.
+fn double_bookings(truth: &Value) -> usize {
+    let active: Vec<(&str, &str, u64)> = truth["bookings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["status"] == "accepted")
+        .map(|b| {
+            (
+                b["start"].as_str().unwrap(),
+                b["end"].as_str().unwrap(),
+                b["hostId"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let mut n = 0;
+    for (i, a) in active.iter().enumerate() {
+        for b in &active[i + 1..] {
+            if a.2 == b.2 && a.0 < b.1 && b.0 < a.1 {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn overlapping_storms_double_book_unless_the_lock_covers_the_interval() {
+    // The seeds' lock and pre-sync check key on the exact start: overlaps slip through.
+    for broken in ["no-conflict-check", "no-lock", "baseline"] {
+        let truth = overlap_storm(Policy::preset(broken).unwrap());
+        assert!(
+            double_bookings(&truth) > 0,
+            "{broken} held against overlap: the checker would be blind"
+        );
+    }
+    // The per-staff interval lock with the overlap check serialises them.
+    let truth = overlap_storm(Policy::preset("full").unwrap());
+    assert_eq!(double_bookings(&truth), 0, "{truth}");
+    assert!(active_bookings(&truth) >= 1);
+}
+
+#[test]
+fn a_failed_segment_cancels_the_booked_ones() {
+    // Segment B (event type 1003) of a Dauerwelle at 10:00 is blocked for the stylist by a
+    // staff booking on another service at B's time; A is booked first, then compensated.
+    let perm = step(
+        30.0,
+        "call_perm",
+        "start_booking",
+        json!({ "datetime": "2025-11-26T10:00", "dienstleistung": "Dauerwelle", "customer_name": "Siegfried Reu" }),
+    );
+    let (answers, truth) = run(
+        Policy::baseline(),
+        vec![staff_books(5.0, "2025-11-26T10:00:00Z"), perm],
+        None,
+    );
+    assert_eq!(answers[1]["success"], false, "{}", answers[1]);
+    let bookings = truth["bookings"].as_array().unwrap();
+    let segment_a = bookings
+        .iter()
+        .find(|b| b["eventTypeId"] == 1002)
+        .expect("segment A was booked");
+    assert_eq!(
+        segment_a["status"], "cancelled",
+        "the saga cancelled segment A"
+    );
+    assert_eq!(active_bookings(&truth), 1, "only the staff booking remains");
+}
