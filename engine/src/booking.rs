@@ -62,6 +62,8 @@ pub enum Failure {
     CalcomRejected,
     LockTimeout,
     PostSyncRejected,
+    /// The local save failed after Cal.com booked.
+    StoreFailed,
 }
 
 impl Failure {
@@ -73,6 +75,7 @@ impl Failure {
             Failure::CalcomRejected => "calcom_rejected",
             Failure::LockTimeout => "lock_timeout",
             Failure::PostSyncRejected => "post_sync_rejected",
+            Failure::StoreFailed => "store_failed",
         }
     }
 
@@ -542,6 +545,25 @@ impl Engine {
             })
             .collect();
         self.database().await;
+        if self.save_fails() {
+            // Saga: undo in Cal.com what the engine cannot record; without it, orphans.
+            if policy.saga_compensation {
+                for b in &booked {
+                    let _ = self
+                        .calcom
+                        .cancel_booking(&b.uid, "Kompensation: lokale Speicherung fehlgeschlagen")
+                        .await;
+                }
+            }
+            return BookOutcome::Failed {
+                request,
+                failure: Failure::StoreFailed,
+                detail: format!(
+                    "saving the appointment failed after {} Cal.com booking(s)",
+                    booked.len()
+                ),
+            };
+        }
         let appointment = {
             let mut store = lock(&self.store);
             let appointment = store.insert(Appointment {

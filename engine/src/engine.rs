@@ -145,6 +145,17 @@ impl Engine {
         self.pause(&self.settings.policy.infra.database).await;
     }
 
+    /// Whether this save fails (the policy's injected failure rate).
+    pub(crate) fn save_fails(&self) -> bool {
+        let p = self.settings.policy.infra.save_failure_probability;
+        p > 0.0 && rand::Rng::random_bool(&mut *lock(&self.rng), p.min(1.0))
+    }
+
+    /// Draws a delay from `d` with the engine's stream.
+    pub(crate) fn draw(&self, d: &Distribution) -> Duration {
+        d.sample(&mut *lock(&self.rng))
+    }
+
     pub(crate) fn token(&self) -> String {
         ids::uuid_v4(&mut *lock(&self.rng)).to_string()
     }
@@ -229,6 +240,19 @@ impl Engine {
                 return None;
             }
             tokio::time::sleep(LOCK_POLL).await;
+        }
+    }
+
+    /// What the engine does on its own: expire local reservations every 30 s.
+    pub async fn run_background(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tick.tick().await;
+            let now = self.now();
+            let expired = lock(&self.store).expire_reservations(now);
+            if expired > 0 {
+                tracing::debug!(expired, "local reservations expired");
+            }
         }
     }
 

@@ -8,6 +8,7 @@
 //! - [`calcom`]: the Cal.com v2 client (typed errors, timeouts, retry with backoff);
 //! - [`catalog`]: services, their segments and Cal.com event types;
 //! - [`cache`], [`lock`], [`store`]: the availability cache, the lock, the local database;
+//! - [`sync_job`]: appointments from other channels, pushed to Cal.com after a queue delay;
 //! - [`dates`]: the agent's German dates and times;
 //! - [`server`]: the HTTP routes: [`retell`] (function calls), [`webhooks`] (Cal.com).
 
@@ -22,6 +23,7 @@ pub mod policy;
 pub mod retell;
 pub mod server;
 pub mod store;
+pub mod sync_job;
 pub mod webhooks;
 
 pub use engine::{Engine, EngineSettings};

@@ -93,21 +93,24 @@ impl Default for ClientTimeouts {
     }
 }
 
-/// Latency of the engine's own infrastructure (the seeds: Redis 1-5 ms, DB 5-30 ms), so
-/// that lock waits and database time show in the histograms.
+/// The engine's own infrastructure: latency (the seeds: Redis 1-5 ms, DB 5-30 ms), so that
+/// lock waits and database time show in the histograms, and injected save failures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct InfraLatency {
+pub struct Infrastructure {
     pub redis: Distribution,
     pub database: Distribution,
+    /// Chance that saving an appointment fails after Cal.com booked it (saga territory).
+    pub save_failure_probability: f64,
 }
 
-impl Default for InfraLatency {
+impl Default for Infrastructure {
     fn default() -> Self {
         let ms = Duration::from_millis;
         Self {
             redis: Distribution::uniform(ms(1), ms(5)),
             database: Distribution::uniform(ms(5), ms(30)),
+            save_failure_probability: 0.0,
         }
     }
 }
@@ -148,9 +151,12 @@ pub struct Policy {
     pub webhook_invalidation: bool,
     /// Layer 11: Compound services: how staffed segments are booked.
     pub segments: SegmentMode,
-    /// Layer 12: The async sync job for appointments made by other channels: queue delay.
+    /// Layer 12: The async sync job for appointments made by other channels: queue delay,
+    /// then up to `sync_attempts` tries `sync_retry_delay` apart.
     pub sync_queue_delay: Distribution,
-    pub infra: InfraLatency,
+    pub sync_attempts: u32,
+    pub sync_retry_delay: Distribution,
+    pub infra: Infrastructure,
 }
 
 impl Default for Policy {
@@ -220,7 +226,12 @@ impl Policy {
                 Duration::from_secs(5),
                 Duration::from_secs(30),
             ),
-            infra: InfraLatency::default(),
+            sync_attempts: 3,
+            sync_retry_delay: Distribution::uniform(
+                Duration::from_secs(1),
+                Duration::from_secs(30),
+            ),
+            infra: Infrastructure::default(),
         }
     }
 
@@ -280,10 +291,21 @@ impl Policy {
     }
 }
 
+/// The policy's sub-structs: an override table merges into these field by field. Every
+/// other value (distributions included) is replaced whole, so `{ fixed = "1s" }` replaces
+/// `{ min = …, max = … }` instead of mixing with it.
+const STRUCT_TABLES: [&str; 3] = ["retry", "timeouts", "infra"];
+
 fn merge(base: &mut toml::Table, overrides: &toml::Table) {
     for (key, value) in overrides {
         match (base.get_mut(key), value) {
-            (Some(toml::Value::Table(inner)), toml::Value::Table(over)) => merge(inner, over),
+            (Some(toml::Value::Table(inner)), toml::Value::Table(over))
+                if STRUCT_TABLES.contains(&key.as_str()) =>
+            {
+                for (field, v) in over {
+                    inner.insert(field.clone(), v.clone());
+                }
+            }
             _ => {
                 base.insert(key.clone(), value.clone());
             }
@@ -358,6 +380,21 @@ mod tests {
         assert_eq!(
             (p.retry.max_retries, p.retry.conflict_backoff.len()),
             (1, 3)
+        );
+        let shape: toml::Table = toml::from_str(
+            "sync_queue_delay = { fixed = \"40s\" }\n[infra]\nredis = { fixed = \"0s\" }\n",
+        )
+        .unwrap();
+        let p = Policy::with_overrides("baseline", &shape).unwrap();
+        assert_eq!(
+            p.sync_queue_delay,
+            Distribution::fixed(Duration::from_secs(40))
+        );
+        assert_eq!(p.infra.redis, Distribution::ZERO);
+        assert_eq!(
+            p.infra.database,
+            Infrastructure::default().database,
+            "other infra fields stay"
         );
         let typo: toml::Table = toml::from_str("lock = \"sometimes\"").unwrap();
         assert!(

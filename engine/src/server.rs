@@ -1,13 +1,20 @@
-//! The engine's HTTP face: Retell's function calls and Cal.com's webhooks.
+//! The engine's HTTP face: Retell's function calls, Cal.com's webhooks, and the salon's own
+//! channel for appointments (and a read-out of the local store).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
 use simkit::transport::Listener;
 
+use crate::booking::SlotRequest;
 use crate::engine::Engine;
 use crate::{retell, webhooks};
 
@@ -15,11 +22,74 @@ pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .route("/api/webhooks/retell/function", post(retell::function_call))
         .route("/api/webhooks/calcom", post(webhooks::calcom))
+        .route(
+            "/api/appointments",
+            post(create_appointment).get(list_appointments),
+        )
         .route("/health", get(|| async { "ok" }))
         .with_state(engine)
 }
 
-/// Serves the engine on `listener` until `shutdown`.
+/// Serves the engine on `listener` until `shutdown`, with its background work running.
 pub async fn serve(engine: Arc<Engine>, listener: Listener, shutdown: impl Future<Output = ()>) {
+    let background = tokio::spawn(engine.clone().run_background());
     simkit::transport::serve(listener, router(engine), shutdown, Duration::from_secs(5)).await;
+    background.abort();
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelAppointment {
+    service: String,
+    /// Local time, e.g. `2025-11-25T12:00`.
+    datetime: String,
+    customer_name: Option<String>,
+}
+
+/// An appointment made in the salon (not by the voice agent): saved now, synced later.
+async fn create_appointment(
+    State(engine): State<Arc<Engine>>,
+    body: axum::body::Bytes,
+) -> Response {
+    let input: ChannelAppointment = match serde_json::from_slice(&body) {
+        Ok(input) => input,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "error": e.to_string() })),
+            )
+                .into_response();
+        }
+    };
+    let request = SlotRequest {
+        service: Some(input.service),
+        datetime: Some(input.datetime),
+        customer_name: input.customer_name,
+        ..SlotRequest::default()
+    };
+    match engine.create_from_channel(&request).await {
+        Ok(a) => (
+            StatusCode::CREATED,
+            Json(json!({ "appointment_id": a.id, "sync_status": a.sync })),
+        )
+            .into_response(),
+        Err(message) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "error": message })),
+        )
+            .into_response(),
+    }
+}
+
+/// The local store: appointments with their phases and sync state, reservations, counters.
+async fn list_appointments(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
+    let (appointments, reservations) = engine.with_store(|s| {
+        (
+            s.appointments().cloned().collect::<Vec<_>>(),
+            s.reservations().cloned().collect::<Vec<_>>(),
+        )
+    });
+    Json(
+        json!({ "appointments": appointments, "reservations": reservations, "stats": engine.stats() }),
+    )
 }

@@ -131,6 +131,16 @@ impl Store {
         Some(a.clone())
     }
 
+    /// Records the outcome of a sync; `phases` replaces the phases when given.
+    pub fn set_sync(&mut self, id: u64, sync: SyncStatus, phases: Option<Vec<Phase>>) {
+        if let Some(a) = self.appointments.get_mut(&id) {
+            a.sync = sync;
+            if let Some(phases) = phases {
+                a.phases = phases;
+            }
+        }
+    }
+
     pub fn reservations(&self) -> impl Iterator<Item = &LocalReservation> {
         self.reservations.values()
     }

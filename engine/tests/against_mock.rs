@@ -150,6 +150,19 @@ fn run(policy: Policy, steps: Vec<Step>, retell_key: Option<&'static str>) -> (V
             let mut signature = None;
             let (url, body) = if s.function == "external" {
                 ("http://calcom/_mock/bookings".to_string(), s.args.clone())
+            } else if s.function == "channel" {
+                ("http://engine/api/appointments".to_string(), s.args.clone())
+            } else if s.function == "appointments" {
+                let response = client
+                    .send(
+                        Request::get("http://engine/api/appointments")
+                            .body(Full::new(Bytes::new()))
+                            .unwrap(),
+                    )
+                    .await
+                    .unwrap();
+                answers.push(serde_json::from_slice(&response.body).unwrap());
+                continue;
             } else if s.function == "forged_webhook" {
                 signature = s.call_id.strip_prefix("sig:");
                 (
@@ -575,4 +588,121 @@ fn a_failed_segment_cancels_the_booked_ones() {
         "the saga cancelled segment A"
     );
     assert_eq!(active_bookings(&truth), 1, "only the staff booking remains");
+}
+
+fn with(preset: &str, overrides: &str) -> Policy {
+    Policy::with_overrides(preset, &toml::from_str(overrides).unwrap()).unwrap()
+}
+
+#[test]
+fn appointment_751_is_invisible_to_cal_com_until_the_sync_job_runs() {
+    let policy = with(
+        "baseline",
+        "sync_queue_delay = { fixed = \"40s\" }\n[infra]\nredis = { fixed = \"0s\" }\n",
+    );
+    let channel = step(
+        0.0,
+        "",
+        "channel",
+        json!({ "service": "Herrenhaarschnitt", "datetime": "2025-11-25T12:00", "customer_name": "Test #751" }),
+    );
+    let (answers, truth) = run(
+        policy,
+        vec![
+            channel,
+            check("call_752", 10.0, "12:00"),
+            book("call_752", 30.0, "12:00"),
+            step(60.0, "", "appointments", json!({})),
+        ],
+        None,
+    );
+    assert_eq!(answers[0]["sync_status"], "pending", "{}", answers[0]);
+    assert_eq!(
+        answers[1]["available"], true,
+        "Cal.com does not know #751 yet: told free"
+    );
+    assert_eq!(
+        answers[2]["error_type"], "pre_sync_conflict",
+        "the local check catches it: {}",
+        answers[2]
+    );
+    assert_eq!(
+        answers[3]["appointments"][0]["sync"], "synced",
+        "{}",
+        answers[3]
+    );
+    assert_eq!(
+        active_bookings(&truth),
+        1,
+        "the sync job booked #751 in Cal.com"
+    );
+}
+
+#[test]
+fn a_failed_save_is_compensated_by_the_saga_or_left_as_an_orphan() {
+    for (saga, expected_active) in [(true, 0), (false, 1)] {
+        let policy = with(
+            "baseline",
+            &format!("saga_compensation = {saga}\n[infra]\nsave_failure_probability = 1.0\n"),
+        );
+        let (answers, truth) = run(
+            policy,
+            vec![
+                book("call_x", 5.0, "12:00"),
+                step(20.0, "", "appointments", json!({})),
+            ],
+            None,
+        );
+        assert_eq!(answers[0]["error_type"], "store_failed", "{}", answers[0]);
+        assert_eq!(answers[1]["appointments"], json!([]));
+        assert_eq!(
+            active_bookings(&truth),
+            expected_active,
+            "saga {saga}: {truth}"
+        );
+    }
+}
+
+#[test]
+fn a_local_reservation_holds_the_slot_for_its_caller_until_it_expires() {
+    let policy = with("local-reservation", "local_reservation_ttl = \"120s\"\n");
+    let (answers, _) = run(
+        policy,
+        vec![
+            check("call_a", 5.0, "12:00"),
+            check("call_b", 10.0, "12:00"),
+            book("call_b", 20.0, "12:00"),
+            check("call_c", 200.0, "12:00"),
+            book("call_c", 210.0, "12:00"),
+            step(220.0, "", "appointments", json!({})),
+        ],
+        None,
+    );
+    assert_eq!(answers[0]["available"], true);
+    assert!(
+        answers[0]["reservation_token"].is_string(),
+        "{}",
+        answers[0]
+    );
+    assert_eq!(
+        answers[1]["available"], false,
+        "held for call_a: {}",
+        answers[1]
+    );
+    assert_eq!(answers[2]["error_type"], "slot_reserved", "{}", answers[2]);
+    assert_eq!(
+        answers[3]["available"], true,
+        "call_a's hold expired after 120 s"
+    );
+    assert_eq!(answers[4]["success"], true);
+    let states: Vec<&str> = answers[5]["reservations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert!(
+        states.contains(&"expired") && states.contains(&"converted"),
+        "{states:?}"
+    );
 }
