@@ -8,6 +8,8 @@ use std::sync::Arc;
 use booking_engine::catalog::Catalog;
 use booking_engine::policy::PRESETS;
 use booking_engine::{Engine, EngineSettings, Policy};
+use std::io::Write as _;
+
 use clap::{Parser, Subcommand};
 use serde::Deserialize;
 use simkit::transport::{Listener, Network};
@@ -78,11 +80,19 @@ fn settings(config: Option<&PathBuf>, preset: &str) -> Result<(Catalog, Policy),
     Ok((file.catalog.unwrap_or_else(Catalog::demo), policy))
 }
 
+/// Prints a line to stdout; a closed stdout (a pipe whose reader left) is not an error
+/// worth dying for in a server.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Policies => {
             for (name, description) in PRESETS {
-                println!("{name:<22} {description}");
+                say!("{name:<22} {description}");
             }
             ExitCode::SUCCESS
         }
@@ -146,12 +156,12 @@ async fn serve(
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    println!(
+    say!(
         "booking engine listening on http://{addr} (policy {preset}, Cal.com at {})",
         settings.calcom_url
     );
-    println!("  Retell functions: POST http://{addr}/api/webhooks/retell/function");
-    println!("  Cal.com webhooks: POST http://{addr}/api/webhooks/calcom");
+    say!("  Retell functions: POST http://{addr}/api/webhooks/retell/function");
+    say!("  Cal.com webhooks: POST http://{addr}/api/webhooks/calcom");
     let engine = Engine::new(
         settings,
         Arc::new(TokioClock::real_time()),
@@ -160,7 +170,7 @@ async fn serve(
     );
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
-        println!("stopping");
+        say!("stopping");
     };
     booking_engine::server::serve(engine, listener, shutdown).await;
     Ok(())

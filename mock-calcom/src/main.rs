@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use std::io::Write as _;
+
 use clap::{Parser, Subcommand};
 use mock_calcom::{MockCalcom, MockConfig, config::DEMO_TOML};
 use simkit::transport::{Listener, Network};
@@ -49,6 +51,14 @@ fn load(path: &PathBuf) -> Result<MockConfig, String> {
     MockConfig::from_toml(&text, &path.display().to_string()).map_err(|e| e.to_string())
 }
 
+/// Prints a line to stdout; a closed stdout (a pipe whose reader left) is not an error
+/// worth dying for in a server.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -60,7 +70,7 @@ fn main() -> ExitCode {
             let mut ok = true;
             for file in &files {
                 match load(file) {
-                    Ok(_) => println!("{}: ok", file.display()),
+                    Ok(_) => say!("{}: ok", file.display()),
                     Err(e) => {
                         eprintln!("error: {e}");
                         ok = false;
@@ -123,22 +133,23 @@ async fn serve(listen: SocketAddr, config: Option<MockConfig>, seed: u64) -> Res
         SeedStreams::new(seed),
         Network::Real,
     );
-    println!("mock Cal.com listening on http://{addr} (seed {seed})");
+    say!("mock Cal.com listening on http://{addr} (seed {seed})");
     if demo {
-        println!(
-            "demo world: a salon in Europe/Berlin; any API key starting with cal_ is accepted"
-        );
+        say!("demo world: a salon in Europe/Berlin; any API key starting with cal_ is accepted");
     }
     for et in &config.event_types {
-        println!(
+        say!(
             "  event type {:>5}  {:<28} {} min, hosts {:?}",
-            et.id, et.slug, et.length_minutes, et.hosts
+            et.id,
+            et.slug,
+            et.length_minutes,
+            et.hosts
         );
     }
-    println!("admin: GET http://{addr}/_mock/state, POST /_mock/bookings, POST /_mock/reset");
+    say!("admin: GET http://{addr}/_mock/state, POST /_mock/bookings, POST /_mock/reset");
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
-        println!("stopping");
+        say!("stopping");
     };
     mock.serve(listener, shutdown).await;
     Ok(())

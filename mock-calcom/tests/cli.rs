@@ -75,6 +75,7 @@ fn serve_answers_and_stops_cleanly_on_interrupt() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
+    std::thread::spawn(move || lines.for_each(drop));
     let base = first
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
