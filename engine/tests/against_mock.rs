@@ -94,6 +94,16 @@ fn step(at: f64, call_id: &'static str, function: &'static str, args: Value) -> 
 /// Runs `steps` against an engine with `policy`; returns each step's answer and the mock's
 /// ground truth at the end.
 fn run(policy: Policy, steps: Vec<Step>, retell_key: Option<&'static str>) -> (Vec<Value>, Value) {
+    run_in(WORLD, policy, steps, retell_key)
+}
+
+/// [`run`] in another mock world (TOML).
+fn run_in(
+    world: &str,
+    policy: Policy,
+    steps: Vec<Step>,
+    retell_key: Option<&'static str>,
+) -> (Vec<Value>, Value) {
     let mut sim = turmoil::Builder::new()
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH))
         .tick_duration(Duration::from_millis(10))
@@ -101,7 +111,7 @@ fn run(policy: Policy, steps: Vec<Step>, retell_key: Option<&'static str>) -> (V
         .min_message_latency(Duration::from_millis(20))
         .max_message_latency(Duration::from_millis(40))
         .build();
-    let mock_config = MockConfig::from_toml(WORLD, "WORLD").unwrap();
+    let mock_config = MockConfig::from_toml(world, "world").unwrap();
     sim.host("calcom", move || {
         let config = mock_config.clone();
         async move {
@@ -182,9 +192,11 @@ fn run(policy: Policy, steps: Vec<Step>, retell_key: Option<&'static str>) -> (V
             let request = request
                 .body(Full::new(Bytes::from(body.to_string())))
                 .unwrap();
+            let sent = tokio::time::Instant::now();
             let response = client.send(request).await.unwrap();
             let mut answer: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
             answer["http_status"] = json!(response.status.as_u16());
+            answer["elapsed_ms"] = json!(sent.elapsed().as_millis() as u64);
             answers.push(answer);
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
@@ -705,4 +717,61 @@ fn a_local_reservation_holds_the_slot_for_its_caller_until_it_expires() {
         states.contains(&"expired") && states.contains(&"converted"),
         "{states:?}"
     );
+}
+
+#[test]
+fn parallel_segments_book_a_compound_service_in_a_third_of_the_time() {
+    // Cal.com takes 2.5 s per create, as the seeds measured per segment.
+    let world = format!(
+        "{WORLD}\n[latency]\ndefault = {{ fixed = \"100ms\" }}\ncreate_booking = {{ fixed = \"2500ms\" }}\n"
+    );
+    let perm = || {
+        step(
+            5.0,
+            "call_perm",
+            "start_booking",
+            json!({ "datetime": "2025-11-26T10:00", "dienstleistung": "Dauerwelle", "customer_name": "Siegfried Reu" }),
+        )
+    };
+    let took = |preset: &str| {
+        let (answers, _) = run_in(&world, Policy::preset(preset).unwrap(), vec![perm()], None);
+        assert_eq!(answers[0]["success"], true, "{preset}: {}", answers[0]);
+        answers[0]["elapsed_ms"].as_u64().unwrap()
+    };
+    let sequential = took("baseline");
+    let parallel = took("parallel-segments");
+    assert!(
+        (7500..8500).contains(&sequential),
+        "sequential took {sequential} ms"
+    );
+    assert!(
+        (2500..3300).contains(&parallel),
+        "parallel took {parallel} ms"
+    );
+}
+
+#[test]
+fn cancel_appointment_cancels_every_phase_in_cal_com() {
+    let perm = |function: &'static str, at: f64| {
+        step(
+            at,
+            "call_perm",
+            function,
+            json!({ "datetime": "2025-11-26T10:00", "dienstleistung": "Dauerwelle", "customer_name": "Siegfried Reu" }),
+        )
+    };
+    let (answers, truth) = run(
+        Policy::baseline(),
+        vec![
+            perm("start_booking", 5.0),
+            perm("cancel_appointment", 20.0),
+            perm("cancel_appointment", 25.0),
+        ],
+        None,
+    );
+    assert_eq!(answers[0]["success"], true);
+    assert_eq!(answers[1]["cancelled"], true, "{}", answers[1]);
+    assert_eq!(answers[2]["success"], false, "nothing left to cancel");
+    assert_eq!(active_bookings(&truth), 0);
+    assert_eq!(truth["bookings"].as_array().unwrap().len(), 3);
 }
