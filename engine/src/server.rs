@@ -12,10 +12,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use simkit::transport::Listener;
+use simkit::transport::{Listener, Network};
+use simkit::{SeedStreams, TokioClock};
 
 use crate::booking::SlotRequest;
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineSettings};
 use crate::{retell, webhooks};
 
 pub fn router(engine: Arc<Engine>) -> Router {
@@ -35,6 +36,27 @@ pub async fn serve(engine: Arc<Engine>, listener: Listener, shutdown: impl Futur
     let background = tokio::spawn(engine.clone().run_background());
     simkit::transport::serve(listener, router(engine), shutdown, Duration::from_secs(5)).await;
     background.abort();
+}
+
+/// Runs an engine as a turmoil host: simulated clock and network, listening on `port`.
+pub async fn run_simulated(
+    settings: EngineSettings,
+    seed: SeedStreams,
+    port: u16,
+) -> std::io::Result<()> {
+    let engine = Engine::new(
+        settings,
+        Arc::new(TokioClock::simulated()),
+        seed,
+        Network::Simulated,
+    );
+    let listener = Listener::bind(
+        Network::Simulated,
+        (std::net::Ipv4Addr::UNSPECIFIED, port).into(),
+    )
+    .await?;
+    serve(engine, listener, std::future::pending()).await;
+    Ok(())
 }
 
 #[derive(Deserialize)]

@@ -1,20 +1,19 @@
 //! The engine against the mock Cal.com in a turmoil simulation: a Retell client host calls
 //! functions, the mock books behind the engine's back, webhooks flow back signed.
 
-use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use booking_engine::catalog::Catalog;
 use booking_engine::retell::TAKEN;
-use booking_engine::{Engine, EngineSettings, Policy};
+use booking_engine::{EngineSettings, Policy};
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 use mock_calcom::{MockCalcom, MockConfig};
 use serde_json::{Value, json};
-use simkit::transport::{HttpClient, Listener, Network, Timeouts};
-use simkit::{SeedStreams, TokioClock};
+use simkit::SeedStreams;
+use simkit::transport::{HttpClient, Network, Timeouts};
 
 /// Monday 2025-11-24 09:00 in Berlin.
 const EPOCH: u64 = 1_763_971_200;
@@ -73,6 +72,42 @@ fn catalog() -> Catalog {
     c
 }
 
+/// A simulation with the mock Cal.com (`world`) and the engine (`policy`) as hosts, the
+/// mock sending signed webhooks to the engine.
+fn simulation(
+    world: &str,
+    policy: Policy,
+    retell_key: Option<&'static str>,
+    seed: u64,
+) -> turmoil::Sim<'static> {
+    let mut sim = turmoil::Builder::new()
+        .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH))
+        .tick_duration(Duration::from_millis(10))
+        .simulation_duration(Duration::from_secs(3600))
+        .min_message_latency(Duration::from_millis(20))
+        .max_message_latency(Duration::from_millis(40))
+        .build();
+    let mock_config = MockConfig::from_toml(world, "world").unwrap();
+    sim.host("calcom", move || {
+        let config = mock_config.clone();
+        async move { Ok(MockCalcom::run_simulated(config, SeedStreams::new(seed), 80).await?) }
+    });
+    sim.host("engine", move || {
+        let settings = EngineSettings {
+            catalog: catalog(),
+            policy: policy.clone(),
+            calcom_url: "http://calcom".into(),
+            calcom_api_key: "cal_live_salon".into(),
+            webhook_secret: Some("whsec_salon".into()),
+            retell_api_key: retell_key.map(str::to_owned),
+        };
+        async move {
+            Ok(booking_engine::server::run_simulated(settings, SeedStreams::new(seed), 80).await?)
+        }
+    });
+    sim
+}
+
 /// One step of a call script: at `at` seconds, call `function` with `args` (or, for
 /// `"external"`, book `args` behind the engine's back through the mock's admin API).
 struct Step {
@@ -104,51 +139,7 @@ fn run_in(
     steps: Vec<Step>,
     retell_key: Option<&'static str>,
 ) -> (Vec<Value>, Value) {
-    let mut sim = turmoil::Builder::new()
-        .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH))
-        .tick_duration(Duration::from_millis(10))
-        .simulation_duration(Duration::from_secs(3600))
-        .min_message_latency(Duration::from_millis(20))
-        .max_message_latency(Duration::from_millis(40))
-        .build();
-    let mock_config = MockConfig::from_toml(world, "world").unwrap();
-    sim.host("calcom", move || {
-        let config = mock_config.clone();
-        async move {
-            let mock = MockCalcom::new(
-                config,
-                Arc::new(TokioClock::simulated()),
-                SeedStreams::new(741),
-                Network::Simulated,
-            );
-            let listener =
-                Listener::bind(Network::Simulated, (Ipv4Addr::UNSPECIFIED, 80).into()).await?;
-            mock.serve(listener, std::future::pending()).await;
-            Ok(())
-        }
-    });
-    sim.host("engine", move || {
-        let settings = EngineSettings {
-            catalog: catalog(),
-            policy: policy.clone(),
-            calcom_url: "http://calcom".into(),
-            calcom_api_key: "cal_live_salon".into(),
-            webhook_secret: Some("whsec_salon".into()),
-            retell_api_key: retell_key.map(str::to_owned),
-        };
-        async move {
-            let engine = Engine::new(
-                settings,
-                Arc::new(TokioClock::simulated()),
-                SeedStreams::new(741),
-                Network::Simulated,
-            );
-            let listener =
-                Listener::bind(Network::Simulated, (Ipv4Addr::UNSPECIFIED, 80).into()).await?;
-            booking_engine::server::serve(engine, listener, std::future::pending()).await;
-            Ok(())
-        }
-    });
+    let mut sim = simulation(world, policy, retell_key, 741);
     let out = Arc::new(Mutex::new((Vec::new(), Value::Null)));
     let sink = out.clone();
     sim.client("retell", async move {
@@ -458,49 +449,7 @@ fn overlap_storm(policy: Policy) -> Value {
 
 /// Like [`run`], but every step is its own task starting at its `at`.
 fn run_concurrently(policy: Policy, steps: Vec<Step>) -> (Vec<Value>, Value) {
-    let mut sim = turmoil::Builder::new()
-        .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH))
-        .tick_duration(Duration::from_millis(10))
-        .simulation_duration(Duration::from_secs(3600))
-        .build();
-    let mock_config = MockConfig::from_toml(WORLD, "WORLD").unwrap();
-    sim.host("calcom", move || {
-        let config = mock_config.clone();
-        async move {
-            let mock = MockCalcom::new(
-                config,
-                Arc::new(TokioClock::simulated()),
-                SeedStreams::new(7),
-                Network::Simulated,
-            );
-            let listener =
-                Listener::bind(Network::Simulated, (Ipv4Addr::UNSPECIFIED, 80).into()).await?;
-            mock.serve(listener, std::future::pending()).await;
-            Ok(())
-        }
-    });
-    sim.host("engine", move || {
-        let settings = EngineSettings {
-            catalog: catalog(),
-            policy: policy.clone(),
-            calcom_url: "http://calcom".into(),
-            calcom_api_key: "cal_live_salon".into(),
-            webhook_secret: Some("whsec_salon".into()),
-            retell_api_key: None,
-        };
-        async move {
-            let engine = Engine::new(
-                settings,
-                Arc::new(TokioClock::simulated()),
-                SeedStreams::new(7),
-                Network::Simulated,
-            );
-            let listener =
-                Listener::bind(Network::Simulated, (Ipv4Addr::UNSPECIFIED, 80).into()).await?;
-            booking_engine::server::serve(engine, listener, std::future::pending()).await;
-            Ok(())
-        }
-    });
+    let mut sim = simulation(WORLD, policy, None, 7);
     let out = Arc::new(Mutex::new((Vec::new(), Value::Null)));
     let sink = out.clone();
     sim.client("retell", async move {

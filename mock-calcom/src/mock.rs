@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 use simkit::seed::StreamRng;
 use simkit::transport::{Listener, Network};
-use simkit::{SeedStreams, SharedClock, ids};
+use simkit::{SeedStreams, SharedClock, TokioClock, ids};
 use tokio::sync::mpsc;
 
 use crate::config::{Endpoint, FaultAction, MockConfig};
@@ -173,6 +173,28 @@ impl MockCalcom {
         )
         .await;
         background.abort();
+    }
+
+    /// Runs a mock as a turmoil host: simulated clock (from the simulation's epoch) and
+    /// network, listening on `port`, until the simulation ends.
+    pub async fn run_simulated(
+        config: MockConfig,
+        seed: SeedStreams,
+        port: u16,
+    ) -> std::io::Result<()> {
+        let mock = MockCalcom::new(
+            config,
+            Arc::new(TokioClock::simulated()),
+            seed,
+            Network::Simulated,
+        );
+        let listener = Listener::bind(
+            Network::Simulated,
+            (std::net::Ipv4Addr::UNSPECIFIED, port).into(),
+        )
+        .await?;
+        mock.serve(listener, std::future::pending()).await;
+        Ok(())
     }
 
     // ----- what the API layer draws on -----

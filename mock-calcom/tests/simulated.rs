@@ -14,8 +14,8 @@ use http::Request;
 use http_body_util::Full;
 use mock_calcom::{MockCalcom, MockConfig};
 use serde_json::{Value, json};
+use simkit::SeedStreams;
 use simkit::transport::{HttpClient, Listener, Network, Timeouts};
-use simkit::{SeedStreams, TokioClock};
 
 fn epoch() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(start_instant().timestamp() as u64)
@@ -36,18 +36,7 @@ fn sim<'a>(seed: u64) -> turmoil::Sim<'a> {
 fn add_calcom(sim: &mut turmoil::Sim<'_>, config: MockConfig, seed: u64) {
     sim.host("calcom", move || {
         let config = config.clone();
-        async move {
-            let mock = MockCalcom::new(
-                config,
-                Arc::new(TokioClock::simulated()),
-                SeedStreams::new(seed),
-                Network::Simulated,
-            );
-            let listener =
-                Listener::bind(Network::Simulated, (Ipv4Addr::UNSPECIFIED, 80).into()).await?;
-            mock.serve(listener, std::future::pending()).await;
-            Ok(())
-        }
+        async move { Ok(MockCalcom::run_simulated(config, SeedStreams::new(seed), 80).await?) }
     });
 }
 
