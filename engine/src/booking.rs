@@ -216,7 +216,7 @@ impl Engine {
         let now = self.now();
         let held_by_other = self.policy().local_reservation_ttl.is_some() && {
             self.database().await;
-            lock(&self.store)
+            self.reservations
                 .reserved_by_other(&req.call_id, request.start, request.end, now)
                 .is_some()
         };
@@ -245,7 +245,7 @@ impl Engine {
         if let Some(ttl) = self.policy().local_reservation_ttl {
             let token = self.token();
             self.database().await;
-            lock(&self.store).hold(LocalReservation {
+            self.reservations.hold(LocalReservation {
                 token: token.clone(),
                 call_id: req.call_id.clone(),
                 service_id: request.service.id,
@@ -327,9 +327,9 @@ impl Engine {
         };
         // Retell retries a failed call: the same call and slot books once.
         self.database().await;
-        if let Some(done) = lock(&self.store)
+        if let Some(done) = self
+            .appointments
             .booked_by_call(&req.call_id, request.start)
-            .cloned()
         {
             return BookOutcome::Booked {
                 request,
@@ -369,13 +369,11 @@ impl Engine {
         // Local reservation: another caller holds it.
         if policy.local_reservation_ttl.is_some() {
             self.database().await;
-            let reserved = {
-                let mut store = lock(&self.store);
-                store.expire_reservations(now);
-                store
-                    .reserved_by_other(&req.call_id, request.start, request.end, now)
-                    .is_some()
-            };
+            self.reservations.expire_reservations(now);
+            let reserved = self
+                .reservations
+                .reserved_by_other(&req.call_id, request.start, request.end, now)
+                .is_some();
             if reserved {
                 let alternatives = self.alternatives(&request, false).await;
                 return BookOutcome::Taken {
@@ -404,19 +402,20 @@ impl Engine {
         // Pre-sync conflict check against the local store.
         if policy.pre_sync_check != ConflictCheck::Off {
             self.database().await;
-            let conflict = {
-                let store = lock(&self.store);
-                match policy.pre_sync_check {
-                    ConflictCheck::ExactStart => store.conflict_at_start(request.start).is_some(),
-                    ConflictCheck::Overlap => {
-                        let busy: Vec<u64> = store
-                            .overlapping(request.start, request.end)
-                            .flat_map(|a| a.hosts().collect::<Vec<_>>())
-                            .collect();
-                        request.service.staff.iter().all(|s| busy.contains(s))
-                    }
-                    ConflictCheck::Off => false,
+            let conflict = match policy.pre_sync_check {
+                ConflictCheck::ExactStart => {
+                    self.appointments.conflict_at_start(request.start).is_some()
                 }
+                ConflictCheck::Overlap => {
+                    let busy: Vec<u64> = self
+                        .appointments
+                        .overlapping(request.start, request.end)
+                        .iter()
+                        .flat_map(|a| a.hosts().collect::<Vec<_>>())
+                        .collect();
+                    request.service.staff.iter().all(|s| busy.contains(s))
+                }
+                ConflictCheck::Off => false,
             };
             if conflict {
                 let alternatives = self.alternatives(&request, false).await;
@@ -564,28 +563,25 @@ impl Engine {
                 ),
             };
         }
-        let appointment = {
-            let mut store = lock(&self.store);
-            let appointment = store.insert(Appointment {
-                id: 0,
-                service_id: request.service.id,
-                call_id: Some(req.call_id.clone()),
-                customer_name: name,
-                start: request.start,
-                end: request.end,
-                status: AppointmentStatus::Booked,
-                sync: SyncStatus::Synced,
-                phases,
-                created_at: self.now(),
-            });
-            if let Some(r) = store
+        let appointment = self.appointments.insert(Appointment {
+            id: 0,
+            service_id: request.service.id,
+            call_id: Some(req.call_id.clone()),
+            customer_name: name,
+            start: request.start,
+            end: request.end,
+            status: AppointmentStatus::Booked,
+            sync: SyncStatus::Synced,
+            phases,
+            created_at: self.now(),
+        });
+        if let Some(held) =
+            self.reservations
                 .reservation_of(&req.call_id, request.start, self.now())
-                .map(|r| r.token.clone())
-            {
-                store.set_reservation_state(&r, "converted");
-            }
-            appointment
-        };
+        {
+            self.reservations
+                .set_reservation_state(&held.token, "converted");
+        }
         // Internal booking: drop the cached weeks it touched.
         for (seg, id) in &staffed {
             self.invalidate(*id, seg.start);

@@ -9,12 +9,12 @@ use simkit::seed::StreamRng;
 use simkit::transport::Network;
 use simkit::{Distribution, SeedStreams, SharedClock, ids};
 
-use crate::cache::{AvailabilityCache, Slots};
+use crate::cache::{AvailabilityCache, InMemoryCache, Slots};
 use crate::calcom::{CalcomClient, CalcomError};
 use crate::catalog::Catalog;
-use crate::lock::LockTable;
+use crate::lock::{InMemoryLocks, LockService};
 use crate::policy::Policy;
-use crate::store::Store;
+use crate::store::{AppointmentStore, InMemoryStore, ReservationStore};
 
 /// Cal.com reservation uids per (call, start).
 type CalcomHolds = std::collections::BTreeMap<(String, DateTime<Utc>), Vec<String>>;
@@ -49,9 +49,11 @@ pub struct Engine {
     pub settings: EngineSettings,
     clock: SharedClock,
     pub(crate) calcom: CalcomClient,
-    pub(crate) cache: Mutex<AvailabilityCache>,
-    pub(crate) locks: Mutex<LockTable>,
-    pub(crate) store: Mutex<Store>,
+    pub(crate) cache: Box<dyn AvailabilityCache>,
+    pub(crate) locks: Box<dyn LockService>,
+    /// The local database: appointments and reservations.
+    pub appointments: Arc<dyn AppointmentStore>,
+    pub reservations: Arc<dyn ReservationStore>,
     rng: Mutex<StreamRng>,
     pub(crate) lock_timeouts: Mutex<u64>,
     pub(crate) webhooks: Mutex<(u64, u64)>,
@@ -81,12 +83,14 @@ impl Engine {
             settings.policy.retry.clone(),
             seed.stream("engine.retry"),
         );
+        let store = Arc::new(InMemoryStore::default());
         Arc::new(Self {
             calcom,
             clock,
-            cache: Mutex::default(),
-            locks: Mutex::default(),
-            store: Mutex::default(),
+            cache: Box::new(InMemoryCache::default()),
+            locks: Box::new(InMemoryLocks::default()),
+            appointments: store.clone(),
+            reservations: store,
             rng: Mutex::new(seed.stream("engine.infra")),
             lock_timeouts: Mutex::default(),
             webhooks: Mutex::default(),
@@ -107,20 +111,14 @@ impl Engine {
         self.clock.now()
     }
 
-    /// Read the local database (appointments, reservations) under its lock.
-    pub fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
-        f(&mut lock(&self.store))
-    }
-
     pub fn stats(&self) -> EngineStats {
-        let cache = lock(&self.cache);
-        let locks = lock(&self.locks);
+        let cache = self.cache.counters();
         let webhooks = *lock(&self.webhooks);
         EngineStats {
             cache_hits: cache.hits,
             cache_misses: cache.misses,
             cache_invalidations: cache.invalidations,
-            locks_acquired: locks.acquired,
+            locks_acquired: self.locks.counters().acquired,
             lock_timeouts: *lock(&self.lock_timeouts),
             calcom_retries: self.calcom.retries(),
             webhooks_accepted: webhooks.0,
@@ -194,7 +192,7 @@ impl Engine {
         if let Some(ttl) = ttl {
             self.redis().await;
             let ttl = TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX);
-            if let Some(slots) = lock(&self.cache).get(key, ttl, self.now()) {
+            if let Some(slots) = self.cache.get(key, ttl, self.now()) {
                 return Ok(slots);
             }
         }
@@ -206,7 +204,7 @@ impl Engine {
         let slots: Slots = Arc::new(self.calcom.slots(event_type_id, start, end).await?);
         if self.policy().cache_ttl.is_some() {
             self.redis().await;
-            lock(&self.cache).put(key, slots.clone(), self.now());
+            self.cache.put(key, slots.clone(), self.now());
         }
         Ok(slots)
     }
@@ -215,7 +213,7 @@ impl Engine {
     pub(crate) fn invalidate(&self, event_type_id: u64, t: DateTime<Utc>) {
         let day = self.local(t).date();
         let monday = day - Days::new(u64::from(day.weekday().num_days_from_monday()));
-        lock(&self.cache).invalidate((event_type_id, monday));
+        self.cache.invalidate((event_type_id, monday));
     }
 
     /// Takes the lock `key` (over `span` for an interval lock), waiting up to the policy's
@@ -232,7 +230,7 @@ impl Engine {
         loop {
             self.redis().await;
             let now = self.now();
-            if let Some(token) = lock(&self.locks).try_acquire(key, span, now, now + ttl) {
+            if let Some(token) = self.locks.try_acquire(key, span, now, now + ttl) {
                 return Some(token);
             }
             if now + TimeDelta::from_std(LOCK_POLL).unwrap_or_default() > deadline {
@@ -249,7 +247,7 @@ impl Engine {
         loop {
             tick.tick().await;
             let now = self.now();
-            let expired = lock(&self.store).expire_reservations(now);
+            let expired = self.reservations.expire_reservations(now);
             if expired > 0 {
                 tracing::debug!(expired, "local reservations expired");
             }
@@ -258,6 +256,6 @@ impl Engine {
 
     pub(crate) async fn release(&self, token: u64) {
         self.redis().await;
-        lock(&self.locks).release(token);
+        self.locks.release(token);
     }
 }

@@ -2,10 +2,34 @@
 //! named locks with an expiry, optionally over an interval so that a per-staff lock excludes
 //! only overlapping bookings.
 
+use std::sync::{Mutex, MutexGuard};
+
 use chrono::{DateTime, Utc};
 
 /// A half-open interval `[start, end)` a lock covers.
 pub type Span = (DateTime<Utc>, DateTime<Utc>);
+
+/// Where locks live (Redis in the seed system).
+pub trait LockService: Send + Sync {
+    /// Takes the lock if nothing unexpired conflicts; returns its token.
+    fn try_acquire(
+        &self,
+        key: &str,
+        span: Option<Span>,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Option<u64>;
+    /// Releases the lock `token` holds (a no-op once it expired and was taken over).
+    fn release(&self, token: u64);
+    /// Locks taken and attempts refused so far.
+    fn counters(&self) -> LockCounters;
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LockCounters {
+    pub acquired: u64,
+    pub contended: u64,
+}
 
 /// A held lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,24 +42,35 @@ struct Held {
 }
 
 #[derive(Debug, Default)]
-pub struct LockTable {
+struct Table {
     held: Vec<Held>,
     next_token: u64,
-    pub acquired: u64,
-    pub contended: u64,
+    counters: LockCounters,
 }
 
-impl LockTable {
-    /// Takes the lock if nothing unexpired conflicts; returns its token.
-    pub fn try_acquire(
-        &mut self,
+/// Locks in the engine's memory.
+#[derive(Debug, Default)]
+pub struct InMemoryLocks(Mutex<Table>);
+
+impl InMemoryLocks {
+    fn table(&self) -> MutexGuard<'_, Table> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl LockService for InMemoryLocks {
+    fn try_acquire(
+        &self,
         key: &str,
         span: Option<Span>,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Option<u64> {
-        self.held.retain(|h| h.until > now);
-        let conflicts = self.held.iter().any(|h| {
+        let mut t = self.table();
+        t.held.retain(|h| h.until > now);
+        let conflicts = t.held.iter().any(|h| {
             h.key == key
                 && match (h.span, span) {
                     (Some((a0, a1)), Some((b0, b1))) => a0 < b1 && b0 < a1,
@@ -43,23 +78,27 @@ impl LockTable {
                 }
         });
         if conflicts {
-            self.contended += 1;
+            t.counters.contended += 1;
             return None;
         }
-        self.next_token += 1;
-        self.acquired += 1;
-        self.held.push(Held {
+        t.next_token += 1;
+        t.counters.acquired += 1;
+        let token = t.next_token;
+        t.held.push(Held {
             key: key.to_owned(),
             span,
-            token: self.next_token,
+            token,
             until,
         });
-        Some(self.next_token)
+        Some(token)
     }
 
-    /// Releases the lock `token` holds (a no-op once it expired and was taken over).
-    pub fn release(&mut self, token: u64) {
-        self.held.retain(|h| h.token != token);
+    fn release(&self, token: u64) {
+        self.table().held.retain(|h| h.token != token);
+    }
+
+    fn counters(&self) -> LockCounters {
+        self.table().counters
     }
 }
 
@@ -77,24 +116,15 @@ mod tests {
 
     #[test]
     fn exact_keys_exclude_each_other_until_release_or_expiry() {
-        let mut locks = LockTable::default();
+        let locks = InMemoryLocks::default();
         let now = t(0);
+        let key = "booking_lock:15:1:2025-11-25_12:00";
         let a = locks
-            .try_acquire(
-                "booking_lock:15:1:2025-11-25_12:00",
-                None,
-                now,
-                now + TimeDelta::seconds(30),
-            )
+            .try_acquire(key, None, now, now + TimeDelta::seconds(30))
             .unwrap();
         assert!(
             locks
-                .try_acquire(
-                    "booking_lock:15:1:2025-11-25_12:00",
-                    None,
-                    now,
-                    now + TimeDelta::seconds(30)
-                )
+                .try_acquire(key, None, now, now + TimeDelta::seconds(30))
                 .is_none()
         );
         assert!(
@@ -104,26 +134,22 @@ mod tests {
             "another start does not contend"
         );
         locks.release(a);
-        let b = locks.try_acquire(
-            "booking_lock:15:1:2025-11-25_12:00",
-            None,
-            now,
-            now + TimeDelta::seconds(30),
-        );
-        assert!(b.is_some());
-        let later = now + TimeDelta::seconds(31);
         assert!(
             locks
-                .try_acquire("booking_lock:15:1:2025-11-25_12:00", None, later, later)
-                .is_some(),
+                .try_acquire(key, None, now, now + TimeDelta::seconds(30))
+                .is_some()
+        );
+        let later = now + TimeDelta::seconds(31);
+        assert!(
+            locks.try_acquire(key, None, later, later).is_some(),
             "expired after its TTL"
         );
-        assert_eq!(locks.contended, 1);
+        assert_eq!(locks.counters().contended, 1);
     }
 
     #[test]
     fn interval_locks_exclude_only_overlaps() {
-        let mut locks = LockTable::default();
+        let locks = InMemoryLocks::default();
         let until = t(1);
         assert!(
             locks

@@ -252,11 +252,11 @@ pub async fn function_call(
 
 /// Cancels this call's appointment (every phase in Cal.com, then locally).
 async fn cancel(engine: &Engine, call_id: &str) -> Value {
-    let found = engine.with_store(|s| {
-        s.appointments()
-            .find(|a| a.is_active() && a.call_id.as_deref() == Some(call_id))
-            .cloned()
-    });
+    let found = engine
+        .appointments
+        .appointments()
+        .into_iter()
+        .find(|a| a.is_active() && a.call_id.as_deref() == Some(call_id));
     let Some(appointment) = found else {
         return json!({ "success": false, "error": "Ich habe zu diesem Anruf keinen Termin gefunden." });
     };
@@ -273,7 +273,7 @@ async fn cancel(engine: &Engine, call_id: &str) -> Value {
             return json!({ "success": false, "error_type": "calcom_error", "error": format!("Die Absage hat nicht geklappt ({e}).") });
         }
     }
-    engine.with_store(|s| s.cancel(appointment.id));
+    engine.appointments.cancel(appointment.id);
     for p in &appointment.phases {
         if let Some(et) = engine
             .catalog()

@@ -105,12 +105,8 @@ async fn create_appointment(
 
 /// The local store: appointments with their phases and sync state, reservations, counters.
 async fn list_appointments(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
-    let (appointments, reservations) = engine.with_store(|s| {
-        (
-            s.appointments().cloned().collect::<Vec<_>>(),
-            s.reservations().cloned().collect::<Vec<_>>(),
-        )
-    });
+    let appointments = engine.appointments.appointments();
+    let reservations = engine.reservations.reservations();
     Json(
         json!({ "appointments": appointments, "reservations": reservations, "stats": engine.stats() }),
     )

@@ -1,7 +1,9 @@
 //! The engine's database: appointments (with their Cal.com ids and sync state), the calls
-//! they came from, and local optimistic reservations.
+//! they came from, and local optimistic reservations; two small traits and their in-memory
+//! implementation.
 
 use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -76,79 +78,139 @@ pub struct LocalReservation {
     pub state: &'static str,
 }
 
+/// The appointments table.
+pub trait AppointmentStore: Send + Sync {
+    fn appointments(&self) -> Vec<Appointment>;
+    fn appointment(&self, id: u64) -> Option<Appointment>;
+    /// An active appointment this call already booked at `start` (Retell retries a call).
+    fn booked_by_call(&self, call_id: &str, start: DateTime<Utc>) -> Option<Appointment>;
+    /// The seeds' pre-sync check: an active appointment starting at exactly `start`.
+    fn conflict_at_start(&self, start: DateTime<Utc>) -> Option<Appointment>;
+    /// The fix: active appointments overlapping `[start, end)`.
+    fn overlapping(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<Appointment>;
+    /// Stores a new appointment under the next id.
+    fn insert(&self, appointment: Appointment) -> Appointment;
+    fn cancel(&self, id: u64) -> Option<Appointment>;
+    /// Records the outcome of a sync; `phases` replaces the phases when given.
+    fn set_sync(&self, id: u64, sync: SyncStatus, phases: Option<Vec<Phase>>);
+}
+
+/// The local reservations table.
+pub trait ReservationStore: Send + Sync {
+    fn reservations(&self) -> Vec<LocalReservation>;
+    fn hold(&self, reservation: LocalReservation);
+    /// Marks reservations past their time as expired; returns how many.
+    fn expire_reservations(&self, now: DateTime<Utc>) -> usize;
+    /// A held reservation of another call overlapping `[start, end)`.
+    fn reserved_by_other(
+        &self,
+        call_id: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<LocalReservation>;
+    /// This call's held reservation for `start`, if any.
+    fn reservation_of(
+        &self,
+        call_id: &str,
+        start: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<LocalReservation>;
+    fn set_reservation_state(&self, token: &str, state: &'static str) -> Option<LocalReservation>;
+}
+
+/// Both tables in the engine's memory.
 #[derive(Debug, Default)]
-pub struct Store {
+pub struct InMemoryStore(Mutex<Tables>);
+
+#[derive(Debug, Default)]
+struct Tables {
     appointments: BTreeMap<u64, Appointment>,
     next_id: u64,
     reservations: BTreeMap<String, LocalReservation>,
 }
 
-impl Store {
-    pub fn appointments(&self) -> impl Iterator<Item = &Appointment> {
-        self.appointments.values()
+impl InMemoryStore {
+    fn tables(&self) -> MutexGuard<'_, Tables> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl AppointmentStore for InMemoryStore {
+    fn appointments(&self) -> Vec<Appointment> {
+        self.tables().appointments.values().cloned().collect()
     }
 
-    pub fn appointment(&self, id: u64) -> Option<&Appointment> {
-        self.appointments.get(&id)
+    fn appointment(&self, id: u64) -> Option<Appointment> {
+        self.tables().appointments.get(&id).cloned()
     }
 
-    /// An active appointment this call already booked at `start` (Retell retries a call).
-    pub fn booked_by_call(&self, call_id: &str, start: DateTime<Utc>) -> Option<&Appointment> {
-        self.appointments
+    fn booked_by_call(&self, call_id: &str, start: DateTime<Utc>) -> Option<Appointment> {
+        self.tables()
+            .appointments
             .values()
             .find(|a| a.is_active() && a.call_id.as_deref() == Some(call_id) && a.start == start)
+            .cloned()
     }
 
-    /// The seeds' pre-sync check: an active appointment starting at exactly `start`.
-    pub fn conflict_at_start(&self, start: DateTime<Utc>) -> Option<&Appointment> {
-        self.appointments
+    fn conflict_at_start(&self, start: DateTime<Utc>) -> Option<Appointment> {
+        self.tables()
+            .appointments
             .values()
             .find(|a| a.is_active() && a.start == start)
+            .cloned()
     }
 
-    /// The fix: active appointments overlapping `[start, end)`.
-    pub fn overlapping(
-        &self,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> impl Iterator<Item = &Appointment> {
-        self.appointments
+    fn overlapping(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<Appointment> {
+        self.tables()
+            .appointments
             .values()
-            .filter(move |a| a.is_active() && a.overlaps(start, end))
+            .filter(|a| a.is_active() && a.overlaps(start, end))
+            .cloned()
+            .collect()
     }
 
-    pub fn insert(&mut self, mut appointment: Appointment) -> Appointment {
-        self.next_id += 1;
-        appointment.id = self.next_id;
-        self.appointments
-            .insert(appointment.id, appointment.clone());
+    fn insert(&self, mut appointment: Appointment) -> Appointment {
+        let mut t = self.tables();
+        t.next_id += 1;
+        appointment.id = t.next_id;
+        t.appointments.insert(appointment.id, appointment.clone());
         appointment
     }
 
-    pub fn cancel(&mut self, id: u64) -> Option<Appointment> {
-        let a = self.appointments.get_mut(&id)?;
+    fn cancel(&self, id: u64) -> Option<Appointment> {
+        let mut t = self.tables();
+        let a = t.appointments.get_mut(&id)?;
         a.status = AppointmentStatus::Cancelled;
         Some(a.clone())
     }
 
-    /// Records the outcome of a sync; `phases` replaces the phases when given.
-    pub fn set_sync(&mut self, id: u64, sync: SyncStatus, phases: Option<Vec<Phase>>) {
-        if let Some(a) = self.appointments.get_mut(&id) {
+    fn set_sync(&self, id: u64, sync: SyncStatus, phases: Option<Vec<Phase>>) {
+        if let Some(a) = self.tables().appointments.get_mut(&id) {
             a.sync = sync;
             if let Some(phases) = phases {
                 a.phases = phases;
             }
         }
     }
+}
 
-    pub fn reservations(&self) -> impl Iterator<Item = &LocalReservation> {
-        self.reservations.values()
+impl ReservationStore for InMemoryStore {
+    fn reservations(&self) -> Vec<LocalReservation> {
+        self.tables().reservations.values().cloned().collect()
     }
 
-    /// Marks reservations past their time as expired; returns how many.
-    pub fn expire_reservations(&mut self, now: DateTime<Utc>) -> usize {
+    fn hold(&self, reservation: LocalReservation) {
+        self.tables()
+            .reservations
+            .insert(reservation.token.clone(), reservation);
+    }
+
+    fn expire_reservations(&self, now: DateTime<Utc>) -> usize {
         let mut n = 0;
-        for r in self.reservations.values_mut() {
+        for r in self.tables().reservations.values_mut() {
             if r.state == "held" && r.until <= now {
                 r.state = "expired";
                 n += 1;
@@ -157,46 +219,44 @@ impl Store {
         n
     }
 
-    /// A held reservation of another call overlapping `[start, end)`.
-    pub fn reserved_by_other(
+    fn reserved_by_other(
         &self,
         call_id: &str,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Option<&LocalReservation> {
-        self.reservations.values().find(|r| {
-            r.state == "held"
-                && r.until > now
-                && r.call_id != call_id
-                && r.start < end
-                && start < r.end
-        })
+    ) -> Option<LocalReservation> {
+        self.tables()
+            .reservations
+            .values()
+            .find(|r| {
+                r.state == "held"
+                    && r.until > now
+                    && r.call_id != call_id
+                    && r.start < end
+                    && start < r.end
+            })
+            .cloned()
     }
 
-    /// This call's held reservation for `start`, if any.
-    pub fn reservation_of(
+    fn reservation_of(
         &self,
         call_id: &str,
         start: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Option<&LocalReservation> {
-        self.reservations.values().find(|r| {
-            r.state == "held" && r.until > now && r.call_id == call_id && r.start == start
-        })
-    }
-
-    pub fn hold(&mut self, reservation: LocalReservation) {
-        self.reservations
-            .insert(reservation.token.clone(), reservation);
-    }
-
-    pub fn set_reservation_state(
-        &mut self,
-        token: &str,
-        state: &'static str,
     ) -> Option<LocalReservation> {
-        let r = self.reservations.get_mut(token)?;
+        self.tables()
+            .reservations
+            .values()
+            .find(|r| {
+                r.state == "held" && r.until > now && r.call_id == call_id && r.start == start
+            })
+            .cloned()
+    }
+
+    fn set_reservation_state(&self, token: &str, state: &'static str) -> Option<LocalReservation> {
+        let mut t = self.tables();
+        let r = t.reservations.get_mut(token)?;
         r.state = state;
         Some(r.clone())
     }
@@ -231,26 +291,26 @@ mod tests {
 
     #[test]
     fn exact_start_misses_overlaps_that_the_overlap_check_finds() {
-        let mut store = Store::default();
+        let store = InMemoryStore::default();
         let a = store.insert(appointment("call_a", 0, 30));
         assert!(store.conflict_at_start(t(0)).is_some());
         assert!(
             store.conflict_at_start(t(15)).is_none(),
             "the seeds' check keys on the exact start"
         );
-        assert_eq!(store.overlapping(t(15), t(45)).count(), 1);
+        assert_eq!(store.overlapping(t(15), t(45)).len(), 1);
         assert_eq!(
             store.booked_by_call("call_a", t(0)).map(|a| a.id),
             Some(a.id)
         );
         store.cancel(a.id);
-        assert_eq!(store.overlapping(t(15), t(45)).count(), 0);
+        assert_eq!(store.overlapping(t(15), t(45)).len(), 0);
         assert!(store.booked_by_call("call_a", t(0)).is_none());
     }
 
     #[test]
     fn reservations_hold_expire_and_ignore_their_own_call() {
-        let mut store = Store::default();
+        let store = InMemoryStore::default();
         store.hold(LocalReservation {
             token: "r1".into(),
             call_id: "call_a".into(),

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::booking::{Resolved, SlotRequest};
 use crate::calcom::NewBooking;
-use crate::engine::{Engine, lock};
+use crate::engine::Engine;
 use crate::store::{Appointment, AppointmentStatus, Phase, SyncStatus};
 
 impl Engine {
@@ -19,7 +19,7 @@ impl Engine {
     ) -> Result<Appointment, String> {
         let request = self.resolve(req)?;
         self.database().await;
-        let appointment = lock(&self.store).insert(Appointment {
+        let appointment = self.appointments.insert(Appointment {
             id: 0,
             service_id: request.service.id,
             call_id: None,
@@ -47,7 +47,7 @@ impl Engine {
             match self.push(id, &request).await {
                 Ok(uids) => {
                     self.database().await;
-                    lock(&self.store).set_sync(
+                    self.appointments.set_sync(
                         id,
                         SyncStatus::Synced,
                         Some(phases(&request, &uids)),
@@ -66,12 +66,13 @@ impl Engine {
             }
         }
         self.database().await;
-        lock(&self.store).set_sync(id, SyncStatus::Failed, None);
+        self.appointments.set_sync(id, SyncStatus::Failed, None);
     }
 
     /// Books every staffed segment; on a failure cancels the booked ones (saga).
     async fn push(&self, id: u64, r: &Resolved) -> Result<Vec<(String, u64, Option<u64>)>, String> {
-        let name = lock(&self.store)
+        let name = self
+            .appointments
             .appointment(id)
             .map(|a| a.customer_name.clone())
             .unwrap_or_default();
