@@ -1,0 +1,34 @@
+//! bookingsim: the booking engine against the mock Cal.com in a seeded turmoil simulation,
+//! driven by scenario files; outcomes, latencies, invariant violations and gates.
+//!
+//! - [`scenario`]: the file format; [`workload`]: who calls when;
+//! - [`world`]: the simulation and what it records ([`record`]);
+//! - [`invariants`], [`metrics`], [`gates`], [`summary`]: what a run means.
+
+pub mod gates;
+pub mod invariants;
+pub mod metrics;
+pub mod record;
+pub mod scenario;
+pub mod summary;
+pub mod workload;
+pub mod world;
+
+use serde_json::Value;
+
+pub use scenario::Scenario;
+
+/// Runs a scenario and returns its summary (without wall time) and the record.
+pub fn run(
+    scenario: &Scenario,
+    seed: u64,
+    policy_name: &str,
+) -> Result<(Value, world::RunRecord), String> {
+    let mut spec = scenario.clone();
+    spec.policy.preset = policy_name.to_owned();
+    let policy = spec.policy()?;
+    let record = world::run(scenario, seed, &policy)?;
+    let violations = invariants::check(&record, &scenario.catalog());
+    let summary = summary::summarize(scenario, seed, policy_name, &record, &violations);
+    Ok((summary, record))
+}

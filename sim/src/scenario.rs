@@ -1,0 +1,453 @@
+//! Scenario files: one TOML file tells one story. Unknown fields are errors naming the file,
+//! line and field; semantic mistakes name the field and what was expected.
+
+use std::path::Path;
+use std::time::Duration;
+
+use booking_engine::Policy;
+use booking_engine::catalog::Catalog;
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use mock_calcom::MockConfig;
+use serde::Deserialize;
+use serde_json::Value;
+use simkit::Distribution;
+
+/// A scenario as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Local wall-clock time the simulation starts at (in `time_zone`).
+    pub start: NaiveDateTime,
+    #[serde(default = "berlin")]
+    pub time_zone: Tz,
+    /// How long workloads run (arrivals stop after it).
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    /// Extra simulated time after the workloads for webhooks, syncs and reservations to settle.
+    #[serde(default = "default_settle", with = "humantime_serde")]
+    pub settle: Duration,
+    /// turmoil's tick: messages between hosts are delivered on tick boundaries.
+    #[serde(default = "default_tick", with = "humantime_serde")]
+    pub tick: Duration,
+    #[serde(default)]
+    pub policy: PolicySpec,
+    #[serde(default)]
+    pub network: Network,
+    #[serde(default)]
+    pub retell: Retell,
+    /// The mock Cal.com: its configuration struct, embedded as is.
+    #[serde(default = "MockConfig::demo")]
+    pub calcom: MockConfig,
+    /// The engine's services; default: the demo salon's, staffed by the hosts the mock's
+    /// event types name.
+    #[serde(default)]
+    pub catalog: Option<Catalog>,
+    #[serde(default)]
+    pub calls: Vec<ScriptedCall>,
+    #[serde(default)]
+    pub storms: Vec<Storm>,
+    #[serde(default)]
+    pub journeys: Vec<Journeys>,
+    #[serde(default)]
+    pub external: Vec<ExternalBooking>,
+    /// Thresholds over the results, e.g. `race_failure_rate < 0.01`.
+    #[serde(default)]
+    pub gates: Vec<String>,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+fn berlin() -> Tz {
+    chrono_tz::Europe::Berlin
+}
+
+fn default_settle() -> Duration {
+    Duration::from_secs(600)
+}
+
+fn default_tick() -> Duration {
+    Duration::from_millis(10)
+}
+
+/// `[policy]`: a preset and overrides of any `Policy` field.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PolicySpec {
+    #[serde(default = "baseline")]
+    pub preset: String,
+    #[serde(flatten)]
+    pub overrides: toml::Table,
+}
+
+fn baseline() -> String {
+    "baseline".into()
+}
+
+impl Default for PolicySpec {
+    fn default() -> Self {
+        Self {
+            preset: baseline(),
+            overrides: toml::Table::new(),
+        }
+    }
+}
+
+/// Link latency between the hosts (the engine to Cal.com is an internet hop).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Network {
+    #[serde(with = "humantime_serde")]
+    pub min_latency: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_latency: Duration,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Self {
+            min_latency: Duration::from_millis(20),
+            max_latency: Duration::from_millis(60),
+        }
+    }
+}
+
+/// How Retell calls the engine: its tool timeout and its retries of a failed call.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retell {
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    pub retries: u32,
+}
+
+impl Default for Retell {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(32),
+            retries: 2,
+        }
+    }
+}
+
+/// An incident replayed step by step: a call starting at `start` with function calls at
+/// offsets from the call's start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptedCall {
+    pub id: String,
+    #[serde(default, with = "humantime_serde")]
+    pub start: Duration,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    #[serde(with = "humantime_serde")]
+    pub at: Duration,
+    pub function: String,
+    #[serde(default)]
+    pub args: toml::Table,
+}
+
+/// Direct function calls at a fixed rate (the seeds' "50 req/s at one slot for 10 s").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Storm {
+    pub function: String,
+    /// Calls per second.
+    pub rate: f64,
+    #[serde(default, with = "humantime_serde")]
+    pub from: Duration,
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    #[serde(default)]
+    pub args: toml::Table,
+    /// Local times the calls cycle through (`datetime` argument); empty: `args` as given.
+    #[serde(default)]
+    pub datetimes: Vec<String>,
+}
+
+/// Voice calls arriving by a process, each a check, a conversation, then a booking.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Journeys {
+    pub arrivals: Arrivals,
+    #[serde(default, with = "humantime_serde")]
+    pub from: Duration,
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    pub service: String,
+    /// Local times callers ask for, e.g. `2025-11-25T12:00`.
+    pub slots: Vec<String>,
+    /// Relative popularity of `slots` (default: equal).
+    #[serde(default)]
+    pub weights: Vec<f64>,
+    #[serde(default)]
+    pub conversation: Conversation,
+}
+
+/// How calls arrive: `{ kind = "constant", rate = 10 }` or `{ kind = "poisson", rate = 10 }`
+/// (calls per second).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+pub enum Arrivals {
+    Constant { rate: f64 },
+    Poisson { rate: f64 },
+}
+
+/// The conversation between the check and the booking, calibrated to the seeds: AI response
+/// 8.2 s, listening 6.2 s, confirmation 2.2 s, name 4.9 s, the name re-asked in 40 % of calls
+/// (+10-20 s); the check itself comes 15-30 s into the call.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Conversation {
+    pub until_check: Distribution,
+    pub ai_response: Distribution,
+    pub listening: Distribution,
+    pub confirmation: Distribution,
+    pub name: Distribution,
+    pub name_reask_probability: f64,
+    pub name_reask: Distribution,
+    /// The caller hangs up after hearing the slot is free.
+    pub abandon_probability: f64,
+}
+
+impl Default for Conversation {
+    fn default() -> Self {
+        let s = |v: f64| Duration::from_secs_f64(v);
+        let around = |p50: f64| Distribution::percentiles(s(p50), s(p50 * 1.35), s(p50 * 1.8));
+        Self {
+            until_check: Distribution::uniform(s(15.0), s(30.0)),
+            ai_response: around(8.2),
+            listening: around(6.2),
+            confirmation: around(2.2),
+            name: around(4.9),
+            name_reask_probability: 0.4,
+            name_reask: Distribution::uniform(s(10.0), s(20.0)),
+            abandon_probability: 0.03,
+        }
+    }
+}
+
+/// A booking made behind the engine's back (staff in the Cal.com app) at `at`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalBooking {
+    #[serde(with = "humantime_serde")]
+    pub at: Duration,
+    pub event_type: u64,
+    /// With its offset, e.g. `2025-11-25T12:00:00+01:00`.
+    pub start: DateTime<chrono::FixedOffset>,
+    #[serde(default = "staff")]
+    pub attendee: String,
+}
+
+fn staff() -> String {
+    "Stammkundin (Salon)".into()
+}
+
+/// A scenario that could not be loaded; `Display` names file, line and field.
+#[derive(Debug, Clone)]
+pub struct ScenarioError(pub String);
+
+impl std::fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ScenarioError(format!("{}: {e}", path.display())))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ScenarioError> {
+        let scenario: Scenario = toml::from_str(text)
+            .map_err(|e| ScenarioError(format!("{origin}: {}", e.to_string().trim_end())))?;
+        scenario
+            .check()
+            .map_err(|e| ScenarioError(format!("{origin}: {e}")))?;
+        Ok(scenario)
+    }
+
+    /// What parsing cannot check.
+    fn check(&self) -> Result<(), String> {
+        self.calcom.validate().map_err(|e| format!("calcom.{e}"))?;
+        self.policy()?;
+        if self.tick.is_zero() {
+            return Err("tick: expected a positive duration such as \"10ms\"".into());
+        }
+        for (i, j) in self.journeys.iter().enumerate() {
+            if j.slots.is_empty() {
+                return Err(format!(
+                    "journeys[{i}].slots: expected at least one local time"
+                ));
+            }
+            if !j.weights.is_empty() && j.weights.len() != j.slots.len() {
+                return Err(format!(
+                    "journeys[{i}].weights: expected one weight per slot ({})",
+                    j.slots.len()
+                ));
+            }
+            let rate = match j.arrivals {
+                Arrivals::Constant { rate } | Arrivals::Poisson { rate } => rate,
+            };
+            if rate.is_nan() || rate <= 0.0 {
+                return Err(format!(
+                    "journeys[{i}].arrivals.rate: expected calls per second > 0"
+                ));
+            }
+        }
+        for (i, s) in self.storms.iter().enumerate() {
+            if s.rate.is_nan() || s.rate <= 0.0 {
+                return Err(format!("storms[{i}].rate: expected calls per second > 0"));
+            }
+        }
+        for gate in &self.gates {
+            crate::gates::Gate::parse(gate).map_err(|e| format!("gates: `{gate}`: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The policy the scenario asks for (preset + overrides).
+    pub fn policy(&self) -> Result<Policy, String> {
+        Policy::with_overrides(&self.policy.preset, &self.policy.overrides)
+            .map_err(|e| format!("policy: {e}"))
+    }
+
+    /// The engine's services (see `catalog`).
+    pub fn catalog(&self) -> Catalog {
+        if let Some(c) = &self.catalog {
+            return c.clone();
+        }
+        let mut c = Catalog::demo();
+        for service in &mut c.services {
+            if let Some(et) = service
+                .lead_event_type()
+                .and_then(|id| self.calcom.event_types.iter().find(|e| e.id == id))
+            {
+                service.staff = et.hosts.clone();
+            }
+        }
+        c
+    }
+
+    /// The instant the simulation starts.
+    pub fn start_utc(&self) -> DateTime<Utc> {
+        self.time_zone
+            .from_local_datetime(&self.start)
+            .earliest()
+            .map_or_else(|| self.start.and_utc(), |t| t.with_timezone(&Utc))
+    }
+
+    /// Applies `--set field=value` overrides (dotted TOML paths into the scenario).
+    pub fn with_sets(text: &str, origin: &str, sets: &[String]) -> Result<Self, ScenarioError> {
+        if sets.is_empty() {
+            return Self::parse(text, origin);
+        }
+        let mut doc: toml::Table =
+            toml::from_str(text).map_err(|e| ScenarioError(format!("{origin}: {e}")))?;
+        for set in sets {
+            let (path, value) = set
+                .split_once('=')
+                .ok_or_else(|| ScenarioError(format!("--set {set}: expected field=value")))?;
+            let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+                .map(|mut t| t.remove("v").expect("just written"))
+                .unwrap_or_else(|_| toml::Value::String(value.to_owned()));
+            let mut table = &mut doc;
+            let parts: Vec<&str> = path.trim().split('.').collect();
+            for part in &parts[..parts.len() - 1] {
+                table = table
+                    .entry((*part).to_owned())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                    .as_table_mut()
+                    .ok_or_else(|| {
+                        ScenarioError(format!("--set {set}: `{part}` is not a table"))
+                    })?;
+            }
+            table.insert(parts[parts.len() - 1].to_owned(), value);
+        }
+        let text = toml::to_string(&doc).map_err(|e| ScenarioError(e.to_string()))?;
+        Self::parse(&text, &format!("{origin} (with --set)"))
+    }
+}
+
+/// TOML arguments as JSON, the way Retell sends them.
+pub fn args_json(args: &toml::Table) -> Value {
+    serde_json::to_value(args).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "name = \"t\"\nstart = \"2025-11-24T09:00:00\"\nduration = \"1m\"\n";
+
+    #[test]
+    fn a_minimal_scenario_takes_every_default() {
+        let s = Scenario::parse(MINIMAL, "t.toml").unwrap();
+        assert_eq!(s.policy().unwrap(), Policy::baseline());
+        assert_eq!(s.calcom, MockConfig::demo());
+        assert_eq!(s.start_utc().to_rfc3339(), "2025-11-24T08:00:00+00:00");
+    }
+
+    #[test]
+    fn typos_wrong_types_and_bad_durations_name_file_line_and_field() {
+        let typo = format!("{MINIMAL}sed = 3\n");
+        let e = Scenario::parse(&typo, "s.toml").unwrap_err().to_string();
+        assert!(
+            e.starts_with("s.toml:") && e.contains("line 4") && e.contains("unknown field `sed`"),
+            "{e}"
+        );
+        let wrong_type = format!("{MINIMAL}seed = \"three\"\n");
+        let e = Scenario::parse(&wrong_type, "s.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 4") && e.contains("invalid type"), "{e}");
+        let bad_duration = MINIMAL.replace("\"1m\"", "\"one minute\"");
+        let e = Scenario::parse(&bad_duration, "s.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3") && e.contains("duration"), "{e}");
+        let bad_policy = format!("{MINIMAL}[policy]\npreset = \"fastest\"\n");
+        let e = Scenario::parse(&bad_policy, "s.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown policy `fastest`"), "{e}");
+        let bad_gate = format!("{MINIMAL}gates = [\"race_failure_rate <\"]\n");
+        let e = Scenario::parse(&bad_gate, "s.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("gates"), "{e}");
+        let nested = format!("{MINIMAL}[calcom.api.rate_limit]\nlimt = 5\n");
+        let e = Scenario::parse(&nested, "s.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("line 5") && e.contains("unknown field `limt`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn sets_override_any_field() {
+        let s = Scenario::with_sets(
+            MINIMAL,
+            "t.toml",
+            &["seed=9".into(), "policy.double_check=true".into()],
+        )
+        .unwrap();
+        assert_eq!(s.seed, 9);
+        assert!(s.policy().unwrap().double_check);
+    }
+}

@@ -1,0 +1,290 @@
+//! One run: a turmoil simulation with three hosts (`calcom`, `engine`, `callers`); every
+//! voice call is a task on `callers`, every external booking a plain call on the mock.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+use booking_engine::engine::EngineStats;
+use booking_engine::store::{Appointment, LocalReservation};
+use booking_engine::{Engine, EngineSettings, Policy};
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Full;
+use mock_calcom::config::SubscriptionConfig;
+use mock_calcom::mock::{ExternalBooking as MockExternal, RequestStats};
+use mock_calcom::{GroundTruth, MockCalcom};
+use serde_json::{Value, json};
+use simkit::transport::{HttpClient, Listener, Network, Timeouts};
+use simkit::{SeedStreams, TokioClock};
+
+use crate::record::{CallRecord, Completion, StepRecord};
+use crate::scenario::Scenario;
+use crate::workload::{CallPlan, plan};
+
+/// The engine's webhook secret in every simulated world.
+const WEBHOOK_SECRET: &str = "whsec_bookingsim";
+
+/// Everything a run leaves behind, for invariants, metrics and replays.
+pub struct RunRecord {
+    pub calls: Vec<CallRecord>,
+    pub truth: GroundTruth,
+    pub calcom_requests: RequestStats,
+    pub appointments: Vec<Appointment>,
+    pub reservations: Vec<LocalReservation>,
+    pub engine: EngineStats,
+    pub simulated: Duration,
+}
+
+fn slot<T>() -> Arc<Mutex<Option<T>>> {
+    Arc::new(Mutex::new(None))
+}
+
+/// Runs `scenario` with `seed` under `policy`.
+pub fn run(scenario: &Scenario, seed: u64, policy: &Policy) -> Result<RunRecord, String> {
+    let plans = plan(scenario, seed);
+    let start = scenario.start_utc();
+    let epoch = UNIX_EPOCH
+        + Duration::from_millis(
+            u64::try_from(start.timestamp_millis()).map_err(|_| "start before 1970")?,
+        );
+    let last_call = plans
+        .iter()
+        .map(|p| p.start + p.steps.last().map_or(Duration::ZERO, |s| s.at))
+        .max()
+        .unwrap_or_default();
+    let workload_end = scenario
+        .duration
+        .max(last_call + scenario.retell.timeout * (scenario.retell.retries + 1));
+    let mut sim = turmoil::Builder::new()
+        .epoch(epoch)
+        .rng_seed(seed)
+        .tick_duration(scenario.tick)
+        .simulation_duration(workload_end + scenario.settle + Duration::from_secs(600))
+        .min_message_latency(scenario.network.min_latency)
+        .max_message_latency(scenario.network.max_latency)
+        .build();
+    let streams = SeedStreams::new(seed);
+
+    let mock_slot = slot::<Arc<MockCalcom>>();
+    let mut calcom_config = scenario.calcom.clone();
+    calcom_config
+        .webhooks
+        .subscriptions
+        .push(SubscriptionConfig {
+            subscriber_url: "http://engine/api/webhooks/calcom".into(),
+            triggers: vec![
+                "BOOKING_CREATED".into(),
+                "BOOKING_CANCELLED".into(),
+                "BOOKING_RESCHEDULED".into(),
+            ],
+            secret: Some(WEBHOOK_SECRET.into()),
+            active: true,
+        });
+    let put = mock_slot.clone();
+    sim.host("calcom", move || {
+        let config = calcom_config.clone();
+        let put = put.clone();
+        async move {
+            let mock = MockCalcom::new(
+                config,
+                Arc::new(TokioClock::simulated()),
+                streams.derive("calcom"),
+                Network::Simulated,
+            );
+            *put.lock().expect("slot") = Some(mock.clone());
+            let listener = Listener::bind(
+                Network::Simulated,
+                (std::net::Ipv4Addr::UNSPECIFIED, 80).into(),
+            )
+            .await?;
+            mock.serve(listener, std::future::pending()).await;
+            Ok(())
+        }
+    });
+
+    let engine_slot = slot::<Arc<Engine>>();
+    let settings = EngineSettings {
+        catalog: scenario.catalog(),
+        policy: policy.clone(),
+        calcom_url: "http://calcom".into(),
+        calcom_api_key: "cal_live_bookingsim".into(),
+        webhook_secret: Some(WEBHOOK_SECRET.into()),
+        retell_api_key: None,
+    };
+    let put = engine_slot.clone();
+    sim.host("engine", move || {
+        let settings = settings.clone();
+        let put = put.clone();
+        async move {
+            let engine = Engine::new(
+                settings,
+                Arc::new(TokioClock::simulated()),
+                streams.derive("engine"),
+                Network::Simulated,
+            );
+            *put.lock().expect("slot") = Some(engine.clone());
+            let listener = Listener::bind(
+                Network::Simulated,
+                (std::net::Ipv4Addr::UNSPECIFIED, 80).into(),
+            )
+            .await?;
+            booking_engine::server::serve(engine, listener, std::future::pending()).await;
+            Ok(())
+        }
+    });
+
+    let records = Arc::new(Mutex::new(Vec::<CallRecord>::new()));
+    let sink = records.clone();
+    let externals = scenario.external.clone();
+    let retell = scenario.retell.clone();
+    let settle = scenario.settle;
+    let mock_for_callers = mock_slot.clone();
+    sim.client("callers", async move {
+        let client = HttpClient::new(
+            Network::Simulated,
+            Timeouts {
+                connect: Duration::from_secs(5),
+                total: retell.timeout,
+            },
+        );
+        let started = tokio::time::Instant::now();
+        let mut tasks = Vec::new();
+        for e in externals {
+            let mock = mock_for_callers.clone();
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep_until(started + e.at).await;
+                let mock = mock.lock().expect("slot").clone();
+                if let Some(mock) = mock {
+                    let result = mock.book_external(MockExternal {
+                        event_type_id: e.event_type,
+                        start: e.start.to_utc(),
+                        length_minutes: None,
+                        host_id: None,
+                        attendee_name: e.attendee.clone(),
+                        metadata: Default::default(),
+                        force: false,
+                    });
+                    if let Err(refusal) = result {
+                        tracing::warn!(?refusal, "external booking refused");
+                    }
+                }
+                None
+            }));
+        }
+        for p in plans {
+            let client = client.clone();
+            let retries = retell.retries;
+            tasks.push(tokio::spawn(async move {
+                Some(call(client, p, started, retries).await)
+            }));
+        }
+        let mut calls = Vec::new();
+        for t in tasks {
+            if let Some(record) = t.await? {
+                calls.push(record);
+            }
+        }
+        tokio::time::sleep(settle).await;
+        *sink.lock().expect("records") = calls;
+        Ok(())
+    });
+    sim.run().map_err(|e| format!("simulation failed: {e}"))?;
+    let simulated = sim.elapsed();
+
+    let mock = mock_slot
+        .lock()
+        .expect("slot")
+        .clone()
+        .ok_or("the mock never started")?;
+    let engine = engine_slot
+        .lock()
+        .expect("slot")
+        .clone()
+        .ok_or("the engine never started")?;
+    let calls = std::mem::take(&mut *records.lock().expect("records"));
+    Ok(RunRecord {
+        calls,
+        truth: mock.ground_truth(),
+        calcom_requests: mock.request_stats(),
+        appointments: engine.appointments.appointments(),
+        reservations: engine.reservations.reservations(),
+        engine: engine.stats(),
+        simulated,
+    })
+}
+
+/// One voice call: its function calls at their offsets, with Retell's retries.
+async fn call(
+    client: HttpClient,
+    plan: CallPlan,
+    started: tokio::time::Instant,
+    retries: u32,
+) -> CallRecord {
+    let call_start = started + plan.start;
+    let ms = |t: tokio::time::Instant| u64::try_from((t - started).as_millis()).unwrap_or(u64::MAX);
+    let mut record = CallRecord {
+        id: plan.id.clone(),
+        kind: plan.kind,
+        start_ms: ms(call_start),
+        steps: Vec::new(),
+        abandoned: false,
+    };
+    for step in plan.steps {
+        if step.needs_available {
+            if !record.told_available() {
+                break;
+            }
+            if plan.abandons {
+                record.abandoned = true;
+                break;
+            }
+        }
+        tokio::time::sleep_until(call_start + step.at).await;
+        let body =
+            json!({ "name": step.function, "call": { "call_id": plan.id }, "args": step.args })
+                .to_string();
+        let invoked = tokio::time::Instant::now();
+        let mut attempt = 0;
+        let (completion, answer) = loop {
+            let request = Request::post("http://engine/api/webhooks/retell/function")
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body.clone())))
+                .expect("valid request");
+            let result = client.send(request).await;
+            let done = match &result {
+                Ok(r) if r.status.is_success() => {
+                    let answer: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+                    let completion = if answer["success"] == true {
+                        Completion::Ok
+                    } else {
+                        Completion::Fail
+                    };
+                    Some((completion, answer))
+                }
+                Ok(r) if attempt >= retries => Some((
+                    Completion::Fail,
+                    json!({ "http_status": r.status.as_u16() }),
+                )),
+                Err(e) if attempt >= retries => Some((
+                    Completion::Info,
+                    json!({ "transport_error": e.to_string() }),
+                )),
+                _ => None,
+            };
+            if let Some(done) = done {
+                break done;
+            }
+            attempt += 1;
+        };
+        record.steps.push(StepRecord {
+            function: step.function,
+            invoked_ms: ms(invoked),
+            completed_ms: ms(tokio::time::Instant::now()),
+            completion,
+            retries: attempt,
+            args: step.args,
+            answer,
+        });
+    }
+    record
+}
