@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use simkit::transport::{Listener, Network};
-use simkit::{SeedStreams, TokioClock};
+use simkit::{SeedStreams, SimClock};
 
 use crate::booking::SlotRequest;
 use crate::engine::{Engine, EngineSettings};
@@ -46,7 +46,7 @@ pub async fn run_simulated(
 ) -> std::io::Result<()> {
     let engine = Engine::new(
         settings,
-        Arc::new(TokioClock::simulated()),
+        Arc::new(SimClock::new()),
         seed,
         Network::Simulated,
     );

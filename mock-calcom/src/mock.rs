@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 use simkit::seed::StreamRng;
 use simkit::transport::{Listener, Network};
-use simkit::{SeedStreams, SharedClock, TokioClock, ids};
+use simkit::{SeedStreams, SharedClock, SimClock, ids};
 use tokio::sync::mpsc;
 
 use crate::config::{Endpoint, FaultAction, MockConfig};
@@ -182,12 +182,7 @@ impl MockCalcom {
         seed: SeedStreams,
         port: u16,
     ) -> std::io::Result<()> {
-        let mock = MockCalcom::new(
-            config,
-            Arc::new(TokioClock::simulated()),
-            seed,
-            Network::Simulated,
-        );
+        let mock = MockCalcom::new(config, Arc::new(SimClock::new()), seed, Network::Simulated);
         let listener = Listener::bind(
             Network::Simulated,
             (std::net::Ipv4Addr::UNSPECIFIED, port).into(),

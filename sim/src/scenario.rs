@@ -56,6 +56,9 @@ pub struct Scenario {
     pub journeys: Vec<Journeys>,
     #[serde(default)]
     pub external: Vec<ExternalBooking>,
+    /// Appointments made in the salon's own system (synced to Cal.com by the sync job).
+    #[serde(default)]
+    pub channel: Vec<ChannelAppointment>,
     /// Thresholds over the results, e.g. `race_failure_rate < 0.01`.
     #[serde(default)]
     pub gates: Vec<String>,
@@ -248,6 +251,19 @@ pub struct ExternalBooking {
     pub start: DateTime<chrono::FixedOffset>,
     #[serde(default = "staff")]
     pub attendee: String,
+}
+
+/// An appointment entered in the salon's own system at `at`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelAppointment {
+    #[serde(with = "humantime_serde")]
+    pub at: Duration,
+    pub service: String,
+    /// Local time, e.g. `2025-11-25T12:00`.
+    pub datetime: String,
+    #[serde(default = "staff")]
+    pub customer: String,
 }
 
 fn staff() -> String {

@@ -15,7 +15,7 @@ use mock_calcom::mock::{ExternalBooking as MockExternal, RequestStats};
 use mock_calcom::{GroundTruth, MockCalcom};
 use serde_json::{Value, json};
 use simkit::transport::{HttpClient, Listener, Network, Timeouts};
-use simkit::{SeedStreams, TokioClock};
+use simkit::{SeedStreams, SimClock};
 
 use crate::record::{CallRecord, Completion, StepRecord};
 use crate::scenario::Scenario;
@@ -33,6 +33,15 @@ pub struct RunRecord {
     pub reservations: Vec<LocalReservation>,
     pub engine: EngineStats,
     pub simulated: Duration,
+}
+
+/// What the mock and the engine hold at the end.
+struct Final {
+    truth: GroundTruth,
+    calcom_requests: RequestStats,
+    appointments: Vec<Appointment>,
+    reservations: Vec<LocalReservation>,
+    engine: EngineStats,
 }
 
 fn slot<T>() -> Arc<Mutex<Option<T>>> {
@@ -87,7 +96,7 @@ pub fn run(scenario: &Scenario, seed: u64, policy: &Policy) -> Result<RunRecord,
         async move {
             let mock = MockCalcom::new(
                 config,
-                Arc::new(TokioClock::simulated()),
+                Arc::new(SimClock::new()),
                 streams.derive("calcom"),
                 Network::Simulated,
             );
@@ -118,7 +127,7 @@ pub fn run(scenario: &Scenario, seed: u64, policy: &Policy) -> Result<RunRecord,
         async move {
             let engine = Engine::new(
                 settings,
-                Arc::new(TokioClock::simulated()),
+                Arc::new(SimClock::new()),
                 streams.derive("engine"),
                 Network::Simulated,
             );
@@ -135,7 +144,11 @@ pub fn run(scenario: &Scenario, seed: u64, policy: &Policy) -> Result<RunRecord,
 
     let records = Arc::new(Mutex::new(Vec::<CallRecord>::new()));
     let sink = records.clone();
+    let finals = slot::<Final>();
+    let final_sink = finals.clone();
+    let engine_for_callers = engine_slot.clone();
     let externals = scenario.external.clone();
+    let channel = scenario.channel.clone();
     let retell = scenario.retell.clone();
     let settle = scenario.settle;
     let mock_for_callers = mock_slot.clone();
@@ -171,6 +184,21 @@ pub fn run(scenario: &Scenario, seed: u64, policy: &Policy) -> Result<RunRecord,
                 None
             }));
         }
+        for c in channel {
+            let client = client.clone();
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep_until(started + c.at).await;
+                let body = json!({ "service": c.service, "datetime": c.datetime, "customer_name": c.customer });
+                let request = Request::post("http://engine/api/appointments")
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(body.to_string())))
+                    .expect("valid request");
+                if let Err(e) = client.send(request).await {
+                    tracing::warn!(error = %e, "channel appointment failed");
+                }
+                None
+            }));
+        }
         for p in plans {
             let client = client.clone();
             let retries = retell.retries;
@@ -186,29 +214,36 @@ pub fn run(scenario: &Scenario, seed: u64, policy: &Policy) -> Result<RunRecord,
         }
         tokio::time::sleep(settle).await;
         *sink.lock().expect("records") = calls;
+        // The ground truth is read here, inside the simulation, at its final instant.
+        let mock = mock_for_callers.lock().expect("slot").clone();
+        let engine = engine_for_callers.lock().expect("slot").clone();
+        if let (Some(mock), Some(engine)) = (mock, engine) {
+            *final_sink.lock().expect("final") = Some(Final {
+                truth: mock.ground_truth(),
+                calcom_requests: mock.request_stats(),
+                appointments: engine.appointments.appointments(),
+                reservations: engine.reservations.reservations(),
+                engine: engine.stats(),
+            });
+        }
         Ok(())
     });
     sim.run().map_err(|e| format!("simulation failed: {e}"))?;
     let simulated = sim.elapsed();
 
-    let mock = mock_slot
+    let last = finals
         .lock()
-        .expect("slot")
-        .clone()
-        .ok_or("the mock never started")?;
-    let engine = engine_slot
-        .lock()
-        .expect("slot")
-        .clone()
-        .ok_or("the engine never started")?;
+        .expect("final")
+        .take()
+        .ok_or("the mock or the engine never started")?;
     let calls = std::mem::take(&mut *records.lock().expect("records"));
     Ok(RunRecord {
         calls,
-        truth: mock.ground_truth(),
-        calcom_requests: mock.request_stats(),
-        appointments: engine.appointments.appointments(),
-        reservations: engine.reservations.reservations(),
-        engine: engine.stats(),
+        truth: last.truth,
+        calcom_requests: last.calcom_requests,
+        appointments: last.appointments,
+        reservations: last.reservations,
+        engine: last.engine,
         simulated,
     })
 }

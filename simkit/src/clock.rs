@@ -1,5 +1,6 @@
 //! Time reaches code through a [`Clock`] it is given, never through the wall clock.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -12,11 +13,9 @@ pub trait Clock: Send + Sync + 'static {
 /// A clock shared between the parts of one component.
 pub type SharedClock = Arc<dyn Clock>;
 
-/// Wall-clock time as seen by the tokio runtime the clock is used in: an anchor instant in UTC
-/// plus the time tokio says has elapsed since the clock was made.
-///
-/// In a turmoil host the runtime's time is virtual, so this clock is simulated time; in a
-/// normal runtime it is real time. Create it inside the runtime (host) that uses it.
+/// Wall-clock time as seen by a tokio runtime: an anchor instant in UTC plus the time tokio
+/// says has elapsed since the clock was made. For real-time processes ([`TokioClock::real_time`])
+/// and paused-runtime tests; simulated components use [`SimClock`].
 pub struct TokioClock {
     anchor_utc: DateTime<Utc>,
     anchor: tokio::time::Instant,
@@ -58,6 +57,34 @@ impl Clock for TokioClock {
     }
 }
 
+/// The simulation's clock: turmoil's global virtual time (its epoch plus elapsed time), the
+/// same on every host and after a host restart. Read after the simulation has ended (to take
+/// the final ground truth), it answers the last instant it saw, so results stay deterministic.
+#[derive(Debug, Default)]
+pub struct SimClock {
+    last_micros: AtomicI64,
+}
+
+impl SimClock {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Clock for SimClock {
+    fn now(&self) -> DateTime<Utc> {
+        let micros = match turmoil::since_epoch() {
+            Some(d) => {
+                let micros = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+                self.last_micros.store(micros, Ordering::Relaxed);
+                micros
+            }
+            None => self.last_micros.load(Ordering::Relaxed),
+        };
+        DateTime::<Utc>::from_timestamp_micros(micros).unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+    }
+}
+
 /// A clock that moves only when told: for unit tests of time-dependent rules.
 #[derive(Clone)]
 pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
@@ -96,6 +123,25 @@ mod tests {
         assert_eq!(clock.now(), start);
         clock.advance(std::time::Duration::from_millis(1500));
         assert_eq!(clock.now(), start + TimeDelta::milliseconds(1500));
+    }
+
+    #[test]
+    fn sim_clock_is_the_simulations_virtual_time_on_every_host() {
+        let epoch = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_763_971_200);
+        let clock = Arc::new(SimClock::new());
+        let mut sim = turmoil::Builder::new()
+            .epoch(epoch)
+            .simulation_duration(std::time::Duration::from_secs(120))
+            .build();
+        let seen = clock.clone();
+        sim.client("a", async move {
+            tokio::time::sleep(std::time::Duration::from_secs(90)).await;
+            assert_eq!(seen.now().to_rfc3339(), "2025-11-24T08:01:30+00:00");
+            Ok(())
+        });
+        sim.run().unwrap();
+        // After the run it keeps the last instant it saw.
+        assert_eq!(clock.now().to_rfc3339(), "2025-11-24T08:01:30+00:00");
     }
 
     #[tokio::test(start_paused = true)]

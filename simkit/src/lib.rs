@@ -14,6 +14,6 @@ pub mod ids;
 pub mod seed;
 pub mod transport;
 
-pub use clock::{Clock, ManualClock, SharedClock, TokioClock};
+pub use clock::{Clock, ManualClock, SharedClock, SimClock, TokioClock};
 pub use distribution::Distribution;
 pub use seed::SeedStreams;
