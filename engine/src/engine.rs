@@ -32,6 +32,30 @@ pub struct EngineSettings {
     pub retell_api_key: Option<String>,
 }
 
+/// Where the engine keeps its state: the seed system's Redis (cache, locks) and database
+/// (appointments, reservations). Outlives an engine process: hand the same backends to the
+/// engine after a restart and it finds its data again.
+#[derive(Clone)]
+pub struct Backends {
+    pub cache: Arc<dyn AvailabilityCache>,
+    pub locks: Arc<dyn LockService>,
+    pub appointments: Arc<dyn AppointmentStore>,
+    pub reservations: Arc<dyn ReservationStore>,
+}
+
+impl Backends {
+    /// Everything in memory.
+    pub fn in_memory() -> Self {
+        let store = Arc::new(InMemoryStore::default());
+        Self {
+            cache: Arc::new(InMemoryCache::default()),
+            locks: Arc::new(InMemoryLocks::default()),
+            appointments: store.clone(),
+            reservations: store,
+        }
+    }
+}
+
 /// Counters the harness reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct EngineStats {
@@ -49,8 +73,8 @@ pub struct Engine {
     pub settings: EngineSettings,
     clock: SharedClock,
     pub(crate) calcom: CalcomClient,
-    pub(crate) cache: Box<dyn AvailabilityCache>,
-    pub(crate) locks: Box<dyn LockService>,
+    pub(crate) cache: Arc<dyn AvailabilityCache>,
+    pub(crate) locks: Arc<dyn LockService>,
     /// The local database: appointments and reservations.
     pub appointments: Arc<dyn AppointmentStore>,
     pub reservations: Arc<dyn ReservationStore>,
@@ -69,11 +93,23 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 const LOCK_POLL: Duration = Duration::from_millis(250);
 
 impl Engine {
+    /// An engine with the in-memory cache, lock and store.
     pub fn new(
         settings: EngineSettings,
         clock: SharedClock,
         seed: SeedStreams,
         network: Network,
+    ) -> Arc<Self> {
+        Self::with_backends(settings, clock, seed, network, Backends::in_memory())
+    }
+
+    /// An engine on the given backends (e.g. the ones a crashed engine left behind).
+    pub fn with_backends(
+        settings: EngineSettings,
+        clock: SharedClock,
+        seed: SeedStreams,
+        network: Network,
+        backends: Backends,
     ) -> Arc<Self> {
         let calcom = CalcomClient::new(
             network,
@@ -83,14 +119,13 @@ impl Engine {
             settings.policy.retry.clone(),
             seed.stream("engine.retry"),
         );
-        let store = Arc::new(InMemoryStore::default());
         Arc::new(Self {
             calcom,
             clock,
-            cache: Box::new(InMemoryCache::default()),
-            locks: Box::new(InMemoryLocks::default()),
-            appointments: store.clone(),
-            reservations: store,
+            cache: backends.cache,
+            locks: backends.locks,
+            appointments: backends.appointments,
+            reservations: backends.reservations,
             rng: Mutex::new(seed.stream("engine.infra")),
             lock_timeouts: Mutex::default(),
             webhooks: Mutex::default(),

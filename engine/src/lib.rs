@@ -26,5 +26,5 @@ pub mod store;
 pub mod sync_job;
 pub mod webhooks;
 
-pub use engine::{Engine, EngineSettings};
+pub use engine::{Backends, Engine, EngineSettings};
 pub use policy::Policy;

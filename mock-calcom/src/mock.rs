@@ -206,6 +206,16 @@ impl MockCalcom {
         ids::uuid_v4(&mut lock(&self.streams).ids).to_string()
     }
 
+    /// Runs the rest of a write to completion even if the client goes away: Cal.com does not
+    /// cancel server-side work when a connection drops (hyper would drop the handler).
+    pub async fn detached<T: Send + 'static>(
+        work: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> T {
+        tokio::spawn(work)
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+
     /// Waits the endpoint's latency, drawn from the latency stream.
     pub async fn delay(&self, endpoint: Endpoint) {
         let d = self

@@ -475,3 +475,49 @@ fn webhooks_can_be_lost_or_duplicated_but_copies_are_identical() {
         }
     }
 }
+
+#[test]
+fn a_create_whose_client_gave_up_is_still_committed() {
+    // Cal.com does not cancel server-side work when the connection drops.
+    let mut config = one_host();
+    config.latency.create_booking = Some(simkit::Distribution::fixed(Duration::from_secs(3)));
+    let mut sim = sim(9);
+    add_calcom(&mut sim, config, 9);
+    sim.client("impatient", async {
+        let hasty = HttpClient::new(
+            Network::Simulated,
+            Timeouts {
+                connect: Duration::from_secs(1),
+                total: Duration::from_secs(1),
+            },
+        );
+        let req = Request::post("http://calcom/v2/bookings")
+            .header("cal-api-version", "2024-08-13")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(
+                booking("2025-11-25T11:00:00Z").to_string(),
+            )))
+            .unwrap();
+        assert_eq!(
+            hasty.send(req).await.unwrap_err(),
+            simkit::transport::ClientError::Timeout
+        );
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let (_, truth) = call(
+            &client(),
+            "http://calcom",
+            "GET",
+            "/_mock/state",
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(
+            truth["bookings"].as_array().unwrap().len(),
+            1,
+            "the booking was committed after the client left"
+        );
+        Ok(())
+    });
+    sim.run().unwrap();
+}

@@ -59,6 +59,9 @@ pub struct Scenario {
     /// Appointments made in the salon's own system (synced to Cal.com by the sync job).
     #[serde(default)]
     pub channel: Vec<ChannelAppointment>,
+    /// Engine crashes and network partitions.
+    #[serde(default)]
+    pub faults: Vec<Fault>,
     /// Thresholds over the results, e.g. `race_failure_rate < 0.01`.
     #[serde(default)]
     pub gates: Vec<String>,
@@ -268,6 +271,29 @@ pub struct ChannelAppointment {
 
 fn staff() -> String {
     "Stammkundin (Salon)".into()
+}
+
+/// A fault injected into the world at `at` (from the simulation's start). Cal.com's own
+/// misbehaviour (outages, error windows, 429 bursts, lost webhooks) is `[[calcom.faults]]`
+/// and `[calcom.webhooks]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+pub enum Fault {
+    /// The engine process dies (in-flight requests are lost) and restarts `restart_after`
+    /// later on the same Redis and database.
+    EngineCrash {
+        #[serde(with = "humantime_serde")]
+        at: Duration,
+        #[serde(with = "humantime_serde")]
+        restart_after: Duration,
+    },
+    /// The network between the engine and Cal.com is cut for `duration`.
+    Partition {
+        #[serde(with = "humantime_serde")]
+        at: Duration,
+        #[serde(with = "humantime_serde")]
+        duration: Duration,
+    },
 }
 
 /// A scenario that could not be loaded; `Display` names file, line and field.

@@ -6,7 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use booking_engine::engine::EngineStats;
 use booking_engine::store::{Appointment, LocalReservation};
-use booking_engine::{Engine, EngineSettings, Policy};
+use booking_engine::{Backends, Engine, EngineSettings, Policy};
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
@@ -18,7 +18,7 @@ use simkit::transport::{HttpClient, Listener, Network, Timeouts};
 use simkit::{SeedStreams, SimClock};
 
 use crate::record::{CallRecord, Completion, StepRecord};
-use crate::scenario::Scenario;
+use crate::scenario::{Fault, Scenario};
 use crate::workload::{CallPlan, plan};
 
 /// The engine's webhook secret in every simulated world.
@@ -121,15 +121,18 @@ pub fn run(scenario: &Scenario, seed: u64, policy: &Policy) -> Result<RunRecord,
         retell_api_key: None,
     };
     let put = engine_slot.clone();
+    let backends = Backends::in_memory();
     sim.host("engine", move || {
         let settings = settings.clone();
         let put = put.clone();
+        let backends = backends.clone();
         async move {
-            let engine = Engine::new(
+            let engine = Engine::with_backends(
                 settings,
                 Arc::new(SimClock::new()),
                 streams.derive("engine"),
                 Network::Simulated,
+                backends,
             );
             *put.lock().expect("slot") = Some(engine.clone());
             let listener = Listener::bind(
@@ -228,7 +231,7 @@ pub fn run(scenario: &Scenario, seed: u64, policy: &Policy) -> Result<RunRecord,
         }
         Ok(())
     });
-    sim.run().map_err(|e| format!("simulation failed: {e}"))?;
+    drive(&mut sim, &scenario.faults).map_err(|e| format!("simulation failed: {e}"))?;
     let simulated = sim.elapsed();
 
     let last = finals
@@ -246,6 +249,47 @@ pub fn run(scenario: &Scenario, seed: u64, policy: &Policy) -> Result<RunRecord,
         engine: last.engine,
         simulated,
     })
+}
+
+/// What the step loop does to the world, and when.
+#[derive(Debug, Clone, Copy)]
+enum WorldEvent {
+    Crash,
+    Restart,
+    Cut,
+    Heal,
+}
+
+/// Steps the simulation until every call is done, applying the faults at their instants.
+fn drive(sim: &mut turmoil::Sim<'_>, faults: &[Fault]) -> turmoil::Result {
+    let mut events: Vec<(Duration, WorldEvent)> = faults
+        .iter()
+        .flat_map(|f| match *f {
+            Fault::EngineCrash { at, restart_after } => [
+                (at, WorldEvent::Crash),
+                (at + restart_after, WorldEvent::Restart),
+            ],
+            Fault::Partition { at, duration } => {
+                [(at, WorldEvent::Cut), (at + duration, WorldEvent::Heal)]
+            }
+        })
+        .collect();
+    events.sort_by_key(|(at, _)| *at);
+    let mut events = events.into_iter().peekable();
+    loop {
+        while let Some((_, event)) = events.next_if(|(at, _)| *at <= sim.elapsed()) {
+            tracing::debug!(?event, at = ?sim.elapsed(), "fault");
+            match event {
+                WorldEvent::Crash => sim.crash("engine"),
+                WorldEvent::Restart => sim.bounce("engine"),
+                WorldEvent::Cut => sim.partition("engine", "calcom"),
+                WorldEvent::Heal => sim.repair("engine", "calcom"),
+            }
+        }
+        if sim.step()? {
+            return Ok(());
+        }
+    }
 }
 
 /// One voice call: its function calls at their offsets, with Retell's retries.

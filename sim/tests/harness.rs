@@ -222,3 +222,34 @@ fn the_cli_exit_codes_say_ok_gate_failed_or_bad_input() {
         "{text}"
     );
 }
+
+#[test]
+fn a_partition_between_engine_and_calcom_is_an_error_without_residue() {
+    let text = FAILING_SAVE
+        .replace(
+            "save_failure_probability = 1.0",
+            "save_failure_probability = 0.0",
+        )
+        .replace(
+            "[policy]",
+            "[[faults]]\nkind = \"partition\"\nat = \"500ms\"\nduration = \"2m\"\n\n[policy]",
+        );
+    let s = Scenario::parse(&text, "partition").unwrap();
+    let summary = run(&s, 3, "baseline");
+    assert_eq!(summary["outcomes"]["error"], 1, "{}", summary["outcomes"]);
+    assert_eq!(
+        summary["invariants"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter(|v| *v != 0)
+            .count(),
+        0,
+        "{}",
+        summary["violations"]
+    );
+    assert!(
+        summary["engine"]["calcom_retries"].as_u64().unwrap() >= 3,
+        "the client retried the unreachable Cal.com"
+    );
+}

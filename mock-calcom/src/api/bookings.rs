@@ -17,6 +17,7 @@ use super::error::{ApiError, booking_conflict, success};
 use super::extract::{Body, Caller};
 use super::{AppState, faults};
 use crate::config::Endpoint;
+use crate::mock::MockCalcom;
 use crate::model::{Attendee, BookingRefusal, BookingRequest, BookingSource, placeholder_email};
 use crate::wire;
 
@@ -219,18 +220,22 @@ pub async fn create(
     let request = booking_request(&state, input)?;
     let arrived = state.now();
     let admitted = state.with_world(|w| w.admit_booking(&request, arrived, None));
-    // Cal.com's processing time: the window in which other requests pass the same check.
-    state.delay(Endpoint::CreateBooking).await;
-    let multi = multi_length(&state, request.event_type_id);
-    let admitted = admitted.map_err(|r| refusal(r, multi))?;
-    let uid = state.next_uid();
-    let now = state.now();
-    let Ok(booking) = state.with_world(|w| w.commit_booking(request, admitted, uid, now)) else {
-        return Ok(booking_conflict());
-    };
-    state.emit("BOOKING_CREATED", &booking, None);
-    let body = state.with_world(|w| wire::booking(w, &booking));
-    Ok(success(StatusCode::CREATED, body))
+    MockCalcom::detached(async move {
+        // Cal.com's processing time: the window in which other requests pass the same check.
+        state.delay(Endpoint::CreateBooking).await;
+        let multi = multi_length(&state, request.event_type_id);
+        let admitted = admitted.map_err(|r| refusal(r, multi))?;
+        let uid = state.next_uid();
+        let now = state.now();
+        let Ok(booking) = state.with_world(|w| w.commit_booking(request, admitted, uid, now))
+        else {
+            return Ok(booking_conflict());
+        };
+        state.emit("BOOKING_CREATED", &booking, None);
+        let body = state.with_world(|w| wire::booking(w, &booking));
+        Ok(success(StatusCode::CREATED, body))
+    })
+    .await
 }
 
 pub async fn get(
