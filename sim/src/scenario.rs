@@ -200,13 +200,27 @@ pub struct Journeys {
     pub conversation: Conversation,
 }
 
-/// How calls arrive: `{ kind = "constant", rate = 10 }` or `{ kind = "poisson", rate = 10 }`
-/// (calls per second).
+/// How calls arrive (calls per second): `{ kind = "constant", rate = 10 }`,
+/// `{ kind = "poisson", rate = 10 }`, or Artillery-style phases
+/// `{ kind = "ramp", phases = [{ duration = "1m", rate = 1, ramp_to = 20 }, { duration = "5m", rate = 20 }] }`
+/// (evenly spaced at a rate that moves linearly from `rate` to `ramp_to`; the phases replace
+/// the workload's `duration`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
 pub enum Arrivals {
     Constant { rate: f64 },
     Poisson { rate: f64 },
+    Ramp { phases: Vec<Phase> },
+}
+
+/// One phase of a ramp.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    pub rate: f64,
+    pub ramp_to: Option<f64>,
 }
 
 /// The conversation between the check and the booking, calibrated to the seeds: AI response
@@ -343,12 +357,21 @@ impl Scenario {
                     j.slots.len()
                 ));
             }
-            let rate = match j.arrivals {
-                Arrivals::Constant { rate } | Arrivals::Poisson { rate } => rate,
+            let rates: Vec<f64> = match &j.arrivals {
+                Arrivals::Constant { rate } | Arrivals::Poisson { rate } => vec![*rate],
+                Arrivals::Ramp { phases } if phases.is_empty() => {
+                    return Err(format!(
+                        "journeys[{i}].arrivals.phases: expected at least one phase"
+                    ));
+                }
+                Arrivals::Ramp { phases } => phases
+                    .iter()
+                    .flat_map(|p| [p.rate, p.ramp_to.unwrap_or(p.rate)])
+                    .collect(),
             };
-            if rate.is_nan() || rate <= 0.0 {
+            if rates.iter().any(|r| r.is_nan() || *r < 0.0) || rates.iter().all(|r| *r <= 0.0) {
                 return Err(format!(
-                    "journeys[{i}].arrivals.rate: expected calls per second > 0"
+                    "journeys[{i}].arrivals: expected rates (calls per second) >= 0, some > 0"
                 ));
             }
         }

@@ -139,12 +139,29 @@ pub fn plan(scenario: &Scenario, seed: u64) -> Vec<CallPlan> {
 fn arrival_times(j: &Journeys, rng: &mut impl Rng) -> Vec<Duration> {
     let end = j.from + j.duration;
     let mut times = Vec::new();
-    match j.arrivals {
-        Arrivals::Constant { rate } => {
+    match &j.arrivals {
+        Arrivals::Ramp { phases } => {
+            // Integrate the rate in 1-ms steps; a call arrives each time a whole one accrues.
+            let (mut start, mut due) = (j.from, 0.0_f64);
+            for p in phases {
+                let ms = p.duration.as_millis() as u64;
+                let to = p.ramp_to.unwrap_or(p.rate);
+                for step in 0..ms {
+                    let rate = p.rate + (to - p.rate) * (step as f64 / ms.max(1) as f64);
+                    due += rate / 1000.0;
+                    if due >= 1.0 {
+                        due -= 1.0;
+                        times.push(start + Duration::from_millis(step));
+                    }
+                }
+                start += p.duration;
+            }
+        }
+        &Arrivals::Constant { rate } => {
             let n = (rate * j.duration.as_secs_f64()).floor() as u64;
             times.extend((0..n).map(|i| j.from + Duration::from_secs_f64(i as f64 / rate)));
         }
-        Arrivals::Poisson { rate } => {
+        &Arrivals::Poisson { rate } => {
             let mut t = j.from;
             loop {
                 let u: f64 = rng.random_range(f64::EPSILON..1.0);
@@ -207,6 +224,28 @@ mod tests {
         assert!(
             (21.0..28.0).contains(&median),
             "median check-to-book gap {median:.1} s"
+        );
+    }
+
+    #[test]
+    fn ramps_accelerate_like_artillery_phases() {
+        let s = scenario(
+            "[[journeys]]\narrivals = { kind = \"ramp\", phases = [{ duration = \"60s\", rate = 0, ramp_to = 10 }, { duration = \"60s\", rate = 10 }] }\nduration = \"2m\"\nservice = \"Herrenhaarschnitt\"\nslots = [\"2025-11-25T12:00\"]\n",
+        );
+        let calls = plan(&s, 1);
+        // 0 -> 10/s over a minute is 300 calls, then 600 at 10/s.
+        assert!((895..=901).contains(&calls.len()), "{} calls", calls.len());
+        let first_half = calls
+            .iter()
+            .filter(|c| c.start < Duration::from_secs(30))
+            .count();
+        let second_half = calls
+            .iter()
+            .filter(|c| c.start >= Duration::from_secs(30) && c.start < Duration::from_secs(60))
+            .count();
+        assert!(
+            second_half > 2 * first_half,
+            "{first_half} then {second_half}: not ramping"
         );
     }
 
