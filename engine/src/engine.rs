@@ -83,6 +83,8 @@ pub struct Engine {
     pub(crate) webhooks: Mutex<(u64, u64)>,
     /// Cal.com reservation uids held per (call, start) between check and booking.
     pub(crate) calcom_holds: Mutex<CalcomHolds>,
+    /// How long each lock acquisition waited (ms), taken or not.
+    lock_waits: Mutex<Vec<u64>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -118,7 +120,8 @@ impl Engine {
             settings.policy.timeouts,
             settings.policy.retry.clone(),
             seed.stream("engine.retry"),
-        );
+        )
+        .with_clock(clock.clone());
         Arc::new(Self {
             calcom,
             clock,
@@ -130,6 +133,7 @@ impl Engine {
             lock_timeouts: Mutex::default(),
             webhooks: Mutex::default(),
             calcom_holds: Mutex::default(),
+            lock_waits: Mutex::default(),
             settings,
         })
     }
@@ -144,6 +148,16 @@ impl Engine {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// Every Cal.com request this engine made.
+    pub fn calcom_samples(&self) -> Vec<crate::calcom::CalcomSample> {
+        self.calcom.samples()
+    }
+
+    /// How long each lock acquisition waited, in milliseconds.
+    pub fn lock_waits(&self) -> Vec<u64> {
+        lock(&self.lock_waits).clone()
     }
 
     pub fn stats(&self) -> EngineStats {
@@ -262,14 +276,21 @@ impl Engine {
         let ttl = TimeDelta::from_std(policy.lock_ttl).unwrap_or(TimeDelta::MAX);
         let deadline =
             self.now() + TimeDelta::from_std(policy.lock_wait).unwrap_or(TimeDelta::zero());
+        let began = tokio::time::Instant::now();
+        let waited = |engine: &Self| {
+            let ms = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
+            lock(&engine.lock_waits).push(ms);
+        };
         loop {
             self.redis().await;
             let now = self.now();
             if let Some(token) = self.locks.try_acquire(key, span, now, now + ttl) {
+                waited(self);
                 return Some(token);
             }
             if now + TimeDelta::from_std(LOCK_POLL).unwrap_or_default() > deadline {
                 *lock(&self.lock_timeouts) += 1;
+                waited(self);
                 return None;
             }
             tokio::time::sleep(LOCK_POLL).await;

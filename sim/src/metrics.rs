@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::record::{CallRecord, is_check};
+use booking_engine::catalog::Catalog;
+
+use crate::record::is_check;
+use crate::world::RunRecord;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LatencyStats {
@@ -17,15 +20,28 @@ pub struct LatencyStats {
     pub max: u64,
 }
 
-/// Histograms by operation: `check_availability`, `start_booking`, `call` (end to end).
-pub fn histograms(calls: &[CallRecord]) -> BTreeMap<&'static str, Histogram<u64>> {
-    let mut h: BTreeMap<&'static str, Histogram<u64>> = BTreeMap::new();
-    let mut record = |op: &'static str, ms: u64| {
-        h.entry(op)
+/// Histograms by operation: `check_availability`, `start_booking`, `compound_booking` (a
+/// start_booking of a compound service), `call` (end to end), `lock_wait`, and
+/// `calcom.<endpoint>` for every Cal.com request the engine made.
+pub fn histograms(run: &RunRecord, catalog: &Catalog) -> BTreeMap<String, Histogram<u64>> {
+    let mut h: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
+    let mut record = |op: &str, ms: u64| {
+        h.entry(op.to_owned())
             .or_insert_with(|| Histogram::new_with_bounds(1, 3_600_000, 3).expect("valid bounds"))
             .saturating_record(ms.max(1));
     };
-    for call in calls {
+    for sample in &run.calcom_samples {
+        record(&format!("calcom.{}", sample.endpoint), sample.latency_ms);
+    }
+    for wait in &run.lock_waits {
+        record("lock_wait", *wait);
+    }
+    let compound = |service: Option<&str>| {
+        service
+            .and_then(|s| catalog.service(s))
+            .is_some_and(|s| s.is_compound())
+    };
+    for call in &run.calls {
         for step in &call.steps {
             let op = if is_check(&step.function) {
                 "check_availability"
@@ -34,7 +50,17 @@ pub fn histograms(calls: &[CallRecord]) -> BTreeMap<&'static str, Histogram<u64>
             } else {
                 continue;
             };
-            record(op, step.completed_ms.saturating_sub(step.invoked_ms));
+            let took = step.completed_ms.saturating_sub(step.invoked_ms);
+            record(op, took);
+            if op == "start_booking"
+                && compound(
+                    step.args["service_name"]
+                        .as_str()
+                        .or(step.args["dienstleistung"].as_str()),
+                )
+            {
+                record("compound_booking", took);
+            }
         }
         if let (Some(first), Some(last)) = (call.steps.first(), call.steps.last()) {
             record(

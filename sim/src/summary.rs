@@ -32,10 +32,11 @@ pub fn summarize(
     for v in violations {
         *invariant_counts.entry(v.kind).or_default() += 1;
     }
-    let latency: BTreeMap<&str, metrics::LatencyStats> = metrics::histograms(&run.calls)
-        .iter()
-        .map(|(op, h)| (*op, metrics::stats(h)))
-        .collect();
+    let latency: BTreeMap<String, metrics::LatencyStats> =
+        metrics::histograms(run, &scenario.catalog())
+            .iter()
+            .map(|(op, h)| (op.clone(), metrics::stats(h)))
+            .collect();
     let mut webhooks: BTreeMap<String, u64> = BTreeMap::new();
     for d in &run.truth.webhook_deliveries {
         *webhooks.entry(d.outcome.clone()).or_default() += 1;
@@ -55,6 +56,7 @@ pub fn summarize(
         "engine": run.engine,
         "webhooks": webhooks,
         "sim": { "simulated_seconds": run.simulated.as_secs_f64() },
+        "timeseries": timeseries(scenario, run),
     });
     let gates: Vec<Value> = scenario
         .gates
@@ -67,6 +69,43 @@ pub fn summarize(
     summary["gates"] = Value::Array(gates);
     summary["digest"] = json!(digest(&summary));
     summary
+}
+
+/// Per simulated second with activity: calls ending by outcome, and Cal.com requests with
+/// their 429s and failures (no answer or 5xx).
+fn timeseries(scenario: &Scenario, run: &RunRecord) -> Value {
+    let mut rows: BTreeMap<u64, BTreeMap<&str, u64>> = BTreeMap::new();
+    for call in &run.calls {
+        let end = call.steps.last().map_or(call.start_ms, |s| s.completed_ms);
+        *rows
+            .entry(end / 1000)
+            .or_default()
+            .entry(call.outcome().name())
+            .or_default() += 1;
+    }
+    let start_ms = scenario.start_utc().timestamp_millis();
+    for s in &run.calcom_samples {
+        let second = u64::try_from((s.at_ms - start_ms).max(0) / 1000).unwrap_or(0);
+        let row = rows.entry(second).or_default();
+        *row.entry("calcom_requests").or_default() += 1;
+        if s.status == 429 {
+            *row.entry("calcom_429").or_default() += 1;
+        }
+        if s.status == 0 || s.status >= 500 {
+            *row.entry("calcom_failed").or_default() += 1;
+        }
+    }
+    Value::Array(
+        rows.into_iter()
+            .map(|(t, counts)| {
+                let mut row = json!({ "t": t });
+                for (k, v) in counts {
+                    row[k] = json!(v);
+                }
+                row
+            })
+            .collect(),
+    )
 }
 
 /// SHA-256 of the deterministic fields (all but `digest` and `sim.wall_seconds`).
@@ -128,7 +167,7 @@ pub fn render(s: &Value) -> String {
     line(
         &mut out,
         format!(
-            "  {:<20} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7}",
+            "  {:<22} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7}",
             "latency (ms)", "count", "p50", "p90", "p95", "p99", "max"
         ),
     );
@@ -137,7 +176,7 @@ pub fn render(s: &Value) -> String {
             line(
                 &mut out,
                 format!(
-                    "  {:<20} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7}",
+                    "  {:<22} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7}",
                     op,
                     st["count"].to_string(),
                     st["p50"].to_string(),

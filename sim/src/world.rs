@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
+use booking_engine::calcom::CalcomSample;
 use booking_engine::engine::EngineStats;
 use booking_engine::store::{Appointment, LocalReservation};
 use booking_engine::{Backends, Engine, EngineSettings, Policy};
@@ -32,6 +33,10 @@ pub struct RunRecord {
     pub appointments: Vec<Appointment>,
     pub reservations: Vec<LocalReservation>,
     pub engine: EngineStats,
+    /// Every Cal.com request the engine made (since its last start).
+    pub calcom_samples: Vec<CalcomSample>,
+    /// Every lock acquisition's wait, in milliseconds.
+    pub lock_waits: Vec<u64>,
     pub simulated: Duration,
 }
 
@@ -42,6 +47,8 @@ struct Final {
     appointments: Vec<Appointment>,
     reservations: Vec<LocalReservation>,
     engine: EngineStats,
+    calcom_samples: Vec<CalcomSample>,
+    lock_waits: Vec<u64>,
 }
 
 fn slot<T>() -> Arc<Mutex<Option<T>>> {
@@ -227,6 +234,8 @@ pub fn run(scenario: &Scenario, seed: u64, policy: &Policy) -> Result<RunRecord,
                 appointments: engine.appointments.appointments(),
                 reservations: engine.reservations.reservations(),
                 engine: engine.stats(),
+                calcom_samples: engine.calcom_samples(),
+                lock_waits: engine.lock_waits(),
             });
         }
         Ok(())
@@ -247,6 +256,8 @@ pub fn run(scenario: &Scenario, seed: u64, policy: &Policy) -> Result<RunRecord,
         appointments: last.appointments,
         reservations: last.reservations,
         engine: last.engine,
+        calcom_samples: last.calcom_samples,
+        lock_waits: last.lock_waits,
         simulated,
     })
 }

@@ -53,8 +53,21 @@ pub struct SlotReservation {
     pub until: DateTime<Utc>,
 }
 
+/// One request to Cal.com as the engine saw it: when, how long, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CalcomSample {
+    pub endpoint: &'static str,
+    /// Milliseconds since the Unix epoch (the engine's clock) when the request was sent.
+    pub at_ms: i64,
+    pub latency_ms: u64,
+    /// The HTTP status, or 0 when no answer came (timeout, reset, unreachable).
+    pub status: u16,
+}
+
 /// A prepared request, sent once per attempt.
 struct Call {
+    /// The endpoint's name in statistics (`slots`, `create_booking`, …).
+    endpoint: &'static str,
     method: Method,
     path: String,
     version: Option<&'static str>,
@@ -69,6 +82,8 @@ pub struct CalcomClient {
     retry: RetryPolicy,
     jitter: Mutex<StreamRng>,
     retries: AtomicU64,
+    samples: Mutex<Vec<CalcomSample>>,
+    clock: Option<simkit::SharedClock>,
 }
 
 fn time(t: DateTime<Utc>) -> String {
@@ -106,7 +121,20 @@ impl CalcomClient {
             retry,
             jitter: Mutex::new(jitter),
             retries: AtomicU64::new(0),
+            samples: Mutex::default(),
+            clock: None,
         }
+    }
+
+    /// Time-stamps the requests' samples with `clock` (otherwise they are stamped 0).
+    pub fn with_clock(mut self, clock: simkit::SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Every request made so far, in order.
+    pub fn samples(&self) -> Vec<CalcomSample> {
+        self.samples.lock().expect("samples").clone()
     }
 
     /// Retries made so far (all requests).
@@ -141,6 +169,26 @@ impl CalcomClient {
     }
 
     async fn attempt(&self, call: &Call) -> Result<HttpResponse, CalcomError> {
+        let at_ms = self
+            .clock
+            .as_ref()
+            .map_or(0, |c| c.now().timestamp_millis());
+        let sent = tokio::time::Instant::now();
+        let result = self.exchange(call).await;
+        let status = match &result {
+            Ok(r) => r.status.as_u16(),
+            Err(e) => e.status().unwrap_or(0),
+        };
+        self.samples.lock().expect("samples").push(CalcomSample {
+            endpoint: call.endpoint,
+            at_ms,
+            latency_ms: u64::try_from(sent.elapsed().as_millis()).unwrap_or(u64::MAX),
+            status,
+        });
+        result
+    }
+
+    async fn exchange(&self, call: &Call) -> Result<HttpResponse, CalcomError> {
         let mut request = Request::builder()
             .method(call.method.clone())
             .uri(format!("{}{}", self.base, call.path))
@@ -209,6 +257,7 @@ impl CalcomClient {
     ) -> Result<Vec<DateTime<Utc>>, CalcomError> {
         let body = self
             .send(Call {
+                endpoint: "slots",
                 method: Method::GET,
                 path: format!(
                     "/v2/slots?eventTypeId={event_type_id}&start={}&end={}",
@@ -251,6 +300,7 @@ impl CalcomClient {
         });
         let answer = self
             .send(Call {
+                endpoint: "create_booking",
                 method: Method::POST,
                 path: "/v2/bookings".into(),
                 version: Some(BOOKINGS_VERSION),
@@ -264,6 +314,7 @@ impl CalcomClient {
     pub async fn get_booking(&self, uid: &str) -> Result<CalcomBooking, CalcomError> {
         let answer = self
             .send(Call {
+                endpoint: "get_booking",
                 method: Method::GET,
                 path: format!("/v2/bookings/{uid}"),
                 version: Some(BOOKINGS_VERSION),
@@ -281,6 +332,7 @@ impl CalcomClient {
     ) -> Result<CalcomBooking, CalcomError> {
         let answer = self
             .send(Call {
+                endpoint: "cancel_booking",
                 method: Method::POST,
                 path: format!("/v2/bookings/{uid}/cancel"),
                 version: Some(BOOKINGS_VERSION),
@@ -299,6 +351,7 @@ impl CalcomClient {
     ) -> Result<SlotReservation, CalcomError> {
         let answer = self
             .send(Call {
+                endpoint: "reserve_slot",
                 method: Method::POST,
                 path: "/v2/slots/reservations".into(),
                 version: Some(SLOTS_VERSION),
@@ -321,6 +374,7 @@ impl CalcomClient {
     /// `DELETE /v2/slots/reservations/{uid}`.
     pub async fn release_slot(&self, uid: &str) -> Result<(), CalcomError> {
         self.send(Call {
+            endpoint: "reservation",
             method: Method::DELETE,
             path: format!("/v2/slots/reservations/{uid}"),
             version: Some(SLOTS_VERSION),

@@ -35,6 +35,25 @@ pub enum CalcomError {
 }
 
 impl CalcomError {
+    /// The HTTP status this error came with, if an answer came.
+    pub fn status(&self) -> Option<u16> {
+        Some(match self {
+            CalcomError::SlotTaken(_) | CalcomError::BadRequest(_) => 400,
+            CalcomError::Unauthorized(_) => 401,
+            CalcomError::NotFound(_) => 404,
+            CalcomError::Conflict => 409,
+            CalcomError::ReservationConflict(_) => 422,
+            CalcomError::RateLimited { .. } => 429,
+            CalcomError::Server(s) | CalcomError::Unexpected(s) => *s,
+            CalcomError::Unreachable(_)
+            | CalcomError::Timeout
+            | CalcomError::ConnectionLost(_)
+            | CalcomError::Malformed(_) => {
+                return None;
+            }
+        })
+    }
+
     /// Whether the request may have taken effect although no success was seen.
     pub fn is_indeterminate(&self) -> bool {
         matches!(self, CalcomError::Timeout | CalcomError::ConnectionLost(_))

@@ -4,5 +4,5 @@
 mod client;
 mod error;
 
-pub use client::{CalcomBooking, CalcomClient, NewBooking, SlotReservation};
+pub use client::{CalcomBooking, CalcomClient, CalcomSample, NewBooking, SlotReservation};
 pub use error::CalcomError;
