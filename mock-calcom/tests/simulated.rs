@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,7 +14,7 @@ use http_body_util::Full;
 use mock_calcom::{MockCalcom, MockConfig};
 use serde_json::{Value, json};
 use simkit::SeedStreams;
-use simkit::transport::{HttpClient, Listener, Network, Timeouts};
+use simkit::transport::{HttpClient, Network, Timeouts};
 
 fn epoch() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(start_instant().timestamp() as u64)
@@ -283,16 +282,7 @@ horizon = "2d"
     add_calcom(&mut sim, config, seed);
     sim.host("engine", || async {
         let router = axum::Router::new().route("/hooks", axum::routing::post(|| async { "ok" }));
-        let listener =
-            Listener::bind(Network::Simulated, (Ipv4Addr::UNSPECIFIED, 80).into()).await?;
-        simkit::transport::serve(
-            listener,
-            router,
-            std::future::pending(),
-            Duration::from_secs(1),
-        )
-        .await;
-        Ok(())
+        Ok(simkit::transport::serve_on(Network::Simulated, 80, router).await?)
     });
     let truth = Arc::new(Mutex::new(String::new()));
     let out = truth.clone();
@@ -435,16 +425,7 @@ fn webhooks_can_be_lost_or_duplicated_but_copies_are_identical() {
                         async { "ok" }
                     }),
                 );
-                let listener =
-                    Listener::bind(Network::Simulated, (Ipv4Addr::UNSPECIFIED, 80).into()).await?;
-                simkit::transport::serve(
-                    listener,
-                    router,
-                    std::future::pending(),
-                    Duration::from_secs(1),
-                )
-                .await;
-                Ok(())
+                Ok(simkit::transport::serve_on(Network::Simulated, 80, router).await?)
             }
         });
         sim.client("caller", async {

@@ -10,4 +10,4 @@ mod server;
 
 pub use client::{ClientError, HttpClient, HttpResponse, Timeouts};
 pub use net::{Listener, NetStream, Network};
-pub use server::{ResetConnection, serve};
+pub use server::{ResetConnection, serve, serve_on};

@@ -75,6 +75,20 @@ pub async fn serve(
     }
 }
 
+/// Binds `0.0.0.0:port` on `network` and serves `router` until the process (or the simulated
+/// host) ends: the whole life of a small server, e.g. a webhook subscriber in a test.
+pub async fn serve_on(network: super::Network, port: u16, router: Router) -> std::io::Result<()> {
+    let listener = Listener::bind(network, (std::net::Ipv4Addr::UNSPECIFIED, port).into()).await?;
+    serve(
+        listener,
+        router,
+        std::future::pending(),
+        Duration::from_secs(1),
+    )
+    .await;
+    Ok(())
+}
+
 async fn handle(
     mut router: Router,
     peer: SocketAddr,
