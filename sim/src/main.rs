@@ -139,7 +139,8 @@ fn load(file: &Path, sets: &[String]) -> Result<Scenario, Failure> {
         .map_err(|e| Failure(BAD_INPUT, e.to_string()))
 }
 
-/// Runs and times a scenario; the wall time is added outside the digest.
+/// Runs and times a scenario; the wall time is added outside the digest. On a terminal a
+/// progress line shows how far the simulation has come.
 fn timed_run(
     scenario: &Scenario,
     seed: u64,
@@ -148,8 +149,23 @@ fn timed_run(
     #[allow(clippy::disallowed_methods)]
     // reason: the harness's own speed, never part of the results' digest
     let started = std::time::Instant::now();
-    let (mut summary, record) =
-        sim::run(scenario, seed, policy).map_err(|e| Failure(BAD_INPUT, e))?;
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut progress = |done: std::time::Duration, total: std::time::Duration| {
+        if terminal {
+            let line = format!(
+                "\r  {}: simulated {:.0} of ~{:.0} s",
+                scenario.name,
+                done.as_secs_f64(),
+                total.as_secs_f64()
+            );
+            let _ = write!(std::io::stderr(), "{line}");
+        }
+    };
+    let result = sim::run_with_progress(scenario, seed, policy, &mut progress);
+    if terminal {
+        let _ = write!(std::io::stderr(), "\r\x1b[2K");
+    }
+    let (mut summary, record) = result.map_err(|e| Failure(BAD_INPUT, e))?;
     summary["sim"]["wall_seconds"] = json!(started.elapsed().as_secs_f64());
     Ok((summary, record))
 }
@@ -164,16 +180,22 @@ fn run(
     let scenario = load(file, sets)?;
     let seed = seed.unwrap_or(scenario.seed);
     let policy = policy.unwrap_or_else(|| scenario.policy.preset.clone());
-    let (summary, _) = timed_run(&scenario, seed, &policy)?;
+    let (summary, record) = timed_run(&scenario, seed, &policy)?;
     let _ = write!(std::io::stdout(), "{}", summary::render(&summary));
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join(&scenario.name));
+    let failed = |e: std::io::Error| Failure(BAD_INPUT, format!("{}: {e}", dir.display()));
+    let history: Vec<String> = sim::history::history(&scenario, &record)
+        .iter()
+        .map(Value::to_string)
+        .collect();
+    write_atomically(&dir, "history.jsonl", &history.join("\n")).map_err(failed)?;
     let path = write_atomically(
         &dir,
         "summary.json",
         &serde_json::to_string_pretty(&summary).unwrap_or_default(),
     )
-    .map_err(|e| Failure(BAD_INPUT, format!("{}: {e}", dir.display())))?;
-    say!("  wrote {}", path.display());
+    .map_err(failed)?;
+    say!("  wrote {} (and history.jsonl)", path.display());
     Ok(if summary::gates_pass(&summary) {
         0
     } else {

@@ -57,6 +57,19 @@ fn slot<T>() -> Arc<Mutex<Option<T>>> {
 
 /// Runs `scenario` with `seed` under `policy`.
 pub fn run(scenario: &Scenario, seed: u64, policy: &Policy) -> Result<RunRecord, String> {
+    run_with_progress(scenario, seed, policy, &mut |_, _| {})
+}
+
+/// Called now and then with (simulated so far, simulated time expected in all).
+pub type Progress<'a> = &'a mut dyn FnMut(Duration, Duration);
+
+/// [`run`], reporting progress as it goes.
+pub fn run_with_progress(
+    scenario: &Scenario,
+    seed: u64,
+    policy: &Policy,
+    progress: Progress<'_>,
+) -> Result<RunRecord, String> {
     let plans = plan(scenario, seed);
     let start = scenario.start_utc();
     let epoch = UNIX_EPOCH
@@ -240,7 +253,9 @@ pub fn run(scenario: &Scenario, seed: u64, policy: &Policy) -> Result<RunRecord,
         }
         Ok(())
     });
-    drive(&mut sim, &scenario.faults).map_err(|e| format!("simulation failed: {e}"))?;
+    let expected = workload_end + scenario.settle;
+    drive(&mut sim, &scenario.faults, expected, progress)
+        .map_err(|e| format!("simulation failed: {e}"))?;
     let simulated = sim.elapsed();
 
     let last = finals
@@ -272,7 +287,12 @@ enum WorldEvent {
 }
 
 /// Steps the simulation until every call is done, applying the faults at their instants.
-fn drive(sim: &mut turmoil::Sim<'_>, faults: &[Fault]) -> turmoil::Result {
+fn drive(
+    sim: &mut turmoil::Sim<'_>,
+    faults: &[Fault],
+    expected: Duration,
+    progress: Progress<'_>,
+) -> turmoil::Result {
     let mut events: Vec<(Duration, WorldEvent)> = faults
         .iter()
         .flat_map(|f| match *f {
@@ -287,6 +307,7 @@ fn drive(sim: &mut turmoil::Sim<'_>, faults: &[Fault]) -> turmoil::Result {
         .collect();
     events.sort_by_key(|(at, _)| *at);
     let mut events = events.into_iter().peekable();
+    let mut steps: u64 = 0;
     loop {
         while let Some((_, event)) = events.next_if(|(at, _)| *at <= sim.elapsed()) {
             tracing::debug!(?event, at = ?sim.elapsed(), "fault");
@@ -299,6 +320,10 @@ fn drive(sim: &mut turmoil::Sim<'_>, faults: &[Fault]) -> turmoil::Result {
         }
         if sim.step()? {
             return Ok(());
+        }
+        steps += 1;
+        if steps % 2000 == 0 {
+            progress(sim.elapsed(), expected);
         }
     }
 }

@@ -174,6 +174,28 @@ fn the_cli_exit_codes_say_ok_gate_failed_or_bad_input() {
         assert!(summary.get(field).is_some(), "summary.json lacks {field}");
     }
     assert!(summary["sim"]["wall_seconds"].as_f64().is_some());
+    let history = std::fs::read_to_string(out.join("history.jsonl")).unwrap();
+    let events: Vec<Value> = history
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let invokes = events.iter().filter(|e| e["type"] == "invoke").count();
+    assert_eq!(
+        invokes * 2,
+        events.len(),
+        "every invoke has its ok, fail or info"
+    );
+    assert!(
+        events
+            .windows(2)
+            .all(|w| w[0]["t_ms"].as_u64() <= w[1]["t_ms"].as_u64()),
+        "history in time order"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["process"] == "engine" && e["f"] == "calcom.create_booking")
+    );
 
     let failing = bookingsim()
         .arg("run")
