@@ -322,7 +322,7 @@ fn drive(
             return Ok(());
         }
         steps += 1;
-        if steps % 2000 == 0 {
+        if steps.is_multiple_of(2000) {
             progress(sim.elapsed(), expected);
         }
     }
