@@ -187,6 +187,12 @@ impl Engine {
         self.pause(&self.settings.policy.infra.redis).await;
     }
 
+    /// The application's own processing of one function call.
+    pub(crate) async fn request_overhead(&self) {
+        self.pause(&self.settings.policy.infra.request_overhead)
+            .await;
+    }
+
     /// One database query.
     pub(crate) async fn database(&self) {
         self.pause(&self.settings.policy.infra.database).await;

@@ -102,6 +102,11 @@ pub struct Infrastructure {
     pub database: Distribution,
     /// Chance that saving an appointment fails after Cal.com booked it (saga territory).
     pub save_failure_probability: f64,
+    /// The application's own time per function call (framework, middleware, logging, what
+    /// the other layers do not model). Zero by default; the seed system's Laravel spent about
+    /// 600 ms (its own table: check 1.1 s against Cal.com's 500 ms), see
+    /// `scenarios/calibration.toml`.
+    pub request_overhead: Distribution,
 }
 
 impl Default for Infrastructure {
@@ -111,6 +116,7 @@ impl Default for Infrastructure {
             redis: Distribution::uniform(ms(1), ms(5)),
             database: Distribution::uniform(ms(5), ms(30)),
             save_failure_probability: 0.0,
+            request_overhead: Distribution::ZERO,
         }
     }
 }

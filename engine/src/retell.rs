@@ -220,6 +220,7 @@ pub async fn function_call(
         .or_else(|| text(&args, &["call_id"]))
         .unwrap_or_default();
     let request = slot_request(call_id.clone(), &args);
+    engine.request_overhead().await;
     let answer = match name.as_str() {
         "check_availability" | "check_availability_v17" => {
             check_answer(&engine.check_availability(&request).await)

@@ -192,12 +192,53 @@ pub struct Journeys {
     pub duration: Duration,
     pub service: String,
     /// Local times callers ask for, e.g. `2025-11-25T12:00`.
+    #[serde(default)]
     pub slots: Vec<String>,
+    /// More slots as a grid: every `every` from `from` to `to` (inclusive) on each of `days`.
+    #[serde(default)]
+    pub slot_grid: Option<SlotGrid>,
     /// Relative popularity of `slots` (default: equal).
     #[serde(default)]
     pub weights: Vec<f64>,
     #[serde(default)]
     pub conversation: Conversation,
+}
+
+/// `{ days = ["2025-11-24", "2025-11-25"], from = "09:00", to = "17:30", every = "30m" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotGrid {
+    pub days: Vec<chrono::NaiveDate>,
+    pub from: String,
+    pub to: String,
+    #[serde(with = "humantime_serde")]
+    pub every: Duration,
+}
+
+impl Journeys {
+    /// Every slot callers may ask for: the listed ones, then the grid's.
+    pub fn all_slots(&self) -> Result<Vec<String>, String> {
+        let mut slots = self.slots.clone();
+        if let Some(g) = &self.slot_grid {
+            let time = |t: &str| {
+                chrono::NaiveTime::parse_from_str(t, "%H:%M")
+                    .map_err(|_| format!("slot_grid: `{t}`: expected a time like \"09:00\""))
+            };
+            let (from, to) = (time(&g.from)?, time(&g.to)?);
+            if g.every.is_zero() {
+                return Err("slot_grid.every: expected a positive duration".into());
+            }
+            let step = chrono::TimeDelta::from_std(g.every).map_err(|e| e.to_string())?;
+            for day in &g.days {
+                let mut t = day.and_time(from);
+                while t <= day.and_time(to) {
+                    slots.push(t.format("%Y-%m-%dT%H:%M").to_string());
+                    t += step;
+                }
+            }
+        }
+        Ok(slots)
+    }
 }
 
 /// How calls arrive (calls per second): `{ kind = "constant", rate = 10 }`,
@@ -346,15 +387,16 @@ impl Scenario {
             return Err("tick: expected a positive duration such as \"10ms\"".into());
         }
         for (i, j) in self.journeys.iter().enumerate() {
-            if j.slots.is_empty() {
+            let slots = j.all_slots().map_err(|e| format!("journeys[{i}].{e}"))?;
+            if slots.is_empty() {
                 return Err(format!(
-                    "journeys[{i}].slots: expected at least one local time"
+                    "journeys[{i}].slots: expected at least one local time (or a slot_grid)"
                 ));
             }
-            if !j.weights.is_empty() && j.weights.len() != j.slots.len() {
+            if !j.weights.is_empty() && j.weights.len() != slots.len() {
                 return Err(format!(
                     "journeys[{i}].weights: expected one weight per slot ({})",
-                    j.slots.len()
+                    slots.len()
                 ));
             }
             let rates: Vec<f64> = match &j.arrivals {

@@ -91,12 +91,13 @@ pub fn plan(scenario: &Scenario, seed: u64) -> Vec<CallPlan> {
         let mut arrivals = streams.stream(&name("arrivals"));
         let mut slots = streams.stream(&name("slots"));
         let mut talk = streams.stream(&name("conversation"));
+        let choices = journeys.all_slots().unwrap_or_default();
         for (i, at) in arrival_times(journeys, &mut arrivals)
             .into_iter()
             .enumerate()
         {
             let id = format!("call{w}_{i:05}");
-            let slot = pick(journeys, &mut slots);
+            let slot = pick(journeys, &choices, &mut slots);
             let c = &journeys.conversation;
             let check_at = c.until_check.sample(&mut talk);
             let mut gap = c.ai_response.sample(&mut talk)
@@ -176,19 +177,19 @@ fn arrival_times(j: &Journeys, rng: &mut impl Rng) -> Vec<Duration> {
     times
 }
 
-fn pick(j: &Journeys, rng: &mut impl Rng) -> String {
+fn pick(j: &Journeys, slots: &[String], rng: &mut impl Rng) -> String {
     if j.weights.is_empty() {
-        return j.slots[rng.random_range(0..j.slots.len())].clone();
+        return slots[rng.random_range(0..slots.len())].clone();
     }
     let total: f64 = j.weights.iter().sum();
     let mut x = rng.random_range(0.0..total.max(f64::MIN_POSITIVE));
-    for (slot, w) in j.slots.iter().zip(&j.weights) {
+    for (slot, w) in slots.iter().zip(&j.weights) {
         if x < *w {
             return slot.clone();
         }
         x -= w;
     }
-    j.slots[j.slots.len() - 1].clone()
+    slots[slots.len() - 1].clone()
 }
 
 #[cfg(test)]
@@ -224,6 +225,21 @@ mod tests {
         assert!(
             (21.0..28.0).contains(&median),
             "median check-to-book gap {median:.1} s"
+        );
+    }
+
+    #[test]
+    fn a_slot_grid_adds_every_step_of_every_day() {
+        let s = scenario(
+            "[[journeys]]\narrivals = { kind = \"constant\", rate = 1 }\nduration = \"10s\"\nservice = \"Herrenhaarschnitt\"\nslot_grid = { days = [\"2025-11-24\", \"2025-11-25\"], from = \"09:00\", to = \"10:00\", every = \"30m\" }\n",
+        );
+        let slots = s.journeys[0].all_slots().unwrap();
+        assert_eq!(slots.len(), 6);
+        assert_eq!(slots[2], "2025-11-24T10:00");
+        assert!(
+            plan(&s, 1)
+                .iter()
+                .all(|c| slots.contains(&c.steps[1].args["datetime"].as_str().unwrap().to_owned()))
         );
     }
 
