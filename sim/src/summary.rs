@@ -37,6 +37,17 @@ pub fn summarize(
             .iter()
             .map(|(op, h)| (op.clone(), metrics::stats(h)))
             .collect();
+    // Reservations by where they are held and how they ended.
+    let mut local: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in &run.reservations {
+        *local.entry(r.state).or_default() += 1;
+    }
+    let mut calcom: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &run.truth.reservations {
+        *calcom
+            .entry(r["state"].as_str().unwrap_or("unknown").to_owned())
+            .or_default() += 1;
+    }
     let mut webhooks: BTreeMap<String, u64> = BTreeMap::new();
     for d in &run.truth.webhook_deliveries {
         *webhooks.entry(d.outcome.clone()).or_default() += 1;
@@ -55,6 +66,7 @@ pub fn summarize(
         "calcom": run.calcom_requests.by_endpoint,
         "engine": run.engine,
         "webhooks": webhooks,
+        "reservations": { "local": local, "calcom": calcom },
         "sim": { "simulated_seconds": run.simulated.as_secs_f64() },
         "timeseries": timeseries(scenario, run),
     });
