@@ -46,6 +46,26 @@ pub struct Resolved {
 }
 
 impl Resolved {
+    /// The phases of this request, the staffed ones carrying the Cal.com bookings in `booked`
+    /// (one per staffed segment, in order; missing ones stay unbooked).
+    pub fn phases(&self, booked: &[CalcomBooking]) -> Vec<Phase> {
+        let mut booked = booked.iter();
+        self.segments
+            .iter()
+            .map(|seg| {
+                let b = seg.event_type_id.and_then(|_| booked.next());
+                Phase {
+                    segment: seg.name.clone(),
+                    start: seg.start,
+                    end: seg.end,
+                    calcom_uid: b.map(|b| b.uid.clone()),
+                    calcom_id: b.map(|b| b.id),
+                    host_id: b.and_then(|b| b.host_id),
+                }
+            })
+            .collect()
+    }
+
     pub fn staffed(&self) -> impl Iterator<Item = (&PlacedSegment, u64)> {
         self.segments
             .iter()
@@ -196,6 +216,35 @@ impl Engine {
         same_day.truncate(3);
         same_day.sort_unstable();
         same_day.into_iter().map(|s| self.local(s)).collect()
+    }
+
+    /// The Cal.com booking of one staffed segment for `customer`, tagged with `metadata`.
+    pub(crate) fn segment_booking(
+        &self,
+        event_type_id: u64,
+        start: DateTime<Utc>,
+        customer: &str,
+        metadata: BTreeMap<String, String>,
+    ) -> NewBooking {
+        NewBooking {
+            event_type_id,
+            start,
+            attendee_name: customer.to_owned(),
+            attendee_email: Some("noreply@placeholder.local".into()),
+            attendee_phone: None,
+            time_zone: self.catalog().time_zone.name().into(),
+            language: "de".into(),
+            metadata,
+        }
+    }
+
+    /// The saga's compensation: cancel in Cal.com what was booked, if the policy says so.
+    pub(crate) async fn compensate(&self, booked: &[CalcomBooking], reason: &str) {
+        if self.policy().saga_compensation {
+            for b in booked {
+                let _ = self.calcom.cancel_booking(&b.uid, reason).await;
+            }
+        }
     }
 
     /// `check_availability`: is the slot free, and (as the policy says) hold it.
@@ -431,18 +480,12 @@ impl Engine {
             .customer_name
             .clone()
             .unwrap_or_else(|| "Unbekannt".into());
-        let new_booking = |event_type_id: u64, start: DateTime<Utc>| NewBooking {
-            event_type_id,
-            start,
-            attendee_name: name.clone(),
-            attendee_email: Some("noreply@placeholder.local".into()),
-            attendee_phone: None,
-            time_zone: self.catalog().time_zone.name().into(),
-            language: "de".into(),
-            metadata: BTreeMap::from([
-                ("call_id".to_string(), req.call_id.clone()),
-                ("service".to_string(), request.service.name.clone()),
-            ]),
+        let metadata = BTreeMap::from([
+            ("call_id".to_string(), req.call_id.clone()),
+            ("service".to_string(), request.service.name.clone()),
+        ]);
+        let new_booking = |event_type_id: u64, start: DateTime<Utc>| {
+            self.segment_booking(event_type_id, start, &name, metadata.clone())
         };
         let staffed: Vec<(PlacedSegment, u64)> =
             request.staffed().map(|(s, id)| (s.clone(), id)).collect();
@@ -474,14 +517,8 @@ impl Engine {
         let booked: Vec<CalcomBooking> = booked.into_iter().map(Result::unwrap).collect();
         if let Some(Err(error)) = errors.into_iter().next() {
             // Saga: a partly booked compound service is undone.
-            if policy.saga_compensation {
-                for b in &booked {
-                    let _ = self
-                        .calcom
-                        .cancel_booking(&b.uid, "Kompensation: Teilbuchung fehlgeschlagen")
-                        .await;
-                }
-            }
+            self.compensate(&booked, "Kompensation: Teilbuchung fehlgeschlagen")
+                .await;
             return match error {
                 CalcomError::SlotTaken(_) | CalcomError::Conflict => {
                     let alternatives = self.alternatives(&request, true).await;
@@ -527,33 +564,12 @@ impl Engine {
             }
         }
         // Local save.
-        let mut booked_iter = booked.iter();
-        let phases: Vec<Phase> = request
-            .segments
-            .iter()
-            .map(|seg| {
-                let b = seg.event_type_id.and_then(|_| booked_iter.next());
-                Phase {
-                    segment: seg.name.clone(),
-                    start: seg.start,
-                    end: seg.end,
-                    calcom_uid: b.map(|b| b.uid.clone()),
-                    calcom_id: b.map(|b| b.id),
-                    host_id: b.and_then(|b| b.host_id),
-                }
-            })
-            .collect();
+        let phases = request.phases(&booked);
         self.database().await;
         if self.save_fails() {
             // Saga: undo in Cal.com what the engine cannot record; without it, orphans.
-            if policy.saga_compensation {
-                for b in &booked {
-                    let _ = self
-                        .calcom
-                        .cancel_booking(&b.uid, "Kompensation: lokale Speicherung fehlgeschlagen")
-                        .await;
-                }
-            }
+            self.compensate(&booked, "Kompensation: lokale Speicherung fehlgeschlagen")
+                .await;
             return BookOutcome::Failed {
                 request,
                 failure: Failure::StoreFailed,

@@ -4,12 +4,10 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-
 use crate::booking::{Resolved, SlotRequest};
-use crate::calcom::NewBooking;
+use crate::calcom::CalcomBooking;
 use crate::engine::Engine;
-use crate::store::{Appointment, AppointmentStatus, Phase, SyncStatus};
+use crate::store::{Appointment, AppointmentStatus, SyncStatus};
 
 impl Engine {
     /// Saves an appointment made by another channel as `pending` and queues its sync.
@@ -31,7 +29,7 @@ impl Engine {
             end: request.end,
             status: AppointmentStatus::Booked,
             sync: SyncStatus::Pending,
-            phases: phases(&request, &[]),
+            phases: request.phases(&[]),
             created_at: self.now(),
         });
         let engine = self.clone();
@@ -45,12 +43,12 @@ impl Engine {
         tokio::time::sleep(self.draw(&policy.sync_queue_delay)).await;
         for attempt in 1..=policy.sync_attempts.max(1) {
             match self.push(id, &request).await {
-                Ok(uids) => {
+                Ok(booked) => {
                     self.database().await;
                     self.appointments.set_sync(
                         id,
                         SyncStatus::Synced,
-                        Some(phases(&request, &uids)),
+                        Some(request.phases(&booked)),
                     );
                     for (seg, event_type_id) in request.staffed() {
                         self.invalidate(event_type_id, seg.start);
@@ -70,66 +68,25 @@ impl Engine {
     }
 
     /// Books every staffed segment; on a failure cancels the booked ones (saga).
-    async fn push(&self, id: u64, r: &Resolved) -> Result<Vec<(String, u64, Option<u64>)>, String> {
+    async fn push(&self, id: u64, r: &Resolved) -> Result<Vec<CalcomBooking>, String> {
         let name = self
             .appointments
             .appointment(id)
             .map(|a| a.customer_name.clone())
             .unwrap_or_default();
-        let mut done: Vec<(String, u64, Option<u64>)> = Vec::new();
+        let mut done = Vec::new();
         for (seg, event_type_id) in r.staffed() {
-            let booking = NewBooking {
-                event_type_id,
-                start: seg.start,
-                attendee_name: name.clone(),
-                attendee_email: Some("noreply@placeholder.local".into()),
-                attendee_phone: None,
-                time_zone: self.catalog().time_zone.name().into(),
-                language: "de".into(),
-                metadata: [("appointment_id".to_string(), id.to_string())].into(),
-            };
+            let metadata = [("appointment_id".to_string(), id.to_string())].into();
+            let booking = self.segment_booking(event_type_id, seg.start, &name, metadata);
             match self.calcom.create_booking(&booking).await {
-                Ok(b) => done.push((b.uid, b.id, b.host_id)),
+                Ok(b) => done.push(b),
                 Err(e) => {
-                    if self.policy().saga_compensation {
-                        for (uid, _, _) in &done {
-                            let _ = self
-                                .calcom
-                                .cancel_booking(
-                                    uid,
-                                    "Kompensation: Synchronisierung fehlgeschlagen",
-                                )
-                                .await;
-                        }
-                    }
+                    self.compensate(&done, "Kompensation: Synchronisierung fehlgeschlagen")
+                        .await;
                     return Err(e.to_string());
                 }
             }
         }
         Ok(done)
     }
-}
-
-/// The phases of `r`, the staffed ones carrying the Cal.com bookings in `booked` (in order).
-fn phases(r: &Resolved, booked: &[(String, u64, Option<u64>)]) -> Vec<Phase> {
-    let mut booked = booked.iter();
-    r.segments
-        .iter()
-        .map(|seg| {
-            let b = seg.event_type_id.and_then(|_| booked.next());
-            Phase {
-                segment: seg.name.clone(),
-                start: seg.start,
-                end: seg.end,
-                calcom_uid: b.map(|b| b.0.clone()),
-                calcom_id: b.map(|b| b.1),
-                host_id: b.and_then(|b| b.2),
-            }
-        })
-        .collect()
-}
-
-/// When a pending appointment was created, for reports of sync lag.
-pub fn pending_since(a: &Appointment) -> Option<DateTime<Utc>> {
-    (a.sync == SyncStatus::Pending).then_some(a.created_at)
 }
