@@ -8,10 +8,10 @@ use std::sync::Arc;
 use booking_engine::catalog::Catalog;
 use booking_engine::policy::PRESETS;
 use booking_engine::{Engine, EngineSettings, Policy};
-use std::io::Write as _;
 
 use clap::{Parser, Subcommand};
 use serde::Deserialize;
+use simkit::say;
 use simkit::transport::{Listener, Network};
 use simkit::{SeedStreams, TokioClock};
 
@@ -78,14 +78,6 @@ fn settings(config: Option<&PathBuf>, preset: &str) -> Result<(Catalog, Policy),
     let policy = Policy::with_overrides(preset, &file.policy)
         .map_err(|e| format!("{origin}: [policy]: {e}"))?;
     Ok((file.catalog.unwrap_or_else(Catalog::demo), policy))
-}
-
-/// Prints a line to stdout; a closed stdout (a pipe whose reader left) is not an error
-/// worth dying for in a server.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
 }
 
 fn main() -> ExitCode {

@@ -5,10 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use std::io::Write as _;
-
 use clap::{Parser, Subcommand};
 use mock_calcom::{MockCalcom, MockConfig, config::DEMO_TOML};
+use simkit::say;
 use simkit::transport::{Listener, Network};
 use simkit::{SeedStreams, TokioClock};
 
@@ -49,14 +48,6 @@ enum Command {
 fn load(path: &PathBuf) -> Result<MockConfig, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     MockConfig::from_toml(&text, &path.display().to_string()).map_err(|e| e.to_string())
-}
-
-/// Prints a line to stdout; a closed stdout (a pipe whose reader left) is not an error
-/// worth dying for in a server.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
 }
 
 fn main() -> ExitCode {

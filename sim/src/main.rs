@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 use sim::record::Completion;
 use sim::{Scenario, summary};
+use simkit::say;
 
 #[derive(Parser)]
 #[command(
@@ -64,13 +65,6 @@ enum Command {
     },
     /// List the policy presets.
     Policies,
-}
-
-/// Prints to stdout; a closed stdout (`| head`) ends nothing but the printing.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
 }
 
 /// Exit codes: 0 ok, 1 a gate failed, 2 bad input.

@@ -17,3 +17,14 @@ pub mod transport;
 pub use clock::{Clock, ManualClock, SharedClock, SimClock, TokioClock};
 pub use distribution::Distribution;
 pub use seed::SeedStreams;
+
+/// `println!` for command-line programs that must not die when stdout goes away (a server
+/// whose banner is piped into `head`, a report piped into a pager that quit): the line is
+/// dropped, the program goes on.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stdout(), $($arg)*);
+    }};
+}
