@@ -68,6 +68,19 @@ async fn call(
     (response.status.as_u16(), value)
 }
 
+/// The mock's ground truth, read from inside the simulation.
+async fn truth() -> (u16, Value) {
+    call(
+        &client(),
+        "http://calcom",
+        "GET",
+        "/_mock/state",
+        None,
+        None,
+    )
+    .await
+}
+
 fn booking(start: &str) -> Value {
     json!({
         "start": start,
@@ -366,15 +379,7 @@ fn the_poisson_injector_books_free_slots_behind_the_back() {
     add_calcom(&mut sim, config, 3);
     sim.client("observer", async {
         tokio::time::sleep(Duration::from_secs(1800)).await;
-        let (_, truth) = call(
-            &client(),
-            "http://calcom",
-            "GET",
-            "/_mock/state",
-            None,
-            None,
-        )
-        .await;
+        let (_, truth) = truth().await;
         let bookings = truth["bookings"].as_array().unwrap();
         // 60 expected in half an hour at 120/h; Poisson spread is about ±8.
         assert!(
@@ -484,15 +489,7 @@ fn a_create_whose_client_gave_up_is_still_committed() {
             simkit::transport::ClientError::Timeout
         );
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let (_, truth) = call(
-            &client(),
-            "http://calcom",
-            "GET",
-            "/_mock/state",
-            None,
-            None,
-        )
-        .await;
+        let (_, truth) = truth().await;
         assert_eq!(
             truth["bookings"].as_array().unwrap().len(),
             1,
