@@ -72,6 +72,11 @@ impl Gate {
         })
     }
 
+    /// Whether a value passes the comparison.
+    pub fn holds(&self, value: f64) -> bool {
+        self.op.holds(value, self.threshold)
+    }
+
     /// The metric's value in a summary, if it has one.
     pub fn value(&self, summary: &Value) -> Option<f64> {
         if let Some((func, rest)) = self.metric.split_once('(') {

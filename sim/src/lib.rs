@@ -5,12 +5,17 @@
 //! - [`world`]: the simulation and what it records ([`record`], [`history`]);
 //! - [`invariants`], [`metrics`], [`gates`], [`summary`]: what a run means.
 
+pub mod aggregate;
+pub mod baseline;
+pub mod experiment;
 pub mod gates;
 pub mod history;
 pub mod invariants;
 pub mod metrics;
+pub mod output;
 pub mod record;
 pub mod scenario;
+pub mod stats;
 pub mod summary;
 pub mod workload;
 pub mod world;

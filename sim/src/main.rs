@@ -55,6 +55,42 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run every policy on the same seeds; paired differences against the first policy.
+    Compare {
+        file: PathBuf,
+        /// Policies to compare, the reference first: `baseline,double-check,full`.
+        #[arg(long, value_delimiter = ',', required = true)]
+        policies: Vec<String>,
+        #[command(flatten)]
+        grid: GridArgs,
+    },
+    /// Run a grid of scenario variants x policies x seeds; per point the summed results,
+    /// paired differences and the knee.
+    Sweep {
+        file: PathBuf,
+        /// A swept field: `NAME=A..B`, `NAME=A..B:STEP` (`policy.cache_ttl=0s..60s:15s`) or
+        /// `NAME=a,b,c`; repeat for a grid. Knees are found along the first.
+        #[arg(long = "param", value_name = "NAME=RANGE", required = true)]
+        params: Vec<String>,
+        /// Policies (default: the scenario's), the reference first.
+        #[arg(long, value_delimiter = ',')]
+        policies: Vec<String>,
+        /// The knee: the smallest value of the first parameter at which this holds
+        /// (gate grammar), per policy. Repeatable.
+        #[arg(long = "knee", default_value = "race_failure_rate > 0.01")]
+        knees: Vec<String>,
+        #[command(flatten)]
+        grid: GridArgs,
+    },
+    /// Combine the outputs of shards (`--shard K/N`) exactly; report and gates as if one
+    /// machine had run them all.
+    Merge {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where the merged results go (default: out/<scenario>-merged).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run every scenario (files or folders) and its gates; exit 1 if one fails.
     Gate {
         #[arg(required = true)]
@@ -62,9 +98,35 @@ enum Command {
         /// Write the verdicts as JUnit XML.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Also fail when a deterministic field differs from the summary in this folder.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        /// Rewrite the baselines from this run instead of comparing.
+        #[arg(long, requires = "baseline")]
+        bless: bool,
     },
     /// List the policy presets.
     Policies,
+}
+
+/// What comparisons and sweeps share.
+#[derive(clap::Args)]
+struct GridArgs {
+    /// Seeds per point: the scenario's seed and the ones after it.
+    #[arg(long, default_value_t = 10)]
+    seeds: u64,
+    /// Runs at once, one per thread (default: every core).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Override scenario fields for every run, as `run --set`.
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    sets: Vec<String>,
+    /// Run only slice K of N (1-based) of the (point, seed) pairs; merge with `merge`.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
+    /// Output folder (default: out/<scenario>-compare or -sweep).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 /// Exit codes: 0 ok, 1 a gate failed, 2 bad input.
@@ -109,7 +171,32 @@ fn main() -> ExitCode {
             policy,
             call,
         } => exit(replay(&file, seed, policy, &call)),
-        Command::Gate { paths, junit } => exit(gate(&paths, junit.as_deref())),
+        Command::Compare {
+            file,
+            policies,
+            grid,
+        } => exit(sweep(
+            &file,
+            Vec::new(),
+            policies,
+            Vec::new(),
+            grid,
+            "compare",
+        )),
+        Command::Sweep {
+            file,
+            params,
+            policies,
+            knees,
+            grid,
+        } => exit(sweep(&file, params, policies, knees, grid, "sweep")),
+        Command::Merge { dirs, out } => exit(merge(&dirs, out)),
+        Command::Gate {
+            paths,
+            junit,
+            baseline,
+            bless,
+        } => exit(gate(&paths, junit.as_deref(), baseline.as_deref(), bless)),
     }
 }
 
@@ -177,37 +264,17 @@ fn run(
     let (summary, record) = timed_run(&scenario, seed, &policy)?;
     let _ = write!(std::io::stdout(), "{}", summary::render(&summary));
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join(&scenario.name));
-    let failed = |e: std::io::Error| Failure(BAD_INPUT, format!("{}: {e}", dir.display()));
-    let history: Vec<String> = sim::history::history(&scenario, &record)
-        .iter()
-        .map(Value::to_string)
-        .collect();
-    write_atomically(&dir, "history.jsonl", &history.join("\n")).map_err(failed)?;
-    let path = write_atomically(
-        &dir,
-        "summary.json",
-        &serde_json::to_string_pretty(&summary).unwrap_or_default(),
-    )
-    .map_err(failed)?;
-    say!("  wrote {} (and history.jsonl)", path.display());
+    let path = sim::output::write_run(&dir, &scenario, &summary, &record)
+        .map_err(|e| Failure(BAD_INPUT, e))?;
+    say!(
+        "  wrote {} (and history.jsonl, latency.hlog, report.md, report.html, charts/)",
+        path.display()
+    );
     Ok(if summary::gates_pass(&summary) {
         0
     } else {
         GATE_FAILED
     })
-}
-
-/// Writes `name` in `dir` through a temporary file and a rename: never half-written.
-fn write_atomically(dir: &Path, name: &str, text: &str) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.write_all(b"\n")?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &path)?;
-    Ok(path)
 }
 
 fn replay(
@@ -328,33 +395,22 @@ fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
     Ok(files)
 }
 
-fn gate(paths: &[PathBuf], junit: Option<&Path>) -> Result<u8, Failure> {
+fn gate(
+    paths: &[PathBuf],
+    junit: Option<&Path>,
+    baseline: Option<&Path>,
+    bless: bool,
+) -> Result<u8, Failure> {
     let files = scenario_files(paths)?;
     let mut scenarios = Vec::new();
     for f in &files {
-        scenarios.push((f.clone(), load(f, &[])?));
+        scenarios.push(load(f, &[])?);
     }
-    let mut report = quick_junit::Report::new("bookingsim gate");
+    let mut verdicts = Vec::new();
     let mut all_pass = true;
-    for (file, scenario) in &scenarios {
+    for scenario in &scenarios {
         let (summary, _) = timed_run(scenario, scenario.seed, &scenario.policy.preset)?;
-        let mut suite = quick_junit::TestSuite::new(scenario.name.as_str());
-        for g in summary["gates"].as_array().into_iter().flatten() {
-            let name = g["gate"].as_str().unwrap_or_default();
-            let pass = g["pass"] == true;
-            let status = if pass {
-                quick_junit::TestCaseStatus::success()
-            } else {
-                let mut s =
-                    quick_junit::TestCaseStatus::non_success(quick_junit::NonSuccessKind::Failure);
-                s.set_message(format!("value {}", g["value"]));
-                s
-            };
-            suite.add_test_case(quick_junit::TestCase::new(name, status));
-        }
-        report.add_test_suite(suite);
-        let pass = summary::gates_pass(&summary);
-        all_pass &= pass;
+        let mut pass = summary::gates_pass(&summary);
         let failing: Vec<&str> = summary["gates"]
             .as_array()
             .into_iter()
@@ -362,25 +418,50 @@ fn gate(paths: &[PathBuf], junit: Option<&Path>) -> Result<u8, Failure> {
             .filter(|g| g["pass"] != true)
             .filter_map(|g| g["gate"].as_str())
             .collect();
+        let mut note = if failing.is_empty() {
+            String::new()
+        } else {
+            format!("  failing: {}", failing.join("; "))
+        };
+        let mut diff = None;
+        if let Some(dir) = baseline {
+            if bless {
+                let text = serde_json::to_string_pretty(&sim::baseline::deterministic(&summary))
+                    .unwrap_or_default();
+                sim::output::write_atomically(dir, &format!("{}.json", scenario.name), &text)
+                    .map_err(|e| Failure(BAD_INPUT, format!("{}: {e}", dir.display())))?;
+                note += "  baseline written";
+            } else {
+                let d = sim::baseline::check(dir, &summary).map_err(|e| Failure(BAD_INPUT, e))?;
+                if !d.is_empty() {
+                    pass = false;
+                    note += &format!("  {} fields differ from the baseline", d.len());
+                }
+                diff = Some(d);
+            }
+        }
+        all_pass &= pass;
         say!(
-            "{} {:<28} {:>4} gates  simulated {:>7.1} s in {:>6.2} s{}",
+            "{} {:<28} {:>4} gates  simulated {:>7.1} s in {:>6.2} s{note}",
             if pass { "pass" } else { "FAIL" },
             scenario.name,
             summary["gates"].as_array().map_or(0, Vec::len),
             summary["sim"]["simulated_seconds"].as_f64().unwrap_or(0.0),
             summary["sim"]["wall_seconds"].as_f64().unwrap_or(0.0),
-            if failing.is_empty() {
-                String::new()
-            } else {
-                format!("  failing: {}", failing.join("; "))
-            }
         );
-        let _ = file;
+        for line in diff.iter().flatten().take(40) {
+            say!("       {line}");
+        }
+        if diff.as_ref().is_some_and(|d| d.len() > 40) {
+            say!(
+                "       ... and {} more",
+                diff.as_ref().map_or(0, Vec::len) - 40
+            );
+        }
+        verdicts.push((scenario.name.clone(), summary, diff));
     }
     if let Some(path) = junit {
-        let xml = report
-            .to_string()
-            .map_err(|e| Failure(BAD_INPUT, e.to_string()))?;
+        let xml = reports::junit::gates(&verdicts).map_err(|e| Failure(BAD_INPUT, e))?;
         let dir = path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
@@ -389,8 +470,263 @@ fn gate(paths: &[PathBuf], junit: Option<&Path>) -> Result<u8, Failure> {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("junit.xml");
-        write_atomically(dir, name, &xml)
+        sim::output::write_atomically(dir, name, &xml)
             .map_err(|e| Failure(BAD_INPUT, format!("{}: {e}", path.display())))?;
     }
+    if baseline.is_some() && !bless && !all_pass {
+        say!("(a deliberate change? rewrite the baselines with --bless and commit them)");
+    }
     Ok(if all_pass { 0 } else { GATE_FAILED })
+}
+
+/// Runs a comparison (no parameters) or a sweep, whole or one shard of it.
+fn sweep(
+    file: &Path,
+    params: Vec<String>,
+    policies: Vec<String>,
+    knees: Vec<String>,
+    grid: GridArgs,
+    kind: &str,
+) -> Result<u8, Failure> {
+    let bad = |e: String| Failure(BAD_INPUT, e);
+    let scenario = load(file, &grid.sets)?;
+    let text =
+        std::fs::read_to_string(file).map_err(|e| bad(format!("{}: {e}", file.display())))?;
+    // `--set` applies to every point: it becomes part of the plan's scenario text.
+    let text = if grid.sets.is_empty() {
+        text
+    } else {
+        sim::scenario::with_sets_text(&text, &file.display().to_string(), &grid.sets)
+            .map_err(|e| bad(e.to_string()))?
+    };
+    let policies = if policies.is_empty() {
+        vec![scenario.policy.preset.clone()]
+    } else {
+        policies
+    };
+    for k in &knees {
+        sim::gates::Gate::parse(k).map_err(|e| bad(format!("--knee {k}: {e}")))?;
+    }
+    if grid.seeds == 0 {
+        return Err(bad("--seeds: expected at least 1".into()));
+    }
+    let plan = sim::experiment::Plan {
+        scenario: scenario.name.clone(),
+        origin: file.display().to_string(),
+        text,
+        params: params
+            .iter()
+            .map(|p| sim::experiment::Param::parse(p))
+            .collect::<Result<_, _>>()
+            .map_err(bad)?,
+        policies,
+        seeds: (0..grid.seeds)
+            .map(|i| scenario.seed.wrapping_add(i))
+            .collect(),
+        knees,
+    };
+    let scenarios = plan.scenarios().map_err(bad)?;
+    for p in &plan.policies {
+        let mut s = scenario.clone();
+        s.policy.preset.clone_from(p);
+        s.policy().map_err(|e| bad(format!("--policies: {e}")))?;
+    }
+    let shard = grid.shard.as_deref().map(parse_shard).transpose()?;
+    let tasks = match shard {
+        Some((k, n)) => plan.shard(k, n),
+        None => plan.tasks(),
+    };
+    let dir = grid.out.unwrap_or_else(|| {
+        let mut name = format!("{}-{kind}", scenario.name);
+        if let Some((k, n)) = shard {
+            name += &format!("-shard-{k}-of-{n}");
+        }
+        PathBuf::from("out").join(name)
+    });
+    let jobs = grid
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    #[allow(clippy::disallowed_methods)]
+    // reason: the harness's own speed, never part of the results
+    let started = std::time::Instant::now();
+    let runs =
+        sim::experiment::execute(&scenarios, &tasks, jobs, &progress_bar(kind)).map_err(bad)?;
+    say!(
+        "{kind}: {} runs ({} points x {} policies x {} seeds{}) in {:.1} s on {jobs} threads",
+        runs.len(),
+        plan.points().len(),
+        plan.policies.len(),
+        plan.seeds.len(),
+        shard.map_or(String::new(), |(k, n)| format!(", shard {k}/{n}")),
+        started.elapsed().as_secs_f64()
+    );
+    let failed = |e: std::io::Error| Failure(BAD_INPUT, format!("{}: {e}", dir.display()));
+    let plan_text = serde_json::to_string_pretty(&plan.to_json()).unwrap_or_default();
+    sim::output::write_atomically(&dir, "plan.json", &plan_text).map_err(failed)?;
+    let lines: Vec<String> = runs.iter().map(|r| r.to_json().to_string()).collect();
+    sim::output::write_atomically(&dir, "runs.jsonl", &lines.join("\n")).map_err(failed)?;
+    if shard.is_some() {
+        say!(
+            "  wrote {} (plan.json, runs.jsonl); combine the shards with `bookingsim merge`",
+            dir.display()
+        );
+        return Ok(0);
+    }
+    finish(&plan, &scenarios, &runs, &dir)
+}
+
+fn parse_shard(text: &str) -> Result<(usize, usize), Failure> {
+    let bad = || {
+        Failure(
+            BAD_INPUT,
+            format!("--shard {text}: expected K/N with 1 <= K <= N"),
+        )
+    };
+    let (k, n) = text.split_once('/').ok_or_else(bad)?;
+    let (k, n) = (
+        k.trim().parse::<usize>().map_err(|_| bad())?,
+        n.trim().parse::<usize>().map_err(|_| bad())?,
+    );
+    if k == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
+/// A progress bar on a terminal; nothing when stderr is not one.
+fn progress_bar(kind: &str) -> impl Fn(usize, usize) + Sync + use<> {
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let kind = kind.to_owned();
+    move |done: usize, total: usize| {
+        if !terminal {
+            return;
+        }
+        const WIDTH: usize = 30;
+        let filled = done * WIDTH / total.max(1);
+        let _ = write!(
+            std::io::stderr(),
+            "\r  {kind} [{}{}] {done}/{total} runs{}",
+            "#".repeat(filled),
+            "-".repeat(WIDTH - filled),
+            if done == total { "\r\x1b[2K" } else { "" }
+        );
+    }
+}
+
+/// The sweep's report from its runs: sweep.json, points.csv, report.md/html, charts; the
+/// Markdown summary on stdout; exit 1 when a gate fails on a point's summed results.
+fn finish(
+    plan: &sim::experiment::Plan,
+    scenarios: &[Scenario],
+    runs: &[sim::aggregate::RunResult],
+    dir: &Path,
+) -> Result<u8, Failure> {
+    let (report, aggregates) = sim::experiment::report(plan, scenarios, runs);
+    let doc =
+        sim::output::write_sweep(dir, &report, &aggregates).map_err(|e| Failure(BAD_INPUT, e))?;
+    // The Markdown summary without its charts: it reads in a terminal and a CI log.
+    let text = doc.markdown();
+    let text = text[..text.find("\n## Charts").unwrap_or(text.len())].trim_end();
+    say!("{text}\n");
+    say!(
+        "wrote {}/sweep.json (and points.csv, runs.jsonl, report.md, report.html, charts/)",
+        dir.display()
+    );
+    let failing: Vec<String> = report["points"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["policies"].as_object().into_iter().flatten())
+        .flat_map(|(policy, s)| {
+            s["gates"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|g| g["pass"] != true)
+                .map(move |g| {
+                    let at = s["params"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| format!(" {k}={}", v.as_str().unwrap_or_default()))
+                        .collect::<String>();
+                    format!(
+                        "{policy}{at}: {} (value {})",
+                        g["gate"].as_str().unwrap_or_default(),
+                        g["value"]
+                    )
+                })
+        })
+        .collect();
+    for f in &failing {
+        say!("gate FAIL {f}");
+    }
+    Ok(if failing.is_empty() { 0 } else { GATE_FAILED })
+}
+
+/// Reads the plan and runs of every shard folder, checks they belong together, and
+/// finishes the sweep as if it had run in one place.
+fn merge(dirs: &[PathBuf], out: Option<PathBuf>) -> Result<u8, Failure> {
+    let bad = |e: String| Failure(BAD_INPUT, e);
+    let mut plan: Option<sim::experiment::Plan> = None;
+    let mut runs: std::collections::BTreeMap<(usize, String, u64), sim::aggregate::RunResult> =
+        std::collections::BTreeMap::new();
+    for dir in dirs {
+        let read = |name: &str| {
+            std::fs::read_to_string(dir.join(name))
+                .map_err(|e| bad(format!("{}: {e}", dir.join(name).display())))
+        };
+        let p: Value = serde_json::from_str(&read("plan.json")?)
+            .map_err(|e| bad(format!("{}/plan.json: {e}", dir.display())))?;
+        let p = sim::experiment::Plan::from_json(&p).map_err(bad)?;
+        match &plan {
+            Some(first) if *first != p => {
+                return Err(bad(format!(
+                    "{}: a different sweep (scenario, parameters, policies, seeds or knees differ)",
+                    dir.display()
+                )));
+            }
+            Some(_) => {}
+            None => plan = Some(p),
+        }
+        for (n, line) in read("runs.jsonl")?.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let v: Value = serde_json::from_str(line)
+                .map_err(|e| bad(format!("{}/runs.jsonl:{}: {e}", dir.display(), n + 1)))?;
+            let r = sim::aggregate::RunResult::from_json(&v)
+                .map_err(|e| bad(format!("{}/runs.jsonl:{}: {e}", dir.display(), n + 1)))?;
+            let key = (r.point, r.policy.clone(), r.seed);
+            if let Some(seen) = runs.get(&key)
+                && *seen != r
+            {
+                return Err(bad(format!(
+                    "{}/runs.jsonl:{}: point {} policy {} seed {} differs from another shard's",
+                    dir.display(),
+                    n + 1,
+                    r.point,
+                    r.policy,
+                    r.seed
+                )));
+            }
+            runs.insert(key, r);
+        }
+    }
+    let plan = plan.ok_or_else(|| bad("no shard folders".into()))?;
+    let scenarios = plan.scenarios().map_err(bad)?;
+    let runs: Vec<sim::aggregate::RunResult> = runs.into_values().collect();
+    let expected = plan.tasks().len();
+    if runs.len() != expected {
+        eprintln!(
+            "warning: {} of {expected} runs present: a shard is missing",
+            runs.len()
+        );
+    }
+    let dir = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-merged", plan.scenario)));
+    say!("merge: {} runs from {} folders", runs.len(), dirs.len());
+    let plan_text = serde_json::to_string_pretty(&plan.to_json()).unwrap_or_default();
+    sim::output::write_atomically(&dir, "plan.json", &plan_text)
+        .map_err(|e| bad(format!("{}: {e}", dir.display())))?;
+    finish(&plan, &scenarios, &runs, &dir)
 }

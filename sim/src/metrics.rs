@@ -1,14 +1,16 @@
-//! Latency histograms (HdrHistogram, milliseconds, 3 significant digits) per operation.
+//! Latency samples and HdrHistograms (milliseconds, 3 significant digits) per operation.
 
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use booking_engine::catalog::Catalog;
-
 use crate::record::is_check;
+use crate::scenario::Scenario;
 use crate::world::RunRecord;
+
+/// Histograms by operation name.
+pub type Histograms = BTreeMap<String, Histogram<u64>>;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LatencyStats {
@@ -20,21 +22,46 @@ pub struct LatencyStats {
     pub max: u64,
 }
 
-/// Histograms by operation: `check_availability`, `start_booking`, `compound_booking` (a
+/// One latency: which operation, when it ended (ms since the scenario's start), how long.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub op: String,
+    pub end_ms: u64,
+    pub latency_ms: u64,
+}
+
+/// An empty histogram with the bounds every histogram here shares (1 ms to 1 h), so that
+/// any two can be added exactly.
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000, 3).expect("valid bounds")
+}
+
+/// Every latency of a run: `check_availability`, `start_booking`, `compound_booking` (a
 /// start_booking of a compound service), `call` (end to end), `lock_wait`, and
-/// `calcom.<endpoint>` for every Cal.com request the engine made.
-pub fn histograms(run: &RunRecord, catalog: &Catalog) -> BTreeMap<String, Histogram<u64>> {
-    let mut h: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
-    let mut record = |op: &str, ms: u64| {
-        h.entry(op.to_owned())
-            .or_insert_with(|| Histogram::new_with_bounds(1, 3_600_000, 3).expect("valid bounds"))
-            .saturating_record(ms.max(1));
+/// `calcom.<endpoint>` for every Cal.com request the engine made. Sorted by end, then op.
+pub fn samples(run: &RunRecord, scenario: &Scenario) -> Vec<Sample> {
+    let catalog = scenario.catalog();
+    let start_ms = scenario.start_utc().timestamp_millis();
+    let mut out = Vec::new();
+    let mut push = |op: &str, end_ms: u64, latency_ms: u64| {
+        out.push(Sample {
+            op: op.to_owned(),
+            end_ms,
+            latency_ms,
+        })
     };
-    for sample in &run.calcom_samples {
-        record(&format!("calcom.{}", sample.endpoint), sample.latency_ms);
+    for s in &run.calcom_samples {
+        let sent = u64::try_from(s.at_ms - start_ms).unwrap_or(0);
+        push(
+            &format!("calcom.{}", s.endpoint),
+            sent + s.latency_ms,
+            s.latency_ms,
+        );
     }
+    // Lock waits carry no instant; they count at the run's end.
+    let end = u64::try_from(run.simulated.as_millis()).unwrap_or(u64::MAX);
     for wait in &run.lock_waits {
-        record("lock_wait", *wait);
+        push("lock_wait", end, *wait);
     }
     let compound = |service: Option<&str>| {
         service
@@ -51,7 +78,7 @@ pub fn histograms(run: &RunRecord, catalog: &Catalog) -> BTreeMap<String, Histog
                 continue;
             };
             let took = step.completed_ms.saturating_sub(step.invoked_ms);
-            record(op, took);
+            push(op, step.completed_ms, took);
             if op == "start_booking"
                 && compound(
                     step.args["service_name"]
@@ -59,18 +86,47 @@ pub fn histograms(run: &RunRecord, catalog: &Catalog) -> BTreeMap<String, Histog
                         .or(step.args["dienstleistung"].as_str()),
                 )
             {
-                record("compound_booking", took);
+                push("compound_booking", step.completed_ms, took);
             }
         }
         if let (Some(first), Some(last)) = (call.steps.first(), call.steps.last()) {
-            record(
+            push(
                 "call",
+                last.completed_ms,
                 last.completed_ms
                     .saturating_sub(first.invoked_ms.min(call.start_ms)),
             );
         }
     }
+    out.sort_by(|a, b| (a.end_ms, &a.op).cmp(&(b.end_ms, &b.op)));
+    out
+}
+
+/// One histogram per operation.
+pub fn histograms(samples: &[Sample]) -> Histograms {
+    let mut h = Histograms::new();
+    for s in samples {
+        h.entry(s.op.clone())
+            .or_insert_with(histogram)
+            .saturating_record(s.latency_ms.max(1));
+    }
     h
+}
+
+/// Histograms per interval of `width_ms` (by when the operation ended), for latency over
+/// time and HdrHistogram interval logs. Intervals without samples are left out.
+pub fn intervals(samples: &[Sample], width_ms: u64) -> Vec<(u64, Histograms)> {
+    let mut by_interval: BTreeMap<u64, Vec<Sample>> = BTreeMap::new();
+    for s in samples {
+        by_interval
+            .entry(s.end_ms / width_ms.max(1) * width_ms.max(1))
+            .or_default()
+            .push(s.clone());
+    }
+    by_interval
+        .into_iter()
+        .map(|(start, s)| (start, histograms(&s)))
+        .collect()
 }
 
 pub fn stats(h: &Histogram<u64>) -> LatencyStats {
@@ -82,4 +138,9 @@ pub fn stats(h: &Histogram<u64>) -> LatencyStats {
         p99: h.value_at_quantile(0.99),
         max: h.max(),
     }
+}
+
+/// Latency statistics of every histogram, by operation.
+pub fn latency_table(h: &Histograms) -> BTreeMap<String, LatencyStats> {
+    h.iter().map(|(op, h)| (op.clone(), stats(h))).collect()
 }

@@ -472,31 +472,66 @@ impl Scenario {
         if sets.is_empty() {
             return Self::parse(text, origin);
         }
-        let mut doc: toml::Table =
-            toml::from_str(text).map_err(|e| ScenarioError(format!("{origin}: {e}")))?;
-        for set in sets {
-            let (path, value) = set
-                .split_once('=')
-                .ok_or_else(|| ScenarioError(format!("--set {set}: expected field=value")))?;
-            let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
-                .map(|mut t| t.remove("v").expect("just written"))
-                .unwrap_or_else(|_| toml::Value::String(value.to_owned()));
-            let mut table = &mut doc;
-            let parts: Vec<&str> = path.trim().split('.').collect();
-            for part in &parts[..parts.len() - 1] {
-                table = table
-                    .entry((*part).to_owned())
-                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-                    .as_table_mut()
-                    .ok_or_else(|| {
-                        ScenarioError(format!("--set {set}: `{part}` is not a table"))
-                    })?;
-            }
-            table.insert(parts[parts.len() - 1].to_owned(), value);
-        }
-        let text = toml::to_string(&doc).map_err(|e| ScenarioError(e.to_string()))?;
+        let text = with_sets_text(text, origin, sets)?;
         Self::parse(&text, &format!("{origin} (with --set)"))
     }
+}
+
+/// The scenario text with `--set` overrides applied (as TOML, comments dropped).
+pub fn with_sets_text(text: &str, origin: &str, sets: &[String]) -> Result<String, ScenarioError> {
+    let mut doc: toml::Table =
+        toml::from_str(text).map_err(|e| ScenarioError(format!("{origin}: {e}")))?;
+    for set in sets {
+        let (path, value) = set
+            .split_once('=')
+            .ok_or_else(|| ScenarioError(format!("--set {set}: expected field=value")))?;
+        let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .map(|mut t| t.remove("v").expect("just written"))
+            .unwrap_or_else(|_| toml::Value::String(value.to_owned()));
+        set_path(&mut doc, path, value).map_err(|e| ScenarioError(format!("--set {set}: {e}")))?;
+    }
+    toml::to_string(&doc).map_err(|e| ScenarioError(e.to_string()))
+}
+
+/// Sets a dotted path (`policy.cache_ttl`, `journeys[0].arrivals.rate` or
+/// `journeys.0.arrivals.rate`), creating missing tables on the way.
+fn set_path(doc: &mut toml::Table, path: &str, value: toml::Value) -> Result<(), String> {
+    let path = path.trim().replace('[', ".").replace(']', "");
+    let parts: Vec<&str> = path.split('.').filter(|p| !p.is_empty()).collect();
+    let (first, rest) = parts.split_first().ok_or("expected a field name")?;
+    let table = || toml::Value::Table(toml::Table::new());
+    if rest.is_empty() {
+        doc.insert((*first).to_owned(), value);
+        return Ok(());
+    }
+    let mut here = doc.entry((*first).to_owned()).or_insert_with(table);
+    let mut name = *first;
+    for (i, part) in rest.iter().enumerate() {
+        let last = i + 1 == rest.len();
+        here = match here {
+            toml::Value::Table(t) => {
+                if last {
+                    t.insert((*part).to_owned(), value);
+                    return Ok(());
+                }
+                t.entry((*part).to_owned()).or_insert_with(table)
+            }
+            toml::Value::Array(items) => {
+                let len = items.len();
+                let at = part.parse::<usize>().ok().filter(|i| *i < len).ok_or_else(|| {
+                    format!("`{name}` is a list of {len}: give an index below {len}, e.g. `{name}[0]`")
+                })?;
+                if last {
+                    items[at] = value;
+                    return Ok(());
+                }
+                &mut items[at]
+            }
+            _ => return Err(format!("`{name}` is not a table")),
+        };
+        name = part;
+    }
+    unreachable!("the last part returns")
 }
 
 /// TOML arguments as JSON, the way Retell sends them.
@@ -564,5 +599,19 @@ mod tests {
         .unwrap();
         assert_eq!(s.seed, 9);
         assert!(s.policy().unwrap().double_check);
+        let journeys = format!(
+            "{MINIMAL}[[journeys]]\narrivals = {{ kind = \"poisson\", rate = 10 }}\nduration = \"1m\"\nservice = \"x\"\nslots = [\"2025-11-24T10:00\"]\n"
+        );
+        for path in ["journeys[0].arrivals.rate", "journeys.0.arrivals.rate"] {
+            let s = Scenario::with_sets(&journeys, "t.toml", &[format!("{path}=3.5")]).unwrap();
+            assert!(
+                matches!(s.journeys[0].arrivals, Arrivals::Poisson { rate } if rate == 3.5),
+                "{path}"
+            );
+        }
+        let e = Scenario::with_sets(&journeys, "t.toml", &["journeys[1].duration=\"2m\"".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`journeys` is a list of 1"), "{e}");
     }
 }

@@ -32,11 +32,7 @@ pub fn summarize(
     for v in violations {
         *invariant_counts.entry(v.kind).or_default() += 1;
     }
-    let latency: BTreeMap<String, metrics::LatencyStats> =
-        metrics::histograms(run, &scenario.catalog())
-            .iter()
-            .map(|(op, h)| (op.clone(), metrics::stats(h)))
-            .collect();
+    let latency = metrics::latency_table(&metrics::histograms(&metrics::samples(run, scenario)));
     // Reservations by where they are held and how they ended.
     let mut local: BTreeMap<&str, u64> = BTreeMap::new();
     for r in &run.reservations {
@@ -83,8 +79,29 @@ pub fn summarize(
     summary
 }
 
-/// Per simulated second with activity: calls ending by outcome, and Cal.com requests with
-/// their 429s and failures (no answer or 5xx).
+/// Cal.com answers in the time series: by class, with 409 and 429 on their own.
+pub const STATUS_KEYS: [&str; 6] = [
+    "calcom_2xx",
+    "calcom_409",
+    "calcom_429",
+    "calcom_4xx",
+    "calcom_5xx",
+    "calcom_no_answer",
+];
+
+fn status_class(status: u16) -> usize {
+    match status {
+        200..=299 => 0,
+        409 => 1,
+        429 => 2,
+        400..=499 => 3,
+        500..=599 => 4,
+        _ => 5,
+    }
+}
+
+/// Per simulated second with activity: calls ending by outcome, and Cal.com requests by
+/// when they were sent, by answer ([`STATUS_KEYS`]).
 fn timeseries(scenario: &Scenario, run: &RunRecord) -> Value {
     let mut rows: BTreeMap<u64, BTreeMap<&str, u64>> = BTreeMap::new();
     for call in &run.calls {
@@ -100,12 +117,7 @@ fn timeseries(scenario: &Scenario, run: &RunRecord) -> Value {
         let second = u64::try_from((s.at_ms - start_ms).max(0) / 1000).unwrap_or(0);
         let row = rows.entry(second).or_default();
         *row.entry("calcom_requests").or_default() += 1;
-        if s.status == 429 {
-            *row.entry("calcom_429").or_default() += 1;
-        }
-        if s.status == 0 || s.status >= 500 {
-            *row.entry("calcom_failed").or_default() += 1;
-        }
+        *row.entry(STATUS_KEYS[status_class(s.status)]).or_default() += 1;
     }
     Value::Array(
         rows.into_iter()

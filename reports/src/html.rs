@@ -1,0 +1,61 @@
+//! One self-contained HTML file: inline CSS and SVG, no scripts, no network. Well-formed
+//! XML as well, so any XML tool can read it.
+
+use crate::{Block, Document};
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:70rem;\
+padding:0 1rem;color:#222}h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem;\
+border-bottom:1px solid #ddd}table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}\
+th,td{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}th{background:#f3f3f3}\
+td:first-child,th:first-child{text-align:left}figure{margin:1rem 0}svg{max-width:100%;height:auto}\
+.fail{color:#b00;font-weight:bold}";
+
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+pub fn render(doc: &Document) -> String {
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n\
+         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>\n",
+        escape(&doc.title),
+        escape(&doc.title)
+    );
+    for block in &doc.blocks {
+        match block {
+            Block::Heading(h) => out += &format!("<h2>{}</h2>\n", escape(h)),
+            Block::Text(t) => out += &format!("<p>{}</p>\n", escape(t)),
+            Block::Table { header, rows } => {
+                out += "<table>\n<tr>";
+                for h in header {
+                    out += &format!("<th>{}</th>", escape(h));
+                }
+                out += "</tr>\n";
+                for r in rows {
+                    out += "<tr>";
+                    for c in r {
+                        let class = if c == "FAIL" { " class=\"fail\"" } else { "" };
+                        out += &format!("<td{class}>{}</td>", escape(c));
+                    }
+                    out += "</tr>\n";
+                }
+                out += "</table>\n";
+            }
+            Block::Chart(c) => {
+                // The SVG goes in as it is, minus an XML declaration.
+                let svg = c
+                    .svg
+                    .trim_start()
+                    .strip_prefix("<?xml")
+                    .and_then(|rest| rest.split_once("?>").map(|(_, svg)| svg))
+                    .unwrap_or(&c.svg);
+                out += &format!("<figure>\n{}\n</figure>\n", svg.trim());
+            }
+        }
+    }
+    out += "</body>\n</html>\n";
+    out
+}

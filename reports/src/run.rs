@@ -1,0 +1,180 @@
+//! The report of one run, from its `summary.json` and its histograms.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use serde_json::Value;
+
+use crate::charts::{self, Line};
+use crate::{Document, cell, ms, percent};
+
+/// Operations whose latency the charts show, in this order.
+pub const CHARTED: [&str; 3] = ["check_availability", "start_booking", "call"];
+/// Cal.com answers in the summary's time series.
+const STATUS: [(&str, &str); 6] = [
+    ("calcom_2xx", "2xx"),
+    ("calcom_409", "409 conflict"),
+    ("calcom_429", "429 throttled"),
+    ("calcom_4xx", "other 4xx"),
+    ("calcom_5xx", "5xx"),
+    ("calcom_no_answer", "no answer"),
+];
+
+/// `intervals` holds histograms per `width_ms` of simulated time (by start, in ms).
+pub fn document(
+    summary: &Value,
+    histograms: &BTreeMap<String, Histogram<u64>>,
+    intervals: &[(u64, BTreeMap<String, Histogram<u64>>)],
+    width_ms: u64,
+) -> Document {
+    let s = summary;
+    let mut doc = Document::new(format!(
+        "bookingsim run: {} (seed {}, policy {})",
+        cell(&s["scenario"]),
+        s["seed"],
+        cell(&s["policy"])
+    ));
+    doc.text(format!(
+        "{} calls over {:.1} simulated s; race-failure rate {} ({} race_lost of {} told available); digest {}.",
+        s["calls"],
+        s["sim"]["simulated_seconds"].as_f64().unwrap_or(0.0),
+        percent(s["race_failure_rate"].as_f64().unwrap_or(0.0)),
+        s["outcomes"]["race_lost"],
+        s["told_available"],
+        cell(&s["digest"]),
+    ));
+    outcomes_and_latency(&mut doc, s);
+    doc.heading("Invariants");
+    let broken: Vec<Vec<String>> = s["invariants"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, n)| n.as_u64() != Some(0))
+        .map(|(k, n)| vec![k.clone(), n.to_string()])
+        .collect();
+    if broken.is_empty() {
+        doc.text("All invariants hold.");
+    } else {
+        doc.table(&["violated invariant", "count"], broken);
+        let first: Vec<Vec<String>> = s["violations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .take(20)
+            .map(|v| vec![cell(&v["kind"]), cell(&v["detail"])])
+            .collect();
+        doc.table(&["kind", "detail (first 20)"], first);
+    }
+    gates(&mut doc, s);
+    doc.heading("Charts");
+    let spectra: Vec<(String, &Histogram<u64>)> = CHARTED
+        .iter()
+        .filter_map(|op| histograms.get(*op).map(|h| ((*op).to_owned(), h)))
+        .collect();
+    doc.chart(charts::spectrum(
+        "latency-spectrum.svg",
+        "Latency by percentile",
+        &spectra,
+    ));
+    let secs = |at: u64| at as f64 / 1000.0;
+    let mut over_time = Vec::new();
+    for op in &CHARTED[..2] {
+        for (q, label) in [(0.5, "p50"), (0.95, "p95")] {
+            let points: Vec<(f64, f64)> = intervals
+                .iter()
+                .filter_map(|(at, h)| {
+                    let h = h.get(*op).filter(|h| !h.is_empty())?;
+                    Some((secs(*at), h.value_at_quantile(q) as f64))
+                })
+                .collect();
+            if !points.is_empty() {
+                over_time.push(Line {
+                    name: format!("{op} {label}"),
+                    points,
+                });
+            }
+        }
+    }
+    doc.chart(charts::lines(
+        "latency-over-time.svg",
+        &format!("Latency over time (per {} s)", width_ms / 1000),
+        "simulated time (s)",
+        "latency (ms)",
+        &over_time,
+    ));
+    let bucket = (width_ms / 1000).max(1);
+    let mut by_status: BTreeMap<&str, BTreeMap<u64, f64>> = BTreeMap::new();
+    for row in s["timeseries"].as_array().into_iter().flatten() {
+        let t = row["t"].as_u64().unwrap_or(0) / bucket * bucket;
+        for (key, _) in STATUS {
+            if let Some(n) = row[key].as_u64() {
+                *by_status.entry(key).or_default().entry(t).or_default() += n as f64;
+            }
+        }
+    }
+    let status_lines: Vec<Line> = STATUS
+        .iter()
+        .filter_map(|(key, name)| {
+            let counts = by_status.get(key)?;
+            Some(Line {
+                name: (*name).to_owned(),
+                points: counts.iter().map(|(t, n)| (*t as f64, *n)).collect(),
+            })
+        })
+        .collect();
+    doc.chart(charts::lines(
+        "calcom-status-over-time.svg",
+        "Cal.com answers over time",
+        "simulated time (s)",
+        &format!("requests per {bucket} s"),
+        &status_lines,
+    ));
+    doc
+}
+
+/// The outcome and latency tables of a run or of a sum of runs.
+pub fn outcomes_and_latency(doc: &mut Document, s: &Value) {
+    doc.heading("Outcomes");
+    doc.table(
+        &["outcome", "calls"],
+        s["outcomes"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, n)| vec![k.clone(), n.to_string()])
+            .collect(),
+    );
+    doc.heading("Latency");
+    doc.table(
+        &["operation", "count", "p50", "p90", "p95", "p99", "max"],
+        s["latency_ms"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(op, st)| {
+                let mut row = vec![op.clone(), st["count"].to_string()];
+                row.extend(["p50", "p90", "p95", "p99", "max"].map(|k| ms(&st[k])));
+                row
+            })
+            .collect(),
+    );
+}
+
+pub fn gates(doc: &mut Document, s: &Value) {
+    let rows: Vec<Vec<String>> = s["gates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| {
+            vec![
+                cell(&g["gate"]),
+                cell(&g["value"]),
+                if g["pass"] == true { "pass" } else { "FAIL" }.to_owned(),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        doc.heading("Gates");
+        doc.table(&["gate", "value", "verdict"], rows);
+    }
+}

@@ -1,0 +1,158 @@
+//! Every chart is well-formed SVG holding its series; the HTML is well-formed with the
+//! charts inline; the Markdown has the tables.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use serde_json::json;
+
+fn histogram(values: &[u64]) -> Histogram<u64> {
+    let mut h = Histogram::new_with_bounds(1, 3_600_000, 3).unwrap();
+    for v in values {
+        h.record(*v).unwrap();
+    }
+    h
+}
+
+fn texts(xml: &str) -> String {
+    let doc = roxmltree::Document::parse_with_options(
+        xml,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("not well-formed: {e}\n{xml}"));
+    doc.descendants()
+        .filter_map(|n| n.text())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+#[test]
+fn a_run_report_draws_its_series_and_parses() {
+    let summary = json!({
+        "scenario": "incident-741", "seed": 741, "policy": "baseline", "calls": 2,
+        "outcomes": { "booked": 1, "race_lost": 1 }, "told_available": 2, "race_failure_rate": 0.5,
+        "invariants": { "double_booking": 1 },
+        "violations": [{ "kind": "double_booking", "detail": "two <bookings> & more" }],
+        "latency_ms": { "start_booking": { "count": 2, "p50": 1100, "p90": 1900, "p95": 1900, "p99": 1900, "max": 1900 } },
+        "gates": [{ "gate": "invariants.double_booking == 0", "value": 1.0, "pass": false }],
+        "sim": { "simulated_seconds": 30.0 },
+        "timeseries": [{ "t": 3, "calcom_2xx": 4, "calcom_429": 1 }, { "t": 14, "calcom_2xx": 2 }],
+        "digest": "abc",
+    });
+    let check = histogram(&[300, 420, 800]);
+    let booking = histogram(&[1100, 1900]);
+    let histograms = BTreeMap::from([
+        ("check_availability".to_owned(), check.clone()),
+        ("start_booking".to_owned(), booking.clone()),
+    ]);
+    let intervals = vec![
+        (0, histograms.clone()),
+        (
+            10_000,
+            BTreeMap::from([("start_booking".to_owned(), booking)]),
+        ),
+    ];
+    let doc = reports::run::document(&summary, &histograms, &intervals, 10_000);
+    let charts: BTreeMap<&str, &str> = doc
+        .charts()
+        .map(|c| (c.file.as_str(), c.svg.as_str()))
+        .collect();
+    let expect = [
+        (
+            "latency-spectrum.svg",
+            ["check_availability", "start_booking", "percentile"],
+        ),
+        (
+            "latency-over-time.svg",
+            [
+                "start_booking p95",
+                "check_availability p50",
+                "simulated time (s)",
+            ],
+        ),
+        (
+            "calcom-status-over-time.svg",
+            ["2xx", "429 throttled", "requests per 10 s"],
+        ),
+    ];
+    for (file, series) in expect {
+        let text = texts(charts.get(file).unwrap_or_else(|| panic!("no {file}")));
+        for s in series {
+            assert!(text.contains(s), "{file} lacks {s}: {text}");
+        }
+    }
+    let html = doc.html();
+    let text = texts(&html);
+    assert!(
+        text.contains("two <bookings> & more"),
+        "escaped and read back"
+    );
+    assert!(text.contains("FAIL") && text.contains("Latency by percentile"));
+    assert_eq!(html.matches("<svg").count(), 3, "charts inline");
+    assert!(
+        !html.contains("src=") && !html.contains("href=") && !html.contains("<script"),
+        "self-contained: nothing to fetch, nothing to run"
+    );
+    let md = doc.markdown();
+    assert!(md.contains("| start_booking | 2 | 1.10 s |"), "{md}");
+    assert!(md.contains("![Latency by percentile](charts/latency-spectrum.svg)"));
+}
+
+#[test]
+fn a_sweep_report_draws_one_line_per_policy_against_the_parameter() {
+    let point = |rate: &str, x: f64, rf: (f64, f64)| {
+        json!({
+            "params": { "rate": rate }, "x": x,
+            "policies": {
+                "baseline": { "runs": 2, "calls": 10, "outcomes": { "booked": 5, "race_lost": 5 }, "race_failure_rate": rf.0,
+                              "latency_ms": { "start_booking": { "p95": 1500 } }, "invariants": {}, "calcom": {} },
+                "full": { "runs": 2, "calls": 10, "outcomes": { "booked": 9, "race_lost": 1 }, "race_failure_rate": rf.1,
+                          "latency_ms": { "start_booking": { "p95": 2500 } }, "invariants": {}, "calcom": {} },
+            },
+            "paired": { "reference": "baseline", "policies": { "full": { "race_failure_rate":
+                { "pairs": 2, "reference_mean": rf.0, "mean": rf.1, "difference": rf.1 - rf.0, "ci95": [-0.5, -0.1], "relative": -0.9 } } } },
+        })
+    };
+    let report = json!({
+        "scenario": "voice-journeys", "params": ["rate"], "policies": ["baseline", "full"], "seeds": [1, 2],
+        "runs": 8, "complete": true,
+        "points": [point("1", 1.0, (0.0, 0.0)), point("5", 5.0, (0.5, 0.05))],
+        "knees": [{ "condition": "race_failure_rate > 0.01", "policy": "baseline", "along": "rate", "where": {}, "at": "5", "interpolated": 1.08 }],
+    });
+    let h = histogram(&[1000, 2000]);
+    let doc = reports::sweep::document(&report, &[("baseline".into(), &h), ("full".into(), &h)]);
+    let files: Vec<&str> = doc.charts().map(|c| c.file.as_str()).collect();
+    assert_eq!(
+        files,
+        [
+            "sweep-outcomes.svg",
+            "sweep-booking-spectrum.svg",
+            "sweep-race-failure-rate.svg",
+            "sweep-booking-p95.svg"
+        ]
+    );
+    for c in doc.charts() {
+        let text = texts(&c.svg);
+        assert!(
+            text.contains("baseline") && text.contains("full"),
+            "{}: {text}",
+            c.file
+        );
+    }
+    let rf = doc
+        .charts()
+        .find(|c| c.file == "sweep-race-failure-rate.svg")
+        .unwrap();
+    assert!(texts(&rf.svg).contains("race-failure rate (%)"));
+    let md = doc.markdown();
+    assert!(
+        md.contains("| race_failure_rate > 0.01 | baseline | - | rate = 5 | 1.080 |"),
+        "{md}"
+    );
+    assert!(md.contains("-90 %"), "{md}");
+    texts(&doc.html());
+}

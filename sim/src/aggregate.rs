@@ -1,0 +1,265 @@
+//! Results that add up exactly: one run's counts and latency histograms ([`RunResult`]), and
+//! their sum over any set of runs ([`Aggregate`]), which reads like a run's summary.
+//!
+//! A sweep, a comparison and a merge of shards all go through here, so a merged sweep is the
+//! unsharded sweep: counts are summed, histograms added (HdrHistogram `add` is exact), in the
+//! order of (point, policy, seed) whatever order the runs finished in.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
+use serde_json::{Value, json};
+
+use crate::gates::Gate;
+use crate::metrics::{self, Histograms};
+
+/// The summary fields that are counts, summed over runs.
+const COUNTED: [&str; 9] = [
+    "calls",
+    "outcomes",
+    "told_available",
+    "invariants",
+    "calcom",
+    "engine",
+    "webhooks",
+    "reservations",
+    "sim",
+];
+
+/// One run of a sweep or comparison: where in the grid, its counts and its histograms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunResult {
+    /// Index of the grid point in the plan.
+    pub point: usize,
+    pub policy: String,
+    pub seed: u64,
+    /// The run summary's counted fields ([`COUNTED`]).
+    pub counts: Value,
+    pub histograms: Histograms,
+}
+
+impl RunResult {
+    pub fn new(point: usize, policy: &str, seed: u64, summary: &Value, h: Histograms) -> Self {
+        let mut counts = json!({});
+        for key in COUNTED {
+            counts[key] = summary[key].clone();
+        }
+        if let Some(sim) = counts["sim"].as_object_mut() {
+            sim.remove("wall_seconds");
+        }
+        RunResult {
+            point,
+            policy: policy.to_owned(),
+            seed,
+            counts,
+            histograms: h,
+        }
+    }
+
+    /// The order runs are added in.
+    pub fn key(&self) -> (usize, &str, u64) {
+        (self.point, &self.policy, self.seed)
+    }
+
+    /// One line of `runs.jsonl`: histograms as base64 of their V2-deflate encoding, the
+    /// format HdrHistogram's tools read.
+    pub fn to_json(&self) -> Value {
+        let histograms: serde_json::Map<String, Value> = self
+            .histograms
+            .iter()
+            .map(|(op, h)| (op.clone(), json!(encode(h))))
+            .collect();
+        json!({
+            "point": self.point,
+            "policy": self.policy,
+            "seed": self.seed,
+            "counts": self.counts,
+            "histograms": histograms,
+        })
+    }
+
+    pub fn from_json(v: &Value) -> Result<Self, String> {
+        let field = |name: &str| v.get(name).ok_or_else(|| format!("missing `{name}`"));
+        let mut histograms = Histograms::new();
+        for (op, text) in field("histograms")?.as_object().into_iter().flatten() {
+            let text = text
+                .as_str()
+                .ok_or_else(|| format!("histogram `{op}`: expected base64 text"))?;
+            histograms.insert(op.clone(), decode(text).map_err(|e| format!("{op}: {e}"))?);
+        }
+        Ok(RunResult {
+            point: field("point")?
+                .as_u64()
+                .ok_or("`point`: expected a number")? as usize,
+            policy: field("policy")?
+                .as_str()
+                .ok_or("`policy`: expected text")?
+                .to_owned(),
+            seed: field("seed")?.as_u64().ok_or("`seed`: expected a number")?,
+            counts: field("counts")?.clone(),
+            histograms,
+        })
+    }
+
+    /// Race-lost calls per call told "available" (0 when none was).
+    pub fn race_failure_rate(&self) -> f64 {
+        rate(
+            self.counts["outcomes"]["race_lost"].as_u64().unwrap_or(0),
+            self.counts["told_available"].as_u64().unwrap_or(0),
+        )
+    }
+}
+
+fn rate(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+pub fn encode(h: &Histogram<u64>) -> String {
+    let mut bytes = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(h, &mut bytes)
+        .expect("serializing to memory cannot fail");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub fn decode(text: &str) -> Result<Histogram<u64>, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| e.to_string())?;
+    Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| format!("{e:?}"))
+}
+
+/// Adds `from` into `into`: numbers summed, objects key by key (keys missing on one side
+/// count as zero).
+pub fn add_counts(into: &mut Value, from: &Value) {
+    match (into, from) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                match a.get_mut(k) {
+                    Some(slot) => add_counts(slot, v),
+                    None => {
+                        a.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (slot @ Value::Number(_), Value::Number(b)) => {
+            let sum = match (slot.as_u64(), b.as_u64()) {
+                (Some(x), Some(y)) => json!(x + y),
+                _ => json!(slot.as_f64().unwrap_or(0.0) + b.as_f64().unwrap_or(0.0)),
+            };
+            *slot = sum;
+        }
+        (slot @ Value::Null, b) => *slot = b.clone(),
+        _ => {}
+    }
+}
+
+/// The sum of runs of one policy at one grid point.
+#[derive(Debug, Clone, Default)]
+pub struct Aggregate {
+    pub seeds: Vec<u64>,
+    pub counts: Value,
+    pub histograms: Histograms,
+}
+
+impl Aggregate {
+    pub fn add(&mut self, run: &RunResult) {
+        self.seeds.push(run.seed);
+        add_counts(&mut self.counts, &run.counts);
+        for (op, h) in &run.histograms {
+            self.histograms
+                .entry(op.clone())
+                .or_insert_with(metrics::histogram)
+                .add(h)
+                .expect("histograms share their bounds");
+        }
+    }
+
+    /// The fields of a run's summary, over all the runs: counts summed, latencies from the
+    /// merged histograms, the race-failure rate pooled over every call, and the scenario's
+    /// gates evaluated on the sum.
+    pub fn summary(&self, scenario: &str, policy: &str, params: &Value, gates: &[String]) -> Value {
+        let c = &self.counts;
+        let mut s = json!({
+            "scenario": scenario,
+            "policy": policy,
+            "params": params,
+            "runs": self.seeds.len(),
+            "seeds": self.seeds,
+        });
+        for key in COUNTED {
+            s[key] = c[key].clone();
+        }
+        s["race_failure_rate"] = json!(rate(
+            c["outcomes"]["race_lost"].as_u64().unwrap_or(0),
+            c["told_available"].as_u64().unwrap_or(0),
+        ));
+        s["latency_ms"] = json!(metrics::latency_table(&self.histograms));
+        let verdicts: Vec<Value> = gates
+            .iter()
+            .filter_map(|text| {
+                let gate = Gate::parse(text).ok()?;
+                serde_json::to_value(gate.check(text, &s)).ok()
+            })
+            .collect();
+        s["gates"] = Value::Array(verdicts);
+        s
+    }
+}
+
+/// Groups runs by (point, policy) in plan order and adds each group up.
+pub fn aggregate(runs: &[RunResult]) -> BTreeMap<(usize, String), Aggregate> {
+    let mut sorted: Vec<&RunResult> = runs.iter().collect();
+    sorted.sort_by(|a, b| a.key().cmp(&b.key()));
+    let mut out: BTreeMap<(usize, String), Aggregate> = BTreeMap::new();
+    for r in sorted {
+        out.entry((r.point, r.policy.clone())).or_default().add(r);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(seed: u64, booked: u64, latencies: &[u64]) -> RunResult {
+        let mut h = metrics::histogram();
+        for l in latencies {
+            h.record(*l).unwrap();
+        }
+        RunResult {
+            point: 0,
+            policy: "baseline".into(),
+            seed,
+            counts: json!({ "calls": booked + 1, "outcomes": { "booked": booked, "race_lost": 1 },
+                            "told_available": booked + 1, "sim": { "simulated_seconds": 1.5 } }),
+            histograms: Histograms::from([("start_booking".to_owned(), h)]),
+        }
+    }
+
+    #[test]
+    fn runs_add_up_exactly_and_round_trip_through_json() {
+        let runs = [run(1, 3, &[100, 200]), run(2, 1, &[5000])];
+        for r in &runs {
+            assert_eq!(&RunResult::from_json(&r.to_json()).unwrap(), r);
+        }
+        let agg = &aggregate(&runs)[&(0, "baseline".to_owned())];
+        let s = agg.summary("x", "baseline", &json!({}), &["calls == 6".into()]);
+        assert_eq!(s["outcomes"]["booked"], 4);
+        assert_eq!(s["calls"], 6);
+        assert_eq!(s["sim"]["simulated_seconds"], 3.0);
+        assert_eq!(s["race_failure_rate"], 2.0 / 6.0);
+        assert_eq!(s["latency_ms"]["start_booking"]["count"], 3);
+        assert_eq!(s["latency_ms"]["start_booking"]["max"], 5003);
+        assert_eq!(s["gates"][0]["pass"], true);
+    }
+}

@@ -1,0 +1,583 @@
+//! Comparisons and sweeps: a grid of scenario variants x policies x seeds, run on every core,
+//! sliced into shards for other machines, and added up into one report.
+//!
+//! A comparison is a sweep without parameters. Every policy runs on the same seeds, so it
+//! meets the same callers at the same instants and the same external bookings (common random
+//! numbers): differences between policies are paired seed by seed.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::{Value, json};
+
+use crate::aggregate::{self, Aggregate, RunResult};
+use crate::gates::Gate;
+use crate::metrics;
+use crate::scenario::Scenario;
+use crate::stats::{self, PairedDifference};
+
+/// A swept scenario field and its values (as `--set` takes them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+impl Param {
+    /// `NAME=A..B` (step 1), `NAME=A..B:STEP`, numbers optionally with one unit
+    /// (`policy.cache_ttl=0s..60s:15s`), or a list `NAME=a,b,c`.
+    pub fn parse(text: &str) -> Result<Param, String> {
+        let (name, range) = text
+            .split_once('=')
+            .ok_or_else(|| format!("--param {text}: expected NAME=RANGE, e.g. rate=1..20"))?;
+        let (name, range) = (name.trim(), range.trim());
+        let bad = |why: &str| format!("--param {text}: {why}");
+        let values: Vec<String> = if let Some((from, rest)) = range.split_once("..") {
+            let (to, step) = rest.split_once(':').unwrap_or((rest, "1"));
+            let number = |s: &str| -> Result<(f64, String), String> {
+                let s = s.trim();
+                let at = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+                let value = s[..at]
+                    .parse::<f64>()
+                    .map_err(|_| bad(&format!("`{s}` is not a number")))?;
+                Ok((value, s[at..].to_owned()))
+            };
+            let ((a, unit), (b, unit_b), (step, unit_step)) =
+                (number(from)?, number(to)?, number(step)?);
+            let unit = [unit, unit_b, unit_step]
+                .into_iter()
+                .find(|u| !u.is_empty())
+                .unwrap_or_default();
+            if step <= 0.0 || b < a {
+                return Err(bad("expected A..B with A <= B and a positive step"));
+            }
+            let integral = [a, b, step].iter().all(|v| v.fract() == 0.0);
+            let count = ((b - a) / step + 1e-9).floor() as usize + 1;
+            if count > 10_000 {
+                return Err(bad("more than 10000 values"));
+            }
+            (0..count)
+                .map(|i| {
+                    let v = a + i as f64 * step;
+                    if integral {
+                        format!("{}{unit}", v as i64)
+                    } else {
+                        format!("{}{unit}", (v * 1e9).round() / 1e9)
+                    }
+                })
+                .collect()
+        } else {
+            range.split(',').map(|v| v.trim().to_owned()).collect()
+        };
+        if name.is_empty() || values.iter().any(String::is_empty) {
+            return Err(bad("expected a field name and at least one value"));
+        }
+        Ok(Param {
+            name: name.to_owned(),
+            values,
+        })
+    }
+}
+
+/// A value as a number for charts and knees: a number, or a duration in seconds.
+pub fn numeric(value: &str) -> Option<f64> {
+    let v = value.trim().trim_matches('"');
+    v.parse::<f64>()
+        .ok()
+        .or_else(|| humantime::parse_duration(v).ok().map(|d| d.as_secs_f64()))
+}
+
+/// Everything that defines a sweep; written as `plan.json` so shards can be merged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub scenario: String,
+    /// Where the scenario came from (for messages).
+    pub origin: String,
+    /// The scenario file's text: a merge needs no access to the file.
+    pub text: String,
+    pub params: Vec<Param>,
+    pub policies: Vec<String>,
+    pub seeds: Vec<u64>,
+    /// Knee conditions in the gate grammar, e.g. `race_failure_rate > 0.01`.
+    pub knees: Vec<String>,
+}
+
+/// One run to make.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub point: usize,
+    pub seed: u64,
+    pub policy: String,
+}
+
+impl Plan {
+    /// The grid: every combination of parameter values, the last parameter varying fastest.
+    pub fn points(&self) -> Vec<Vec<(String, String)>> {
+        let mut points = vec![Vec::new()];
+        for p in &self.params {
+            points = points
+                .into_iter()
+                .flat_map(|point| {
+                    p.values.iter().map(move |v| {
+                        let mut next = point.clone();
+                        next.push((p.name.clone(), v.clone()));
+                        next
+                    })
+                })
+                .collect();
+        }
+        points
+    }
+
+    /// The scenario at every point (which checks every value before anything runs).
+    pub fn scenarios(&self) -> Result<Vec<Scenario>, String> {
+        self.points()
+            .iter()
+            .map(|point| {
+                let sets: Vec<String> = point.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                Scenario::with_sets(&self.text, &self.origin, &sets).map_err(|e| e.to_string())
+            })
+            .collect()
+    }
+
+    /// Every run: by point, then seed, then policy.
+    pub fn tasks(&self) -> Vec<Task> {
+        let mut tasks = Vec::new();
+        for point in 0..self.points().len() {
+            for &seed in &self.seeds {
+                for policy in &self.policies {
+                    tasks.push(Task {
+                        point,
+                        seed,
+                        policy: policy.clone(),
+                    });
+                }
+            }
+        }
+        tasks
+    }
+
+    /// Shard `k` of `n` (1-based): every n-th (point, seed) pair with all its policies, so
+    /// that a shard's runs stay paired. Shards are disjoint and cover the plan.
+    pub fn shard(&self, k: usize, n: usize) -> Vec<Task> {
+        let per_point = self.seeds.len().max(1);
+        self.tasks()
+            .into_iter()
+            .filter(|t| {
+                let seed_index = self.seeds.iter().position(|s| *s == t.seed).unwrap_or(0);
+                (t.point * per_point + seed_index) % n == k - 1
+            })
+            .collect()
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "scenario": self.scenario,
+            "origin": self.origin,
+            "params": self.params.iter().map(|p| json!({ "name": p.name, "values": p.values })).collect::<Vec<_>>(),
+            "policies": self.policies,
+            "seeds": self.seeds,
+            "knees": self.knees,
+            "text": self.text,
+        })
+    }
+
+    pub fn from_json(v: &Value) -> Result<Plan, String> {
+        let text = |v: &Value, what: &str| {
+            v.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("plan.json: `{what}`: expected text"))
+        };
+        let texts = |v: &Value, what: &str| -> Result<Vec<String>, String> {
+            v.as_array()
+                .ok_or_else(|| format!("plan.json: `{what}`: expected a list"))?
+                .iter()
+                .map(|x| text(x, what))
+                .collect()
+        };
+        Ok(Plan {
+            scenario: text(&v["scenario"], "scenario")?,
+            origin: text(&v["origin"], "origin")?,
+            text: text(&v["text"], "text")?,
+            params: v["params"]
+                .as_array()
+                .ok_or("plan.json: `params`: expected a list")?
+                .iter()
+                .map(|p| {
+                    Ok(Param {
+                        name: text(&p["name"], "params.name")?,
+                        values: texts(&p["values"], "params.values")?,
+                    })
+                })
+                .collect::<Result<_, String>>()?,
+            policies: texts(&v["policies"], "policies")?,
+            seeds: v["seeds"]
+                .as_array()
+                .ok_or("plan.json: `seeds`: expected a list")?
+                .iter()
+                .map(|s| s.as_u64().ok_or("plan.json: `seeds`: expected numbers"))
+                .collect::<Result<_, _>>()?,
+            knees: texts(&v["knees"], "knees")?,
+        })
+    }
+}
+
+/// Runs `tasks` on `jobs` threads, one run per thread at a time; `progress(done, total)` is
+/// called after each. Results come back in task order whatever order they finished in.
+pub fn execute(
+    scenarios: &[Scenario],
+    tasks: &[Task],
+    jobs: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Vec<RunResult>, String> {
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<RunResult, String>>>> =
+        Mutex::new(vec![None; tasks.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, tasks.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(task) = tasks.get(i) else { break };
+                    let scenario = &scenarios[task.point];
+                    let result =
+                        crate::run(scenario, task.seed, &task.policy).map(|(summary, record)| {
+                            let h = metrics::histograms(&metrics::samples(&record, scenario));
+                            RunResult::new(task.point, &task.policy, task.seed, &summary, h)
+                        });
+                    let failed = result.is_err();
+                    results.lock().expect("no worker panics")[i] = Some(result);
+                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, tasks.len());
+                    if failed {
+                        // Stop handing out work: the sweep fails anyway.
+                        next.store(tasks.len(), Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .expect("no worker panics")
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Per-run metrics compared seed by seed between policies.
+const PAIRED: [&str; 6] = [
+    "race_failure_rate",
+    "booked_share",
+    "p95(check_availability)",
+    "p95(start_booking)",
+    "violations",
+    "calcom_429",
+];
+
+fn paired_metric(run: &RunResult, metric: &str) -> Option<f64> {
+    let c = &run.counts;
+    let sum = |v: &Value| -> u64 {
+        v.as_object()
+            .map_or(0, |m| m.values().filter_map(Value::as_u64).sum())
+    };
+    match metric {
+        "race_failure_rate" => Some(run.race_failure_rate()),
+        "booked_share" => {
+            let calls = c["calls"].as_u64().unwrap_or(0);
+            (calls > 0).then(|| c["outcomes"]["booked"].as_u64().unwrap_or(0) as f64 / calls as f64)
+        }
+        "violations" => Some(sum(&c["invariants"]) as f64),
+        "calcom_429" => Some(
+            c["calcom"]
+                .as_object()
+                .map_or(0, |m| m.values().filter_map(|e| e["429"].as_u64()).sum())
+                as f64,
+        ),
+        _ => {
+            let op = metric.strip_prefix("p95(")?.strip_suffix(')')?;
+            let h = run.histograms.get(op).filter(|h| !h.is_empty())?;
+            Some(h.value_at_quantile(0.95) as f64)
+        }
+    }
+}
+
+/// The sweep's result: per point and policy the summed summary, the paired differences to
+/// the first policy, and the knees. Also returns the aggregates (for charts).
+pub fn report(
+    plan: &Plan,
+    scenarios: &[Scenario],
+    runs: &[RunResult],
+) -> (Value, BTreeMap<(usize, String), Aggregate>) {
+    let aggregates = aggregate::aggregate(runs);
+    let mut by_run: BTreeMap<(usize, &str, u64), &RunResult> = BTreeMap::new();
+    for r in runs {
+        by_run.insert(r.key(), r);
+    }
+    let reference = plan.policies.first().cloned().unwrap_or_default();
+    let mut points = Vec::new();
+    for (i, point) in plan.points().iter().enumerate() {
+        let params: serde_json::Map<String, Value> =
+            point.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let params = Value::Object(params);
+        let mut summaries = serde_json::Map::new();
+        let mut paired = serde_json::Map::new();
+        for policy in &plan.policies {
+            let Some(agg) = aggregates.get(&(i, policy.clone())) else {
+                continue;
+            };
+            summaries.insert(
+                policy.clone(),
+                agg.summary(&plan.scenario, policy, &params, &scenarios[i].gates),
+            );
+            if *policy == reference {
+                continue;
+            }
+            let mut metrics = serde_json::Map::new();
+            for metric in PAIRED {
+                let pairs: Vec<(f64, f64)> = plan
+                    .seeds
+                    .iter()
+                    .filter_map(|&seed| {
+                        let a = by_run.get(&(i, reference.as_str(), seed))?;
+                        let b = by_run.get(&(i, policy.as_str(), seed))?;
+                        Some((paired_metric(a, metric)?, paired_metric(b, metric)?))
+                    })
+                    .collect();
+                let d: Option<PairedDifference> = stats::paired_difference(&pairs);
+                metrics.insert(metric.to_owned(), json!(d));
+            }
+            paired.insert(policy.clone(), Value::Object(metrics));
+        }
+        // The first parameter's value as a number, for charts and knees.
+        let x = point
+            .first()
+            .and_then(|(_, v)| numeric(v))
+            .unwrap_or(i as f64);
+        points.push(json!({
+            "params": params,
+            "x": x,
+            "policies": summaries,
+            "paired": { "reference": reference, "policies": paired },
+        }));
+    }
+    let knees = knees(plan, &points);
+    let expected = plan.tasks().len();
+    let report = json!({
+        "scenario": plan.scenario,
+        "params": plan.params.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+        "policies": plan.policies,
+        "seeds": plan.seeds,
+        "runs": runs.len(),
+        "complete": runs.len() == expected,
+        "points": points,
+        "knees": knees,
+    });
+    (report, aggregates)
+}
+
+/// Points of a curve: x, y and the parameter's value as given.
+type Curve = Vec<(f64, f64, String)>;
+
+/// For each knee condition and policy: along the first parameter (the others held at each
+/// of their combinations), the smallest value at which the condition holds.
+fn knees(plan: &Plan, points: &[Value]) -> Vec<Value> {
+    let Some(along) = plan.params.first() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for condition in &plan.knees {
+        let Ok(gate) = Gate::parse(condition) else {
+            continue;
+        };
+        for policy in &plan.policies {
+            // Curves keyed by the other parameters' values.
+            let mut curves: BTreeMap<String, (Value, Curve)> = BTreeMap::new();
+            for (i, p) in points.iter().enumerate() {
+                let Some(summary) = p["policies"].get(policy) else {
+                    continue;
+                };
+                let mut fixed = p["params"].clone();
+                let value = fixed
+                    .as_object_mut()
+                    .and_then(|m| m.remove(&along.name))
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let x = numeric(&value).unwrap_or(i as f64);
+                let Some(y) = gate.value(summary) else {
+                    continue;
+                };
+                curves
+                    .entry(fixed.to_string())
+                    .or_insert_with(|| (fixed.clone(), Vec::new()))
+                    .1
+                    .push((x, y, value));
+            }
+            for (fixed, curve) in curves.into_values() {
+                let xy: Vec<(f64, f64)> = curve.iter().map(|(x, y, _)| (*x, *y)).collect();
+                let knee = stats::knee(&xy, gate.threshold, |y| gate.holds(y));
+                let at = knee.as_ref().and_then(|k| {
+                    curve
+                        .iter()
+                        .find(|(x, _, _)| *x == k.at)
+                        .map(|(_, _, v)| v.clone())
+                });
+                out.push(json!({
+                    "condition": condition,
+                    "policy": policy,
+                    "along": along.name,
+                    "where": fixed,
+                    "at": at,
+                    "interpolated": knee.map(|k| k.interpolated),
+                }));
+            }
+        }
+    }
+    out
+}
+
+/// One CSV row per point and policy.
+pub fn csv(report: &Value) -> String {
+    let params: Vec<String> = report["params"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str().map(str::to_owned))
+        .collect();
+    let quote = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_owned()
+        }
+    };
+    let mut header: Vec<String> = params.iter().map(|p| quote(p)).collect();
+    header.extend(
+        [
+            "policy",
+            "runs",
+            "calls",
+            "booked",
+            "race_lost",
+            "told_available",
+            "race_failure_rate",
+            "check_p50_ms",
+            "check_p95_ms",
+            "check_p99_ms",
+            "booking_p50_ms",
+            "booking_p95_ms",
+            "booking_p99_ms",
+            "violations",
+            "calcom_requests",
+            "calcom_429",
+        ]
+        .map(str::to_owned),
+    );
+    let mut out = header.join(",") + "\n";
+    for point in report["points"].as_array().into_iter().flatten() {
+        for (policy, s) in point["policies"].as_object().into_iter().flatten() {
+            let mut row: Vec<String> = params
+                .iter()
+                .map(|p| quote(point["params"][p].as_str().unwrap_or("")))
+                .collect();
+            let n = |v: &Value| v.as_u64().unwrap_or(0).to_string();
+            let sum = |v: &Value| {
+                v.as_object()
+                    .map_or(0, |m| m.values().filter_map(Value::as_u64).sum::<u64>())
+            };
+            let calcom = s["calcom"].as_object();
+            row.extend([
+                quote(policy),
+                n(&s["runs"]),
+                n(&s["calls"]),
+                n(&s["outcomes"]["booked"]),
+                n(&s["outcomes"]["race_lost"]),
+                n(&s["told_available"]),
+                format!("{:.6}", s["race_failure_rate"].as_f64().unwrap_or(0.0)),
+                n(&s["latency_ms"]["check_availability"]["p50"]),
+                n(&s["latency_ms"]["check_availability"]["p95"]),
+                n(&s["latency_ms"]["check_availability"]["p99"]),
+                n(&s["latency_ms"]["start_booking"]["p50"]),
+                n(&s["latency_ms"]["start_booking"]["p95"]),
+                n(&s["latency_ms"]["start_booking"]["p99"]),
+                sum(&s["invariants"]).to_string(),
+                calcom
+                    .map_or(0, |m| m.values().map(&sum).sum::<u64>())
+                    .to_string(),
+                calcom
+                    .map_or(0, |m| {
+                        m.values().filter_map(|e| e["429"].as_u64()).sum::<u64>()
+                    })
+                    .to_string(),
+            ]);
+            out += &(row.join(",") + "\n");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_parse_ranges_units_and_lists() {
+        let p = Param::parse("journeys[0].arrivals.rate=1..4").unwrap();
+        assert_eq!(p.values, ["1", "2", "3", "4"]);
+        let p = Param::parse("policy.cache_ttl=0s..60s:15s").unwrap();
+        assert_eq!(p.values, ["0s", "15s", "30s", "45s", "60s"]);
+        let p = Param::parse("x=0.5..1.5:0.5").unwrap();
+        assert_eq!(p.values, ["0.5", "1", "1.5"]);
+        let p = Param::parse("policy.preset=baseline,full").unwrap();
+        assert_eq!(p.values, ["baseline", "full"]);
+        assert!(Param::parse("rate").is_err());
+        assert!(Param::parse("rate=5..1").is_err());
+        assert!(Param::parse("rate=1..x").is_err());
+        assert_eq!(numeric("30s"), Some(30.0));
+        assert_eq!(numeric("2.5"), Some(2.5));
+    }
+
+    #[test]
+    fn shards_are_disjoint_cover_the_plan_and_keep_policies_together() {
+        let plan = Plan {
+            scenario: "s".into(),
+            origin: "s.toml".into(),
+            text: String::new(),
+            params: vec![
+                Param::parse("a=1..3").unwrap(),
+                Param::parse("b=x,y").unwrap(),
+            ],
+            policies: vec!["baseline".into(), "full".into()],
+            seeds: vec![7, 8, 9],
+            knees: vec![],
+        };
+        assert_eq!(plan.points().len(), 6);
+        assert_eq!(
+            plan.points()[1],
+            [("a".into(), "1".into()), ("b".into(), "y".into())]
+        );
+        let all = plan.tasks();
+        assert_eq!(all.len(), 36);
+        let shards: Vec<Vec<Task>> = (1..=4).map(|k| plan.shard(k, 4)).collect();
+        assert_eq!(shards.iter().map(Vec::len).sum::<usize>(), all.len());
+        for t in &all {
+            let holding: Vec<usize> = (0..4).filter(|k| shards[*k].contains(t)).collect();
+            assert_eq!(holding.len(), 1, "{t:?} in exactly one shard");
+            let partner = Task {
+                policy: if t.policy == "full" {
+                    "baseline"
+                } else {
+                    "full"
+                }
+                .into(),
+                ..t.clone()
+            };
+            assert!(
+                shards[holding[0]].contains(&partner),
+                "paired runs share a shard"
+            );
+        }
+        assert_eq!(Plan::from_json(&plan.to_json()).unwrap(), plan);
+    }
+}

@@ -1,0 +1,118 @@
+//! Result files: written through a temporary file and a rename, so never half-written.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use reports::Document;
+
+/// Writes `name` in `dir` (created if missing) atomically.
+pub fn write_atomically(dir: &Path, name: &str, text: &str) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    if !text.ends_with('\n') {
+        f.write_all(b"\n")?;
+    }
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+/// `report.md`, `report.html` and `charts/*.svg` in `dir`.
+pub fn write_report(dir: &Path, doc: &Document) -> std::io::Result<()> {
+    for chart in doc.charts() {
+        write_atomically(&dir.join("charts"), &chart.file, &chart.svg)?;
+    }
+    write_atomically(dir, "report.md", &doc.markdown())?;
+    write_atomically(dir, "report.html", &doc.html())?;
+    Ok(())
+}
+
+/// Width of the intervals of latency-over-time charts and interval logs: 10 s up to ten
+/// simulated minutes, a minute beyond.
+pub fn interval_ms(simulated_seconds: f64) -> u64 {
+    if simulated_seconds <= 600.0 {
+        10_000
+    } else {
+        60_000
+    }
+}
+
+/// Everything a run leaves in `dir`: `summary.json`, `history.jsonl`, `latency.hlog`
+/// (HdrHistogram interval log) and the report with its charts. Returns the summary's path.
+pub fn write_run(
+    dir: &Path,
+    scenario: &crate::Scenario,
+    summary: &serde_json::Value,
+    record: &crate::world::RunRecord,
+) -> Result<PathBuf, String> {
+    let failed = |e: std::io::Error| format!("{}: {e}", dir.display());
+    let history: Vec<String> = crate::history::history(scenario, record)
+        .iter()
+        .map(serde_json::Value::to_string)
+        .collect();
+    write_atomically(dir, "history.jsonl", &history.join("\n")).map_err(failed)?;
+    let samples = crate::metrics::samples(record, scenario);
+    let width = interval_ms(record.simulated.as_secs_f64());
+    let intervals = crate::metrics::intervals(&samples, width);
+    let start_ms = scenario.start_utc().timestamp_millis();
+    let hlog = reports::interval_log::write(start_ms, width, &intervals)?;
+    write_atomically(dir, "latency.hlog", &hlog).map_err(failed)?;
+    let doc = reports::run::document(
+        summary,
+        &crate::metrics::histograms(&samples),
+        &intervals,
+        width,
+    );
+    write_report(dir, &doc).map_err(failed)?;
+    write_atomically(
+        dir,
+        "summary.json",
+        &serde_json::to_string_pretty(summary).unwrap_or_default(),
+    )
+    .map_err(failed)
+}
+
+/// Everything a finished sweep or comparison leaves in `dir`: `sweep.json`, `points.csv`
+/// and the report with its charts.
+pub fn write_sweep(
+    dir: &Path,
+    report: &serde_json::Value,
+    aggregates: &std::collections::BTreeMap<(usize, String), crate::aggregate::Aggregate>,
+) -> Result<Document, String> {
+    let failed = |e: std::io::Error| format!("{}: {e}", dir.display());
+    // start_booking latencies per policy over the whole grid.
+    let mut spectra: std::collections::BTreeMap<&str, hdrhistogram::Histogram<u64>> =
+        std::collections::BTreeMap::new();
+    for ((_, policy), agg) in aggregates {
+        if let Some(h) = agg.histograms.get("start_booking") {
+            spectra
+                .entry(policy.as_str())
+                .or_insert_with(crate::metrics::histogram)
+                .add(h)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    let order: Vec<String> = report["policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str().map(str::to_owned))
+        .collect();
+    let spectra: Vec<(String, &hdrhistogram::Histogram<u64>)> = order
+        .iter()
+        .filter_map(|p| spectra.get(p.as_str()).map(|h| (p.clone(), h)))
+        .collect();
+    let doc = reports::sweep::document(report, &spectra);
+    write_report(dir, &doc).map_err(failed)?;
+    write_atomically(dir, "points.csv", &crate::experiment::csv(report)).map_err(failed)?;
+    write_atomically(
+        dir,
+        "sweep.json",
+        &serde_json::to_string_pretty(report).unwrap_or_default(),
+    )
+    .map_err(failed)?;
+    Ok(doc)
+}
