@@ -9,11 +9,11 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 
-/// `intervals` holds (interval start in ms since `start_epoch_ms`, histograms by operation).
+/// `intervals` yields (interval start in ms since `start_epoch_ms`, histograms by operation).
 pub fn write(
     start_epoch_ms: i64,
     width_ms: u64,
-    intervals: &[(u64, BTreeMap<String, Histogram<u64>>)],
+    intervals: impl IntoIterator<Item = (u64, BTreeMap<String, Histogram<u64>>)>,
 ) -> Result<String, String> {
     let mut buf = Vec::new();
     let mut serializer = V2DeflateSerializer::new();
@@ -25,12 +25,12 @@ pub fn write(
         .begin_log_with(&mut buf, &mut serializer)
         .map_err(|e| e.to_string())?;
     for (at, histograms) in intervals {
-        for (op, h) in histograms {
+        for (op, h) in &histograms {
             // Tags may not hold spaces, commas or '='.
             let tag = op.replace([' ', ',', '='], "_");
             log.write_histogram(
                 h,
-                Duration::from_millis(*at),
+                Duration::from_millis(at),
                 Duration::from_millis(width_ms),
                 Tag::new(&tag),
             )
@@ -55,7 +55,7 @@ mod tests {
             (0, BTreeMap::from([("start_booking".to_owned(), h.clone())])),
             (10_000, BTreeMap::from([("calcom.slots".to_owned(), h)])),
         ];
-        let text = write(1_763_719_140_000, 10_000, &intervals).unwrap();
+        let text = write(1_763_719_140_000, 10_000, intervals).unwrap();
         assert!(text.contains("#[StartTime: 1763719140.000"), "{text}");
         let read: Vec<(String, f64, f64)> = IntervalLogIterator::new(text.as_bytes())
             .filter_map(|e| match e.unwrap() {

@@ -20,11 +20,11 @@ const STATUS: [(&str, &str); 6] = [
     ("calcom_no_answer", "no answer"),
 ];
 
-/// `intervals` holds histograms per `width_ms` of simulated time (by start, in ms).
+/// `intervals` yields histograms per `width_ms` of simulated time (by start, in ms).
 pub fn document(
     summary: &Value,
     histograms: &BTreeMap<String, Histogram<u64>>,
-    intervals: &[(u64, BTreeMap<String, Histogram<u64>>)],
+    intervals: impl IntoIterator<Item = (u64, BTreeMap<String, Histogram<u64>>)>,
     width_ms: u64,
 ) -> Document {
     let s = summary;
@@ -77,24 +77,32 @@ pub fn document(
         &spectra,
     ));
     let secs = |at: u64| at as f64 / 1000.0;
-    let mut over_time = Vec::new();
-    for op in &CHARTED[..2] {
-        for (q, label) in [(0.5, "p50"), (0.95, "p95")] {
-            let points: Vec<(f64, f64)> = intervals
-                .iter()
-                .filter_map(|(at, h)| {
-                    let h = h.get(*op).filter(|h| !h.is_empty())?;
-                    Some((secs(*at), h.value_at_quantile(q) as f64))
-                })
-                .collect();
-            if !points.is_empty() {
-                over_time.push(Line {
-                    name: format!("{op} {label}"),
-                    points,
-                });
+    // p50 and p95 of the first two charted operations, interval by interval.
+    let mut over_time: Vec<Line> = Vec::new();
+    for (at, h) in intervals {
+        for op in &CHARTED[..2] {
+            let Some(h) = h.get(*op).filter(|h| !h.is_empty()) else {
+                continue;
+            };
+            for (q, label) in [(0.5, "p50"), (0.95, "p95")] {
+                let name = format!("{op} {label}");
+                let point = (secs(at), h.value_at_quantile(q) as f64);
+                match over_time.iter_mut().find(|l| l.name == name) {
+                    Some(line) => line.points.push(point),
+                    None => over_time.push(Line {
+                        name,
+                        points: vec![point],
+                    }),
+                }
             }
         }
     }
+    over_time.sort_by_key(|l| {
+        CHARTED
+            .iter()
+            .position(|op| l.name.starts_with(op))
+            .map(|i| (i, l.name.ends_with("p95")))
+    });
     doc.chart(charts::lines(
         "latency-over-time.svg",
         &format!("Latency over time (per {} s)", width_ms / 1000),

@@ -56,7 +56,7 @@ fn a_run_report_draws_its_series_and_parses() {
             BTreeMap::from([("start_booking".to_owned(), booking)]),
         ),
     ];
-    let doc = reports::run::document(&summary, &histograms, &intervals, 10_000);
+    let doc = reports::run::document(&summary, &histograms, intervals, 10_000);
     let charts: BTreeMap<&str, &str> = doc
         .charts()
         .map(|c| (c.file.as_str(), c.svg.as_str()))

@@ -6,8 +6,6 @@
 //! numbers): differences between policies are paired seed by seed.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 
@@ -231,39 +229,20 @@ pub fn execute(
     jobs: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Vec<RunResult>, String> {
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<RunResult, String>>>> =
-        Mutex::new(vec![None; tasks.len()]);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, tasks.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(task) = tasks.get(i) else { break };
-                    let scenario = &scenarios[task.point];
-                    let result =
-                        crate::run(scenario, task.seed, &task.policy).map(|(summary, record)| {
-                            let h = metrics::histograms(&metrics::samples(&record, scenario));
-                            RunResult::new(task.point, &task.policy, task.seed, &summary, h)
-                        });
-                    let failed = result.is_err();
-                    results.lock().expect("no worker panics")[i] = Some(result);
-                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, tasks.len());
-                    if failed {
-                        // Stop handing out work: the sweep fails anyway.
-                        next.store(tasks.len(), Ordering::Relaxed);
-                    }
-                }
-            });
-        }
-    });
-    results
-        .into_inner()
-        .expect("no worker panics")
-        .into_iter()
-        .flatten()
-        .collect()
+    crate::parallel::map(tasks, jobs, progress, |task| {
+        let scenario = &scenarios[task.point];
+        let (summary, record) = crate::run(scenario, task.seed, &task.policy)?;
+        let h = metrics::histograms(&metrics::samples(&record, scenario));
+        Ok(RunResult::new(
+            task.point,
+            &task.policy,
+            task.seed,
+            &summary,
+            h,
+        ))
+    })
+    .into_iter()
+    .collect()
 }
 
 /// Per-run metrics compared seed by seed between policies.
@@ -297,7 +276,7 @@ fn paired_metric(run: &RunResult, metric: &str) -> Option<f64> {
         ),
         _ => {
             let op = metric.strip_prefix("p95(")?.strip_suffix(')')?;
-            let h = run.histograms.get(op).filter(|h| !h.is_empty())?;
+            let h = run.histogram(op).filter(|h| !h.is_empty())?;
             Some(h.value_at_quantile(0.95) as f64)
         }
     }

@@ -13,6 +13,7 @@ pub mod history;
 pub mod invariants;
 pub mod metrics;
 pub mod output;
+pub mod parallel;
 pub mod record;
 pub mod scenario;
 pub mod stats;

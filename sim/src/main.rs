@@ -226,11 +226,12 @@ fn timed_run(
     scenario: &Scenario,
     seed: u64,
     policy: &str,
+    show_progress: bool,
 ) -> Result<(Value, sim::world::RunRecord), Failure> {
     #[allow(clippy::disallowed_methods)]
     // reason: the harness's own speed, never part of the results' digest
     let started = std::time::Instant::now();
-    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let terminal = show_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut progress = |done: std::time::Duration, total: std::time::Duration| {
         if terminal {
             let line = format!(
@@ -261,7 +262,7 @@ fn run(
     let scenario = load(file, sets)?;
     let seed = seed.unwrap_or(scenario.seed);
     let policy = policy.unwrap_or_else(|| scenario.policy.preset.clone());
-    let (summary, record) = timed_run(&scenario, seed, &policy)?;
+    let (summary, record) = timed_run(&scenario, seed, &policy, true)?;
     let _ = write!(std::io::stdout(), "{}", summary::render(&summary));
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join(&scenario.name));
     let path = sim::output::write_run(&dir, &scenario, &summary, &record)
@@ -286,7 +287,7 @@ fn replay(
     let scenario = load(file, &[])?;
     let seed = seed.unwrap_or(scenario.seed);
     let policy = policy.unwrap_or_else(|| scenario.policy.preset.clone());
-    let (_, record) = timed_run(&scenario, seed, &policy)?;
+    let (_, record) = timed_run(&scenario, seed, &policy, true)?;
     let chosen = match call.parse::<usize>() {
         Ok(n) if n >= 1 => record.calls.get(n - 1),
         _ => record.calls.iter().find(|c| c.id == call),
@@ -321,18 +322,19 @@ fn replay(
             clock(step.invoked_ms),
             offset(step.invoked_ms),
             step.function,
-            step.args
+            step.args.get()
         );
         let verdict = match step.completion {
             Completion::Ok => "ok",
             Completion::Fail => "fail",
             Completion::Info => "no answer",
         };
-        let said = step.answer["message"]
+        let answer = step.answer();
+        let said = answer["message"]
             .as_str()
-            .or_else(|| step.answer["error"].as_str())
+            .or_else(|| answer["error"].as_str())
             .unwrap_or_default();
-        let kind = step.answer["error_type"]
+        let kind = answer["error_type"]
             .as_str()
             .map(|t| format!(" [{t}]"))
             .unwrap_or_default();
@@ -352,7 +354,7 @@ fn replay(
     let asked: Vec<String> = chosen
         .steps
         .iter()
-        .filter_map(|s| s.args["datetime"].as_str().map(str::to_owned))
+        .filter_map(|s| s.args()["datetime"].as_str().map(str::to_owned))
         .collect();
     for b in &record.truth.bookings {
         let local = b["start"]
@@ -406,10 +408,15 @@ fn gate(
     for f in &files {
         scenarios.push(load(f, &[])?);
     }
+    // Every core runs scenarios; verdicts are printed in file order.
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let runs = sim::parallel::map(&scenarios, jobs, &|_, _| {}, |s| {
+        timed_run(s, s.seed, &s.policy.preset, false).map(|(summary, _)| summary)
+    });
     let mut verdicts = Vec::new();
     let mut all_pass = true;
-    for scenario in &scenarios {
-        let (summary, _) = timed_run(scenario, scenario.seed, &scenario.policy.preset)?;
+    for (scenario, run) in scenarios.iter().zip(runs) {
+        let summary = run?;
         let mut pass = summary::gates_pass(&summary);
         let failing: Vec<&str> = summary["gates"]
             .as_array()

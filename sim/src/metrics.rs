@@ -79,13 +79,14 @@ pub fn samples(run: &RunRecord, scenario: &Scenario) -> Vec<Sample> {
             };
             let took = step.completed_ms.saturating_sub(step.invoked_ms);
             push(op, step.completed_ms, took);
-            if op == "start_booking"
-                && compound(
-                    step.args["service_name"]
+            if op == "start_booking" && {
+                let args = step.args();
+                compound(
+                    args["service_name"]
                         .as_str()
-                        .or(step.args["dienstleistung"].as_str()),
+                        .or(args["dienstleistung"].as_str()),
                 )
-            {
+            } {
                 push("compound_booking", step.completed_ms, took);
             }
         }
@@ -114,19 +115,13 @@ pub fn histograms(samples: &[Sample]) -> Histograms {
 }
 
 /// Histograms per interval of `width_ms` (by when the operation ended), for latency over
-/// time and HdrHistogram interval logs. Intervals without samples are left out.
-pub fn intervals(samples: &[Sample], width_ms: u64) -> Vec<(u64, Histograms)> {
-    let mut by_interval: BTreeMap<u64, Vec<Sample>> = BTreeMap::new();
-    for s in samples {
-        by_interval
-            .entry(s.end_ms / width_ms.max(1) * width_ms.max(1))
-            .or_default()
-            .push(s.clone());
-    }
-    by_interval
-        .into_iter()
-        .map(|(start, s)| (start, histograms(&s)))
-        .collect()
+/// time and HdrHistogram interval logs; intervals without samples are left out. Lazy, one
+/// interval at a time: an hour's worth of them would not fit in memory at once.
+pub fn intervals(samples: &[Sample], width_ms: u64) -> impl Iterator<Item = (u64, Histograms)> {
+    let width = width_ms.max(1);
+    samples
+        .chunk_by(move |a, b| a.end_ms / width == b.end_ms / width)
+        .map(move |chunk| (chunk[0].end_ms / width * width, histograms(chunk)))
 }
 
 pub fn stats(h: &Histogram<u64>) -> LatencyStats {

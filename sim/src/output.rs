@@ -7,14 +7,28 @@ use reports::Document;
 
 /// Writes `name` in `dir` (created if missing) atomically.
 pub fn write_atomically(dir: &Path, name: &str, text: &str) -> std::io::Result<PathBuf> {
+    write_with(dir, name, |w| {
+        w.write_all(text.as_bytes())?;
+        if !text.ends_with('\n') {
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    })
+}
+
+/// Writes `name` in `dir` atomically from `fill`, through a buffer: large files stream out
+/// without being held in memory.
+pub fn write_with(
+    dir: &Path,
+    name: &str,
+    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join(name);
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    if !text.ends_with('\n') {
-        f.write_all(b"\n")?;
-    }
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    fill(&mut w)?;
+    let f = w.into_inner().map_err(|e| e.into_error())?;
     f.sync_all()?;
     std::fs::rename(&tmp, &path)?;
     Ok(path)
@@ -49,21 +63,20 @@ pub fn write_run(
     record: &crate::world::RunRecord,
 ) -> Result<PathBuf, String> {
     let failed = |e: std::io::Error| format!("{}: {e}", dir.display());
-    let history: Vec<String> = crate::history::history(scenario, record)
-        .iter()
-        .map(serde_json::Value::to_string)
-        .collect();
-    write_atomically(dir, "history.jsonl", &history.join("\n")).map_err(failed)?;
+    write_with(dir, "history.jsonl", |w| {
+        crate::history::write(scenario, record, w)
+    })
+    .map_err(failed)?;
     let samples = crate::metrics::samples(record, scenario);
     let width = interval_ms(record.simulated.as_secs_f64());
-    let intervals = crate::metrics::intervals(&samples, width);
     let start_ms = scenario.start_utc().timestamp_millis();
-    let hlog = reports::interval_log::write(start_ms, width, &intervals)?;
+    let intervals = || crate::metrics::intervals(&samples, width);
+    let hlog = reports::interval_log::write(start_ms, width, intervals())?;
     write_atomically(dir, "latency.hlog", &hlog).map_err(failed)?;
     let doc = reports::run::document(
         summary,
         &crate::metrics::histograms(&samples),
-        &intervals,
+        intervals(),
         width,
     );
     write_report(dir, &doc).map_err(failed)?;

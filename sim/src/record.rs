@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::workload::CallKind;
 
@@ -18,6 +19,9 @@ pub enum Completion {
     Info,
 }
 
+/// One function call. Arguments and answer are kept as JSON text: a long run holds tens of
+/// thousands of them, and parsed JSON costs several times its text in memory. What the
+/// outcome needs is read from the answer once.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepRecord {
     pub function: String,
@@ -26,8 +30,49 @@ pub struct StepRecord {
     pub completion: Completion,
     /// Retell's retries of this function call.
     pub retries: u32,
-    pub args: Value,
-    pub answer: Value,
+    pub args: Box<RawValue>,
+    pub answer: Box<RawValue>,
+    /// The answer's `available`, `success` and `error_type`.
+    #[serde(skip)]
+    pub available: Option<bool>,
+    #[serde(skip)]
+    pub success: bool,
+    #[serde(skip)]
+    pub error_type: Option<Box<str>>,
+}
+
+impl StepRecord {
+    pub fn new(
+        function: String,
+        (invoked_ms, completed_ms): (u64, u64),
+        completion: Completion,
+        retries: u32,
+        args: Box<RawValue>,
+        answer: &Value,
+    ) -> Self {
+        StepRecord {
+            function,
+            invoked_ms,
+            completed_ms,
+            completion,
+            retries,
+            args,
+            answer: serde_json::value::to_raw_value(answer).expect("JSON values serialize"),
+            available: answer["available"].as_bool(),
+            success: answer["success"] == true,
+            error_type: answer["error_type"].as_str().map(Into::into),
+        }
+    }
+
+    /// The arguments, parsed.
+    pub fn args(&self) -> Value {
+        serde_json::from_str(self.args.get()).unwrap_or(Value::Null)
+    }
+
+    /// The answer, parsed.
+    pub fn answer(&self) -> Value {
+        serde_json::from_str(self.answer.get()).unwrap_or(Value::Null)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -89,13 +134,13 @@ impl CallRecord {
     pub fn told_available(&self) -> bool {
         self.steps
             .iter()
-            .any(|s| is_check(&s.function) && s.answer["available"] == true)
+            .any(|s| is_check(&s.function) && s.available == Some(true))
     }
 
     pub fn booked(&self) -> bool {
         self.steps
             .iter()
-            .any(|s| s.function == "start_booking" && s.answer["success"] == true)
+            .any(|s| s.function == "start_booking" && s.success)
     }
 
     pub fn outcome(&self) -> Outcome {
@@ -110,9 +155,7 @@ impl CallRecord {
         match last_booking {
             Some(b) if b.completion == Completion::Info => Outcome::Error,
             Some(b) => {
-                let taken = b.answer["error_type"]
-                    .as_str()
-                    .is_some_and(|t| TAKEN.contains(&t));
+                let taken = b.error_type.as_deref().is_some_and(|t| TAKEN.contains(&t));
                 match (taken, self.told_available()) {
                     (true, true) => Outcome::RaceLost,
                     (true, false) => Outcome::Unavailable,
@@ -121,8 +164,8 @@ impl CallRecord {
             }
             None if self.abandoned => Outcome::Abandoned,
             None => match self.steps.iter().rev().find(|s| is_check(&s.function)) {
-                Some(c) if c.answer["available"] == false => Outcome::Unavailable,
-                Some(c) if c.completion == Completion::Ok && c.answer["available"] == true => {
+                Some(c) if c.available == Some(false) => Outcome::Unavailable,
+                Some(c) if c.completion == Completion::Ok && c.available == Some(true) => {
                     Outcome::Abandoned
                 }
                 _ => Outcome::Error,

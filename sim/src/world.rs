@@ -204,7 +204,6 @@ pub fn run_with_progress(
                         tracing::warn!(?refusal, "external booking refused");
                     }
                 }
-                None
             }));
         }
         for c in channel {
@@ -219,21 +218,28 @@ pub fn run_with_progress(
                 if let Err(e) = client.send(request).await {
                     tracing::warn!(error = %e, "channel appointment failed");
                 }
-                None
             }));
         }
-        for p in plans {
+        // Calls are spawned when they start and reaped as they end, so memory follows the
+        // calls in progress, not the length of the run (plans are sorted by start).
+        let mut running = tokio::task::JoinSet::new();
+        let mut calls: Vec<(usize, CallRecord)> = Vec::with_capacity(plans.len());
+        for (i, p) in plans.into_iter().enumerate() {
+            tokio::time::sleep_until(started + p.start).await;
+            while let Some(done) = running.try_join_next() {
+                calls.push(done?);
+            }
             let client = client.clone();
             let retries = retell.retries;
-            tasks.push(tokio::spawn(async move {
-                Some(call(client, p, started, retries).await)
-            }));
+            running.spawn(async move { (i, call(client, p, started, retries).await) });
         }
-        let mut calls = Vec::new();
+        while let Some(done) = running.join_next().await {
+            calls.push(done?);
+        }
+        calls.sort_by_key(|(i, _)| *i);
+        let calls: Vec<CallRecord> = calls.into_iter().map(|(_, c)| c).collect();
         for t in tasks {
-            if let Some(record) = t.await? {
-                calls.push(record);
-            }
+            t.await?;
         }
         tokio::time::sleep(settle).await;
         *sink.lock().expect("records") = calls;
@@ -391,15 +397,14 @@ async fn call(
             }
             attempt += 1;
         };
-        record.steps.push(StepRecord {
-            function: step.function,
-            invoked_ms: ms(invoked),
-            completed_ms: ms(tokio::time::Instant::now()),
+        record.steps.push(StepRecord::new(
+            step.function,
+            (ms(invoked), ms(tokio::time::Instant::now())),
             completion,
-            retries: attempt,
-            args: step.args,
-            answer,
-        });
+            attempt,
+            step.args,
+            &answer,
+        ));
     }
     record
 }

@@ -55,7 +55,7 @@ fn policies_on_one_seed_meet_the_same_callers_and_external_bookings() {
                     c.id.clone(),
                     c.start_ms,
                     c.steps[0].invoked_ms,
-                    c.steps[0].args.to_string(),
+                    c.steps[0].args.get().to_owned(),
                 )
             })
             .collect();
