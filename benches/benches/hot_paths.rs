@@ -2,7 +2,6 @@
 //! loopback TCP to the mock), the mock's slots for a week of a busy calendar, and what the
 //! harness does with a finished run: history, histograms, digest.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use booking_engine::booking::SlotRequest;
@@ -11,7 +10,7 @@ use booking_engine::{Engine, EngineSettings, Policy};
 use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use mock_calcom::MockConfig;
-use mock_calcom::model::{Attendee, BookingRequest, BookingSource, SlotQuery, World};
+use mock_calcom::model::{BookingRequest, BookingSource, SlotQuery, World};
 use simkit::transport::{Listener, Network};
 use simkit::{Distribution, ManualClock, SeedStreams};
 
@@ -120,25 +119,7 @@ fn busy_week() -> World {
         for slot in (0..18).step_by(2) {
             for _host in 0..4 {
                 let start = monday() + TimeDelta::days(day) + TimeDelta::minutes(60 + 30 * slot);
-                let req = BookingRequest {
-                    event_type_id: et,
-                    start,
-                    length_minutes: None,
-                    host_id: None,
-                    attendee: Attendee {
-                        name: "Kundin".into(),
-                        email: "k@example.com".into(),
-                        time_zone: "Europe/Berlin".into(),
-                        phone_number: None,
-                        language: "de".into(),
-                    },
-                    guests: vec![],
-                    location: None,
-                    metadata: BTreeMap::new(),
-                    responses: BTreeMap::new(),
-                    source: BookingSource::Api,
-                    force: false,
-                };
+                let req = BookingRequest::simple(et, start, "Kundin", BookingSource::Api);
                 if let Ok(admitted) = w.admit_booking(&req, monday(), None) {
                     let uid = format!("b{day}-{slot}-{}", admitted.host_id);
                     let _ = w.commit_booking(req, admitted, uid, monday());

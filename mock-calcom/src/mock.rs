@@ -16,9 +16,7 @@ use simkit::{SeedStreams, SharedClock, SimClock, ids};
 use tokio::sync::mpsc;
 
 use crate::config::{Endpoint, FaultAction, MockConfig};
-use crate::model::{
-    Attendee, Booking, BookingRefusal, BookingRequest, BookingSource, World, placeholder_email,
-};
+use crate::model::{Booking, BookingRefusal, BookingRequest, BookingSource, World};
 use crate::rate_limit::{RateDecision, RateLimiter};
 use crate::webhooks::{self, Delivery, DeliveryCopy, DeliveryRecord};
 use crate::{external, wire};
@@ -353,23 +351,16 @@ impl MockCalcom {
         let now = self.now();
         let uid = self.next_uid();
         let request = BookingRequest {
-            event_type_id: req.event_type_id,
-            start: req.start,
             length_minutes: req.length_minutes,
             host_id: req.host_id,
-            attendee: Attendee {
-                email: placeholder_email(&req.attendee_name),
-                name: req.attendee_name,
-                time_zone: "Europe/Berlin".into(),
-                phone_number: None,
-                language: "de".into(),
-            },
-            guests: Vec::new(),
-            location: None,
             metadata: req.metadata,
-            responses: BTreeMap::new(),
-            source: BookingSource::External,
             force: req.force,
+            ..BookingRequest::simple(
+                req.event_type_id,
+                req.start,
+                &req.attendee_name,
+                BookingSource::External,
+            )
         };
         let booking = self.with_world(|w| {
             let admitted = w.admit_booking(&request, now, None)?;

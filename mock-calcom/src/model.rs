@@ -187,6 +187,38 @@ pub struct BookingRequest {
     pub force: bool,
 }
 
+impl BookingRequest {
+    /// A booking for `attendee_name` as staff or a script would enter it: a placeholder
+    /// email, the salon's zone and language, the event type's length, the first free host,
+    /// no guests, metadata or responses.
+    pub fn simple(
+        event_type_id: u64,
+        start: DateTime<Utc>,
+        attendee_name: &str,
+        source: BookingSource,
+    ) -> Self {
+        BookingRequest {
+            event_type_id,
+            start,
+            length_minutes: None,
+            host_id: None,
+            attendee: Attendee {
+                name: attendee_name.to_owned(),
+                email: placeholder_email(attendee_name),
+                time_zone: "Europe/Berlin".into(),
+                phone_number: None,
+                language: "de".into(),
+            },
+            guests: Vec::new(),
+            location: None,
+            metadata: BTreeMap::new(),
+            responses: BTreeMap::new(),
+            source,
+            force: false,
+        }
+    }
+}
+
 /// Why a booking is refused when it arrives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BookingRefusal {
@@ -256,27 +288,20 @@ impl World {
         };
         for initial in &config.bookings {
             let request = BookingRequest {
-                event_type_id: initial.event_type,
-                start: initial.start.to_utc(),
                 length_minutes: initial.length_minutes,
                 host_id: initial.host,
-                attendee: Attendee {
-                    name: initial.attendee.clone(),
-                    email: placeholder_email(&initial.attendee),
-                    time_zone: "Europe/Berlin".into(),
-                    phone_number: None,
-                    language: "de".into(),
-                },
-                guests: Vec::new(),
-                location: None,
                 metadata: initial
                     .metadata
                     .iter()
                     .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                     .collect(),
-                responses: BTreeMap::new(),
-                source: BookingSource::Initial,
                 force: true,
+                ..BookingRequest::simple(
+                    initial.event_type,
+                    initial.start.to_utc(),
+                    &initial.attendee,
+                    BookingSource::Initial,
+                )
             };
             let created = initial.start.to_utc().min(now);
             if let Ok(admitted) = world.admit_booking(&request, created, None) {
@@ -797,23 +822,8 @@ mod tests {
 
     fn request(start: &str, length: Option<u32>) -> BookingRequest {
         BookingRequest {
-            event_type_id: 1001,
-            start: utc(start),
             length_minutes: length,
-            host_id: None,
-            attendee: Attendee {
-                name: "Siegfried Reu".into(),
-                email: "s@example.com".into(),
-                time_zone: "Europe/Berlin".into(),
-                phone_number: None,
-                language: "de".into(),
-            },
-            guests: vec![],
-            location: None,
-            metadata: BTreeMap::new(),
-            responses: BTreeMap::new(),
-            source: BookingSource::Api,
-            force: false,
+            ..BookingRequest::simple(1001, utc(start), "Siegfried Reu", BookingSource::Api)
         }
     }
 

@@ -3,6 +3,7 @@
 
 use hdrhistogram::Histogram;
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::Ranged;
 use plotters::prelude::*;
 
 use crate::Chart;
@@ -63,6 +64,50 @@ fn number(v: &f64) -> String {
     }
 }
 
+/// What every chart shares: the title, margins, room for the axis labels.
+fn frame<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    title: &str,
+) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+    let mut builder = ChartBuilder::on(root);
+    builder
+        .caption(title, ("sans-serif", 20))
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(70);
+    builder
+}
+
+type Context<'a, X, Y> = ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>;
+
+fn legend<X: Ranged, Y: Ranged>(
+    chart: &mut Context<'_, X, Y>,
+    position: SeriesLabelPosition,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
+
+/// Series `i` as a line with its legend entry; returns its colour.
+fn line<X: Ranged<ValueType = f64>, Y: Ranged<ValueType = f64>>(
+    chart: &mut Context<'_, X, Y>,
+    i: usize,
+    name: &str,
+    points: &[(f64, f64)],
+) -> Result<RGBColor> {
+    let c = color(i);
+    chart
+        .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))?
+        .label(name)
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], c.stroke_width(2)));
+    Ok(c)
+}
+
 fn upper(max: f64) -> f64 {
     if max > 0.0 { max * 1.1 } else { 1.0 }
 }
@@ -87,12 +132,7 @@ pub fn lines(
     };
     let y1 = upper(all().fold(0.0, |m: f64, p| m.max(p.1)));
     draw(file, title, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 20))
-            .margin(14)
-            .x_label_area_size(44)
-            .y_label_area_size(70)
-            .build_cartesian_2d(x0..x1, 0.0..y1)?;
+        let mut chart = frame(root, title).build_cartesian_2d(x0..x1, 0.0..y1)?;
         chart
             .configure_mesh()
             .x_desc(x_label)
@@ -101,19 +141,10 @@ pub fn lines(
             .y_label_formatter(&number)
             .draw()?;
         for (i, s) in series.iter().enumerate() {
-            let c = color(i);
-            chart
-                .draw_series(LineSeries::new(s.points.iter().copied(), c.stroke_width(2)))?
-                .label(s.name.as_str())
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], c.stroke_width(2)));
+            let c = line(&mut chart, i, s.name.as_str(), &s.points)?;
             chart.draw_series(s.points.iter().map(|p| Circle::new(*p, 3, c.filled())))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     })
 }
@@ -149,12 +180,7 @@ pub fn spectrum(file: &str, title: &str, series: &[(String, &Histogram<u64>)]) -
             .fold(0.0, f64::max),
     );
     draw(file, title, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 20))
-            .margin(14)
-            .x_label_area_size(44)
-            .y_label_area_size(70)
-            .build_cartesian_2d((1.0..x_max).log_scale(), 0.0..y1)?;
+        let mut chart = frame(root, title).build_cartesian_2d((1.0..x_max).log_scale(), 0.0..y1)?;
         chart
             .configure_mesh()
             .x_desc("percentile")
@@ -173,18 +199,9 @@ pub fn spectrum(file: &str, title: &str, series: &[(String, &Histogram<u64>)]) -
             })
             .draw()?;
         for (i, (name, points)) in lines.iter().enumerate() {
-            let c = color(i);
-            chart
-                .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))?
-                .label(name.as_str())
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], c.stroke_width(2)));
+            line(&mut chart, i, name.as_str(), points)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     })
 }
@@ -210,12 +227,8 @@ pub fn stacked_bars(
     };
     let y1 = upper((0..categories.len()).map(total).fold(0.0, f64::max));
     draw(file, title, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 20))
-            .margin(14)
-            .x_label_area_size(44)
-            .y_label_area_size(70)
-            .build_cartesian_2d((0..n - 1).into_segmented(), 0.0..y1)?;
+        let mut chart =
+            frame(root, title).build_cartesian_2d((0..n - 1).into_segmented(), 0.0..y1)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -253,12 +266,7 @@ pub fn stacked_bars(
                 .label(name.as_str())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     })
 }
