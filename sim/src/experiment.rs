@@ -383,7 +383,7 @@ fn knees(plan: &Plan, points: &[Value]) -> Vec<Value> {
                     .and_then(|m| m.remove(&along.name))
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default();
-                let x = numeric(&value).unwrap_or(i as f64);
+                let x = p["x"].as_f64().unwrap_or(i as f64);
                 let Some(y) = gate.value(summary) else {
                     continue;
                 };
