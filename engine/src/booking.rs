@@ -1,7 +1,7 @@
 //! The booking path: `check_availability` and `start_booking`, layer by layer as the
 //! [`Policy`](crate::policy::Policy) switches them, for simple and compound services.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 
@@ -147,6 +147,22 @@ pub enum BookOutcome {
     },
 }
 
+/// The segments of `service` placed from `start` on.
+pub fn place(service: &Service, start: DateTime<Utc>) -> Vec<PlacedSegment> {
+    service
+        .timeline()
+        .map(|(offset, seg)| {
+            let seg_start = start + TimeDelta::minutes(offset.into());
+            PlacedSegment {
+                name: seg.name.clone(),
+                event_type_id: seg.event_type_id,
+                start: seg_start,
+                end: seg_start + TimeDelta::minutes(seg.minutes.into()),
+            }
+        })
+        .collect()
+}
+
 impl Engine {
     /// Resolves the service and the time, or says in German what is wrong.
     pub fn resolve(&self, req: &SlotRequest) -> Result<Resolved, String> {
@@ -164,18 +180,7 @@ impl Engine {
         if start < self.now() {
             return Err("Dieser Zeitpunkt liegt leider in der Vergangenheit.".into());
         }
-        let segments: Vec<PlacedSegment> = service
-            .timeline()
-            .map(|(offset, seg)| {
-                let seg_start = start + TimeDelta::minutes(offset.into());
-                PlacedSegment {
-                    name: seg.name.clone(),
-                    event_type_id: seg.event_type_id,
-                    start: seg_start,
-                    end: seg_start + TimeDelta::minutes(seg.minutes.into()),
-                }
-            })
-            .collect();
+        let segments = place(&service, start);
         let end = segments.last().map_or(start, |s| s.end);
         Ok(Resolved {
             service,
@@ -253,31 +258,61 @@ impl Engine {
             Ok(r) => r,
             Err(message) => return CheckOutcome::Invalid(message),
         };
-        let listed = match self.segments_listed(&request, false).await {
-            Ok(listed) => listed,
-            Err(e) => {
-                return CheckOutcome::Failed {
-                    failure: Failure::of(&e),
-                    detail: e.to_string(),
-                };
+        // A caller who already holds this slot in Cal.com (a repeated check, Retell's retry)
+        // would find it hidden by its own reservation: the hold itself says it is free.
+        let own_calcom_hold = self.holds_in_calcom(&req.call_id, request.start);
+        let listed = if own_calcom_hold {
+            true
+        } else {
+            match self.segments_listed(&request, false).await {
+                Ok(listed) => listed,
+                Err(e) => {
+                    return CheckOutcome::Failed {
+                        failure: Failure::of(&e),
+                        detail: e.to_string(),
+                    };
+                }
             }
         };
         let now = self.now();
-        let held_by_other = self.policy().local_reservation_ttl.is_some() && {
-            self.database().await;
-            self.reservations
-                .reserved_by_other(&req.call_id, request.start, request.end, now)
-                .is_some()
+        let own_hold = match self.policy().local_reservation_ttl {
+            Some(_) => {
+                self.database().await;
+                self.reservations
+                    .reservation_of(&req.call_id, request.start, now)
+            }
+            None => None,
         };
-        if !listed || held_by_other {
+        // With local reservations, the stylist this caller's hold will count on.
+        let stylist = match (self.policy().local_reservation_ttl, &own_hold) {
+            (None, _) => None,
+            (Some(_), Some(own)) => Some(own.stylist),
+            (Some(_), None) => match self
+                .free_stylists(&req.call_id, &request, now, true)
+                .first()
+            {
+                Some(s) => Some(*s),
+                None => {
+                    let alternatives = self.alternatives(&request, false).await;
+                    return CheckOutcome::Unavailable {
+                        request,
+                        alternatives,
+                    };
+                }
+            },
+        };
+        if !listed {
             let alternatives = self.alternatives(&request, false).await;
             return CheckOutcome::Unavailable {
                 request,
                 alternatives,
             };
         }
-        let mut reservation = None;
-        if let Some(minutes) = self.policy().calcom_reservation_minutes {
+        if let Some(minutes) = self
+            .policy()
+            .calcom_reservation_minutes
+            .filter(|_| !own_calcom_hold)
+        {
             match self.hold_in_calcom(&req.call_id, &request, minutes).await {
                 Ok(()) => {}
                 Err(CalcomError::ReservationConflict(_)) => {
@@ -291,24 +326,90 @@ impl Engine {
                 Err(e) => tracing::warn!(error = %e, "Cal.com reservation failed"),
             }
         }
-        if let Some(ttl) = self.policy().local_reservation_ttl {
-            let token = self.token();
-            self.database().await;
-            self.reservations.hold(LocalReservation {
-                token: token.clone(),
-                call_id: req.call_id.clone(),
-                service_id: request.service.id,
-                start: request.start,
-                end: request.end,
-                until: now + TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX),
-                state: "held",
-            });
-            reservation = Some(token);
-        }
+        let reservation = match (self.policy().local_reservation_ttl, own_hold, stylist) {
+            (Some(_), Some(own), _) => Some(own.token),
+            (Some(ttl), None, Some(stylist)) => {
+                let token = self.token();
+                self.database().await;
+                self.reservations.hold(LocalReservation {
+                    token: token.clone(),
+                    call_id: req.call_id.clone(),
+                    service_id: request.service.id,
+                    stylist,
+                    start: request.start,
+                    end: request.end,
+                    until: now
+                        .checked_add_signed(TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX))
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC),
+                    state: "held",
+                });
+                Some(token)
+            }
+            _ => None,
+        };
         CheckOutcome::Available {
             request,
             reservation,
         }
+    }
+
+    /// The service's stylists whom nothing the engine knows occupies over `r`: no active
+    /// local appointment overlaps for them and, with `holds`, no other caller's held
+    /// reservation counts on them. An appointment not yet synced (its host unknown) or a
+    /// hold whose stylist was taken since takes the first of its service's staff still
+    /// free. A caller's own holds never count against it.
+    pub(crate) fn free_stylists(
+        &self,
+        call_id: &str,
+        r: &Resolved,
+        now: DateTime<Utc>,
+        holds: bool,
+    ) -> Vec<u64> {
+        let mut busy = BTreeSet::new();
+        let mut unplaced: Vec<(u64, Option<u64>)> = Vec::new();
+        for a in self.appointments.overlapping(r.start, r.end) {
+            let hosts: Vec<u64> = a
+                .phases
+                .iter()
+                .filter(|p| p.start < r.end && r.start < p.end)
+                .filter_map(|p| p.host_id)
+                .collect();
+            if hosts.is_empty() {
+                unplaced.push((a.service_id, None));
+            }
+            busy.extend(hosts);
+        }
+        if holds {
+            for h in self
+                .reservations
+                .held_by_others(call_id, r.start, r.end, now)
+            {
+                unplaced.push((h.service_id, Some(h.stylist)));
+            }
+        }
+        for (service_id, preferred) in unplaced {
+            let staff = self
+                .catalog()
+                .services
+                .iter()
+                .find(|s| s.id == service_id)
+                .map_or(&[][..], |s| &s.staff[..]);
+            let claim = preferred
+                .filter(|p| !busy.contains(p))
+                .or_else(|| staff.iter().copied().find(|s| !busy.contains(s)));
+            busy.extend(claim);
+        }
+        r.service
+            .staff
+            .iter()
+            .copied()
+            .filter(|s| !busy.contains(s))
+            .collect()
+    }
+
+    /// Whether this call holds `start` in Cal.com.
+    fn holds_in_calcom(&self, call_id: &str, start: DateTime<Utc>) -> bool {
+        lock(&self.calcom_holds).contains_key(&(call_id.to_owned(), start))
     }
 
     /// Reserves every staffed segment in Cal.com for `minutes`; all or none.
@@ -345,25 +446,40 @@ impl Engine {
         }
     }
 
-    /// The lock the policy takes for a request: its key and, for interval locks, the span.
-    fn lock_for(&self, r: &Resolved) -> Option<(String, Option<Span>)> {
+    /// The locks the policy takes for a request, in the order they are taken.
+    ///
+    /// `StaffInterval` locks every stylist the booking can land on (Cal.com picks the host
+    /// among the service's staff), each over the booked interval, in ascending id order.
+    /// Why this cannot double-book: two bookings that could put one stylist in two places
+    /// share that stylist and overlap in time, so they want the same key over overlapping
+    /// spans and the second waits until the first has Cal.com's answer; by then the first
+    /// booking is committed, and Cal.com's own check at the second's arrival sees it and
+    /// picks another free host or refuses. Bookings with disjoint staff or disjoint times
+    /// take disjoint locks and never collide in Cal.com. Taking the keys in one global order
+    /// means no two requests each hold a key the other waits for, so there is no deadlock.
+    pub(crate) fn locks_for(&self, r: &Resolved) -> Vec<(String, Option<Span>)> {
         let company = self.catalog().company_id;
         match self.policy().lock {
-            LockMode::Off => None,
-            LockMode::ExactStart => Some((
+            LockMode::Off => Vec::new(),
+            LockMode::ExactStart => vec![(
                 format!(
                     "booking_lock:{company}:{}:{}",
                     r.service.id,
                     r.local.format("%Y-%m-%d_%H:%M")
                 ),
                 None,
-            )),
+            )],
             LockMode::StaffInterval => {
-                let staff: Vec<String> = r.service.staff.iter().map(u64::to_string).collect();
-                Some((
-                    format!("booking_lock:{company}:staff:{}", staff.join(",")),
-                    Some((r.start, r.end)),
-                ))
+                let staff: BTreeSet<u64> = r.service.staff.iter().copied().collect();
+                staff
+                    .into_iter()
+                    .map(|s| {
+                        (
+                            format!("booking_lock:{company}:staff:{s}"),
+                            Some((r.start, r.end)),
+                        )
+                    })
+                    .collect()
             }
         }
     }
@@ -386,23 +502,18 @@ impl Engine {
                 repeated: true,
             };
         }
-        let token = match self.lock_for(&request) {
-            None => None,
-            Some((key, span)) => match self.acquire(&key, span).await {
-                Some(token) => Some(token),
-                None => {
-                    return BookOutcome::Failed {
-                        request,
-                        failure: Failure::LockTimeout,
-                        detail: format!("lock {key} still taken after the wait"),
-                    };
-                }
-            },
+        let guard = match self.acquire_all(&self.locks_for(&request)).await {
+            Ok(guard) => guard,
+            Err(key) => {
+                return BookOutcome::Failed {
+                    request,
+                    failure: Failure::LockTimeout,
+                    detail: format!("lock {key} still taken after the wait"),
+                };
+            }
         };
         let outcome = self.book_locked(req, request).await;
-        if let Some(token) = token {
-            self.release(token).await;
-        }
+        self.release(guard).await;
         if let BookOutcome::Booked { request, .. }
         | BookOutcome::Taken { request, .. }
         | BookOutcome::Failed { request, .. } = &outcome
@@ -415,14 +526,21 @@ impl Engine {
     async fn book_locked(&self, req: &SlotRequest, request: Resolved) -> BookOutcome {
         let now = self.now();
         let policy = self.policy().clone();
-        // Local reservation: another caller holds it.
+        // Local reservation: other callers' holds leave no stylist for this one (a caller's
+        // own hold was counted when it was made, and never counts against it).
         if policy.local_reservation_ttl.is_some() {
             self.database().await;
             self.reservations.expire_reservations(now);
             let reserved = self
                 .reservations
-                .reserved_by_other(&req.call_id, request.start, request.end, now)
-                .is_some();
+                .reservation_of(&req.call_id, request.start, now)
+                .is_none()
+                && self
+                    .free_stylists(&req.call_id, &request, now, true)
+                    .is_empty()
+                && !self
+                    .free_stylists(&req.call_id, &request, now, false)
+                    .is_empty();
             if reserved {
                 let alternatives = self.alternatives(&request, false).await;
                 return BookOutcome::Taken {
@@ -432,8 +550,11 @@ impl Engine {
                 };
             }
         }
-        // Double-check: fresh slots right before booking.
-        if policy.double_check {
+        // Double-check: fresh slots right before booking. A caller holding the slot in Cal.com
+        // would find it hidden by its own reservation (listings cannot tell whose), so then
+        // the hold, admitted against Cal.com's bookings at the check, stands for it, and
+        // Cal.com's own check of the create is the last word.
+        if policy.double_check && !self.holds_in_calcom(&req.call_id, request.start) {
             match self.segments_listed(&request, true).await {
                 Ok(true) => {}
                 Ok(false) => {
@@ -455,15 +576,9 @@ impl Engine {
                 ConflictCheck::ExactStart => {
                     self.appointments.conflict_at_start(request.start).is_some()
                 }
-                ConflictCheck::Overlap => {
-                    let busy: Vec<u64> = self
-                        .appointments
-                        .overlapping(request.start, request.end)
-                        .iter()
-                        .flat_map(|a| a.hosts().collect::<Vec<_>>())
-                        .collect();
-                    request.service.staff.iter().all(|s| busy.contains(s))
-                }
+                ConflictCheck::Overlap => self
+                    .free_stylists(&req.call_id, &request, now, false)
+                    .is_empty(),
                 ConflictCheck::Off => false,
             };
             if conflict {

@@ -12,7 +12,7 @@ use simkit::{Distribution, SeedStreams, SharedClock, ids};
 use crate::cache::{AvailabilityCache, InMemoryCache, Slots};
 use crate::calcom::{CalcomClient, CalcomError};
 use crate::catalog::Catalog;
-use crate::lock::{InMemoryLocks, LockService};
+use crate::lock::{InMemoryLocks, LockService, Span};
 use crate::policy::Policy;
 use crate::store::{AppointmentStore, InMemoryStore, ReservationStore};
 
@@ -273,33 +273,61 @@ impl Engine {
 
     /// Takes the lock `key` (over `span` for an interval lock), waiting up to the policy's
     /// `lock_wait`; `None` when it stays taken.
-    pub(crate) async fn acquire(
+    /// Takes every lock of `locks` in the order given (callers sort them, so two requests
+    /// needing the same locks cannot deadlock), waiting up to the policy's `lock_wait` for
+    /// all of them together. On a timeout the ones taken are let go and the key that stayed
+    /// taken is returned.
+    pub(crate) async fn acquire_all(
         &self,
-        key: &str,
-        span: Option<(DateTime<Utc>, DateTime<Utc>)>,
-    ) -> Option<u64> {
+        locks: &[(String, Option<Span>)],
+    ) -> Result<LockGuard, String> {
         let policy = self.policy();
         let ttl = TimeDelta::from_std(policy.lock_ttl).unwrap_or(TimeDelta::MAX);
-        let deadline =
-            self.now() + TimeDelta::from_std(policy.lock_wait).unwrap_or(TimeDelta::zero());
+        let deadline = self
+            .now()
+            .checked_add_signed(TimeDelta::from_std(policy.lock_wait).unwrap_or(TimeDelta::zero()))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         let began = tokio::time::Instant::now();
-        let waited = |engine: &Self| {
-            let ms = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
-            lock(&engine.lock_waits).push(ms);
+        let mut guard = LockGuard {
+            locks: self.locks.clone(),
+            tokens: Vec::with_capacity(locks.len()),
         };
-        loop {
+        let mut result = Ok(());
+        'locks: for (key, span) in locks {
+            loop {
+                self.redis().await;
+                let now = self.now();
+                let until = now
+                    .checked_add_signed(ttl)
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC);
+                if let Some(token) = self.locks.try_acquire(key, *span, now, until) {
+                    guard.tokens.push(token);
+                    break;
+                }
+                if now + TimeDelta::from_std(LOCK_POLL).unwrap_or_default() > deadline {
+                    *lock(&self.lock_timeouts) += 1;
+                    result = Err(key.clone());
+                    break 'locks;
+                }
+                tokio::time::sleep(LOCK_POLL).await;
+            }
+        }
+        let ms = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
+        lock(&self.lock_waits).push(ms);
+        match result {
+            Ok(()) => Ok(guard),
+            Err(key) => {
+                self.release(guard).await;
+                Err(key)
+            }
+        }
+    }
+
+    /// Lets go of the locks `guard` holds (one Redis round trip).
+    pub(crate) async fn release(&self, mut guard: LockGuard) {
+        if !guard.tokens.is_empty() {
             self.redis().await;
-            let now = self.now();
-            if let Some(token) = self.locks.try_acquire(key, span, now, now + ttl) {
-                waited(self);
-                return Some(token);
-            }
-            if now + TimeDelta::from_std(LOCK_POLL).unwrap_or_default() > deadline {
-                *lock(&self.lock_timeouts) += 1;
-                waited(self);
-                return None;
-            }
-            tokio::time::sleep(LOCK_POLL).await;
+            guard.release_now();
         }
     }
 
@@ -315,9 +343,26 @@ impl Engine {
             }
         }
     }
+}
 
-    pub(crate) async fn release(&self, token: u64) {
-        self.redis().await;
-        self.locks.release(token);
+/// Locks held by one request. Dropped without [`Engine::release`] (a request cancelled
+/// mid-booking, a task that panicked), it still lets them go instead of leaving them taken
+/// until their TTL.
+pub(crate) struct LockGuard {
+    locks: Arc<dyn LockService>,
+    tokens: Vec<u64>,
+}
+
+impl LockGuard {
+    fn release_now(&mut self) {
+        for token in self.tokens.drain(..) {
+            self.locks.release(token);
+        }
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        self.release_now();
     }
 }

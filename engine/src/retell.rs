@@ -159,13 +159,15 @@ pub fn book_answer(outcome: &BookOutcome) -> Value {
             "message": format!("Perfekt! Ihr Termin für {} am {} ist gebucht.", request.service.name, dates::german(request.local)),
         }),
         BookOutcome::Taken {
+            request,
             reason,
             alternatives,
-            ..
         } => json!({
             "success": false,
             "error_type": reason,
             "error": TAKEN,
+            "service": request.service.name,
+            "requested_time": dates::compact(request.local),
             "alternatives_available": !alternatives.is_empty(),
             "alternatives": alternatives_json(alternatives),
         }),
@@ -173,9 +175,15 @@ pub fn book_answer(outcome: &BookOutcome) -> Value {
             json!({ "success": false, "error_type": "invalid_request", "error": message })
         }
         // The seed system answered every failed booking the same way.
-        BookOutcome::Failed { failure, .. } => {
-            json!({ "success": false, "error_type": failure.code(), "error": TAKEN })
-        }
+        BookOutcome::Failed {
+            request, failure, ..
+        } => json!({
+            "success": false,
+            "error_type": failure.code(),
+            "error": TAKEN,
+            "service": request.service.name,
+            "requested_time": dates::compact(request.local),
+        }),
     }
 }
 

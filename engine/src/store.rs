@@ -71,6 +71,9 @@ pub struct LocalReservation {
     pub token: String,
     pub call_id: String,
     pub service_id: u64,
+    /// The stylist this hold counts on (one of the service's staff), so that holds claim
+    /// capacity per stylist instead of the whole salon.
+    pub stylist: u64,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub until: DateTime<Utc>,
@@ -101,14 +104,14 @@ pub trait ReservationStore: Send + Sync {
     fn hold(&self, reservation: LocalReservation);
     /// Marks reservations past their time as expired; returns how many.
     fn expire_reservations(&self, now: DateTime<Utc>) -> usize;
-    /// A held reservation of another call overlapping `[start, end)`.
-    fn reserved_by_other(
+    /// The held reservations of other calls overlapping `[start, end)`.
+    fn held_by_others(
         &self,
         call_id: &str,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Option<LocalReservation>;
+    ) -> Vec<LocalReservation>;
     /// This call's held reservation for `start`, if any.
     fn reservation_of(
         &self,
@@ -219,17 +222,17 @@ impl ReservationStore for InMemoryStore {
         n
     }
 
-    fn reserved_by_other(
+    fn held_by_others(
         &self,
         call_id: &str,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Option<LocalReservation> {
+    ) -> Vec<LocalReservation> {
         self.tables()
             .reservations
             .values()
-            .find(|r| {
+            .filter(|r| {
                 r.state == "held"
                     && r.until > now
                     && r.call_id != call_id
@@ -237,6 +240,7 @@ impl ReservationStore for InMemoryStore {
                     && start < r.end
             })
             .cloned()
+            .collect()
     }
 
     fn reservation_of(
@@ -315,27 +319,25 @@ mod tests {
             token: "r1".into(),
             call_id: "call_a".into(),
             service_id: 1,
+            stylist: 1,
             start: t(0),
             end: t(30),
             until: t(2),
             state: "held",
         });
+        assert_eq!(store.held_by_others("call_b", t(15), t(45), t(1)).len(), 1);
+        assert!(store.held_by_others("call_a", t(0), t(30), t(1)).is_empty());
         assert!(
             store
-                .reserved_by_other("call_b", t(15), t(45), t(1))
-                .is_some()
-        );
-        assert!(
-            store
-                .reserved_by_other("call_a", t(0), t(30), t(1))
-                .is_none()
+                .held_by_others("call_b", t(30), t(45), t(1))
+                .is_empty()
         );
         assert!(store.reservation_of("call_a", t(0), t(1)).is_some());
         assert_eq!(store.expire_reservations(t(2)), 1);
         assert!(
             store
-                .reserved_by_other("call_b", t(15), t(45), t(2))
-                .is_none()
+                .held_by_others("call_b", t(15), t(45), t(2))
+                .is_empty()
         );
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::booking::{Resolved, SlotRequest};
 use crate::calcom::CalcomBooking;
 use crate::engine::Engine;
+use crate::policy::LockMode;
 use crate::store::{Appointment, AppointmentStatus, SyncStatus};
 
 impl Engine {
@@ -42,7 +43,21 @@ impl Engine {
         let policy = self.policy().clone();
         tokio::time::sleep(self.draw(&policy.sync_queue_delay)).await;
         for attempt in 1..=policy.sync_attempts.max(1) {
-            match self.push(id, &request).await {
+            // Under the per-stylist lock every booking the engine makes in Cal.com takes the
+            // stylists' locks, the sync job's too (the seeds' job took none: baseline keeps that).
+            let locks = match policy.lock {
+                LockMode::StaffInterval => self.locks_for(&request),
+                _ => Vec::new(),
+            };
+            let pushed = match self.acquire_all(&locks).await {
+                Ok(guard) => {
+                    let pushed = self.push(id, &request).await;
+                    self.release(guard).await;
+                    pushed
+                }
+                Err(key) => Err(format!("lock {key} still taken after the wait")),
+            };
+            match pushed {
                 Ok(booked) => {
                     self.database().await;
                     self.appointments.set_sync(

@@ -372,6 +372,14 @@ impl MockCalcom {
         Ok(booking)
     }
 
+    /// Whether Cal.com would have admitted a booking of `event_type_id` at `start` arriving
+    /// at instant `at` (a qualified host working and free then, the notice respected), from
+    /// the bookings as they stood at `at`: the ground truth a refusal is judged against.
+    pub fn bookable_at(&self, event_type_id: u64, start: DateTime<Utc>, at: DateTime<Utc>) -> bool {
+        let request = BookingRequest::simple(event_type_id, start, "judge", BookingSource::Api);
+        self.with_world(|w| w.admit_booking(&request, at, None).is_ok())
+    }
+
     /// Cancels as staff in the Cal.com app would.
     pub fn cancel_external(
         &self,

@@ -35,12 +35,14 @@ pub fn document(
         cell(&s["policy"])
     ));
     doc.text(format!(
-        "{} calls over {:.1} simulated s; race-failure rate {} ({} race_lost of {} told available); digest {}.",
+        "{} calls over {:.1} simulated s; race-failure rate {} ({} race_lost of {} told available); false-refusal rate {} ({} refused_free); digest {}.",
         s["calls"],
         s["sim"]["simulated_seconds"].as_f64().unwrap_or(0.0),
         percent(s["race_failure_rate"].as_f64().unwrap_or(0.0)),
         s["outcomes"]["race_lost"],
         s["told_available"],
+        percent(s["false_refusal_rate"].as_f64().unwrap_or(0.0)),
+        s["outcomes"]["refused_free"],
         cell(&s["digest"]),
     ));
     outcomes_and_latency(&mut doc, s);
@@ -144,12 +146,20 @@ pub fn document(
 pub fn outcomes_and_latency(doc: &mut Document, s: &Value) {
     doc.heading("Outcomes");
     doc.table(
-        &["outcome", "calls"],
+        &["outcome", "calls", "why (error type: calls)"],
         s["outcomes"]
             .as_object()
             .into_iter()
             .flatten()
-            .map(|(k, n)| vec![k.clone(), n.to_string()])
+            .map(|(k, n)| {
+                let why: Vec<String> = s["outcome_errors"][k]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(e, c)| format!("{e}: {c}"))
+                    .collect();
+                vec![k.clone(), n.to_string(), why.join(", ")]
+            })
             .collect(),
     );
     doc.heading("Latency");

@@ -16,9 +16,10 @@ use crate::gates::Gate;
 use crate::metrics::{self, Histograms};
 
 /// The summary fields that are counts, summed over runs.
-const COUNTED: [&str; 9] = [
+const COUNTED: [&str; 10] = [
     "calls",
     "outcomes",
+    "outcome_errors",
     "told_available",
     "invariants",
     "calcom",
@@ -109,11 +110,21 @@ impl RunResult {
 
     /// Race-lost calls per call told "available" (0 when none was).
     pub fn race_failure_rate(&self) -> f64 {
-        rate(
-            self.counts["outcomes"]["race_lost"].as_u64().unwrap_or(0),
-            self.counts["told_available"].as_u64().unwrap_or(0),
-        )
+        outcome_rate(&self.counts, "race_lost")
     }
+
+    /// Calls refused while a stylist was free, per call told "available".
+    pub fn false_refusal_rate(&self) -> f64 {
+        outcome_rate(&self.counts, "refused_free")
+    }
+}
+
+/// Calls that ended in `outcome` per call told "available", from summed counts.
+fn outcome_rate(counts: &Value, outcome: &str) -> f64 {
+    rate(
+        counts["outcomes"][outcome].as_u64().unwrap_or(0),
+        counts["told_available"].as_u64().unwrap_or(0),
+    )
 }
 
 fn rate(part: u64, whole: u64) -> f64 {
@@ -205,10 +216,8 @@ impl Aggregate {
         for key in COUNTED {
             s[key] = c[key].clone();
         }
-        s["race_failure_rate"] = json!(rate(
-            c["outcomes"]["race_lost"].as_u64().unwrap_or(0),
-            c["told_available"].as_u64().unwrap_or(0),
-        ));
+        s["race_failure_rate"] = json!(outcome_rate(c, "race_lost"));
+        s["false_refusal_rate"] = json!(outcome_rate(c, "refused_free"));
         s["latency_ms"] = json!(metrics::latency_table(&self.histograms));
         let verdicts: Vec<Value> = gates
             .iter()

@@ -246,8 +246,9 @@ pub fn execute(
 }
 
 /// Per-run metrics compared seed by seed between policies.
-const PAIRED: [&str; 6] = [
+const PAIRED: [&str; 7] = [
     "race_failure_rate",
+    "false_refusal_rate",
     "booked_share",
     "p95(check_availability)",
     "p95(start_booking)",
@@ -263,6 +264,7 @@ fn paired_metric(run: &RunResult, metric: &str) -> Option<f64> {
     };
     match metric {
         "race_failure_rate" => Some(run.race_failure_rate()),
+        "false_refusal_rate" => Some(run.false_refusal_rate()),
         "booked_share" => {
             let calls = c["calls"].as_u64().unwrap_or(0);
             (calls > 0).then(|| c["outcomes"]["booked"].as_u64().unwrap_or(0) as f64 / calls as f64)
@@ -439,8 +441,10 @@ pub fn csv(report: &Value) -> String {
             "calls",
             "booked",
             "race_lost",
+            "refused_free",
             "told_available",
             "race_failure_rate",
+            "false_refusal_rate",
             "check_p50_ms",
             "check_p95_ms",
             "check_p99_ms",
@@ -472,8 +476,10 @@ pub fn csv(report: &Value) -> String {
                 n(&s["calls"]),
                 n(&s["outcomes"]["booked"]),
                 n(&s["outcomes"]["race_lost"]),
+                n(&s["outcomes"]["refused_free"]),
                 n(&s["told_available"]),
                 format!("{:.6}", s["race_failure_rate"].as_f64().unwrap_or(0.0)),
+                format!("{:.6}", s["false_refusal_rate"].as_f64().unwrap_or(0.0)),
                 n(&s["latency_ms"]["check_availability"]["p50"]),
                 n(&s["latency_ms"]["check_availability"]["p95"]),
                 n(&s["latency_ms"]["check_availability"]["p99"]),

@@ -11,6 +11,7 @@ pub mod experiment;
 pub mod gates;
 pub mod history;
 pub mod invariants;
+pub mod judge;
 pub mod metrics;
 pub mod output;
 pub mod parallel;

@@ -39,6 +39,10 @@ pub struct StepRecord {
     pub success: bool,
     #[serde(skip)]
     pub error_type: Option<Box<str>>,
+    /// For a booking refused after "frei": whether Cal.com's ground truth had a qualified
+    /// stylist free for every staffed segment at the instant of the refusal (see [`crate::judge`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slot_free: Option<bool>,
 }
 
 impl StepRecord {
@@ -61,6 +65,7 @@ impl StepRecord {
             available: answer["available"].as_bool(),
             success: answer["success"] == true,
             error_type: answer["error_type"].as_str().map(Into::into),
+            slot_free: None,
         }
     }
 
@@ -89,17 +94,32 @@ pub struct CallRecord {
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Booked,
-    /// Told available, then the booking failed because the slot was taken.
+    /// Told available, then refused because the slot really was taken: no qualified stylist
+    /// was free in Cal.com at the instant of the refusal. The race the seeds are about.
     RaceLost,
+    /// Told available, then refused ("vergeben") while a qualified stylist was free in
+    /// Cal.com: the seeds' exact-start check, a caller tripping over its own hold, a lock
+    /// that timed out. Not a race: a false refusal.
+    RefusedFree,
+    /// Told available, then the booking hit Cal.com's rate limit (429).
+    Throttled,
+    /// Told available, then the booking failed otherwise (Cal.com 5xx or timeout, no answer,
+    /// post-sync rejection, failed save).
+    Failed,
+    /// Told not free at the check (or refused without ever being told free).
     Unavailable,
+    /// Never told available, and a function call failed.
     Error,
     Abandoned,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 5] = [
+    pub const ALL: [Outcome; 8] = [
         Outcome::Booked,
         Outcome::RaceLost,
+        Outcome::RefusedFree,
+        Outcome::Throttled,
+        Outcome::Failed,
         Outcome::Unavailable,
         Outcome::Error,
         Outcome::Abandoned,
@@ -109,6 +129,9 @@ impl Outcome {
         match self {
             Outcome::Booked => "booked",
             Outcome::RaceLost => "race_lost",
+            Outcome::RefusedFree => "refused_free",
+            Outcome::Throttled => "throttled",
+            Outcome::Failed => "failed",
             Outcome::Unavailable => "unavailable",
             Outcome::Error => "error",
             Outcome::Abandoned => "abandoned",
@@ -124,6 +147,9 @@ pub const TAKEN: [&str; 5] = [
     "slot_reserved",
     "lock_timeout",
 ];
+
+/// The error type of Cal.com's rate limit.
+pub const THROTTLED: &str = "rate_limited";
 
 pub fn is_check(function: &str) -> bool {
     function.starts_with("check_availability")
@@ -143,23 +169,36 @@ impl CallRecord {
             .any(|s| s.function == "start_booking" && s.success)
     }
 
+    /// The last `start_booking` of the call.
+    pub fn last_booking(&self) -> Option<&StepRecord> {
+        self.steps
+            .iter()
+            .rev()
+            .find(|s| s.function == "start_booking")
+    }
+
     pub fn outcome(&self) -> Outcome {
         if self.booked() {
             return Outcome::Booked;
         }
-        let last_booking = self
-            .steps
-            .iter()
-            .rev()
-            .find(|s| s.function == "start_booking");
-        match last_booking {
-            Some(b) if b.completion == Completion::Info => Outcome::Error,
+        let told = self.told_available();
+        match self.last_booking() {
+            Some(b) if b.completion == Completion::Info => {
+                if told {
+                    Outcome::Failed
+                } else {
+                    Outcome::Error
+                }
+            }
             Some(b) => {
-                let taken = b.error_type.as_deref().is_some_and(|t| TAKEN.contains(&t));
-                match (taken, self.told_available()) {
+                let error_type = b.error_type.as_deref().unwrap_or_default();
+                match (TAKEN.contains(&error_type), told) {
+                    (true, true) if b.slot_free == Some(true) => Outcome::RefusedFree,
                     (true, true) => Outcome::RaceLost,
                     (true, false) => Outcome::Unavailable,
-                    (false, _) => Outcome::Error,
+                    (false, true) if error_type == THROTTLED => Outcome::Throttled,
+                    (false, true) => Outcome::Failed,
+                    (false, false) => Outcome::Error,
                 }
             }
             None if self.abandoned => Outcome::Abandoned,
@@ -170,6 +209,26 @@ impl CallRecord {
                 }
                 _ => Outcome::Error,
             },
+        }
+    }
+
+    /// Why the call ended as it did: the `error_type` of the step that decided it
+    /// (`no_answer` when none came, `none` when the call ended without a refusal).
+    pub fn decisive_error(&self) -> &str {
+        let step = self
+            .last_booking()
+            .or_else(|| self.steps.iter().rev().find(|s| is_check(&s.function)));
+        match step {
+            Some(s) if s.completion == Completion::Info => "no_answer",
+            Some(s) => s
+                .error_type
+                .as_deref()
+                .or(match s.available {
+                    Some(false) => Some("not_available"),
+                    _ => None,
+                })
+                .unwrap_or("none"),
+            None => "none",
         }
     }
 }

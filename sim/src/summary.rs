@@ -22,11 +22,27 @@ pub fn summarize(
     violations: &[Violation],
 ) -> Value {
     let mut outcomes: BTreeMap<&str, u64> = Outcome::ALL.iter().map(|o| (o.name(), 0)).collect();
+    // Per outcome, the error types that decided it.
+    let mut outcome_errors: BTreeMap<&str, BTreeMap<&str, u64>> = BTreeMap::new();
     for call in &run.calls {
-        *outcomes.entry(call.outcome().name()).or_default() += 1;
+        let outcome = call.outcome().name();
+        *outcomes.entry(outcome).or_default() += 1;
+        if outcome != "booked" {
+            *outcome_errors
+                .entry(outcome)
+                .or_default()
+                .entry(call.decisive_error())
+                .or_default() += 1;
+        }
     }
     let told = run.calls.iter().filter(|c| c.told_available()).count() as u64;
-    let race_lost = outcomes["race_lost"];
+    let rate = |n: u64| {
+        if told == 0 {
+            0.0
+        } else {
+            n as f64 / told as f64
+        }
+    };
     let mut invariant_counts: BTreeMap<&str, u64> =
         invariants::KINDS.iter().map(|k| (*k, 0)).collect();
     for v in violations {
@@ -54,8 +70,10 @@ pub fn summarize(
         "policy": policy,
         "calls": run.calls.len(),
         "outcomes": outcomes,
+        "outcome_errors": outcome_errors,
         "told_available": told,
-        "race_failure_rate": if told == 0 { 0.0 } else { race_lost as f64 / told as f64 },
+        "race_failure_rate": rate(outcomes["race_lost"]),
+        "false_refusal_rate": rate(outcomes["refused_free"]),
         "invariants": invariant_counts,
         "violations": violations,
         "latency_ms": latency,
@@ -184,6 +202,15 @@ pub fn render(s: &Value) -> String {
             "  race-failure rate {:.1} % ({} race_lost of {} told available)",
             s["race_failure_rate"].as_f64().unwrap_or(0.0) * 100.0,
             s["outcomes"]["race_lost"],
+            s["told_available"]
+        ),
+    );
+    line(
+        &mut out,
+        format!(
+            "  false-refusal rate {:.1} % ({} refused_free of {} told available)",
+            s["false_refusal_rate"].as_f64().unwrap_or(0.0) * 100.0,
+            s["outcomes"]["refused_free"],
             s["told_available"]
         ),
     );

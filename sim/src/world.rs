@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use simkit::transport::{HttpClient, Listener, Network, Timeouts};
 use simkit::{SeedStreams, SimClock};
 
+use crate::judge;
 use crate::record::{CallRecord, Completion, StepRecord};
 use crate::scenario::{Fault, Scenario};
 use crate::workload::{CallPlan, plan};
@@ -175,6 +176,7 @@ pub fn run_with_progress(
     let retell = scenario.retell.clone();
     let settle = scenario.settle;
     let mock_for_callers = mock_slot.clone();
+    let catalog = scenario.catalog();
     sim.client("callers", async move {
         let client = HttpClient::new(
             Network::Simulated,
@@ -237,15 +239,18 @@ pub fn run_with_progress(
             calls.push(done?);
         }
         calls.sort_by_key(|(i, _)| *i);
-        let calls: Vec<CallRecord> = calls.into_iter().map(|(_, c)| c).collect();
+        let mut calls: Vec<CallRecord> = calls.into_iter().map(|(_, c)| c).collect();
         for t in tasks {
             t.await?;
         }
         tokio::time::sleep(settle).await;
-        *sink.lock().expect("records") = calls;
         // The ground truth is read here, inside the simulation, at its final instant.
         let mock = mock_for_callers.lock().expect("slot").clone();
         let engine = engine_for_callers.lock().expect("slot").clone();
+        if let Some(mock) = &mock {
+            judge::judge_refusals(&mut calls, mock, &catalog, start);
+        }
+        *sink.lock().expect("records") = calls;
         if let (Some(mock), Some(engine)) = (mock, engine) {
             *final_sink.lock().expect("final") = Some(Final {
                 truth: mock.ground_truth(),

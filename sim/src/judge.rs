@@ -1,0 +1,60 @@
+//! Judging refusals against Cal.com's ground truth. A booking refused after "frei" is a race
+//! lost only if no qualified stylist was free in Cal.com at the instant of the refusal; when
+//! one was, the refusal was the engine's own doing (an exact-start check, the caller's own
+//! hold, a lock timeout): a false refusal, counted apart.
+
+use booking_engine::booking::place;
+use booking_engine::catalog::Catalog;
+use chrono::{DateTime, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use mock_calcom::MockCalcom;
+
+use crate::record::{CallRecord, Completion, StepRecord, TAKEN};
+
+/// Sets `slot_free` on every booking refused as taken after the call was told "frei".
+/// `start` is the instant the run's millisecond offsets count from.
+pub fn judge_refusals(
+    calls: &mut [CallRecord],
+    mock: &MockCalcom,
+    catalog: &Catalog,
+    start: DateTime<Utc>,
+) {
+    for call in calls.iter_mut().filter(|c| c.told_available()) {
+        for step in call.steps.iter_mut().filter(|s| refused_as_taken(s)) {
+            let at = start
+                + TimeDelta::milliseconds(i64::try_from(step.completed_ms).unwrap_or(i64::MAX));
+            step.slot_free = slot_free(step, mock, catalog, at);
+        }
+    }
+}
+
+fn refused_as_taken(step: &StepRecord) -> bool {
+    step.function == "start_booking"
+        && step.completion == Completion::Fail
+        && step
+            .error_type
+            .as_deref()
+            .is_some_and(|t| TAKEN.contains(&t))
+}
+
+/// Whether every staffed segment of the refused request had a qualified stylist free at
+/// `at`; `None` when the answer does not say which service and time were refused.
+fn slot_free(
+    step: &StepRecord,
+    mock: &MockCalcom,
+    catalog: &Catalog,
+    at: DateTime<Utc>,
+) -> Option<bool> {
+    let answer = step.answer();
+    let service = catalog.service(answer["service"].as_str()?)?;
+    let local =
+        NaiveDateTime::parse_from_str(answer["requested_time"].as_str()?, "%Y-%m-%d %H:%M").ok()?;
+    let start = catalog
+        .time_zone
+        .from_local_datetime(&local)
+        .earliest()?
+        .with_timezone(&Utc);
+    Some(place(service, start).iter().all(|seg| {
+        seg.event_type_id
+            .is_none_or(|id| mock.bookable_at(id, seg.start, at))
+    }))
+}
