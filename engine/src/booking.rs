@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
+
+use crate::cache::Slots;
 
 use crate::calcom::{CalcomBooking, CalcomError, NewBooking};
 use crate::catalog::Service;
@@ -204,7 +206,8 @@ impl Engine {
         Ok(true)
     }
 
-    /// Up to three free starts the same day, nearest to the requested one.
+    /// Up to three free starts the same day, nearest to the requested one, at which every
+    /// staffed segment is listed (a compound service's later segments too).
     async fn alternatives(&self, r: &Resolved, fresh: bool) -> Vec<NaiveDateTime> {
         let Some(event_type_id) = r.service.lead_event_type() else {
             return Vec::new();
@@ -218,9 +221,42 @@ impl Engine {
             .filter(|s| *s != r.start && self.local(*s).date() == r.local.date())
             .collect();
         same_day.sort_by_key(|s| (*s - r.start).num_seconds().abs());
-        same_day.truncate(3);
-        same_day.sort_unstable();
-        same_day.into_iter().map(|s| self.local(s)).collect()
+        // The later segments' listings for the day, each read once and all at once, through
+        // the cache when there is one: the check read them moments ago, and the lead's
+        // listing (fresh when asked) already decides which starts are free.
+        let later: BTreeSet<(u64, NaiveDate)> = same_day
+            .iter()
+            .flat_map(|start| place(&r.service, *start).into_iter().skip(1))
+            .filter_map(|seg| {
+                seg.event_type_id
+                    .map(|id| (id, self.local(seg.start).date()))
+            })
+            .collect();
+        let reads = later.iter().map(|&(id, day)| async move {
+            ((id, day), self.week_slots(id, day, false).await.ok())
+        });
+        let listings: BTreeMap<(u64, NaiveDate), Option<Slots>> =
+            futures_util::future::join_all(reads)
+                .await
+                .into_iter()
+                .collect();
+        let listed = |start: DateTime<Utc>| {
+            place(&r.service, start).iter().skip(1).all(|seg| {
+                seg.event_type_id.is_none_or(|id| {
+                    listings
+                        .get(&(id, self.local(seg.start).date()))
+                        .and_then(Option::as_ref)
+                        .is_some_and(|slots| slots.binary_search(&seg.start).is_ok())
+                })
+            })
+        };
+        let mut out: Vec<DateTime<Utc>> = same_day
+            .into_iter()
+            .filter(|s| listed(*s))
+            .take(3)
+            .collect();
+        out.sort_unstable();
+        out.into_iter().map(|s| self.local(s)).collect()
     }
 
     /// The Cal.com booking of one staffed segment for `customer`, tagged with `metadata`.

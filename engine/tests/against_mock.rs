@@ -80,6 +80,18 @@ fn simulation(
     retell_key: Option<&'static str>,
     seed: u64,
 ) -> turmoil::Sim<'static> {
+    let world = MockConfig::from_toml(world, "world").unwrap();
+    simulation_of(world, catalog(), policy, retell_key, seed)
+}
+
+/// [`simulation`] of any mock world and catalogue.
+fn simulation_of(
+    mock_config: MockConfig,
+    catalog: Catalog,
+    policy: Policy,
+    retell_key: Option<&'static str>,
+    seed: u64,
+) -> turmoil::Sim<'static> {
     let mut sim = turmoil::Builder::new()
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH))
         .tick_duration(Duration::from_millis(10))
@@ -87,14 +99,13 @@ fn simulation(
         .min_message_latency(Duration::from_millis(20))
         .max_message_latency(Duration::from_millis(40))
         .build();
-    let mock_config = MockConfig::from_toml(world, "world").unwrap();
     sim.host("calcom", move || {
         let config = mock_config.clone();
         async move { Ok(MockCalcom::run_simulated(config, SeedStreams::new(seed), 80).await?) }
     });
     sim.host("engine", move || {
         let settings = EngineSettings {
-            catalog: catalog(),
+            catalog: catalog.clone(),
             policy: policy.clone(),
             calcom_url: "http://calcom".into(),
             calcom_api_key: "cal_live_salon".into(),
@@ -723,4 +734,82 @@ fn cancel_appointment_cancels_every_phase_in_cal_com() {
     assert_eq!(answers[2]["success"], false, "nothing left to cancel");
     assert_eq!(active_bookings(&truth), 0);
     assert_eq!(truth["bookings"].as_array().unwrap().len(), 3);
+}
+
+/// `mock-calcom serve` and `booking-engine serve` without files are the demo salon: every
+/// service it offers books at a slot the check offered, whatever time the caller first
+/// names (on the grid or off it).
+#[test]
+fn the_demo_world_books_every_service_it_offers() {
+    let mut world = MockConfig::demo();
+    world.webhooks.subscriptions.clear();
+    let mut sim = simulation_of(
+        world,
+        Catalog::demo(),
+        Policy::preset("full").unwrap(),
+        None,
+        3,
+    );
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let sink = out.clone();
+    sim.client("retell", async move {
+        let client = HttpClient::new(Network::Simulated, Timeouts::default());
+        let call = |name: &'static str, call_id: String, args: Value| {
+            let client = client.clone();
+            async move {
+                let body = json!({ "name": name, "call": { "call_id": call_id }, "args": args });
+                let request = Request::post("http://engine/api/webhooks/retell/function")
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(body.to_string())))
+                    .unwrap();
+                let response = client.send(request).await.unwrap();
+                serde_json::from_slice::<Value>(&response.body).unwrap()
+            }
+        };
+        let mut results = Vec::new();
+        let days = ["2025-11-25", "2025-11-26", "2025-11-27", "2025-11-28"];
+        for service in Catalog::demo().services.iter().map(|s| s.name.clone()) {
+            for (day, time) in days.iter().zip(["09:00", "10:50", "13:05", "16:40"]) {
+                let call_id = format!("{service}-{day}");
+                let checked = call(
+                    "check_availability",
+                    call_id.clone(),
+                    json!({ "datum": day, "uhrzeit": time, "dienstleistung": service }),
+                )
+                .await;
+                let offered = if checked["available"] == true {
+                    format!("{day}T{time}")
+                } else {
+                    let first = checked["alternatives"][0]["datetime"].as_str();
+                    first
+                        .unwrap_or_else(|| panic!("{service} at {day} {time}: nothing offered: {checked}"))
+                        .to_owned()
+                };
+                if checked["available"] != true {
+                    let again = call(
+                        "check_availability",
+                        call_id.clone(),
+                        json!({ "datum": &offered[..10], "uhrzeit": &offered[11..], "dienstleistung": service }),
+                    )
+                    .await;
+                    assert_eq!(again["available"], true, "{service}: the offered {offered} is not available: {again}");
+                }
+                let booked = call(
+                    "start_booking",
+                    call_id,
+                    json!({ "datetime": offered, "service_name": service, "customer_name": "Demo" }),
+                )
+                .await;
+                results.push((service.clone(), offered, booked));
+            }
+        }
+        *sink.lock().unwrap() = results;
+        Ok(())
+    });
+    sim.run().unwrap();
+    let results = out.lock().unwrap();
+    assert_eq!(results.len(), 8);
+    for (service, offered, booked) in results.iter() {
+        assert_eq!(booked["booked"], true, "{service} at {offered}: {booked}");
+    }
 }

@@ -13,6 +13,7 @@ pub mod history;
 pub mod invariants;
 pub mod judge;
 pub mod metrics;
+pub mod mutants;
 pub mod output;
 pub mod parallel;
 pub mod record;

@@ -105,6 +105,16 @@ enum Command {
         #[arg(long, requires = "baseline")]
         bless: bool,
     },
+    /// Mutation-test a catalogue: switch off each layer of the scenarios' policies alone
+    /// (and try the broken presets); every mutant must make some scenario's gates fail.
+    /// Exit 1 if one survives.
+    Mutants {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Runs at once, one per thread (default: every core).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
     /// List the policy presets.
     Policies,
 }
@@ -197,6 +207,7 @@ fn main() -> ExitCode {
             baseline,
             bless,
         } => exit(gate(&paths, junit.as_deref(), baseline.as_deref(), bless)),
+        Command::Mutants { paths, jobs } => exit(mutants(&paths, jobs)),
     }
 }
 
@@ -395,6 +406,36 @@ fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
         }
     }
     Ok(files)
+}
+
+fn mutants(paths: &[PathBuf], jobs: Option<usize>) -> Result<u8, Failure> {
+    let mut scenarios = Vec::new();
+    for f in scenario_files(paths)? {
+        scenarios.push(load(&f, &[])?);
+    }
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let verdicts = sim::mutants::matrix(&scenarios, &sim::mutants::MUTANTS, jobs, &|_, _| {})
+        .map_err(|e| Failure(BAD_INPUT, e))?;
+    let mut survivors = 0;
+    for v in &verdicts {
+        let killers: Vec<String> = v
+            .trials
+            .iter()
+            .filter(|t| !t.failing.is_empty())
+            .map(|t| format!("{} ({})", t.scenario, t.failing.join("; ")))
+            .collect();
+        if killers.is_empty() {
+            survivors += 1;
+            say!(
+                "SURVIVES {:<26} tried on {} scenario(s), no gate failed",
+                v.mutant,
+                v.trials.len()
+            );
+        } else {
+            say!("killed   {:<26} by {}", v.mutant, killers.join(", "));
+        }
+    }
+    Ok(if survivors == 0 { 0 } else { GATE_FAILED })
 }
 
 fn gate(

@@ -390,6 +390,7 @@ impl Scenario {
     /// What parsing cannot check.
     fn check(&self) -> Result<(), String> {
         self.calcom.validate().map_err(|e| format!("calcom.{e}"))?;
+        self.check_catalog()?;
         self.policy()?;
         if self.tick.is_zero() {
             return Err("tick: expected a positive duration such as \"10ms\"".into());
@@ -442,21 +443,102 @@ impl Scenario {
             .map_err(|e| format!("policy: {e}"))
     }
 
-    /// The engine's services (see `catalog`).
+    /// The engine's services (see `catalog`). Without a `[catalog]` table: the demo salon's
+    /// services whose event types the world has, each staffed by every host of its event
+    /// types (in the order Cal.com picks them).
     pub fn catalog(&self) -> Catalog {
         if let Some(c) = &self.catalog {
             return c.clone();
         }
         let mut c = Catalog::demo();
+        let world = &self.calcom.event_types;
+        c.services.retain(|service| {
+            service
+                .segments
+                .iter()
+                .filter_map(|seg| seg.event_type_id)
+                .all(|id| world.iter().any(|e| e.id == id))
+        });
         for service in &mut c.services {
-            if let Some(et) = service
-                .lead_event_type()
-                .and_then(|id| self.calcom.event_types.iter().find(|e| e.id == id))
+            let mut staff: Vec<u64> = Vec::new();
+            for et in service
+                .segments
+                .iter()
+                .filter_map(|seg| seg.event_type_id)
+                .filter_map(|id| world.iter().find(|e| e.id == id))
             {
-                service.staff = et.hosts.clone();
+                for host in &et.hosts {
+                    if !staff.contains(host) {
+                        staff.push(*host);
+                    }
+                }
             }
+            service.staff = staff;
         }
         c
+    }
+
+    /// The catalogue against the Cal.com world: every staffed segment's event type exists,
+    /// its hosts are among the service's staff (the per-stylist lock covers only those), and
+    /// its slot grid meets the segment's start (else the service can never be booked).
+    fn check_catalog(&self) -> Result<(), String> {
+        let catalog = self.catalog();
+        if catalog.services.is_empty() {
+            return Err(
+                "catalog.services: expected at least one service whose event types are in [calcom]"
+                    .into(),
+            );
+        }
+        let prefix = if self.catalog.is_some() {
+            "catalog."
+        } else {
+            "demo catalogue: "
+        };
+        for (i, service) in catalog.services.iter().enumerate() {
+            let at = format!("{prefix}services[{i}] ({})", service.name);
+            if service.staff.is_empty() {
+                return Err(format!("{at}.staff: expected at least one host id"));
+            }
+            let grid = |id: u64| {
+                self.calcom
+                    .event_types
+                    .iter()
+                    .find(|e| e.id == id)
+                    .map(|e| (e, e.slot_interval_minutes.unwrap_or(e.length_minutes)))
+            };
+            let lead_grid = service.lead_event_type().and_then(grid).map(|(_, g)| g);
+            for (j, (offset, seg)) in service.timeline().enumerate() {
+                let Some(id) = seg.event_type_id else {
+                    continue;
+                };
+                let Some((et, every)) = grid(id) else {
+                    let known: Vec<String> = self
+                        .calcom
+                        .event_types
+                        .iter()
+                        .map(|e| e.id.to_string())
+                        .collect();
+                    return Err(format!(
+                        "{at}.segments[{j}].event_type_id: event type {id} is not in [calcom] (defined: {})",
+                        known.join(", ")
+                    ));
+                };
+                if let Some(host) = et.hosts.iter().find(|h| !service.staff.contains(h)) {
+                    return Err(format!(
+                        "{at}.staff: event type {id} is hosted by {host}, who is not in the staff {:?}: Cal.com could give the booking to a stylist the engine does not lock",
+                        service.staff
+                    ));
+                }
+                let lead = lead_grid.unwrap_or(every);
+                if offset % every != 0 || lead % every != 0 {
+                    return Err(format!(
+                        "{at}.segments[{j}] ({}): starts {offset} min into the service, which is never on event type {id}'s {every}-minute slot grid (the service starts on a {lead}-minute grid): set that event type's slot_interval_minutes to a divisor of both",
+                        seg.name
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The instant the simulation starts.

@@ -1,0 +1,184 @@
+//! Mutation testing of a scenario catalogue: is every protection layer shown to matter?
+//!
+//! A mutant is a policy with one layer switched off (or a deliberately broken preset). Each
+//! runs against every scenario whose policy it changes; a scenario whose gates then fail
+//! *kills* it. A mutant no scenario kills is a layer the catalogue cannot tell from its
+//! absence: either the layer buys nothing there, or a scenario that needs it is missing.
+
+use booking_engine::Policy;
+use booking_engine::policy::{ConflictCheck, LockMode, SegmentMode};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{Scenario, invariants, parallel, summary, world};
+
+/// How a mutant changes a scenario's policy.
+#[derive(Clone, Copy)]
+pub enum Mutation {
+    /// One layer of the scenario's own policy switched off.
+    Layer(fn(&mut Policy)),
+    /// The scenario's overrides on a (broken) preset instead of its own.
+    Preset(&'static str),
+}
+
+#[derive(Clone, Copy)]
+pub struct Mutant {
+    pub name: &'static str,
+    pub mutation: Mutation,
+}
+
+/// Every layer of `full` switched off alone, and the broken presets.
+pub const MUTANTS: [Mutant; 13] = [
+    Mutant {
+        name: "cache off",
+        mutation: Mutation::Layer(|p| p.cache_ttl = None),
+    },
+    Mutant {
+        name: "lock off",
+        mutation: Mutation::Layer(|p| p.lock = LockMode::Off),
+    },
+    Mutant {
+        name: "double-check off",
+        mutation: Mutation::Layer(|p| p.double_check = false),
+    },
+    Mutant {
+        name: "pre-sync check off",
+        mutation: Mutation::Layer(|p| p.pre_sync_check = ConflictCheck::Off),
+    },
+    Mutant {
+        name: "retries off",
+        mutation: Mutation::Layer(|p| {
+            p.retry.max_retries = 0;
+            p.retry.conflict_backoff.clear();
+        }),
+    },
+    Mutant {
+        name: "post-sync validation off",
+        mutation: Mutation::Layer(|p| p.post_sync_validation = false),
+    },
+    Mutant {
+        name: "saga compensation off",
+        mutation: Mutation::Layer(|p| p.saga_compensation = false),
+    },
+    Mutant {
+        name: "local reservation off",
+        mutation: Mutation::Layer(|p| p.local_reservation_ttl = None),
+    },
+    Mutant {
+        name: "Cal.com reservation off",
+        mutation: Mutation::Layer(|p| p.calcom_reservation_minutes = None),
+    },
+    Mutant {
+        name: "webhook invalidation off",
+        mutation: Mutation::Layer(|p| p.webhook_invalidation = false),
+    },
+    Mutant {
+        name: "parallel segments off",
+        mutation: Mutation::Layer(|p| p.segments = SegmentMode::Sequential),
+    },
+    Mutant {
+        name: "preset no-lock",
+        mutation: Mutation::Preset("no-lock"),
+    },
+    Mutant {
+        name: "preset no-conflict-check",
+        mutation: Mutation::Preset("no-conflict-check"),
+    },
+];
+
+impl Mutant {
+    /// The mutated policy of `scenario`, or `None` when the mutation changes nothing there.
+    pub fn policy_for(&self, scenario: &Scenario) -> Result<Option<Policy>, String> {
+        let own = scenario.policy()?;
+        let mutated = match self.mutation {
+            Mutation::Layer(switch_off) => {
+                let mut p = own.clone();
+                switch_off(&mut p);
+                p
+            }
+            Mutation::Preset(name) => Policy::with_overrides(name, &scenario.policy.overrides)
+                .map_err(|e| format!("policy: {e}"))?,
+        };
+        Ok((mutated != own).then_some(mutated))
+    }
+}
+
+/// One scenario against one mutant.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trial {
+    pub scenario: String,
+    /// The gates that failed (empty: the mutant survived this scenario).
+    pub failing: Vec<String>,
+}
+
+/// One mutant against the catalogue.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub mutant: String,
+    pub trials: Vec<Trial>,
+}
+
+impl Verdict {
+    pub fn killed(&self) -> bool {
+        self.trials.iter().any(|t| !t.failing.is_empty())
+    }
+}
+
+/// Runs `scenario` on its own seed with `policy` (named `label` in the summary).
+pub fn run_with(scenario: &Scenario, policy: &Policy, label: &str) -> Result<Value, String> {
+    let record = world::run(scenario, scenario.seed, policy)?;
+    let violations = invariants::check(&record, &scenario.catalog());
+    Ok(summary::summarize(
+        scenario,
+        scenario.seed,
+        label,
+        &record,
+        &violations,
+    ))
+}
+
+fn failing_gates(summary: &Value) -> Vec<String> {
+    summary["gates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|g| g["pass"] != true)
+        .filter_map(|g| g["gate"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Every mutant of `mutants` against every scenario it changes, on `jobs` threads.
+pub fn matrix(
+    scenarios: &[Scenario],
+    mutants: &[Mutant],
+    jobs: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Vec<Verdict>, String> {
+    let mut work = Vec::new();
+    for (m, mutant) in mutants.iter().enumerate() {
+        for (s, scenario) in scenarios.iter().enumerate() {
+            if let Some(policy) = mutant.policy_for(scenario)? {
+                work.push((m, s, policy));
+            }
+        }
+    }
+    let results = parallel::map(&work, jobs, progress, |(m, s, policy)| {
+        run_with(&scenarios[*s], policy, mutants[*m].name).map(|summary| failing_gates(&summary))
+    });
+    let mut verdicts: Vec<Verdict> = mutants
+        .iter()
+        .map(|m| Verdict {
+            mutant: m.name.to_owned(),
+            trials: Vec::new(),
+        })
+        .collect();
+    for ((m, s, _), failing) in work.iter().zip(results) {
+        let failing = failing
+            .map_err(|e| format!("{} under `{}`: {e}", scenarios[*s].name, mutants[*m].name))?;
+        verdicts[*m].trials.push(Trial {
+            scenario: scenarios[*s].name.clone(),
+            failing,
+        });
+    }
+    Ok(verdicts)
+}
