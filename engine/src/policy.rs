@@ -125,8 +125,9 @@ impl Default for Infrastructure {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Policy {
-    /// Layer 1: Availability cache keyed by event type + week (+ staff); `None`: no cache.
-    #[serde(with = "humantime_serde::option")]
+    /// Layer 1: Availability cache keyed by event type + week (+ staff); `None` (`"off"`):
+    /// no cache.
+    #[serde(with = "off_or_duration")]
     pub cache_ttl: Option<Duration>,
     /// Layer 2: The booking lock and how long it is held at most and waited for.
     pub lock: LockMode,
@@ -147,11 +148,13 @@ pub struct Policy {
     pub freshness: Duration,
     /// Layer 7: Cancel the Cal.com booking when the local save fails (saga compensation).
     pub saga_compensation: bool,
-    /// Layer 8: Local optimistic reservation made at `check_availability`; `None`: off.
-    #[serde(with = "humantime_serde::option")]
+    /// Layer 8: Local optimistic reservation made at `check_availability`; `None` (`"off"`):
+    /// off.
+    #[serde(with = "off_or_duration")]
     pub local_reservation_ttl: Option<Duration>,
     /// Layer 9: Cal.com reservation (`POST /v2/slots/reservations`) held during the conversation,
-    /// in minutes; `None`: off.
+    /// in minutes; `None` (`"off"`): off.
+    #[serde(with = "off_or_minutes")]
     pub calcom_reservation_minutes: Option<u32>,
     /// Layer 10: Invalidate the availability cache on Cal.com webhooks.
     pub webhook_invalidation: bool,
@@ -200,7 +203,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ),
     (
         "full",
-        "every fix: double-check, webhook invalidation, both reservations, parallel segments, per-staff interval lock, overlap conflict check",
+        "every fix that pays: per-stylist interval locks, overlap conflict check, both reservations, webhook invalidation, parallel segments (no double-check: with a Cal.com hold it only relabels a refusal and costs a Cal.com request)",
     ),
     ("no-lock", "broken on purpose: baseline without the lock"),
     (
@@ -253,7 +256,6 @@ impl Policy {
             "calcom-reservation" => p.calcom_reservation_minutes = Some(5),
             "parallel-segments" => p.segments = SegmentMode::Parallel,
             "full" => {
-                p.double_check = true;
                 p.webhook_invalidation = true;
                 p.local_reservation_ttl = Some(Duration::from_secs(120));
                 p.calcom_reservation_minutes = Some(5);
@@ -315,6 +317,62 @@ fn merge(base: &mut toml::Table, overrides: &toml::Table) {
             _ => {
                 base.insert(key.clone(), value.clone());
             }
+        }
+    }
+}
+
+/// A layer that is off is written `"off"` (TOML has no null), so a scenario or `--set` can
+/// switch it off on top of any preset: `cache_ttl = "off"`.
+mod off_or_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_str("off"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text == "off" {
+            return Ok(None);
+        }
+        humantime::parse_duration(&text).map(Some).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "`{text}`: {e}; expected a duration such as \"30s\" or \"off\""
+            ))
+        })
+    }
+}
+
+/// Minutes, or `"off"`.
+mod off_or_minutes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Minutes(u32),
+        Text(String),
+    }
+
+    pub fn serialize<S: Serializer>(value: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(m) => s.serialize_u32(*m),
+            None => s.serialize_str("off"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        match Written::deserialize(d)? {
+            Written::Minutes(m) => Ok(Some(m)),
+            Written::Text(t) if t == "off" => Ok(None),
+            Written::Text(t) => Err(serde::de::Error::custom(format!(
+                "`{t}`: expected minutes (a whole number) or \"off\""
+            ))),
         }
     }
 }
@@ -401,6 +459,28 @@ mod tests {
             p.infra.database,
             Infrastructure::default().database,
             "other infra fields stay"
+        );
+        let off: toml::Table = toml::from_str(
+            "cache_ttl = \"off\"\nlocal_reservation_ttl = \"off\"\ncalcom_reservation_minutes = \"off\"",
+        )
+        .unwrap();
+        let p = Policy::with_overrides("full", &off).unwrap();
+        assert_eq!(
+            (
+                p.cache_ttl,
+                p.local_reservation_ttl,
+                p.calcom_reservation_minutes
+            ),
+            (None, None, None),
+            "layers switch off on top of a preset"
+        );
+        let mut no_cache = Policy::baseline();
+        no_cache.cache_ttl = None;
+        let text = toml::to_string(&no_cache).unwrap();
+        assert_eq!(
+            toml::from_str::<Policy>(&text).unwrap(),
+            no_cache,
+            "off round-trips"
         );
         let typo: toml::Table = toml::from_str("lock = \"sometimes\"").unwrap();
         assert!(

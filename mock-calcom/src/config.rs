@@ -403,9 +403,14 @@ impl EndpointSelector {
 /// from = "10m"
 /// until = "12m"
 /// probability = 0.5
-/// kind = "status"               # "status", "hang" or "reset"
+/// kind = "status"               # "status", "hang", "reset" or "replay"
 /// status = 503                  # 400 (with `message`), 429, 500, 502, 503, 504
 /// ```
+///
+/// `replay` (create_booking only) answers 201 with the newest booking of the requested event
+/// type instead of creating one: the idempotency collision the seeds feared ("a retry returns
+/// an existing booking"), which post-sync validation exists to catch. Real Cal.com answers
+/// such a collision with 409 (see the reference); this fault is there to test the guard.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "FaultRuleSpec", into = "FaultRuleSpec")]
 pub struct FaultRule {
@@ -430,6 +435,8 @@ pub enum FaultAction {
     Hang(Duration),
     /// Drop the connection without an answer.
     Reset,
+    /// Answer a create with an existing booking of the same event type (see [`FaultRule`]).
+    Replay,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -465,6 +472,7 @@ enum FaultKind {
     Status,
     Hang,
     Reset,
+    Replay,
 }
 
 fn one() -> f64 {
@@ -501,6 +509,14 @@ impl TryFrom<FaultRuleSpec> for FaultRule {
             }
             FaultKind::Hang => FaultAction::Hang(s.hang_for.unwrap_or(DEFAULT_HANG)),
             FaultKind::Reset => FaultAction::Reset,
+            FaultKind::Replay => {
+                if s.endpoint != EndpointSelector::One(Endpoint::CreateBooking) {
+                    return Err(
+                        "kind = \"replay\" is only for endpoint = \"create_booking\"".into(),
+                    );
+                }
+                FaultAction::Replay
+            }
         };
         if let Some(until) = s.until
             && until < s.from
@@ -525,6 +541,7 @@ impl From<FaultRule> for FaultRuleSpec {
             }
             FaultAction::Hang(d) => (FaultKind::Hang, None, None, Some(d)),
             FaultAction::Reset => (FaultKind::Reset, None, None, None),
+            FaultAction::Replay => (FaultKind::Replay, None, None, None),
         };
         FaultRuleSpec {
             endpoint: r.endpoint,

@@ -414,17 +414,26 @@ fn mutants(paths: &[PathBuf], jobs: Option<usize>) -> Result<u8, Failure> {
         scenarios.push(load(&f, &[])?);
     }
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let verdicts = sim::mutants::matrix(&scenarios, &sim::mutants::MUTANTS, jobs, &|_, _| {})
+    let matrix = sim::mutants::matrix(&scenarios, &sim::mutants::MUTANTS, jobs, &|_, _| {})
         .map_err(|e| Failure(BAD_INPUT, e))?;
-    let mut survivors = 0;
-    for v in &verdicts {
+    for b in &matrix.broken {
+        say!(
+            "BROKEN   {:<26} fails under its own policy ({}): left out",
+            b.scenario,
+            b.failing.join("; ")
+        );
+    }
+    let mut survivors = matrix.broken.len();
+    for v in &matrix.verdicts {
         let killers: Vec<String> = v
             .trials
             .iter()
             .filter(|t| !t.failing.is_empty())
             .map(|t| format!("{} ({})", t.scenario, t.failing.join("; ")))
             .collect();
-        if killers.is_empty() {
+        if v.trials.is_empty() {
+            say!("-        {:<26} no scenario's policy has it", v.mutant);
+        } else if killers.is_empty() {
             survivors += 1;
             say!(
                 "SURVIVES {:<26} tried on {} scenario(s), no gate failed",

@@ -147,24 +147,37 @@ fn failing_gates(summary: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Every mutant of `mutants` against every scenario it changes, on `jobs` threads.
+/// The outcome of a mutation test.
+#[derive(Debug, Clone, Serialize)]
+pub struct Matrix {
+    /// Scenarios whose gates fail under their own policy: they cannot tell a mutant apart,
+    /// so they take no part.
+    pub broken: Vec<Trial>,
+    pub verdicts: Vec<Verdict>,
+}
+
+/// Every mutant of `mutants` against every scenario it changes, on `jobs` threads, after
+/// checking that each scenario passes under its own policy.
 pub fn matrix(
     scenarios: &[Scenario],
     mutants: &[Mutant],
     jobs: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<Vec<Verdict>, String> {
+) -> Result<Matrix, String> {
     let mut work = Vec::new();
-    for (m, mutant) in mutants.iter().enumerate() {
-        for (s, scenario) in scenarios.iter().enumerate() {
+    for (s, scenario) in scenarios.iter().enumerate() {
+        work.push((None, s, scenario.policy()?));
+        for (m, mutant) in mutants.iter().enumerate() {
             if let Some(policy) = mutant.policy_for(scenario)? {
-                work.push((m, s, policy));
+                work.push((Some(m), s, policy));
             }
         }
     }
     let results = parallel::map(&work, jobs, progress, |(m, s, policy)| {
-        run_with(&scenarios[*s], policy, mutants[*m].name).map(|summary| failing_gates(&summary))
+        let label = m.map_or(scenarios[*s].policy.preset.as_str(), |m| mutants[m].name);
+        run_with(&scenarios[*s], policy, label).map(|summary| failing_gates(&summary))
     });
+    let mut broken = Vec::new();
     let mut verdicts: Vec<Verdict> = mutants
         .iter()
         .map(|m| Verdict {
@@ -173,12 +186,18 @@ pub fn matrix(
         })
         .collect();
     for ((m, s, _), failing) in work.iter().zip(results) {
-        let failing = failing
-            .map_err(|e| format!("{} under `{}`: {e}", scenarios[*s].name, mutants[*m].name))?;
-        verdicts[*m].trials.push(Trial {
+        let name = m.map_or("its own policy", |m| mutants[m].name);
+        let failing = failing.map_err(|e| format!("{} under {name}: {e}", scenarios[*s].name))?;
+        let trial = Trial {
             scenario: scenarios[*s].name.clone(),
             failing,
-        });
+        };
+        match m {
+            None if !trial.failing.is_empty() => broken.push(trial),
+            None => {}
+            Some(_) if broken.iter().any(|b| b.scenario == trial.scenario) => {}
+            Some(m) => verdicts[*m].trials.push(trial),
+        }
     }
-    Ok(verdicts)
+    Ok(Matrix { broken, verdicts })
 }

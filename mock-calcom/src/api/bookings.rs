@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use super::error::{ApiError, booking_conflict, success};
 use super::extract::{Body, Caller};
 use super::{AppState, faults};
-use crate::config::Endpoint;
+use crate::config::{Endpoint, FaultAction};
 use crate::mock::MockCalcom;
 use crate::model::{Attendee, BookingRefusal, BookingRequest, BookingSource, placeholder_email};
 use crate::wire;
@@ -214,10 +214,26 @@ pub async fn create(
     State(state): State<AppState>,
     Body(input): Body<CreateBookingInput>,
 ) -> Result<Response, ApiError> {
-    if let Some(fault) = faults::injected(&state, Endpoint::CreateBooking).await {
-        return Ok(fault);
+    let fault = state.fault_for(Endpoint::CreateBooking);
+    let replay = matches!(fault, Some(FaultAction::Replay));
+    if let Some(action) = fault
+        && let Some(answer) = faults::answer(&state, Endpoint::CreateBooking, action).await
+    {
+        return Ok(answer);
     }
     let request = booking_request(&state, input)?;
+    if replay {
+        let newest = state.with_world(|w| {
+            w.bookings()
+                .filter(|b| b.event_type_id == request.event_type_id)
+                .max_by_key(|b| (b.created_at, b.id))
+                .map(|b| wire::booking(w, b))
+        });
+        if let Some(body) = newest {
+            state.delay(Endpoint::CreateBooking).await;
+            return Ok(success(StatusCode::CREATED, body));
+        }
+    }
     let arrived = state.now();
     let admitted = state.with_world(|w| w.admit_booking(&request, arrived, None));
     MockCalcom::detached(async move {

@@ -11,8 +11,19 @@ use crate::mock::MockCalcom;
 /// If a fault fires for this request, the answer it gets instead of the real one.
 pub async fn injected(mock: &MockCalcom, endpoint: Endpoint) -> Option<Response> {
     let action = mock.fault_for(endpoint)?;
+    answer(mock, endpoint, action).await
+}
+
+/// The answer a fault gives; `None` for [`FaultAction::Replay`], which the create handler
+/// answers itself.
+pub async fn answer(
+    mock: &MockCalcom,
+    endpoint: Endpoint,
+    action: FaultAction,
+) -> Option<Response> {
     tracing::debug!(endpoint = endpoint.name(), ?action, "fault injected");
     Some(match action {
+        FaultAction::Replay => return None,
         FaultAction::Status { status, message } => {
             mock.delay(endpoint).await;
             match status {
