@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use simkit::Distribution;
+use simkit::{Distribution, limits};
 
 /// How the booking lock is keyed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -289,6 +289,52 @@ impl Policy {
             .map_err(|e: toml::de::Error| e.to_string())
     }
 
+    /// Every field within its documented range (README, "The booking path").
+    pub fn check_ranges(&self) -> limits::Checked {
+        use limits::{DAY, HOUR, MINUTE, SECOND};
+        let ms = Duration::from_millis;
+        if let Some(ttl) = self.cache_ttl {
+            limits::duration("cache_ttl", ttl, Duration::ZERO, DAY)?;
+        }
+        limits::duration("lock_ttl", self.lock_ttl, SECOND, HOUR)?;
+        limits::duration("lock_wait", self.lock_wait, Duration::ZERO, 10 * MINUTE)?;
+        let r = &self.retry;
+        limits::count("retry.max_retries", r.max_retries.into(), 0, 10)?;
+        limits::duration("retry.delay", r.delay, Duration::ZERO, MINUTE)?;
+        limits::count(
+            "retry.conflict_backoff",
+            r.conflict_backoff.len() as u64,
+            0,
+            10,
+        )?;
+        for d in &r.conflict_backoff {
+            limits::duration("retry.conflict_backoff", *d, Duration::ZERO, 10 * MINUTE)?;
+        }
+        limits::number("retry.jitter", r.jitter, 0.0, 10.0)?;
+        limits::duration(
+            "timeouts.connect",
+            self.timeouts.connect,
+            ms(1),
+            10 * MINUTE,
+        )?;
+        limits::duration("timeouts.total", self.timeouts.total, ms(1), HOUR)?;
+        limits::duration("freshness", self.freshness, Duration::ZERO, DAY)?;
+        if let Some(ttl) = self.local_reservation_ttl {
+            limits::duration("local_reservation_ttl", ttl, SECOND, DAY)?;
+        }
+        if let Some(minutes) = self.calcom_reservation_minutes {
+            limits::count("calcom_reservation_minutes", minutes.into(), 1, 1440)?;
+        }
+        limits::distribution("sync_queue_delay", &self.sync_queue_delay, DAY)?;
+        limits::count("sync_attempts", self.sync_attempts.into(), 1, 10)?;
+        limits::distribution("sync_retry_delay", &self.sync_retry_delay, HOUR)?;
+        let i = &self.infra;
+        limits::distribution("infra.redis", &i.redis, MINUTE)?;
+        limits::distribution("infra.database", &i.database, MINUTE)?;
+        limits::distribution("infra.request_overhead", &i.request_overhead, MINUTE)?;
+        limits::probability("infra.save_failure_probability", i.save_failure_probability)
+    }
+
     /// The names of all presets, for error messages.
     pub fn preset_names() -> String {
         PRESETS
@@ -418,6 +464,24 @@ mod tests {
     }
 
     #[test]
+    fn every_preset_is_within_range_and_nonsense_is_not() {
+        for (name, _) in PRESETS {
+            Policy::preset(name).unwrap().check_ranges().unwrap();
+        }
+        let mut p = Policy::baseline();
+        p.lock_ttl = Duration::from_secs(600_000_000 * 365 * 86_400);
+        assert_eq!(p.check_ranges().unwrap_err().field, "lock_ttl");
+        let mut p = Policy::baseline();
+        p.infra.save_failure_probability = f64::NAN;
+        assert!(
+            p.check_ranges()
+                .unwrap_err()
+                .to_string()
+                .contains("probability")
+        );
+    }
+
+    #[test]
     fn baseline_is_the_seed_system() {
         let p = Policy::baseline();
         assert_eq!(p.cache_ttl, Some(Duration::from_secs(60)));
@@ -439,7 +503,11 @@ mod tests {
         let overrides: toml::Table =
             toml::from_str("cache_ttl = \"5s\"\n[retry]\nmax_retries = 1\n").unwrap();
         let p = Policy::with_overrides("full", &overrides).unwrap();
-        assert!(p.double_check, "the preset's own fields stay");
+        assert_eq!(
+            p.lock,
+            LockMode::StaffInterval,
+            "the preset's own fields stay"
+        );
         assert_eq!(p.cache_ttl, Some(Duration::from_secs(5)));
         assert_eq!(
             (p.retry.max_retries, p.retry.conflict_backoff.len()),

@@ -187,6 +187,17 @@ pub fn book_answer(outcome: &BookOutcome) -> Value {
     }
 }
 
+/// The functions [`function_call`] answers; any other name is a 400.
+pub const FUNCTIONS: [&str; 7] = [
+    "check_availability",
+    "check_availability_v17",
+    "start_booking",
+    "get_alternatives",
+    "get_current_context",
+    "check_customer",
+    "cancel_appointment",
+];
+
 /// The Retell function-call endpoint.
 pub async fn function_call(
     State(engine): State<Arc<Engine>>,

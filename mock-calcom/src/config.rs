@@ -12,6 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, NaiveTime, Weekday};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+use simkit::limits;
 
 use simkit::Distribution;
 
@@ -158,6 +159,87 @@ impl MockConfig {
         if self.api.rate_limit.limit == 0 {
             return Err("api.rate_limit.limit: expected a positive number of requests".into());
         }
+        self.check_ranges().map_err(|e| e.to_string())
+    }
+
+    /// Every number within its documented range (README, "Configuration").
+    pub fn check_ranges(&self) -> limits::Checked {
+        use limits::{DAY, HOUR, MINUTE, SECOND, YEAR};
+        let rl = &self.api.rate_limit;
+        limits::count("api.rate_limit.limit", rl.limit.into(), 1, 1_000_000)?;
+        limits::duration("api.rate_limit.window", rl.window, SECOND, DAY)?;
+        limits::duration("api.rate_limit.block", rl.block, Duration::ZERO, DAY)?;
+        limits::count(
+            "api.max_body_bytes",
+            self.api.max_body_bytes as u64,
+            1024,
+            64 << 20,
+        )?;
+        for endpoint in Endpoint::ALL {
+            let field = format!("latency.{}", endpoint.name());
+            limits::distribution(&field, self.latency.of(endpoint), 10 * MINUTE)?;
+        }
+        limits::distribution("consistency.slots_lag", &self.consistency.slots_lag, HOUR)?;
+        for (i, f) in self.faults.iter().enumerate() {
+            let at = format!("faults[{i}]");
+            limits::probability(&format!("{at}.probability"), f.probability)?;
+            limits::duration(&format!("{at}.from"), f.from, Duration::ZERO, YEAR)?;
+            if let Some(until) = f.until {
+                limits::duration(&format!("{at}.until"), until, f.from, YEAR)?;
+            }
+            if let FaultAction::Hang(d) = f.action {
+                limits::duration(&format!("{at}.hang_for"), d, Duration::ZERO, HOUR)?;
+            }
+        }
+        let w = &self.webhooks;
+        limits::distribution("webhooks.delay", &w.delay, HOUR)?;
+        limits::distribution("webhooks.duplicate_delay", &w.duplicate_delay, HOUR)?;
+        limits::distribution("webhooks.late_delay", &w.late_delay, HOUR)?;
+        limits::probability("webhooks.loss_probability", w.loss_probability)?;
+        limits::probability("webhooks.duplicate_probability", w.duplicate_probability)?;
+        limits::probability("webhooks.late_probability", w.late_probability)?;
+        limits::duration(
+            "webhooks.timeout",
+            w.timeout,
+            Duration::from_millis(1),
+            10 * MINUTE,
+        )?;
+        limits::count(
+            "webhooks.subscriptions",
+            w.subscriptions.len() as u64,
+            0,
+            MAX_SUBSCRIPTIONS as u64,
+        )?;
+        let e = &self.external;
+        limits::number("external.rate_per_hour", e.rate_per_hour, 0.0, 3600.0)?;
+        limits::duration("external.lead", e.lead, Duration::ZERO, YEAR)?;
+        limits::duration("external.horizon", e.horizon, e.lead, YEAR)?;
+        for (i, et) in self.event_types.iter().enumerate() {
+            let at = format!("event_types[{i}]");
+            limits::count(
+                &format!("{at}.length_minutes"),
+                et.length_minutes.into(),
+                1,
+                1440,
+            )?;
+            for len in &et.length_options {
+                limits::count(&format!("{at}.length_options"), (*len).into(), 1, 1440)?;
+            }
+            if let Some(every) = et.slot_interval_minutes {
+                limits::count(
+                    &format!("{at}.slot_interval_minutes"),
+                    every.into(),
+                    1,
+                    1440,
+                )?;
+            }
+            limits::duration(
+                &format!("{at}.minimum_notice"),
+                et.minimum_notice,
+                Duration::ZERO,
+                YEAR,
+            )?;
+        }
         Ok(())
     }
 
@@ -167,6 +249,10 @@ impl MockConfig {
         toml::from_str(DEMO_TOML).expect("the bundled demo configuration parses")
     }
 }
+
+/// Webhook subscriptions the mock keeps at most (configured and made with the API): one
+/// booking fans out to every subscriber, so an unbounded list is an amplifier.
+pub const MAX_SUBSCRIPTIONS: usize = 100;
 
 /// The demo world, as a user would write it.
 pub const DEMO_TOML: &str = include_str!("demo.toml");

@@ -20,6 +20,7 @@ pub mod record;
 pub mod scenario;
 pub mod stats;
 pub mod summary;
+pub mod validate;
 pub mod workload;
 pub mod world;
 

@@ -13,6 +13,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use simkit::Distribution;
 
+use crate::validate::{self, Limits};
+
 /// A scenario as written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,6 +67,9 @@ pub struct Scenario {
     /// Thresholds over the results, e.g. `race_failure_rate < 0.01`.
     #[serde(default)]
     pub gates: Vec<String>,
+    /// How much work the scenario may plan (see [`Limits`]).
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 fn default_seed() -> u64 {
@@ -383,12 +388,17 @@ impl Scenario {
             .map_err(|e| ScenarioError(format!("{origin}: {}", e.to_string().trim_end())))?;
         scenario
             .check()
-            .map_err(|e| ScenarioError(format!("{origin}: {e}")))?;
+            .map_err(|e| match validate::line_of(text, validate::field_of(&e)) {
+                Some(line) => ScenarioError(format!("{origin}:{line}: {e}")),
+                None => ScenarioError(format!("{origin}: {e}")),
+            })?;
         Ok(scenario)
     }
 
     /// What parsing cannot check.
     fn check(&self) -> Result<(), String> {
+        self.policy()?;
+        validate::check(self)?;
         self.calcom.validate().map_err(|e| format!("calcom.{e}"))?;
         self.check_catalog()?;
         self.policy()?;
@@ -682,7 +692,7 @@ mod tests {
         assert_eq!(s.seed, 9);
         assert!(s.policy().unwrap().double_check);
         let journeys = format!(
-            "{MINIMAL}[[journeys]]\narrivals = {{ kind = \"poisson\", rate = 10 }}\nduration = \"1m\"\nservice = \"x\"\nslots = [\"2025-11-24T10:00\"]\n"
+            "{MINIMAL}[[journeys]]\narrivals = {{ kind = \"poisson\", rate = 10 }}\nduration = \"1m\"\nservice = \"Herrenhaarschnitt\"\nslots = [\"2025-11-24T10:00\"]\n"
         );
         for path in ["journeys[0].arrivals.rate", "journeys.0.arrivals.rate"] {
             let s = Scenario::with_sets(&journeys, "t.toml", &[format!("{path}=3.5")]).unwrap();

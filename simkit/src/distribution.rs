@@ -140,6 +140,15 @@ impl TryFrom<DistributionSpec> for Distribution {
     type Error = String;
 
     fn try_from(s: DistributionSpec) -> Result<Self, String> {
+        // Every latency, lag and delay the harness models is under a day; larger values
+        // would overflow the arithmetic below (and mean a typo).
+        let given = [s.fixed, s.min, s.p50, s.p90, s.p95, s.p99, s.max];
+        if let Some(too_big) = given.iter().flatten().find(|v| **v > crate::limits::DAY) {
+            return Err(format!(
+                "\"{}\": expected durations up to 1day in a distribution",
+                crate::limits::show(*too_big)
+            ));
+        }
         let percentiles = [(0.5, s.p50), (0.9, s.p90), (0.95, s.p95), (0.99, s.p99)];
         let any_percentile = percentiles.iter().any(|(_, v)| v.is_some());
         if let Some(fixed) = s.fixed {

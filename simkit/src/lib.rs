@@ -5,12 +5,14 @@
 //! - [`distribution`]: random durations (latency, lag, delays) given as percentiles;
 //! - [`seed`]: named, independent ChaCha random streams derived from one seed;
 //! - [`ids`]: identifiers (UUIDs, Cal.com-style uids) drawn from a seeded stream;
+//! - [`limits`]: the documented range of every configuration value;
 //! - [`transport`]: serving an axum router over any listener and making HTTP requests over
 //!   any connector, turmoil's or tokio's.
 
 pub mod clock;
 pub mod distribution;
 pub mod ids;
+pub mod limits;
 pub mod seed;
 pub mod transport;
 

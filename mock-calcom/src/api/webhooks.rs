@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::error::{ApiError, success};
 use super::extract::{Body, Caller};
 use super::{AppState, faults};
-use crate::config::Endpoint;
+use crate::config::{Endpoint, MAX_SUBSCRIPTIONS};
 use crate::wire;
 
 /// Triggers Cal.com accepts (`CreateWebhookInputDto.triggers`).
@@ -74,8 +74,15 @@ pub async fn create(
     }
     state.delay(Endpoint::Webhooks).await;
     let sub = state.with_world(|w| {
-        w.add_subscription(url, triggers, active, input.secret, input.payload_template)
+        (w.subscriptions().count() < MAX_SUBSCRIPTIONS).then(|| {
+            w.add_subscription(url, triggers, active, input.secret, input.payload_template)
+        })
     });
+    let Some(sub) = sub else {
+        return Err(ApiError::bad_request(format!(
+            "Too many webhooks: at most {MAX_SUBSCRIPTIONS} per account; delete one first"
+        )));
+    };
     Ok(success(StatusCode::CREATED, wire::subscription(&sub)))
 }
 

@@ -1,0 +1,411 @@
+//! What a scenario may say beyond its types: every number within its documented range
+//! (README, "Scenario files"), references that resolve (services, functions, event types),
+//! and planned work the machine can do. Each error starts with the field's dotted path;
+//! [`line_of`] finds that field in the file, so `validate`, `run` and `--set` can name file,
+//! line, field, value and the allowed range.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use simkit::limits::{self, Checked, DAY, HOUR, MINUTE, SECOND};
+use toml::de::{DeTable, DeValue};
+
+use crate::scenario::{Arrivals, Fault, Scenario};
+
+/// `[limits]`: how much work a scenario may plan before it is refused as absurd (a typo in a
+/// rate or a duration, not a load test). Raise them on purpose for a bigger run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Calls the workloads may plan (scripted, storms and journeys together).
+    pub max_calls: u64,
+    /// Simulated time a run may take: workloads, the last call's steps and the settle time.
+    #[serde(with = "humantime_serde")]
+    pub max_simulated: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_calls: 250_000,
+            max_simulated: 2 * DAY,
+        }
+    }
+}
+
+/// The functions the engine answers (`start_booking`, `check_availability`, …).
+pub use booking_engine::retell::FUNCTIONS;
+
+/// Rates (calls per second) a workload may have: a positive rate below one a day is a typo.
+const MAX_RATE: f64 = 1000.0;
+const MIN_RATE: f64 = 1.0 / 86_400.0;
+
+pub fn check(s: &Scenario) -> Result<(), String> {
+    check_ranges(s).map_err(|e| e.to_string())?;
+    check_references(s)?;
+    check_planned_work(s)
+}
+
+fn check_ranges(s: &Scenario) -> Checked {
+    let max = s.limits.max_simulated;
+    limits::count("limits.max_calls", s.limits.max_calls, 1, 100_000_000)?;
+    limits::duration("limits.max_simulated", max, MINUTE, 366 * DAY)?;
+    limits::duration("duration", s.duration, Duration::ZERO, max)?;
+    limits::duration("settle", s.settle, Duration::ZERO, DAY)?;
+    limits::duration("tick", s.tick, Duration::from_millis(1), SECOND)?;
+    limits::duration(
+        "network.max_latency",
+        s.network.max_latency,
+        Duration::ZERO,
+        10 * SECOND,
+    )?;
+    limits::duration(
+        "network.min_latency",
+        s.network.min_latency,
+        Duration::ZERO,
+        s.network.max_latency,
+    )?;
+    limits::duration("retell.timeout", s.retell.timeout, SECOND, 10 * MINUTE)?;
+    limits::count("retell.retries", s.retell.retries.into(), 0, 10)?;
+    for (i, c) in s.calls.iter().enumerate() {
+        let at = format!("calls[{i}]");
+        limits::duration(&format!("{at}.start"), c.start, Duration::ZERO, max)?;
+        limits::count(&format!("{at}.steps"), c.steps.len() as u64, 1, 1000)?;
+        for (j, step) in c.steps.iter().enumerate() {
+            limits::duration(&format!("{at}.steps[{j}].at"), step.at, Duration::ZERO, DAY)?;
+        }
+    }
+    for (i, storm) in s.storms.iter().enumerate() {
+        let at = format!("storms[{i}]");
+        limits::number(&format!("{at}.rate"), storm.rate, MIN_RATE, MAX_RATE)?;
+        limits::duration(&format!("{at}.from"), storm.from, Duration::ZERO, max)?;
+        limits::duration(
+            &format!("{at}.duration"),
+            storm.duration,
+            Duration::ZERO,
+            max,
+        )?;
+    }
+    for (i, j) in s.journeys.iter().enumerate() {
+        let at = format!("journeys[{i}]");
+        check_arrivals(&format!("{at}.arrivals"), &j.arrivals, max)?;
+        limits::duration(&format!("{at}.from"), j.from, Duration::ZERO, max)?;
+        limits::duration(&format!("{at}.duration"), j.duration, Duration::ZERO, max)?;
+        for w in &j.weights {
+            limits::number(&format!("{at}.weights"), *w, 0.0, 1e9)?;
+        }
+        if let Some(g) = &j.slot_grid {
+            limits::duration(&format!("{at}.slot_grid.every"), g.every, MINUTE, DAY)?;
+            limits::count(&format!("{at}.slot_grid.days"), g.days.len() as u64, 1, 366)?;
+        }
+        let c = &j.conversation;
+        let conv = format!("{at}.conversation");
+        for (name, d) in [
+            ("until_check", &c.until_check),
+            ("llm", &c.llm),
+            ("tts", &c.tts),
+            ("ai_response", &c.ai_response),
+            ("listening", &c.listening),
+            ("confirmation", &c.confirmation),
+            ("name", &c.name),
+            ("name_reask", &c.name_reask),
+        ] {
+            limits::distribution(&format!("{conv}.{name}"), d, HOUR)?;
+        }
+        limits::probability(
+            &format!("{conv}.name_reask_probability"),
+            c.name_reask_probability,
+        )?;
+        limits::probability(
+            &format!("{conv}.abandon_probability"),
+            c.abandon_probability,
+        )?;
+    }
+    for (i, e) in s.external.iter().enumerate() {
+        limits::duration(&format!("external[{i}].at"), e.at, Duration::ZERO, max)?;
+    }
+    for (i, c) in s.channel.iter().enumerate() {
+        limits::duration(&format!("channel[{i}].at"), c.at, Duration::ZERO, max)?;
+    }
+    for (i, f) in s.faults.iter().enumerate() {
+        let at = format!("faults[{i}]");
+        match *f {
+            Fault::EngineCrash {
+                at: t,
+                restart_after,
+            } => {
+                limits::duration(&format!("{at}.at"), t, Duration::ZERO, max)?;
+                limits::duration(
+                    &format!("{at}.restart_after"),
+                    restart_after,
+                    Duration::ZERO,
+                    DAY,
+                )?;
+            }
+            Fault::Partition { at: t, duration } => {
+                limits::duration(&format!("{at}.at"), t, Duration::ZERO, max)?;
+                limits::duration(&format!("{at}.duration"), duration, Duration::ZERO, DAY)?;
+            }
+        }
+    }
+    s.calcom.check_ranges().map_err(|e| e.within("calcom"))?;
+    if let Ok(policy) = s.policy() {
+        policy.check_ranges().map_err(|e| e.within("policy"))?;
+    }
+    Ok(())
+}
+
+fn check_arrivals(field: &str, arrivals: &Arrivals, max: Duration) -> Checked {
+    let rate = |name: &str, r: f64| -> Checked {
+        // Zero is allowed (a pause); a positive rate must be one a day at least.
+        if r != 0.0 {
+            limits::number(&format!("{field}.{name}"), r, MIN_RATE, MAX_RATE)?;
+        }
+        limits::number(&format!("{field}.{name}"), r, 0.0, MAX_RATE)
+    };
+    match arrivals {
+        Arrivals::Constant { rate: r } | Arrivals::Poisson { rate: r } => rate("rate", *r),
+        Arrivals::Ramp { phases } => {
+            limits::count(&format!("{field}.phases"), phases.len() as u64, 1, 1000)?;
+            for (k, p) in phases.iter().enumerate() {
+                limits::duration(
+                    &format!("{field}.phases[{k}].duration"),
+                    p.duration,
+                    Duration::ZERO,
+                    max,
+                )?;
+                rate(&format!("phases[{k}].rate"), p.rate)?;
+                if let Some(to) = p.ramp_to {
+                    rate(&format!("phases[{k}].ramp_to"), to)?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Names that must resolve: the engine's functions, the catalogue's services, the world's
+/// event types.
+fn check_references(s: &Scenario) -> Result<(), String> {
+    let known_function = |f: &str| FUNCTIONS.contains(&f);
+    let functions = FUNCTIONS.join(", ");
+    for (i, c) in s.calls.iter().enumerate() {
+        for (j, step) in c.steps.iter().enumerate() {
+            if !known_function(&step.function) {
+                return Err(format!(
+                    "calls[{i}].steps[{j}].function: `{}` is not a function the engine answers (expected one of {functions})",
+                    step.function
+                ));
+            }
+        }
+    }
+    for (i, storm) in s.storms.iter().enumerate() {
+        if !known_function(&storm.function) {
+            return Err(format!(
+                "storms[{i}].function: `{}` is not a function the engine answers (expected one of {functions})",
+                storm.function
+            ));
+        }
+    }
+    let catalog = s.catalog();
+    let services = || {
+        catalog
+            .services
+            .iter()
+            .map(|s| format!("\"{}\"", s.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (i, j) in s.journeys.iter().enumerate() {
+        if catalog.service(&j.service).is_none() {
+            return Err(format!(
+                "journeys[{i}].service: `{}` is not in the catalogue (expected one of {})",
+                j.service,
+                services()
+            ));
+        }
+    }
+    for (i, c) in s.channel.iter().enumerate() {
+        if catalog.service(&c.service).is_none() {
+            return Err(format!(
+                "channel[{i}].service: `{}` is not in the catalogue (expected one of {})",
+                c.service,
+                services()
+            ));
+        }
+    }
+    let event_types: Vec<String> = s
+        .calcom
+        .event_types
+        .iter()
+        .map(|e| e.id.to_string())
+        .collect();
+    for (i, e) in s.external.iter().enumerate() {
+        if !s.calcom.event_types.iter().any(|et| et.id == e.event_type) {
+            return Err(format!(
+                "external[{i}].event_type: event type {} is not in [calcom] (defined: {})",
+                e.event_type,
+                event_types.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Calls the workloads plan, from their rates and durations.
+pub fn planned_calls(s: &Scenario) -> f64 {
+    let mut calls = s.calls.len() as f64;
+    for storm in &s.storms {
+        calls += storm.rate * storm.duration.as_secs_f64();
+    }
+    for j in &s.journeys {
+        calls += match &j.arrivals {
+            Arrivals::Constant { rate } | Arrivals::Poisson { rate } => {
+                rate * j.duration.as_secs_f64()
+            }
+            Arrivals::Ramp { phases } => phases
+                .iter()
+                .map(|p| (p.rate + p.ramp_to.unwrap_or(p.rate)) / 2.0 * p.duration.as_secs_f64())
+                .sum(),
+        };
+    }
+    calls
+}
+
+/// The simulated time a run takes at least: the workloads, the last scripted step and the
+/// settle time (Retell's retries of the last call come on top).
+pub fn planned_time(s: &Scenario) -> Duration {
+    let scripted = s
+        .calls
+        .iter()
+        .map(|c| c.start + c.steps.iter().map(|st| st.at).max().unwrap_or_default())
+        .max()
+        .unwrap_or_default();
+    let storms = s
+        .storms
+        .iter()
+        .map(|w| w.from + w.duration)
+        .max()
+        .unwrap_or_default();
+    let journeys = s
+        .journeys
+        .iter()
+        .map(|j| {
+            let length = match &j.arrivals {
+                Arrivals::Ramp { phases } => phases.iter().map(|p| p.duration).sum(),
+                _ => j.duration,
+            };
+            j.from + length
+        })
+        .max()
+        .unwrap_or_default();
+    let faults = s
+        .faults
+        .iter()
+        .map(|f| match *f {
+            Fault::EngineCrash { at, restart_after } => at + restart_after,
+            Fault::Partition { at, duration } => at + duration,
+        })
+        .max()
+        .unwrap_or_default();
+    let externals = s
+        .external
+        .iter()
+        .map(|e| e.at)
+        .chain(s.channel.iter().map(|c| c.at));
+    [s.duration, scripted, storms, journeys, faults]
+        .into_iter()
+        .chain(externals)
+        .max()
+        .unwrap_or_default()
+        + s.settle
+}
+
+fn check_planned_work(s: &Scenario) -> Result<(), String> {
+    let calls = planned_calls(s);
+    if calls > s.limits.max_calls as f64 {
+        return Err(format!(
+            "limits.max_calls: the workloads plan {calls:.0} calls, more than {} (raise `[limits] max_calls` if you mean it)",
+            s.limits.max_calls
+        ));
+    }
+    let time = planned_time(s);
+    if time > s.limits.max_simulated {
+        return Err(format!(
+            "limits.max_simulated: the run would simulate {}, more than {} (raise `[limits] max_simulated` if you mean it)",
+            limits::show(time),
+            limits::show(s.limits.max_simulated)
+        ));
+    }
+    Ok(())
+}
+
+/// The line (1-based) of `field` (`journeys[0].arrivals.rate`, `calcom.faults[1]`) in the
+/// TOML `text`: of the field itself, or of the deepest enclosing table that is written there.
+pub fn line_of(text: &str, field: &str) -> Option<usize> {
+    let doc = DeTable::parse(text).ok()?;
+    let mut span = None;
+    let mut here: &DeValue<'_> = &DeValue::Table(doc.into_inner());
+    // `DeValue` borrows from a temporary above; walk it by reference.
+    let path = field.replace('[', ".").replace(']', "");
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let next = match here {
+            DeValue::Table(t) => t
+                .iter()
+                .find(|(k, _)| k.get_ref().as_ref() == part)
+                .map(|(k, v)| (k.span(), v)),
+            DeValue::Array(a) => part
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| a.get(i))
+                .map(|v| (v.span(), v)),
+            _ => None,
+        };
+        let Some((at, value)) = next else { break };
+        span = Some(at);
+        here = value.get_ref();
+    }
+    let start = span?.start;
+    Some(text[..start.min(text.len())].matches('\n').count() + 1)
+}
+
+/// The dotted field an error message starts with (`journeys[0].weights: …`,
+/// `policy.lock_ttl = …`, `catalog.services[1] (Dauerwelle).staff: …`).
+pub fn field_of(message: &str) -> &str {
+    let end = message.find([':', ' ', '(']).unwrap_or(message.len());
+    &message[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "name = \"t\"\nduration = \"1m\"\n\n[policy]\npreset = \"full\"\nlock_ttl = \"1y\"\n\n[[journeys]]\nservice = \"A\"\n\n[[journeys]]\nservice = \"B\"\narrivals = { kind = \"poisson\", rate = 1e9 }\n";
+
+    #[test]
+    fn fields_are_found_on_their_line_or_their_table_s() {
+        assert_eq!(line_of(TEXT, "duration"), Some(2));
+        assert_eq!(line_of(TEXT, "policy.lock_ttl"), Some(6));
+        assert_eq!(line_of(TEXT, "journeys[1].arrivals.rate"), Some(13));
+        assert_eq!(
+            line_of(TEXT, "journeys[1].weights"),
+            Some(11),
+            "the table, when the field is not written"
+        );
+        assert_eq!(line_of(TEXT, "policy.retry.max_retries"), Some(4));
+        assert_eq!(line_of(TEXT, "nothing"), None);
+        assert_eq!(line_of("not = [toml", "x"), None);
+        assert_eq!(
+            field_of("journeys[0].weights: expected"),
+            "journeys[0].weights"
+        );
+        assert_eq!(
+            field_of("policy.lock_ttl = \"1y\": expected"),
+            "policy.lock_ttl"
+        );
+        assert_eq!(
+            field_of("catalog.services[1] (D).staff: x"),
+            "catalog.services[1]"
+        );
+    }
+}
