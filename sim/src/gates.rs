@@ -5,6 +5,9 @@
 
 use serde_json::Value;
 
+use crate::invariants::KINDS;
+use crate::record::Outcome;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Lt,
@@ -72,6 +75,26 @@ impl Gate {
         })
     }
 
+    /// Whether the metric is one a summary has (the schema in the README): a typo such as
+    /// `invariants.dubble_booking` is an error naming the closest valid names, not a gate
+    /// that reads nothing and passes.
+    pub fn check_metric(&self) -> Result<(), String> {
+        if metric_is_known(&self.metric) {
+            return Ok(());
+        }
+        let mut candidates: Vec<(usize, String)> = example_metrics()
+            .into_iter()
+            .map(|m| (strsim::levenshtein(&m, &self.metric), m))
+            .collect();
+        candidates.sort();
+        let closest: Vec<String> = candidates.into_iter().take(3).map(|(_, m)| m).collect();
+        Err(format!(
+            "unknown metric `{}`; closest: {}",
+            self.metric,
+            closest.join(", ")
+        ))
+    }
+
     /// Whether a value passes the comparison.
     pub fn holds(&self, value: f64) -> bool {
         self.op.holds(value, self.threshold)
@@ -109,6 +132,121 @@ impl Gate {
     }
 }
 
+/// Scalars of the summary.
+const SCALARS: [&str; 5] = [
+    "calls",
+    "told_available",
+    "race_failure_rate",
+    "false_refusal_rate",
+    "sim.simulated_seconds",
+];
+/// Latency statistics and the operations they are kept for.
+const STATS: [&str; 6] = ["count", "p50", "p90", "p95", "p99", "max"];
+const OPERATIONS: [&str; 5] = [
+    "check_availability",
+    "start_booking",
+    "compound_booking",
+    "call",
+    "lock_wait",
+];
+const ENDPOINTS: [&str; 9] = [
+    "slots",
+    "create_booking",
+    "get_booking",
+    "cancel_booking",
+    "reschedule_booking",
+    "reserve_slot",
+    "reservation",
+    "webhooks",
+    "event_types",
+];
+const ENGINE: [&str; 8] = [
+    "cache_hits",
+    "cache_misses",
+    "cache_invalidations",
+    "locks_acquired",
+    "lock_timeouts",
+    "calcom_retries",
+    "webhooks_accepted",
+    "webhooks_rejected",
+];
+const WEBHOOKS: [&str; 4] = ["delivered", "rejected", "failed", "lost"];
+const LOCAL_RESERVATIONS: [&str; 4] = ["held", "converted", "expired", "cancelled"];
+const CALCOM_RESERVATIONS: [&str; 3] = ["held", "released", "expired"];
+
+fn is_operation(op: &str) -> bool {
+    OPERATIONS.contains(&op)
+        || op
+            .strip_prefix("calcom.")
+            .is_some_and(|e| ENDPOINTS.contains(&e))
+}
+
+pub fn metric_is_known(metric: &str) -> bool {
+    if let Some((func, rest)) = metric.split_once('(') {
+        return STATS.contains(&func.trim())
+            && rest
+                .strip_suffix(')')
+                .is_some_and(|op| is_operation(op.trim()));
+    }
+    if SCALARS.contains(&metric) {
+        return true;
+    }
+    let parts: Vec<&str> = metric.split('.').collect();
+    let outcome = |o: &str| Outcome::ALL.iter().any(|k| k.name() == o);
+    match parts.as_slice() {
+        ["outcomes", o] => outcome(o),
+        ["outcome_errors", o, e] => outcome(o) && !e.is_empty(),
+        ["invariants", k] => KINDS.contains(k),
+        ["calcom", e, status] => {
+            ENDPOINTS.contains(e)
+                && status
+                    .parse::<u16>()
+                    .is_ok_and(|s| s == 0 || (100..600).contains(&s))
+        }
+        ["engine", c] => ENGINE.contains(c),
+        ["webhooks", w] => WEBHOOKS.contains(w),
+        ["reservations", "local", r] => LOCAL_RESERVATIONS.contains(r),
+        ["reservations", "calcom", r] => CALCOM_RESERVATIONS.contains(r),
+        _ => false,
+    }
+}
+
+/// Concrete metric names, for suggestions.
+fn example_metrics() -> Vec<String> {
+    let mut out: Vec<String> = SCALARS.iter().map(|s| (*s).to_owned()).collect();
+    out.extend(
+        Outcome::ALL
+            .iter()
+            .map(|o| format!("outcomes.{}", o.name())),
+    );
+    out.extend(KINDS.iter().map(|k| format!("invariants.{k}")));
+    for e in ENDPOINTS {
+        out.extend(
+            ["200", "201", "400", "409", "422", "429", "500"].map(|s| format!("calcom.{e}.{s}")),
+        );
+    }
+    out.extend(ENGINE.iter().map(|c| format!("engine.{c}")));
+    out.extend(WEBHOOKS.iter().map(|w| format!("webhooks.{w}")));
+    out.extend(
+        LOCAL_RESERVATIONS
+            .iter()
+            .map(|r| format!("reservations.local.{r}")),
+    );
+    out.extend(
+        CALCOM_RESERVATIONS
+            .iter()
+            .map(|r| format!("reservations.calcom.{r}")),
+    );
+    let ops = OPERATIONS
+        .iter()
+        .map(|o| (*o).to_owned())
+        .chain(ENDPOINTS.iter().map(|e| format!("calcom.{e}")));
+    for op in ops {
+        out.extend(STATS.iter().map(|s| format!("{s}({op})")));
+    }
+    out
+}
+
 fn parse_threshold(text: &str) -> Result<f64, String> {
     let bad = || {
         format!("expected a number, a percentage or a duration after the comparison, got `{text}`")
@@ -130,6 +268,37 @@ fn parse_threshold(text: &str) -> Result<f64, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_metric_the_summary_does_not_have_is_an_error_naming_the_closest() {
+        let typo = Gate::parse("invariants.dubble_booking == 0").unwrap();
+        let e = typo.check_metric().unwrap_err();
+        assert!(e.contains("invariants.double_booking"), "{e}");
+        for bad in [
+            "p95(start_bookin) < 2s",
+            "p42(start_booking) < 2s",
+            "calcom.create_booking.9999 == 0",
+            "outcomes.racelost == 0",
+            "race_failure == 0",
+            "engine.cache_hit > 1",
+        ] {
+            assert!(Gate::parse(bad).unwrap().check_metric().is_err(), "{bad}");
+        }
+        for good in [
+            "p95(start_booking) < 2s",
+            "max(calcom.create_booking) < 2s",
+            "calcom.reserve_slot.429 > 0",
+            "outcomes.refused_free == 0",
+            "outcome_errors.race_lost.slot_taken >= 1",
+            "reservations.local.converted > 0",
+            "false_refusal_rate < 1%",
+        ] {
+            Gate::parse(good).unwrap().check_metric().unwrap();
+        }
+        for example in example_metrics() {
+            assert!(metric_is_known(&example), "{example}");
+        }
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -562,7 +562,9 @@ fn sweep(
         policies
     };
     for k in &knees {
-        sim::gates::Gate::parse(k).map_err(|e| bad(format!("--knee {k}: {e}")))?;
+        sim::gates::Gate::parse(k)
+            .and_then(|g| g.check_metric())
+            .map_err(|e| bad(format!("--knee {k}: {e}")))?;
     }
     if grid.seeds == 0 {
         return Err(bad("--seeds: expected at least 1".into()));

@@ -442,7 +442,9 @@ impl Scenario {
             }
         }
         for gate in &self.gates {
-            crate::gates::Gate::parse(gate).map_err(|e| format!("gates: `{gate}`: {e}"))?;
+            crate::gates::Gate::parse(gate)
+                .and_then(|g| g.check_metric())
+                .map_err(|e| format!("gates: `{gate}`: {e}"))?;
         }
         Ok(())
     }

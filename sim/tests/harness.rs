@@ -275,3 +275,57 @@ fn a_partition_between_engine_and_calcom_is_an_error_without_residue() {
         "the client retried the unreachable Cal.com"
     );
 }
+
+/// Every number a run's summary has is a metric a gate may name, so the gate schema cannot
+/// fall behind the summary (a new counter a gate could not use, or one it silently misreads).
+#[test]
+fn every_number_of_a_summary_is_a_metric_gates_know() {
+    fn leaves(prefix: &str, v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    leaves(&path, v, out);
+                }
+            }
+            Value::Number(_) => out.push(prefix.to_owned()),
+            _ => {}
+        }
+    }
+    for name in ["calcom-flaky", "compound-segment-failure", "webhook-loss"] {
+        let summary = run(&scenario(name), 1, "full");
+        let mut metrics = Vec::new();
+        for key in [
+            "calls",
+            "outcomes",
+            "outcome_errors",
+            "told_available",
+            "race_failure_rate",
+            "false_refusal_rate",
+            "invariants",
+            "calcom",
+            "engine",
+            "webhooks",
+            "reservations",
+        ] {
+            leaves(key, &summary[key], &mut metrics);
+        }
+        metrics.push("sim.simulated_seconds".into());
+        for (op, stats) in summary["latency_ms"].as_object().unwrap() {
+            for stat in stats.as_object().unwrap().keys() {
+                metrics.push(format!("{stat}({op})"));
+            }
+        }
+        assert!(metrics.len() > 40, "{name}: {metrics:?}");
+        for m in metrics {
+            assert!(
+                sim::gates::metric_is_known(&m),
+                "{name}: `{m}` is in the summary but unknown to gates"
+            );
+        }
+    }
+}
