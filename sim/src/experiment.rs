@@ -222,13 +222,14 @@ impl Plan {
 }
 
 /// Runs `tasks` on `jobs` threads, one run per thread at a time; `progress(done, total)` is
-/// called after each. Results come back in task order whatever order they finished in.
+/// called after each. Results come back in task order whatever order they finished in; a
+/// run that fails (or panics) is its task's error, and the others complete.
 pub fn execute(
     scenarios: &[Scenario],
     tasks: &[Task],
     jobs: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<Vec<RunResult>, String> {
+) -> Vec<Result<RunResult, String>> {
     crate::parallel::map(tasks, jobs, progress, |task| {
         let scenario = &scenarios[task.point];
         let (summary, record) = crate::run(scenario, task.seed, &task.policy)?;
@@ -241,8 +242,6 @@ pub fn execute(
             h,
         ))
     })
-    .into_iter()
-    .collect()
 }
 
 /// Per-run metrics compared seed by seed between policies.

@@ -8,6 +8,7 @@
 pub mod aggregate;
 pub mod baseline;
 pub mod experiment;
+pub mod gate;
 pub mod gates;
 pub mod history;
 pub mod invariants;
@@ -47,8 +48,43 @@ pub fn run_with_progress(
     let mut spec = scenario.clone();
     spec.policy.preset = policy_name.to_owned();
     let policy = spec.policy()?;
-    let record = world::run_with_progress(scenario, seed, &policy, progress)?;
-    let violations = invariants::check(&record, &scenario.catalog());
-    let summary = summary::summarize(scenario, seed, policy_name, &record, &violations);
+    policy
+        .check_ranges()
+        .map_err(|e| format!("policy `{policy_name}`: {e}"))?;
+    // A bug that panics inside one simulation fails that run, not the gate, comparison or
+    // sweep it is part of.
+    isolated(|| {
+        let record = world::run_with_progress(scenario, seed, &policy, progress)?;
+        let violations = invariants::check(&record, &scenario.catalog());
+        let summary = summary::summarize(scenario, seed, policy_name, &record, &violations);
+        Ok((summary, record))
+    })
+}
+
+/// [`run_with_progress`], with the wall time the run took in `sim.wall_seconds` (outside
+/// the digest).
+pub fn run_timed(
+    scenario: &Scenario,
+    seed: u64,
+    policy_name: &str,
+    progress: world::Progress<'_>,
+) -> Result<(Value, world::RunRecord), String> {
+    #[allow(clippy::disallowed_methods)]
+    // reason: the harness's own speed, never part of the results' digest
+    let started = std::time::Instant::now();
+    let (mut summary, record) = run_with_progress(scenario, seed, policy_name, progress)?;
+    summary["sim"]["wall_seconds"] = serde_json::json!(started.elapsed().as_secs_f64());
     Ok((summary, record))
+}
+
+/// `f`'s result, or its panic as an error.
+pub fn isolated<R>(f: impl FnOnce() -> Result<R, String>) -> Result<R, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into());
+        Err(format!("the run panicked: {message}"))
+    })
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sim::record::Completion;
 use sim::{Scenario, summary};
 use simkit::say;
@@ -142,6 +142,8 @@ struct GridArgs {
 /// Exit codes: 0 ok, 1 a gate failed, 2 bad input.
 const GATE_FAILED: u8 = 1;
 const BAD_INPUT: u8 = 2;
+/// A run that broke (the simulation failed or panicked) counts as a failure, like a gate.
+const RUN_FAILED: u8 = 1;
 
 fn main() -> ExitCode {
     match Cli::parse().command {
@@ -239,9 +241,6 @@ fn timed_run(
     policy: &str,
     show_progress: bool,
 ) -> Result<(Value, sim::world::RunRecord), Failure> {
-    #[allow(clippy::disallowed_methods)]
-    // reason: the harness's own speed, never part of the results' digest
-    let started = std::time::Instant::now();
     let terminal = show_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut progress = |done: std::time::Duration, total: std::time::Duration| {
         if terminal {
@@ -254,13 +253,11 @@ fn timed_run(
             let _ = write!(std::io::stderr(), "{line}");
         }
     };
-    let result = sim::run_with_progress(scenario, seed, policy, &mut progress);
+    let result = sim::run_timed(scenario, seed, policy, &mut progress);
     if terminal {
         let _ = write!(std::io::stderr(), "\r\x1b[2K");
     }
-    let (mut summary, record) = result.map_err(|e| Failure(BAD_INPUT, e))?;
-    summary["sim"]["wall_seconds"] = json!(started.elapsed().as_secs_f64());
-    Ok((summary, record))
+    result.map_err(|e| Failure(RUN_FAILED, e))
 }
 
 fn run(
@@ -391,21 +388,7 @@ fn replay(
 }
 
 fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
-    let mut files = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| Failure(BAD_INPUT, format!("{}: {e}", p.display())))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.extension().is_some_and(|x| x == "toml"))
-                .collect();
-            found.sort();
-            files.extend(found);
-        } else {
-            files.push(p.clone());
-        }
-    }
-    Ok(files)
+    sim::gate::scenario_files(paths).map_err(|e| Failure(BAD_INPUT, e))
 }
 
 fn mutants(paths: &[PathBuf], jobs: Option<usize>) -> Result<u8, Failure> {
@@ -454,71 +437,49 @@ fn gate(
     bless: bool,
 ) -> Result<u8, Failure> {
     let files = scenario_files(paths)?;
-    let mut scenarios = Vec::new();
-    for f in &files {
-        scenarios.push(load(f, &[])?);
-    }
     // Every core runs scenarios; verdicts are printed in file order.
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let runs = sim::parallel::map(&scenarios, jobs, &|_, _| {}, |s| {
-        timed_run(s, s.seed, &s.policy.preset, false).map(|(summary, _)| summary)
-    });
-    let mut verdicts = Vec::new();
-    let mut all_pass = true;
-    for (scenario, run) in scenarios.iter().zip(runs) {
-        let summary = run?;
-        let mut pass = summary::gates_pass(&summary);
-        let failing: Vec<&str> = summary["gates"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|g| g["pass"] != true)
-            .filter_map(|g| g["gate"].as_str())
-            .collect();
-        let mut note = if failing.is_empty() {
-            String::new()
-        } else {
-            format!("  failing: {}", failing.join("; "))
-        };
-        let mut diff = None;
-        if let Some(dir) = baseline {
-            if bless {
-                let text = serde_json::to_string_pretty(&sim::baseline::deterministic(&summary))
-                    .unwrap_or_default();
-                sim::output::write_atomically(dir, &format!("{}.json", scenario.name), &text)
-                    .map_err(|e| Failure(BAD_INPUT, format!("{}: {e}", dir.display())))?;
-                note += "  baseline written";
-            } else {
-                let d = sim::baseline::check(dir, &summary).map_err(|e| Failure(BAD_INPUT, e))?;
-                if !d.is_empty() {
-                    pass = false;
-                    note += &format!("  {} fields differ from the baseline", d.len());
+    let entries = sim::gate::run(&files, baseline, bless, jobs);
+    let mut code = 0;
+    for e in &entries {
+        match &e.verdict {
+            sim::gate::Verdict::Ran {
+                summary,
+                pass,
+                diff,
+                note,
+            } => {
+                if !pass {
+                    code = code.max(GATE_FAILED);
                 }
-                diff = Some(d);
+                say!(
+                    "{} {:<28} {:>4} gates  simulated {:>7.1} s in {:>6.2} s{note}",
+                    if *pass { "pass" } else { "FAIL" },
+                    e.name,
+                    summary["gates"].as_array().map_or(0, Vec::len),
+                    summary["sim"]["simulated_seconds"].as_f64().unwrap_or(0.0),
+                    summary["sim"]["wall_seconds"].as_f64().unwrap_or(0.0),
+                );
+                let diff = diff.as_deref().unwrap_or_default();
+                for line in diff.iter().take(40) {
+                    say!("       {line}");
+                }
+                if diff.len() > 40 {
+                    say!("       ... and {} more", diff.len() - 40);
+                }
+            }
+            sim::gate::Verdict::Invalid(message) => {
+                code = BAD_INPUT;
+                say!("FAIL {:<28} invalid: {message}", e.name);
+            }
+            sim::gate::Verdict::Failed(message) => {
+                code = code.max(RUN_FAILED);
+                say!("FAIL {:<28} the run failed: {message}", e.name);
             }
         }
-        all_pass &= pass;
-        say!(
-            "{} {:<28} {:>4} gates  simulated {:>7.1} s in {:>6.2} s{note}",
-            if pass { "pass" } else { "FAIL" },
-            scenario.name,
-            summary["gates"].as_array().map_or(0, Vec::len),
-            summary["sim"]["simulated_seconds"].as_f64().unwrap_or(0.0),
-            summary["sim"]["wall_seconds"].as_f64().unwrap_or(0.0),
-        );
-        for line in diff.iter().flatten().take(40) {
-            say!("       {line}");
-        }
-        if diff.as_ref().is_some_and(|d| d.len() > 40) {
-            say!(
-                "       ... and {} more",
-                diff.as_ref().map_or(0, Vec::len) - 40
-            );
-        }
-        verdicts.push((scenario.name.clone(), summary, diff));
     }
     if let Some(path) = junit {
-        let xml = reports::junit::gates(&verdicts).map_err(|e| Failure(BAD_INPUT, e))?;
+        let xml = sim::gate::junit(&entries).map_err(|e| Failure(BAD_INPUT, e))?;
         let dir = path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
@@ -530,10 +491,10 @@ fn gate(
         sim::output::write_atomically(dir, name, &xml)
             .map_err(|e| Failure(BAD_INPUT, format!("{}: {e}", path.display())))?;
     }
-    if baseline.is_some() && !bless && !all_pass {
+    if baseline.is_some() && !bless && entries.iter().any(|e| !e.pass()) {
         say!("(a deliberate change? rewrite the baselines with --bless and commit them)");
     }
-    Ok(if all_pass { 0 } else { GATE_FAILED })
+    Ok(code)
 }
 
 /// Runs a comparison (no parameters) or a sweep, whole or one shard of it.
@@ -608,8 +569,21 @@ fn sweep(
     #[allow(clippy::disallowed_methods)]
     // reason: the harness's own speed, never part of the results
     let started = std::time::Instant::now();
-    let runs =
-        sim::experiment::execute(&scenarios, &tasks, jobs, &progress_bar(kind)).map_err(bad)?;
+    let mut runs = Vec::new();
+    let mut broken = 0;
+    let results = sim::experiment::execute(&scenarios, &tasks, jobs, &progress_bar(kind));
+    for (task, result) in tasks.iter().zip(results) {
+        match result {
+            Ok(run) => runs.push(run),
+            Err(e) => {
+                broken += 1;
+                eprintln!(
+                    "error: point {} policy {} seed {}: {e} (left out: the results are marked incomplete)",
+                    task.point, task.policy, task.seed
+                );
+            }
+        }
+    }
     say!(
         "{kind}: {} runs ({} points x {} policies x {} seeds{}) in {:.1} s on {jobs} threads",
         runs.len(),
@@ -629,9 +603,14 @@ fn sweep(
             "  wrote {} (plan.json, runs.jsonl); combine the shards with `bookingsim merge`",
             dir.display()
         );
-        return Ok(0);
+        return Ok(if broken > 0 { RUN_FAILED } else { 0 });
     }
-    finish(&plan, &scenarios, &runs, &dir)
+    let code = finish(&plan, &scenarios, &runs, &dir)?;
+    Ok(if broken > 0 {
+        code.max(RUN_FAILED)
+    } else {
+        code
+    })
 }
 
 fn parse_shard(text: &str) -> Result<(usize, usize), Failure> {

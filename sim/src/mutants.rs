@@ -126,15 +126,17 @@ impl Verdict {
 
 /// Runs `scenario` on its own seed with `policy` (named `label` in the summary).
 pub fn run_with(scenario: &Scenario, policy: &Policy, label: &str) -> Result<Value, String> {
-    let record = world::run(scenario, scenario.seed, policy)?;
-    let violations = invariants::check(&record, &scenario.catalog());
-    Ok(summary::summarize(
-        scenario,
-        scenario.seed,
-        label,
-        &record,
-        &violations,
-    ))
+    crate::isolated(|| {
+        let record = world::run(scenario, scenario.seed, policy)?;
+        let violations = invariants::check(&record, &scenario.catalog());
+        Ok(summary::summarize(
+            scenario,
+            scenario.seed,
+            label,
+            &record,
+            &violations,
+        ))
+    })
 }
 
 fn failing_gates(summary: &Value) -> Vec<String> {

@@ -329,3 +329,57 @@ fn every_number_of_a_summary_is_a_metric_gates_know() {
         }
     }
 }
+
+/// One bad scenario in a catalogue is that scenario's failure: the others still run, JUnit
+/// is written with every scenario in it, and the exit code says bad input.
+#[test]
+fn a_gate_over_a_catalogue_with_a_bad_file_runs_the_rest_and_writes_junit() {
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gate-isolation");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let scenarios = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    std::fs::copy(
+        scenarios.join("storm-overlap.toml"),
+        tmp.join("a-good.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.join("b-bad.toml"),
+        "name = \"bad\"\nstart = \"2025-11-24T09:00:00\"\nduration = \"1m\"\n[network]\nmin_latency = \"2s\"\nmax_latency = \"1s\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.join("c-typo.toml"),
+        "name = \"typo\"\nstart = \"2025-11-24T09:00:00\"\nduration = \"1m\"\ngates = [\"invariants.dubble_booking == 0\"]\n",
+    )
+    .unwrap();
+    let junit = tmp.join("junit.xml");
+    let out = bookingsim()
+        .arg("gate")
+        .arg(&tmp)
+        .arg("--junit")
+        .arg(&junit)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("pass storm-overlap"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "b-bad.toml:5: network.min_latency = \"2s\": expected a duration from 0s to 1s"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("closest: invariants.double_booking"),
+        "{stdout}"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let suites: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .filter_map(|n| n.attribute("name"))
+        .collect();
+    assert_eq!(suites, ["storm-overlap", "b-bad", "c-typo"]);
+}
