@@ -24,10 +24,17 @@ struct KeyState {
     blocked_until: Option<DateTime<Utc>>,
 }
 
+/// Keys tracked at most. Idle keys (window over, not blocked) are dropped when the table is
+/// full; beyond that, new keys share one bucket instead of growing the table.
+pub const MAX_KEYS: usize = 10_000;
+
 #[derive(Debug, Clone)]
 pub struct RateLimiter {
     config: RateLimitConfig,
     keys: BTreeMap<String, KeyState>,
+    /// After a prune that freed nothing, none is tried again before this (each costs a
+    /// pass over the table).
+    no_prune_before: Option<DateTime<Utc>>,
 }
 
 fn ceil_seconds(d: TimeDelta) -> u64 {
@@ -40,7 +47,13 @@ impl RateLimiter {
         Self {
             config,
             keys: BTreeMap::new(),
+            no_prune_before: None,
         }
+    }
+
+    /// Keys tracked now.
+    pub fn keys(&self) -> usize {
+        self.keys.len()
     }
 
     /// Counts one request by `key` at `now`.
@@ -56,6 +69,19 @@ impl RateLimiter {
         }
         let window = TimeDelta::from_std(self.config.window).unwrap_or(TimeDelta::MAX);
         let block = TimeDelta::from_std(self.config.block).unwrap_or(TimeDelta::MAX);
+        let mut key = key;
+        if !self.keys.contains_key(key) && self.keys.len() >= MAX_KEYS {
+            if self.no_prune_before.is_none_or(|t| now >= t) {
+                self.keys.retain(|_, s| {
+                    s.blocked_until.is_some_and(|until| now < until)
+                        || now < s.window_start + window
+                });
+                self.no_prune_before = (self.keys.len() >= MAX_KEYS).then(|| now + window);
+            }
+            if self.keys.len() >= MAX_KEYS {
+                key = "overflow";
+            }
+        }
         let state = self.keys.entry(key.to_owned()).or_insert(KeyState {
             window_start: now,
             hits: 0,
@@ -101,6 +127,24 @@ impl RateLimiter {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_table_of_keys_stays_bounded_and_forgets_idle_keys() {
+        let mut limiter = RateLimiter::new(RateLimitConfig::default());
+        let start = DateTime::parse_from_rfc3339("2025-11-21T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        for i in 0..(MAX_KEYS + 5000) {
+            limiter.hit(&format!("cal_{i}"), start);
+        }
+        assert!(limiter.keys() <= MAX_KEYS + 1, "{}", limiter.keys());
+        // A window later the idle keys go as soon as a new one needs the room.
+        let later = start + TimeDelta::seconds(61);
+        for i in 0..20 {
+            limiter.hit(&format!("new_{i}"), later);
+        }
+        assert!(limiter.keys() < 100, "{}", limiter.keys());
+    }
+
     use super::*;
     use std::time::Duration;
 

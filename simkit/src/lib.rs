@@ -9,6 +9,15 @@
 //! - [`transport`]: serving an axum router over any listener and making HTTP requests over
 //!   any connector, turmoil's or tokio's.
 
+// turmoil seeds every host's runtime (and makes `tokio::select!` deterministic) only when
+// tokio is built with its unstable cfg. `.cargo/config.toml` sets it, but a `RUSTFLAGS`
+// variable replaces that setting silently: refuse to build rather than run simulations
+// that differ from process to process.
+#[cfg(not(tokio_unstable))]
+compile_error!(
+    "bookingsim's simulations need `--cfg tokio_unstable`: .cargo/config.toml sets it, but a RUSTFLAGS variable replaces it; add it there (RUSTFLAGS=\"--cfg tokio_unstable …\")"
+);
+
 pub mod clock;
 pub mod distribution;
 pub mod ids;

@@ -194,13 +194,18 @@ async fn edge(State(mock): State<AppState>, mut req: Request, next: Next) -> Res
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned());
-        let key = bearer.clone().unwrap_or_else(|| {
-            let peer = req
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string());
-            format!("ip:{}", peer.unwrap_or_default())
-        });
+        // Valid keys are throttled per key; anything else per client address, so that a
+        // stream of made-up tokens cannot grow the throttler's table.
+        let key = match &bearer {
+            Some(k) if mock.key_is_valid(k) => k.clone(),
+            _ => {
+                let peer = req
+                    .extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0.ip().to_string());
+                format!("ip:{}", peer.unwrap_or_default())
+            }
+        };
         let decision = mock.rate_limit(&key);
         rate = Some(decision);
         match bearer {

@@ -76,6 +76,10 @@ fn parse_bound(text: &str, end_of_day: bool) -> Option<DateTime<Utc>> {
     Some(time.and_utc())
 }
 
+/// The longest range one listing may cover. Computing slots is work under the world's lock,
+/// so an unbounded range (`start=0001-01-01&end=9999-12-31`) would stall every other request.
+pub const MAX_RANGE_DAYS: i64 = 93;
+
 fn parse_range(
     start: Option<&str>,
     end: Option<&str>,
@@ -84,6 +88,11 @@ fn parse_range(
         return Err(ApiError::bad_request(BAD_RANGE));
     };
     match (parse_bound(start, false), parse_bound(end, true)) {
+        (Some(s), Some(e)) if s <= e && e - s > chrono::TimeDelta::days(MAX_RANGE_DAYS) => {
+            Err(ApiError::bad_request(format!(
+                "{BAD_RANGE} The range may span at most {MAX_RANGE_DAYS} days."
+            )))
+        }
         (Some(s), Some(e)) if s <= e => Ok((s, e)),
         _ => Err(ApiError::bad_request(BAD_RANGE)),
     }
@@ -280,5 +289,7 @@ mod tests {
         );
         assert_eq!(parse_bound("next friday", false), None);
         assert!(parse_range(Some("2025-11-26"), Some("2025-11-25")).is_err());
+        assert!(parse_range(Some("0001-01-01"), Some("9999-12-31")).is_err());
+        assert!(parse_range(Some("2025-01-01"), Some("2025-04-03")).is_ok());
     }
 }
