@@ -159,3 +159,42 @@ fn connect_failure_is_reported_not_hung() {
     });
     sim.run().unwrap();
 }
+
+/// A client that never finishes its request headers (slowloris) is disconnected after the
+/// header read timeout instead of holding its connection; the server keeps serving others.
+/// Time is tokio's paused clock: the test waits for no wall-clock time.
+#[tokio::test(start_paused = true)]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = Listener::bind(Network::Real, (Ipv4Addr::LOCALHOST, 0).into())
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(
+        listener,
+        router(Arc::new(AtomicUsize::new(0))),
+        std::future::pending(),
+        Duration::from_secs(1),
+    ));
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /ping HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(
+        simkit::transport::HEADER_READ_TIMEOUT * 4,
+        slow.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(read.is_ok(), "the server still holds the half-sent request");
+    let client = HttpClient::new(Network::Real, Timeouts::default());
+    let pong = client
+        .send(
+            Request::get(format!("http://{addr}/ping"))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(pong.body.as_ref(), b"pong");
+}

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -9,6 +10,7 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use tokio::sync::Semaphore;
 use tower_service::Service;
 
 use super::net::Listener;
@@ -26,8 +28,22 @@ impl std::fmt::Display for ResetConnection {
 
 impl std::error::Error for ResetConnection {}
 
+/// Connections a server on real sockets keeps open at once; the next waits for one to end.
+pub const MAX_CONNECTIONS: usize = 512;
+/// How long a client on a real socket may take to send a request's headers (slowloris), and
+/// how long a kept-alive connection may sit idle.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
+/// Longest pause after a failed accept (out of file descriptors, say): the loop backs off
+/// instead of spinning and logging millions of warnings.
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
 /// Serves `router` on every connection `listener` accepts, HTTP/1.1 with keep-alive and no
 /// `Date` header, until `shutdown` resolves; then waits up to `drain` for open connections.
+///
+/// On real sockets a server keeps at most [`MAX_CONNECTIONS`] open, gives each
+/// [`HEADER_READ_TIMEOUT`] to send its headers, and backs off when accepting fails. In the
+/// simulation (whose clients are the harness's own) none of that applies, so runs keep their
+/// timings.
 ///
 /// Each request carries the peer address as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
@@ -36,24 +52,43 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     drain: Duration,
 ) {
+    let real = matches!(listener, Listener::Real(_));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.auto_date_header(false)
         .keep_alive(true)
         .timer(TokioTimer::new())
-        .header_read_timeout(None);
+        .header_read_timeout(real.then_some(HEADER_READ_TIMEOUT));
+    let slots = Arc::new(Semaphore::new(if real {
+        MAX_CONNECTIONS
+    } else {
+        Semaphore::MAX_PERMITS
+    }));
+    let mut backoff = Duration::ZERO;
     tokio::pin!(shutdown);
     loop {
         // biased: shutdown wins ties, and no random branch choice (determinism).
+        let permit = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+        };
         let accepted = tokio::select! {
             biased;
             () = &mut shutdown => break,
             accepted = listener.accept() => accepted,
         };
         let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
+            Ok(accepted) => {
+                backoff = Duration::ZERO;
+                accepted
+            }
             Err(err) => {
-                tracing::warn!(%err, "accept failed");
+                if backoff.is_zero() {
+                    tracing::warn!(%err, "accept failed; backing off");
+                }
+                backoff = (backoff * 2).clamp(Duration::from_millis(10), MAX_ACCEPT_BACKOFF);
+                tokio::time::sleep(backoff).await;
                 continue;
             }
         };
@@ -66,6 +101,7 @@ pub async fn serve(
             if let Err(err) = conn.await {
                 tracing::debug!(%peer, %err, "connection ended with an error");
             }
+            drop(permit);
         });
     }
     tokio::select! {
