@@ -180,6 +180,11 @@ impl MockConfig {
             limits::distribution(&field, self.latency.of(endpoint), 10 * MINUTE)?;
         }
         limits::distribution("consistency.slots_lag", &self.consistency.slots_lag, HOUR)?;
+        limits::distribution(
+            "consistency.reservation_window",
+            &self.consistency.reservation_window,
+            MINUTE,
+        )?;
         for (i, f) in self.faults.iter().enumerate() {
             let at = format!("faults[{i}]");
             limits::probability(&format!("{at}.probability"), f.probability)?;
@@ -451,13 +456,19 @@ impl LatencyConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ConsistencyConfig {
     pub slots_lag: Distribution,
+    /// Between a reservation's conflict check and its insert (Cal.com checks and inserts in
+    /// one short database transaction, at the end of the request): two reservations of one
+    /// slot whose checks fall within this window both succeed. Zero: never.
+    pub reservation_window: Distribution,
 }
 
 impl Default for ConsistencyConfig {
-    /// Cal.com's own 2-s slots cache: a listing is between 0 and 2 s old.
+    /// Cal.com's own 2-s slots cache: a listing is between 0 and 2 s old; a reservation's
+    /// check-and-insert takes up to 20 ms.
     fn default() -> Self {
         Self {
             slots_lag: Distribution::uniform(Duration::ZERO, Duration::from_secs(2)),
+            reservation_window: Distribution::uniform(Duration::ZERO, Duration::from_millis(20)),
         }
     }
 }

@@ -227,6 +227,18 @@ impl MockCalcom {
     }
 
     /// The instant a slot listing made now reflects (now minus a drawn lag).
+    /// Waits out a reservation's check-and-insert window (see `ConsistencyConfig`).
+    pub async fn reservation_window(&self) {
+        let d = self
+            .config
+            .consistency
+            .reservation_window
+            .sample(&mut lock(&self.streams).lag);
+        if !d.is_zero() {
+            tokio::time::sleep(d).await;
+        }
+    }
+
     pub fn listing_as_of(&self) -> DateTime<Utc> {
         let lag = self
             .config

@@ -499,3 +499,48 @@ fn a_create_whose_client_gave_up_is_still_committed() {
     });
     sim.run().unwrap();
 }
+
+/// 50 reservations of one slot in flight together: Cal.com checks and inserts in one short
+/// transaction at the end of the request, so with no window exactly one wins and the others
+/// get 422; a window lets the checks that fall within it through together. Bad durations are
+/// refused with 400.
+#[test]
+fn concurrent_reservations_race_only_within_the_check_and_insert_window() {
+    for (window_ms, expect_one) in [(0, true), (5_000, false)] {
+        let mut config = one_host();
+        config.consistency.reservation_window =
+            simkit::Distribution::fixed(Duration::from_millis(window_ms));
+        let mut sim = sim(7);
+        add_calcom(&mut sim, config, 7);
+        sim.client("callers", async move {
+            let c = client();
+            let reserve = |body: Value| {
+                let c = c.clone();
+                async move {
+                    call(&c, "http://calcom", "POST", "/v2/slots/reservations", Some("2024-09-04"), Some(body)).await
+                }
+            };
+            let slot = json!({ "eventTypeId": 1001, "slotStart": "2025-11-25T11:00:00Z" });
+            let answers = futures_util::future::join_all((0..50).map(|_| reserve(slot.clone()))).await;
+            let won = answers.iter().filter(|(s, _)| *s == 201).count();
+            let refused = answers.iter().filter(|(s, _)| *s == 422).count();
+            assert_eq!(won + refused, 50, "{answers:?}");
+            if expect_one {
+                assert_eq!(won, 1, "no window: one reservation");
+            } else {
+                assert!(won > 1, "a 5-s window lets several through: {won}");
+            }
+            for bad in [
+                json!({ "eventTypeId": 1001, "slotStart": "2025-11-26T11:00:00Z", "reservationDuration": 0 }),
+                json!({ "eventTypeId": 1001, "slotStart": "2025-11-26T11:00:00Z", "reservationDuration": 4_294_967_295u64 }),
+                json!({ "eventTypeId": 1001, "slotStart": "2025-11-26T11:00:00Z", "slotDuration": 0 }),
+            ] {
+                let (status, body) = reserve(bad.clone()).await;
+                assert_eq!(status, 400, "{bad} -> {body}");
+                assert_eq!(body["status"], "error");
+            }
+            Ok(())
+        });
+        sim.run().unwrap();
+    }
+}

@@ -60,6 +60,25 @@ impl ApiError {
         )
     }
 
+    /// Cal.com's error for a response the framework made without one (a path that is not
+    /// UTF-8, a method the route lacks, a body too large): NestJS answers an unknown route
+    /// or method with 404 `Cannot METHOD /path`.
+    pub fn for_status(status: StatusCode, method: &str, path: &str, text: &str) -> Self {
+        let text = if text.trim().is_empty() {
+            status.canonical_reason().unwrap_or("Error")
+        } else {
+            text.trim()
+        };
+        match status.as_u16() {
+            404 | 405 => Self::not_found(format!("Cannot {method} {path}")),
+            413 => Self::new(status, "PayloadTooLargeException", text),
+            422 => Self::unprocessable(text),
+            429 => Self::too_many_requests(),
+            400..=499 => Self::new(status, "BadRequestException", text),
+            _ => Self::new(status, "InternalServerErrorException", text),
+        }
+    }
+
     /// The envelope's body for this error.
     pub fn envelope(&self, timestamp: &str, path: &str) -> Value {
         json!({
@@ -100,3 +119,8 @@ pub fn booking_conflict() -> Response {
 pub fn success(status: StatusCode, data: Value) -> Response {
     (status, Json(json!({ "status": "success", "data": data }))).into_response()
 }
+
+/// Marks a response that is deliberately not in Cal.com's envelope: the plain-text page a
+/// gateway in front of Cal.com sends for 502-504.
+#[derive(Debug, Clone, Copy)]
+pub struct GatewayPage;

@@ -55,10 +55,12 @@ fn gateway_page(status: u16) -> Response {
         status.as_u16(),
         status.canonical_reason().unwrap_or("Error")
     );
-    (
+    let mut response = (
         status,
         [("content-type", "text/plain; charset=utf-8")],
         text,
     )
-        .into_response()
+        .into_response();
+    response.extensions_mut().insert(super::error::GatewayPage);
+    response
 }

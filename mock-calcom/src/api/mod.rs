@@ -179,6 +179,11 @@ fn classify(method: &Method, path: &str) -> &'static str {
 /// Every request passes here: `X-Request-Id`; for `/v2/…` the throttler (keyed by API key,
 /// else client address) with its `X-RateLimit-*-Default` headers, then the API key check;
 /// errors rendered in Cal.com's envelope; statistics.
+/// The path without its query.
+fn req_path(path_and_query: &str) -> &str {
+    path_and_query.split('?').next().unwrap_or(path_and_query)
+}
+
 async fn edge(State(mock): State<AppState>, mut req: Request, next: Next) -> Response {
     let request_id = mock.next_request_id();
     let path = req
@@ -187,6 +192,7 @@ async fn edge(State(mock): State<AppState>, mut req: Request, next: Next) -> Res
         .map_or("/", |p| p.as_str())
         .to_owned();
     let endpoint = classify(req.method(), req.uri().path());
+    let method = req.method().to_string();
     let mut rate = None;
     let mut response = if req.uri().path().starts_with("/v2/") {
         let bearer = req
@@ -224,6 +230,24 @@ async fn edge(State(mock): State<AppState>, mut req: Request, next: Next) -> Res
     } else {
         next.run(req).await
     };
+    // Errors the framework answered itself (an extractor's rejection, a method the route
+    // lacks) get Cal.com's envelope too; only the gateway pages stay plain text.
+    let framework_error = (response.status().is_client_error() || response.status().is_server_error())
+        && response.extensions().get::<ApiError>().is_none()
+        && response.extensions().get::<error::GatewayPage>().is_none()
+        && response.extensions().get::<simkit::transport::ResetConnection>().is_none()
+        && !response
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if framework_error {
+        let status = response.status();
+        let (parts, body) = response.into_parts();
+        let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+        let err = ApiError::for_status(status, &method, req_path(&path), &String::from_utf8_lossy(&text));
+        response = Response::from_parts(parts, axum::body::Body::empty());
+        response.extensions_mut().insert(err);
+    }
     if let Some(err) = response.extensions().get::<ApiError>().cloned() {
         let body = err.envelope(&wire::iso_ms(mock.now()), &path);
         let extensions = std::mem::take(response.extensions_mut());

@@ -19,6 +19,8 @@ use crate::wire;
 
 /// Minutes a reservation holds its slot unless `reservationDuration` says otherwise.
 pub const DEFAULT_RESERVATION_MINUTES: u32 = 5;
+/// The longest a reservation may hold, and the longest slot it may cover, in minutes.
+pub const MAX_RESERVATION_MINUTES: u32 = 24 * 60;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -63,17 +65,22 @@ fn refusal(r: ReservationRefusal) -> ApiError {
 
 struct Checked {
     event_type_id: u64,
+    start: DateTime<Utc>,
+    slot_minutes: Option<u32>,
     minutes: u32,
-    admitted: Result<Admitted, ReservationRefusal>,
 }
 
-/// Validates the body and checks the slot, excluding reservation `except` (for PATCH).
-fn check(
-    state: &AppState,
-    caller: Caller,
-    input: ReserveInput,
-    except: Option<&str>,
-) -> Result<Checked, ApiError> {
+fn within(name: &str, value: Option<u32>) -> Result<(), ApiError> {
+    match value {
+        Some(v) if v == 0 || v > MAX_RESERVATION_MINUTES => Err(ApiError::bad_request(format!(
+            "{name} must not be less than 1 and not greater than {MAX_RESERVATION_MINUTES}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Validates the body.
+fn check(state: &AppState, caller: Caller, input: ReserveInput) -> Result<Checked, ApiError> {
     let event_type_id = input.event_type_id.ok_or_else(|| {
         ApiError::bad_request(
             "eventTypeId must be a number conforming to the specified constraints",
@@ -90,18 +97,52 @@ fn check(
             "reservationDuration can only be used for authenticated requests. Please provide an API key or access token.",
         ));
     }
-    let minutes = input
-        .reservation_duration
-        .unwrap_or(DEFAULT_RESERVATION_MINUTES);
-    let now = state.now();
-    let admitted = state.with_world(|w| {
-        w.admit_reservation(event_type_id, start, input.slot_duration, now, except)
-    });
+    within("slotDuration", input.slot_duration)?;
+    within("reservationDuration", input.reservation_duration)?;
+    if state.with_world(|w| w.event_type(event_type_id).is_none()) {
+        return Err(refusal(ReservationRefusal::EventTypeNotFound(
+            event_type_id,
+        )));
+    }
     Ok(Checked {
         event_type_id,
-        minutes,
-        admitted,
+        start,
+        slot_minutes: input.slot_duration,
+        minutes: input
+            .reservation_duration
+            .unwrap_or(DEFAULT_RESERVATION_MINUTES),
     })
+}
+
+/// Cal.com's transaction at the end of the request: the conflict check (ignoring
+/// reservation `except`, for PATCH), the configured window, then the insert by `commit`.
+async fn check_and_insert<T>(
+    state: &AppState,
+    checked: &Checked,
+    except: Option<&str>,
+    commit: impl FnOnce(
+        &mut crate::model::World,
+        Admitted,
+        DateTime<Utc>,
+    ) -> Result<T, ReservationRefusal>,
+) -> Result<T, ApiError> {
+    let now = state.now();
+    let admitted = state
+        .with_world(|w| {
+            w.admit_reservation(
+                checked.event_type_id,
+                checked.start,
+                checked.slot_minutes,
+                now,
+                except,
+            )
+        })
+        .map_err(refusal)?;
+    state.reservation_window().await;
+    let now = state.now();
+    state
+        .with_world(|w| commit(w, admitted, now))
+        .map_err(refusal)
 }
 
 pub async fn create(
@@ -112,21 +153,20 @@ pub async fn create(
     if let Some(fault) = faults::injected(&state, Endpoint::ReserveSlot).await {
         return Ok(fault);
     }
-    let checked = check(&state, caller, input, None)?;
+    let checked = check(&state, caller, input)?;
     state.delay(Endpoint::ReserveSlot).await;
-    let admitted = checked.admitted.map_err(refusal)?;
     let uid = state.next_uuid();
-    let now = state.now();
-    let r = state.with_world(|w| {
-        w.commit_reservation(
+    let r = check_and_insert(&state, &checked, None, |w, admitted, now| {
+        Ok(w.commit_reservation(
             uid,
             checked.event_type_id,
             admitted,
             checked.minutes,
             false,
             now,
-        )
-    });
+        ))
+    })
+    .await?;
     Ok(success(StatusCode::CREATED, wire::reservation(&r)))
 }
 
@@ -156,15 +196,12 @@ pub async fn update(
     if let Some(fault) = faults::injected(&state, Endpoint::Reservation).await {
         return Ok(fault);
     }
-    let checked = check(&state, caller, input, Some(&uid))?;
+    let checked = check(&state, caller, input)?;
     state.delay(Endpoint::Reservation).await;
-    let admitted = checked.admitted.map_err(refusal)?;
-    let now = state.now();
-    let r = state
-        .with_world(|w| {
-            w.update_reservation(&uid, checked.event_type_id, admitted, checked.minutes, now)
-        })
-        .map_err(refusal)?;
+    let r = check_and_insert(&state, &checked, Some(&uid), |w, admitted, now| {
+        w.update_reservation(&uid, checked.event_type_id, admitted, checked.minutes, now)
+    })
+    .await?;
     Ok(success(StatusCode::OK, wire::reservation(&r)))
 }
 
@@ -206,7 +243,13 @@ pub async fn create_legacy(
     };
     let start = parse(input.slot_utc_start_date.as_deref(), "slotUtcStartDate")?;
     let end = parse(input.slot_utc_end_date.as_deref(), "slotUtcEndDate")?;
-    let minutes = u32::try_from((end - start).num_minutes().max(1)).unwrap_or(u32::MAX);
+    let span = (end - start).num_minutes();
+    if span < 1 || span > i64::from(MAX_RESERVATION_MINUTES) {
+        return Err(ApiError::bad_request(format!(
+            "slotUtcEndDate must be after slotUtcStartDate, by at most {MAX_RESERVATION_MINUTES} minutes"
+        )));
+    }
+    let minutes = u32::try_from(span).unwrap_or(MAX_RESERVATION_MINUTES);
     let now = state.now();
     let host = state.with_world(|w| {
         let et = w.event_type(event_type_id)?;
