@@ -176,6 +176,15 @@ impl Engine {
             .clone();
         let local = dates::resolve_datetime(req.datetime.as_deref(), req.date.as_deref(), req.time.as_deref(), self.today())
             .ok_or("Ich konnte Datum und Uhrzeit leider nicht verstehen. Können Sie sie bitte wiederholen?")?;
+        // Bounded before any arithmetic: a year like +262142 overflows chrono.
+        let horizon = self.today()
+            + TimeDelta::from_std(self.policy().booking_horizon).unwrap_or(TimeDelta::days(365));
+        if local.date() > horizon {
+            return Err(format!(
+                "So weit im Voraus kann ich leider nicht buchen: Termine gibt es bis zum {}.",
+                horizon.format("%d.%m.%Y")
+            ));
+        }
         let start = self
             .utc(local)
             .ok_or("Diese Uhrzeit gibt es an dem Tag nicht (Zeitumstellung).")?;

@@ -77,6 +77,9 @@ fn settings(config: Option<&PathBuf>, preset: &str) -> Result<(Catalog, Policy),
     let file: EngineFile = toml::from_str(&text).map_err(|e| format!("{origin}: {e}"))?;
     let policy = Policy::with_overrides(preset, &file.policy)
         .map_err(|e| format!("{origin}: [policy]: {e}"))?;
+    policy
+        .check_ranges()
+        .map_err(|e| format!("{origin}: [policy] {e}"))?;
     Ok((file.catalog.unwrap_or_else(Catalog::demo), policy))
 }
 
@@ -161,7 +164,7 @@ async fn serve(
         Network::Real,
     );
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+        simkit::transport::shutdown_signal().await;
         say!("stopping");
     };
     booking_engine::server::serve(engine, listener, shutdown).await;

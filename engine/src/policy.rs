@@ -166,6 +166,9 @@ pub struct Policy {
     pub sync_attempts: u32,
     pub sync_retry_delay: Distribution,
     pub infra: Infrastructure,
+    /// How far ahead callers may book; later dates are refused like any invalid date.
+    #[serde(with = "humantime_serde")]
+    pub booking_horizon: Duration,
 }
 
 impl Default for Policy {
@@ -241,6 +244,7 @@ impl Policy {
                 Duration::from_secs(30),
             ),
             infra: Infrastructure::default(),
+            booking_horizon: Duration::from_secs(365 * 86_400),
         }
     }
 
@@ -332,7 +336,13 @@ impl Policy {
         limits::distribution("infra.redis", &i.redis, MINUTE)?;
         limits::distribution("infra.database", &i.database, MINUTE)?;
         limits::distribution("infra.request_overhead", &i.request_overhead, MINUTE)?;
-        limits::probability("infra.save_failure_probability", i.save_failure_probability)
+        limits::probability("infra.save_failure_probability", i.save_failure_probability)?;
+        limits::duration(
+            "booking_horizon",
+            self.booking_horizon,
+            DAY,
+            10 * limits::YEAR,
+        )
     }
 
     /// The names of all presets, for error messages.

@@ -146,10 +146,14 @@ async fn serve_books_through_real_sockets_against_the_mock() {
         "the engine refused a signed webhook: {deliveries:?}"
     );
 
+    // SIGTERM, as a container platform stops it: a graceful stop, not a kill.
     let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    assert!(child.wait().unwrap().success());
+    assert!(
+        child.wait().unwrap().success(),
+        "stops with success on SIGTERM"
+    );
 }

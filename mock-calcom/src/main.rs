@@ -139,7 +139,7 @@ async fn serve(listen: SocketAddr, config: Option<MockConfig>, seed: u64) -> Res
     }
     say!("admin: GET http://{addr}/_mock/state, POST /_mock/bookings, POST /_mock/reset");
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+        simkit::transport::shutdown_signal().await;
         say!("stopping");
     };
     mock.serve(listener, shutdown).await;

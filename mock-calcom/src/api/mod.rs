@@ -232,10 +232,14 @@ async fn edge(State(mock): State<AppState>, mut req: Request, next: Next) -> Res
     };
     // Errors the framework answered itself (an extractor's rejection, a method the route
     // lacks) get Cal.com's envelope too; only the gateway pages stay plain text.
-    let framework_error = (response.status().is_client_error() || response.status().is_server_error())
+    let framework_error = (response.status().is_client_error()
+        || response.status().is_server_error())
         && response.extensions().get::<ApiError>().is_none()
         && response.extensions().get::<error::GatewayPage>().is_none()
-        && response.extensions().get::<simkit::transport::ResetConnection>().is_none()
+        && response
+            .extensions()
+            .get::<simkit::transport::ResetConnection>()
+            .is_none()
         && !response
             .headers()
             .get("content-type")
@@ -243,8 +247,15 @@ async fn edge(State(mock): State<AppState>, mut req: Request, next: Next) -> Res
     if framework_error {
         let status = response.status();
         let (parts, body) = response.into_parts();
-        let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
-        let err = ApiError::for_status(status, &method, req_path(&path), &String::from_utf8_lossy(&text));
+        let text = axum::body::to_bytes(body, 64 * 1024)
+            .await
+            .unwrap_or_default();
+        let err = ApiError::for_status(
+            status,
+            &method,
+            req_path(&path),
+            &String::from_utf8_lossy(&text),
+        );
         response = Response::from_parts(parts, axum::body::Body::empty());
         response.extensions_mut().insert(err);
     }

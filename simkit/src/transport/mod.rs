@@ -10,4 +10,6 @@ mod server;
 
 pub use client::{ClientError, HttpClient, HttpResponse, Timeouts};
 pub use net::{Listener, NetStream, Network};
-pub use server::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS, ResetConnection, serve, serve_on};
+pub use server::{
+    HEADER_READ_TIMEOUT, MAX_CONNECTIONS, ResetConnection, serve, serve_on, shutdown_signal,
+};

@@ -111,6 +111,24 @@ pub async fn serve(
     }
 }
 
+/// Resolves when the process is asked to stop: Ctrl-C (SIGINT) or, on Unix, SIGTERM, which
+/// container platforms send. Servers then stop accepting and let open requests finish.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                biased;
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 /// Binds `0.0.0.0:port` on `network` and serves `router` until the process (or the simulated
 /// host) ends: the whole life of a small server, e.g. a webhook subscriber in a test.
 pub async fn serve_on(network: super::Network, port: u16, router: Router) -> std::io::Result<()> {
