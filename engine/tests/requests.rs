@@ -65,12 +65,22 @@ fn dates_beyond_the_horizon_or_past_are_refused_in_german() {
         let e = resolve_date(far).unwrap_err();
         assert!(e.contains("So weit im Voraus"), "{far}: {e}");
     }
-    assert!(resolve_date("-262143-01-01").unwrap_err().contains("Vergangenheit"));
+    assert!(
+        resolve_date("-262143-01-01")
+            .unwrap_err()
+            .contains("Vergangenheit")
+    );
     for past in ["0001-01-01T10:00", "2025-11-23T10:00"] {
         let e = resolve(past).unwrap_err();
         assert!(e.contains("Vergangenheit"), "{past}: {e}");
     }
-    for nonsense in ["", "morgen", "2025-13-45T10:00", "2025-11-25T25:61", "\u{0}"] {
+    for nonsense in [
+        "",
+        "morgen",
+        "2025-13-45T10:00",
+        "2025-11-25T25:61",
+        "\u{0}",
+    ] {
         assert!(resolve(nonsense).is_err(), "{nonsense:?}");
     }
 }

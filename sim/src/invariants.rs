@@ -201,3 +201,257 @@ fn is_staffed(catalog: &Catalog, service_id: u64, segment: &str) -> bool {
         .service_by_event_type_in(service_id, segment)
         .is_some()
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each checker on hand-built records: one where it must fire, one where it must not.
+
+    use std::time::Duration;
+
+    use booking_engine::store::{Appointment, LocalReservation, Phase, SyncStatus};
+    use chrono::{DateTime, Utc};
+    use mock_calcom::GroundTruth;
+    use mock_calcom::mock::RequestStats;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::record::{CallRecord, Completion, StepRecord};
+    use crate::workload::CallKind;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    /// A Cal.com booking as the ground truth lists it.
+    fn booking(uid: &str, host: u64, start: &str, end: &str, call: &str, status: &str) -> Value {
+        json!({ "uid": uid, "hostId": host, "start": start, "end": end, "status": status,
+                "source": "api", "metadata": { "call_id": call, "service": "Herrenhaarschnitt" } })
+    }
+
+    fn appointment(id: u64, call: &str, uids: &[&str]) -> Appointment {
+        Appointment {
+            id,
+            service_id: 1,
+            call_id: Some(call.into()),
+            customer_name: "X".into(),
+            start: t("2025-11-25T10:00:00Z"),
+            end: t("2025-11-25T10:30:00Z"),
+            status: AppointmentStatus::Booked,
+            sync: SyncStatus::Synced,
+            phases: uids
+                .iter()
+                .map(|u| Phase {
+                    segment: "Haarschnitt".into(),
+                    start: t("2025-11-25T10:00:00Z"),
+                    end: t("2025-11-25T10:30:00Z"),
+                    calcom_uid: Some((*u).into()),
+                    calcom_id: None,
+                    host_id: Some(1),
+                })
+                .collect(),
+            created_at: t("2025-11-24T08:00:00Z"),
+        }
+    }
+
+    /// A call told `answer` by its booking.
+    fn call(id: &str, booked: bool) -> CallRecord {
+        let answer = if booked {
+            json!({ "success": true, "booked": true })
+        } else {
+            json!({ "success": false, "error_type": "calcom_unavailable" })
+        };
+        let args = serde_json::value::to_raw_value(&json!({})).unwrap();
+        CallRecord {
+            id: id.into(),
+            kind: CallKind::Scripted,
+            start_ms: 0,
+            steps: vec![StepRecord::new(
+                "start_booking".into(),
+                (0, 1000),
+                if booked {
+                    Completion::Ok
+                } else {
+                    Completion::Fail
+                },
+                0,
+                args,
+                &answer,
+            )],
+            abandoned: false,
+        }
+    }
+
+    fn run(
+        bookings: Vec<Value>,
+        appointments: Vec<Appointment>,
+        calls: Vec<CallRecord>,
+    ) -> RunRecord {
+        RunRecord {
+            calls,
+            truth: GroundTruth {
+                now: "2025-11-24T09:00:00.000Z".into(),
+                bookings,
+                reservations: Vec::new(),
+                subscriptions: Vec::new(),
+                webhook_deliveries: Vec::new(),
+                requests: RequestStats::default(),
+            },
+            calcom_requests: RequestStats::default(),
+            appointments,
+            reservations: Vec::new(),
+            engine: Default::default(),
+            calcom_samples: Vec::new(),
+            lock_waits: Vec::new(),
+            simulated: Duration::from_secs(60),
+        }
+    }
+
+    fn kinds(run: &RunRecord) -> Vec<&'static str> {
+        check(run, &Catalog::demo())
+            .iter()
+            .map(|v| v.kind)
+            .collect()
+    }
+
+    /// One caller, booked, with its booking on both sides: nothing to report.
+    fn consistent() -> RunRecord {
+        run(
+            vec![booking(
+                "a",
+                1,
+                "2025-11-25T10:00:00.000Z",
+                "2025-11-25T10:30:00.000Z",
+                "c1",
+                "accepted",
+            )],
+            vec![appointment(1, "c1", &["a"])],
+            vec![call("c1", true)],
+        )
+    }
+
+    #[test]
+    fn a_consistent_run_reports_nothing() {
+        assert!(
+            kinds(&consistent()).is_empty(),
+            "{:?}",
+            check(&consistent(), &Catalog::demo())
+        );
+    }
+
+    #[test]
+    fn double_booking_fires_on_overlap_for_one_host_only() {
+        let mut r = consistent();
+        r.truth.bookings.push(booking(
+            "b",
+            1,
+            "2025-11-25T10:15:00.000Z",
+            "2025-11-25T10:45:00.000Z",
+            "c2",
+            "accepted",
+        ));
+        r.appointments.push(appointment(2, "c2", &["b"]));
+        r.calls.push(call("c2", true));
+        assert_eq!(kinds(&r), ["double_booking"]);
+        // Back to back, another host, or cancelled: no double booking.
+        for other in [
+            booking(
+                "b",
+                1,
+                "2025-11-25T10:30:00.000Z",
+                "2025-11-25T11:00:00.000Z",
+                "c2",
+                "accepted",
+            ),
+            booking(
+                "b",
+                2,
+                "2025-11-25T10:15:00.000Z",
+                "2025-11-25T10:45:00.000Z",
+                "c2",
+                "accepted",
+            ),
+        ] {
+            r.truth.bookings[1] = other;
+            assert!(kinds(&r).is_empty(), "{:?}", kinds(&r));
+        }
+    }
+
+    #[test]
+    fn orphans_fire_on_either_side() {
+        let mut r = consistent();
+        r.appointments.clear();
+        assert!(kinds(&r).contains(&"orphan_calcom"));
+        let mut r = consistent();
+        r.truth.bookings[0]["status"] = "cancelled".into();
+        assert!(kinds(&r).contains(&"orphan_local"));
+        // A booking staff made in the app has no local appointment, by design.
+        let mut r = consistent();
+        r.truth.bookings.push(json!({ "uid": "s", "hostId": 2, "start": "2025-11-25T12:00:00.000Z",
+            "end": "2025-11-25T12:30:00.000Z", "status": "accepted", "source": "external", "metadata": {} }));
+        assert!(kinds(&r).is_empty());
+    }
+
+    #[test]
+    fn partial_compound_fires_when_some_segments_stay() {
+        let perm = |uid: &str, status: &str| {
+            let mut b = booking(
+                uid,
+                1,
+                "2025-11-25T10:00:00.000Z",
+                "2025-11-25T10:45:00.000Z",
+                "c1",
+                status,
+            );
+            b["metadata"]["service"] = "Dauerwelle".into();
+            b
+        };
+        let all = run(
+            vec![
+                perm("a", "accepted"),
+                perm("b", "accepted"),
+                perm("d", "accepted"),
+            ],
+            vec![appointment(1, "c1", &["a", "b", "d"])],
+            vec![call("c1", true)],
+        );
+        assert!(!kinds(&all).contains(&"partial_compound"));
+        let mut some = all;
+        some.truth.bookings[2]["status"] = "cancelled".into();
+        assert!(kinds(&some).contains(&"partial_compound"));
+    }
+
+    #[test]
+    fn ghost_and_lost_bookings_compare_what_callers_were_told() {
+        let mut ghost = consistent();
+        ghost.calls = vec![call("c1", false)];
+        assert!(kinds(&ghost).contains(&"ghost_booking"));
+        let mut lost = consistent();
+        lost.truth.bookings[0]["metadata"]["call_id"] = "someone_else".into();
+        assert!(kinds(&lost).contains(&"lost_booking"));
+        // Told it failed and nothing exists: the truth.
+        let honest = run(Vec::new(), Vec::new(), vec![call("c1", false)]);
+        assert!(kinds(&honest).is_empty());
+    }
+
+    #[test]
+    fn dangling_reservations_fire_while_held_only() {
+        let mut r = consistent();
+        r.truth
+            .reservations
+            .push(json!({ "reservationUid": "r1", "state": "held" }));
+        r.reservations.push(LocalReservation {
+            token: "t1".into(),
+            call_id: "c1".into(),
+            service_id: 1,
+            stylist: 1,
+            start: t("2025-11-25T10:00:00Z"),
+            end: t("2025-11-25T10:30:00Z"),
+            until: t("2025-11-25T10:02:00Z"),
+            state: "held",
+        });
+        assert_eq!(kinds(&r), ["dangling_reservation", "dangling_reservation"]);
+        r.truth.reservations[0]["state"] = "expired".into();
+        r.reservations[0].state = "converted";
+        assert!(kinds(&r).is_empty());
+    }
+}
