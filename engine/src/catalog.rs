@@ -4,6 +4,7 @@
 
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+use simkit::limits;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,7 +53,9 @@ pub struct Segment {
 
 impl Service {
     pub fn duration_minutes(&self) -> u32 {
-        self.segments.iter().map(|s| s.minutes).sum()
+        self.segments
+            .iter()
+            .fold(0u32, |total, s| total.saturating_add(s.minutes))
     }
 
     pub fn is_compound(&self) -> bool {
@@ -69,7 +72,7 @@ impl Service {
     pub fn timeline(&self) -> impl Iterator<Item = (u32, &Segment)> {
         self.segments.iter().scan(0u32, |offset, seg| {
             let at = *offset;
-            *offset += seg.minutes;
+            *offset = offset.saturating_add(seg.minutes);
             Some((at, seg))
         })
     }
@@ -82,6 +85,54 @@ impl Service {
 }
 
 impl Catalog {
+    /// What the types cannot say: unique ids and names, a staffed segment in every service,
+    /// segments of sane length (a service is at most a day).
+    pub fn check(&self) -> Result<(), String> {
+        let mut ids = std::collections::BTreeSet::new();
+        for (i, s) in self.services.iter().enumerate() {
+            let at = format!("services[{i}]");
+            if !ids.insert(s.id) {
+                return Err(format!("{at}.id: service id {} is used twice", s.id));
+            }
+            if s.name.trim().is_empty() {
+                return Err(format!("{at}.name: expected a name callers can say"));
+            }
+            if let Some(other) = self.services[..i].iter().find(|o| {
+                std::iter::once(&s.name)
+                    .chain(&s.aliases)
+                    .any(|n| o.answers_to(n))
+            }) {
+                return Err(format!(
+                    "{at}.name: `{}` (or an alias) is already a name of `{}`",
+                    s.name, other.name
+                ));
+            }
+            if s.lead_event_type().is_none() {
+                return Err(format!(
+                    "{at}.segments: expected at least one segment with an event_type_id"
+                ));
+            }
+            for (j, seg) in s.segments.iter().enumerate() {
+                let min = u64::from(seg.event_type_id.is_some());
+                limits::count(
+                    &format!("{at}.segments[{j}].minutes"),
+                    seg.minutes.into(),
+                    min,
+                    1440,
+                )
+                .map_err(|e| e.to_string())?;
+            }
+            limits::count(
+                &format!("{at}.segments"),
+                s.duration_minutes().into(),
+                1,
+                1440,
+            )
+            .map_err(|e| format!("{e} (the whole service)"))?;
+        }
+        Ok(())
+    }
+
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.answers_to(name))
     }

@@ -80,7 +80,11 @@ fn settings(config: Option<&PathBuf>, preset: &str) -> Result<(Catalog, Policy),
     policy
         .check_ranges()
         .map_err(|e| format!("{origin}: [policy] {e}"))?;
-    Ok((file.catalog.unwrap_or_else(Catalog::demo), policy))
+    let catalog = file.catalog.unwrap_or_else(Catalog::demo);
+    catalog
+        .check()
+        .map_err(|e| format!("{origin}: catalog.{e}"))?;
+    Ok((catalog, policy))
 }
 
 fn main() -> ExitCode {

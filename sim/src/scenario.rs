@@ -494,6 +494,9 @@ impl Scenario {
     /// its hosts are among the service's staff (the per-stylist lock covers only those), and
     /// its slot grid meets the segment's start (else the service can never be booked).
     fn check_catalog(&self) -> Result<(), String> {
+        if let Some(c) = &self.catalog {
+            c.check().map_err(|e| format!("catalog.{e}"))?;
+        }
         let catalog = self.catalog();
         if catalog.services.is_empty() {
             return Err(

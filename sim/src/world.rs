@@ -89,6 +89,9 @@ pub fn run_with_progress(
         .epoch(epoch)
         .rng_seed(seed)
         .tick_duration(scenario.tick)
+        // turmoil panics when a listener's backlog or a socket's buffer overflows (64 by
+        // default); a storm of a thousand calls a tick must queue, not crash the run.
+        .tcp_capacity(1 << 16)
         .simulation_duration(workload_end + scenario.settle + Duration::from_secs(600))
         .min_message_latency(scenario.network.min_latency)
         .max_message_latency(scenario.network.max_latency)

@@ -1,0 +1,225 @@
+//! Generated bad input for `validate` and `run`: every number and duration of every bundled
+//! scenario replaced by NaN, ±inf, 0, negative, huge and tiny values, durations of zero, a
+//! nanosecond and 600 million years, min and max swapped. Each mutant is either refused with
+//! a message that names the file and the field, or accepted, and an accepted one that plans
+//! little work runs to the end. Nothing panics, nothing hangs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed, TestRunner};
+use sim::Scenario;
+use sim::scenario::with_sets_text;
+
+fn catalogue() -> Vec<(String, String)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(p).unwrap())
+        })
+        .collect()
+}
+
+/// What a leaf holds, for choosing its mutations.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Leaf {
+    Number,
+    Duration,
+}
+
+/// Dotted paths (`journeys[0].arrivals.rate`) of every number and duration in a document.
+fn leaves(value: &toml::Value, path: &str, out: &mut Vec<(String, Leaf)>) {
+    match value {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                leaves(v, &p, out);
+            }
+        }
+        toml::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                leaves(v, &format!("{path}[{i}]"), out);
+            }
+        }
+        toml::Value::Integer(_) | toml::Value::Float(_) => {
+            out.push((path.to_owned(), Leaf::Number))
+        }
+        toml::Value::String(s) if humantime::parse_duration(s).is_ok() => {
+            out.push((path.to_owned(), Leaf::Duration));
+        }
+        _ => {}
+    }
+}
+
+const NUMBERS: [&str; 11] = [
+    "nan",
+    "inf",
+    "-inf",
+    "0",
+    "-1",
+    "1e300",
+    "-1e300",
+    "1e-300",
+    "4294967295",
+    "9223372036854775807",
+    "0.5",
+];
+const DURATIONS: [&str; 7] = [
+    "\"0s\"",
+    "\"1ns\"",
+    "\"600000000y\"",
+    "\"100000h\"",
+    "\"-1s\"",
+    "\"soon\"",
+    "7",
+];
+
+/// Every (file, `--set` override) that replaces one leaf by one bad value.
+fn mutants() -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for (name, text) in catalogue() {
+        let doc: toml::Value = toml::from_str(&text).unwrap();
+        let mut found = Vec::new();
+        leaves(&doc, "", &mut found);
+        for (path, leaf) in found {
+            let values: &[&str] = match leaf {
+                Leaf::Number => &NUMBERS,
+                Leaf::Duration => &DURATIONS,
+            };
+            for v in values {
+                out.push((name.clone(), text.clone(), format!("{path}={v}")));
+            }
+        }
+        // min and max swapped wherever a table has both.
+        for (min, max) in [
+            ("min_latency", "max_latency"),
+            ("min", "max"),
+            ("lead", "horizon"),
+            ("from", "until"),
+        ] {
+            let mut pairs = Vec::new();
+            swapped(&doc, "", min, max, &mut pairs);
+            for (path, a, b) in pairs {
+                out.push((name.clone(), text.clone(), format!("{path}.{min}={b}")));
+                out.push((name.clone(), text.clone(), format!("{path}.{max}={a}")));
+            }
+        }
+    }
+    out
+}
+
+fn swapped(
+    v: &toml::Value,
+    path: &str,
+    min: &str,
+    max: &str,
+    out: &mut Vec<(String, String, String)>,
+) {
+    match v {
+        toml::Value::Table(t) => {
+            if let (Some(a), Some(b)) = (t.get(min), t.get(max)) {
+                out.push((path.to_owned(), a.to_string(), b.to_string()));
+            }
+            for (k, v) in t {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                swapped(v, &p, min, max, out);
+            }
+        }
+        toml::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                swapped(v, &format!("{path}[{i}]"), min, max, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn parse(name: &str, text: &str, set: &str) -> Result<Scenario, String> {
+    let text = with_sets_text(text, name, &[set.to_owned()]).map_err(|e| e.to_string())?;
+    Scenario::parse(&text, name).map_err(|e| e.to_string())
+}
+
+#[test]
+fn every_mutated_value_is_refused_clearly_or_accepted() {
+    let all = mutants();
+    assert!(all.len() > 2000, "only {} mutants", all.len());
+    let (mut refused, mut accepted) = (0, 0);
+    for (name, text, set) in &all {
+        let outcome = std::panic::catch_unwind(|| parse(name, text, set));
+        match outcome {
+            Err(_) => panic!("{name} --set {set}: validate panicked"),
+            Ok(Err(message)) => {
+                refused += 1;
+                assert!(
+                    message.starts_with(name.as_str()),
+                    "{name} --set {set}: {message}"
+                );
+                // A refusal says where: a line and a field, or the TOML error's own pointer.
+                let field = set.split('=').next().unwrap();
+                let leaf = field.rsplit(['.', ']']).next().unwrap();
+                assert!(
+                    message.contains(leaf) || message.contains("line") || message.contains(':'),
+                    "{name} --set {set}: {message}"
+                );
+            }
+            Ok(Ok(_)) => accepted += 1,
+        }
+    }
+    eprintln!(
+        "{} mutants: {refused} refused, {accepted} accepted",
+        all.len()
+    );
+    assert!(
+        refused > accepted,
+        "most of these values are nonsense: {refused} refused, {accepted} accepted"
+    );
+}
+
+/// A sample of the accepted mutants that plan little work runs to the end without a panic
+/// (a run that cannot go on ends with an error, not a crash).
+#[test]
+fn accepted_mutants_run_to_the_end() {
+    let all: Vec<(String, String, String)> = mutants()
+        .into_iter()
+        .filter(|(name, text, set)| {
+            parse(name, text, set).is_ok_and(|s| {
+                sim::validate::planned_calls(&s) <= 200.0
+                    && sim::validate::planned_time(&s) <= Duration::from_secs(2 * 3600)
+            })
+        })
+        .collect();
+    assert!(all.len() > 50, "only {} small accepted mutants", all.len());
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        rng_seed: RngSeed::Fixed(17),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&(0..all.len()), |i| {
+            let (name, text, set) = &all[i];
+            let scenario = parse(name, text, set).unwrap();
+            let policy = scenario.policy.preset.clone();
+            let result = std::panic::catch_unwind(|| sim::run(&scenario, scenario.seed, &policy));
+            prop_assert!(result.is_ok(), "{name} --set {set}: the run panicked");
+            Ok(())
+        })
+        .unwrap();
+}
