@@ -143,6 +143,7 @@ fn mock_slots(c: &mut Criterion) {
 fn after_a_run(c: &mut Criterion) {
     let s = bookingsim_benches::scenario("voice-journeys");
     let (summary, record) = sim::run(&s, s.seed, "baseline").expect("runs");
+    let summary = summary.to_json();
     let samples = sim::metrics::samples(&record, &s);
     let mut g = c.benchmark_group("voice_journeys_results");
     g.sample_size(20);

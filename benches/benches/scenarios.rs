@@ -16,7 +16,7 @@ fn scenarios(c: &mut Criterion) {
         let s = bookingsim_benches::scenario(&name);
         let policy = s.policy.preset.clone();
         let (summary, record) = sim::run(&s, s.seed, &policy).expect("runs");
-        let simulated = summary["sim"]["simulated_seconds"].as_f64().unwrap_or(0.0);
+        let simulated = summary.sim.simulated_seconds;
         g.throughput(Throughput::Elements(bookingsim_benches::exchanges(&record)));
         g.bench_function(&name, |b| {
             b.iter(|| sim::run(&s, s.seed, &policy).expect("runs"))

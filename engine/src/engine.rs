@@ -57,7 +57,8 @@ impl Backends {
 }
 
 /// Counters the harness reads.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EngineStats {
     pub cache_hits: u64,
     pub cache_misses: u64,

@@ -8,26 +8,113 @@
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
+use booking_engine::engine::EngineStats;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::Summary;
 use crate::gates::Gate;
 use crate::metrics::{self, Histograms};
+use crate::summary::{Reservations, SimTime};
 
-/// The summary fields that are counts, summed over runs.
-const COUNTED: [&str; 10] = [
-    "calls",
-    "outcomes",
-    "outcome_errors",
-    "told_available",
-    "invariants",
-    "calcom",
-    "engine",
-    "webhooks",
-    "reservations",
-    "sim",
-];
+/// The fields of a [`Summary`] that are counts, summed over runs; serialized with the same
+/// names and shapes as in `summary.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Counts {
+    pub calls: u64,
+    pub outcomes: BTreeMap<String, u64>,
+    pub outcome_errors: BTreeMap<String, BTreeMap<String, u64>>,
+    pub told_available: u64,
+    pub invariants: BTreeMap<String, u64>,
+    pub calcom: BTreeMap<String, BTreeMap<u16, u64>>,
+    pub engine: EngineStats,
+    pub webhooks: BTreeMap<String, u64>,
+    pub reservations: Reservations,
+    pub sim: SimTime,
+}
+
+fn add_map<K: Ord + Clone>(into: &mut BTreeMap<K, u64>, from: &BTreeMap<K, u64>) {
+    for (k, n) in from {
+        *into.entry(k.clone()).or_default() += n;
+    }
+}
+
+impl Counts {
+    /// The counted fields of a run's summary (its wall time left out).
+    pub fn of(s: &Summary) -> Self {
+        Counts {
+            calls: s.calls,
+            outcomes: s.outcomes.clone(),
+            outcome_errors: s.outcome_errors.clone(),
+            told_available: s.told_available,
+            invariants: s.invariants.clone(),
+            calcom: s.calcom.clone(),
+            engine: s.engine.clone(),
+            webhooks: s.webhooks.clone(),
+            reservations: s.reservations.clone(),
+            sim: SimTime {
+                simulated_seconds: s.sim.simulated_seconds,
+                wall_seconds: None,
+            },
+        }
+    }
+
+    /// Adds `o` in: every count summed, maps key by key (a key missing on one side is 0).
+    pub fn add(&mut self, o: &Counts) {
+        self.calls += o.calls;
+        add_map(&mut self.outcomes, &o.outcomes);
+        for (outcome, errors) in &o.outcome_errors {
+            add_map(
+                self.outcome_errors.entry(outcome.clone()).or_default(),
+                errors,
+            );
+        }
+        self.told_available += o.told_available;
+        add_map(&mut self.invariants, &o.invariants);
+        for (endpoint, statuses) in &o.calcom {
+            add_map(self.calcom.entry(endpoint.clone()).or_default(), statuses);
+        }
+        let (e, f) = (&mut self.engine, &o.engine);
+        e.cache_hits += f.cache_hits;
+        e.cache_misses += f.cache_misses;
+        e.cache_invalidations += f.cache_invalidations;
+        e.locks_acquired += f.locks_acquired;
+        e.lock_timeouts += f.lock_timeouts;
+        e.calcom_retries += f.calcom_retries;
+        e.webhooks_accepted += f.webhooks_accepted;
+        e.webhooks_rejected += f.webhooks_rejected;
+        add_map(&mut self.webhooks, &o.webhooks);
+        add_map(&mut self.reservations.local, &o.reservations.local);
+        add_map(&mut self.reservations.calcom, &o.reservations.calcom);
+        self.sim.simulated_seconds += o.sim.simulated_seconds;
+    }
+
+    /// Calls that ended in `outcome` per call told "available" (0 when none was).
+    pub fn outcome_rate(&self, outcome: &str) -> f64 {
+        rate(
+            self.outcomes.get(outcome).copied().unwrap_or(0),
+            self.told_available,
+        )
+    }
+
+    /// Calls booked per call.
+    pub fn booked_share(&self) -> Option<f64> {
+        (self.calls > 0)
+            .then(|| self.outcomes.get("booked").copied().unwrap_or(0) as f64 / self.calls as f64)
+    }
+
+    pub fn violations(&self) -> u64 {
+        self.invariants.values().sum()
+    }
+
+    /// 429s Cal.com answered, over every endpoint.
+    pub fn calcom_429(&self) -> u64 {
+        self.calcom.values().filter_map(|s| s.get(&429)).sum()
+    }
+}
 
 /// One run of a sweep or comparison: where in the grid, its counts and its histograms.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,8 +123,8 @@ pub struct RunResult {
     pub point: usize,
     pub policy: String,
     pub seed: u64,
-    /// The run summary's counted fields ([`COUNTED`]).
-    pub counts: Value,
+    /// The run summary's counted fields.
+    pub counts: Counts,
     /// Latency histograms by operation, V2-deflate encoded in base64 (the format
     /// HdrHistogram's tools read): a few hundred bytes each instead of ~100 KB decoded, so
     /// a sweep of thousands of runs fits in memory.
@@ -45,19 +132,12 @@ pub struct RunResult {
 }
 
 impl RunResult {
-    pub fn new(point: usize, policy: &str, seed: u64, summary: &Value, h: Histograms) -> Self {
-        let mut counts = json!({});
-        for key in COUNTED {
-            counts[key] = summary[key].clone();
-        }
-        if let Some(sim) = counts["sim"].as_object_mut() {
-            sim.remove("wall_seconds");
-        }
+    pub fn new(point: usize, policy: &str, seed: u64, summary: &Summary, h: Histograms) -> Self {
         RunResult {
             point,
             policy: policy.to_owned(),
             seed,
-            counts,
+            counts: Counts::of(summary),
             histograms: h.iter().map(|(op, h)| (op.clone(), encode(h))).collect(),
         }
     }
@@ -103,28 +183,21 @@ impl RunResult {
                 .ok_or("`policy`: expected text")?
                 .to_owned(),
             seed: field("seed")?.as_u64().ok_or("`seed`: expected a number")?,
-            counts: field("counts")?.clone(),
+            counts: serde_json::from_value(field("counts")?.clone())
+                .map_err(|e| format!("`counts`: {e}"))?,
             histograms,
         })
     }
 
     /// Race-lost calls per call told "available" (0 when none was).
     pub fn race_failure_rate(&self) -> f64 {
-        outcome_rate(&self.counts, "race_lost")
+        self.counts.outcome_rate("race_lost")
     }
 
     /// Calls refused while a stylist was free, per call told "available".
     pub fn false_refusal_rate(&self) -> f64 {
-        outcome_rate(&self.counts, "refused_free")
+        self.counts.outcome_rate("refused_free")
     }
-}
-
-/// Calls that ended in `outcome` per call told "available", from summed counts.
-fn outcome_rate(counts: &Value, outcome: &str) -> f64 {
-    rate(
-        counts["outcomes"][outcome].as_u64().unwrap_or(0),
-        counts["told_available"].as_u64().unwrap_or(0),
-    )
 }
 
 fn rate(part: u64, whole: u64) -> f64 {
@@ -152,44 +225,18 @@ pub fn decode(text: &str) -> Result<Histogram<u64>, String> {
         .map_err(|e| format!("{e:?}"))
 }
 
-/// Adds `from` into `into`: numbers summed, objects key by key (keys missing on one side
-/// count as zero).
-pub fn add_counts(into: &mut Value, from: &Value) {
-    match (into, from) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in b {
-                match a.get_mut(k) {
-                    Some(slot) => add_counts(slot, v),
-                    None => {
-                        a.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-        }
-        (slot @ Value::Number(_), Value::Number(b)) => {
-            let sum = match (slot.as_u64(), b.as_u64()) {
-                (Some(x), Some(y)) => json!(x + y),
-                _ => json!(slot.as_f64().unwrap_or(0.0) + b.as_f64().unwrap_or(0.0)),
-            };
-            *slot = sum;
-        }
-        (slot @ Value::Null, b) => *slot = b.clone(),
-        _ => {}
-    }
-}
-
 /// The sum of runs of one policy at one grid point.
 #[derive(Debug, Clone, Default)]
 pub struct Aggregate {
     pub seeds: Vec<u64>,
-    pub counts: Value,
+    pub counts: Counts,
     pub histograms: Histograms,
 }
 
 impl Aggregate {
     pub fn add(&mut self, run: &RunResult) {
         self.seeds.push(run.seed);
-        add_counts(&mut self.counts, &run.counts);
+        self.counts.add(&run.counts);
         for (op, text) in &run.histograms {
             // Checked when the run was made or read.
             let Ok(h) = decode(text) else { continue };
@@ -213,11 +260,13 @@ impl Aggregate {
             "runs": self.seeds.len(),
             "seeds": self.seeds,
         });
-        for key in COUNTED {
-            s[key] = c[key].clone();
+        if let Value::Object(counted) = serde_json::to_value(c).expect("counts are plain data") {
+            for (k, v) in counted {
+                s[k] = v;
+            }
         }
-        s["race_failure_rate"] = json!(outcome_rate(c, "race_lost"));
-        s["false_refusal_rate"] = json!(outcome_rate(c, "refused_free"));
+        s["race_failure_rate"] = json!(c.outcome_rate("race_lost"));
+        s["false_refusal_rate"] = json!(c.outcome_rate("refused_free"));
         s["latency_ms"] = json!(metrics::latency_table(&self.histograms));
         let verdicts: Vec<Value> = gates
             .iter()
@@ -255,8 +304,16 @@ mod tests {
             point: 0,
             policy: "baseline".into(),
             seed,
-            counts: json!({ "calls": booked + 1, "outcomes": { "booked": booked, "race_lost": 1 },
-                            "told_available": booked + 1, "sim": { "simulated_seconds": 1.5 } }),
+            counts: Counts {
+                calls: booked + 1,
+                outcomes: BTreeMap::from([("booked".into(), booked), ("race_lost".into(), 1)]),
+                told_available: booked + 1,
+                sim: SimTime {
+                    simulated_seconds: 1.5,
+                    wall_seconds: None,
+                },
+                ..Counts::default()
+            },
             histograms: BTreeMap::from([("start_booking".to_owned(), encode(&h))]),
         }
     }

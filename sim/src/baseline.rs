@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-/// A summary without what may change between identical runs (the wall time).
-pub fn deterministic(summary: &Value) -> Value {
-    let mut v = summary.clone();
-    if let Some(sim) = v.get_mut("sim").and_then(Value::as_object_mut) {
-        sim.remove("wall_seconds");
-    }
-    v
+use crate::Summary;
+
+/// A summary without what may change between identical runs (the wall time), as JSON.
+pub fn deterministic(summary: &Summary) -> Value {
+    let mut s = summary.clone();
+    s.sim.wall_seconds = None;
+    s.to_json()
 }
 
 pub fn path(dir: &Path, scenario: &str) -> PathBuf {
@@ -66,10 +66,9 @@ fn walk(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
 }
 
 /// Compares a run with its baseline in `dir`: the differences (empty when equal), or an
-/// error when there is no readable baseline.
-pub fn check(dir: &Path, summary: &Value) -> Result<Vec<String>, String> {
-    let name = summary["scenario"].as_str().unwrap_or_default();
-    let file = path(dir, name);
+/// error when there is no readable baseline (or it is not a summary).
+pub fn check(dir: &Path, summary: &Summary) -> Result<Vec<String>, String> {
+    let file = path(dir, &summary.scenario);
     let text = std::fs::read_to_string(&file).map_err(|e| {
         format!(
             "{}: {e} (write it with `bookingsim gate --baseline {} --bless`)",
@@ -79,6 +78,9 @@ pub fn check(dir: &Path, summary: &Value) -> Result<Vec<String>, String> {
     })?;
     let expected: Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    // A baseline is a summary: an old or hand-edited one that is not says so.
+    Summary::from_json(expected.clone())
+        .map_err(|e| format!("{}: not a summary of this version: {e}", file.display()))?;
     Ok(diff(&expected, &deterministic(summary)))
 }
 
@@ -86,6 +88,15 @@ pub fn check(dir: &Path, summary: &Value) -> Result<Vec<String>, String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A summary as JSON without its wall time.
+    fn without_wall_time(v: &Value) -> Value {
+        let mut v = v.clone();
+        if let Some(sim) = v.get_mut("sim").and_then(Value::as_object_mut) {
+            sim.remove("wall_seconds");
+        }
+        v
+    }
 
     #[test]
     fn a_changed_field_shows_in_the_diff() {
@@ -96,7 +107,7 @@ mod tests {
         changed["gates"][0]["pass"] = json!(false);
         changed["sim"]["wall_seconds"] = json!(9.9);
         changed["new"] = json!(1);
-        let d = diff(&deterministic(&base), &deterministic(&changed));
+        let d = diff(&without_wall_time(&base), &without_wall_time(&changed));
         assert_eq!(
             d,
             [
@@ -108,8 +119,27 @@ mod tests {
         let mut slower = base.clone();
         slower["sim"]["wall_seconds"] = json!(5.0);
         assert!(
-            diff(&deterministic(&base), &deterministic(&slower)).is_empty(),
+            diff(&without_wall_time(&base), &without_wall_time(&slower)).is_empty(),
             "wall time is not a deterministic field"
+        );
+    }
+
+    /// A committed baseline reads as a typed summary and writes back to the same JSON: the
+    /// type is the documented format. The wall time is never part of it.
+    #[test]
+    fn a_baseline_is_a_summary_and_round_trips_to_the_same_json() {
+        let text = include_str!("../../reports/baselines/calcom-flaky.json");
+        let json: Value = serde_json::from_str(text).unwrap();
+        let mut summary = Summary::from_json(json.clone()).unwrap();
+        assert_eq!(summary.to_json(), json);
+        summary.sim.wall_seconds = Some(1.5);
+        assert_ne!(summary.to_json(), json);
+        assert_eq!(deterministic(&summary), json);
+        let mut typo = json;
+        typo["outcomes_typo"] = 1.into();
+        assert!(
+            Summary::from_json(typo).is_err(),
+            "an unknown field is not a summary"
         );
     }
 }

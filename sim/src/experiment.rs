@@ -257,24 +257,12 @@ const PAIRED: [&str; 7] = [
 
 fn paired_metric(run: &RunResult, metric: &str) -> Option<f64> {
     let c = &run.counts;
-    let sum = |v: &Value| -> u64 {
-        v.as_object()
-            .map_or(0, |m| m.values().filter_map(Value::as_u64).sum())
-    };
     match metric {
         "race_failure_rate" => Some(run.race_failure_rate()),
         "false_refusal_rate" => Some(run.false_refusal_rate()),
-        "booked_share" => {
-            let calls = c["calls"].as_u64().unwrap_or(0);
-            (calls > 0).then(|| c["outcomes"]["booked"].as_u64().unwrap_or(0) as f64 / calls as f64)
-        }
-        "violations" => Some(sum(&c["invariants"]) as f64),
-        "calcom_429" => Some(
-            c["calcom"]
-                .as_object()
-                .map_or(0, |m| m.values().filter_map(|e| e["429"].as_u64()).sum())
-                as f64,
-        ),
+        "booked_share" => c.booked_share(),
+        "violations" => Some(c.violations() as f64),
+        "calcom_429" => Some(c.calcom_429() as f64),
         _ => {
             let op = metric.strip_prefix("p95(")?.strip_suffix(')')?;
             let h = run.histogram(op).filter(|h| !h.is_empty())?;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::{Scenario, baseline, output, parallel, summary};
+use crate::{Scenario, Summary, baseline, output, parallel};
 
 /// How one scenario fared.
 #[derive(Debug, Clone)]
@@ -14,7 +14,7 @@ pub enum Verdict {
     /// It ran: its summary (with wall time), whether every gate held and the baseline
     /// matched, and the differences from the baseline when one was checked.
     Ran {
-        summary: Value,
+        summary: Box<Summary>,
         pass: bool,
         diff: Option<Vec<String>>,
         note: String,
@@ -66,7 +66,7 @@ pub fn run(files: &[PathBuf], baseline: Option<&Path>, bless: bool, jobs: usize)
         .collect();
     let runs = parallel::map(&loaded, jobs, &|_, _| {}, |s| match s {
         Ok(s) => crate::run_timed(s, s.seed, &s.policy.preset, &mut |_, _| {})
-            .map(|(summary, _)| Some(summary)),
+            .map(|(summary, _)| Some(Box::new(summary))),
         Err(_) => Ok(None),
     });
     files
@@ -87,27 +87,21 @@ pub fn run(files: &[PathBuf], baseline: Option<&Path>, bless: bool, jobs: usize)
                     name: s.name,
                     verdict: Verdict::Failed(e),
                 },
-                (Ok(s), Ok(summary)) => {
-                    let summary = summary.unwrap_or(Value::Null);
-                    Entry {
-                        verdict: judge(&s.name, summary, baseline, bless),
-                        name: s.name,
-                    }
-                }
+                (Ok(s), Ok(summary)) => Entry {
+                    verdict: match summary {
+                        Some(summary) => judge(&s.name, summary, baseline, bless),
+                        None => Verdict::Failed("the run produced no summary".into()),
+                    },
+                    name: s.name,
+                },
             }
         })
         .collect()
 }
 
-fn judge(name: &str, summary: Value, dir: Option<&Path>, bless: bool) -> Verdict {
-    let mut pass = summary::gates_pass(&summary);
-    let failing: Vec<&str> = summary["gates"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|g| g["pass"] != true)
-        .filter_map(|g| g["gate"].as_str())
-        .collect();
+fn judge(name: &str, summary: Box<Summary>, dir: Option<&Path>, bless: bool) -> Verdict {
+    let mut pass = summary.gates_pass();
+    let failing = summary.failing_gates();
     let mut note = if failing.is_empty() {
         String::new()
     } else {
@@ -152,7 +146,7 @@ pub fn junit(entries: &[Entry]) -> Result<String, String> {
     let suites: Vec<(String, Value, Option<Vec<String>>)> = entries
         .iter()
         .map(|e| match &e.verdict {
-            Verdict::Ran { summary, diff, .. } => (e.name.clone(), summary.clone(), diff.clone()),
+            Verdict::Ran { summary, diff, .. } => (e.name.clone(), summary.to_json(), diff.clone()),
             Verdict::Invalid(message) | Verdict::Failed(message) => (
                 e.name.clone(),
                 json!({ "gates": [{ "gate": "the scenario loads and runs", "pass": false, "value": message }] }),

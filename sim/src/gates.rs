@@ -41,7 +41,8 @@ pub struct Gate {
 }
 
 /// A gate's verdict on one run.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GateResult {
     pub gate: String,
     pub value: Option<f64>,

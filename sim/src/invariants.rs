@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use booking_engine::catalog::Catalog;
 use booking_engine::store::AppointmentStatus;
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::record::Outcome;
+use crate::truth::{Booking, Truth};
 use crate::world::RunRecord;
 
 /// The kinds, in report order.
@@ -22,43 +22,47 @@ pub const KINDS: [&str; 7] = [
     "dangling_reservation",
 ];
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Violation {
-    pub kind: &'static str,
+    pub kind: String,
     pub detail: String,
 }
 
-fn s<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or_default()
+/// An instant as Cal.com writes it (`2025-11-25T11:00:00.000Z`).
+fn iso(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-pub fn check(run: &RunRecord, catalog: &Catalog) -> Vec<Violation> {
+fn violation(kind: &str, detail: String) -> Violation {
+    Violation {
+        kind: kind.to_owned(),
+        detail,
+    }
+}
+
+/// Every violation in a settled run. An unreadable ground truth is an error: the checker
+/// never reads a missing field as empty.
+pub fn check(run: &RunRecord, catalog: &Catalog) -> Result<Vec<Violation>, String> {
+    let truth = Truth::of(&run.truth)?;
     let mut out = Vec::new();
-    let active: Vec<&Value> = run
-        .truth
-        .bookings
-        .iter()
-        .filter(|b| s(b, "status") == "accepted")
-        .collect();
+    let active: Vec<&Booking> = truth.bookings.iter().filter(|b| b.active()).collect();
 
     // Two active bookings overlapping for one staff member.
     for (i, a) in active.iter().enumerate() {
         for b in &active[i + 1..] {
-            if a["hostId"] == b["hostId"]
-                && s(a, "start") < s(b, "end")
-                && s(b, "start") < s(a, "end")
-            {
-                out.push(Violation {
-                    kind: "double_booking",
-                    detail: format!(
+            if a.host_id == b.host_id && a.overlaps(b) {
+                out.push(violation(
+                    "double_booking",
+                    format!(
                         "host {} has {} ({}) and {} ({})",
-                        a["hostId"],
-                        s(a, "uid"),
-                        s(a, "start"),
-                        s(b, "uid"),
-                        s(b, "start")
+                        a.host_id,
+                        a.uid,
+                        iso(a.start),
+                        b.uid,
+                        iso(b.start)
                     ),
-                });
+                ));
             }
         }
     }
@@ -74,19 +78,19 @@ pub fn check(run: &RunRecord, catalog: &Catalog) -> Vec<Violation> {
                 .filter_map(move |p| p.calcom_uid.as_deref().map(|u| (u, a.id)))
         })
         .collect();
-    for b in active.iter().filter(|b| s(b, "source") == "api") {
-        if !local_uids.contains_key(s(b, "uid")) {
-            out.push(Violation {
-                kind: "orphan_calcom",
-                detail: format!(
+    for b in active.iter().filter(|b| b.by_api()) {
+        if !local_uids.contains_key(b.uid.as_str()) {
+            out.push(violation(
+                "orphan_calcom",
+                format!(
                     "Cal.com booking {} ({}) has no local appointment",
-                    s(b, "uid"),
-                    s(b, "start")
+                    b.uid,
+                    iso(b.start)
                 ),
-            });
+            ));
         }
     }
-    let active_uids: Vec<&str> = active.iter().map(|b| s(b, "uid")).collect();
+    let active_uids: Vec<&str> = active.iter().map(|b| b.uid.as_str()).collect();
     for a in run
         .appointments
         .iter()
@@ -104,37 +108,29 @@ pub fn check(run: &RunRecord, catalog: &Catalog) -> Vec<Violation> {
             })
             .count();
         if missing > 0 {
-            out.push(Violation {
-                kind: "orphan_local",
-                detail: format!(
+            out.push(violation(
+                "orphan_local",
+                format!(
                     "appointment {} ({:?}) misses {missing} Cal.com booking(s)",
                     a.id, a.sync
                 ),
-            });
+            ));
         }
     }
 
     // Compound services: all staffed segments or none, per call.
-    let mut groups: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
-    for b in run
-        .truth
-        .bookings
-        .iter()
-        .filter(|b| s(b, "source") == "api")
-    {
-        let meta = &b["metadata"];
-        let owner = meta["call_id"]
-            .as_str()
-            .or_else(|| meta["appointment_id"].as_str())
-            .unwrap_or_default();
-        let service = meta["service"].as_str().unwrap_or_default();
-        let entry = groups
+    let mut groups: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for b in truth.bookings.iter().filter(|b| b.by_api()) {
+        let owner = b
+            .meta("call_id")
+            .or_else(|| b.meta("appointment_id"))
+            .unwrap_or("(no owner)");
+        let service = b.meta("service").unwrap_or("(no service)");
+        *groups
             .entry((owner.to_owned(), service.to_owned()))
-            .or_default();
-        entry.0 += 1;
-        entry.1 += usize::from(s(b, "status") == "accepted");
+            .or_default() += usize::from(b.active());
     }
-    for ((owner, service), (_, active_n)) in &groups {
+    for ((owner, service), active_n) in &groups {
         let Some(svc) = catalog.service(service).filter(|s| s.is_compound()) else {
             continue;
         };
@@ -144,10 +140,10 @@ pub fn check(run: &RunRecord, catalog: &Catalog) -> Vec<Violation> {
             .filter(|seg| seg.event_type_id.is_some())
             .count();
         if *active_n > 0 && *active_n < staffed {
-            out.push(Violation {
-                kind: "partial_compound",
-                detail: format!("{service} of {owner}: {active_n} of {staffed} segments booked"),
-            });
+            out.push(violation(
+                "partial_compound",
+                format!("{service} of {owner}: {active_n} of {staffed} segments booked"),
+            ));
         }
     }
 
@@ -155,45 +151,40 @@ pub fn check(run: &RunRecord, catalog: &Catalog) -> Vec<Violation> {
     for call in &run.calls {
         let theirs = active
             .iter()
-            .filter(|b| b["metadata"]["call_id"].as_str() == Some(call.id.as_str()))
+            .filter(|b| b.meta("call_id") == Some(call.id.as_str()))
             .count();
         match call.outcome() {
-            Outcome::Booked if theirs == 0 => out.push(Violation {
-                kind: "lost_booking",
-                detail: format!("{} was told \"gebucht\" and has no booking", call.id),
-            }),
+            Outcome::Booked if theirs == 0 => out.push(violation(
+                "lost_booking",
+                format!("{} was told \"gebucht\" and has no booking", call.id),
+            )),
             Outcome::Booked => {}
-            outcome if theirs > 0 => out.push(Violation {
-                kind: "ghost_booking",
-                detail: format!(
+            outcome if theirs > 0 => out.push(violation(
+                "ghost_booking",
+                format!(
                     "{} ended {} but holds {theirs} booking(s)",
                     call.id,
                     outcome.name()
                 ),
-            }),
+            )),
             _ => {}
         }
     }
 
     // Every reservation converted, expired or cancelled once the run settled.
-    for r in run
-        .truth
-        .reservations
-        .iter()
-        .filter(|r| s(r, "state") == "held")
-    {
-        out.push(Violation {
-            kind: "dangling_reservation",
-            detail: format!("Cal.com reservation {} still held", s(r, "reservationUid")),
-        });
+    for r in truth.reservations.iter().filter(|r| r.state == "held") {
+        out.push(violation(
+            "dangling_reservation",
+            format!("Cal.com reservation {} still held", r.reservation_uid),
+        ));
     }
     for r in run.reservations.iter().filter(|r| r.state == "held") {
-        out.push(Violation {
-            kind: "dangling_reservation",
-            detail: format!("local reservation {} of {} still held", r.token, r.call_id),
-        });
+        out.push(violation(
+            "dangling_reservation",
+            format!("local reservation {} of {} still held", r.token, r.call_id),
+        ));
     }
-    out
+    Ok(out)
 }
 
 fn is_staffed(catalog: &Catalog, service_id: u64, segment: &str) -> bool {
@@ -306,9 +297,10 @@ mod tests {
         }
     }
 
-    fn kinds(run: &RunRecord) -> Vec<&'static str> {
+    fn kinds(run: &RunRecord) -> Vec<String> {
         check(run, &Catalog::demo())
-            .iter()
+            .unwrap()
+            .into_iter()
             .map(|v| v.kind)
             .collect()
     }
@@ -334,7 +326,7 @@ mod tests {
         assert!(
             kinds(&consistent()).is_empty(),
             "{:?}",
-            check(&consistent(), &Catalog::demo())
+            kinds(&consistent())
         );
     }
 
@@ -380,10 +372,10 @@ mod tests {
     fn orphans_fire_on_either_side() {
         let mut r = consistent();
         r.appointments.clear();
-        assert!(kinds(&r).contains(&"orphan_calcom"));
+        assert!(kinds(&r).contains(&"orphan_calcom".to_owned()));
         let mut r = consistent();
         r.truth.bookings[0]["status"] = "cancelled".into();
-        assert!(kinds(&r).contains(&"orphan_local"));
+        assert!(kinds(&r).contains(&"orphan_local".to_owned()));
         // A booking staff made in the app has no local appointment, by design.
         let mut r = consistent();
         r.truth.bookings.push(json!({ "uid": "s", "hostId": 2, "start": "2025-11-25T12:00:00.000Z",
@@ -414,20 +406,20 @@ mod tests {
             vec![appointment(1, "c1", &["a", "b", "d"])],
             vec![call("c1", true)],
         );
-        assert!(!kinds(&all).contains(&"partial_compound"));
+        assert!(!kinds(&all).contains(&"partial_compound".to_owned()));
         let mut some = all;
         some.truth.bookings[2]["status"] = "cancelled".into();
-        assert!(kinds(&some).contains(&"partial_compound"));
+        assert!(kinds(&some).contains(&"partial_compound".to_owned()));
     }
 
     #[test]
     fn ghost_and_lost_bookings_compare_what_callers_were_told() {
         let mut ghost = consistent();
         ghost.calls = vec![call("c1", false)];
-        assert!(kinds(&ghost).contains(&"ghost_booking"));
+        assert!(kinds(&ghost).contains(&"ghost_booking".to_owned()));
         let mut lost = consistent();
         lost.truth.bookings[0]["metadata"]["call_id"] = "someone_else".into();
-        assert!(kinds(&lost).contains(&"lost_booking"));
+        assert!(kinds(&lost).contains(&"lost_booking".to_owned()));
         // Told it failed and nothing exists: the truth.
         let honest = run(Vec::new(), Vec::new(), vec![call("c1", false)]);
         assert!(kinds(&honest).is_empty());

@@ -21,20 +21,20 @@ pub mod record;
 pub mod scenario;
 pub mod stats;
 pub mod summary;
+pub mod truth;
 pub mod validate;
 pub mod workload;
 pub mod world;
 
-use serde_json::Value;
-
 pub use scenario::Scenario;
+pub use summary::Summary;
 
 /// Runs a scenario and returns its summary (without wall time) and the record.
 pub fn run(
     scenario: &Scenario,
     seed: u64,
     policy_name: &str,
-) -> Result<(Value, world::RunRecord), String> {
+) -> Result<(Summary, world::RunRecord), String> {
     run_with_progress(scenario, seed, policy_name, &mut |_, _| {})
 }
 
@@ -44,7 +44,7 @@ pub fn run_with_progress(
     seed: u64,
     policy_name: &str,
     progress: world::Progress<'_>,
-) -> Result<(Value, world::RunRecord), String> {
+) -> Result<(Summary, world::RunRecord), String> {
     let mut spec = scenario.clone();
     spec.policy.preset = policy_name.to_owned();
     let policy = spec.policy()?;
@@ -55,7 +55,7 @@ pub fn run_with_progress(
     // sweep it is part of.
     isolated(|| {
         let record = world::run_with_progress(scenario, seed, &policy, progress)?;
-        let violations = invariants::check(&record, &scenario.catalog());
+        let violations = invariants::check(&record, &scenario.catalog())?;
         let summary = summary::summarize(scenario, seed, policy_name, &record, &violations);
         Ok((summary, record))
     })
@@ -68,12 +68,12 @@ pub fn run_timed(
     seed: u64,
     policy_name: &str,
     progress: world::Progress<'_>,
-) -> Result<(Value, world::RunRecord), String> {
+) -> Result<(Summary, world::RunRecord), String> {
     #[allow(clippy::disallowed_methods)]
     // reason: the harness's own speed, never part of the results' digest
     let started = std::time::Instant::now();
     let (mut summary, record) = run_with_progress(scenario, seed, policy_name, progress)?;
-    summary["sim"]["wall_seconds"] = serde_json::json!(started.elapsed().as_secs_f64());
+    summary.sim.wall_seconds = Some(started.elapsed().as_secs_f64());
     Ok((summary, record))
 }
 

@@ -240,7 +240,7 @@ fn timed_run(
     seed: u64,
     policy: &str,
     show_progress: bool,
-) -> Result<(Value, sim::world::RunRecord), Failure> {
+) -> Result<(sim::Summary, sim::world::RunRecord), Failure> {
     let terminal = show_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut progress = |done: std::time::Duration, total: std::time::Duration| {
         if terminal {
@@ -279,11 +279,7 @@ fn run(
         "  wrote {} (and history.jsonl, latency.hlog, report.md, report.html, charts/)",
         path.display()
     );
-    Ok(if summary::gates_pass(&summary) {
-        0
-    } else {
-        GATE_FAILED
-    })
+    Ok(if summary.gates_pass() { 0 } else { GATE_FAILED })
 }
 
 fn replay(
@@ -456,9 +452,9 @@ fn gate(
                     "{} {:<28} {:>4} gates  simulated {:>7.1} s in {:>6.2} s{note}",
                     if *pass { "pass" } else { "FAIL" },
                     e.name,
-                    summary["gates"].as_array().map_or(0, Vec::len),
-                    summary["sim"]["simulated_seconds"].as_f64().unwrap_or(0.0),
-                    summary["sim"]["wall_seconds"].as_f64().unwrap_or(0.0),
+                    summary.gates.len(),
+                    summary.sim.simulated_seconds,
+                    summary.sim.wall_seconds.unwrap_or(0.0),
                 );
                 let diff = diff.as_deref().unwrap_or_default();
                 for line in diff.iter().take(40) {

@@ -12,7 +12,8 @@ use crate::world::RunRecord;
 /// Histograms by operation name.
 pub type Histograms = BTreeMap<String, Histogram<u64>>;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LatencyStats {
     pub count: u64,
     pub p50: u64,

@@ -8,9 +8,8 @@
 use booking_engine::Policy;
 use booking_engine::policy::{ConflictCheck, LockMode, SegmentMode};
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::{Scenario, invariants, parallel, summary, world};
+use crate::{Scenario, Summary, invariants, parallel, summary, world};
 
 /// How a mutant changes a scenario's policy.
 #[derive(Clone, Copy)]
@@ -125,10 +124,10 @@ impl Verdict {
 }
 
 /// Runs `scenario` on its own seed with `policy` (named `label` in the summary).
-pub fn run_with(scenario: &Scenario, policy: &Policy, label: &str) -> Result<Value, String> {
+pub fn run_with(scenario: &Scenario, policy: &Policy, label: &str) -> Result<Summary, String> {
     crate::isolated(|| {
         let record = world::run(scenario, scenario.seed, policy)?;
-        let violations = invariants::check(&record, &scenario.catalog());
+        let violations = invariants::check(&record, &scenario.catalog())?;
         Ok(summary::summarize(
             scenario,
             scenario.seed,
@@ -139,13 +138,11 @@ pub fn run_with(scenario: &Scenario, policy: &Policy, label: &str) -> Result<Val
     })
 }
 
-fn failing_gates(summary: &Value) -> Vec<String> {
-    summary["gates"]
-        .as_array()
+fn failing_gates(summary: &Summary) -> Vec<String> {
+    summary
+        .failing_gates()
         .into_iter()
-        .flatten()
-        .filter(|g| g["pass"] != true)
-        .filter_map(|g| g["gate"].as_str().map(str::to_owned))
+        .map(str::to_owned)
         .collect()
 }
 

@@ -59,9 +59,10 @@ pub fn interval_ms(simulated_seconds: f64) -> u64 {
 pub fn write_run(
     dir: &Path,
     scenario: &crate::Scenario,
-    summary: &serde_json::Value,
+    summary: &crate::Summary,
     record: &crate::world::RunRecord,
 ) -> Result<PathBuf, String> {
+    let summary = &summary.to_json();
     let failed = |e: std::io::Error| format!("{}: {e}", dir.display());
     write_with(dir, "history.jsonl", |w| {
         crate::history::write(scenario, record, w)

@@ -1,16 +1,101 @@
-//! The result of a run: `summary.json` (schema in the README) and the readable table.
+//! The result of a run: [`Summary`], which `summary.json` is (schema in the README), and the
+//! readable table.
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use booking_engine::engine::EngineStats;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::gates::Gate;
+use crate::gates::{Gate, GateResult};
 use crate::invariants::{self, Violation};
-use crate::metrics;
+use crate::metrics::{self, LatencyStats};
 use crate::record::Outcome;
 use crate::scenario::Scenario;
 use crate::world::RunRecord;
+
+/// A run's results: one type for `summary.json`, gates, baselines and comparisons. Field
+/// order is the file's; a summary read back is the summary written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    pub scenario: String,
+    pub seed: u64,
+    pub policy: String,
+    pub calls: u64,
+    /// Calls by outcome (every outcome named, zero included).
+    pub outcomes: BTreeMap<String, u64>,
+    /// Per outcome but `booked`, the error types that decided its calls.
+    pub outcome_errors: BTreeMap<String, BTreeMap<String, u64>>,
+    pub told_available: u64,
+    pub race_failure_rate: f64,
+    pub false_refusal_rate: f64,
+    /// Violations by kind (every kind named, zero included).
+    pub invariants: BTreeMap<String, u64>,
+    pub violations: Vec<Violation>,
+    pub latency_ms: BTreeMap<String, LatencyStats>,
+    /// Requests the mock answered: endpoint → status → count.
+    pub calcom: BTreeMap<String, BTreeMap<u16, u64>>,
+    pub engine: EngineStats,
+    /// The mock's webhook deliveries by how they ended.
+    pub webhooks: BTreeMap<String, u64>,
+    pub reservations: Reservations,
+    pub sim: SimTime,
+    pub timeseries: Vec<TimeRow>,
+    pub gates: Vec<GateResult>,
+    pub digest: String,
+}
+
+/// Reservations by where they were held and how they ended.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reservations {
+    pub local: BTreeMap<String, u64>,
+    pub calcom: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimTime {
+    pub simulated_seconds: f64,
+    /// The run's wall time: outside the digest and the baselines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_seconds: Option<f64>,
+}
+
+/// One simulated second with activity: calls ending by outcome, Cal.com requests by answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimeRow {
+    pub t: u64,
+    #[serde(flatten)]
+    pub counts: BTreeMap<String, u64>,
+}
+
+impl Summary {
+    /// The documented JSON form (what `summary.json` holds and gates read by path).
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).expect("a summary is plain data")
+    }
+
+    /// Reads a `summary.json` (or a baseline), refusing one that is not of this shape.
+    pub fn from_json(value: Value) -> Result<Self, String> {
+        serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+
+    pub fn gates_pass(&self) -> bool {
+        self.gates.iter().all(|g| g.pass)
+    }
+
+    /// The gates that failed, as written.
+    pub fn failing_gates(&self) -> Vec<&str> {
+        self.gates
+            .iter()
+            .filter(|g| !g.pass)
+            .map(|g| g.gate.as_str())
+            .collect()
+    }
+}
 
 /// Builds the summary: everything in it is deterministic except `sim.wall_seconds`, which
 /// the caller adds after the digest.
@@ -20,7 +105,7 @@ pub fn summarize(
     policy: &str,
     run: &RunRecord,
     violations: &[Violation],
-) -> Value {
+) -> Summary {
     let mut outcomes: BTreeMap<&str, u64> = Outcome::ALL.iter().map(|o| (o.name(), 0)).collect();
     // Per outcome, the error types that decided it.
     let mut outcome_errors: BTreeMap<&str, BTreeMap<&str, u64>> = BTreeMap::new();
@@ -43,16 +128,18 @@ pub fn summarize(
             n as f64 / told as f64
         }
     };
-    let mut invariant_counts: BTreeMap<&str, u64> =
-        invariants::KINDS.iter().map(|k| (*k, 0)).collect();
+    let mut invariant_counts: BTreeMap<String, u64> = invariants::KINDS
+        .iter()
+        .map(|k| ((*k).to_owned(), 0))
+        .collect();
     for v in violations {
-        *invariant_counts.entry(v.kind).or_default() += 1;
+        *invariant_counts.entry(v.kind.clone()).or_default() += 1;
     }
     let latency = metrics::latency_table(&metrics::histograms(&metrics::samples(run, scenario)));
     // Reservations by where they are held and how they ended.
-    let mut local: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut local: BTreeMap<String, u64> = BTreeMap::new();
     for r in &run.reservations {
-        *local.entry(r.state).or_default() += 1;
+        *local.entry(r.state.to_owned()).or_default() += 1;
     }
     let mut calcom: BTreeMap<String, u64> = BTreeMap::new();
     for r in &run.truth.reservations {
@@ -64,36 +151,50 @@ pub fn summarize(
     for d in &run.truth.webhook_deliveries {
         *webhooks.entry(d.outcome.clone()).or_default() += 1;
     }
-    let mut summary = json!({
-        "scenario": scenario.name,
-        "seed": seed,
-        "policy": policy,
-        "calls": run.calls.len(),
-        "outcomes": outcomes,
-        "outcome_errors": outcome_errors,
-        "told_available": told,
-        "race_failure_rate": rate(outcomes["race_lost"]),
-        "false_refusal_rate": rate(outcomes["refused_free"]),
-        "invariants": invariant_counts,
-        "violations": violations,
-        "latency_ms": latency,
-        "calcom": run.calcom_requests.by_endpoint,
-        "engine": run.engine,
-        "webhooks": webhooks,
-        "reservations": { "local": local, "calcom": calcom },
-        "sim": { "simulated_seconds": run.simulated.as_secs_f64() },
-        "timeseries": timeseries(scenario, run),
-    });
-    let gates: Vec<Value> = scenario
+    let mut summary = Summary {
+        scenario: scenario.name.clone(),
+        seed,
+        policy: policy.to_owned(),
+        calls: run.calls.len() as u64,
+        race_failure_rate: rate(outcomes["race_lost"]),
+        false_refusal_rate: rate(outcomes["refused_free"]),
+        outcomes: outcomes
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+        outcome_errors: outcome_errors
+            .into_iter()
+            .map(|(o, e)| {
+                let e = e.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+                (o.to_owned(), e)
+            })
+            .collect(),
+        told_available: told,
+        invariants: invariant_counts,
+        violations: violations.to_vec(),
+        latency_ms: latency,
+        calcom: run.calcom_requests.by_endpoint.clone(),
+        engine: run.engine.clone(),
+        webhooks,
+        reservations: Reservations { local, calcom },
+        sim: SimTime {
+            simulated_seconds: run.simulated.as_secs_f64(),
+            wall_seconds: None,
+        },
+        timeseries: timeseries(scenario, run),
+        gates: Vec::new(),
+        digest: String::new(),
+    };
+    let json = summary.to_json();
+    summary.gates = scenario
         .gates
         .iter()
         .map(|text| {
             let gate = Gate::parse(text).expect("gates were checked when the scenario loaded");
-            serde_json::to_value(gate.check(text, &summary)).unwrap_or(Value::Null)
+            gate.check(text, &json)
         })
         .collect();
-    summary["gates"] = Value::Array(gates);
-    summary["digest"] = json!(digest(&summary));
+    summary.digest = digest(&summary.to_json());
     summary
 }
 
@@ -120,7 +221,7 @@ fn status_class(status: u16) -> usize {
 
 /// Per simulated second with activity: calls ending by outcome, and Cal.com requests by
 /// when they were sent, by answer ([`STATUS_KEYS`]).
-fn timeseries(scenario: &Scenario, run: &RunRecord) -> Value {
+fn timeseries(scenario: &Scenario, run: &RunRecord) -> Vec<TimeRow> {
     let mut rows: BTreeMap<u64, BTreeMap<&str, u64>> = BTreeMap::new();
     for call in &run.calls {
         let end = call.steps.last().map_or(call.start_ms, |s| s.completed_ms);
@@ -137,17 +238,12 @@ fn timeseries(scenario: &Scenario, run: &RunRecord) -> Value {
         *row.entry("calcom_requests").or_default() += 1;
         *row.entry(STATUS_KEYS[status_class(s.status)]).or_default() += 1;
     }
-    Value::Array(
-        rows.into_iter()
-            .map(|(t, counts)| {
-                let mut row = json!({ "t": t });
-                for (k, v) in counts {
-                    row[k] = json!(v);
-                }
-                row
-            })
-            .collect(),
-    )
+    rows.into_iter()
+        .map(|(t, counts)| TimeRow {
+            t,
+            counts: counts.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        })
+        .collect()
 }
 
 /// SHA-256 of the deterministic fields (all but `digest` and `sim.wall_seconds`).
@@ -162,56 +258,39 @@ pub fn digest(summary: &Value) -> String {
     hex::encode(Sha256::digest(v.to_string().as_bytes()))
 }
 
-pub fn gates_pass(summary: &Value) -> bool {
-    summary["gates"]
-        .as_array()
-        .is_none_or(|g| g.iter().all(|g| g["pass"] == true))
-}
-
 /// The readable summary a run prints.
-pub fn render(s: &Value) -> String {
+pub fn render(s: &Summary) -> String {
     let mut out = String::new();
     let line = |out: &mut String, text: String| {
         out.push_str(&text);
         out.push('\n');
     };
+    let n = |o: &str| s.outcomes.get(o).copied().unwrap_or(0);
     line(
         &mut out,
-        format!(
-            "{}  seed {}  policy {}",
-            s["scenario"].as_str().unwrap_or("?"),
-            s["seed"],
-            s["policy"].as_str().unwrap_or("?")
-        ),
+        format!("{}  seed {}  policy {}", s.scenario, s.seed, s.policy),
     );
     line(&mut out, String::new());
     line(&mut out, format!("  {:<12} {:>7}", "outcome", "calls"));
     for o in Outcome::ALL {
-        line(
-            &mut out,
-            format!(
-                "  {:<12} {:>7}",
-                o.name(),
-                s["outcomes"][o.name()].to_string()
-            ),
-        );
+        line(&mut out, format!("  {:<12} {:>7}", o.name(), n(o.name())));
     }
     line(
         &mut out,
         format!(
             "  race-failure rate {:.1} % ({} race_lost of {} told available)",
-            s["race_failure_rate"].as_f64().unwrap_or(0.0) * 100.0,
-            s["outcomes"]["race_lost"],
-            s["told_available"]
+            s.race_failure_rate * 100.0,
+            n("race_lost"),
+            s.told_available
         ),
     );
     line(
         &mut out,
         format!(
             "  false-refusal rate {:.1} % ({} refused_free of {} told available)",
-            s["false_refusal_rate"].as_f64().unwrap_or(0.0) * 100.0,
-            s["outcomes"]["refused_free"],
-            s["told_available"]
+            s.false_refusal_rate * 100.0,
+            n("refused_free"),
+            s.told_available
         ),
     );
     line(&mut out, String::new());
@@ -222,33 +301,22 @@ pub fn render(s: &Value) -> String {
             "latency (ms)", "count", "p50", "p90", "p95", "p99", "max"
         ),
     );
-    if let Some(lat) = s["latency_ms"].as_object() {
-        for (op, st) in lat {
-            line(
-                &mut out,
-                format!(
-                    "  {:<22} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7}",
-                    op,
-                    st["count"].to_string(),
-                    st["p50"].to_string(),
-                    st["p90"].to_string(),
-                    st["p95"].to_string(),
-                    st["p99"].to_string(),
-                    st["max"].to_string()
-                ),
-            );
-        }
+    for (op, st) in &s.latency_ms {
+        line(
+            &mut out,
+            format!(
+                "  {:<22} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7}",
+                op, st.count, st.p50, st.p90, st.p95, st.p99, st.max
+            ),
+        );
     }
     line(&mut out, String::new());
-    let broken: Vec<String> = s["invariants"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(_, n)| n.as_u64() != Some(0))
-                .map(|(k, n)| format!("{k} {n}"))
-                .collect()
-        })
-        .unwrap_or_default();
+    let broken: Vec<String> = s
+        .invariants
+        .iter()
+        .filter(|(_, n)| **n != 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
     if broken.is_empty() {
         line(&mut out, "  invariants: all hold".into());
     } else {
@@ -256,31 +324,20 @@ pub fn render(s: &Value) -> String {
             &mut out,
             format!("  invariants VIOLATED: {}", broken.join(", ")),
         );
-        for v in s["violations"].as_array().into_iter().flatten().take(5) {
-            line(
-                &mut out,
-                format!(
-                    "    {}: {}",
-                    v["kind"].as_str().unwrap_or(""),
-                    v["detail"].as_str().unwrap_or("")
-                ),
-            );
+        for v in s.violations.iter().take(5) {
+            line(&mut out, format!("    {}: {}", v.kind, v.detail));
         }
     }
-    for g in s["gates"].as_array().into_iter().flatten() {
-        let verdict = if g["pass"] == true { "pass" } else { "FAIL" };
+    for g in &s.gates {
+        let verdict = if g.pass { "pass" } else { "FAIL" };
+        let value = serde_json::to_string(&g.value).unwrap_or_default();
         line(
             &mut out,
-            format!(
-                "  gate {verdict}: {} (value {})",
-                g["gate"].as_str().unwrap_or(""),
-                g["value"]
-            ),
+            format!("  gate {verdict}: {} (value {value})", g.gate),
         );
     }
-    let sim = &s["sim"];
-    let simulated = sim["simulated_seconds"].as_f64().unwrap_or(0.0);
-    match sim["wall_seconds"].as_f64() {
+    let simulated = s.sim.simulated_seconds;
+    match s.sim.wall_seconds {
         Some(wall) if wall > 0.0 => line(
             &mut out,
             format!(
@@ -290,9 +347,6 @@ pub fn render(s: &Value) -> String {
         ),
         _ => line(&mut out, format!("  simulated {simulated:.1} s")),
     }
-    line(
-        &mut out,
-        format!("  digest {}", s["digest"].as_str().unwrap_or("")),
-    );
+    line(&mut out, format!("  digest {}", s.digest));
     out
 }

@@ -171,7 +171,7 @@ impl Salon {
 
 fn run(text: &str, preset: &str) -> Result<Value, String> {
     let scenario = Scenario::parse(text, "generated").map_err(|e| e.to_string())?;
-    sim::run(&scenario, 1, preset).map(|(summary, _)| summary)
+    sim::run(&scenario, 1, preset).map(|(summary, _)| summary.to_json())
 }
 
 fn count(summary: &Value, path: &str) -> u64 {

@@ -1,0 +1,87 @@
+//! Cal.com's ground truth at the end of a run, typed: what the invariant checker and the
+//! summary read, with real instants instead of strings and no field silently defaulted.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use mock_calcom::GroundTruth;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// One Cal.com booking as the mock's state lists it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Booking {
+    pub uid: String,
+    pub host_id: u64,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// `accepted`, `cancelled`, …
+    pub status: String,
+    /// `api` (through the API: the engine), `external` (staff in the app), `initial`.
+    pub source: String,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, Value>,
+}
+
+impl Booking {
+    pub fn active(&self) -> bool {
+        self.status == "accepted"
+    }
+
+    pub fn by_api(&self) -> bool {
+        self.source == "api"
+    }
+
+    pub fn overlaps(&self, other: &Booking) -> bool {
+        self.start < other.end && other.start < self.end
+    }
+
+    /// A metadata value written as text (`call_id`, `service`, `appointment_id`).
+    pub fn meta(&self, key: &str) -> Option<&str> {
+        self.metadata.get(key).and_then(Value::as_str)
+    }
+}
+
+/// One Cal.com reservation and how it ended.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reservation {
+    pub reservation_uid: String,
+    /// `held`, `released` or `expired`.
+    pub state: String,
+}
+
+/// The bookings and reservations of a ground truth.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Truth {
+    pub bookings: Vec<Booking>,
+    pub reservations: Vec<Reservation>,
+}
+
+impl Truth {
+    /// Reads the mock's state; an entry that does not have the documented shape is an
+    /// error naming it, never a field read as empty.
+    pub fn of(truth: &GroundTruth) -> Result<Self, String> {
+        let bookings = truth
+            .bookings
+            .iter()
+            .map(|b| {
+                serde_json::from_value(b.clone())
+                    .map_err(|e| format!("ground truth booking {}: {e}", b["uid"]))
+            })
+            .collect::<Result<_, _>>()?;
+        let reservations = truth
+            .reservations
+            .iter()
+            .map(|r| {
+                serde_json::from_value(r.clone())
+                    .map_err(|e| format!("ground truth reservation {}: {e}", r["reservationUid"]))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Truth {
+            bookings,
+            reservations,
+        })
+    }
+}
