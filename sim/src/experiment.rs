@@ -489,6 +489,101 @@ pub fn csv(report: &Value) -> String {
     out
 }
 
+impl Plan {
+    /// The plan of a comparison or sweep of `scenario` (read from `origin`, whose text with
+    /// any `--set` applied is `text`): every parameter, policy and knee checked, the seeds
+    /// the scenario's and the ones after it. Returns the scenario of every grid point too.
+    pub fn new(
+        origin: &str,
+        text: String,
+        scenario: &Scenario,
+        params: &[String],
+        policies: Vec<String>,
+        seeds: u64,
+        knees: Vec<String>,
+    ) -> Result<(Plan, Vec<Scenario>), String> {
+        let policies = if policies.is_empty() {
+            vec![scenario.policy.preset.clone()]
+        } else {
+            policies
+        };
+        for k in &knees {
+            crate::gates::Gate::parse(k)
+                .and_then(|g| g.check_metric())
+                .map_err(|e| format!("--knee {k}: {e}"))?;
+        }
+        if seeds == 0 {
+            return Err("--seeds: expected at least 1".into());
+        }
+        let plan = Plan {
+            scenario: scenario.name.clone(),
+            origin: origin.to_owned(),
+            text,
+            params: params
+                .iter()
+                .map(|p| Param::parse(p))
+                .collect::<Result<_, _>>()?,
+            policies,
+            seeds: (0..seeds).map(|i| scenario.seed.wrapping_add(i)).collect(),
+            knees,
+        };
+        let scenarios = plan.scenarios()?;
+        for p in &plan.policies {
+            let mut s = scenario.clone();
+            s.policy.preset.clone_from(p);
+            s.policy().map_err(|e| format!("--policies: {e}"))?;
+        }
+        Ok((plan, scenarios))
+    }
+}
+
+/// Reads the plan and runs of every shard folder (`plan.json`, `runs.jsonl`) and checks
+/// they belong to one sweep: the same plan everywhere, no run given twice with different
+/// results. The runs come back in plan order; a missing shard leaves runs out.
+pub fn read_shards(dirs: &[std::path::PathBuf]) -> Result<(Plan, Vec<RunResult>), String> {
+    let mut plan: Option<Plan> = None;
+    let mut runs: BTreeMap<(usize, String, u64), RunResult> = BTreeMap::new();
+    for dir in dirs {
+        let read = |name: &str| {
+            std::fs::read_to_string(dir.join(name))
+                .map_err(|e| format!("{}: {e}", dir.join(name).display()))
+        };
+        let p: Value = serde_json::from_str(&read("plan.json")?)
+            .map_err(|e| format!("{}/plan.json: {e}", dir.display()))?;
+        let p = Plan::from_json(&p)?;
+        match &plan {
+            Some(first) if *first != p => {
+                return Err(format!(
+                    "{}: a different sweep (scenario, parameters, policies, seeds or knees differ)",
+                    dir.display()
+                ));
+            }
+            Some(_) => {}
+            None => plan = Some(p),
+        }
+        for (n, line) in read("runs.jsonl")?.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let at = format!("{}/runs.jsonl:{}", dir.display(), n + 1);
+            let v: Value = serde_json::from_str(line).map_err(|e| format!("{at}: {e}"))?;
+            let r = RunResult::from_json(&v).map_err(|e| format!("{at}: {e}"))?;
+            let key = (r.point, r.policy.clone(), r.seed);
+            if let Some(seen) = runs.get(&key)
+                && *seen != r
+            {
+                return Err(format!(
+                    "{at}: point {} policy {} seed {} differs from another shard's",
+                    r.point, r.policy, r.seed
+                ));
+            }
+            runs.insert(key, r);
+        }
+    }
+    let plan = plan.ok_or("no shard folders")?;
+    Ok((plan, runs.into_values().collect()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,7 @@ pub mod mutants;
 pub mod output;
 pub mod parallel;
 pub mod record;
+pub mod replay;
 pub mod scenario;
 pub mod stats;
 pub mod summary;

@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use serde_json::Value;
-use sim::record::Completion;
 use sim::{Scenario, summary};
 use simkit::say;
 
@@ -292,94 +290,9 @@ fn replay(
     let seed = seed.unwrap_or(scenario.seed);
     let policy = policy.unwrap_or_else(|| scenario.policy.preset.clone());
     let (_, record) = timed_run(&scenario, seed, &policy, true)?;
-    let chosen = match call.parse::<usize>() {
-        Ok(n) if n >= 1 => record.calls.get(n - 1),
-        _ => record.calls.iter().find(|c| c.id == call),
-    }
-    .ok_or_else(|| {
-        Failure(
-            BAD_INPUT,
-            format!(
-                "no call `{call}` in this run ({} calls)",
-                record.calls.len()
-            ),
-        )
-    })?;
-    let start = scenario.start_utc();
-    let clock = |ms: u64| {
-        (start + chrono::TimeDelta::milliseconds(ms as i64))
-            .with_timezone(&scenario.time_zone)
-            .format("%H:%M:%S%.3f")
-            .to_string()
-    };
-    say!(
-        "{} ({:?}), {} seed {seed}, policy {policy}",
-        chosen.id,
-        chosen.kind,
-        scenario.name
-    );
-    say!("{}  call starts", clock(chosen.start_ms));
-    for step in &chosen.steps {
-        let offset = |ms: u64| (ms as f64 - chosen.start_ms as f64) / 1000.0;
-        say!(
-            "{}  (T+{:.3} s) {} {}",
-            clock(step.invoked_ms),
-            offset(step.invoked_ms),
-            step.function,
-            step.args.get()
-        );
-        let verdict = match step.completion {
-            Completion::Ok => "ok",
-            Completion::Fail => "fail",
-            Completion::Info => "no answer",
-        };
-        let answer = step.answer();
-        let said = answer["message"]
-            .as_str()
-            .or_else(|| answer["error"].as_str())
-            .unwrap_or_default();
-        let kind = answer["error_type"]
-            .as_str()
-            .map(|t| format!(" [{t}]"))
-            .unwrap_or_default();
-        let retries = if step.retries > 0 {
-            format!(" after {} Retell retries", step.retries)
-        } else {
-            String::new()
-        };
-        say!(
-            "{}  (T+{:.3} s)   -> {verdict}{kind}{retries}: {said}",
-            clock(step.completed_ms),
-            offset(step.completed_ms)
-        );
-    }
-    say!("outcome: {}", chosen.outcome().name());
-    // The Cal.com side of the slots this call asked for.
-    let asked: Vec<String> = chosen
-        .steps
-        .iter()
-        .filter_map(|s| s.args()["datetime"].as_str().map(str::to_owned))
-        .collect();
-    for b in &record.truth.bookings {
-        let local = b["start"]
-            .as_str()
-            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-            .map(|t| {
-                t.with_timezone(&scenario.time_zone)
-                    .format("%Y-%m-%dT%H:%M")
-                    .to_string()
-            });
-        if local.as_ref().is_some_and(|l| asked.contains(l)) {
-            say!(
-                "Cal.com: booking {} for {} created {} by {} ({})",
-                b["uid"].as_str().unwrap_or(""),
-                local.unwrap_or_default(),
-                b["createdAt"].as_str().unwrap_or(""),
-                b["source"].as_str().unwrap_or(""),
-                b["status"].as_str().unwrap_or("")
-            );
-        }
-    }
+    let text = sim::replay::timeline(&scenario, &record, call, seed, &policy)
+        .map_err(|e| Failure(BAD_INPUT, e))?;
+    let _ = write!(std::io::stdout(), "{text}");
     Ok(0)
 }
 
@@ -513,40 +426,16 @@ fn sweep(
         sim::scenario::with_sets_text(&text, &file.display().to_string(), &grid.sets)
             .map_err(|e| bad(e.to_string()))?
     };
-    let policies = if policies.is_empty() {
-        vec![scenario.policy.preset.clone()]
-    } else {
-        policies
-    };
-    for k in &knees {
-        sim::gates::Gate::parse(k)
-            .and_then(|g| g.check_metric())
-            .map_err(|e| bad(format!("--knee {k}: {e}")))?;
-    }
-    if grid.seeds == 0 {
-        return Err(bad("--seeds: expected at least 1".into()));
-    }
-    let plan = sim::experiment::Plan {
-        scenario: scenario.name.clone(),
-        origin: file.display().to_string(),
+    let (plan, scenarios) = sim::experiment::Plan::new(
+        &file.display().to_string(),
         text,
-        params: params
-            .iter()
-            .map(|p| sim::experiment::Param::parse(p))
-            .collect::<Result<_, _>>()
-            .map_err(bad)?,
+        &scenario,
+        &params,
         policies,
-        seeds: (0..grid.seeds)
-            .map(|i| scenario.seed.wrapping_add(i))
-            .collect(),
+        grid.seeds,
         knees,
-    };
-    let scenarios = plan.scenarios().map_err(bad)?;
-    for p in &plan.policies {
-        let mut s = scenario.clone();
-        s.policy.preset.clone_from(p);
-        s.policy().map_err(|e| bad(format!("--policies: {e}")))?;
-    }
+    )
+    .map_err(bad)?;
     let shard = grid.shard.as_deref().map(parse_shard).transpose()?;
     let tasks = match shard {
         Some((k, n)) => plan.shard(k, n),
@@ -702,54 +591,8 @@ fn finish(
 /// finishes the sweep as if it had run in one place.
 fn merge(dirs: &[PathBuf], out: Option<PathBuf>) -> Result<u8, Failure> {
     let bad = |e: String| Failure(BAD_INPUT, e);
-    let mut plan: Option<sim::experiment::Plan> = None;
-    let mut runs: std::collections::BTreeMap<(usize, String, u64), sim::aggregate::RunResult> =
-        std::collections::BTreeMap::new();
-    for dir in dirs {
-        let read = |name: &str| {
-            std::fs::read_to_string(dir.join(name))
-                .map_err(|e| bad(format!("{}: {e}", dir.join(name).display())))
-        };
-        let p: Value = serde_json::from_str(&read("plan.json")?)
-            .map_err(|e| bad(format!("{}/plan.json: {e}", dir.display())))?;
-        let p = sim::experiment::Plan::from_json(&p).map_err(bad)?;
-        match &plan {
-            Some(first) if *first != p => {
-                return Err(bad(format!(
-                    "{}: a different sweep (scenario, parameters, policies, seeds or knees differ)",
-                    dir.display()
-                )));
-            }
-            Some(_) => {}
-            None => plan = Some(p),
-        }
-        for (n, line) in read("runs.jsonl")?.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let v: Value = serde_json::from_str(line)
-                .map_err(|e| bad(format!("{}/runs.jsonl:{}: {e}", dir.display(), n + 1)))?;
-            let r = sim::aggregate::RunResult::from_json(&v)
-                .map_err(|e| bad(format!("{}/runs.jsonl:{}: {e}", dir.display(), n + 1)))?;
-            let key = (r.point, r.policy.clone(), r.seed);
-            if let Some(seen) = runs.get(&key)
-                && *seen != r
-            {
-                return Err(bad(format!(
-                    "{}/runs.jsonl:{}: point {} policy {} seed {} differs from another shard's",
-                    dir.display(),
-                    n + 1,
-                    r.point,
-                    r.policy,
-                    r.seed
-                )));
-            }
-            runs.insert(key, r);
-        }
-    }
-    let plan = plan.ok_or_else(|| bad("no shard folders".into()))?;
+    let (plan, runs) = sim::experiment::read_shards(dirs).map_err(bad)?;
     let scenarios = plan.scenarios().map_err(bad)?;
-    let runs: Vec<sim::aggregate::RunResult> = runs.into_values().collect();
     let expected = plan.tasks().len();
     if runs.len() != expected {
         eprintln!(
