@@ -489,6 +489,11 @@ pub fn csv(report: &Value) -> String {
     out
 }
 
+/// The largest comparison or sweep a plan may describe (a shard runs a slice of it).
+pub const MAX_SEEDS: u64 = 100_000;
+pub const MAX_POINTS: usize = 10_000;
+pub const MAX_RUNS: usize = 2_000_000;
+
 impl Plan {
     /// The plan of a comparison or sweep of `scenario` (read from `origin`, whose text with
     /// any `--set` applied is `text`): every parameter, policy and knee checked, the seeds
@@ -512,17 +517,31 @@ impl Plan {
                 .and_then(|g| g.check_metric())
                 .map_err(|e| format!("--knee {k}: {e}"))?;
         }
-        if seeds == 0 {
-            return Err("--seeds: expected at least 1".into());
+        if seeds == 0 || seeds > MAX_SEEDS {
+            return Err(format!("--seeds {seeds}: expected 1 to {MAX_SEEDS}"));
+        }
+        let params: Vec<Param> = params
+            .iter()
+            .map(|p| Param::parse(p))
+            .collect::<Result<_, _>>()?;
+        // Counted before anything is built: a grid too large for memory is refused, not tried.
+        let points = params
+            .iter()
+            .try_fold(1usize, |n, p| n.checked_mul(p.values.len().max(1)))
+            .filter(|n| *n <= MAX_POINTS)
+            .ok_or_else(|| format!("the parameters make more than {MAX_POINTS} grid points"))?;
+        let runs = points * policies.len() * seeds as usize;
+        if runs > MAX_RUNS {
+            return Err(format!(
+                "{points} point(s) x {} policies x {seeds} seeds = {runs} runs, more than {MAX_RUNS}: shard it or narrow it",
+                policies.len()
+            ));
         }
         let plan = Plan {
             scenario: scenario.name.clone(),
             origin: origin.to_owned(),
             text,
-            params: params
-                .iter()
-                .map(|p| Param::parse(p))
-                .collect::<Result<_, _>>()?,
+            params,
             policies,
             seeds: (0..seeds).map(|i| scenario.seed.wrapping_add(i)).collect(),
             knees,
@@ -587,6 +606,35 @@ pub fn read_shards(dirs: &[std::path::PathBuf]) -> Result<(Plan, Vec<RunResult>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plans_too_large_for_the_machine_are_refused_before_anything_is_built() {
+        let text = "name = \"t\"\nstart = \"2025-11-24T09:00:00\"\nduration = \"1m\"\n";
+        let scenario = Scenario::parse(text, "t.toml").unwrap();
+        let plan = |params: &[&str], policies: &[&str], seeds: u64| {
+            Plan::new(
+                "t.toml",
+                text.into(),
+                &scenario,
+                &params.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>(),
+                policies.iter().map(|p| (*p).to_owned()).collect(),
+                seeds,
+                Vec::new(),
+            )
+        };
+        assert!(
+            plan(&[], &["baseline"], 1_000_000_000)
+                .unwrap_err()
+                .contains("--seeds")
+        );
+        assert!(plan(&[], &["baseline"], 0).is_err());
+        let wide = plan(&["seed=1..5000", "duration=1m..5000m:1m"], &["baseline"], 1);
+        assert!(wide.unwrap_err().contains("grid points"));
+        let long = plan(&["seed=1..10000"], &["baseline", "full", "no-lock"], 100);
+        assert!(long.unwrap_err().contains("runs, more than"));
+        assert!(plan(&[], &["best"], 1).unwrap_err().contains("--policies"));
+        assert!(plan(&[], &["baseline"], 3).is_ok());
+    }
 
     #[test]
     fn params_parse_ranges_units_and_lists() {

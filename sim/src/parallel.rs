@@ -3,6 +3,9 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// Threads at most, whatever `--jobs` says.
+pub const MAX_JOBS: usize = 256;
+
 /// `f` over `items` on `jobs` threads, one item per thread at a time; `progress(done, total)`
 /// after each. Results come back in the items' order, whatever order they finished in; an
 /// item whose `f` panics gets the panic as its error, and the others go on.
@@ -17,7 +20,8 @@ pub fn map<T: Sync, R: Send>(
     let results: Mutex<Vec<Option<Result<R, String>>>> =
         Mutex::new(std::iter::repeat_with(|| None).take(items.len()).collect());
     std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, items.len().max(1)) {
+        // More threads than items is waste, and thousands would exhaust the machine.
+        for _ in 0..jobs.clamp(1, items.len().clamp(1, MAX_JOBS)) {
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
