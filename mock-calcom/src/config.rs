@@ -72,7 +72,10 @@ impl MockConfig {
             message: e.to_string().trim_end().to_owned(),
         })?;
         config.validate().map_err(|message| ConfigError {
-            origin: origin.to_owned(),
+            origin: match limits::line_of(text, limits::field_of(&message)) {
+                Some(line) => format!("{origin}:{line}"),
+                None => origin.to_owned(),
+            },
             message,
         })?;
         Ok(config)
@@ -244,6 +247,20 @@ impl MockConfig {
                 Duration::ZERO,
                 YEAR,
             )?;
+        }
+        for (i, b) in self.bookings.iter().enumerate() {
+            let at = format!("bookings[{i}]");
+            if let Some(len) = b.length_minutes {
+                limits::count(&format!("{at}.length_minutes"), len.into(), 1, 1440)?;
+            }
+            let year = i64::from(chrono::Datelike::year(&b.start));
+            if !(2000..=2100).contains(&year) {
+                return Err(limits::OutOfRange::new(
+                    format!("{at}.start"),
+                    b.start.to_rfc3339(),
+                    "an instant in the years 2000 to 2100",
+                ));
+            }
         }
         Ok(())
     }
@@ -980,7 +997,7 @@ mod tests {
             .to_string();
         assert_eq!(
             err,
-            "w.toml: event_types[0] (id 10).hosts: host 2 is not defined in [[hosts]]"
+            "w.toml:7: event_types[0] (id 10).hosts: host 2 is not defined in [[hosts]]"
         );
     }
 

@@ -7,6 +7,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use toml::de::{DeTable, DeValue};
+
 use crate::Distribution;
 
 /// A value outside its range: the field (dotted path), the value as written, and the range.
@@ -134,6 +136,42 @@ pub fn distribution(field: &str, d: &Distribution, max: Duration) -> Checked {
         ));
     }
     Ok(())
+}
+
+/// The line (1-based) of `field` (`journeys[0].arrivals.rate`, `calcom.faults[1]`) in the
+/// TOML `text`: of the field itself, or of the deepest enclosing table that is written there.
+pub fn line_of(text: &str, field: &str) -> Option<usize> {
+    let doc = DeTable::parse(text).ok()?;
+    let mut span = None;
+    let mut here: &DeValue<'_> = &DeValue::Table(doc.into_inner());
+    // `DeValue` borrows from a temporary above; walk it by reference.
+    let path = field.replace('[', ".").replace(']', "");
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let next = match here {
+            DeValue::Table(t) => t
+                .iter()
+                .find(|(k, _)| k.get_ref().as_ref() == part)
+                .map(|(k, v)| (k.span(), v)),
+            DeValue::Array(a) => part
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| a.get(i))
+                .map(|v| (v.span(), v)),
+            _ => None,
+        };
+        let Some((at, value)) = next else { break };
+        span = Some(at);
+        here = value.get_ref();
+    }
+    let start = span?.start;
+    Some(text[..start.min(text.len())].matches('\n').count() + 1)
+}
+
+/// The dotted field an error message starts with (`journeys[0].weights: …`,
+/// `policy.lock_ttl = …`, `catalog.services[1] (Dauerwelle).staff: …`).
+pub fn field_of(message: &str) -> &str {
+    let end = message.find([':', ' ', '(']).unwrap_or(message.len());
+    &message[..end]
 }
 
 #[cfg(test)]
