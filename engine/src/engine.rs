@@ -292,6 +292,7 @@ impl Engine {
         let mut guard = LockGuard {
             locks: self.locks.clone(),
             tokens: Vec::with_capacity(locks.len()),
+            renewal: None,
         };
         let mut result = Ok(());
         'locks: for (key, span) in locks {
@@ -316,12 +317,43 @@ impl Engine {
         let ms = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
         lock(&self.lock_waits).push(ms);
         match result {
-            Ok(()) => Ok(guard),
+            Ok(()) => {
+                guard.renewal = self.renew(&guard.tokens);
+                Ok(guard)
+            }
             Err(key) => {
                 self.release(guard).await;
                 Err(key)
             }
         }
+    }
+
+    /// Extends `tokens` every third of the lock TTL for as long as the task lives (a lease,
+    /// as Redlock clients renew theirs): without it a booking that outlasts the TTL loses its
+    /// locks while its create is still in flight, and another booking for the same stylist
+    /// gets through. If the engine dies, renewal stops and the TTL frees the locks.
+    fn renew(&self, tokens: &[u64]) -> Option<tokio::task::AbortHandle> {
+        if tokens.is_empty() || !self.policy().lock_renewal {
+            return None;
+        }
+        let ttl = self.policy().lock_ttl;
+        let every = ttl / 3;
+        let (locks, clock) = (self.locks.clone(), self.clock.clone());
+        let tokens = tokens.to_vec();
+        let task = tokio::spawn(async move {
+            let ttl = TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX);
+            loop {
+                tokio::time::sleep(every).await;
+                let now = clock.now();
+                let until = now
+                    .checked_add_signed(ttl)
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC);
+                for token in &tokens {
+                    locks.extend(*token, now, until);
+                }
+            }
+        });
+        Some(task.abort_handle())
     }
 
     /// Lets go of the locks `guard` holds (one Redis round trip).
@@ -352,10 +384,16 @@ impl Engine {
 pub(crate) struct LockGuard {
     locks: Arc<dyn LockService>,
     tokens: Vec<u64>,
+    /// Keeps the locks from expiring while their holder still works (a Cal.com create can
+    /// outlast the TTL: timeouts, retries, backoff). Ends with the guard.
+    renewal: Option<tokio::task::AbortHandle>,
 }
 
 impl LockGuard {
     fn release_now(&mut self) {
+        if let Some(renewal) = self.renewal.take() {
+            renewal.abort();
+        }
         for token in self.tokens.drain(..) {
             self.locks.release(token);
         }

@@ -21,6 +21,9 @@ pub trait LockService: Send + Sync {
     ) -> Option<u64>;
     /// Releases the lock `token` holds (a no-op once it expired and was taken over).
     fn release(&self, token: u64);
+    /// Extends the lock `token` holds to `until` (Redis `PEXPIRE` on a lock still ours);
+    /// `false` when it is no longer held.
+    fn extend(&self, token: u64, now: DateTime<Utc>, until: DateTime<Utc>) -> bool;
     /// Locks taken and attempts refused so far.
     fn counters(&self) -> LockCounters;
 }
@@ -97,6 +100,21 @@ impl LockService for InMemoryLocks {
         self.table().held.retain(|h| h.token != token);
     }
 
+    fn extend(&self, token: u64, now: DateTime<Utc>, until: DateTime<Utc>) -> bool {
+        let mut t = self.table();
+        match t
+            .held
+            .iter_mut()
+            .find(|h| h.token == token && h.until > now)
+        {
+            Some(h) => {
+                h.until = h.until.max(until);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn counters(&self) -> LockCounters {
         self.table().counters
     }
@@ -145,6 +163,22 @@ mod tests {
             "expired after its TTL"
         );
         assert_eq!(locks.counters().contended, 1);
+    }
+
+    #[test]
+    fn a_lock_extended_in_time_stays_held() {
+        let locks = InMemoryLocks::default();
+        let a = locks.try_acquire("k", None, t(0), t(1)).unwrap();
+        assert!(locks.extend(a, t(0), t(3)));
+        assert!(
+            locks.try_acquire("k", None, t(2), t(4)).is_none(),
+            "still held at 2"
+        );
+        assert!(
+            !locks.extend(a, t(3), t(5)),
+            "expired at 3: too late to extend"
+        );
+        assert!(locks.try_acquire("k", None, t(3), t(4)).is_some());
     }
 
     #[test]

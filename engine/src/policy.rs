@@ -135,6 +135,9 @@ pub struct Policy {
     pub lock_ttl: Duration,
     #[serde(with = "humantime_serde")]
     pub lock_wait: Duration,
+    /// Renew held locks every third of `lock_ttl` while the booking still works, so that a
+    /// create outlasting the TTL (timeouts, retries, backoff) keeps its stylists locked.
+    pub lock_renewal: bool,
     /// Layer 3: Fresh slots from Cal.com, bypassing the cache, right before booking.
     pub double_check: bool,
     /// Layer 4: Conflict check against the local store before calling Cal.com.
@@ -206,7 +209,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ),
     (
         "full",
-        "every fix that pays: per-stylist interval locks, overlap conflict check, both reservations, webhook invalidation, parallel segments (no double-check: with a Cal.com hold it only relabels a refusal and costs a Cal.com request)",
+        "every fix that pays: per-stylist interval locks renewed while booking, overlap conflict check, both reservations, webhook invalidation, parallel segments (no double-check: with a Cal.com hold it only relabels a refusal and costs a Cal.com request)",
     ),
     ("no-lock", "broken on purpose: baseline without the lock"),
     (
@@ -223,6 +226,7 @@ impl Policy {
             lock: LockMode::ExactStart,
             lock_ttl: Duration::from_secs(30),
             lock_wait: Duration::from_secs(10),
+            lock_renewal: false,
             double_check: false,
             pre_sync_check: ConflictCheck::ExactStart,
             retry: RetryPolicy::default(),
@@ -265,6 +269,7 @@ impl Policy {
                 p.calcom_reservation_minutes = Some(5);
                 p.segments = SegmentMode::Parallel;
                 p.lock = LockMode::StaffInterval;
+                p.lock_renewal = true;
                 p.pre_sync_check = ConflictCheck::Overlap;
             }
             "no-lock" => p.lock = LockMode::Off,

@@ -8,6 +8,7 @@
 pub mod aggregate;
 pub mod baseline;
 pub mod experiment;
+pub mod explore;
 pub mod gate;
 pub mod gates;
 pub mod history;

@@ -113,6 +113,26 @@ enum Command {
         #[arg(long)]
         jobs: Option<usize>,
     },
+    /// Search generated worlds (stylists, services, workloads, Cal.com misbehaviour, engine
+    /// faults) for invariant violations; shrink the first of each kind to a small scenario
+    /// file in OUT/failures. Exit 1 if one was found.
+    Explore {
+        /// How many worlds to run.
+        #[arg(long, default_value_t = 200)]
+        runs: u64,
+        /// The first world's seed (the others follow).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The policy under test.
+        #[arg(long, default_value = "full")]
+        policy: String,
+        /// Runs at once, one per thread (default: every core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Where failures go (default: out/explore).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// List the policy presets.
     Policies,
 }
@@ -208,6 +228,13 @@ fn main() -> ExitCode {
             bless,
         } => exit(gate(&paths, junit.as_deref(), baseline.as_deref(), bless)),
         Command::Mutants { paths, jobs } => exit(mutants(&paths, jobs)),
+        Command::Explore {
+            runs,
+            seed,
+            policy,
+            jobs,
+            out,
+        } => exit(explore(runs, seed, &policy, jobs, out)),
     }
 }
 
@@ -298,6 +325,59 @@ fn replay(
 
 fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
     sim::gate::scenario_files(paths).map_err(|e| Failure(BAD_INPUT, e))
+}
+
+fn explore(
+    runs: u64,
+    seed: u64,
+    policy: &str,
+    jobs: Option<usize>,
+    out: Option<PathBuf>,
+) -> Result<u8, Failure> {
+    booking_engine::Policy::preset(policy)
+        .ok_or_else(|| Failure(BAD_INPUT, format!("--policy: unknown policy `{policy}`")))?;
+    if runs == 0 || runs > 10_000_000 {
+        return Err(Failure(BAD_INPUT, "--runs: expected 1 to 10000000".into()));
+    }
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    #[allow(clippy::disallowed_methods)]
+    // reason: the harness's own speed, never part of the results
+    let started = std::time::Instant::now();
+    let (findings, broken) =
+        sim::explore::explore(seed, runs, policy, jobs, &progress_bar("explore"));
+    let elapsed = started.elapsed().as_secs_f64();
+    say!(
+        "explore: {runs} worlds under {policy} in {elapsed:.1} s on {jobs} threads ({:.0} runs/s): {} found a violation",
+        runs as f64 / elapsed.max(1e-9),
+        findings.len()
+    );
+    for (seed, e) in &broken {
+        eprintln!("error: world {seed} did not run: {e}");
+    }
+    let mut by_kind: std::collections::BTreeMap<&str, Vec<&sim::explore::Finding>> =
+        std::collections::BTreeMap::new();
+    for f in &findings {
+        by_kind.entry(f.kind.as_str()).or_default().push(f);
+    }
+    let dir = out.unwrap_or_else(|| PathBuf::from("out").join("explore"));
+    for (kind, found) in &by_kind {
+        let first = found[0];
+        say!(
+            "  {kind}: {} world(s), first seed {}: {}",
+            found.len(),
+            first.seed,
+            first.detail
+        );
+        let shrunk = sim::explore::shrink(&sim::explore::generate(first.seed), policy, kind);
+        let file = sim::explore::write_failure(&dir, first, policy, &shrunk)
+            .map_err(|e| Failure(BAD_INPUT, format!("{}: {e}", dir.display())))?;
+        say!("    shrunk to {}", file.display());
+    }
+    Ok(if findings.is_empty() && broken.is_empty() {
+        0
+    } else {
+        GATE_FAILED
+    })
 }
 
 fn mutants(paths: &[PathBuf], jobs: Option<usize>) -> Result<u8, Failure> {

@@ -27,7 +27,7 @@ pub struct Mutant {
 }
 
 /// Every layer of `full` switched off alone, and the broken presets.
-pub const MUTANTS: [Mutant; 13] = [
+pub const MUTANTS: [Mutant; 14] = [
     Mutant {
         name: "cache off",
         mutation: Mutation::Layer(|p| p.cache_ttl = None),
@@ -35,6 +35,10 @@ pub const MUTANTS: [Mutant; 13] = [
     Mutant {
         name: "lock off",
         mutation: Mutation::Layer(|p| p.lock = LockMode::Off),
+    },
+    Mutant {
+        name: "lock renewal off",
+        mutation: Mutation::Layer(|p| p.lock_renewal = false),
     },
     Mutant {
         name: "double-check off",

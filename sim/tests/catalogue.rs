@@ -10,9 +10,10 @@ use sim::Scenario;
 use sim::mutants::{MUTANTS, matrix};
 
 /// Each mutant and the scenario whose gates catch it.
-const KILLERS: [(&str, &str); 12] = [
+const KILLERS: [(&str, &str); 13] = [
     ("cache off", "availability-flood"),
     ("lock off", "overlapping-staff"),
+    ("lock renewal off", "lock-outlives-ttl"),
     ("pre-sync check off", "incident-751"),
     ("retries off", "calcom-flaky"),
     ("post-sync validation off", "idempotency-collision"),
