@@ -414,6 +414,9 @@ impl MockCalcom {
                     let mut v = wire::booking(w, b);
                     v["hostId"] = b.host_id.into();
                     v["source"] = serde_json::to_value(b.source).unwrap_or_default();
+                    if let Some(at) = b.cancelled_at {
+                        v["cancelledAt"] = wire::iso_ms(at).into();
+                    }
                     v
                 })
                 .collect();

@@ -48,22 +48,34 @@ pub fn check(run: &RunRecord, catalog: &Catalog) -> Result<Vec<Violation>, Strin
     let mut out = Vec::new();
     let active: Vec<&Booking> = truth.bookings.iter().filter(|b| b.active()).collect();
 
-    // Two active bookings overlapping for one staff member.
-    for (i, a) in active.iter().enumerate() {
-        for b in &active[i + 1..] {
-            if a.host_id == b.host_id && a.overlaps(b) {
-                out.push(violation(
-                    "double_booking",
-                    format!(
-                        "host {} has {} ({}) and {} ({})",
-                        a.host_id,
-                        a.uid,
-                        iso(a.start),
-                        b.uid,
-                        iso(b.start)
-                    ),
-                ));
+    // Two bookings overlapping for one staff member while both were active, at the end or
+    // for a while before a cancel undid one (a transient double booking counts too).
+    let all: Vec<&Booking> = truth.bookings.iter().collect();
+    for (i, a) in all.iter().enumerate() {
+        for b in &all[i + 1..] {
+            if a.host_id != b.host_id || !a.overlaps(b) {
+                continue;
             }
+            let Some(how_long) = a.coexisted(b) else {
+                continue;
+            };
+            let lasting = how_long.map_or_else(String::new, |d| {
+                format!(
+                    " for {} s until a cancel",
+                    d.num_milliseconds() as f64 / 1000.0
+                )
+            });
+            out.push(violation(
+                "double_booking",
+                format!(
+                    "host {} has {} ({}) and {} ({}){lasting}",
+                    a.host_id,
+                    a.uid,
+                    iso(a.start),
+                    b.uid,
+                    iso(b.start)
+                ),
+            ));
         }
     }
 
@@ -216,7 +228,8 @@ mod tests {
     /// A Cal.com booking as the ground truth lists it.
     fn booking(uid: &str, host: u64, start: &str, end: &str, call: &str, status: &str) -> Value {
         json!({ "uid": uid, "hostId": host, "start": start, "end": end, "status": status,
-                "source": "api", "metadata": { "call_id": call, "service": "Herrenhaarschnitt" } })
+                "source": "api", "metadata": { "call_id": call, "service": "Herrenhaarschnitt" },
+                "createdAt": "2025-11-24T08:00:00.000Z" })
     }
 
     fn appointment(id: u64, call: &str, uids: &[&str]) -> Appointment {
@@ -368,6 +381,31 @@ mod tests {
         }
     }
 
+    /// A double booking that a later cancel undid still happened: it counts, with how long
+    /// it lasted. One cancelled before the other was made never coexisted with it.
+    #[test]
+    fn a_transient_double_booking_counts() {
+        let mut r = consistent();
+        let mut b = booking(
+            "b",
+            1,
+            "2025-11-25T10:15:00.000Z",
+            "2025-11-25T10:45:00.000Z",
+            "c2",
+            "cancelled",
+        );
+        b["createdAt"] = "2025-11-24T08:00:10.000Z".into();
+        b["cancelledAt"] = "2025-11-24T08:00:50.000Z".into();
+        r.truth.bookings.push(b.clone());
+        let found = check(&r, &Catalog::demo()).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].kind, "double_booking");
+        assert!(found[0].detail.contains("for 40 s"), "{}", found[0].detail);
+        // Cancelled before the other booking existed: never a double booking.
+        r.truth.bookings[0]["createdAt"] = "2025-11-24T08:01:00.000Z".into();
+        assert!(kinds(&r).is_empty(), "{:?}", kinds(&r));
+    }
+
     #[test]
     fn orphans_fire_on_either_side() {
         let mut r = consistent();
@@ -379,7 +417,8 @@ mod tests {
         // A booking staff made in the app has no local appointment, by design.
         let mut r = consistent();
         r.truth.bookings.push(json!({ "uid": "s", "hostId": 2, "start": "2025-11-25T12:00:00.000Z",
-            "end": "2025-11-25T12:30:00.000Z", "status": "accepted", "source": "external", "metadata": {} }));
+            "end": "2025-11-25T12:30:00.000Z", "status": "accepted", "source": "external", "metadata": {},
+            "createdAt": "2025-11-24T08:00:00.000Z" }));
         assert!(kinds(&r).is_empty());
     }
 

@@ -22,6 +22,10 @@ pub struct Booking {
     pub source: String,
     #[serde(default)]
     pub metadata: BTreeMap<String, Value>,
+    /// When it began to block its time, and when a cancel (or a reschedule) ended that.
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub cancelled_at: Option<DateTime<Utc>>,
 }
 
 impl Booking {
@@ -35,6 +39,18 @@ impl Booking {
 
     pub fn overlaps(&self, other: &Booking) -> bool {
         self.start < other.end && other.start < self.end
+    }
+
+    /// How long both blocked their time together (`None`: never), so that a double booking
+    /// a later cancel undid still counts; `Some(None)`: still both active at the end.
+    pub fn coexisted(&self, other: &Booking) -> Option<Option<chrono::TimeDelta>> {
+        let from = self.created_at.max(other.created_at);
+        let until = match (self.cancelled_at, other.cancelled_at) {
+            (None, None) => return Some(None),
+            (Some(a), None) | (None, Some(a)) => a,
+            (Some(a), Some(b)) => a.min(b),
+        };
+        (from < until).then(|| Some(until - from))
     }
 
     /// A metadata value written as text (`call_id`, `service`, `appointment_id`).
