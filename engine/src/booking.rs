@@ -291,6 +291,7 @@ impl Engine {
     /// The saga's compensation: cancel in Cal.com what was booked, if the policy says so.
     pub(crate) async fn compensate(&self, booked: &[CalcomBooking], reason: &str) {
         if self.policy().saga_compensation {
+            *lock(&self.compensations) += booked.len() as u64;
             for b in booked {
                 let _ = self.calcom.cancel_booking(&b.uid, reason).await;
             }

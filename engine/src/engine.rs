@@ -64,8 +64,12 @@ pub struct EngineStats {
     pub cache_misses: u64,
     pub cache_invalidations: u64,
     pub locks_acquired: u64,
+    /// Lock attempts that found the lock taken (and waited or gave up).
+    pub lock_contended: u64,
     pub lock_timeouts: u64,
     pub calcom_retries: u64,
+    /// Saga compensations: Cal.com bookings cancelled because the rest of their booking failed.
+    pub compensations: u64,
     pub webhooks_accepted: u64,
     pub webhooks_rejected: u64,
 }
@@ -81,6 +85,7 @@ pub struct Engine {
     pub reservations: Arc<dyn ReservationStore>,
     rng: Mutex<StreamRng>,
     pub(crate) lock_timeouts: Mutex<u64>,
+    pub(crate) compensations: Mutex<u64>,
     pub(crate) webhooks: Mutex<(u64, u64)>,
     /// Cal.com reservation uids held per (call, start) between check and booking.
     pub(crate) calcom_holds: Mutex<CalcomHolds>,
@@ -132,6 +137,7 @@ impl Engine {
             reservations: backends.reservations,
             rng: Mutex::new(seed.stream("engine.infra")),
             lock_timeouts: Mutex::default(),
+            compensations: Mutex::default(),
             webhooks: Mutex::default(),
             calcom_holds: Mutex::default(),
             lock_waits: Mutex::default(),
@@ -169,8 +175,10 @@ impl Engine {
             cache_misses: cache.misses,
             cache_invalidations: cache.invalidations,
             locks_acquired: self.locks.counters().acquired,
+            lock_contended: self.locks.counters().contended,
             lock_timeouts: *lock(&self.lock_timeouts),
             calcom_retries: self.calcom.retries(),
+            compensations: *lock(&self.compensations),
             webhooks_accepted: webhooks.0,
             webhooks_rejected: webhooks.1,
         }

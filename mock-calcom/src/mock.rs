@@ -72,6 +72,8 @@ pub struct GroundTruth {
     pub subscriptions: Vec<Value>,
     pub webhook_deliveries: Vec<DeliveryRecord>,
     pub requests: RequestStats,
+    /// Creates admitted while an overlapping create for the same host was in flight.
+    pub race_windows: u64,
 }
 
 pub struct MockCalcom {
@@ -87,6 +89,30 @@ pub struct MockCalcom {
     deliveries: Mutex<Vec<DeliveryRecord>>,
     outbox: mpsc::UnboundedSender<Delivery>,
     outbox_rx: Mutex<Option<mpsc::UnboundedReceiver<Delivery>>>,
+    /// Creates admitted and not yet committed, and how often one was admitted while another
+    /// for the same host and an overlapping time was in flight (the race window).
+    in_flight: Mutex<InFlight>,
+}
+
+#[derive(Debug, Default)]
+struct InFlight {
+    next: u64,
+    creates: Vec<(u64, u64, crate::calendar::Span)>,
+    races: u64,
+}
+
+/// A create between Cal.com's check and its commit; ends the window when dropped.
+pub struct InFlightCreate<'a> {
+    mock: &'a MockCalcom,
+    id: u64,
+}
+
+impl Drop for InFlightCreate<'_> {
+    fn drop(&mut self) {
+        lock(&self.mock.in_flight)
+            .creates
+            .retain(|c| c.0 != self.id);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -120,6 +146,7 @@ impl MockCalcom {
             deliveries: Mutex::default(),
             outbox,
             outbox_rx: Mutex::new(Some(outbox_rx)),
+            in_flight: Mutex::default(),
         })
     }
 
@@ -384,6 +411,24 @@ impl MockCalcom {
         Ok(booking)
     }
 
+    /// Marks a create admitted for `host` over `span` as in flight until the returned value
+    /// is dropped; counts it when another such create for that host overlaps it.
+    pub fn create_in_flight(&self, host: u64, span: crate::calendar::Span) -> InFlightCreate<'_> {
+        let mut f = lock(&self.in_flight);
+        if f.creates.iter().any(|c| c.1 == host && c.2.overlaps(&span)) {
+            f.races += 1;
+        }
+        f.next += 1;
+        let id = f.next;
+        f.creates.push((id, host, span));
+        InFlightCreate { mock: self, id }
+    }
+
+    /// Creates admitted while an overlapping one for the same host was in flight.
+    pub fn race_windows(&self) -> u64 {
+        lock(&self.in_flight).races
+    }
+
     /// Whether Cal.com would have admitted a booking of `event_type_id` at `start` arriving
     /// at instant `at` (a qualified host working and free then, the notice respected), from
     /// the bookings as they stood at `at`: the ground truth a refusal is judged against.
@@ -440,6 +485,7 @@ impl MockCalcom {
             subscriptions,
             webhook_deliveries: self.webhook_deliveries(),
             requests: self.request_stats(),
+            race_windows: self.race_windows(),
         }
     }
 

@@ -33,6 +33,7 @@ pub struct Counts {
     pub engine: EngineStats,
     pub webhooks: BTreeMap<String, u64>,
     pub reservations: Reservations,
+    pub coverage: BTreeMap<String, u64>,
     pub sim: SimTime,
 }
 
@@ -55,6 +56,7 @@ impl Counts {
             engine: s.engine.clone(),
             webhooks: s.webhooks.clone(),
             reservations: s.reservations.clone(),
+            coverage: s.coverage.clone(),
             sim: SimTime {
                 simulated_seconds: s.sim.simulated_seconds,
                 wall_seconds: None,
@@ -82,13 +84,16 @@ impl Counts {
         e.cache_misses += f.cache_misses;
         e.cache_invalidations += f.cache_invalidations;
         e.locks_acquired += f.locks_acquired;
+        e.lock_contended += f.lock_contended;
         e.lock_timeouts += f.lock_timeouts;
         e.calcom_retries += f.calcom_retries;
+        e.compensations += f.compensations;
         e.webhooks_accepted += f.webhooks_accepted;
         e.webhooks_rejected += f.webhooks_rejected;
         add_map(&mut self.webhooks, &o.webhooks);
         add_map(&mut self.reservations.local, &o.reservations.local);
         add_map(&mut self.reservations.calcom, &o.reservations.calcom);
+        add_map(&mut self.coverage, &o.coverage);
         self.sim.simulated_seconds += o.sim.simulated_seconds;
     }
 

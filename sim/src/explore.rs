@@ -4,6 +4,7 @@
 //! testing), runs it under a policy, and checks every invariant. A failing world is shrunk,
 //! deterministically, to a small scenario file that still shows the same violation.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -25,6 +26,8 @@ struct Swarm {
     throttling: bool,
     listing_lag: bool,
     webhook_loss: bool,
+    webhook_duplicates: bool,
+    save_failures: bool,
     engine_crash: bool,
     partition: bool,
 }
@@ -45,6 +48,8 @@ pub fn generate(seed: u64) -> String {
         throttling: rng.random_bool(0.15),
         listing_lag: rng.random_bool(0.3),
         webhook_loss: rng.random_bool(0.2),
+        webhook_duplicates: rng.random_bool(0.2),
+        save_failures: rng.random_bool(0.15),
         engine_crash: rng.random_bool(0.1),
         partition: rng.random_bool(0.1),
     };
@@ -130,8 +135,17 @@ pub fn generate(seed: u64) -> String {
             "[calcom.consistency]\nslots_lag = {{ fixed = \"{lag}s\" }}\n"
         );
     }
-    if swarm.webhook_loss {
-        let _ = writeln!(tables, "[calcom.webhooks]\nloss_probability = 0.5\n");
+    if swarm.webhook_loss || swarm.webhook_duplicates {
+        let loss = if swarm.webhook_loss { 0.5 } else { 0.0 };
+        let dup = if swarm.webhook_duplicates { 0.5 } else { 0.0 };
+        let _ = writeln!(
+            tables,
+            "[calcom.webhooks]\nloss_probability = {loss}\nduplicate_probability = {dup}\n"
+        );
+    }
+    if swarm.save_failures {
+        // Saving after Cal.com booked fails now and then: the saga's work.
+        let _ = writeln!(tables, "[policy.infra]\nsave_failure_probability = 0.3\n");
     }
     if swarm.staff_bookings {
         let _ = writeln!(
@@ -231,9 +245,18 @@ pub struct Finding {
 
 /// Runs the scenario `text` under `policy`; the first violation found, if any.
 pub fn check(text: &str, origin: &str, policy: &str) -> Result<Option<(String, String)>, String> {
+    run_world(text, origin, policy).map(|(found, _)| found)
+}
+
+/// [`check`], and which rare paths the run reached.
+fn run_world(
+    text: &str,
+    origin: &str,
+    policy: &str,
+) -> Result<(Option<(String, String)>, BTreeMap<String, u64>), String> {
     let scenario = Scenario::parse(text, origin).map_err(|e| e.to_string())?;
     let (summary, _) = crate::run(&scenario, scenario.seed, policy)?;
-    Ok(first_violation(&summary))
+    Ok((first_violation(&summary), summary.coverage))
 }
 
 fn first_violation(summary: &Summary) -> Option<(String, String)> {
@@ -243,29 +266,53 @@ fn first_violation(summary: &Summary) -> Option<(String, String)> {
         .map(|v| (v.kind.clone(), v.detail.clone()))
 }
 
-/// Explores `runs` worlds from seed `first` on under `policy`; the findings, in seed order
-/// (the same whatever `jobs`), and how many runs could not run (a generator bug).
+/// What an exploration found: violations in seed order (the same whatever `jobs`), runs
+/// that could not run (a generator bug), and how often each rare path was reached in all.
+#[derive(Debug, Clone, Default)]
+pub struct Exploration {
+    pub findings: Vec<Finding>,
+    pub broken: Vec<(u64, String)>,
+    pub coverage: BTreeMap<String, u64>,
+}
+
+impl Exploration {
+    /// The rare paths no run reached.
+    pub fn never_reached(&self) -> Vec<&str> {
+        self.coverage
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(k, _)| k.as_str())
+            .collect()
+    }
+}
+
+/// Explores `runs` worlds from seed `first` on under `policy`.
 pub fn explore(
     first: u64,
     runs: u64,
     policy: &str,
     jobs: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> (Vec<Finding>, Vec<(u64, String)>) {
+) -> Exploration {
     let seeds: Vec<u64> = (0..runs).map(|i| first.wrapping_add(i)).collect();
     let results = parallel::map(&seeds, jobs, progress, |seed| {
-        check(&generate(*seed), &format!("explore-{seed}"), policy)
+        run_world(&generate(*seed), &format!("explore-{seed}"), policy)
     });
-    let mut findings = Vec::new();
-    let mut broken = Vec::new();
+    let mut out = Exploration::default();
     for (seed, r) in seeds.into_iter().zip(results) {
         match r {
-            Ok(Some((kind, detail))) => findings.push(Finding { seed, kind, detail }),
-            Ok(None) => {}
-            Err(e) => broken.push((seed, e)),
+            Ok((found, coverage)) => {
+                for (k, n) in coverage {
+                    *out.coverage.entry(k).or_default() += n;
+                }
+                if let Some((kind, detail)) = found {
+                    out.findings.push(Finding { seed, kind, detail });
+                }
+            }
+            Err(e) => out.broken.push((seed, e)),
         }
     }
-    (findings, broken)
+    out
 }
 
 /// Shrinks the scenario `text` while a run under `policy` still shows a violation of `kind`:

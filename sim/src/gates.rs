@@ -161,13 +161,15 @@ const ENDPOINTS: [&str; 9] = [
     "webhooks",
     "event_types",
 ];
-const ENGINE: [&str; 8] = [
+const ENGINE: [&str; 10] = [
     "cache_hits",
     "cache_misses",
     "cache_invalidations",
     "locks_acquired",
+    "lock_contended",
     "lock_timeouts",
     "calcom_retries",
+    "compensations",
     "webhooks_accepted",
     "webhooks_rejected",
 ];
@@ -208,6 +210,7 @@ pub fn metric_is_known(metric: &str) -> bool {
         ["webhooks", w] => WEBHOOKS.contains(w),
         ["reservations", "local", r] => LOCAL_RESERVATIONS.contains(r),
         ["reservations", "calcom", r] => CALCOM_RESERVATIONS.contains(r),
+        ["coverage", c] => crate::summary::COVERAGE.contains(c),
         _ => false,
     }
 }

@@ -299,6 +299,7 @@ mod tests {
                 subscriptions: Vec::new(),
                 webhook_deliveries: Vec::new(),
                 requests: RequestStats::default(),
+                race_windows: 0,
             },
             calcom_requests: RequestStats::default(),
             appointments,

@@ -343,20 +343,31 @@ fn explore(
     #[allow(clippy::disallowed_methods)]
     // reason: the harness's own speed, never part of the results
     let started = std::time::Instant::now();
-    let (findings, broken) =
-        sim::explore::explore(seed, runs, policy, jobs, &progress_bar("explore"));
+    let found = sim::explore::explore(seed, runs, policy, jobs, &progress_bar("explore"));
+    let (findings, broken) = (&found.findings, &found.broken);
     let elapsed = started.elapsed().as_secs_f64();
     say!(
         "explore: {runs} worlds under {policy} in {elapsed:.1} s on {jobs} threads ({:.0} runs/s): {} found a violation",
         runs as f64 / elapsed.max(1e-9),
         findings.len()
     );
-    for (seed, e) in &broken {
+    for (seed, e) in broken {
         eprintln!("error: world {seed} did not run: {e}");
+    }
+    let reached: Vec<String> = found
+        .coverage
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    say!("  reached: {}", reached.join(", "));
+    let never = found.never_reached();
+    if !never.is_empty() {
+        say!("  never reached: {}", never.join(", "));
     }
     let mut by_kind: std::collections::BTreeMap<&str, Vec<&sim::explore::Finding>> =
         std::collections::BTreeMap::new();
-    for f in &findings {
+    for f in findings {
         by_kind.entry(f.kind.as_str()).or_default().push(f);
     }
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join("explore"));

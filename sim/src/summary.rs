@@ -41,10 +41,88 @@ pub struct Summary {
     /// The mock's webhook deliveries by how they ended.
     pub webhooks: BTreeMap<String, u64>,
     pub reservations: Reservations,
+    /// How often each rare path was reached ([`COVERAGE`], zero included): a scenario can
+    /// gate on still exercising what it is for (`coverage.race_window >= 1`).
+    pub coverage: BTreeMap<String, u64>,
     pub sim: SimTime,
     pub timeseries: Vec<TimeRow>,
     pub gates: Vec<GateResult>,
     pub digest: String,
+}
+
+/// The rare paths a run's `coverage` counts.
+pub const COVERAGE: [&str; 13] = [
+    "race_window",
+    "calcom_409",
+    "calcom_400",
+    "calcom_422",
+    "calcom_429",
+    "lock_contention",
+    "lock_timeout",
+    "saga_compensation",
+    "webhook_lost",
+    "webhook_duplicated",
+    "reservation_expired",
+    "engine_crash",
+    "retell_retry",
+];
+
+/// How often each path of [`COVERAGE`] was reached in `run`.
+fn coverage(
+    scenario: &Scenario,
+    run: &RunRecord,
+    reservations: &Reservations,
+) -> BTreeMap<String, u64> {
+    let status = |endpoint: &str, code: u16| {
+        run.calcom_requests
+            .by_endpoint
+            .get(endpoint)
+            .and_then(|s| s.get(&code))
+            .copied()
+            .unwrap_or(0)
+    };
+    let all_429 = run
+        .calcom_requests
+        .by_endpoint
+        .values()
+        .filter_map(|s| s.get(&429))
+        .sum();
+    let deliveries = &run.truth.webhook_deliveries;
+    let counted = |f: &dyn Fn(&mock_calcom::webhooks::DeliveryRecord) -> bool| {
+        deliveries.iter().filter(|d| f(d)).count() as u64
+    };
+    let expired = |m: &BTreeMap<String, u64>| m.get("expired").copied().unwrap_or(0);
+    let simulated = run.simulated;
+    let values = [
+        run.truth.race_windows,
+        status("create_booking", 409),
+        status("create_booking", 400),
+        status("reserve_slot", 422),
+        all_429,
+        run.engine.lock_contended,
+        run.engine.lock_timeouts,
+        run.engine.compensations,
+        counted(&|d| d.outcome == "lost"),
+        counted(&|d| d.copy == mock_calcom::webhooks::DeliveryCopy::Duplicate),
+        expired(&reservations.local) + expired(&reservations.calcom),
+        scenario
+            .faults
+            .iter()
+            .filter(
+                |f| matches!(f, crate::scenario::Fault::EngineCrash { at, .. } if *at < simulated),
+            )
+            .count() as u64,
+        run.calls
+            .iter()
+            .flat_map(|c| &c.steps)
+            .map(|s| u64::from(s.retries))
+            .sum(),
+    ];
+    COVERAGE
+        .iter()
+        .zip(values)
+        .map(|(k, v)| ((*k).to_owned(), v))
+        .collect()
 }
 
 /// Reservations by where they were held and how they ended.
@@ -176,6 +254,14 @@ pub fn summarize(
         calcom: run.calcom_requests.by_endpoint.clone(),
         engine: run.engine.clone(),
         webhooks,
+        coverage: coverage(
+            scenario,
+            run,
+            &Reservations {
+                local: local.clone(),
+                calcom: calcom.clone(),
+            },
+        ),
         reservations: Reservations { local, calcom },
         sim: SimTime {
             simulated_seconds: run.simulated.as_secs_f64(),

@@ -313,6 +313,7 @@ fn every_number_of_a_summary_is_a_metric_gates_know() {
             "engine",
             "webhooks",
             "reservations",
+            "coverage",
         ] {
             leaves(key, &summary[key], &mut metrics);
         }

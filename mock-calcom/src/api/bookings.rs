@@ -237,6 +237,10 @@ pub async fn create(
     let arrived = state.now();
     let admitted = state.with_world(|w| w.admit_booking(&request, arrived, None));
     MockCalcom::detached(async move {
+        let _window = admitted
+            .as_ref()
+            .ok()
+            .map(|a| state.create_in_flight(a.host_id, a.span));
         // Cal.com's processing time: the window in which other requests pass the same check.
         state.delay(Endpoint::CreateBooking).await;
         let multi = multi_length(&state, request.event_type_id);
