@@ -244,22 +244,25 @@ pub struct Finding {
 }
 
 /// Runs the scenario `text` under `policy`; the first violation found, if any.
-pub fn check(text: &str, origin: &str, policy: &str) -> Result<Option<(String, String)>, String> {
+pub fn check(text: &str, origin: &str, policy: &str) -> Result<Violated, String> {
     run_world(text, origin, policy).map(|(found, _)| found)
 }
+
+/// A violation's kind and detail.
+type Violated = Option<(String, String)>;
 
 /// [`check`], and which rare paths the run reached.
 fn run_world(
     text: &str,
     origin: &str,
     policy: &str,
-) -> Result<(Option<(String, String)>, BTreeMap<String, u64>), String> {
+) -> Result<(Violated, BTreeMap<String, u64>), String> {
     let scenario = Scenario::parse(text, origin).map_err(|e| e.to_string())?;
     let (summary, _) = crate::run(&scenario, scenario.seed, policy)?;
     Ok((first_violation(&summary), summary.coverage))
 }
 
-fn first_violation(summary: &Summary) -> Option<(String, String)> {
+fn first_violation(summary: &Summary) -> Violated {
     summary
         .violations
         .first()
