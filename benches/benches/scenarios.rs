@@ -1,5 +1,6 @@
 //! Every catalogue scenario end to end (simulation, invariants, summary), its throughput in
-//! HTTP exchanges, and on stderr its simulated seconds per wall second.
+//! HTTP exchanges, and on stderr its simulated seconds per wall second; and explore's worlds
+//! per second.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -26,5 +27,22 @@ fn scenarios(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, scenarios);
+/// Explore's throughput: generated worlds run and checked, 20 per iteration (one thread;
+/// `bookingsim explore` runs them on every core). The target is 20 worlds a second on two.
+fn explore(c: &mut Criterion) {
+    let worlds: Vec<String> = (1..=20).map(sim::explore::generate).collect();
+    let mut g = c.benchmark_group("explore");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(worlds.len() as u64));
+    g.bench_function("20 worlds under full", |b| {
+        b.iter(|| {
+            for w in &worlds {
+                sim::explore::check(w, "bench", "full").expect("runs");
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, scenarios, explore);
 criterion_main!(benches);

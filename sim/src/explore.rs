@@ -279,6 +279,15 @@ pub struct Exploration {
 }
 
 impl Exploration {
+    /// Adds a later batch's results (its seeds follow this one's).
+    pub fn absorb(&mut self, later: Exploration) {
+        self.findings.extend(later.findings);
+        self.broken.extend(later.broken);
+        for (k, n) in later.coverage {
+            *self.coverage.entry(k).or_default() += n;
+        }
+    }
+
     /// The rare paths no run reached.
     pub fn never_reached(&self) -> Vec<&str> {
         self.coverage

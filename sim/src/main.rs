@@ -117,9 +117,12 @@ enum Command {
     /// faults) for invariant violations; shrink the first of each kind to a small scenario
     /// file in OUT/failures. Exit 1 if one was found.
     Explore {
-        /// How many worlds to run.
+        /// How many worlds to run (with --time: at most).
         #[arg(long, default_value_t = 200)]
         runs: u64,
+        /// A wall-time budget (`10m`): worlds run in batches until it is spent.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        time: Option<std::time::Duration>,
         /// The first world's seed (the others follow).
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -230,11 +233,12 @@ fn main() -> ExitCode {
         Command::Mutants { paths, jobs } => exit(mutants(&paths, jobs)),
         Command::Explore {
             runs,
+            time,
             seed,
             policy,
             jobs,
             out,
-        } => exit(explore(runs, seed, &policy, jobs, out)),
+        } => exit(explore(runs, time, seed, &policy, jobs, out)),
     }
 }
 
@@ -329,6 +333,7 @@ fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
 
 fn explore(
     runs: u64,
+    time: Option<std::time::Duration>,
     seed: u64,
     policy: &str,
     jobs: Option<usize>,
@@ -343,7 +348,28 @@ fn explore(
     #[allow(clippy::disallowed_methods)]
     // reason: the harness's own speed, never part of the results
     let started = std::time::Instant::now();
-    let found = sim::explore::explore(seed, runs, policy, jobs, &progress_bar("explore"));
+    // Without a budget one pass; with one, batches until it is spent (each batch's seeds
+    // follow the last, so the worlds run are the same whatever the machine's speed allows).
+    let mut found = sim::explore::Exploration::default();
+    let mut done = 0;
+    while done < runs {
+        let batch = match time {
+            None => runs,
+            Some(_) => (8 * jobs as u64).max(32).min(runs - done),
+        };
+        found.absorb(sim::explore::explore(
+            seed.wrapping_add(done),
+            batch,
+            policy,
+            jobs,
+            &progress_bar("explore"),
+        ));
+        done += batch;
+        if time.is_some_and(|t| started.elapsed() >= t) {
+            break;
+        }
+    }
+    let runs = done;
     let (findings, broken) = (&found.findings, &found.broken);
     let elapsed = started.elapsed().as_secs_f64();
     say!(
