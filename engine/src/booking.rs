@@ -288,6 +288,44 @@ impl Engine {
         }
     }
 
+    /// Creates a booking in Cal.com. An answer lost on the way back (timeout, dropped
+    /// connection) may hide a booking Cal.com made: with `reconcile_lost_creates` the engine
+    /// looks for it (its own metadata at that start) and adopts it, and creates again only
+    /// when it is not there, instead of telling the caller it failed while Cal.com booked, or
+    /// booking twice by retrying blindly.
+    pub(crate) async fn create(&self, b: &NewBooking) -> Result<CalcomBooking, CalcomError> {
+        let first = self.calcom.create_booking(b).await;
+        let lost = matches!(
+            first,
+            Err(CalcomError::Timeout | CalcomError::ConnectionLost(_))
+        );
+        if !lost || !self.policy().reconcile_lost_creates {
+            return first;
+        }
+        let ours = |x: &CalcomBooking| {
+            x.start == b.start
+                && x.status == "accepted"
+                && b.metadata
+                    .iter()
+                    .all(|(k, v)| x.metadata.get(k).and_then(|m| m.as_str()) == Some(v.as_str()))
+        };
+        match self
+            .calcom
+            .list_bookings(b.event_type_id, b.start, b.start + TimeDelta::days(1))
+            .await
+        {
+            Ok(found) => match found.into_iter().find(ours) {
+                Some(made) => {
+                    *lock(&self.reconciled) += 1;
+                    Ok(made)
+                }
+                None => self.calcom.create_booking(b).await,
+            },
+            // Cal.com still out of reach: the booking may or may not exist.
+            Err(_) => first,
+        }
+    }
+
     /// The saga's compensation: cancel in Cal.com what was booked, if the policy says so.
     pub(crate) async fn compensate(&self, booked: &[CalcomBooking], reason: &str) {
         if self.policy().saga_compensation {
@@ -654,10 +692,7 @@ impl Engine {
             SegmentMode::Sequential => {
                 let mut results = Vec::new();
                 for (seg, id) in &staffed {
-                    let r = self
-                        .calcom
-                        .create_booking(&new_booking(*id, seg.start))
-                        .await;
+                    let r = self.create(&new_booking(*id, seg.start)).await;
                     let failed = r.is_err();
                     results.push(r);
                     if failed {
@@ -669,7 +704,7 @@ impl Engine {
             SegmentMode::Parallel => {
                 let calls = staffed.iter().map(|(seg, id)| {
                     let b = new_booking(*id, seg.start);
-                    async move { self.calcom.create_booking(&b).await }
+                    async move { self.create(&b).await }
                 });
                 futures_util::future::join_all(calls).await
             }

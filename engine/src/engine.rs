@@ -70,6 +70,8 @@ pub struct EngineStats {
     pub calcom_retries: u64,
     /// Saga compensations: Cal.com bookings cancelled because the rest of their booking failed.
     pub compensations: u64,
+    /// Creates whose answer was lost, found in Cal.com afterwards and adopted.
+    pub reconciled: u64,
     pub webhooks_accepted: u64,
     pub webhooks_rejected: u64,
 }
@@ -86,6 +88,7 @@ pub struct Engine {
     rng: Mutex<StreamRng>,
     pub(crate) lock_timeouts: Mutex<u64>,
     pub(crate) compensations: Mutex<u64>,
+    pub(crate) reconciled: Mutex<u64>,
     pub(crate) webhooks: Mutex<(u64, u64)>,
     /// Cal.com reservation uids held per (call, start) between check and booking.
     pub(crate) calcom_holds: Mutex<CalcomHolds>,
@@ -138,6 +141,7 @@ impl Engine {
             rng: Mutex::new(seed.stream("engine.infra")),
             lock_timeouts: Mutex::default(),
             compensations: Mutex::default(),
+            reconciled: Mutex::default(),
             webhooks: Mutex::default(),
             calcom_holds: Mutex::default(),
             lock_waits: Mutex::default(),
@@ -179,6 +183,7 @@ impl Engine {
             lock_timeouts: *lock(&self.lock_timeouts),
             calcom_retries: self.calcom.retries(),
             compensations: *lock(&self.compensations),
+            reconciled: *lock(&self.reconciled),
             webhooks_accepted: webhooks.0,
             webhooks_rejected: webhooks.1,
         }

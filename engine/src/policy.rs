@@ -151,6 +151,9 @@ pub struct Policy {
     pub freshness: Duration,
     /// Layer 7: Cancel the Cal.com booking when the local save fails (saga compensation).
     pub saga_compensation: bool,
+    /// Look for a create whose answer was lost in Cal.com (its metadata at that start) and
+    /// adopt it before creating again.
+    pub reconcile_lost_creates: bool,
     /// Layer 8: Local optimistic reservation made at `check_availability`; `None` (`"off"`):
     /// off.
     #[serde(with = "off_or_duration")]
@@ -209,7 +212,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ),
     (
         "full",
-        "every fix that pays: per-stylist interval locks renewed while booking, overlap conflict check, both reservations, webhook invalidation, parallel segments (no double-check: with a Cal.com hold it only relabels a refusal and costs a Cal.com request)",
+        "every fix that pays: per-stylist interval locks renewed while booking, lost creates reconciled, overlap conflict check, both reservations, webhook invalidation, parallel segments (no double-check: with a Cal.com hold it only relabels a refusal and costs a Cal.com request)",
     ),
     ("no-lock", "broken on purpose: baseline without the lock"),
     (
@@ -234,6 +237,7 @@ impl Policy {
             post_sync_validation: true,
             freshness: Duration::from_secs(30),
             saga_compensation: true,
+            reconcile_lost_creates: false,
             local_reservation_ttl: None,
             calcom_reservation_minutes: None,
             webhook_invalidation: false,
@@ -270,6 +274,9 @@ impl Policy {
                 p.segments = SegmentMode::Parallel;
                 p.lock = LockMode::StaffInterval;
                 p.lock_renewal = true;
+                p.reconcile_lost_creates = true;
+                // Reconciliation instead of a blind retry, which books twice.
+                p.retry.retry_timeouts = false;
                 p.pre_sync_check = ConflictCheck::Overlap;
             }
             "no-lock" => p.lock = LockMode::Off,

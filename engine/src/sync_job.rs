@@ -93,7 +93,7 @@ impl Engine {
         for (seg, event_type_id) in r.staffed() {
             let metadata = [("appointment_id".to_string(), id.to_string())].into();
             let booking = self.segment_booking(event_type_id, seg.start, &name, metadata);
-            match self.calcom.create_booking(&booking).await {
+            match self.create(&booking).await {
                 Ok(b) => done.push(b),
                 Err(e) => {
                     self.compensate(&done, "Kompensation: Synchronisierung fehlgeschlagen")

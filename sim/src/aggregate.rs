@@ -88,6 +88,7 @@ impl Counts {
         e.lock_timeouts += f.lock_timeouts;
         e.calcom_retries += f.calcom_retries;
         e.compensations += f.compensations;
+        e.reconciled += f.reconciled;
         e.webhooks_accepted += f.webhooks_accepted;
         e.webhooks_rejected += f.webhooks_rejected;
         add_map(&mut self.webhooks, &o.webhooks);

@@ -161,7 +161,7 @@ const ENDPOINTS: [&str; 9] = [
     "webhooks",
     "event_types",
 ];
-const ENGINE: [&str; 10] = [
+const ENGINE: [&str; 11] = [
     "cache_hits",
     "cache_misses",
     "cache_invalidations",
@@ -170,6 +170,7 @@ const ENGINE: [&str; 10] = [
     "lock_timeouts",
     "calcom_retries",
     "compensations",
+    "reconciled",
     "webhooks_accepted",
     "webhooks_rejected",
 ];

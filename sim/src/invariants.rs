@@ -68,12 +68,14 @@ pub fn check(run: &RunRecord, catalog: &Catalog) -> Result<Vec<Violation>, Strin
             out.push(violation(
                 "double_booking",
                 format!(
-                    "host {} has {} ({}) and {} ({}){lasting}",
+                    "host {} has {} ({}, {}) and {} ({}, {}){lasting}",
                     a.host_id,
                     a.uid,
                     iso(a.start),
+                    a.source,
                     b.uid,
-                    iso(b.start)
+                    iso(b.start),
+                    b.source
                 ),
             ));
         }

@@ -27,7 +27,7 @@ pub struct Mutant {
 }
 
 /// Every layer of `full` switched off alone, and the broken presets.
-pub const MUTANTS: [Mutant; 14] = [
+pub const MUTANTS: [Mutant; 15] = [
     Mutant {
         name: "cache off",
         mutation: Mutation::Layer(|p| p.cache_ttl = None),
@@ -58,6 +58,10 @@ pub const MUTANTS: [Mutant; 14] = [
     Mutant {
         name: "post-sync validation off",
         mutation: Mutation::Layer(|p| p.post_sync_validation = false),
+    },
+    Mutant {
+        name: "reconciliation off",
+        mutation: Mutation::Layer(|p| p.reconcile_lost_creates = false),
     },
     Mutant {
         name: "saga compensation off",

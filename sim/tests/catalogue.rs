@@ -10,10 +10,11 @@ use sim::Scenario;
 use sim::mutants::{MUTANTS, matrix};
 
 /// Each mutant and the scenario whose gates catch it.
-const KILLERS: [(&str, &str); 13] = [
+const KILLERS: [(&str, &str); 14] = [
     ("cache off", "availability-flood"),
     ("lock off", "overlapping-staff"),
-    ("lock renewal off", "lock-outlives-ttl"),
+    ("lock renewal off", "slow-create-outlives-lock"),
+    ("reconciliation off", "lock-outlives-ttl"),
     ("pre-sync check off", "incident-751"),
     ("retries off", "calcom-flaky"),
     ("post-sync validation off", "idempotency-collision"),

@@ -324,6 +324,36 @@ impl CalcomClient {
         Self::booking(&answer)
     }
 
+    /// `GET /v2/bookings?eventTypeId=&afterStart=&beforeEnd=`: the bookings of an event type
+    /// within `[after_start, before_end]`.
+    pub async fn list_bookings(
+        &self,
+        event_type_id: u64,
+        after_start: DateTime<Utc>,
+        before_end: DateTime<Utc>,
+    ) -> Result<Vec<CalcomBooking>, CalcomError> {
+        let answer = self
+            .send(Call {
+                endpoint: "get_booking",
+                method: Method::GET,
+                path: format!(
+                    "/v2/bookings?eventTypeId={event_type_id}&afterStart={}&beforeEnd={}",
+                    time(after_start),
+                    time(before_end)
+                ),
+                version: Some(BOOKINGS_VERSION),
+                body: None,
+            })
+            .await?;
+        answer
+            .get("data")
+            .and_then(Value::as_array)
+            .ok_or_else(|| CalcomError::Malformed("bookings answer has no `data` list".into()))?
+            .iter()
+            .map(|b| Self::booking(&json!({ "data": b })))
+            .collect()
+    }
+
     /// `POST /v2/bookings/{uid}/cancel`, always with a reason (a host must give one).
     pub async fn cancel_booking(
         &self,

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::error::{ApiError, booking_conflict, success};
-use super::extract::{Body, Caller};
+use super::extract::{Body, Caller, Params};
 use super::{AppState, faults};
 use crate::config::{Endpoint, FaultAction};
 use crate::mock::MockCalcom;
@@ -256,6 +256,63 @@ pub async fn create(
         Ok(success(StatusCode::CREATED, body))
     })
     .await
+}
+
+/// `GET /v2/bookings` query: the filters a client reconciling its own bookings needs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ListQuery {
+    event_type_id: Option<u64>,
+    after_start: Option<String>,
+    before_end: Option<String>,
+    take: Option<usize>,
+    skip: Option<usize>,
+}
+
+/// `GET /v2/bookings`: the account's bookings, filtered by event type and time, oldest start
+/// first, paginated (`take` at most 250).
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(q): Params<ListQuery>,
+) -> Result<Response, ApiError> {
+    caller.require()?;
+    if let Some(fault) = faults::injected(&state, Endpoint::GetBooking).await {
+        return Ok(fault);
+    }
+    let instant = |name: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|t| {
+                DateTime::parse_from_rfc3339(t)
+                    .map(|t| t.to_utc())
+                    .map_err(|_| {
+                        ApiError::bad_request(format!(
+                            "{name} must be a valid ISO 8601 date string"
+                        ))
+                    })
+            })
+            .transpose()
+    };
+    let after = instant("afterStart", &q.after_start)?;
+    let before = instant("beforeEnd", &q.before_end)?;
+    let take = q.take.unwrap_or(100).min(250);
+    let skip = q.skip.unwrap_or(0);
+    let found: Vec<Value> = state.with_world(|w| {
+        let mut all: Vec<_> = w
+            .bookings()
+            .filter(|b| q.event_type_id.is_none_or(|id| b.event_type_id == id))
+            .filter(|b| after.is_none_or(|t| b.start >= t))
+            .filter(|b| before.is_none_or(|t| b.end <= t))
+            .collect();
+        all.sort_by_key(|b| (b.start, b.id));
+        all.into_iter()
+            .skip(skip)
+            .take(take)
+            .map(|b| wire::booking(w, b))
+            .collect()
+    });
+    state.delay(Endpoint::GetBooking).await;
+    Ok(success(StatusCode::OK, Value::Array(found)))
 }
 
 pub async fn get(

@@ -92,7 +92,10 @@ pub fn router(mock: Arc<MockCalcom>) -> Router {
             only_versions(&[ApiVersion::Legacy, ApiVersion::V2024_08_13], req, next)
         }));
     let bookings_2024_08_13 = Router::new()
-        .route("/v2/bookings", axum::routing::post(bookings::create))
+        .route(
+            "/v2/bookings",
+            axum::routing::post(bookings::create).get(bookings::list),
+        )
         .route("/v2/bookings/{uid}", axum::routing::get(bookings::get))
         .route(
             "/v2/bookings/{uid}/cancel",
@@ -159,7 +162,7 @@ fn classify(method: &Method, path: &str) -> &'static str {
     let endpoint = match (method.as_str(), parts.as_slice()) {
         ("GET", ["v2", "slots"] | ["v2", "slots", "available"]) => Endpoint::Slots,
         ("POST", ["v2", "bookings"]) => Endpoint::CreateBooking,
-        ("GET", ["v2", "bookings", _]) => Endpoint::GetBooking,
+        ("GET", ["v2", "bookings"] | ["v2", "bookings", _]) => Endpoint::GetBooking,
         ("POST", ["v2", "bookings", _, "cancel"]) => Endpoint::CancelBooking,
         ("POST", ["v2", "bookings", _, "reschedule"]) => Endpoint::RescheduleBooking,
         ("POST", ["v2", "slots", "reservations"] | ["v2", "slots", "reserve"]) => {
