@@ -537,6 +537,17 @@ mod tests {
         assert_ne!(generate(1), generate(2));
     }
 
+    /// Same seeds, same results, whatever the number of threads.
+    #[test]
+    fn an_exploration_is_the_same_on_one_thread_or_two() {
+        let one = explore(40, 6, "no-lock", 1, &|_, _| {});
+        let two = explore(40, 6, "no-lock", 2, &|_, _| {});
+        assert_eq!(one.findings, two.findings);
+        assert_eq!(one.coverage, two.coverage);
+        assert!(one.broken.is_empty(), "{:?}", one.broken);
+        assert!(one.coverage.values().sum::<u64>() > 0);
+    }
+
     /// Explore finds a broken policy's double booking within 200 worlds and shrinks it to a
     /// file of at most 3 calls that replays it with a plain `run`; `full` holds on that file.
     #[test]
