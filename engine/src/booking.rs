@@ -2,6 +2,7 @@
 //! [`Policy`](crate::policy::Policy) switches them, for simple and compound services.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 
@@ -331,8 +332,24 @@ impl Engine {
         if self.policy().saga_compensation {
             *lock(&self.compensations) += booked.len() as u64;
             for b in booked {
-                let _ = self.calcom.cancel_booking(&b.uid, reason).await;
+                let retries = self.policy().compensation_retries;
+                self.compensate_one(b.uid.clone(), reason.to_owned(), retries)
+                    .await;
             }
+        }
+    }
+
+    /// One compensating cancel. Refused for now (rate limit, server error, no answer) it
+    /// goes to the outbox the background job retries, while tries are `left`; a 4xx other
+    /// than 429 (already cancelled, gone) is final.
+    pub(crate) async fn compensate_one(&self, uid: String, reason: String, left: u32) {
+        match self.calcom.cancel_booking(&uid, &reason).await {
+            Ok(_) => {}
+            Err(e) if left > 0 && e.status().is_none_or(|s| s == 429 || s >= 500) => {
+                tracing::warn!(%uid, error = ?e, "compensation refused for now; retried later");
+                lock(&self.cancel_outbox).push((uid, reason, left - 1));
+            }
+            Err(e) => tracing::warn!(%uid, error = ?e, "compensation failed"),
         }
     }
 
@@ -568,12 +585,38 @@ impl Engine {
         }
     }
 
+    /// `start_booking` on a task of its own, so that a caller hanging up (Retell's timeout
+    /// closes the connection) never cancels a booking halfway, between Cal.com's create and
+    /// the local save: the work runs to its end, as a PHP request does after a disconnect.
+    pub async fn start_booking_detached(self: &Arc<Self>, req: SlotRequest) -> BookOutcome {
+        let engine = self.clone();
+        match tokio::spawn(async move { engine.start_booking(&req).await }).await {
+            Ok(outcome) => outcome,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
+    /// The guard of one (call, start) booking attempt (see [`Self::start_booking`]).
+    fn attempt_slot(&self, call_id: &str, start: DateTime<Utc>) -> Arc<tokio::sync::Mutex<()>> {
+        let mut attempts = lock(&self.attempts);
+        // Entries nobody holds any more are dropped, so the map follows the calls in progress.
+        attempts.retain(|_, a| Arc::strong_count(a) > 1);
+        attempts
+            .entry((call_id.to_owned(), start))
+            .or_default()
+            .clone()
+    }
+
     /// `start_booking`: book the slot through every layer the policy switches on.
     pub async fn start_booking(&self, req: &SlotRequest) -> BookOutcome {
         let request = match self.resolve(req) {
             Ok(r) => r,
             Err(message) => return BookOutcome::Invalid(message),
         };
+        // One attempt per call and slot at a time: Retell's retry of an attempt still at work
+        // (its answer was too slow) waits for it, then finds its booking below.
+        let attempt = self.attempt_slot(&req.call_id, request.start);
+        let _attempt = attempt.lock().await;
         // Retell retries a failed call: the same call and slot books once.
         self.database().await;
         if let Some(done) = self
@@ -736,9 +779,14 @@ impl Engine {
             let fresh_after =
                 self.now() - TimeDelta::from_std(policy.freshness).unwrap_or(TimeDelta::MAX);
             for (b, (seg, _)) in booked.iter().zip(&staffed) {
+                // A booking carrying this call's id is its own however old (one a lost
+                // answer hid, found again by reconciliation); staleness only gives away
+                // someone else's booking returned for this create.
+                let own = b.metadata.get("call_id").and_then(|v| v.as_str())
+                    == Some(req.call_id.as_str());
                 let problem = if b.start != seg.start {
                     Some("Cal.com booked another time")
-                } else if b.created_at.is_some_and(|c| c < fresh_after) {
+                } else if !own && b.created_at.is_some_and(|c| c < fresh_after) {
                     Some("stale booking (idempotency collision)")
                 } else if b
                     .metadata

@@ -16,6 +16,9 @@ use crate::lock::{InMemoryLocks, LockService, Span};
 use crate::policy::Policy;
 use crate::store::{AppointmentStore, InMemoryStore, ReservationStore};
 
+/// The booking attempt in progress per (call, start): a retry waits on its mutex.
+type Attempts = std::collections::BTreeMap<(String, DateTime<Utc>), Arc<tokio::sync::Mutex<()>>>;
+
 /// Cal.com reservation uids per (call, start).
 type CalcomHolds = std::collections::BTreeMap<(String, DateTime<Utc>), Vec<String>>;
 
@@ -72,6 +75,8 @@ pub struct EngineStats {
     pub compensations: u64,
     /// Creates whose answer was lost, found in Cal.com afterwards and adopted.
     pub reconciled: u64,
+    /// Cal.com bookings a crash left without their local save, cancelled at the restart.
+    pub recovered: u64,
     pub webhooks_accepted: u64,
     pub webhooks_rejected: u64,
 }
@@ -89,6 +94,11 @@ pub struct Engine {
     pub(crate) lock_timeouts: Mutex<u64>,
     pub(crate) compensations: Mutex<u64>,
     pub(crate) reconciled: Mutex<u64>,
+    pub(crate) recovered: Mutex<u64>,
+    /// The booking attempt in progress per (call, start).
+    pub(crate) attempts: Mutex<Attempts>,
+    /// Compensating cancels Cal.com refused for now: (uid, reason, tries left).
+    pub(crate) cancel_outbox: Mutex<Vec<(String, String, u32)>>,
     pub(crate) webhooks: Mutex<(u64, u64)>,
     /// Cal.com reservation uids held per (call, start) between check and booking.
     pub(crate) calcom_holds: Mutex<CalcomHolds>,
@@ -142,6 +152,9 @@ impl Engine {
             lock_timeouts: Mutex::default(),
             compensations: Mutex::default(),
             reconciled: Mutex::default(),
+            recovered: Mutex::default(),
+            cancel_outbox: Mutex::default(),
+            attempts: Mutex::default(),
             webhooks: Mutex::default(),
             calcom_holds: Mutex::default(),
             lock_waits: Mutex::default(),
@@ -184,6 +197,7 @@ impl Engine {
             calcom_retries: self.calcom.retries(),
             compensations: *lock(&self.compensations),
             reconciled: *lock(&self.reconciled),
+            recovered: *lock(&self.recovered),
             webhooks_accepted: webhooks.0,
             webhooks_rejected: webhooks.1,
         }
@@ -377,7 +391,8 @@ impl Engine {
         }
     }
 
-    /// What the engine does on its own: expire local reservations every 30 s.
+    /// What the engine does on its own every 30 s: expire local reservations, and retry the
+    /// compensating cancels Cal.com refused for now.
     pub async fn run_background(self: Arc<Self>) {
         let mut tick = tokio::time::interval(Duration::from_secs(30));
         loop {
@@ -386,6 +401,10 @@ impl Engine {
             let expired = self.reservations.expire_reservations(now);
             if expired > 0 {
                 tracing::debug!(expired, "local reservations expired");
+            }
+            let due = std::mem::take(&mut *lock(&self.cancel_outbox));
+            for (uid, reason, left) in due {
+                self.compensate_one(uid, reason, left).await;
             }
         }
     }

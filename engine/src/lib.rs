@@ -9,6 +9,7 @@
 //! - [`catalog`]: services, their segments and Cal.com event types;
 //! - [`cache`], [`lock`], [`store`]: the availability cache, the lock, the local database;
 //! - [`sync_job`]: appointments from other channels, pushed to Cal.com after a queue delay;
+//! - [`recovery`]: what a restart after a crash repairs (unsaved bookings, the sync queue);
 //! - [`dates`]: the agent's German dates and times;
 //! - [`server`]: the HTTP routes: [`retell`] (function calls), [`webhooks`] (Cal.com).
 
@@ -20,6 +21,7 @@ pub mod dates;
 pub mod engine;
 pub mod lock;
 pub mod policy;
+pub mod recovery;
 pub mod retell;
 pub mod server;
 pub mod store;

@@ -151,9 +151,15 @@ pub struct Policy {
     pub freshness: Duration,
     /// Layer 7: Cancel the Cal.com booking when the local save fails (saga compensation).
     pub saga_compensation: bool,
+    /// A compensation Cal.com refused for now (429, 5xx, no answer) is retried by the
+    /// background job every 30 s, this many times, instead of being given up (an orphan).
+    pub compensation_retries: u32,
     /// Look for a create whose answer was lost in Cal.com (its metadata at that start) and
     /// adopt it before creating again.
     pub reconcile_lost_creates: bool,
+    /// After a crash, cancel the Cal.com bookings whose local save never happened and queue
+    /// the pending syncs again ([`crate::recovery`]).
+    pub recover_on_restart: bool,
     /// Layer 8: Local optimistic reservation made at `check_availability`; `None` (`"off"`):
     /// off.
     #[serde(with = "off_or_duration")]
@@ -212,7 +218,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ),
     (
         "full",
-        "every fix that pays: per-stylist interval locks renewed while booking, lost creates reconciled, overlap conflict check, both reservations, webhook invalidation, parallel segments (no double-check: with a Cal.com hold it only relabels a refusal and costs a Cal.com request)",
+        "every fix that pays: per-stylist interval locks renewed while booking, lost creates reconciled, compensations retried until they land, recovery after a crash, overlap conflict check, both reservations, webhook invalidation, parallel segments (no double-check: with a Cal.com hold it only relabels a refusal and costs a Cal.com request)",
     ),
     ("no-lock", "broken on purpose: baseline without the lock"),
     (
@@ -238,6 +244,8 @@ impl Policy {
             freshness: Duration::from_secs(30),
             saga_compensation: true,
             reconcile_lost_creates: false,
+            recover_on_restart: false,
+            compensation_retries: 0,
             local_reservation_ttl: None,
             calcom_reservation_minutes: None,
             webhook_invalidation: false,
@@ -275,6 +283,8 @@ impl Policy {
                 p.lock = LockMode::StaffInterval;
                 p.lock_renewal = true;
                 p.reconcile_lost_creates = true;
+                p.recover_on_restart = true;
+                p.compensation_retries = 20;
                 // Reconciliation instead of a blind retry, which books twice.
                 p.retry.retry_timeouts = false;
                 p.pre_sync_check = ConflictCheck::Overlap;
@@ -343,6 +353,12 @@ impl Policy {
         }
         limits::distribution("sync_queue_delay", &self.sync_queue_delay, DAY)?;
         limits::count("sync_attempts", self.sync_attempts.into(), 1, 10)?;
+        limits::count(
+            "compensation_retries",
+            self.compensation_retries.into(),
+            0,
+            1000,
+        )?;
         limits::distribution("sync_retry_delay", &self.sync_retry_delay, HOUR)?;
         let i = &self.infra;
         limits::distribution("infra.redis", &i.redis, MINUTE)?;

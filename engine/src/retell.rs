@@ -244,7 +244,7 @@ pub async fn function_call(
         "check_availability" | "check_availability_v17" => {
             check_answer(&engine.check_availability(&request).await)
         }
-        "start_booking" => book_answer(&engine.start_booking(&request).await),
+        "start_booking" => book_answer(&engine.start_booking_detached(request).await),
         "get_alternatives" => match engine.check_availability(&request).await {
             CheckOutcome::Available { request, .. } => {
                 json!({ "success": true, "alternatives": alternatives_json(&[request.local]) })

@@ -34,8 +34,15 @@ pub fn router(engine: Arc<Engine>) -> Router {
 /// Serves the engine on `listener` until `shutdown`, with its background work running.
 pub async fn serve(engine: Arc<Engine>, listener: Listener, shutdown: impl Future<Output = ()>) {
     let background = tokio::spawn(engine.clone().run_background());
+    // Spawned only when needed: an idle task would still change the scheduling order.
+    let recovery = engine
+        .boot()
+        .then(|| tokio::spawn(engine.clone().recover()));
     simkit::transport::serve(listener, router(engine), shutdown, Duration::from_secs(5)).await;
     background.abort();
+    if let Some(recovery) = recovery {
+        recovery.abort();
+    }
 }
 
 /// Runs an engine as a turmoil host: simulated clock and network, listening on `port`.

@@ -96,6 +96,9 @@ pub trait AppointmentStore: Send + Sync {
     fn cancel(&self, id: u64) -> Option<Appointment>;
     /// Records the outcome of a sync; `phases` replaces the phases when given.
     fn set_sync(&self, id: u64, sync: SyncStatus, phases: Option<Vec<Phase>>);
+    /// Records an engine start; returns how many starts came before it (0: a fresh store),
+    /// so that an engine knows it restarts after a crash.
+    fn boot(&self) -> u64;
 }
 
 /// The local reservations table.
@@ -131,6 +134,7 @@ struct Tables {
     appointments: BTreeMap<u64, Appointment>,
     next_id: u64,
     reservations: BTreeMap<String, LocalReservation>,
+    boots: u64,
 }
 
 impl InMemoryStore {
@@ -197,6 +201,12 @@ impl AppointmentStore for InMemoryStore {
                 a.phases = phases;
             }
         }
+    }
+
+    fn boot(&self) -> u64 {
+        let mut t = self.tables();
+        t.boots += 1;
+        t.boots - 1
     }
 }
 

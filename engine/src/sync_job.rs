@@ -39,7 +39,7 @@ impl Engine {
         Ok(appointment)
     }
 
-    async fn run_sync(self: Arc<Self>, id: u64, request: Resolved) {
+    pub(crate) async fn run_sync(self: Arc<Self>, id: u64, request: Resolved) {
         let policy = self.policy().clone();
         tokio::time::sleep(self.draw(&policy.sync_queue_delay)).await;
         for attempt in 1..=policy.sync_attempts.max(1) {

@@ -89,16 +89,28 @@ async fn each_post_sync_check_fires_and_none_fires_when_validation_is_off() {
             .unwrap()
             .contains("another time")
     );
-    let stale = answer(
+    // An hour old and without this call's id: someone else's booking handed back.
+    let mut stale = answer(
         "2025-11-25T11:00:00.000Z",
         "2025-11-24T07:00:00.000Z",
         "call_741",
     );
+    stale["data"]["metadata"] = json!({});
     assert!(
         rejected(&book_against(stale.clone(), true).await)
             .unwrap()
             .contains("stale")
     );
+    // As old, with this call's id: its own booking (reconciliation adopts such), kept.
+    let own_old = answer(
+        "2025-11-25T11:00:00.000Z",
+        "2025-11-24T07:00:00.000Z",
+        "call_741",
+    );
+    assert!(matches!(
+        book_against(own_old, true).await,
+        BookOutcome::Booked { .. }
+    ));
     let other_call = answer(
         "2025-11-25T11:00:00.000Z",
         "2025-11-24T08:00:00.000Z",

@@ -459,6 +459,7 @@ impl MockCalcom {
                     let mut v = wire::booking(w, b);
                     v["hostId"] = b.host_id.into();
                     v["source"] = serde_json::to_value(b.source).unwrap_or_default();
+                    v["admittedAt"] = wire::iso_ms(b.admitted_at).into();
                     if let Some(at) = b.cancelled_at {
                         v["cancelledAt"] = wire::iso_ms(at).into();
                     }

@@ -64,6 +64,8 @@ pub struct Booking {
     pub location: String,
     pub metadata: BTreeMap<String, Value>,
     pub responses: BTreeMap<String, Value>,
+    /// When Cal.com checked its host free (see [`Admitted::at`]); `created_at` is the commit.
+    pub admitted_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -236,6 +238,9 @@ pub enum BookingRefusal {
 pub struct Admitted {
     pub host_id: u64,
     pub span: Span,
+    /// When Cal.com checked the host free: a booking committed after this and before the
+    /// commit was not seen (the race window).
+    pub at: DateTime<Utc>,
 }
 
 /// Two identical bookings (same start, end, host) raced past the check: the later commit
@@ -430,7 +435,11 @@ impl World {
         );
         if req.force {
             let host_id = req.host_id.unwrap_or(et.hosts[0]);
-            return Ok(Admitted { host_id, span });
+            return Ok(Admitted {
+                host_id,
+                span,
+                at: now,
+            });
         }
         if req.start < now {
             return Err(BookingRefusal::InPast);
@@ -449,6 +458,7 @@ impl World {
             .map(|host| Admitted {
                 host_id: host.id,
                 span,
+                at: now,
             })
             .ok_or(BookingRefusal::Unavailable)
     }
@@ -494,6 +504,7 @@ impl World {
             location: req.location.unwrap_or_else(|| et.location.clone()),
             metadata: req.metadata,
             responses: req.responses,
+            admitted_at: admitted.at,
             created_at: now,
             updated_at: now,
             cancelled_at: None,
@@ -689,6 +700,7 @@ impl World {
             .map(|h| Admitted {
                 host_id: h.id,
                 span,
+                at: now,
             })
             .ok_or(ReservationRefusal::AlreadyReserved)
     }

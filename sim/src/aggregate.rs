@@ -89,6 +89,7 @@ impl Counts {
         e.calcom_retries += f.calcom_retries;
         e.compensations += f.compensations;
         e.reconciled += f.reconciled;
+        e.recovered += f.recovered;
         e.webhooks_accepted += f.webhooks_accepted;
         e.webhooks_rejected += f.webhooks_rejected;
         add_map(&mut self.webhooks, &o.webhooks);

@@ -161,7 +161,7 @@ const ENDPOINTS: [&str; 9] = [
     "webhooks",
     "event_types",
 ];
-const ENGINE: [&str; 11] = [
+const ENGINE: [&str; 12] = [
     "cache_hits",
     "cache_misses",
     "cache_invalidations",
@@ -171,6 +171,7 @@ const ENGINE: [&str; 11] = [
     "calcom_retries",
     "compensations",
     "reconciled",
+    "recovered",
     "webhooks_accepted",
     "webhooks_rejected",
 ];

@@ -53,7 +53,7 @@ pub fn check(run: &RunRecord, catalog: &Catalog) -> Result<Vec<Violation>, Strin
     let all: Vec<&Booking> = truth.bookings.iter().collect();
     for (i, a) in all.iter().enumerate() {
         for b in &all[i + 1..] {
-            if a.host_id != b.host_id || !a.overlaps(b) {
+            if a.host_id != b.host_id || !a.overlaps(b) || a.calcom_race(b) {
                 continue;
             }
             let Some(how_long) = a.coexisted(b) else {
@@ -407,6 +407,24 @@ mod tests {
         // Cancelled before the other booking existed: never a double booking.
         r.truth.bookings[0]["createdAt"] = "2025-11-24T08:01:00.000Z".into();
         assert!(kinds(&r).is_empty(), "{:?}", kinds(&r));
+    }
+
+    /// Staff booking in the app while the engine's create was between Cal.com's check and
+    /// its commit: Cal.com's own race, counted apart. Staff booked before the check: the
+    /// engine's create should have been refused, so it is the engine's double booking.
+    #[test]
+    fn a_staff_booking_inside_calcoms_window_is_calcoms_race() {
+        let mut r = consistent();
+        r.truth.bookings[0]["admittedAt"] = "2025-11-24T08:00:00.000Z".into();
+        r.truth.bookings[0]["createdAt"] = "2025-11-24T08:00:02.000Z".into();
+        r.truth.bookings.push(json!({ "uid": "s", "hostId": 1, "start": "2025-11-25T10:15:00.000Z",
+            "end": "2025-11-25T10:45:00.000Z", "status": "accepted", "source": "external", "metadata": {},
+            "createdAt": "2025-11-24T08:00:01.000Z" }));
+        assert!(kinds(&r).is_empty(), "{:?}", kinds(&r));
+        assert_eq!(Truth::of(&r.truth).unwrap().calcom_races(), 1);
+        r.truth.bookings[1]["createdAt"] = "2025-11-24T07:59:59.000Z".into();
+        assert_eq!(kinds(&r), ["double_booking"]);
+        assert_eq!(Truth::of(&r.truth).unwrap().calcom_races(), 0);
     }
 
     #[test]

@@ -167,6 +167,15 @@ const BAD_INPUT: u8 = 2;
 const RUN_FAILED: u8 = 1;
 
 fn main() -> ExitCode {
+    // `RUST_LOG=booking_engine=debug bookingsim run …`: what the engine and the mock log,
+    // on stderr (off unless asked for: a run's outputs never depend on it).
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .without_time()
+            .with_writer(std::io::stderr)
+            .init();
+    }
     match Cli::parse().command {
         Command::Policies => {
             for (name, description) in booking_engine::policy::PRESETS {

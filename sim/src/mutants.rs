@@ -27,7 +27,7 @@ pub struct Mutant {
 }
 
 /// Every layer of `full` switched off alone, and the broken presets.
-pub const MUTANTS: [Mutant; 15] = [
+pub const MUTANTS: [Mutant; 17] = [
     Mutant {
         name: "cache off",
         mutation: Mutation::Layer(|p| p.cache_ttl = None),
@@ -62,6 +62,14 @@ pub const MUTANTS: [Mutant; 15] = [
     Mutant {
         name: "reconciliation off",
         mutation: Mutation::Layer(|p| p.reconcile_lost_creates = false),
+    },
+    Mutant {
+        name: "recovery off",
+        mutation: Mutation::Layer(|p| p.recover_on_restart = false),
+    },
+    Mutant {
+        name: "compensation retries off",
+        mutation: Mutation::Layer(|p| p.compensation_retries = 0),
     },
     Mutant {
         name: "saga compensation off",

@@ -51,8 +51,9 @@ pub struct Summary {
 }
 
 /// The rare paths a run's `coverage` counts.
-pub const COVERAGE: [&str; 13] = [
+pub const COVERAGE: [&str; 14] = [
     "race_window",
+    "external_race",
     "calcom_409",
     "calcom_400",
     "calcom_422",
@@ -93,8 +94,10 @@ fn coverage(
     };
     let expired = |m: &BTreeMap<String, u64>| m.get("expired").copied().unwrap_or(0);
     let simulated = run.simulated;
+    let external_races = crate::truth::Truth::of(&run.truth).map_or(0, |t| t.calcom_races());
     let values = [
         run.truth.race_windows,
+        external_races,
         status("create_booking", 409),
         status("create_booking", 400),
         status("reserve_slot", 422),

@@ -22,6 +22,9 @@ pub struct Booking {
     pub source: String,
     #[serde(default)]
     pub metadata: BTreeMap<String, Value>,
+    /// When Cal.com checked its host free; absent in histories that do not say.
+    #[serde(default)]
+    pub admitted_at: Option<DateTime<Utc>>,
     /// When it began to block its time, and when a cancel (or a reschedule) ended that.
     pub created_at: DateTime<Utc>,
     #[serde(default)]
@@ -53,6 +56,21 @@ impl Booking {
         (from < until).then(|| Some(until - from))
     }
 
+    /// Whether Cal.com itself let these two through: a booking staff made in the app
+    /// committed while the other, an API create, was between Cal.com's check and its commit.
+    /// No client can prevent that (the staff booking did not exist when the engine asked),
+    /// so it is counted apart (`coverage.external_race`), not as the engine's double booking.
+    pub fn calcom_race(&self, other: &Booking) -> bool {
+        let raced = |api: &Booking, staff: &Booking| {
+            api.by_api()
+                && staff.source == "external"
+                && api
+                    .admitted_at
+                    .is_some_and(|at| at <= staff.created_at && staff.created_at <= api.created_at)
+        };
+        raced(self, other) || raced(other, self)
+    }
+
     /// A metadata value written as text (`call_id`, `service`, `appointment_id`).
     pub fn meta(&self, key: &str) -> Option<&str> {
         self.metadata.get(key).and_then(Value::as_str)
@@ -76,6 +94,23 @@ pub struct Truth {
 }
 
 impl Truth {
+    /// Pairs of overlapping bookings of one host that Cal.com let through in its own race
+    /// with staff (see [`Booking::calcom_race`]).
+    pub fn calcom_races(&self) -> u64 {
+        let mut n = 0;
+        for (i, a) in self.bookings.iter().enumerate() {
+            for b in &self.bookings[i + 1..] {
+                n += u64::from(
+                    a.host_id == b.host_id
+                        && a.overlaps(b)
+                        && a.coexisted(b).is_some()
+                        && a.calcom_race(b),
+                );
+            }
+        }
+        n
+    }
+
     /// Reads the mock's state; an entry that does not have the documented shape is an
     /// error naming it, never a field read as empty.
     pub fn of(truth: &GroundTruth) -> Result<Self, String> {

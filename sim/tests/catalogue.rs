@@ -10,7 +10,7 @@ use sim::Scenario;
 use sim::mutants::{MUTANTS, matrix};
 
 /// Each mutant and the scenario whose gates catch it.
-const KILLERS: [(&str, &str); 14] = [
+const KILLERS: [(&str, &str); 16] = [
     ("cache off", "availability-flood"),
     ("lock off", "overlapping-staff"),
     ("lock renewal off", "slow-create-outlives-lock"),
@@ -19,6 +19,8 @@ const KILLERS: [(&str, &str); 14] = [
     ("retries off", "calcom-flaky"),
     ("post-sync validation off", "idempotency-collision"),
     ("saga compensation off", "compound-segment-failure"),
+    ("compensation retries off", "compensation-throttled"),
+    ("recovery off", "crash-recovery"),
     ("local reservation off", "calcom-flaky"),
     ("Cal.com reservation off", "staff-walk-ins"),
     ("webhook invalidation off", "calcom-flaky"),

@@ -332,12 +332,25 @@ impl CalcomClient {
         after_start: DateTime<Utc>,
         before_end: DateTime<Utc>,
     ) -> Result<Vec<CalcomBooking>, CalcomError> {
+        self.list_bookings_page(event_type_id, after_start, before_end, 100, 0)
+            .await
+    }
+
+    /// One page of [`Self::list_bookings`]: `take` bookings after the first `skip`.
+    pub async fn list_bookings_page(
+        &self,
+        event_type_id: u64,
+        after_start: DateTime<Utc>,
+        before_end: DateTime<Utc>,
+        take: usize,
+        skip: usize,
+    ) -> Result<Vec<CalcomBooking>, CalcomError> {
         let answer = self
             .send(Call {
                 endpoint: "get_booking",
                 method: Method::GET,
                 path: format!(
-                    "/v2/bookings?eventTypeId={event_type_id}&afterStart={}&beforeEnd={}",
+                    "/v2/bookings?eventTypeId={event_type_id}&afterStart={}&beforeEnd={}&take={take}&skip={skip}",
                     time(after_start),
                     time(before_end)
                 ),

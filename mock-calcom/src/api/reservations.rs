@@ -262,11 +262,12 @@ pub async fn create_legacy(
     let host_id =
         host.ok_or_else(|| refusal(ReservationRefusal::EventTypeNotFound(event_type_id)))?;
     let uid = state.next_uuid();
+    let now = state.now();
     let admitted = Admitted {
         host_id,
         span: crate::calendar::Span::new(start, end),
+        at: now,
     };
-    let now = state.now();
     state.with_world(|w| {
         w.commit_reservation(
             uid.clone(),

@@ -1,0 +1,148 @@
+//! Start-up recovery after a crash (`policy.recover_on_restart`). What a process keeps only in
+//! memory dies with it: the sync job's queue, and the bookings Cal.com made for requests whose
+//! local save never happened. On a restart (the store remembers earlier starts) the engine
+//! first waits until any create sent before the crash has landed, then cancels in Cal.com
+//! every booking of its own that the store does not hold (nobody was told it was booked:
+//! the answer comes after the save), and re-queues every appointment still waiting for its
+//! sync.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+
+use crate::booking::SlotRequest;
+use crate::calcom::CalcomBooking;
+use crate::engine::{Engine, lock};
+use crate::policy::LockMode;
+use crate::store::{AppointmentStatus, SyncStatus};
+
+/// Page size of the booking list (Cal.com answers at most 250).
+const PAGE: usize = 100;
+
+impl Engine {
+    /// Records this start in the store; whether it follows a crash and the policy wants
+    /// [`Self::recover`] run.
+    pub fn boot(&self) -> bool {
+        self.appointments.boot() > 0 && self.policy().recover_on_restart
+    }
+
+    /// The recovery after a restart (see the module).
+    pub async fn recover(self: Arc<Self>) {
+        // A create sent just before the crash lands within the client's timeout.
+        tokio::time::sleep(self.policy().timeouts.total).await;
+        self.cancel_unsaved_bookings().await;
+        self.requeue_pending_syncs().await;
+    }
+
+    /// Cancels the engine's Cal.com bookings (its metadata names a call or an appointment)
+    /// that no booked appointment holds. Each is re-checked under its stylist's lock, so a
+    /// booking a live request made and is about to save is never taken for one.
+    async fn cancel_unsaved_bookings(&self) {
+        let now = self.now();
+        let until = now
+            + TimeDelta::from_std(self.policy().booking_horizon).unwrap_or(TimeDelta::days(365));
+        let event_types: BTreeSet<u64> = self
+            .catalog()
+            .services
+            .iter()
+            .flat_map(|s| s.segments.iter().filter_map(|seg| seg.event_type_id))
+            .collect();
+        for event_type_id in event_types {
+            let Some(found) = self.list_all(event_type_id, now, until).await else {
+                continue;
+            };
+            for b in found.into_iter().filter(|b| {
+                b.status == "accepted"
+                    && (b.metadata.contains_key("call_id")
+                        || b.metadata.contains_key("appointment_id"))
+            }) {
+                let locks = match (self.policy().lock, b.host_id) {
+                    (LockMode::StaffInterval, Some(host)) => vec![(
+                        format!("booking_lock:{}:staff:{host}", self.catalog().company_id),
+                        Some((b.start, b.end)),
+                    )],
+                    _ => Vec::new(),
+                };
+                let Ok(guard) = self.acquire_all(&locks).await else {
+                    continue;
+                };
+                self.database().await;
+                if !self.saved(&b.uid) {
+                    tracing::info!(uid = %b.uid, "cancelling a booking the crash left unsaved");
+                    *lock(&self.recovered) += 1;
+                    let _ = self
+                        .calcom
+                        .cancel_booking(&b.uid, "Wiederherstellung: Buchung nie gespeichert")
+                        .await;
+                }
+                self.release(guard).await;
+            }
+        }
+    }
+
+    /// Whether a booked appointment holds the Cal.com booking `uid`.
+    fn saved(&self, uid: &str) -> bool {
+        self.appointments.appointments().iter().any(|a| {
+            a.status == AppointmentStatus::Booked
+                && a.phases
+                    .iter()
+                    .any(|p| p.calcom_uid.as_deref() == Some(uid))
+        })
+    }
+
+    /// Every booking of an event type starting in `[from, until]`, page by page; `None` when
+    /// Cal.com cannot be read (the next restart tries again).
+    async fn list_all(
+        &self,
+        event_type_id: u64,
+        from: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Option<Vec<CalcomBooking>> {
+        let mut all = Vec::new();
+        loop {
+            let page = self
+                .calcom
+                .list_bookings_page(event_type_id, from, until, PAGE, all.len())
+                .await
+                .ok()?;
+            let last = page.len() < PAGE;
+            all.extend(page);
+            if last {
+                return Some(all);
+            }
+        }
+    }
+
+    /// The sync queue lived in the crashed process: queue every pending appointment again.
+    async fn requeue_pending_syncs(self: &Arc<Self>) {
+        self.database().await;
+        for a in self.appointments.appointments() {
+            if a.status != AppointmentStatus::Booked || a.sync != SyncStatus::Pending {
+                continue;
+            }
+            let service = self
+                .catalog()
+                .services
+                .iter()
+                .find(|s| s.id == a.service_id)
+                .map(|s| s.name.clone());
+            let request = SlotRequest {
+                call_id: String::new(),
+                service,
+                datetime: Some(self.local(a.start).format("%Y-%m-%dT%H:%M").to_string()),
+                date: None,
+                time: None,
+                customer_name: Some(a.customer_name.clone()),
+            };
+            match self.resolve(&request) {
+                Ok(resolved) => {
+                    let engine = self.clone();
+                    tokio::spawn(async move { engine.run_sync(a.id, resolved).await });
+                }
+                // Already past: nothing left to book.
+                Err(_) => self.appointments.set_sync(a.id, SyncStatus::Failed, None),
+            }
+        }
+    }
+}
