@@ -179,6 +179,11 @@ impl Engine {
         self.calcom.samples()
     }
 
+    /// The locks still held now (a run that settled should hold none).
+    pub fn held_locks(&self) -> Vec<String> {
+        self.locks.held(self.now())
+    }
+
     /// How long each lock acquisition waited, in milliseconds.
     pub fn lock_waits(&self) -> Vec<u64> {
         lock(&self.lock_waits).clone()

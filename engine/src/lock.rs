@@ -26,6 +26,8 @@ pub trait LockService: Send + Sync {
     fn extend(&self, token: u64, now: DateTime<Utc>, until: DateTime<Utc>) -> bool;
     /// Locks taken and attempts refused so far.
     fn counters(&self) -> LockCounters;
+    /// The keys of the locks still held (unexpired) at `now`.
+    fn held(&self, now: DateTime<Utc>) -> Vec<String>;
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -117,6 +119,15 @@ impl LockService for InMemoryLocks {
 
     fn counters(&self) -> LockCounters {
         self.table().counters
+    }
+
+    fn held(&self, now: DateTime<Utc>) -> Vec<String> {
+        let t = self.table();
+        t.held
+            .iter()
+            .filter(|h| h.until > now)
+            .map(|h| h.key.clone())
+            .collect()
     }
 }
 

@@ -192,7 +192,12 @@ pub fn generate(seed: u64) -> String {
                 work,
                 "[[calls]]\nid = \"call_{c}\"\nstart = \"{}s\"\n\n[[calls.steps]]\nat = \"2s\"\nfunction = \"check_availability\"\nargs = {{ datum = \"{day}\", uhrzeit = \"{time}\", dienstleistung = \"{service}\" }}\n\n[[calls.steps]]\nat = \"{}s\"\nfunction = \"start_booking\"\nargs = {{ datetime = \"{at}\", service_name = \"{service}\", customer_name = \"Anrufer {c}\" }}\n",
                 rng.random_range(0..20),
-                rng.random_range(5..25),
+                // Now and then a caller who thinks it over for minutes: holds run out mid-call.
+                if rng.random_bool(0.2) {
+                    rng.random_range(130..300)
+                } else {
+                    rng.random_range(5..25)
+                },
             );
             if retries {
                 let _ = writeln!(

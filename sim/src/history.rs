@@ -1,76 +1,334 @@
-//! The run's history in the Jepsen style: every operation as an `invoke` followed by `ok`,
-//! `fail` or `info` (no answer: it may or may not have happened), ordered by simulated time.
-//! Processes are the calls (function calls to the engine) and `engine` (its Cal.com requests).
+//! The run's history in the Jepsen style, one JSON line per event, ordered by simulated time
+//! (`t_ms` since the scenario's start): what the invariant checker ([`crate::invariants`])
+//! reads, from a run or from a file (`bookingsim check history.jsonl`).
+//!
+//! Processes and what their events mean:
+//! - a call id: the caller's function calls, `invoke` then `ok`, `fail` or `info` (no answer:
+//!   it may or may not have happened); `f` is the function, `value` its arguments or answer;
+//! - `engine`: its Cal.com requests (`f = "calcom.<endpoint>"`, `value` the status), each
+//!   appointment it saved (`save`, `f = "appointment"`, at its creation, with the Cal.com
+//!   uids of its staffed segments as they ended, `null` for one never booked), and at the end
+//!   what it still holds (`settle`: `f = "reservations"` or `"locks"`);
+//! - `calcom`: every booking Cal.com committed (`commit`, `f = "booking"`: uid, host, start,
+//!   end, source, the call or appointment it belongs to, and for a compound service how many
+//!   staffed segments make it whole), every cancel (`cancel`), and the reservations still held
+//!   at the end (`settle`);
+//! - `nemesis`: each fault's `start` and `stop` (`f` its kind), from which liveness is judged.
 
 use std::io::Write;
 
 use booking_engine::calcom::CalcomSample;
+use booking_engine::catalog::Catalog;
+use booking_engine::store::AppointmentStatus;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::record::{CallRecord, Completion, StepRecord};
-use crate::scenario::Scenario;
+use crate::scenario::{Fault, Scenario};
+use crate::truth::Truth;
 use crate::world::RunRecord;
 
-/// An event, by reference into the record: the history is written a line at a time and
-/// never held whole in memory.
-enum Event<'a> {
+/// One line of `history.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    pub t_ms: u64,
+    pub process: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub f: String,
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub value: Value,
+}
+
+impl Event {
+    fn new(t_ms: u64, process: &str, kind: &str, f: &str, value: Value) -> Self {
+        Event {
+            t_ms,
+            process: process.to_owned(),
+            kind: kind.to_owned(),
+            f: f.to_owned(),
+            value,
+        }
+    }
+}
+
+/// An event by reference into the record, so that a long run's history is written a line
+/// at a time and never held whole in memory.
+enum Ref<'a> {
     Invoke(&'a CallRecord, &'a StepRecord),
     Complete(&'a CallRecord, &'a StepRecord),
     CalcomInvoke(u64, &'a CalcomSample),
     CalcomComplete(u64, &'a CalcomSample),
+    State(Event),
 }
 
-impl Event<'_> {
-    fn to_json(&self) -> Value {
-        match *self {
-            Event::Invoke(call, step) => {
-                json!({ "t_ms": step.invoked_ms, "process": call.id, "type": "invoke", "f": step.function, "value": step.args })
-            }
-            Event::Complete(call, step) => {
+impl Ref<'_> {
+    fn event(&self) -> Event {
+        match self {
+            Ref::Invoke(call, step) => Event::new(
+                step.invoked_ms,
+                &call.id,
+                "invoke",
+                &step.function,
+                step.args(),
+            ),
+            Ref::Complete(call, step) => {
                 let kind = match step.completion {
                     Completion::Ok => "ok",
                     Completion::Fail => "fail",
                     Completion::Info => "info",
                 };
-                json!({ "t_ms": step.completed_ms, "process": call.id, "type": kind, "f": step.function, "value": step.answer })
+                Event::new(
+                    step.completed_ms,
+                    &call.id,
+                    kind,
+                    &step.function,
+                    step.answer(),
+                )
             }
-            Event::CalcomInvoke(at, s) => {
-                json!({ "t_ms": at, "process": "engine", "type": "invoke", "f": format!("calcom.{}", s.endpoint) })
-            }
-            Event::CalcomComplete(at, s) => {
+            Ref::CalcomInvoke(at, s) => Event::new(
+                *at,
+                "engine",
+                "invoke",
+                &format!("calcom.{}", s.endpoint),
+                Value::Null,
+            ),
+            Ref::CalcomComplete(at, s) => {
                 let kind = match s.status {
                     0 => "info",
                     200..=299 => "ok",
                     _ => "fail",
                 };
-                json!({ "t_ms": at, "process": "engine", "type": kind, "f": format!("calcom.{}", s.endpoint), "value": s.status })
+                Event::new(
+                    *at,
+                    "engine",
+                    kind,
+                    &format!("calcom.{}", s.endpoint),
+                    s.status.into(),
+                )
             }
+            Ref::State(e) => e.clone(),
         }
     }
 }
 
-/// Writes one JSON line per event, in time order (ties keep the order they were recorded in).
-pub fn write(scenario: &Scenario, run: &RunRecord, out: &mut impl Write) -> std::io::Result<()> {
-    let mut events: Vec<(u64, Event<'_>)> = Vec::new();
+/// Milliseconds from `start` to `t` (0 before it).
+fn ms_since(start: DateTime<Utc>, t: DateTime<Utc>) -> u64 {
+    u64::try_from((t - start).num_milliseconds().max(0)).unwrap_or(0)
+}
+
+/// Order among events of one instant: faults and cancels first (a booking cancelled in the
+/// instant another is made never coexisted with it), commits, the rest, and `settle` last.
+fn rank(e: &Ref<'_>) -> u8 {
+    match e {
+        Ref::State(e) if e.kind == "stop" || e.kind == "start" => 0,
+        Ref::State(e) if e.kind == "cancel" => 1,
+        Ref::State(e) if e.kind == "commit" => 2,
+        Ref::State(e) if e.kind == "settle" => 4,
+        _ => 3,
+    }
+}
+
+/// The events Cal.com's ground truth, the engine's store and the faults contribute.
+fn state_events(scenario: &Scenario, run: &RunRecord) -> Result<Vec<Event>, String> {
+    let start = scenario.start_utc();
+    let catalog = scenario.catalog();
+    let end_ms = u64::try_from(run.simulated.as_millis()).unwrap_or(u64::MAX);
+    let mut out = Vec::new();
+    for f in &scenario.faults {
+        let (kind, at, until) = match *f {
+            Fault::EngineCrash { at, restart_after } => ("engine_crash", at, at + restart_after),
+            Fault::Partition { at, duration } => ("partition", at, at + duration),
+        };
+        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        out.push(Event::new(ms(at), "nemesis", "start", kind, Value::Null));
+        out.push(Event::new(ms(until), "nemesis", "stop", kind, Value::Null));
+    }
+    for rule in &scenario.calcom.faults {
+        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let endpoint = match rule.endpoint {
+            mock_calcom::config::EndpointSelector::Any => "any",
+            mock_calcom::config::EndpointSelector::One(e) => e.name(),
+        };
+        let what = json!({ "endpoint": endpoint });
+        out.push(Event::new(
+            ms(rule.from),
+            "nemesis",
+            "start",
+            "calcom_fault",
+            what.clone(),
+        ));
+        // A fault without an end never heals: liveness is not judged in that run.
+        if let Some(until) = rule.until {
+            out.push(Event::new(
+                ms(until),
+                "nemesis",
+                "stop",
+                "calcom_fault",
+                what,
+            ));
+        }
+    }
+    let truth = Truth::of(&run.truth)?;
+    for b in &truth.bookings {
+        let mut value = json!({
+            "uid": b.uid, "hostId": b.host_id, "start": iso(b.start), "end": iso(b.end),
+            "source": b.source,
+        });
+        if let Some(at) = b.admitted_at {
+            value["admittedMs"] = ms_since(start, at).into();
+        }
+        for key in ["call_id", "appointment_id", "service"] {
+            if let Some(v) = b.meta(key) {
+                value[key] = v.into();
+            }
+        }
+        if let Some(svc) = b
+            .meta("service")
+            .and_then(|s| catalog.service(s))
+            .filter(|s| s.is_compound())
+        {
+            let staffed = svc
+                .segments
+                .iter()
+                .filter(|seg| seg.event_type_id.is_some())
+                .count();
+            value["segments"] = staffed.into();
+        }
+        out.push(Event::new(
+            ms_since(start, b.created_at),
+            "calcom",
+            "commit",
+            "booking",
+            value,
+        ));
+        // Not active and no instant given (a history from elsewhere): it is taken to have
+        // blocked nothing, rather than to prove a double booking it may never have been.
+        let cancelled = b.cancelled_at.or((!b.active()).then_some(b.created_at));
+        if let Some(at) = cancelled {
+            out.push(Event::new(
+                ms_since(start, at),
+                "calcom",
+                "cancel",
+                "booking",
+                json!({ "uid": b.uid }),
+            ));
+        }
+    }
+    for a in run
+        .appointments
+        .iter()
+        .filter(|a| a.status == AppointmentStatus::Booked)
+    {
+        let uids: Vec<Option<&str>> = a
+            .phases
+            .iter()
+            .filter(|p| p.calcom_uid.is_some() || is_staffed(&catalog, a.service_id, &p.segment))
+            .map(|p| p.calcom_uid.as_deref())
+            .collect();
+        out.push(Event::new(
+            ms_since(start, a.created_at),
+            "engine",
+            "save",
+            "appointment",
+            json!({ "id": a.id, "call_id": a.call_id, "uids": uids, "sync": format!("{:?}", a.sync) }),
+        ));
+    }
+    let held: Vec<&str> = truth
+        .reservations
+        .iter()
+        .filter(|r| r.state == "held")
+        .map(|r| r.reservation_uid.as_str())
+        .collect();
+    out.push(Event::new(
+        end_ms,
+        "calcom",
+        "settle",
+        "reservations",
+        json!({ "held": held }),
+    ));
+    let local: Vec<Value> = run
+        .reservations
+        .iter()
+        .filter(|r| r.state == "held")
+        .map(|r| json!({ "token": r.token, "call_id": r.call_id }))
+        .collect();
+    out.push(Event::new(
+        end_ms,
+        "engine",
+        "settle",
+        "reservations",
+        json!({ "held": local }),
+    ));
+    out.push(Event::new(
+        end_ms,
+        "engine",
+        "settle",
+        "locks",
+        json!({ "held": run.locks_held }),
+    ));
+    Ok(out)
+}
+
+fn is_staffed(catalog: &Catalog, service_id: u64, segment: &str) -> bool {
+    catalog
+        .service_by_event_type_in(service_id, segment)
+        .is_some()
+}
+
+/// An instant as Cal.com writes it (`2025-11-25T11:00:00.000Z`).
+pub fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Every event of the run, in order, handed to `each` one at a time.
+pub fn for_each<E: From<String>>(
+    scenario: &Scenario,
+    run: &RunRecord,
+    mut each: impl FnMut(Event) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut events: Vec<(u64, Ref<'_>)> = Vec::new();
     for call in &run.calls {
         for step in &call.steps {
-            events.push((step.invoked_ms, Event::Invoke(call, step)));
-            events.push((step.completed_ms, Event::Complete(call, step)));
+            events.push((step.invoked_ms, Ref::Invoke(call, step)));
+            events.push((step.completed_ms, Ref::Complete(call, step)));
         }
     }
     let start_ms = scenario.start_utc().timestamp_millis();
     for s in &run.calcom_samples {
         let at = u64::try_from((s.at_ms - start_ms).max(0)).unwrap_or(0);
-        events.push((at, Event::CalcomInvoke(at, s)));
-        events.push((
-            at + s.latency_ms,
-            Event::CalcomComplete(at + s.latency_ms, s),
-        ));
+        events.push((at, Ref::CalcomInvoke(at, s)));
+        events.push((at + s.latency_ms, Ref::CalcomComplete(at + s.latency_ms, s)));
     }
-    events.sort_by_key(|(t, _)| *t);
+    for e in state_events(scenario, run)? {
+        events.push((e.t_ms, Ref::State(e)));
+    }
+    // Stable: ties keep the order they were recorded in, within their rank.
+    events.sort_by_key(|(t, e)| (*t, rank(e)));
     for (_, e) in &events {
-        serde_json::to_writer(&mut *out, &e.to_json())?;
-        out.write_all(b"\n")?;
+        each(e.event())?;
     }
     Ok(())
+}
+
+/// Writes one JSON line per event.
+pub fn write(scenario: &Scenario, run: &RunRecord, out: &mut impl Write) -> std::io::Result<()> {
+    for_each(scenario, run, |e| -> Result<(), HistoryError> {
+        serde_json::to_writer(&mut *out, &e).map_err(|e| HistoryError(e.to_string()))?;
+        out.write_all(b"\n")
+            .map_err(|e| HistoryError(e.to_string()))
+    })
+    .map_err(|e| std::io::Error::other(e.0))
+}
+
+/// A history that could not be built or written.
+#[derive(Debug)]
+pub struct HistoryError(pub String);
+
+impl From<String> for HistoryError {
+    fn from(s: String) -> Self {
+        HistoryError(s)
+    }
 }

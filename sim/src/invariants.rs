@@ -1,18 +1,25 @@
-//! Invariants checked once a run has settled, against Cal.com's ground truth, the engine's
-//! store and what callers were told. Each must hold in every run of a correct policy.
+//! The invariant checker. It follows a run's history ([`crate::history`]) event by event,
+//! as it was produced (every Cal.com commit and cancel, every local save, every answer to a
+//! caller, every fault), and reports each violation with the first instant it held: a
+//! double booking a later cancel undid is still a double booking, with how long it lasted.
+//! The same checker reads a written history (`bookingsim check history.jsonl`).
+//!
+//! Safety: `double_booking`, `orphan_calcom`, `orphan_local`, `partial_compound`,
+//! `ghost_booking`, `lost_booking`, `dangling_reservation`. Liveness, judged once the last
+//! fault healed and the run settled: `no_answer_after_heal` (a function call made after every
+//! fault ended got no answer) and `dangling_lock` (a lock still held at the end).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use booking_engine::catalog::Catalog;
-use booking_engine::store::AppointmentStatus;
-use serde::Serialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-use crate::record::Outcome;
-use crate::truth::{Booking, Truth};
+use crate::history::{self, Event};
+use crate::scenario::Scenario;
 use crate::world::RunRecord;
 
 /// The kinds, in report order.
-pub const KINDS: [&str; 7] = [
+pub const KINDS: [&str; 9] = [
     "double_booking",
     "orphan_calcom",
     "orphan_local",
@@ -20,191 +27,467 @@ pub const KINDS: [&str; 7] = [
     "ghost_booking",
     "lost_booking",
     "dangling_reservation",
+    "no_answer_after_heal",
+    "dangling_lock",
 ];
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Violation {
     pub kind: String,
     pub detail: String,
+    /// The first instant it held, in milliseconds since the scenario's start.
+    pub at_ms: u64,
 }
 
-/// An instant as Cal.com writes it (`2025-11-25T11:00:00.000Z`).
-fn iso(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+/// Every violation in a settled run, in [`KINDS`] order, each kind by first instant.
+pub fn check(scenario: &Scenario, run: &RunRecord) -> Result<Vec<Violation>, String> {
+    let mut checker = Checker::default();
+    history::for_each(scenario, run, |e| checker.observe(&e))?;
+    Ok(checker.finish())
 }
 
-fn violation(kind: &str, detail: String) -> Violation {
-    Violation {
-        kind: kind.to_owned(),
-        detail,
+/// Every violation in a written history (`history.jsonl`, one event per line, in time
+/// order); an unreadable line is an error naming it.
+pub fn check_history(history: impl std::io::BufRead) -> Result<Vec<Violation>, String> {
+    let mut checker = Checker::default();
+    for (i, line) in history.lines().enumerate() {
+        let line = line.map_err(|e| format!("line {}: {e}", i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event: Event =
+            serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", i + 1))?;
+        checker
+            .observe(&event)
+            .map_err(|e| format!("line {}: {e}", i + 1))?;
+    }
+    Ok(checker.finish())
+}
+
+/// A Cal.com booking as the history's `commit` describes it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Commit {
+    uid: String,
+    host_id: u64,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    source: String,
+    #[serde(default)]
+    admitted_ms: Option<u64>,
+    #[serde(default, rename = "call_id")]
+    call_id: Option<String>,
+    #[serde(default, rename = "appointment_id")]
+    appointment_id: Option<String>,
+    #[serde(default)]
+    service: Option<String>,
+    /// Staffed segments that make a compound service whole.
+    #[serde(default)]
+    segments: Option<usize>,
+}
+
+/// A booking as the checker keeps it.
+#[derive(Debug, Clone)]
+struct Booked {
+    commit: Commit,
+    at: u64,
+    cancelled: Option<u64>,
+}
+
+impl Booked {
+    fn active(&self) -> bool {
+        self.cancelled.is_none()
     }
 }
 
-/// Every violation in a settled run. An unreadable ground truth is an error: the checker
-/// never reads a missing field as empty.
-pub fn check(run: &RunRecord, catalog: &Catalog) -> Result<Vec<Violation>, String> {
-    let truth = Truth::of(&run.truth)?;
-    let mut out = Vec::new();
-    let active: Vec<&Booking> = truth.bookings.iter().filter(|b| b.active()).collect();
+/// A local appointment as the history's `save` describes it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Save {
+    id: u64,
+    #[serde(default)]
+    call_id: Option<String>,
+    uids: Vec<Option<String>>,
+    #[serde(default)]
+    sync: Option<String>,
+}
 
-    // Two bookings overlapping for one staff member while both were active, at the end or
-    // for a while before a cancel undid one (a transient double booking counts too).
-    let all: Vec<&Booking> = truth.bookings.iter().collect();
-    for (i, a) in all.iter().enumerate() {
-        for b in &all[i + 1..] {
-            if a.host_id != b.host_id || !a.overlaps(b) || a.calcom_race(b) {
-                continue;
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Held<T> {
+    held: Vec<T>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LocalHold {
+    token: String,
+    call_id: String,
+}
+
+/// Follows a history; [`Checker::finish`] judges what must hold once the run settled.
+#[derive(Debug, Default)]
+pub struct Checker {
+    /// Every booking by uid, in commit order.
+    bookings: BTreeMap<String, Booked>,
+    order: Vec<String>,
+    /// Cancels seen before their booking's commit (one instant holds both: cancels come
+    /// first in it, so that a booking cancelled as another is made never coexists with it).
+    early_cancels: BTreeMap<String, u64>,
+    /// Double bookings still open: (earlier uid, later uid, index into `found`).
+    open_doubles: Vec<(String, String, usize)>,
+    /// Calls by id: when told "gebucht" (if ever), when last answered, how it last ended.
+    calls: BTreeMap<String, CallState>,
+    saves: Vec<(u64, Save)>,
+    /// Faults in progress and when the last one ended.
+    faults_open: u32,
+    healed_at: Option<u64>,
+    invoked: BTreeMap<(String, String), u64>,
+    found: Vec<Violation>,
+    last_t: u64,
+}
+
+#[derive(Debug, Default)]
+struct CallState {
+    told_booked: Option<u64>,
+    last_answer: u64,
+    last_booking_answer: Option<String>,
+}
+
+impl Checker {
+    fn push(&mut self, kind: &str, detail: String, at_ms: u64) -> usize {
+        self.found.push(Violation {
+            kind: kind.to_owned(),
+            detail,
+            at_ms,
+        });
+        self.found.len() - 1
+    }
+
+    /// Takes the next event (in time order).
+    pub fn observe(&mut self, e: &Event) -> Result<(), String> {
+        if e.t_ms < self.last_t {
+            return Err(format!(
+                "t_ms {} goes back in time (after {})",
+                e.t_ms, self.last_t
+            ));
+        }
+        self.last_t = e.t_ms;
+        let t = e.t_ms;
+        let value = |what: &str| format!("{} {} {what}: {}", e.process, e.kind, e.value);
+        match (e.process.as_str(), e.kind.as_str(), e.f.as_str()) {
+            ("calcom", "commit", "booking") => {
+                let commit: Commit = serde_json::from_value(e.value.clone())
+                    .map_err(|err| format!("{}: {err}", value("booking")))?;
+                self.commit(commit, t);
             }
-            let Some(how_long) = a.coexisted(b) else {
+            ("calcom", "cancel", "booking") => {
+                let uid = e.value["uid"]
+                    .as_str()
+                    .ok_or_else(|| format!("{}: expected a `uid`", value("booking")))?;
+                self.cancel(uid, t);
+            }
+            ("engine", "save", "appointment") => {
+                let save: Save = serde_json::from_value(e.value.clone())
+                    .map_err(|err| format!("{}: {err}", value("appointment")))?;
+                self.saves.push((t, save));
+            }
+            ("calcom", "settle", "reservations") => {
+                let held: Held<String> = serde_json::from_value(e.value.clone())
+                    .map_err(|err| format!("{}: {err}", value("reservations")))?;
+                for uid in held.held {
+                    self.push(
+                        "dangling_reservation",
+                        format!("Cal.com reservation {uid} still held"),
+                        t,
+                    );
+                }
+            }
+            ("engine", "settle", "reservations") => {
+                let held: Held<LocalHold> = serde_json::from_value(e.value.clone())
+                    .map_err(|err| format!("{}: {err}", value("reservations")))?;
+                for r in held.held {
+                    self.push(
+                        "dangling_reservation",
+                        format!("local reservation {} of {} still held", r.token, r.call_id),
+                        t,
+                    );
+                }
+            }
+            ("engine", "settle", "locks") => {
+                let held: Held<String> = serde_json::from_value(e.value.clone())
+                    .map_err(|err| format!("{}: {err}", value("locks")))?;
+                for key in held.held {
+                    self.push(
+                        "dangling_lock",
+                        format!("lock {key} still held once the run settled"),
+                        t,
+                    );
+                }
+            }
+            ("nemesis", "start", _) => self.faults_open += 1,
+            ("nemesis", "stop", _) => {
+                self.faults_open = self.faults_open.saturating_sub(1);
+                self.healed_at = Some(t);
+            }
+            ("engine" | "calcom" | "nemesis", _, _) => {}
+            (call, kind, f) => self.caller(call, kind, f, e, t),
+        }
+        Ok(())
+    }
+
+    fn caller(&mut self, call: &str, kind: &str, f: &str, e: &Event, t: u64) {
+        let key = (call.to_owned(), f.to_owned());
+        if kind == "invoke" {
+            self.invoked.insert(key, t);
+            self.calls.entry(call.to_owned()).or_default();
+            return;
+        }
+        let invoked = self.invoked.remove(&key).unwrap_or(t);
+        let state = self.calls.entry(call.to_owned()).or_default();
+        state.last_answer = t;
+        if f == "start_booking" {
+            if kind == "ok" && state.told_booked.is_none() {
+                state.told_booked = Some(t);
+            }
+            state.last_booking_answer = Some(match kind {
+                "info" => "no answer".to_owned(),
+                _ => e.value["error_type"].as_str().unwrap_or(kind).to_owned(),
+            });
+        }
+        // Liveness: once every fault has ended, the engine answers every function call.
+        // (A fault without an end never stops: no verdict in that run.)
+        let healed = self.faults_open == 0 && self.healed_at.is_some_and(|h| invoked >= h);
+        if kind == "info" && healed {
+            self.push(
+                "no_answer_after_heal",
+                format!(
+                    "{call}: {f} made at {} s, after every fault had ended, got no answer",
+                    invoked as f64 / 1000.0
+                ),
+                t,
+            );
+        }
+    }
+
+    fn commit(&mut self, commit: Commit, t: u64) {
+        if let Some(at) = self.early_cancels.remove(&commit.uid) {
+            self.order.push(commit.uid.clone());
+            let booked = Booked {
+                commit,
+                at: t,
+                cancelled: Some(at),
+            };
+            self.bookings.insert(booked.commit.uid.clone(), booked);
+            return;
+        }
+        // Overlapping an active booking of the same host: a double booking from now on,
+        // unless Cal.com itself let a staff booking into an API create's window.
+        let clashes: Vec<String> = self
+            .order
+            .iter()
+            .filter(|uid| {
+                let b = &self.bookings[*uid];
+                b.active()
+                    && b.commit.host_id == commit.host_id
+                    && b.commit.start < commit.end
+                    && commit.start < b.commit.end
+                    && !calcom_race(b, &commit)
+            })
+            .cloned()
+            .collect();
+        for uid in clashes {
+            let a = &self.bookings[&uid].commit;
+            let detail = format!(
+                "host {} has {} ({}, {}) and {} ({}, {})",
+                a.host_id,
+                a.uid,
+                history::iso(a.start),
+                a.source,
+                commit.uid,
+                history::iso(commit.start),
+                commit.source
+            );
+            let i = self.push("double_booking", detail, t);
+            self.open_doubles.push((uid, commit.uid.clone(), i));
+        }
+        self.order.push(commit.uid.clone());
+        self.bookings.insert(
+            commit.uid.clone(),
+            Booked {
+                commit,
+                at: t,
+                cancelled: None,
+            },
+        );
+    }
+
+    fn cancel(&mut self, uid: &str, t: u64) {
+        match self.bookings.get_mut(uid) {
+            Some(b) => {
+                b.cancelled.get_or_insert(t);
+            }
+            None => {
+                self.early_cancels.insert(uid.to_owned(), t);
+            }
+        }
+        // A double booking ends with either booking: say how long it lasted.
+        let (ended, open): (Vec<_>, Vec<_>) = std::mem::take(&mut self.open_doubles)
+            .into_iter()
+            .partition(|(a, b, _)| a == uid || b == uid);
+        self.open_doubles = open;
+        for (_, _, i) in ended {
+            let v = &mut self.found[i];
+            let lasted = t.saturating_sub(v.at_ms) as f64 / 1000.0;
+            v.detail
+                .push_str(&format!(" for {lasted} s until a cancel"));
+        }
+    }
+
+    /// What must hold once the run settled; the violations in [`KINDS`] order.
+    pub fn finish(mut self) -> Vec<Violation> {
+        let mut end: Vec<Violation> = Vec::new();
+        let mut push = |kind: &str, detail: String, at_ms: u64| {
+            end.push(Violation {
+                kind: kind.to_owned(),
+                detail,
+                at_ms,
+            });
+        };
+        // Orphans: the engine's bookings on one side and not the other.
+        let saved: BTreeSet<&str> = self
+            .saves
+            .iter()
+            .flat_map(|(_, s)| s.uids.iter().flatten().map(String::as_str))
+            .collect();
+        let engine_made = |b: &Booked| b.commit.source == "api";
+        for uid in &self.order {
+            let b = &self.bookings[uid];
+            if b.active() && engine_made(b) && !saved.contains(uid.as_str()) {
+                push(
+                    "orphan_calcom",
+                    format!(
+                        "Cal.com booking {uid} ({}) has no local appointment",
+                        history::iso(b.commit.start)
+                    ),
+                    b.at,
+                );
+            }
+        }
+        for (t, save) in &self.saves {
+            let mut missing = 0;
+            let mut since = *t;
+            for uid in &save.uids {
+                match uid.as_deref().and_then(|u| self.bookings.get(u)) {
+                    Some(b) if b.active() => {}
+                    Some(b) => {
+                        missing += 1;
+                        since = since.max(b.cancelled.unwrap_or(*t));
+                    }
+                    None => missing += 1,
+                }
+            }
+            if missing > 0 {
+                push(
+                    "orphan_local",
+                    format!(
+                        "appointment {}{} ({}) misses {missing} Cal.com booking(s)",
+                        save.id,
+                        save.call_id
+                            .as_deref()
+                            .map_or_else(String::new, |c| format!(" of {c}")),
+                        save.sync.as_deref().unwrap_or("sync unknown")
+                    ),
+                    since,
+                );
+            }
+        }
+        // Compound services: all staffed segments or none, per owner.
+        let mut groups: BTreeMap<(String, String), (usize, usize, u64)> = BTreeMap::new();
+        for b in self.order.iter().map(|u| &self.bookings[u]) {
+            let (Some(service), Some(segments)) = (&b.commit.service, b.commit.segments) else {
                 continue;
             };
-            let lasting = how_long.map_or_else(String::new, |d| {
-                format!(
-                    " for {} s until a cancel",
-                    d.num_milliseconds() as f64 / 1000.0
-                )
-            });
-            out.push(violation(
-                "double_booking",
-                format!(
-                    "host {} has {} ({}, {}) and {} ({}, {}){lasting}",
-                    a.host_id,
-                    a.uid,
-                    iso(a.start),
-                    a.source,
-                    b.uid,
-                    iso(b.start),
-                    b.source
-                ),
-            ));
+            let owner = b
+                .commit
+                .call_id
+                .clone()
+                .or_else(|| b.commit.appointment_id.clone())
+                .unwrap_or_else(|| "(no owner)".into());
+            let g = groups
+                .entry((owner, service.clone()))
+                .or_insert((0, segments, 0));
+            g.0 += usize::from(b.active());
+            g.2 = g.2.max(b.cancelled.unwrap_or(b.at));
         }
-    }
-
-    // Orphans: the engine's bookings on one side and not the other.
-    let local_uids: BTreeMap<&str, u64> = run
-        .appointments
-        .iter()
-        .filter(|a| a.status == AppointmentStatus::Booked)
-        .flat_map(|a| {
-            a.phases
-                .iter()
-                .filter_map(move |p| p.calcom_uid.as_deref().map(|u| (u, a.id)))
-        })
-        .collect();
-    for b in active.iter().filter(|b| b.by_api()) {
-        if !local_uids.contains_key(b.uid.as_str()) {
-            out.push(violation(
-                "orphan_calcom",
-                format!(
-                    "Cal.com booking {} ({}) has no local appointment",
-                    b.uid,
-                    iso(b.start)
-                ),
-            ));
+        for ((owner, service), (n, whole, at)) in &groups {
+            if *n > 0 && n < whole {
+                push(
+                    "partial_compound",
+                    format!("{service} of {owner}: {n} of {whole} segments booked"),
+                    *at,
+                );
+            }
         }
-    }
-    let active_uids: Vec<&str> = active.iter().map(|b| b.uid.as_str()).collect();
-    for a in run
-        .appointments
-        .iter()
-        .filter(|a| a.status == AppointmentStatus::Booked)
-    {
-        let staffed = a
-            .phases
-            .iter()
-            .filter(|p| p.calcom_uid.is_some() || is_staffed(catalog, a.service_id, &p.segment));
-        let missing = staffed
-            .filter(|p| {
-                p.calcom_uid
-                    .as_deref()
-                    .is_none_or(|u| !active_uids.contains(&u))
-            })
-            .count();
-        if missing > 0 {
-            out.push(violation(
-                "orphan_local",
-                format!(
-                    "appointment {} ({:?}) misses {missing} Cal.com booking(s)",
-                    a.id, a.sync
-                ),
-            ));
+        // What callers were told against what exists.
+        let mut held: BTreeMap<&str, Vec<&Booked>> = BTreeMap::new();
+        for b in self.bookings.values() {
+            if let Some(call) = &b.commit.call_id {
+                held.entry(call.as_str()).or_default().push(b);
+            }
         }
-    }
-
-    // Compound services: all staffed segments or none, per call.
-    let mut groups: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for b in truth.bookings.iter().filter(|b| b.by_api()) {
-        let owner = b
-            .meta("call_id")
-            .or_else(|| b.meta("appointment_id"))
-            .unwrap_or("(no owner)");
-        let service = b.meta("service").unwrap_or("(no service)");
-        *groups
-            .entry((owner.to_owned(), service.to_owned()))
-            .or_default() += usize::from(b.active());
-    }
-    for ((owner, service), active_n) in &groups {
-        let Some(svc) = catalog.service(service).filter(|s| s.is_compound()) else {
-            continue;
-        };
-        let staffed = svc
-            .segments
-            .iter()
-            .filter(|seg| seg.event_type_id.is_some())
-            .count();
-        if *active_n > 0 && *active_n < staffed {
-            out.push(violation(
-                "partial_compound",
-                format!("{service} of {owner}: {active_n} of {staffed} segments booked"),
-            ));
+        for (call, state) in &self.calls {
+            let theirs: Vec<&&Booked> = held
+                .get(call.as_str())
+                .map(|v| v.iter().filter(|b| b.active()).collect())
+                .unwrap_or_default();
+            match state.told_booked {
+                Some(told) if theirs.is_empty() => {
+                    let gone = held
+                        .get(call.as_str())
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|b| b.cancelled)
+                        .max()
+                        .unwrap_or(told);
+                    push(
+                        "lost_booking",
+                        format!("{call} was told \"gebucht\" and has no booking"),
+                        told.max(gone),
+                    );
+                }
+                None if !theirs.is_empty() => {
+                    let made = theirs.iter().map(|b| b.at).max().unwrap_or(0);
+                    push(
+                        "ghost_booking",
+                        format!(
+                            "{call} was not told \"gebucht\" ({}) but holds {} booking(s)",
+                            state
+                                .last_booking_answer
+                                .as_deref()
+                                .unwrap_or("never booked"),
+                            theirs.len()
+                        ),
+                        made.max(state.last_answer),
+                    );
+                }
+                _ => {}
+            }
         }
+        self.found.extend(end);
+        let rank = |k: &str| KINDS.iter().position(|x| *x == k).unwrap_or(KINDS.len());
+        self.found.sort_by_key(|v| (rank(&v.kind), v.at_ms));
+        self.found
     }
-
-    // What callers were told against what exists.
-    for call in &run.calls {
-        let theirs = active
-            .iter()
-            .filter(|b| b.meta("call_id") == Some(call.id.as_str()))
-            .count();
-        match call.outcome() {
-            Outcome::Booked if theirs == 0 => out.push(violation(
-                "lost_booking",
-                format!("{} was told \"gebucht\" and has no booking", call.id),
-            )),
-            Outcome::Booked => {}
-            outcome if theirs > 0 => out.push(violation(
-                "ghost_booking",
-                format!(
-                    "{} ended {} but holds {theirs} booking(s)",
-                    call.id,
-                    outcome.name()
-                ),
-            )),
-            _ => {}
-        }
-    }
-
-    // Every reservation converted, expired or cancelled once the run settled.
-    for r in truth.reservations.iter().filter(|r| r.state == "held") {
-        out.push(violation(
-            "dangling_reservation",
-            format!("Cal.com reservation {} still held", r.reservation_uid),
-        ));
-    }
-    for r in run.reservations.iter().filter(|r| r.state == "held") {
-        out.push(violation(
-            "dangling_reservation",
-            format!("local reservation {} of {} still held", r.token, r.call_id),
-        ));
-    }
-    Ok(out)
 }
 
-fn is_staffed(catalog: &Catalog, service_id: u64, segment: &str) -> bool {
-    catalog
-        .service_by_event_type_in(service_id, segment)
-        .is_some()
+/// Whether Cal.com let `new` (an API create) through while the staff booking `earlier` was
+/// committed inside its window (see [`crate::truth::Booking::calcom_race`]).
+fn calcom_race(earlier: &Booked, new: &Commit) -> bool {
+    earlier.commit.source == "external"
+        && new.source == "api"
+        && new.admitted_ms.is_some_and(|at| at <= earlier.at)
 }
 
 #[cfg(test)]
@@ -213,7 +496,9 @@ mod tests {
 
     use std::time::Duration;
 
-    use booking_engine::store::{Appointment, LocalReservation, Phase, SyncStatus};
+    use booking_engine::store::{
+        Appointment, AppointmentStatus, LocalReservation, Phase, SyncStatus,
+    };
     use chrono::{DateTime, Utc};
     use mock_calcom::GroundTruth;
     use mock_calcom::mock::RequestStats;
@@ -221,6 +506,7 @@ mod tests {
 
     use super::*;
     use crate::record::{CallRecord, Completion, StepRecord};
+    use crate::truth::Truth;
     use crate::workload::CallKind;
 
     fn t(s: &str) -> DateTime<Utc> {
@@ -309,12 +595,22 @@ mod tests {
             engine: Default::default(),
             calcom_samples: Vec::new(),
             lock_waits: Vec::new(),
+            locks_held: Vec::new(),
             simulated: Duration::from_secs(60),
         }
     }
 
+    /// The demo salon, starting 2025-11-24 09:00 Berlin (08:00 UTC).
+    fn scenario() -> Scenario {
+        Scenario::parse(
+            "name = \"t\"\nseed = 1\nstart = \"2025-11-24T09:00:00\"\nduration = \"1m\"\n",
+            "test",
+        )
+        .unwrap()
+    }
+
     fn kinds(run: &RunRecord) -> Vec<String> {
-        check(run, &Catalog::demo())
+        check(&scenario(), run)
             .unwrap()
             .into_iter()
             .map(|v| v.kind)
@@ -400,7 +696,7 @@ mod tests {
         b["createdAt"] = "2025-11-24T08:00:10.000Z".into();
         b["cancelledAt"] = "2025-11-24T08:00:50.000Z".into();
         r.truth.bookings.push(b.clone());
-        let found = check(&r, &Catalog::demo()).unwrap();
+        let found = check(&scenario(), &r).unwrap();
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].kind, "double_booking");
         assert!(found[0].detail.contains("for 40 s"), "{}", found[0].detail);
@@ -415,14 +711,14 @@ mod tests {
     #[test]
     fn a_staff_booking_inside_calcoms_window_is_calcoms_race() {
         let mut r = consistent();
-        r.truth.bookings[0]["admittedAt"] = "2025-11-24T08:00:00.000Z".into();
-        r.truth.bookings[0]["createdAt"] = "2025-11-24T08:00:02.000Z".into();
+        r.truth.bookings[0]["admittedAt"] = "2025-11-24T08:00:05.000Z".into();
+        r.truth.bookings[0]["createdAt"] = "2025-11-24T08:00:07.000Z".into();
         r.truth.bookings.push(json!({ "uid": "s", "hostId": 1, "start": "2025-11-25T10:15:00.000Z",
             "end": "2025-11-25T10:45:00.000Z", "status": "accepted", "source": "external", "metadata": {},
-            "createdAt": "2025-11-24T08:00:01.000Z" }));
+            "createdAt": "2025-11-24T08:00:06.000Z" }));
         assert!(kinds(&r).is_empty(), "{:?}", kinds(&r));
         assert_eq!(Truth::of(&r.truth).unwrap().calcom_races(), 1);
-        r.truth.bookings[1]["createdAt"] = "2025-11-24T07:59:59.000Z".into();
+        r.truth.bookings[1]["createdAt"] = "2025-11-24T08:00:04.000Z".into();
         assert_eq!(kinds(&r), ["double_booking"]);
         assert_eq!(Truth::of(&r.truth).unwrap().calcom_races(), 0);
     }

@@ -1,7 +1,9 @@
 //! Judging refusals against Cal.com's ground truth. A booking refused after "frei" is a race
 //! lost only if no qualified stylist was free in Cal.com at the instant of the refusal; when
 //! one was, the refusal was the engine's own doing (an exact-start check, the caller's own
-//! hold, a lock timeout): a false refusal, counted apart.
+//! hold, a lock timeout): a false refusal, counted apart. A check that said "frei" is
+//! judged the same way: told free while no qualified stylist was (a stale cache or listing
+//! served), counted as `coverage.stale_available`.
 
 use booking_engine::booking::place;
 use booking_engine::catalog::Catalog;
@@ -18,6 +20,13 @@ pub fn judge_refusals(
     catalog: &Catalog,
     start: DateTime<Utc>,
 ) {
+    for call in calls.iter_mut() {
+        for step in call.steps.iter_mut().filter(|s| told_free(s)) {
+            let at = start
+                + TimeDelta::milliseconds(i64::try_from(step.completed_ms).unwrap_or(i64::MAX));
+            step.slot_free = slot_free(step, mock, catalog, at);
+        }
+    }
     for call in calls.iter_mut().filter(|c| c.told_available()) {
         for step in call.steps.iter_mut().filter(|s| refused_as_taken(s)) {
             let at = start
@@ -25,6 +34,10 @@ pub fn judge_refusals(
             step.slot_free = slot_free(step, mock, catalog, at);
         }
     }
+}
+
+fn told_free(step: &StepRecord) -> bool {
+    crate::record::is_check(&step.function) && step.available == Some(true)
 }
 
 fn refused_as_taken(step: &StepRecord) -> bool {

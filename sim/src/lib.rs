@@ -57,7 +57,7 @@ pub fn run_with_progress(
     // sweep it is part of.
     isolated(|| {
         let record = world::run_with_progress(scenario, seed, &policy, progress)?;
-        let violations = invariants::check(&record, &scenario.catalog())?;
+        let violations = invariants::check(scenario, &record)?;
         let summary = summary::summarize(scenario, seed, policy_name, &record, &violations);
         Ok((summary, record))
     })

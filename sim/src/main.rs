@@ -48,6 +48,9 @@ enum Command {
         #[arg(long, default_value = "1")]
         call: String,
     },
+    /// Check a written history (history.jsonl, from a run or from elsewhere) against every
+    /// invariant; each violation with the first instant it held. Exit 1 when one is found.
+    Check { history: PathBuf },
     /// Check scenario files without running them.
     Validate {
         #[arg(required = true)]
@@ -166,6 +169,36 @@ const BAD_INPUT: u8 = 2;
 /// A run that broke (the simulation failed or panicked) counts as a failure, like a gate.
 const RUN_FAILED: u8 = 1;
 
+/// `bookingsim check`: exit 0 when every invariant holds, 1 when one does not, 2 when the
+/// history cannot be read.
+fn check_history(path: &Path) -> ExitCode {
+    let found = std::fs::File::open(path)
+        .map_err(|e| e.to_string())
+        .and_then(|f| sim::invariants::check_history(std::io::BufReader::new(f)));
+    match found {
+        Err(e) => {
+            eprintln!("error: {}: {e}", path.display());
+            ExitCode::from(BAD_INPUT)
+        }
+        Ok(found) if found.is_empty() => {
+            say!("{}: every invariant holds", path.display());
+            ExitCode::SUCCESS
+        }
+        Ok(found) => {
+            say!("{}: {} violation(s)", path.display(), found.len());
+            for v in &found {
+                say!(
+                    "  {:>9.3} s  {}: {}",
+                    v.at_ms as f64 / 1000.0,
+                    v.kind,
+                    v.detail
+                );
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     // `RUST_LOG=booking_engine=debug bookingsim run …`: what the engine and the mock log,
     // on stderr (off unless asked for: a run's outputs never depend on it).
@@ -207,6 +240,7 @@ fn main() -> ExitCode {
             sets,
             out,
         } => exit(run(&file, seed, policy, &sets, out)),
+        Command::Check { history } => check_history(&history),
         Command::Replay {
             file,
             seed,

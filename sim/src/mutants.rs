@@ -143,7 +143,7 @@ impl Verdict {
 pub fn run_with(scenario: &Scenario, policy: &Policy, label: &str) -> Result<Summary, String> {
     crate::isolated(|| {
         let record = world::run(scenario, scenario.seed, policy)?;
-        let violations = invariants::check(&record, &scenario.catalog())?;
+        let violations = invariants::check(scenario, &record)?;
         Ok(summary::summarize(
             scenario,
             scenario.seed,

@@ -39,8 +39,9 @@ pub struct StepRecord {
     pub success: bool,
     #[serde(skip)]
     pub error_type: Option<Box<str>>,
-    /// For a booking refused after "frei": whether Cal.com's ground truth had a qualified
-    /// stylist free for every staffed segment at the instant of the refusal (see [`crate::judge`]).
+    /// For a booking refused after "frei", and for a check that said "frei": whether Cal.com's
+    /// ground truth had a qualified stylist free for every staffed segment at the instant of
+    /// the answer (see [`crate::judge`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slot_free: Option<bool>,
 }

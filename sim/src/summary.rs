@@ -51,7 +51,7 @@ pub struct Summary {
 }
 
 /// The rare paths a run's `coverage` counts.
-pub const COVERAGE: [&str; 14] = [
+pub const COVERAGE: [&str; 17] = [
     "race_window",
     "external_race",
     "calcom_409",
@@ -64,7 +64,10 @@ pub const COVERAGE: [&str; 14] = [
     "webhook_lost",
     "webhook_duplicated",
     "reservation_expired",
+    "reservation_expired_mid_call",
+    "stale_available",
     "engine_crash",
+    "crash_mid_booking",
     "retell_retry",
 ];
 
@@ -95,6 +98,16 @@ fn coverage(
     let expired = |m: &BTreeMap<String, u64>| m.get("expired").copied().unwrap_or(0);
     let simulated = run.simulated;
     let external_races = crate::truth::Truth::of(&run.truth).map_or(0, |t| t.calcom_races());
+    let crashes: Vec<u64> = scenario
+        .faults
+        .iter()
+        .filter_map(|f| match f {
+            crate::scenario::Fault::EngineCrash { at, .. } if *at < simulated => {
+                u64::try_from(at.as_millis()).ok()
+            }
+            _ => None,
+        })
+        .collect();
     let values = [
         run.truth.race_windows,
         external_races,
@@ -108,12 +121,22 @@ fn coverage(
         counted(&|d| d.outcome == "lost"),
         counted(&|d| d.copy == mock_calcom::webhooks::DeliveryCopy::Duplicate),
         expired(&reservations.local) + expired(&reservations.calcom),
-        scenario
-            .faults
+        expired_mid_call(scenario, run),
+        run.calls
             .iter()
-            .filter(
-                |f| matches!(f, crate::scenario::Fault::EngineCrash { at, .. } if *at < simulated),
-            )
+            .flat_map(|c| &c.steps)
+            .filter(|s| crate::record::is_check(&s.function) && s.slot_free == Some(false))
+            .count() as u64,
+        crashes.len() as u64,
+        run.calls
+            .iter()
+            .flat_map(|c| &c.steps)
+            .filter(|s| {
+                s.function == "start_booking"
+                    && crashes
+                        .iter()
+                        .any(|at| s.invoked_ms < *at && *at < s.completed_ms)
+            })
             .count() as u64,
         run.calls
             .iter()
@@ -126,6 +149,27 @@ fn coverage(
         .zip(values)
         .map(|(k, v)| ((*k).to_owned(), v))
         .collect()
+}
+
+/// Local reservations that expired while their call was still going: its booking came
+/// after the hold had run out.
+fn expired_mid_call(scenario: &Scenario, run: &RunRecord) -> u64 {
+    let start = scenario.start_utc();
+    let last_step: BTreeMap<&str, u64> = run
+        .calls
+        .iter()
+        .filter_map(|c| c.steps.last().map(|s| (c.id.as_str(), s.invoked_ms)))
+        .collect();
+    run.reservations
+        .iter()
+        .filter(|r| r.state == "expired")
+        .filter(|r| {
+            let until = u64::try_from((r.until - start).num_milliseconds()).unwrap_or(0);
+            last_step
+                .get(r.call_id.as_str())
+                .is_some_and(|last| *last > until)
+        })
+        .count() as u64
 }
 
 /// Reservations by where they were held and how they ended.

@@ -38,6 +38,8 @@ pub struct RunRecord {
     pub calcom_samples: Vec<CalcomSample>,
     /// Every lock acquisition's wait, in milliseconds.
     pub lock_waits: Vec<u64>,
+    /// The engine's locks still held once the run settled.
+    pub locks_held: Vec<String>,
     pub simulated: Duration,
 }
 
@@ -50,6 +52,7 @@ struct Final {
     engine: EngineStats,
     calcom_samples: Vec<CalcomSample>,
     lock_waits: Vec<u64>,
+    locks_held: Vec<String>,
 }
 
 fn slot<T>() -> Arc<Mutex<Option<T>>> {
@@ -263,6 +266,7 @@ pub fn run_with_progress(
                 engine: engine.stats(),
                 calcom_samples: engine.calcom_samples(),
                 lock_waits: engine.lock_waits(),
+                locks_held: engine.held_locks(),
             });
         }
         Ok(())
@@ -287,6 +291,7 @@ pub fn run_with_progress(
         engine: last.engine,
         calcom_samples: last.calcom_samples,
         lock_waits: last.lock_waits,
+        locks_held: last.locks_held,
         simulated,
     })
 }

@@ -1,0 +1,149 @@
+//! The invariant checker as a reader of histories: what it finds in a written
+//! `history.jsonl` is exactly what it found in the run, over generated worlds (every fault
+//! and workload class of `explore`) under a correct and a broken policy; and its liveness
+//! checks fire where they must.
+
+use sim::invariants::{self, Violation};
+use sim::{Scenario, explore, history};
+
+/// The run's violations, and the ones `bookingsim check` reads from its written history.
+fn both_ways(text: &str, policy: &str) -> (Vec<Violation>, Vec<Violation>) {
+    let scenario = Scenario::parse(text, "generated").unwrap();
+    let (summary, record) = sim::run(&scenario, scenario.seed, policy).unwrap();
+    let mut written = Vec::new();
+    history::write(&scenario, &record, &mut written).unwrap();
+    let read = invariants::check_history(written.as_slice()).unwrap();
+    (summary.violations, read)
+}
+
+#[test]
+fn a_written_history_gives_the_violations_the_run_found() {
+    let mut violated = 0;
+    for seed in 0..40 {
+        let text = explore::generate(seed);
+        for policy in ["full", "no-lock"] {
+            let (run, read) = both_ways(&text, policy);
+            assert_eq!(run, read, "seed {seed} under {policy}");
+            violated += usize::from(!run.is_empty());
+        }
+    }
+    // The comparison means something only if some worlds do break an invariant.
+    assert!(violated >= 3, "only {violated} runs had violations");
+}
+
+fn event(t: u64, process: &str, kind: &str, f: &str, value: &str) -> String {
+    format!(r#"{{"t_ms":{t},"process":"{process}","type":"{kind}","f":"{f}","value":{value}}}"#)
+}
+
+fn kinds(lines: &[String]) -> Vec<(String, u64)> {
+    invariants::check_history(lines.join("\n").as_bytes())
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.kind, v.at_ms))
+        .collect()
+}
+
+/// No answer to a call made after every fault ended is a liveness violation; during a
+/// fault, or while one never ends, it is not.
+#[test]
+fn no_answer_after_the_last_fault_healed_fires_and_during_one_does_not() {
+    let during = [
+        event(1000, "nemesis", "start", "partition", "null"),
+        event(2000, "c1", "invoke", "start_booking", "{}"),
+        event(34000, "c1", "info", "start_booking", "null"),
+        event(40000, "nemesis", "stop", "partition", "null"),
+    ];
+    assert!(kinds(&during).is_empty(), "{:?}", kinds(&during));
+    let mut after = during.to_vec();
+    after.push(event(41000, "c2", "invoke", "check_availability", "{}"));
+    after.push(event(73000, "c2", "info", "check_availability", "null"));
+    assert_eq!(kinds(&after), [("no_answer_after_heal".to_owned(), 73000)]);
+    // A Cal.com fault without an end never heals: no verdict.
+    let mut endless = vec![event(500, "nemesis", "start", "calcom_fault", "null")];
+    endless.extend(after);
+    assert!(kinds(&endless).is_empty(), "{:?}", kinds(&endless));
+}
+
+#[test]
+fn a_lock_or_reservation_left_at_the_end_dangles() {
+    let clean = [event(9000, "engine", "settle", "locks", r#"{"held":[]}"#)];
+    assert!(kinds(&clean).is_empty());
+    let held = [event(
+        9000,
+        "engine",
+        "settle",
+        "locks",
+        r#"{"held":["booking_lock:15:staff:2"]}"#,
+    )];
+    assert_eq!(kinds(&held), [("dangling_lock".to_owned(), 9000)]);
+}
+
+/// A double booking is reported at the instant the second booking was made, with how long
+/// it lasted when a cancel undid it; one cancelled in the same instant never coexisted.
+#[test]
+fn a_double_booking_is_dated_to_its_first_instant() {
+    let booking = |uid: &str, start: &str, end: &str| {
+        format!(
+            r#"{{"uid":"{uid}","hostId":1,"start":"{start}","end":"{end}","source":"external"}}"#
+        )
+    };
+    let lines = [
+        event(
+            1000,
+            "calcom",
+            "commit",
+            "booking",
+            &booking("a", "2025-11-25T10:00:00Z", "2025-11-25T10:30:00Z"),
+        ),
+        event(
+            5000,
+            "calcom",
+            "commit",
+            "booking",
+            &booking("b", "2025-11-25T10:15:00Z", "2025-11-25T10:45:00Z"),
+        ),
+        event(45000, "calcom", "cancel", "booking", r#"{"uid":"b"}"#),
+    ];
+    let found = invariants::check_history(lines.join("\n").as_bytes()).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (found[0].kind.as_str(), found[0].at_ms),
+        ("double_booking", 5000)
+    );
+    assert!(
+        found[0].detail.ends_with("for 40 s until a cancel"),
+        "{}",
+        found[0].detail
+    );
+    let same_instant = [
+        lines[0].clone(),
+        event(1000, "calcom", "cancel", "booking", r#"{"uid":"a"}"#),
+        event(
+            1000,
+            "calcom",
+            "commit",
+            "booking",
+            &booking("b", "2025-11-25T10:15:00Z", "2025-11-25T10:45:00Z"),
+        ),
+    ];
+    assert!(kinds(&same_instant).is_empty());
+}
+
+#[test]
+fn an_unreadable_or_unordered_history_is_an_error_naming_its_line() {
+    let bad = [
+        event(1, "c1", "invoke", "start_booking", "{}"),
+        "{\"t_ms\": 2}".to_owned(),
+    ];
+    let e = invariants::check_history(bad.join("\n").as_bytes()).unwrap_err();
+    assert!(e.starts_with("line 2:"), "{e}");
+    let unordered = [
+        event(5, "c1", "invoke", "start_booking", "{}"),
+        event(4, "c1", "ok", "start_booking", "{}"),
+    ];
+    let e = invariants::check_history(unordered.join("\n").as_bytes()).unwrap_err();
+    assert!(e.contains("line 2") && e.contains("back in time"), "{e}");
+    let commit = event(1, "calcom", "commit", "booking", r#"{"uid":"a"}"#);
+    let e = invariants::check_history(commit.as_bytes()).unwrap_err();
+    assert!(e.contains("line 1") && e.contains("hostId"), "{e}");
+}
