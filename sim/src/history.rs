@@ -249,10 +249,13 @@ fn state_events(scenario: &Scenario, run: &RunRecord) -> Result<Vec<Event>, Stri
         "reservations",
         json!({ "held": held }),
     ));
+    // A hold past its time no longer holds anything (the engine reads it so), even before
+    // the background job marks it expired.
+    let end = start + chrono::TimeDelta::milliseconds(i64::try_from(end_ms).unwrap_or(i64::MAX));
     let local: Vec<Value> = run
         .reservations
         .iter()
-        .filter(|r| r.state == "held")
+        .filter(|r| r.state == "held" && r.until > end)
         .map(|r| json!({ "token": r.token, "call_id": r.call_id }))
         .collect();
     out.push(Event::new(

@@ -798,6 +798,10 @@ mod tests {
             state: "held",
         });
         assert_eq!(kinds(&r), ["dangling_reservation", "dangling_reservation"]);
+        // A local hold past its time holds nothing, marked expired or not yet.
+        r.reservations[0].until = t("2025-11-24T08:00:30Z");
+        assert_eq!(kinds(&r), ["dangling_reservation"]);
+        r.reservations[0].until = t("2025-11-25T10:02:00Z");
         r.truth.reservations[0]["state"] = "expired".into();
         r.reservations[0].state = "converted";
         assert!(kinds(&r).is_empty());

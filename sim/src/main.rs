@@ -120,6 +120,10 @@ enum Command {
     /// faults) for invariant violations; shrink the first of each kind to a small scenario
     /// file in OUT/failures. Exit 1 if one was found.
     Explore {
+        /// Explore around these scenario files (or the ones in these folders) instead of
+        /// generating whole worlds: what they fix stays fixed; an `[explore]` table says
+        /// what may vary.
+        paths: Vec<PathBuf>,
         /// How many worlds to run (with --time: at most).
         #[arg(long, default_value_t = 200)]
         runs: u64,
@@ -132,6 +136,9 @@ enum Command {
         /// The policy under test.
         #[arg(long, default_value = "full")]
         policy: String,
+        /// Override a field in every world: `--set policy.saga_compensation=false`.
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        sets: Vec<String>,
         /// Runs at once, one per thread (default: every core).
         #[arg(long)]
         jobs: Option<usize>,
@@ -275,13 +282,15 @@ fn main() -> ExitCode {
         } => exit(gate(&paths, junit.as_deref(), baseline.as_deref(), bless)),
         Command::Mutants { paths, jobs } => exit(mutants(&paths, jobs)),
         Command::Explore {
+            paths,
             runs,
             time,
             seed,
             policy,
+            sets,
             jobs,
             out,
-        } => exit(explore(runs, time, seed, &policy, jobs, out)),
+        } => exit(explore(&paths, &sets, runs, time, seed, &policy, jobs, out)),
     }
 }
 
@@ -374,7 +383,10 @@ fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
     sim::gate::scenario_files(paths).map_err(|e| Failure(BAD_INPUT, e))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn explore(
+    paths: &[PathBuf],
+    sets: &[String],
     runs: u64,
     time: Option<std::time::Duration>,
     seed: u64,
@@ -386,6 +398,24 @@ fn explore(
         .ok_or_else(|| Failure(BAD_INPUT, format!("--policy: unknown policy `{policy}`")))?;
     if runs == 0 || runs > 10_000_000 {
         return Err(Failure(BAD_INPUT, "--runs: expected 1 to 10000000".into()));
+    }
+    let mut around = Vec::new();
+    for f in scenario_files(paths)? {
+        load(&f, &[])?;
+        let text = std::fs::read_to_string(&f)
+            .map_err(|e| Failure(BAD_INPUT, format!("{}: {e}", f.display())))?;
+        around.push((f.display().to_string(), text));
+    }
+    let worlds = sim::explore::Worlds {
+        around,
+        sets: sets.to_vec(),
+    };
+    // The first worlds are checked up front: a bad `[explore]` range or `--set` is bad input,
+    // not a world that fails to run.
+    for s in seed..seed.saturating_add(paths.len().max(1) as u64) {
+        let text = worlds.world(s).map_err(|e| Failure(BAD_INPUT, e))?;
+        Scenario::parse(&text, &format!("explore world {s}"))
+            .map_err(|e| Failure(BAD_INPUT, e.to_string()))?;
     }
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     #[allow(clippy::disallowed_methods)]
@@ -401,6 +431,7 @@ fn explore(
             Some(_) => (8 * jobs as u64).max(32).min(runs - done),
         };
         found.absorb(sim::explore::explore(
+            &worlds,
             seed.wrapping_add(done),
             batch,
             policy,
@@ -448,7 +479,10 @@ fn explore(
             first.seed,
             first.detail
         );
-        let shrunk = sim::explore::shrink(&sim::explore::generate(first.seed), policy, kind);
+        let world = worlds
+            .world(first.seed)
+            .map_err(|e| Failure(RUN_FAILED, e))?;
+        let shrunk = sim::explore::shrink(&world, policy, kind);
         let file = sim::explore::write_failure(&dir, first, policy, &shrunk)
             .map_err(|e| Failure(BAD_INPUT, format!("{}: {e}", dir.display())))?;
         say!("    shrunk to {}", file.display());

@@ -70,6 +70,9 @@ pub struct Scenario {
     /// How much work the scenario may plan (see [`Limits`]).
     #[serde(default)]
     pub limits: Limits,
+    /// What `bookingsim explore FILE` may vary around this scenario (ignored by `run`).
+    #[serde(default)]
+    pub explore: Option<crate::explore::Space>,
 }
 
 fn default_seed() -> u64 {
