@@ -471,6 +471,29 @@ fn explore(
         by_kind.entry(f.kind.as_str()).or_default().push(f);
     }
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join("explore"));
+    // The report: what ran, what broke, what the runs never reached (no wall time: the same
+    // seeds give the same file).
+    let mut report = format!(
+        "# bookingsim explore\n\n{runs} worlds (seeds {seed} to {}) under `{policy}`{}{}: {} found a violation, {} did not run.\n\n",
+        seed.wrapping_add(runs.saturating_sub(1)),
+        if paths.is_empty() {
+            String::new()
+        } else {
+            format!(", around {} scenario file(s)", worlds.around.len())
+        },
+        if sets.is_empty() {
+            String::new()
+        } else {
+            format!(", with `--set {}`", sets.join(" --set "))
+        },
+        findings.len(),
+        broken.len()
+    );
+    if !by_kind.is_empty() {
+        report.push_str(
+            "| violation | worlds | first seed | what | minimised |\n|---|---|---|---|---|\n",
+        );
+    }
     for (kind, found) in &by_kind {
         let first = found[0];
         say!(
@@ -486,7 +509,27 @@ fn explore(
         let file = sim::explore::write_failure(&dir, first, policy, &shrunk)
             .map_err(|e| Failure(BAD_INPUT, format!("{}: {e}", dir.display())))?;
         say!("    shrunk to {}", file.display());
+        report.push_str(&format!(
+            "| {kind} | {} | {} | {} | `{}` |\n",
+            found.len(),
+            first.seed,
+            first.detail.replace('|', "\\|"),
+            file.display()
+        ));
     }
+    report.push_str("\n## Coverage of rare paths\n\n| path | reached |\n|---|---|\n");
+    for (path, n) in &found.coverage {
+        report.push_str(&format!("| {path} | {n} |\n"));
+    }
+    if !never.is_empty() {
+        report.push_str(&format!("\nNever reached: {}.\n", never.join(", ")));
+    }
+    for (s, e) in broken {
+        report.push_str(&format!("\nWorld {s} did not run: {e}\n"));
+    }
+    let written = sim::output::write_atomically(&dir, "report.md", &report)
+        .map_err(|e| Failure(BAD_INPUT, format!("{}: {e}", dir.display())))?;
+    say!("  wrote {}", written.display());
     Ok(if findings.is_empty() && broken.is_empty() {
         0
     } else {
