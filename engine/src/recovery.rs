@@ -29,10 +29,11 @@ impl Engine {
 
     /// The recovery after a restart (see the module).
     pub async fn recover(self: Arc<Self>) {
+        let started = self.now();
         // A create sent just before the crash lands within the client's timeout.
         tokio::time::sleep(self.policy().timeouts.total).await;
         self.cancel_unsaved_bookings().await;
-        self.requeue_pending_syncs().await;
+        self.requeue_pending_syncs(started).await;
     }
 
     /// Cancels the engine's Cal.com bookings (its metadata names a call or an appointment)
@@ -114,11 +115,15 @@ impl Engine {
         }
     }
 
-    /// The sync queue lived in the crashed process: queue every pending appointment again.
-    async fn requeue_pending_syncs(self: &Arc<Self>) {
+    /// The sync queue lived in the crashed process: queue again every appointment still
+    /// pending from before this start (later ones were queued by this process).
+    async fn requeue_pending_syncs(self: &Arc<Self>, started: chrono::DateTime<chrono::Utc>) {
         self.database().await;
         for a in self.appointments.appointments() {
-            if a.status != AppointmentStatus::Booked || a.sync != SyncStatus::Pending {
+            if a.status != AppointmentStatus::Booked
+                || a.sync != SyncStatus::Pending
+                || a.created_at >= started
+            {
                 continue;
             }
             let service = self

@@ -49,22 +49,37 @@ impl Engine {
                 LockMode::StaffInterval => self.locks_for(&request),
                 _ => Vec::new(),
             };
+            // The result is saved before the locks go: whoever takes them next (a booking, the
+            // recovery after a restart) finds the Cal.com bookings recorded.
             let pushed = match self.acquire_all(&locks).await {
                 Ok(guard) => {
+                    // Under the locks, the store says whether this sync is still to do (a
+                    // second job for one appointment must not book it twice); read with the
+                    // appointment `push` loads.
+                    let pending = self
+                        .appointments
+                        .appointment(id)
+                        .is_some_and(|a| a.sync == SyncStatus::Pending);
+                    if !pending {
+                        self.release(guard).await;
+                        return;
+                    }
                     let pushed = self.push(id, &request).await;
+                    if let Ok(booked) = &pushed {
+                        self.database().await;
+                        self.appointments.set_sync(
+                            id,
+                            SyncStatus::Synced,
+                            Some(request.phases(booked)),
+                        );
+                    }
                     self.release(guard).await;
                     pushed
                 }
                 Err(key) => Err(format!("lock {key} still taken after the wait")),
             };
             match pushed {
-                Ok(booked) => {
-                    self.database().await;
-                    self.appointments.set_sync(
-                        id,
-                        SyncStatus::Synced,
-                        Some(request.phases(&booked)),
-                    );
+                Ok(_) => {
                     for (seg, event_type_id) in request.staffed() {
                         self.invalidate(event_type_id, seg.start);
                     }

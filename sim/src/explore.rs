@@ -510,7 +510,8 @@ pub fn explore(
 
 /// Shrinks the scenario `text` while a run under `policy` still shows a violation of `kind`:
 /// drops workloads, calls, bookings behind the back, salon entries, faults, services and
-/// stylists one at a time, and halves durations, until nothing more can go. Deterministic.
+/// stylists one at a time, halves rates and durations, makes distributions fixed and
+/// fault odds certain, until nothing more can go. Deterministic.
 pub fn shrink(text: &str, policy: &str, kind: &str) -> String {
     let still_fails = |candidate: &toml::Table| -> bool {
         let Ok(text) = toml::to_string(candidate) else {
@@ -581,6 +582,22 @@ fn candidates(doc: &toml::Table) -> Vec<toml::Table> {
             out.push(without_service(doc, i));
         }
     }
+    // Rates halved, durations halved, distributions made fixed, fault odds made certain.
+    let mut paths = Vec::new();
+    simplifiable(
+        &toml::Value::Table(doc.clone()),
+        &mut Vec::new(),
+        &mut paths,
+    );
+    for (path, simpler) in paths {
+        let mut d = toml::Value::Table(doc.clone());
+        if let Some(node) = at_path(&mut d, &path) {
+            *node = simpler;
+            if let toml::Value::Table(t) = d {
+                out.push(t);
+            }
+        }
+    }
     // Storm bursts of one call, shorter scripted calls.
     if let Some(toml::Value::Array(storms)) = doc.get("storms") {
         for i in 0..storms.len() {
@@ -595,6 +612,75 @@ fn candidates(doc: &toml::Table) -> Vec<toml::Table> {
         }
     }
     out
+}
+
+/// A step down a TOML document: a key or an index.
+#[derive(Debug, Clone)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// Every node of `value` that has a simpler form, with that form: a `rate` or
+/// `rate_per_hour` halved, a `duration` halved (down to 10 s), a distribution of
+/// percentiles or a range made fixed, a fault's `probability` made 1.
+fn simplifiable(
+    value: &toml::Value,
+    path: &mut Vec<Step>,
+    out: &mut Vec<(Vec<Step>, toml::Value)>,
+) {
+    match value {
+        toml::Value::Table(t) => {
+            if let Some(p50) = t.get("p50").filter(|_| !t.contains_key("fixed")) {
+                let mut fixed = toml::Table::new();
+                fixed.insert("fixed".into(), p50.clone());
+                out.push((path.clone(), toml::Value::Table(fixed)));
+            } else if let (Some(min), true) = (t.get("min"), t.contains_key("max")) {
+                let mut fixed = toml::Table::new();
+                fixed.insert("fixed".into(), min.clone());
+                out.push((path.clone(), toml::Value::Table(fixed)));
+            }
+            for (k, v) in t {
+                path.push(Step::Key(k.clone()));
+                let simpler = match (k.as_str(), v) {
+                    ("rate" | "rate_per_hour", toml::Value::Integer(n)) if *n >= 2 => {
+                        Some(toml::Value::Integer(n / 2))
+                    }
+                    ("rate" | "rate_per_hour", toml::Value::Float(x)) if *x > 0.01 => {
+                        Some(toml::Value::Float(x / 2.0))
+                    }
+                    ("probability", toml::Value::Float(p)) if *p < 1.0 => {
+                        Some(toml::Value::Float(1.0))
+                    }
+                    ("duration", toml::Value::String(d)) => humantime::parse_duration(d)
+                        .ok()
+                        .filter(|d| d.as_secs() >= 20)
+                        .map(|d| toml::Value::String(format!("{}ms", d.as_millis() / 2))),
+                    _ => None,
+                };
+                if let Some(simpler) = simpler {
+                    out.push((path.clone(), simpler));
+                }
+                simplifiable(v, path, out);
+                path.pop();
+            }
+        }
+        toml::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                path.push(Step::Index(i));
+                simplifiable(v, path, out);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn at_path<'a>(value: &'a mut toml::Value, path: &[Step]) -> Option<&'a mut toml::Value> {
+    path.iter().try_fold(value, |v, step| match step {
+        Step::Key(k) => v.as_table_mut()?.get_mut(k),
+        Step::Index(i) => v.as_array_mut()?.get_mut(*i),
+    })
 }
 
 fn without_stylist(doc: &toml::Table, host: i64) -> toml::Table {
