@@ -88,7 +88,7 @@ impl Document {
 /// Milliseconds as a short readable duration: `850 ms`, `1.74 s`.
 pub fn ms(v: &serde_json::Value) -> String {
     match v.as_f64() {
-        Some(ms) if ms >= 1000.0 => format!("{:.2} s", ms / 1000.0),
+        Some(ms) if ms.abs() >= 1000.0 => format!("{:.2} s", ms / 1000.0),
         Some(ms) => format!("{ms:.0} ms"),
         None => "-".into(),
     }

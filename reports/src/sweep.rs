@@ -204,8 +204,12 @@ fn paired(doc: &mut Document, params: &[String], points: &[Value]) {
                     let x = v.as_f64().unwrap_or(f64::NAN);
                     if metric.contains("rate") || metric.contains("share") {
                         percent(x)
+                    } else if metric.starts_with('p') && metric.contains('(') {
+                        // A latency percentile, in milliseconds.
+                        crate::ms(v)
                     } else {
-                        format!("{x:.1}")
+                        // Counts per run (violations, 429s).
+                        format!("{x:.1} per run")
                     }
                 };
                 let mut row: Vec<String> = params.iter().map(|k| cell(&p["params"][k])).collect();
@@ -266,9 +270,14 @@ fn knees(doc: &mut Document, report: &Value) {
                 cell(&k["condition"]),
                 cell(&k["policy"]),
                 if fixed.is_empty() { "-".into() } else { fixed },
-                match &k["at"] {
-                    Value::Null => "not crossed".into(),
-                    v => format!("{} = {}", cell(&k["along"]), cell(v)),
+                match (&k["at"], k["bracketed"].as_bool()) {
+                    (Value::Null, _) => "not crossed within the grid: extend it upwards".into(),
+                    (v, Some(false)) => format!(
+                        "{} = {} already, the grid's first point: the knee lies below it, extend the grid downwards",
+                        cell(&k["along"]),
+                        cell(v)
+                    ),
+                    (v, _) => format!("{} = {}", cell(&k["along"]), cell(v)),
                 },
                 k["interpolated"]
                     .as_f64()

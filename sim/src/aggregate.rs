@@ -136,6 +136,9 @@ pub struct RunResult {
     /// HdrHistogram's tools read): a few hundred bytes each instead of ~100 KB decoded, so
     /// a sweep of thousands of runs fits in memory.
     pub histograms: BTreeMap<String, String>,
+    /// The scenario's gates this run failed: gates are judged per run (a count such as
+    /// `outcomes.race_lost == 1` means nothing summed over seeds).
+    pub failed_gates: Vec<String>,
 }
 
 impl RunResult {
@@ -146,6 +149,12 @@ impl RunResult {
             seed,
             counts: Counts::of(summary),
             histograms: h.iter().map(|(op, h)| (op.clone(), encode(h))).collect(),
+            failed_gates: summary
+                .gates
+                .iter()
+                .filter(|g| !g.pass)
+                .map(|g| g.gate.clone())
+                .collect(),
         }
     }
 
@@ -168,6 +177,7 @@ impl RunResult {
             "seed": self.seed,
             "counts": self.counts,
             "histograms": self.histograms,
+            "failed_gates": self.failed_gates,
         })
     }
 
@@ -193,6 +203,12 @@ impl RunResult {
             counts: serde_json::from_value(field("counts")?.clone())
                 .map_err(|e| format!("`counts`: {e}"))?,
             histograms,
+            failed_gates: match v.get("failed_gates") {
+                None => Vec::new(),
+                Some(g) => {
+                    serde_json::from_value(g.clone()).map_err(|e| format!("`failed_gates`: {e}"))?
+                }
+            },
         })
     }
 
@@ -238,12 +254,17 @@ pub struct Aggregate {
     pub seeds: Vec<u64>,
     pub counts: Counts,
     pub histograms: Histograms,
+    /// Runs that failed each gate.
+    pub gate_failures: BTreeMap<String, u64>,
 }
 
 impl Aggregate {
     pub fn add(&mut self, run: &RunResult) {
         self.seeds.push(run.seed);
         self.counts.add(&run.counts);
+        for gate in &run.failed_gates {
+            *self.gate_failures.entry(gate.clone()).or_default() += 1;
+        }
         for (op, text) in &run.histograms {
             // Checked when the run was made or read.
             let Ok(h) = decode(text) else { continue };
@@ -275,11 +296,14 @@ impl Aggregate {
         s["race_failure_rate"] = json!(c.outcome_rate("race_lost"));
         s["false_refusal_rate"] = json!(c.outcome_rate("refused_free"));
         s["latency_ms"] = json!(metrics::latency_table(&self.histograms));
+        // Each gate judged per run: how many of the point's runs failed it.
+        let runs = self.seeds.len() as u64;
         let verdicts: Vec<Value> = gates
             .iter()
-            .filter_map(|text| {
-                let gate = Gate::parse(text).ok()?;
-                serde_json::to_value(gate.check(text, &s)).ok()
+            .filter(|text| Gate::parse(text).is_ok())
+            .map(|text| {
+                let failed = self.gate_failures.get(text).copied().unwrap_or(0);
+                json!({ "gate": text, "failed_runs": failed, "runs": runs, "pass": failed == 0 })
             })
             .collect();
         s["gates"] = Value::Array(verdicts);
@@ -322,6 +346,7 @@ mod tests {
                 ..Counts::default()
             },
             histograms: BTreeMap::from([("start_booking".to_owned(), encode(&h))]),
+            failed_gates: Vec::new(),
         }
     }
 

@@ -397,7 +397,10 @@ fn knees(plan: &Plan, points: &[Value]) -> Vec<Value> {
                     "along": along.name,
                     "where": fixed,
                     "at": at,
-                    "interpolated": knee.map(|k| k.interpolated),
+                    "interpolated": knee.as_ref().and_then(|k| k.interpolated),
+                    // Whether the grid brackets the knee: crossed, and not already at its
+                    // first point.
+                    "bracketed": knee.as_ref().is_some_and(|k| k.interpolated.is_some()),
                 }));
             }
         }

@@ -774,7 +774,8 @@ fn progress_bar(kind: &str) -> impl Fn(usize, usize) + Sync + use<> {
 }
 
 /// The sweep's report from its runs: sweep.json, points.csv, report.md/html, charts; the
-/// Markdown summary on stdout; exit 1 when a gate fails on a point's summed results.
+/// Markdown summary on stdout; a comparison exits 1 when a run fails one of the scenario's
+/// gates.
 fn finish(
     plan: &sim::experiment::Plan,
     scenarios: &[Scenario],
@@ -811,17 +812,30 @@ fn finish(
                         .map(|(k, v)| format!(" {k}={}", v.as_str().unwrap_or_default()))
                         .collect::<String>();
                     format!(
-                        "{policy}{at}: {} (value {})",
+                        "{policy}{at}: {} failed in {} of {} runs",
                         g["gate"].as_str().unwrap_or_default(),
-                        g["value"]
+                        g["failed_runs"],
+                        g["runs"]
                     )
                 })
         })
         .collect();
+    // A comparison runs the scenario as written (policies aside): its gates hold in every
+    // run or it fails. A sweep changes what the gates were written for (`calls >= 2900` at
+    // a tenth of the call rate): they are reported per point, not enforced.
+    let enforced = plan.params.is_empty();
     for f in &failing {
-        say!("gate FAIL {f}");
+        if enforced {
+            say!("gate FAIL {f}");
+        } else {
+            say!("gate (reported, not enforced in a sweep) {f}");
+        }
     }
-    Ok(if failing.is_empty() { 0 } else { GATE_FAILED })
+    Ok(if failing.is_empty() || !enforced {
+        0
+    } else {
+        GATE_FAILED
+    })
 }
 
 /// Reads the plan and runs of every shard folder, checks they belong together, and

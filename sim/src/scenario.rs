@@ -292,6 +292,10 @@ pub struct Conversation {
     pub name_reask: Distribution,
     /// The caller hangs up after hearing the slot is free.
     pub abandon_probability: f64,
+    /// The whole check-to-book gap as one distribution; given, it replaces the composed one
+    /// above (LLM to name), so that it can be swept: `--param
+    /// 'journeys[0].conversation.gap=0s..60s:10s'`.
+    pub gap: Option<Distribution>,
 }
 
 impl Default for Conversation {
@@ -310,6 +314,7 @@ impl Default for Conversation {
             name_reask_probability: 0.4,
             name_reask: Distribution::uniform(s(10.0), s(20.0)),
             abandon_probability: 0.03,
+            gap: None,
         }
     }
 }

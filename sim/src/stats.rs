@@ -65,7 +65,9 @@ fn t975(df: usize) -> f64 {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Knee {
     pub at: f64,
-    pub interpolated: f64,
+    /// `None` when the condition holds from the grid's first point: the crossing lies
+    /// below the grid, which does not bracket it.
+    pub interpolated: Option<f64>,
 }
 
 /// `points` are (x, y); `holds` says whether y is past the threshold; `threshold` is where the
@@ -76,8 +78,11 @@ pub fn knee(points: &[(f64, f64)], threshold: f64, holds: impl Fn(f64) -> bool) 
     let i = sorted.iter().position(|p| holds(p.1))?;
     let (x1, y1) = sorted[i];
     let interpolated = match i.checked_sub(1).map(|j| sorted[j]) {
-        Some((x0, y0)) if y1 != y0 => (x0 + (threshold - y0) / (y1 - y0) * (x1 - x0)).clamp(x0, x1),
-        _ => x1,
+        Some((x0, y0)) if y1 != y0 => {
+            Some((x0 + (threshold - y0) / (y1 - y0) * (x1 - x0)).clamp(x0, x1))
+        }
+        Some(_) => Some(x1),
+        None => None,
     };
     Some(Knee {
         at: x1,
@@ -122,9 +127,11 @@ mod tests {
             .collect();
         let k = knee(&curve, 0.015, |y| y > 0.015).unwrap();
         assert_eq!(k.at, 9.0);
-        assert!((k.interpolated - 8.5).abs() < 1e-9, "{}", k.interpolated);
+        let x = k.interpolated.unwrap();
+        assert!((x - 8.5).abs() < 1e-9, "{x}");
         assert!(knee(&curve, 1.0, |y| y > 1.0).is_none(), "never crossed");
         let first = knee(&curve, 0.0, |y| y > 0.0).unwrap();
         assert_eq!(first.at, 1.0, "crossed from the start");
+        assert_eq!(first.interpolated, None, "below the grid: not bracketed");
     }
 }

@@ -111,6 +111,9 @@ fn check_ranges(s: &Scenario) -> Checked {
         ] {
             limits::distribution(&format!("{conv}.{name}"), d, HOUR)?;
         }
+        if let Some(gap) = &c.gap {
+            limits::distribution(&format!("{conv}.gap"), gap, HOUR)?;
+        }
         limits::probability(
             &format!("{conv}.name_reask_probability"),
             c.name_reask_probability,

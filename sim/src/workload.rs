@@ -122,15 +122,21 @@ pub fn plan(scenario: &Scenario, seed: u64) -> Vec<CallPlan> {
             let slot = pick(journeys, &choices, &mut slots);
             let c = &journeys.conversation;
             let check_at = c.until_check.sample(&mut talk);
-            let mut gap = c.llm.sample(&mut talk)
-                + c.tts.sample(&mut talk)
-                + c.ai_response.sample(&mut talk)
-                + c.listening.sample(&mut talk)
-                + c.confirmation.sample(&mut talk)
-                + c.name.sample(&mut talk);
-            if talk.random_bool(c.name_reask_probability.clamp(0.0, 1.0)) {
-                gap += c.name_reask.sample(&mut talk);
-            }
+            let gap = match &c.gap {
+                Some(gap) => gap.sample(&mut talk),
+                None => {
+                    let mut gap = c.llm.sample(&mut talk)
+                        + c.tts.sample(&mut talk)
+                        + c.ai_response.sample(&mut talk)
+                        + c.listening.sample(&mut talk)
+                        + c.confirmation.sample(&mut talk)
+                        + c.name.sample(&mut talk);
+                    if talk.random_bool(c.name_reask_probability.clamp(0.0, 1.0)) {
+                        gap += c.name_reask.sample(&mut talk);
+                    }
+                    gap
+                }
+            };
             let abandons = talk.random_bool(c.abandon_probability.clamp(0.0, 1.0));
             let (date, time) = slot.split_once('T').unwrap_or((slot.as_str(), "12:00"));
             let caller = format!("Anrufer {i}");

@@ -1,6 +1,7 @@
 //! Random durations (latency, lag, delays) described the way people measure them.
 //!
-//! In TOML a distribution is one table, in one of three forms:
+//! In TOML a distribution is a duration alone (`"300ms"`, fixed) or one table, in one of
+//! three forms:
 //! - `{ fixed = "300ms" }`;
 //! - `{ min = "0s", max = "2s" }`: uniform;
 //! - `{ p50 = "500ms", p90 = "1200ms", p99 = "2000ms" }` with optional `min`, `p95`, `max`:
@@ -14,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 /// A distribution of durations. Sampling is a pure function of the random stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "DistributionSpec", into = "DistributionSpec")]
+#[serde(try_from = "DistributionInput", into = "DistributionSpec")]
 pub enum Distribution {
     Fixed(Duration),
     Uniform {
@@ -136,6 +137,52 @@ pub struct DistributionSpec {
     pub max: Option<Duration>,
 }
 
+/// What a distribution may be written as: a duration alone (fixed), or a table (whose own
+/// errors, such as an unknown field, come through as they are).
+pub struct DistributionInput(DistributionSpec);
+
+impl<'de> Deserialize<'de> for DistributionInput {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Input;
+        impl<'de> serde::de::Visitor<'de> for Input {
+            type Value = DistributionInput;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a duration such as \"300ms\" or a table such as \
+                     { p50 = \"500ms\", p90 = \"1200ms\", p99 = \"2s\" }",
+                )
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                let fixed =
+                    humantime::parse_duration(v).map_err(|e| E::custom(format!("\"{v}\": {e}")))?;
+                Ok(DistributionInput(DistributionSpec {
+                    fixed: Some(fixed),
+                    ..DistributionSpec::default()
+                }))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                DistributionSpec::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(DistributionInput)
+            }
+        }
+        d.deserialize_any(Input)
+    }
+}
+
+impl TryFrom<DistributionInput> for Distribution {
+    type Error = String;
+
+    fn try_from(input: DistributionInput) -> Result<Self, String> {
+        Distribution::try_from(input.0)
+    }
+}
+
 impl TryFrom<DistributionSpec> for Distribution {
     type Error = String;
 
@@ -246,6 +293,19 @@ mod tests {
             parse(r#"d = { fixed = "300ms" }"#).unwrap(),
             Distribution::Fixed(ms(300))
         );
+        // A duration alone is fixed (what `--set` and sweep parameters write).
+        assert_eq!(
+            parse(r#"d = "300ms""#).unwrap(),
+            Distribution::Fixed(ms(300))
+        );
+        let e = parse(r#"d = "300 apples""#).unwrap_err().to_string();
+        assert!(e.contains("300 apples"), "{e}");
+        let e = parse("d = 3").unwrap_err().to_string();
+        assert!(e.contains("a duration such as"), "{e}");
+        let e = parse(r#"d = { p50 = "1s", p51 = "2s" }"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("p51"), "{e}");
         assert_eq!(
             parse(r#"d = { min = "0s", max = "2s" }"#).unwrap(),
             Distribution::uniform(Duration::ZERO, ms(2000))
