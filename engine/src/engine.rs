@@ -140,7 +140,8 @@ impl Engine {
             settings.policy.retry.clone(),
             seed.stream("engine.retry"),
         )
-        .with_clock(clock.clone());
+        .with_clock(clock.clone())
+        .with_bookings_version(settings.policy.calcom_bookings_version.header());
         Arc::new(Self {
             calcom,
             clock,

@@ -93,6 +93,25 @@ impl Default for ClientTimeouts {
     }
 }
 
+/// A `cal-api-version` the engine can send on `/v2/bookings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BookingsVersion {
+    #[serde(rename = "2024-08-13")]
+    V2024_08_13,
+    #[serde(rename = "2026-02-25")]
+    V2026_02_25,
+}
+
+impl BookingsVersion {
+    /// The header's value.
+    pub fn header(self) -> &'static str {
+        match self {
+            BookingsVersion::V2024_08_13 => "2024-08-13",
+            BookingsVersion::V2026_02_25 => "2026-02-25",
+        }
+    }
+}
+
 /// The engine's own infrastructure: latency (the seeds: Redis 1-5 ms, DB 5-30 ms), so that
 /// lock waits and database time show in the histograms, and injected save failures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,6 +164,9 @@ pub struct Policy {
     /// Layer 5: The Cal.com client.
     pub retry: RetryPolicy,
     pub timeouts: ClientTimeouts,
+    /// The `cal-api-version` of the bookings requests: `"2024-08-13"` (the seed system's) or
+    /// `"2026-02-25"` (what Cal.com's current docs send; no documented difference).
+    pub calcom_bookings_version: BookingsVersion,
     /// Layer 6: Post-sync validation of Cal.com's answer: time mismatch, freshness, call id.
     pub post_sync_validation: bool,
     #[serde(with = "humantime_serde")]
@@ -240,6 +262,7 @@ impl Policy {
             pre_sync_check: ConflictCheck::ExactStart,
             retry: RetryPolicy::default(),
             timeouts: ClientTimeouts::default(),
+            calcom_bookings_version: BookingsVersion::V2024_08_13,
             post_sync_validation: true,
             freshness: Duration::from_secs(30),
             saga_compensation: true,

@@ -340,3 +340,23 @@ fn the_seed_backoff_schedule_is_200ms_then_2_4_8_seconds() {
         CalcomError::Timeout.is_indeterminate() && !CalcomError::Server(500).is_indeterminate()
     );
 }
+
+/// The current docs' `cal-api-version: 2026-02-25`, when configured, on every bookings
+/// request; the slots keep `2024-09-04`.
+#[tokio::test]
+async fn bookings_can_send_the_current_docs_version() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/bookings"))
+        .and(header("cal-api-version", "2026-02-25"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(created()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let b = client(&server, fast_retry())
+        .with_bookings_version("2026-02-25")
+        .create_booking(&booking())
+        .await
+        .unwrap();
+    assert_eq!(b.uid, "bk_741");
+}

@@ -943,3 +943,36 @@ async fn injected_faults_answer_like_the_real_failures() {
         1
     );
 }
+
+/// `POST /v2/bookings` with the current docs' `2026-02-25` books as `2024-08-13` does; no
+/// version (the legacy controller) is refused with a 400 that says which to send.
+#[tokio::test]
+async fn bookings_accept_the_current_docs_version_and_refuse_the_legacy_one() {
+    let s = serve(one_host()).await;
+    let post = |version: Option<&str>, start: &str| {
+        let mut r = s
+            .http
+            .post(format!("{}/v2/bookings", s.base))
+            .json(&booking_body(start));
+        if let Some(v) = version {
+            r = r.header("cal-api-version", v);
+        }
+        r.send()
+    };
+    let r = post(Some("2026-02-25"), "2025-11-25T11:00:00Z")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["data"]["start"], "2025-11-25T11:00:00.000Z");
+    let r = post(None, "2025-11-25T12:00:00Z").await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2026-02-25"),
+        "{body}"
+    );
+}

@@ -17,6 +17,7 @@ use simkit::transport::{HttpClient, HttpResponse, Network, Timeouts};
 use super::error::CalcomError;
 use crate::policy::{ClientTimeouts, RetryPolicy};
 
+/// The bookings `cal-api-version` unless [`CalcomClient::with_bookings_version`] says another.
 const BOOKINGS_VERSION: &str = "2024-08-13";
 const SLOTS_VERSION: &str = "2024-09-04";
 
@@ -84,6 +85,7 @@ pub struct CalcomClient {
     retries: AtomicU64,
     samples: Mutex<Vec<CalcomSample>>,
     clock: Option<simkit::SharedClock>,
+    bookings_version: &'static str,
 }
 
 fn time(t: DateTime<Utc>) -> String {
@@ -123,7 +125,14 @@ impl CalcomClient {
             retries: AtomicU64::new(0),
             samples: Mutex::default(),
             clock: None,
+            bookings_version: BOOKINGS_VERSION,
         }
+    }
+
+    /// The `cal-api-version` of the bookings requests (`2024-08-13` by default).
+    pub fn with_bookings_version(mut self, version: &'static str) -> Self {
+        self.bookings_version = version;
+        self
     }
 
     /// Time-stamps the requests' samples with `clock` (otherwise they are stamped 0).
@@ -303,7 +312,7 @@ impl CalcomClient {
                 endpoint: "create_booking",
                 method: Method::POST,
                 path: "/v2/bookings".into(),
-                version: Some(BOOKINGS_VERSION),
+                version: Some(self.bookings_version),
                 body: Some(body),
             })
             .await?;
@@ -317,7 +326,7 @@ impl CalcomClient {
                 endpoint: "get_booking",
                 method: Method::GET,
                 path: format!("/v2/bookings/{uid}"),
-                version: Some(BOOKINGS_VERSION),
+                version: Some(self.bookings_version),
                 body: None,
             })
             .await?;
@@ -354,7 +363,7 @@ impl CalcomClient {
                     time(after_start),
                     time(before_end)
                 ),
-                version: Some(BOOKINGS_VERSION),
+                version: Some(self.bookings_version),
                 body: None,
             })
             .await?;
@@ -378,7 +387,7 @@ impl CalcomClient {
                 endpoint: "cancel_booking",
                 method: Method::POST,
                 path: format!("/v2/bookings/{uid}/cancel"),
-                version: Some(BOOKINGS_VERSION),
+                version: Some(self.bookings_version),
                 body: Some(json!({ "cancellationReason": reason })),
             })
             .await?;

@@ -38,6 +38,9 @@ pub enum ApiVersion {
     V2024_09_04,
     /// `2024-08-13`: `/v2/bookings…`; the legacy slots controller answers it too.
     V2024_08_13,
+    /// `2026-02-25`: what Cal.com's current docs send to `/v2/bookings…`; no difference to
+    /// `2024-08-13` is documented, so it is served the same.
+    V2026_02_25,
     /// Missing or any other value: the legacy `2024-04-15` family.
     Legacy,
 }
@@ -51,6 +54,7 @@ impl ApiVersion {
         {
             Some("2024-09-04") => ApiVersion::V2024_09_04,
             Some("2024-08-13") => ApiVersion::V2024_08_13,
+            Some("2026-02-25") => ApiVersion::V2026_02_25,
             _ => ApiVersion::Legacy,
         }
     }
@@ -141,16 +145,19 @@ async fn only_versions(accepted: &'static [ApiVersion], req: Request, next: Next
     }
 }
 
-/// Without `cal-api-version: 2024-08-13` Cal.com routes bookings to the legacy 2024-04-15
-/// controller, whose body (`end`, `responses`, …) the mock does not model: it answers 400
-/// as that controller's validation would.
+/// Without `cal-api-version: 2024-08-13` (or the current docs' `2026-02-25`) Cal.com routes
+/// bookings to the legacy 2024-04-15 controller, whose body (`end`, `responses`, …) the mock
+/// does not model: it answers 400 as that controller's validation would.
 async fn bookings_version(req: Request, next: Next) -> Response {
-    if ApiVersion::of(req.headers()) == ApiVersion::V2024_08_13 {
+    if matches!(
+        ApiVersion::of(req.headers()),
+        ApiVersion::V2024_08_13 | ApiVersion::V2026_02_25
+    ) {
         next.run(req).await
     } else {
         ApiError::bad_request(
-            "cal-api-version must be 2024-08-13 for /v2/bookings: the legacy 2024-04-15 bookings \
-             controller is not modelled by this mock",
+            "cal-api-version must be 2024-08-13 or 2026-02-25 for /v2/bookings: the legacy \
+             2024-04-15 bookings controller is not modelled by this mock",
         )
         .into_response()
     }
