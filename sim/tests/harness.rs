@@ -250,7 +250,7 @@ fn the_cli_exit_codes_say_ok_gate_failed_or_bad_input() {
         .unwrap();
     let text = String::from_utf8_lossy(&replay.stdout);
     assert!(
-        text.contains("10:21:18.000")
+        text.contains("10:21:18.728")
             && text.contains("Dieser Termin wurde gerade vergeben")
             && text.contains("outcome: race_lost"),
         "{text}"
