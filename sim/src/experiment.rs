@@ -373,7 +373,7 @@ fn knees(plan: &Plan, points: &[Value]) -> Vec<Value> {
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default();
                 let x = p["x"].as_f64().unwrap_or(i as f64);
-                let Some(y) = gate.value(summary) else {
+                let Some(y) = gate.measured(summary) else {
                     continue;
                 };
                 curves

@@ -115,16 +115,22 @@ impl Gate {
         v.as_f64()
     }
 
-    /// Evaluates against a summary; a metric the run does not have fails the gate (a typo
-    /// must not pass silently), except that a missing count reads as zero.
-    pub fn check(&self, text: &str, summary: &Value) -> GateResult {
-        let value = self.value(summary).or_else(|| {
+    /// [`Self::value`], with a count the summary does not list read as zero (no 429 was
+    /// answered: `calcom.create_booking.429` is absent); `None` for anything else missing.
+    pub fn measured(&self, summary: &Value) -> Option<f64> {
+        self.value(summary).or_else(|| {
             let counted = ["outcomes.", "invariants.", "calcom.", "engine."];
             counted
                 .iter()
                 .any(|p| self.metric.starts_with(p))
                 .then_some(0.0)
-        });
+        })
+    }
+
+    /// Evaluates against a summary; a metric the run does not have fails the gate (a typo
+    /// must not pass silently), except that a missing count reads as zero.
+    pub fn check(&self, text: &str, summary: &Value) -> GateResult {
+        let value = self.measured(summary);
         GateResult {
             gate: text.to_owned(),
             value,
