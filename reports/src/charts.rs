@@ -166,7 +166,8 @@ pub fn spectrum(file: &str, title: &str, series: &[(String, &Histogram<u64>)]) -
                     let q = v.quantile_iterated_to();
                     (
                         (1.0 / (1.0 - q)).min(x_max),
-                        h.highest_equivalent(v.value_iterated_to()) as f64,
+                        // On a log axis: 1 ms at the least.
+                        (h.highest_equivalent(v.value_iterated_to()) as f64).max(1.0),
                     )
                 })
                 .collect();
@@ -180,11 +181,14 @@ pub fn spectrum(file: &str, title: &str, series: &[(String, &Histogram<u64>)]) -
             .fold(0.0, f64::max),
     );
     draw(file, title, |root| {
-        let mut chart = frame(root, title).build_cartesian_2d((1.0..x_max).log_scale(), 0.0..y1)?;
+        // Latencies from milliseconds (a cache hit) to a minute (a whole call) on one log
+        // axis: a linear one flattens every operation but the slowest onto zero.
+        let mut chart = frame(root, title)
+            .build_cartesian_2d((1.0..x_max).log_scale(), (1.0..y1.max(10.0)).log_scale())?;
         chart
             .configure_mesh()
             .x_desc("percentile")
-            .y_desc("latency (ms)")
+            .y_desc("latency (ms, log)")
             .y_label_formatter(&number)
             .x_label_formatter(&|x| {
                 let p = (1.0 - 1.0 / x) * 100.0;

@@ -113,33 +113,70 @@ pub fn document(
         &over_time,
     ));
     let bucket = (width_ms / 1000).max(1);
-    let mut by_status: BTreeMap<&str, BTreeMap<u64, f64>> = BTreeMap::new();
-    for row in s["timeseries"].as_array().into_iter().flatten() {
-        let t = row["t"].as_u64().unwrap_or(0) / bucket * bucket;
-        for (key, _) in STATUS {
-            if let Some(n) = row[key].as_u64() {
-                *by_status.entry(key).or_default().entry(t).or_default() += n as f64;
+    doc.chart(charts::lines(
+        "outcomes-over-time.svg",
+        "Outcomes over time (calls by the interval they ended in)",
+        "simulated time (s)",
+        &format!("calls per {bucket} s"),
+        &over_time_lines(s, bucket, &OUTCOMES),
+    ));
+    doc.chart(charts::lines(
+        "calcom-status-over-time.svg",
+        "Cal.com answers over time (a 429 run is the throttler's block)",
+        "simulated time (s)",
+        &format!("requests per {bucket} s"),
+        &over_time_lines(s, bucket, &STATUS),
+    ));
+    doc
+}
+
+/// Outcomes in the summary's time series, as the chart names them.
+const OUTCOMES: [(&str, &str); 6] = [
+    ("booked", "booked"),
+    ("race_lost", "race lost"),
+    ("refused_free", "refused while free"),
+    ("throttled", "throttled"),
+    ("failed", "failed"),
+    ("error", "error"),
+];
+
+/// One line per series of the time series that has any count, summed per `bucket` seconds,
+/// with zero where an interval had none (a line that only shows where something happened
+/// would draw straight across the quiet stretches).
+fn over_time_lines(s: &Value, bucket: u64, series: &[(&str, &str)]) -> Vec<Line> {
+    let rows = s["timeseries"].as_array().cloned().unwrap_or_default();
+    let end = rows
+        .iter()
+        .filter_map(|r| r["t"].as_u64())
+        .max()
+        .unwrap_or(0)
+        / bucket;
+    let mut by_key: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for row in &rows {
+        let i = (row["t"].as_u64().unwrap_or(0) / bucket) as usize;
+        for (key, _) in series {
+            if let Some(n) = row[*key].as_u64().filter(|n| *n > 0) {
+                let counts = by_key
+                    .entry(key)
+                    .or_insert_with(|| vec![0.0; end as usize + 1]);
+                counts[i] += n as f64;
             }
         }
     }
-    let status_lines: Vec<Line> = STATUS
+    series
         .iter()
         .filter_map(|(key, name)| {
-            let counts = by_status.get(key)?;
+            let counts = by_key.get(key)?;
             Some(Line {
                 name: (*name).to_owned(),
-                points: counts.iter().map(|(t, n)| (*t as f64, *n)).collect(),
+                points: counts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| ((i as u64 * bucket) as f64, *n))
+                    .collect(),
             })
         })
-        .collect();
-    doc.chart(charts::lines(
-        "calcom-status-over-time.svg",
-        "Cal.com answers over time",
-        "simulated time (s)",
-        &format!("requests per {bucket} s"),
-        &status_lines,
-    ));
-    doc
+        .collect()
 }
 
 /// The outcome and latency tables of a run or of a sum of runs.

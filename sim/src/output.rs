@@ -44,14 +44,15 @@ pub fn write_report(dir: &Path, doc: &Document) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Width of the intervals of latency-over-time charts and interval logs: 10 s up to ten
-/// simulated minutes, a minute beyond.
+/// Width of the intervals of over-time charts and interval logs: the roundest width that
+/// gives the run about a hundred of them (5 s for a five-minute run, 2 min for three hours).
 pub fn interval_ms(simulated_seconds: f64) -> u64 {
-    if simulated_seconds <= 600.0 {
-        10_000
-    } else {
-        60_000
-    }
+    const WIDTHS_S: [u64; 10] = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600];
+    let wanted = simulated_seconds / 100.0;
+    WIDTHS_S
+        .iter()
+        .find(|w| **w as f64 >= wanted)
+        .map_or(3_600_000, |w| w * 1000)
 }
 
 /// Everything a run leaves in `dir`: `summary.json`, `history.jsonl`, `latency.hlog`

@@ -24,7 +24,12 @@ fn the_calibration_rows_stay_within_their_bands() {
     let scenario = Scenario::load(&path).unwrap();
     let (summary, _) = sim::run(&scenario, scenario.seed, "baseline").unwrap();
     let p50 = |op: &str| summary.latency_ms[op].p50 as f64 / 1000.0;
-    within("check_availability p50 (s)", p50("check_availability"), 1.1, 0.15);
+    within(
+        "check_availability p50 (s)",
+        p50("check_availability"),
+        1.1,
+        0.15,
+    );
     within("start_booking p50 (s)", p50("start_booking"), 1.1, 0.15);
     let e = &summary.engine;
     let hit = e.cache_hits as f64 / (e.cache_hits + e.cache_misses).max(1) as f64;
