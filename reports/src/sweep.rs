@@ -102,10 +102,21 @@ pub fn document(report: &Value, spectra: &[(String, &Histogram<u64>)]) -> Docume
     knees(&mut doc, report);
 
     doc.heading("Charts");
+    // One bar per policy and grid point (a comparison has one point): outcomes summed over
+    // its seeds, never over points.
+    let mut categories: Vec<String> = Vec::new();
     let mut totals: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut outcome_names: Vec<String> = Vec::new();
-    for (i, policy) in policies.iter().enumerate() {
-        for p in &points {
+    for p in &points {
+        let at: Vec<String> = params.iter().map(|k| cell(&p["params"][k])).collect();
+        for policy in &policies {
+            let label = if at.is_empty() {
+                policy.clone()
+            } else {
+                format!("{} {policy}", at.join(" "))
+            };
+            categories.push(label);
+            let column = categories.len() - 1;
             for (outcome, n) in p["policies"][policy]["outcomes"]
                 .as_object()
                 .into_iter()
@@ -114,23 +125,33 @@ pub fn document(report: &Value, spectra: &[(String, &Histogram<u64>)]) -> Docume
                 if !outcome_names.contains(outcome) {
                     outcome_names.push(outcome.clone());
                 }
-                let v = totals
-                    .entry(outcome.clone())
-                    .or_insert_with(|| vec![0.0; policies.len()]);
-                v[i] += n.as_f64().unwrap_or(0.0);
+                let v = totals.entry(outcome.clone()).or_default();
+                v.resize(column + 1, 0.0);
+                v[column] += n.as_f64().unwrap_or(0.0);
             }
         }
     }
     let stacks: Vec<(String, Vec<f64>)> = outcome_names
         .iter()
-        .map(|o| (o.clone(), totals.remove(o).unwrap_or_default()))
+        .map(|o| {
+            let mut v = totals.remove(o).unwrap_or_default();
+            v.resize(categories.len(), 0.0);
+            (o.clone(), v)
+        })
         .collect();
+    let (title, axis) = match params.first() {
+        None => ("Outcomes per policy".to_owned(), "policy".to_owned()),
+        Some(along) => (
+            format!("Outcomes per point and policy (summed over seeds), against {along}"),
+            format!("{} and policy", params.join(", ")),
+        ),
+    };
     doc.chart(charts::stacked_bars(
         &format!("{kind}-outcomes.svg"),
-        "Outcomes per policy",
-        "policy",
+        &title,
+        &axis,
         "calls",
-        &policies,
+        &categories,
         &stacks,
     ));
     doc.chart(charts::spectrum(
