@@ -101,6 +101,19 @@ impl Booked {
     }
 }
 
+/// An event's value as what its kind says it is, or an error naming the event.
+fn read<T: serde::de::DeserializeOwned>(e: &Event, what: &str) -> Result<T, String> {
+    serde_json::from_value(e.value.clone())
+        .map_err(|err| format!("{} {} {what}: {}: {err}", e.process, e.kind, e.value))
+}
+
+/// A cancel in the history.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Cancel {
+    uid: String,
+}
+
 /// A local appointment as the history's `save` describes it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -175,27 +188,21 @@ impl Checker {
         }
         self.last_t = e.t_ms;
         let t = e.t_ms;
-        let value = |what: &str| format!("{} {} {what}: {}", e.process, e.kind, e.value);
         match (e.process.as_str(), e.kind.as_str(), e.f.as_str()) {
             ("calcom", "commit", "booking") => {
-                let commit: Commit = serde_json::from_value(e.value.clone())
-                    .map_err(|err| format!("{}: {err}", value("booking")))?;
+                let commit: Commit = read(e, "booking")?;
                 self.commit(commit, t);
             }
             ("calcom", "cancel", "booking") => {
-                let uid = e.value["uid"]
-                    .as_str()
-                    .ok_or_else(|| format!("{}: expected a `uid`", value("booking")))?;
-                self.cancel(uid, t);
+                let cancel: Cancel = read(e, "booking")?;
+                self.cancel(&cancel.uid, t);
             }
             ("engine", "save", "appointment") => {
-                let save: Save = serde_json::from_value(e.value.clone())
-                    .map_err(|err| format!("{}: {err}", value("appointment")))?;
+                let save: Save = read(e, "appointment")?;
                 self.saves.push((t, save));
             }
             ("calcom", "settle", "reservations") => {
-                let held: Held<String> = serde_json::from_value(e.value.clone())
-                    .map_err(|err| format!("{}: {err}", value("reservations")))?;
+                let held: Held<String> = read(e, "reservations")?;
                 for uid in held.held {
                     self.push(
                         "dangling_reservation",
@@ -205,8 +212,7 @@ impl Checker {
                 }
             }
             ("engine", "settle", "reservations") => {
-                let held: Held<LocalHold> = serde_json::from_value(e.value.clone())
-                    .map_err(|err| format!("{}: {err}", value("reservations")))?;
+                let held: Held<LocalHold> = read(e, "reservations")?;
                 for r in held.held {
                     self.push(
                         "dangling_reservation",
@@ -216,8 +222,7 @@ impl Checker {
                 }
             }
             ("engine", "settle", "locks") => {
-                let held: Held<String> = serde_json::from_value(e.value.clone())
-                    .map_err(|err| format!("{}: {err}", value("locks")))?;
+                let held: Held<String> = read(e, "locks")?;
                 for key in held.held {
                     self.push(
                         "dangling_lock",
