@@ -47,9 +47,26 @@ pub fn check(scenario: &Scenario, run: &RunRecord) -> Result<Vec<Violation>, Str
     Ok(checker.finish())
 }
 
+/// What a history held, so that a reader can tell a clean history from an empty one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Observed {
+    pub events: u64,
+    pub calls: u64,
+    pub commits: u64,
+    pub saves: u64,
+    pub faults: u64,
+}
+
 /// Every violation in a written history (`history.jsonl`, one event per line, in time
 /// order); an unreadable line is an error naming it.
 pub fn check_history(history: impl std::io::BufRead) -> Result<Vec<Violation>, String> {
+    check_history_observed(history).map(|(found, _)| found)
+}
+
+/// [`check_history`], and what the history held.
+pub fn check_history_observed(
+    history: impl std::io::BufRead,
+) -> Result<(Vec<Violation>, Observed), String> {
     let mut checker = Checker::default();
     for (i, line) in history.lines().enumerate() {
         let line = line.map_err(|e| format!("line {}: {e}", i + 1))?;
@@ -62,7 +79,8 @@ pub fn check_history(history: impl std::io::BufRead) -> Result<Vec<Violation>, S
             .observe(&event)
             .map_err(|e| format!("line {}: {e}", i + 1))?;
     }
-    Ok(checker.finish())
+    let observed = checker.observed();
+    Ok((checker.finish(), observed))
 }
 
 /// A Cal.com booking as the history's `commit` describes it.
@@ -159,6 +177,8 @@ pub struct Checker {
     invoked: BTreeMap<(String, String), u64>,
     found: Vec<Violation>,
     last_t: u64,
+    events: u64,
+    faults_seen: u64,
 }
 
 #[derive(Debug, Default)]
@@ -187,6 +207,7 @@ impl Checker {
             ));
         }
         self.last_t = e.t_ms;
+        self.events += 1;
         let t = e.t_ms;
         match (e.process.as_str(), e.kind.as_str(), e.f.as_str()) {
             ("calcom", "commit", "booking") => {
@@ -231,7 +252,10 @@ impl Checker {
                     );
                 }
             }
-            ("nemesis", "start", _) => self.faults_open += 1,
+            ("nemesis", "start", _) => {
+                self.faults_open += 1;
+                self.faults_seen += 1;
+            }
             ("nemesis", "stop", _) => {
                 self.faults_open = self.faults_open.saturating_sub(1);
                 self.healed_at = Some(t);
@@ -347,6 +371,17 @@ impl Checker {
             let lasted = t.saturating_sub(v.at_ms) as f64 / 1000.0;
             v.detail
                 .push_str(&format!(" for {lasted} s until a cancel"));
+        }
+    }
+
+    /// What it has read so far.
+    pub fn observed(&self) -> Observed {
+        Observed {
+            events: self.events,
+            calls: self.calls.len() as u64,
+            commits: self.bookings.len() as u64,
+            saves: self.saves.len() as u64,
+            faults: self.faults_seen,
         }
     }
 
