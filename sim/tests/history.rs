@@ -147,3 +147,37 @@ fn an_unreadable_or_unordered_history_is_an_error_naming_its_line() {
     let e = invariants::check_history(commit.as_bytes()).unwrap_err();
     assert!(e.contains("line 1") && e.contains("hostId"), "{e}");
 }
+
+/// `bookingsim check`: exit 1 with each violation dated, 0 when all hold (saying what it
+/// read), 2 for a history it cannot read.
+#[test]
+fn the_check_command_exits_by_what_it_found() {
+    let dir = std::env::temp_dir().join(format!("bookingsim-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let check = |lines: &[String]| {
+        let file = dir.join("history.jsonl");
+        std::fs::write(&file, lines.join("\n")).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_bookingsim"))
+            .arg("check")
+            .arg(&file)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let held = event(9000, "engine", "settle", "locks", r#"{"held":["k"]}"#);
+    let (code, said) = check(&[held]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("9.000 s  dangling_lock"), "{said}");
+    let (code, said) = check(&[event(1, "c1", "invoke", "start_booking", "{}")]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        said.contains("1 events: 1 calls, 0 Cal.com bookings")
+            && said.contains("nothing to be checked"),
+        "{said}"
+    );
+    let (code, _) = check(&["not json".to_owned()]);
+    assert_eq!(code, Some(2));
+}
