@@ -5,7 +5,7 @@
 //! The same checker reads a written history (`bookingsim check history.jsonl`).
 //!
 //! Safety: `double_booking`, `orphan_calcom`, `orphan_local`, `partial_compound`,
-//! `ghost_booking`, `lost_booking`, `dangling_reservation`. Liveness, judged once the last
+//! `ghost_booking` (told it failed, yet booked), `lost_booking`, `dangling_reservation`. Liveness, judged once the last
 //! fault healed and the run settled: `no_answer_after_heal` (a function call made after every
 //! fault ended got no answer) and `dangling_lock` (a lock still held at the end).
 
@@ -118,6 +118,9 @@ impl Booked {
         self.cancelled.is_none()
     }
 }
+
+/// How the checker records a booking attempt whose answer never came.
+const NO_ANSWER: &str = "no answer";
 
 /// An event's value as what its kind says it is, or an error naming the event.
 fn read<T: serde::de::DeserializeOwned>(e: &Event, what: &str) -> Result<T, String> {
@@ -281,7 +284,7 @@ impl Checker {
                 state.told_booked = Some(t);
             }
             state.last_booking_answer = Some(match kind {
-                "info" => "no answer".to_owned(),
+                "info" => NO_ANSWER.to_owned(),
                 _ => e.value["error_type"].as_str().unwrap_or(kind).to_owned(),
             });
         }
@@ -497,7 +500,12 @@ impl Checker {
                         told.max(gone),
                     );
                 }
-                None if !theirs.is_empty() => {
+                // A booking whose answer never came (`info`: the engine died or was cut off
+                // after booking) may or may not have happened, as far as the caller knows: not
+                // a ghost, counted as `coverage.booked_unanswered`. A ghost was told it failed.
+                None if !theirs.is_empty()
+                    && state.last_booking_answer.as_deref() != Some(NO_ANSWER) =>
+                {
                     let made = theirs.iter().map(|b| b.at).max().unwrap_or(0);
                     push(
                         "ghost_booking",

@@ -51,7 +51,7 @@ pub struct Summary {
 }
 
 /// The rare paths a run's `coverage` counts.
-pub const COVERAGE: [&str; 17] = [
+pub const COVERAGE: [&str; 18] = [
     "race_window",
     "external_race",
     "calcom_409",
@@ -68,6 +68,7 @@ pub const COVERAGE: [&str; 17] = [
     "stale_available",
     "engine_crash",
     "crash_mid_booking",
+    "booked_unanswered",
     "retell_retry",
 ];
 
@@ -138,6 +139,7 @@ fn coverage(
                         .any(|at| s.invoked_ms < *at && *at < s.completed_ms)
             })
             .count() as u64,
+        booked_unanswered(run),
         run.calls
             .iter()
             .flat_map(|c| &c.steps)
@@ -149,6 +151,26 @@ fn coverage(
         .zip(values)
         .map(|(k, v)| ((*k).to_owned(), v))
         .collect()
+}
+
+/// Calls whose booking got no answer (the engine died or was cut off after booking) and
+/// that hold a booking in Cal.com: booked without knowing it.
+fn booked_unanswered(run: &RunRecord) -> u64 {
+    let Ok(truth) = crate::truth::Truth::of(&run.truth) else {
+        return 0;
+    };
+    run.calls
+        .iter()
+        .filter(|c| {
+            !c.booked()
+                && c.last_booking()
+                    .is_some_and(|b| b.completion == crate::record::Completion::Info)
+                && truth
+                    .bookings
+                    .iter()
+                    .any(|b| b.active() && b.meta("call_id") == Some(c.id.as_str()))
+        })
+        .count() as u64
 }
 
 /// Local reservations that expired while their call was still going: its booking came

@@ -181,3 +181,32 @@ fn the_check_command_exits_by_what_it_found() {
     let (code, _) = check(&["not json".to_owned()]);
     assert_eq!(code, Some(2));
 }
+
+/// A caller told the booking failed while it exists is a ghost; one whose booking got no
+/// answer at all may or may not have been booked (Jepsen's `info`): not a ghost.
+#[test]
+fn a_ghost_was_told_it_failed_an_unanswered_caller_is_not_one() {
+    let booking = r#"{"uid":"a","hostId":1,"start":"2025-11-25T10:00:00Z","end":"2025-11-25T10:30:00Z","source":"api","call_id":"c1"}"#;
+    let history = |answer: String| {
+        vec![
+            event(1000, "c1", "invoke", "start_booking", "{}"),
+            event(1500, "calcom", "commit", "booking", booking),
+            answer,
+        ]
+    };
+    let told_failed = history(event(
+        2000,
+        "c1",
+        "fail",
+        "start_booking",
+        r#"{"success":false,"error_type":"store_failed"}"#,
+    ));
+    // (Nothing saved it locally either: an orphan in both histories.)
+    let orphan = ("orphan_calcom".to_owned(), 1500);
+    assert_eq!(
+        kinds(&told_failed),
+        [orphan.clone(), ("ghost_booking".to_owned(), 2000)]
+    );
+    let unanswered = history(event(33000, "c1", "info", "start_booking", "null"));
+    assert_eq!(kinds(&unanswered), [orphan]);
+}
