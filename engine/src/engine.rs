@@ -81,6 +81,24 @@ pub struct EngineStats {
     pub webhooks_rejected: u64,
 }
 
+impl EngineStats {
+    /// Adds another run's counters (a sweep point sums its runs).
+    pub fn add(&mut self, o: &EngineStats) {
+        self.cache_hits += o.cache_hits;
+        self.cache_misses += o.cache_misses;
+        self.cache_invalidations += o.cache_invalidations;
+        self.locks_acquired += o.locks_acquired;
+        self.lock_contended += o.lock_contended;
+        self.lock_timeouts += o.lock_timeouts;
+        self.calcom_retries += o.calcom_retries;
+        self.compensations += o.compensations;
+        self.reconciled += o.reconciled;
+        self.recovered += o.recovered;
+        self.webhooks_accepted += o.webhooks_accepted;
+        self.webhooks_rejected += o.webhooks_rejected;
+    }
+}
+
 pub struct Engine {
     pub settings: EngineSettings,
     clock: SharedClock,

@@ -79,19 +79,7 @@ impl Counts {
         for (endpoint, statuses) in &o.calcom {
             add_map(self.calcom.entry(endpoint.clone()).or_default(), statuses);
         }
-        let (e, f) = (&mut self.engine, &o.engine);
-        e.cache_hits += f.cache_hits;
-        e.cache_misses += f.cache_misses;
-        e.cache_invalidations += f.cache_invalidations;
-        e.locks_acquired += f.locks_acquired;
-        e.lock_contended += f.lock_contended;
-        e.lock_timeouts += f.lock_timeouts;
-        e.calcom_retries += f.calcom_retries;
-        e.compensations += f.compensations;
-        e.reconciled += f.reconciled;
-        e.recovered += f.recovered;
-        e.webhooks_accepted += f.webhooks_accepted;
-        e.webhooks_rejected += f.webhooks_rejected;
+        self.engine.add(&o.engine);
         add_map(&mut self.webhooks, &o.webhooks);
         add_map(&mut self.reservations.local, &o.reservations.local);
         add_map(&mut self.reservations.calcom, &o.reservations.calcom);

@@ -167,20 +167,13 @@ const ENDPOINTS: [&str; 9] = [
     "webhooks",
     "event_types",
 ];
-const ENGINE: [&str; 12] = [
-    "cache_hits",
-    "cache_misses",
-    "cache_invalidations",
-    "locks_acquired",
-    "lock_contended",
-    "lock_timeouts",
-    "calcom_retries",
-    "compensations",
-    "reconciled",
-    "recovered",
-    "webhooks_accepted",
-    "webhooks_rejected",
-];
+/// The engine's counters, by the names `EngineStats` serializes (one list: the struct's).
+fn engine_counters() -> Vec<String> {
+    match serde_json::to_value(booking_engine::engine::EngineStats::default()) {
+        Ok(Value::Object(fields)) => fields.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
 const WEBHOOKS: [&str; 4] = ["delivered", "rejected", "failed", "lost"];
 const LOCAL_RESERVATIONS: [&str; 4] = ["held", "converted", "expired", "cancelled"];
 const CALCOM_RESERVATIONS: [&str; 3] = ["held", "released", "expired"];
@@ -214,7 +207,7 @@ pub fn metric_is_known(metric: &str) -> bool {
                     .parse::<u16>()
                     .is_ok_and(|s| s == 0 || (100..600).contains(&s))
         }
-        ["engine", c] => ENGINE.contains(c),
+        ["engine", c] => engine_counters().iter().any(|k| k == c),
         ["webhooks", w] => WEBHOOKS.contains(w),
         ["reservations", "local", r] => LOCAL_RESERVATIONS.contains(r),
         ["reservations", "calcom", r] => CALCOM_RESERVATIONS.contains(r),
@@ -237,7 +230,7 @@ fn example_metrics() -> Vec<String> {
             ["200", "201", "400", "409", "422", "429", "500"].map(|s| format!("calcom.{e}.{s}")),
         );
     }
-    out.extend(ENGINE.iter().map(|c| format!("engine.{c}")));
+    out.extend(engine_counters().iter().map(|c| format!("engine.{c}")));
     out.extend(WEBHOOKS.iter().map(|w| format!("webhooks.{w}")));
     out.extend(
         LOCAL_RESERVATIONS
