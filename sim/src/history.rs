@@ -137,17 +137,16 @@ fn state_events(scenario: &Scenario, run: &RunRecord) -> Result<Vec<Event>, Stri
     let catalog = scenario.catalog();
     let end_ms = u64::try_from(run.simulated.as_millis()).unwrap_or(u64::MAX);
     let mut out = Vec::new();
+    let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     for f in &scenario.faults {
         let (kind, at, until) = match *f {
             Fault::EngineCrash { at, restart_after } => ("engine_crash", at, at + restart_after),
             Fault::Partition { at, duration } => ("partition", at, at + duration),
         };
-        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         out.push(Event::new(ms(at), "nemesis", "start", kind, Value::Null));
         out.push(Event::new(ms(until), "nemesis", "stop", kind, Value::Null));
     }
     for rule in &scenario.calcom.faults {
-        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let endpoint = match rule.endpoint {
             mock_calcom::config::EndpointSelector::Any => "any",
             mock_calcom::config::EndpointSelector::One(e) => e.name(),
