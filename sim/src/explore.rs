@@ -848,8 +848,8 @@ mod tests {
                 .unwrap_or_else(|| panic!("{case}: no {kind} within 200 worlds"));
             let world = worlds.world(found.seed).unwrap();
             let shrunk = shrink(&world, policy, kind);
-            let dir = std::env::temp_dir().join(format!("bookingsim-explore-{}", found.seed));
-            let file = write_failure(&dir, &found, policy, &shrunk).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let file = write_failure(dir.path(), &found, policy, &shrunk).unwrap();
             let written = std::fs::read_to_string(&file).unwrap();
             let scenario = Scenario::parse(&written, "failure").unwrap();
             assert!(

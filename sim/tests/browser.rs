@@ -98,7 +98,8 @@ fn every_chart_of_every_report_has_plotted_data_in_a_real_browser() {
         );
         return;
     };
-    let root = std::env::temp_dir().join(format!("bookingsim-browser-{}", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
     let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     let dir = |name: &str| root.join(name).display().to_string();
     let journeys = scenarios.join("voice-journeys.toml").display().to_string();

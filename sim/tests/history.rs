@@ -152,8 +152,8 @@ fn an_unreadable_or_unordered_history_is_an_error_naming_its_line() {
 /// read), 2 for a history it cannot read.
 #[test]
 fn the_check_command_exits_by_what_it_found() {
-    let dir = std::env::temp_dir().join(format!("bookingsim-check-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let check = |lines: &[String]| {
         let file = dir.join("history.jsonl");
         std::fs::write(&file, lines.join("\n")).unwrap();
