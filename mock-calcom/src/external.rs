@@ -10,12 +10,28 @@ use rand::Rng;
 use crate::mock::{ExternalBooking, MockCalcom};
 use crate::model::SlotQuery;
 
-/// Runs forever (or returns at once when the rate is zero): after each exponential gap,
-/// books a uniformly chosen free slot of a configured event type.
+/// Runs forever: the injector of the world loaded, started over whenever another is.
 pub async fn run_injector(mock: Arc<MockCalcom>) {
+    let mut generations = mock.generations();
+    loop {
+        tokio::select! {
+            biased;
+            changed = generations.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            () = inject(mock.clone()) => {}
+        }
+    }
+}
+
+/// Runs forever (idle when the rate is zero): after each exponential gap, books a uniformly
+/// chosen free slot of a configured event type.
+async fn inject(mock: Arc<MockCalcom>) {
     let cfg = mock.config().external.clone();
     if cfg.rate_per_hour <= 0.0 {
-        return;
+        return std::future::pending().await;
     }
     let mut rng = mock.seed().stream("calcom.external");
     let event_types: Vec<u64> = if cfg.event_types.is_empty() {
@@ -24,7 +40,7 @@ pub async fn run_injector(mock: Arc<MockCalcom>) {
         cfg.event_types.clone()
     };
     if event_types.is_empty() {
-        return;
+        return std::future::pending().await;
     }
     let mean_gap_secs = 3600.0 / cfg.rate_per_hour;
     let mut n = 0u64;

@@ -137,7 +137,9 @@ async fn serve(listen: SocketAddr, config: Option<MockConfig>, seed: u64) -> Res
             et.hosts
         );
     }
-    say!("admin: GET http://{addr}/_mock/state, POST /_mock/bookings, POST /_mock/reset");
+    say!(
+        "admin: GET http://{addr}/_mock/state, POST /_mock/bookings, POST /_mock/reset, PUT /_mock/config"
+    );
     let shutdown = async {
         simkit::transport::shutdown_signal().await;
         say!("stopping");

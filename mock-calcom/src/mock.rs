@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use simkit::seed::StreamRng;
 use simkit::transport::{Listener, Network};
@@ -44,7 +44,7 @@ impl Streams {
 }
 
 /// Requests answered, by endpoint and status.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestStats {
     /// endpoint name → status → count.
     pub by_endpoint: BTreeMap<String, BTreeMap<u16, u64>>,
@@ -64,7 +64,7 @@ pub struct ExternalBooking {
 }
 
 /// Everything the mock knows, as `GET /_mock/state` returns it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct GroundTruth {
     pub now: String,
     pub bookings: Vec<Value>,
@@ -77,11 +77,12 @@ pub struct GroundTruth {
 }
 
 pub struct MockCalcom {
-    config: MockConfig,
     clock: SharedClock,
-    seed: SeedStreams,
     network: Network,
-    started_at: DateTime<Utc>,
+    /// The world's configuration and when it was loaded: replaced whole by [`MockCalcom::load`].
+    loaded: Mutex<Loaded>,
+    /// Bumped by every [`MockCalcom::load`]: background work of an older world stops.
+    generation: tokio::sync::watch::Sender<u64>,
     world: Mutex<World>,
     limiter: Mutex<RateLimiter>,
     streams: Mutex<Streams>,
@@ -115,6 +116,13 @@ impl Drop for InFlightCreate<'_> {
     }
 }
 
+/// What [`MockCalcom::load`] replaces: fault windows count from `started_at`.
+struct Loaded {
+    config: Arc<MockConfig>,
+    seed: SeedStreams,
+    started_at: DateTime<Utc>,
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -135,11 +143,14 @@ impl MockCalcom {
         let (outbox, outbox_rx) = mpsc::unbounded_channel();
         Arc::new(Self {
             limiter: Mutex::new(RateLimiter::new(config.api.rate_limit.clone())),
-            config,
+            loaded: Mutex::new(Loaded {
+                config: Arc::new(config),
+                seed,
+                started_at,
+            }),
+            generation: tokio::sync::watch::Sender::new(0),
             clock,
-            seed,
             network,
-            started_at,
             world: Mutex::new(world),
             streams: Mutex::new(streams),
             stats: Mutex::default(),
@@ -150,8 +161,19 @@ impl MockCalcom {
         })
     }
 
-    pub fn config(&self) -> &MockConfig {
-        &self.config
+    /// The configuration of the world now loaded.
+    pub fn config(&self) -> Arc<MockConfig> {
+        lock(&self.loaded).config.clone()
+    }
+
+    /// Which world is loaded: 0 at start, one more after each [`MockCalcom::load`].
+    pub fn generation(&self) -> u64 {
+        *self.generation.borrow()
+    }
+
+    /// Waits until another world is loaded.
+    pub fn generations(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
     }
 
     pub fn network(&self) -> Network {
@@ -163,7 +185,7 @@ impl MockCalcom {
     }
 
     pub fn seed(&self) -> SeedStreams {
-        self.seed
+        lock(&self.loaded).seed
     }
 
     /// Read or change the calendar under its lock (never held across an await).
@@ -244,7 +266,7 @@ impl MockCalcom {
     /// Waits the endpoint's latency, drawn from the latency stream.
     pub async fn delay(&self, endpoint: Endpoint) {
         let d = self
-            .config
+            .config()
             .latency
             .of(endpoint)
             .sample(&mut lock(&self.streams).latency);
@@ -257,7 +279,7 @@ impl MockCalcom {
     /// Waits out a reservation's check-and-insert window (see `ConsistencyConfig`).
     pub async fn reservation_window(&self) {
         let d = self
-            .config
+            .config()
             .consistency
             .reservation_window
             .sample(&mut lock(&self.streams).lag);
@@ -268,7 +290,7 @@ impl MockCalcom {
 
     pub fn listing_as_of(&self) -> DateTime<Utc> {
         let lag = self
-            .config
+            .config()
             .consistency
             .slots_lag
             .sample(&mut lock(&self.streams).lag);
@@ -277,8 +299,12 @@ impl MockCalcom {
 
     /// The fault, if any, injected into a request to `endpoint` arriving now.
     pub fn fault_for(&self, endpoint: Endpoint) -> Option<FaultAction> {
-        let elapsed = (self.now() - self.started_at).to_std().unwrap_or_default();
-        let rule = self.config.faults.iter().find(|rule| {
+        let (config, started_at) = {
+            let loaded = lock(&self.loaded);
+            (loaded.config.clone(), loaded.started_at)
+        };
+        let elapsed = (self.now() - started_at).to_std().unwrap_or_default();
+        let rule = config.faults.iter().find(|rule| {
             rule.endpoint.matches(endpoint)
                 && rule.from <= elapsed
                 && rule.until.is_none_or(|until| elapsed < until)
@@ -295,10 +321,11 @@ impl MockCalcom {
     /// Whether an API key is accepted: one of the configured keys, or any `cal_…` key when
     /// none are configured.
     pub fn key_is_valid(&self, key: &str) -> bool {
-        if self.config.api.keys.is_empty() {
+        let config = self.config();
+        if config.api.keys.is_empty() {
             key.starts_with("cal_")
         } else {
-            self.config.api.keys.iter().any(|k| k == key)
+            config.api.keys.iter().any(|k| k == key)
         }
     }
 
@@ -336,7 +363,9 @@ impl MockCalcom {
                 .collect();
             (Bytes::from(body.to_string()), subscribers)
         });
-        let cfg = &self.config.webhooks;
+        let config = self.config();
+        let cfg = &config.webhooks;
+        let generation = self.generation();
         for sub in subscribers {
             let mut rng = lock(&self.streams);
             let rng = &mut rng.webhooks;
@@ -356,6 +385,7 @@ impl MockCalcom {
                 body: body.clone(),
                 due: now + TimeDelta::from_std(delay).unwrap_or(TimeDelta::zero()),
                 copy: DeliveryCopy::Original,
+                generation,
             };
             if lost {
                 self.record_delivery(DeliveryRecord {
@@ -493,14 +523,54 @@ impl MockCalcom {
     /// Back to the configured world: bookings, reservations, subscriptions, rate limits and
     /// statistics as at start (random streams continue).
     pub fn reset(&self) {
+        let config = self.config();
         let now = self.now();
         let world = {
             let mut streams = lock(&self.streams);
-            World::new(&self.config, now, || ids::short_uid(&mut streams.ids))
+            World::new(&config, now, || ids::short_uid(&mut streams.ids))
         };
         *lock(&self.world) = world;
-        *lock(&self.limiter) = RateLimiter::new(self.config.api.rate_limit.clone());
+        *lock(&self.limiter) = RateLimiter::new(config.api.rate_limit.clone());
         *lock(&self.stats) = RequestStats::default();
         lock(&self.deliveries).clear();
+    }
+
+    /// Replaces the whole world with `config`, as if the mock had just started with it (a
+    /// live run loads its scenario's world): fault windows count from now, webhooks and
+    /// external bookings still pending for the old world are dropped, and with `seed` the
+    /// random streams start over from it.
+    pub fn load(&self, config: MockConfig, seed: Option<u64>) {
+        let now = self.now();
+        let seed = seed.map_or_else(|| self.seed(), SeedStreams::new);
+        let mut streams = Streams::new(seed);
+        let world = World::new(&config, now, || ids::short_uid(&mut streams.ids));
+        *lock(&self.streams) = streams;
+        *lock(&self.world) = world;
+        *lock(&self.limiter) = RateLimiter::new(config.api.rate_limit.clone());
+        *lock(&self.stats) = RequestStats::default();
+        *lock(&self.in_flight) = InFlight::default();
+        lock(&self.deliveries).clear();
+        *lock(&self.loaded) = Loaded {
+            config: Arc::new(config),
+            seed,
+            started_at: now,
+        };
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// Changes the configuration of the world now loaded (its calendar stays): fault windows
+    /// and webhook behaviour at run time.
+    pub fn reconfigure(&self, change: impl FnOnce(&mut MockConfig)) {
+        let mut loaded = lock(&self.loaded);
+        let mut config = (*loaded.config).clone();
+        change(&mut config);
+        loaded.config = Arc::new(config);
+    }
+
+    /// How long the loaded world has existed (fault windows count from its start).
+    pub fn since_loaded(&self) -> Duration {
+        (self.now() - lock(&self.loaded).started_at)
+            .to_std()
+            .unwrap_or_default()
     }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use http::Request;
 use http_body_util::Full;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use simkit::transport::{HttpClient, Timeouts};
 use tokio::sync::mpsc;
@@ -40,9 +40,11 @@ pub struct Delivery {
     pub signature: String,
     pub due: DateTime<Utc>,
     pub copy: DeliveryCopy,
+    /// The world it belongs to ([`MockCalcom::generation`]): dropped once another is loaded.
+    pub generation: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryCopy {
     Original,
@@ -50,7 +52,7 @@ pub enum DeliveryCopy {
 }
 
 /// What became of a delivery, for the ground-truth log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryRecord {
     pub subscription_id: u64,
     pub trigger: String,
@@ -80,6 +82,9 @@ pub async fn run_sender(mock: Arc<MockCalcom>, mut queue: mpsc::UnboundedReceive
         tokio::spawn(async move {
             let wait = (delivery.due - mock.now()).to_std().unwrap_or_default();
             tokio::time::sleep(wait).await;
+            if mock.generation() != delivery.generation {
+                return;
+            }
             let record = post(&mock, &client, &delivery).await;
             mock.record_delivery(record);
         });

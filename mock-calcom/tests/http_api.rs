@@ -976,3 +976,141 @@ async fn bookings_accept_the_current_docs_version_and_refuse_the_legacy_one() {
         "{body}"
     );
 }
+
+/// What a live run does to a running mock: load its world, add a fault window and change
+/// webhook behaviour while it runs, ask what Cal.com would have admitted at a past instant.
+#[tokio::test]
+async fn a_live_run_loads_a_world_adds_faults_and_judges_past_instants() {
+    let s = serve(MockConfig::demo()).await;
+    let admin = |path: &str| format!("{}/_mock/{path}", s.base);
+    // A whole world, as JSON in the shape GET /_mock/config answers.
+    let world = serde_json::to_value(one_host()).unwrap();
+    let r = s
+        .http
+        .put(admin("config?seed=3"))
+        .json(&world)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let loaded: Value = r.json().await.unwrap();
+    assert_eq!(loaded["data"]["generation"], 1);
+    let config: Value = s
+        .http
+        .get(admin("config"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["hosts"].as_array().unwrap().len(), 1, "{config}");
+    // A bad world is refused whole, naming the field; the loaded one stays.
+    let mut bad = world.clone();
+    bad["event_types"][0]["hosts"] = json!([9]);
+    let r = s.http.put(admin("config")).json(&bad).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("hosts"),
+        "{body}"
+    );
+    let r = s
+        .http
+        .put(admin("config"))
+        .json(&json!({ "hostz": [] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::BAD_REQUEST,
+        "unknown fields are refused"
+    );
+
+    // A fault window from now on, for ten seconds.
+    let r = s
+        .http
+        .post(admin("faults"))
+        .json(&json!({ "endpoint": "create_booking", "kind": "status", "status": 503, "until": "10s" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let create = || {
+        s.http
+            .post(format!("{}/v2/bookings", s.base))
+            .header("cal-api-version", "2024-08-13")
+            .bearer_auth("cal_live_test")
+            .json(&json!({
+                "eventTypeId": 1001,
+                "start": "2025-11-25T11:00:00Z",
+                "attendee": { "name": "Siegfried", "email": "s@example.com", "timeZone": "Europe/Berlin" }
+            }))
+            .send()
+    };
+    assert_eq!(
+        create().await.unwrap().status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    s.clock.advance(Duration::from_secs(11));
+    assert_eq!(create().await.unwrap().status(), StatusCode::CREATED);
+    let r = s
+        .http
+        .post(admin("faults"))
+        .json(&json!({ "endpoint": "create_booking", "kind": "sometimes" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // Webhook behaviour changes; the subscriptions stay.
+    let r = s
+        .http
+        .put(admin("webhooks"))
+        .json(&json!({ "loss_probability": 1.0 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(s.mock.config().webhooks.loss_probability, 1.0);
+    let r = s
+        .http
+        .put(admin("webhooks"))
+        .json(&json!({ "loss_probability": 7.0 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // 12:00 Berlin was free before the booking's instant, taken after it.
+    let booked_at = s.mock.now();
+    let before = (booked_at - chrono::TimeDelta::seconds(5)).to_rfc3339();
+    let after = (booked_at + chrono::TimeDelta::seconds(5)).to_rfc3339();
+    let r = s
+        .http
+        .post(admin("bookable"))
+        .json(&json!({ "queries": [
+            { "eventTypeId": 1001, "start": "2025-11-25T11:00:00Z", "at": before },
+            { "eventTypeId": 1001, "start": "2025-11-25T11:00:00Z", "at": after },
+            { "eventTypeId": 1001, "start": "2025-11-25T12:00:00Z", "at": after },
+        ] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let answers: Value = r.json().await.unwrap();
+    assert_eq!(answers["data"], json!([true, false, true]));
+
+    // The ground truth reads back as the type it is written from.
+    let truth: mock_calcom::GroundTruth = s
+        .http
+        .get(admin("state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(truth.bookings.len(), 1);
+}

@@ -1,6 +1,8 @@
 //! The mock's own extension under `/_mock/`, not part of Cal.com: book and cancel behind the
 //! application's back (as staff in the Cal.com app: no rate limit, no latency, webhooks
-//! fire), read the ground truth, reset.
+//! fire), read the ground truth, reset; and what a live run needs: load a whole world, add
+//! fault windows and change webhook behaviour while it runs, ask what Cal.com would have
+//! admitted at a past instant.
 
 use std::collections::BTreeMap;
 
@@ -17,13 +19,17 @@ use super::AppState;
 use super::bookings::refusal;
 use super::error::{ApiError, success};
 use super::extract::Body;
+use crate::config::{FaultRule, MockConfig, WebhookConfig};
 use crate::mock::ExternalBooking;
 use crate::wire;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/state", get(state))
-        .route("/config", get(config))
+        .route("/config", get(config).put(load))
+        .route("/faults", post(add_fault))
+        .route("/webhooks", axum::routing::put(set_webhooks))
+        .route("/bookable", post(bookable))
         .route("/bookings", post(book))
         .route("/bookings/{uid}/cancel", post(cancel))
         .route("/reset", post(reset))
@@ -55,7 +61,93 @@ async fn state(State(mock): State<AppState>) -> Json<Value> {
 }
 
 async fn config(State(mock): State<AppState>) -> Json<Value> {
-    Json(serde_json::to_value(mock.config()).unwrap_or_default())
+    Json(serde_json::to_value(&*mock.config()).unwrap_or_default())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadQuery {
+    seed: Option<u64>,
+}
+
+/// `PUT /_mock/config[?seed=N]` with a whole configuration (JSON, the shape `GET` returns):
+/// the world starts over from it now (fault windows count from now).
+async fn load(
+    State(mock): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<LoadQuery>,
+    Body(config): Body<MockConfig>,
+) -> Result<Response, ApiError> {
+    config.validate().map_err(ApiError::bad_request)?;
+    mock.load(config, query.seed);
+    tracing::info!(generation = mock.generation(), "world loaded");
+    Ok(success(
+        StatusCode::OK,
+        json!({ "generation": mock.generation(), "now": crate::wire::iso_ms(mock.now()) }),
+    ))
+}
+
+/// `POST /_mock/faults` with one fault rule whose `from` and `until` count from now.
+async fn add_fault(
+    State(mock): State<AppState>,
+    Body(mut rule): Body<FaultRule>,
+) -> Result<Response, ApiError> {
+    let since = mock.since_loaded();
+    rule.from += since;
+    rule.until = rule.until.map(|u| u + since);
+    let mut config = (*mock.config()).clone();
+    config.faults.push(rule);
+    config.validate().map_err(ApiError::bad_request)?;
+    mock.reconfigure(|c| c.faults = config.faults);
+    Ok(success(
+        StatusCode::CREATED,
+        json!({ "faults": mock.config().faults.len() }),
+    ))
+}
+
+/// `PUT /_mock/webhooks` with webhook behaviour (delay, loss, duplication, lateness) for
+/// what happens from now on; subscriptions stay as they are.
+async fn set_webhooks(
+    State(mock): State<AppState>,
+    Body(webhooks): Body<WebhookConfig>,
+) -> Result<Response, ApiError> {
+    let mut config = (*mock.config()).clone();
+    let subscriptions = std::mem::take(&mut config.webhooks.subscriptions);
+    config.webhooks = WebhookConfig {
+        subscriptions,
+        ..webhooks
+    };
+    config.validate().map_err(ApiError::bad_request)?;
+    mock.reconfigure(|c| c.webhooks = config.webhooks);
+    Ok(success(StatusCode::OK, json!({})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BookableQuery {
+    event_type_id: u64,
+    start: DateTime<chrono::Utc>,
+    /// The instant the request would have arrived.
+    at: DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BookableInput {
+    queries: Vec<BookableQuery>,
+}
+
+/// `POST /_mock/bookable`: for each query, whether Cal.com would have admitted that booking
+/// at that instant (a qualified host working and free then): what refusals are judged by.
+async fn bookable(
+    State(mock): State<AppState>,
+    Body(input): Body<BookableInput>,
+) -> Result<Response, ApiError> {
+    let answers: Vec<bool> = input
+        .queries
+        .iter()
+        .map(|q| mock.bookable_at(q.event_type_id, q.start, q.at))
+        .collect();
+    Ok(success(StatusCode::OK, json!(answers)))
 }
 
 async fn book(
