@@ -138,10 +138,9 @@ impl RunResult {
             counts: Counts::of(summary),
             histograms: h.iter().map(|(op, h)| (op.clone(), encode(h))).collect(),
             failed_gates: summary
-                .gates
-                .iter()
-                .filter(|g| !g.pass)
-                .map(|g| g.gate.clone())
+                .failing_gates()
+                .into_iter()
+                .map(str::to_owned)
                 .collect(),
         }
     }

@@ -47,6 +47,10 @@ pub struct GateResult {
     pub gate: String,
     pub value: Option<f64>,
     pub pass: bool,
+    /// A live run cannot see what the gate reads (the engine's store, locks or Cal.com
+    /// requests): neither passed nor failed, and said so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_observable: bool,
 }
 
 impl Gate {
@@ -135,6 +139,7 @@ impl Gate {
             gate: text.to_owned(),
             value,
             pass: value.is_some_and(|v| self.op.holds(v, self.threshold)),
+            not_observable: false,
         }
     }
 }

@@ -137,6 +137,15 @@ fn state_events(scenario: &Scenario, run: &RunRecord) -> Result<Vec<Event>, Stri
     let catalog = scenario.catalog();
     let end_ms = u64::try_from(run.simulated.as_millis()).unwrap_or(u64::MAX);
     let mut out = Vec::new();
+    if !run.engine_visible {
+        out.push(Event::new(
+            0,
+            "harness",
+            "info",
+            "not_observable",
+            json!(crate::invariants::ENGINE_ONLY),
+        ));
+    }
     let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     for f in &scenario.faults {
         let (kind, at, until) = match *f {
@@ -248,6 +257,9 @@ fn state_events(scenario: &Scenario, run: &RunRecord) -> Result<Vec<Event>, Stri
         "reservations",
         json!({ "held": held }),
     ));
+    if !run.engine_visible {
+        return Ok(out);
+    }
     // A hold past its time no longer holds anything (the engine reads it so), even before
     // the background job marks it expired.
     let end = start + chrono::TimeDelta::milliseconds(i64::try_from(end_ms).unwrap_or(i64::MAX));

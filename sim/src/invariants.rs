@@ -31,6 +31,10 @@ pub const KINDS: [&str; 9] = [
     "dangling_lock",
 ];
 
+/// The invariants only the engine's own store and locks can show: not observable in a live
+/// run against a foreign engine (listed there, never reported as holding).
+pub const ENGINE_ONLY: [&str; 3] = ["orphan_calcom", "orphan_local", "dangling_lock"];
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Violation {
@@ -48,13 +52,15 @@ pub fn check(scenario: &Scenario, run: &RunRecord) -> Result<Vec<Violation>, Str
 }
 
 /// What a history held, so that a reader can tell a clean history from an empty one.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observed {
     pub events: u64,
     pub calls: u64,
     pub commits: u64,
     pub saves: u64,
     pub faults: u64,
+    /// Invariants the history says it cannot show (checked neither way).
+    pub not_observable: Vec<String>,
 }
 
 /// Every violation in a written history (`history.jsonl`, one event per line, in time
@@ -182,6 +188,8 @@ pub struct Checker {
     last_t: u64,
     events: u64,
     faults_seen: u64,
+    /// Kinds the history says it cannot show (a live run sees no engine internals).
+    unobservable: BTreeSet<String>,
 }
 
 #[derive(Debug, Default)]
@@ -213,6 +221,13 @@ impl Checker {
         self.events += 1;
         let t = e.t_ms;
         match (e.process.as_str(), e.kind.as_str(), e.f.as_str()) {
+            ("harness", "info", "not_observable") => {
+                let kinds: Vec<String> = read(e, "kinds")?;
+                if let Some(k) = kinds.iter().find(|k| !KINDS.contains(&k.as_str())) {
+                    return Err(format!("not_observable: unknown invariant `{k}`"));
+                }
+                self.unobservable.extend(kinds);
+            }
             ("calcom", "commit", "booking") => {
                 let commit: Commit = read(e, "booking")?;
                 self.commit(commit, t);
@@ -385,6 +400,7 @@ impl Checker {
             commits: self.bookings.len() as u64,
             saves: self.saves.len() as u64,
             faults: self.faults_seen,
+            not_observable: self.unobservable.iter().cloned().collect(),
         }
     }
 
@@ -524,6 +540,8 @@ impl Checker {
             }
         }
         self.found.extend(end);
+        let unobservable = std::mem::take(&mut self.unobservable);
+        self.found.retain(|v| !unobservable.contains(&v.kind));
         let rank = |k: &str| KINDS.iter().position(|x| *x == k).unwrap_or(KINDS.len());
         self.found.sort_by_key(|v| (rank(&v.kind), v.at_ms));
         self.found
@@ -645,6 +663,7 @@ mod tests {
             lock_waits: Vec::new(),
             locks_held: Vec::new(),
             simulated: Duration::from_secs(60),
+            engine_visible: true,
         }
     }
 

@@ -12,11 +12,23 @@ use mock_calcom::MockCalcom;
 
 use crate::record::{CallRecord, Completion, StepRecord, TAKEN};
 
+/// Whether Cal.com would have admitted a booking of an event type at a start, arriving at
+/// an instant (`MockCalcom::bookable_at`, or the mock's `/_mock/bookable` in a live run).
+pub trait Bookable {
+    fn bookable_at(&mut self, event_type_id: u64, start: DateTime<Utc>, at: DateTime<Utc>) -> bool;
+}
+
+impl Bookable for &MockCalcom {
+    fn bookable_at(&mut self, event_type_id: u64, start: DateTime<Utc>, at: DateTime<Utc>) -> bool {
+        MockCalcom::bookable_at(self, event_type_id, start, at)
+    }
+}
+
 /// Sets `slot_free` on every booking refused as taken after the call was told "frei".
 /// `start` is the instant the run's millisecond offsets count from.
 pub fn judge_refusals(
     calls: &mut [CallRecord],
-    mock: &MockCalcom,
+    mut mock: impl Bookable,
     catalog: &Catalog,
     start: DateTime<Utc>,
 ) {
@@ -24,14 +36,14 @@ pub fn judge_refusals(
         for step in call.steps.iter_mut().filter(|s| told_free(s)) {
             let at = start
                 + TimeDelta::milliseconds(i64::try_from(step.completed_ms).unwrap_or(i64::MAX));
-            step.slot_free = slot_free(step, mock, catalog, at);
+            step.slot_free = slot_free(step, &mut mock, catalog, at);
         }
     }
     for call in calls.iter_mut().filter(|c| c.told_available()) {
         for step in call.steps.iter_mut().filter(|s| refused_as_taken(s)) {
             let at = start
                 + TimeDelta::milliseconds(i64::try_from(step.completed_ms).unwrap_or(i64::MAX));
-            step.slot_free = slot_free(step, mock, catalog, at);
+            step.slot_free = slot_free(step, &mut mock, catalog, at);
         }
     }
 }
@@ -53,7 +65,7 @@ fn refused_as_taken(step: &StepRecord) -> bool {
 /// `at`; `None` when the answer does not say which service and time were refused.
 fn slot_free(
     step: &StepRecord,
-    mock: &MockCalcom,
+    mock: &mut impl Bookable,
     catalog: &Catalog,
     at: DateTime<Utc>,
 ) -> Option<bool> {

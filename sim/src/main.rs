@@ -146,6 +146,40 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Run a scenario against a running booking engine and a running `mock-calcom serve`, in
+    /// real time: the same outcomes, invariants (what can be seen from outside), histograms,
+    /// gates and files as `run`. Ctrl-C stops it and still writes the results, marked
+    /// incomplete.
+    Live {
+        file: PathBuf,
+        /// The engine's base URL (Retell's function calls go to /api/webhooks/retell/function).
+        #[arg(long, required_unless_present = "print_engine_config")]
+        engine: Option<String>,
+        /// Print the `booking-engine serve --config` file for this scenario (its services and
+        /// policy overrides), and the command that serves it; run nothing.
+        #[arg(long)]
+        print_engine_config: bool,
+        /// The mock Cal.com's base URL; the engine must use the same one.
+        #[arg(long, default_value = "http://127.0.0.1:8787")]
+        calcom: String,
+        /// Sign function calls as Retell does (`x-retell-signature`).
+        #[arg(long)]
+        retell_api_key: Option<String>,
+        /// Where the mock posts Cal.com's webhooks (default: ENGINE/api/webhooks/calcom).
+        #[arg(long)]
+        webhook_url: Option<String>,
+        /// The webhook subscription's secret, as the engine is configured with it.
+        #[arg(long)]
+        webhook_secret: Option<String>,
+        /// Seed of the plans and of the mock's random choices (default: the scenario's).
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        sets: Vec<String>,
+        /// Where summary.json goes (default: out/<scenario name>-live).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// List the policy presets.
     Policies,
 }
@@ -199,6 +233,12 @@ fn check_history(path: &Path) -> ExitCode {
         seen.saves,
         seen.faults
     );
+    if !seen.not_observable.is_empty() {
+        say!(
+            "  not observable in this history, so not checked: {}",
+            seen.not_observable.join(", ")
+        );
+    }
     if seen.commits == 0 {
         say!(
             "  no Cal.com commits: double bookings, orphans and lost bookings had nothing to be checked on"
@@ -266,6 +306,36 @@ fn main() -> ExitCode {
             out,
         } => exit(run(&file, seed, policy, &sets, out)),
         Command::Check { history } => check_history(&history),
+        Command::Live {
+            file,
+            engine,
+            print_engine_config,
+            calcom,
+            retell_api_key,
+            webhook_url,
+            webhook_secret,
+            seed,
+            sets,
+            out,
+        } => {
+            let scenario = match load(&file, &sets) {
+                Ok(s) => s,
+                Err(e) => return exit(Err(e)),
+            };
+            if print_engine_config {
+                print!("{}", sim::live::engine_config(&scenario, &calcom));
+                return ExitCode::SUCCESS;
+            }
+            let options = sim::live::Options {
+                engine: engine.unwrap_or_default(),
+                calcom,
+                retell_api_key,
+                webhook_url,
+                webhook_secret,
+                seed: seed.unwrap_or(scenario.seed),
+            };
+            exit(live(&file, &scenario, &options, out))
+        }
         Command::Replay {
             file,
             seed,
@@ -379,6 +449,96 @@ fn run(
         path.display()
     );
     Ok(if summary.gates_pass() { 0 } else { GATE_FAILED })
+}
+
+/// Exit code of a live run stopped by Ctrl-C (results written, marked incomplete).
+const INTERRUPTED: u8 = 130;
+
+fn live(
+    file: &Path,
+    scenario: &Scenario,
+    options: &sim::live::Options,
+    out: Option<PathBuf>,
+) -> Result<u8, Failure> {
+    sim::live::check(scenario)
+        .map_err(|e| Failure(BAD_INPUT, format!("{}: {e}", file.display())))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure(RUN_FAILED, e.to_string()))?;
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    #[allow(clippy::disallowed_methods)] // reason: a live run's own wall time, shown to its user
+    let wall = std::time::Instant::now();
+    let run = runtime
+        .block_on(async {
+            // Ctrl-C is caught from before the first line on, so that it always ends in
+            // results rather than a killed process.
+            #[cfg(unix)]
+            let mut interrupt =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+            say!(
+                "{}: live against {} (Cal.com: {}), real time",
+                scenario.name,
+                options.engine,
+                options.calcom
+            );
+            let stop = async move {
+                #[cfg(unix)]
+                if let Some(interrupt) = interrupt.as_mut() {
+                    interrupt.recv().await;
+                    return;
+                }
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            sim::live::drive(scenario, options, stop, |elapsed, expected, in_flight| {
+                if terminal {
+                    let left = expected.saturating_sub(elapsed).as_secs();
+                    let _ = write!(
+                        std::io::stderr(),
+                        "\r\x1b[2K  live: {} s of ~{} s, {left} s left, {in_flight} calls in flight (Ctrl-C stops)",
+                        elapsed.as_secs(),
+                        expected.as_secs()
+                    );
+                }
+            })
+            .await
+        })
+        .map_err(|e| Failure(RUN_FAILED, e));
+    if terminal {
+        let _ = write!(std::io::stderr(), "\r\x1b[2K");
+    }
+    let run = run?;
+    let section = run.section.clone();
+    if section.weeks_shifted > 0 {
+        say!(
+            "  every date and instant of the scenario moved {} week(s) forward (weekdays and local times kept)",
+            section.weeks_shifted
+        );
+    }
+    let violations =
+        sim::invariants::check(&run.scenario, &run.record).map_err(|e| Failure(RUN_FAILED, e))?;
+    let summary = summary::summarize(
+        &run.scenario,
+        options.seed,
+        "live",
+        &run.record,
+        &violations,
+    );
+    let mut summary = sim::live::finish(summary, section);
+    summary.sim.wall_seconds = Some(wall.elapsed().as_secs_f64());
+    let _ = write!(std::io::stdout(), "{}", summary::render(&summary));
+    let dir = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-live", scenario.name)));
+    let path = sim::output::write_run(&dir, &run.scenario, &summary, &run.record)
+        .map_err(|e| Failure(BAD_INPUT, e))?;
+    say!(
+        "  wrote {} (and history.jsonl, latency.hlog, report.md, report.html, charts/)",
+        path.display()
+    );
+    Ok(match &summary.live {
+        Some(l) if l.incomplete => INTERRUPTED,
+        _ if summary.gates_pass() => 0,
+        _ => GATE_FAILED,
+    })
 }
 
 fn replay(

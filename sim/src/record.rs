@@ -44,6 +44,14 @@ pub struct StepRecord {
     /// the answer (see [`crate::judge`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slot_free: Option<bool>,
+    /// The instant the step was due (its offset in the call, ms since the run's start): the
+    /// base of latency corrected for coordinated omission.
+    #[serde(skip)]
+    pub scheduled_ms: u64,
+    /// How late it was sent after it could have been (its offset, or the previous answer
+    /// when that came later), in microseconds: the load generator's own lag.
+    #[serde(skip)]
+    pub skew_us: u32,
 }
 
 impl StepRecord {
@@ -67,6 +75,8 @@ impl StepRecord {
             success: answer["success"] == true,
             error_type: answer["error_type"].as_str().map(Into::into),
             slot_free: None,
+            scheduled_ms: invoked_ms,
+            skew_us: 0,
         }
     }
 

@@ -23,6 +23,9 @@ pub struct Summary {
     pub scenario: String,
     pub seed: u64,
     pub policy: String,
+    /// `simulation`, or `live`: a running engine driven in real time (see `live`).
+    #[serde(default)]
+    pub mode: Mode,
     pub calls: u64,
     /// Calls by outcome (every outcome named, zero included).
     pub outcomes: BTreeMap<String, u64>,
@@ -45,9 +48,24 @@ pub struct Summary {
     /// gate on still exercising what it is for (`coverage.race_window >= 1`).
     pub coverage: BTreeMap<String, u64>,
     pub sim: SimTime,
+    /// A live run's own figures: where it ran, how far its instants were moved, the load
+    /// generator's lag, latency from the scheduled instants, what it could not observe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<crate::live::LiveSection>,
     pub timeseries: Vec<TimeRow>,
     pub gates: Vec<GateResult>,
     pub digest: String,
+}
+
+/// Where a run's results come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// The engine in the seeded simulation.
+    #[default]
+    Simulation,
+    /// A running engine, driven in real time (`bookingsim live`).
+    Live,
 }
 
 /// The rare paths a run's `coverage` counts.
@@ -230,15 +248,16 @@ impl Summary {
         serde_json::from_value(value).map_err(|e| e.to_string())
     }
 
+    /// Every gate the run could judge passes (one it could not observe is neither).
     pub fn gates_pass(&self) -> bool {
-        self.gates.iter().all(|g| g.pass)
+        self.gates.iter().all(|g| g.pass || g.not_observable)
     }
 
     /// The gates that failed, as written.
     pub fn failing_gates(&self) -> Vec<&str> {
         self.gates
             .iter()
-            .filter(|g| !g.pass)
+            .filter(|g| !g.pass && !g.not_observable)
             .map(|g| g.gate.as_str())
             .collect()
     }
@@ -302,6 +321,7 @@ pub fn summarize(
         scenario: scenario.name.clone(),
         seed,
         policy: policy.to_owned(),
+        mode: Mode::Simulation,
         calls: run.calls.len() as u64,
         race_failure_rate: rate(outcomes["race_lost"]),
         false_refusal_rate: rate(outcomes["refused_free"]),
@@ -336,6 +356,7 @@ pub fn summarize(
             simulated_seconds: run.simulated.as_secs_f64(),
             wall_seconds: None,
         },
+        live: None,
         timeseries: timeseries(scenario, run),
         gates: Vec::new(),
         digest: String::new(),
@@ -484,7 +505,11 @@ pub fn render(s: &Summary) -> String {
         }
     }
     for g in &s.gates {
-        let verdict = if g.pass { "pass" } else { "FAIL" };
+        let verdict = match (g.pass, g.not_observable) {
+            (_, true) => "n/a (not observable live)",
+            (true, _) => "pass",
+            (false, _) => "FAIL",
+        };
         let value = serde_json::to_string(&g.value).unwrap_or_default();
         line(
             &mut out,
@@ -492,6 +517,32 @@ pub fn render(s: &Summary) -> String {
         );
     }
     let simulated = s.sim.simulated_seconds;
+    if let Some(live) = &s.live {
+        line(
+            &mut out,
+            format!(
+                "  live: ran {simulated:.1} s against {}{}; send skew p50 {} µs, p99 {} µs, max {} µs",
+                live.engine,
+                if live.incomplete {
+                    " (STOPPED EARLY: incomplete)"
+                } else {
+                    ""
+                },
+                live.send_skew_us.p50,
+                live.send_skew_us.p99,
+                live.send_skew_us.max
+            ),
+        );
+        line(
+            &mut out,
+            format!(
+                "  not observable live (not checked): {}",
+                live.not_observable.join(", ")
+            ),
+        );
+        line(&mut out, format!("  digest {}", s.digest));
+        return out;
+    }
     match s.sim.wall_seconds {
         Some(wall) if wall > 0.0 => line(
             &mut out,

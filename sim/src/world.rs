@@ -41,6 +41,9 @@ pub struct RunRecord {
     /// The engine's locks still held once the run settled.
     pub locks_held: Vec<String>,
     pub simulated: Duration,
+    /// Whether the engine's store, locks and Cal.com requests were seen (a simulation), or
+    /// only what callers were told and Cal.com holds (a live run against a foreign engine).
+    pub engine_visible: bool,
 }
 
 /// What the mock and the engine hold at the end.
@@ -239,7 +242,12 @@ pub fn run_with_progress(
             }
             let client = client.clone();
             let retries = retell.retries;
-            running.spawn(async move { (i, call(client, p, started, retries).await) });
+            running.spawn(async move {
+                (
+                    i,
+                    call(client, p, started, retries, &Target::simulated()).await,
+                )
+            });
         }
         while let Some(done) = running.join_next().await {
             calls.push(done?);
@@ -254,7 +262,7 @@ pub fn run_with_progress(
         let mock = mock_for_callers.lock().expect("slot").clone();
         let engine = engine_for_callers.lock().expect("slot").clone();
         if let Some(mock) = &mock {
-            judge::judge_refusals(&mut calls, mock, &catalog, start);
+            judge::judge_refusals(&mut calls, &**mock, &catalog, start);
         }
         *sink.lock().expect("records") = calls;
         if let (Some(mock), Some(engine)) = (mock, engine) {
@@ -293,6 +301,7 @@ pub fn run_with_progress(
         lock_waits: last.lock_waits,
         locks_held: last.locks_held,
         simulated,
+        engine_visible: true,
     })
 }
 
@@ -347,12 +356,37 @@ fn drive(
     }
 }
 
-/// One voice call: its function calls at their offsets, with Retell's retries.
-async fn call(
+/// Where a call's function calls go, and how Retell signs them.
+pub struct Target {
+    /// The custom-function webhook's URL.
+    pub url: String,
+    /// Retell's API key and the clock its signatures are dated by (`x-retell-signature`).
+    pub signer: Option<(String, simkit::SharedClock)>,
+    /// Live only: set when the run is stopped (steps not yet sent are not sent), and what
+    /// wakes a step at its instant to the microsecond.
+    pub live: Option<(Arc<std::sync::atomic::AtomicBool>, crate::pacer::Pacer)>,
+}
+
+impl Target {
+    /// The engine in the simulation, unsigned.
+    pub fn simulated() -> Self {
+        Target {
+            url: "http://engine/api/webhooks/retell/function".into(),
+            signer: None,
+            live: None,
+        }
+    }
+}
+
+/// One voice call: its function calls at their offsets, with Retell's retries. A step is
+/// sent at its offset or, when the previous answer came later, as soon as it came (the
+/// caller waits for the agent); its record keeps the instant it was scheduled for.
+pub async fn call(
     client: HttpClient,
     plan: CallPlan,
     started: tokio::time::Instant,
     retries: u32,
+    target: &Target,
 ) -> CallRecord {
     let call_start = started + plan.start;
     let ms = |t: tokio::time::Instant| u64::try_from((t - started).as_millis()).unwrap_or(u64::MAX);
@@ -363,6 +397,7 @@ async fn call(
         steps: Vec::new(),
         abandoned: false,
     };
+    let mut answered = call_start;
     for step in plan.steps {
         if step.needs_available {
             if !record.told_available() {
@@ -373,15 +408,41 @@ async fn call(
                 break;
             }
         }
-        tokio::time::sleep_until(call_start + step.at).await;
+        let scheduled = call_start + step.at;
+        let ready = scheduled.max(answered);
+        if let Some((stopping, pacer)) = &target.live {
+            // Live: a stopped run sends nothing more (it notices within a tenth of a second);
+            // the last stretch is paced to the microsecond (tokio's timer is milliseconds late).
+            let stopped = || stopping.load(std::sync::atomic::Ordering::Relaxed);
+            let coarse = scheduled
+                .checked_sub(Duration::from_millis(20))
+                .unwrap_or(scheduled);
+            while !stopped() && tokio::time::Instant::now() < coarse {
+                let wake = coarse.min(tokio::time::Instant::now() + Duration::from_millis(100));
+                tokio::time::sleep_until(wake).await;
+            }
+            if stopped() {
+                break;
+            }
+            pacer.until(scheduled).await;
+        } else {
+            tokio::time::sleep_until(scheduled).await;
+        }
         let body =
             json!({ "name": step.function, "call": { "call_id": plan.id }, "args": step.args })
                 .to_string();
+        let signature = target.signer.as_ref().map(|(key, clock)| {
+            booking_engine::retell::sign(key, body.as_bytes(), clock.now().timestamp_millis())
+        });
         let invoked = tokio::time::Instant::now();
         let mut attempt = 0;
         let (completion, answer) = loop {
-            let request = Request::post("http://engine/api/webhooks/retell/function")
-                .header("content-type", "application/json")
+            let mut request =
+                Request::post(target.url.as_str()).header("content-type", "application/json");
+            if let Some(signature) = &signature {
+                request = request.header("x-retell-signature", signature.as_str());
+            }
+            let request = request
                 .body(Full::new(Bytes::from(body.clone())))
                 .expect("valid request");
             let result = client.send(request).await;
@@ -410,14 +471,20 @@ async fn call(
             }
             attempt += 1;
         };
-        record.steps.push(StepRecord::new(
+        let now = tokio::time::Instant::now();
+        let mut done = StepRecord::new(
             step.function,
-            (ms(invoked), ms(tokio::time::Instant::now())),
+            (ms(invoked), ms(now)),
             completion,
             attempt,
             step.args,
             &answer,
-        ));
+        );
+        done.scheduled_ms = ms(scheduled);
+        done.skew_us =
+            u32::try_from(invoked.saturating_duration_since(ready).as_micros()).unwrap_or(u32::MAX);
+        record.steps.push(done);
+        answered = now;
     }
     record
 }

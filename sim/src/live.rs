@@ -1,0 +1,725 @@
+//! `bookingsim live`: a scenario file against a running booking engine and a running mock
+//! Cal.com (`mock-calcom serve`), in real time. The same plans, outcomes, invariants,
+//! histograms, gates and files as a simulated run, from what can be seen from outside: what
+//! every caller was told and what Cal.com holds.
+//!
+//! - The scenario's `[calcom]` world is loaded into the mock (`PUT /_mock/config`) with the
+//!   engine's webhook subscribed; its fault windows count from the load, which is the run's
+//!   start.
+//! - Every absolute date and instant (slots in arguments, staff bookings, channel entries,
+//!   bookings present at start) moves forward by whole weeks, so that weekdays and local
+//!   times hold and every slot lies in the future. Relative words ("morgen", "Dienstag") are
+//!   the engine's to resolve from its own today.
+//! - Calls start at their instants, open loop (a late answer never delays the next caller);
+//!   each step's latency is kept from when it was sent and from when it was due, and the
+//!   generator's own lag (`send_skew`) is reported as the run's health figure.
+//! - Call ids carry the run's tag, so that a second run against the same engine is not
+//!   taken for Retell retrying the first.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Days, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use hdrhistogram::Histogram;
+use http::{Method, Request};
+use http_body_util::Full;
+use mock_calcom::config::SubscriptionConfig;
+use mock_calcom::{GroundTruth, MockConfig};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use simkit::transport::{HttpClient, Network, Timeouts};
+use simkit::{SharedClock, TokioClock};
+
+use crate::invariants::ENGINE_ONLY;
+use crate::judge::{self, Bookable};
+use crate::record::CallRecord;
+use crate::scenario::{ChannelAppointment, ExternalBooking, Fault, Scenario};
+use crate::summary::{Mode, Summary};
+use crate::workload::{CallPlan, plan};
+use crate::world::{RunRecord, Target, call};
+
+/// Where a live run sends its traffic.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The engine's base URL: Retell's function calls go to
+    /// `<engine>/api/webhooks/retell/function`, channel entries to `<engine>/api/appointments`.
+    pub engine: String,
+    /// The mock Cal.com's base URL (`mock-calcom serve`), which the engine must use too.
+    pub calcom: String,
+    /// Sign function calls as Retell does (`x-retell-signature`).
+    pub retell_api_key: Option<String>,
+    /// Where the mock posts Cal.com's webhooks (default `<engine>/api/webhooks/calcom`).
+    pub webhook_url: Option<String>,
+    /// The webhook subscription's secret (`X-Cal-Signature-256`), as the engine expects it.
+    pub webhook_secret: Option<String>,
+    pub seed: u64,
+}
+
+/// A live run's own figures, in `summary.json` under `live`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveSection {
+    pub engine: String,
+    pub calcom: String,
+    /// The wall-clock instant the run's millisecond offsets count from.
+    pub started_at: String,
+    /// How many weeks every absolute date and instant of the scenario was moved forward.
+    pub weeks_shifted: u32,
+    /// The run's tag, appended to every call id.
+    pub tag: String,
+    /// Stopped early (Ctrl-C): calls not yet started never ran, the settle was cut short.
+    pub incomplete: bool,
+    /// How late the generator sent each function call after it could have (microseconds):
+    /// the run's health figure (its p99 should be far below the latencies measured).
+    pub send_skew_us: Skew,
+    /// Latency from the instant each function call was due (corrected for coordinated
+    /// omission, as wrk2 does), beside `latency_ms`, which counts from when it was sent.
+    pub latency_from_scheduled_ms: BTreeMap<String, crate::metrics::LatencyStats>,
+    /// Invariants that need the engine's own store or locks: not checked, never reported as
+    /// holding.
+    pub not_observable: Vec<String>,
+}
+
+/// Send skew percentiles, in microseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Skew {
+    pub count: u64,
+    pub p50: u64,
+    pub p99: u64,
+    pub max: u64,
+}
+
+/// The `booking-engine serve --config` file that gives the engine this scenario's services
+/// and policy overrides, headed by the command that serves it against `calcom`.
+pub fn engine_config(scenario: &Scenario, calcom: &str) -> String {
+    #[derive(Serialize)]
+    struct EngineFile<'a> {
+        policy: &'a toml::Table,
+        catalog: booking_engine::catalog::Catalog,
+    }
+    let file = EngineFile {
+        policy: &scenario.policy.overrides,
+        catalog: scenario.catalog(),
+    };
+    format!(
+        "# {name}: the engine's services and policy for `bookingsim live`.\n\
+         #   booking-engine serve --policy {preset} --config engine.toml --calcom-url {calcom}\n\n{body}",
+        name = scenario.name,
+        preset = scenario.policy.preset,
+        body = toml::to_string(&file).unwrap_or_default(),
+    )
+}
+
+/// Scenario features a live run cannot do to an engine that is not its own: refused before
+/// anything starts.
+pub fn check(scenario: &Scenario) -> Result<(), String> {
+    if let Some((i, f)) = scenario.faults.iter().enumerate().next() {
+        let what = match f {
+            Fault::EngineCrash { .. } => "an engine crash",
+            Fault::Partition { .. } => "a partition between the engine and Cal.com",
+        };
+        return Err(format!(
+            "faults[{i}]: {what} cannot be done live (the engine is not bookingsim's to kill \
+             or cut off): run the scenario in simulation, or remove its [[faults]]"
+        ));
+    }
+    Ok(())
+}
+
+// ----- moving the scenario's instants forward by whole weeks -----
+
+const NAIVE_FORMATS: [&str; 4] = [
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+];
+const DATE_FORMATS: [&str; 2] = ["%Y-%m-%d", "%d.%m.%Y"];
+
+/// An absolute date or instant written in one of the forms the engine reads.
+enum Written {
+    Naive(NaiveDateTime, &'static str),
+    Date(NaiveDate, &'static str),
+    Offset(DateTime<FixedOffset>),
+}
+
+fn written(text: &str) -> Option<Written> {
+    let t = text.trim();
+    if let Some(f) = NAIVE_FORMATS
+        .iter()
+        .find(|f| NaiveDateTime::parse_from_str(t, f).is_ok())
+    {
+        return NaiveDateTime::parse_from_str(t, f)
+            .ok()
+            .map(|d| Written::Naive(d, f));
+    }
+    if let Some(f) = DATE_FORMATS
+        .iter()
+        .find(|f| NaiveDate::parse_from_str(t, f).is_ok())
+    {
+        return NaiveDate::parse_from_str(t, f)
+            .ok()
+            .map(|d| Written::Date(d, f));
+    }
+    DateTime::parse_from_rfc3339(t).ok().map(Written::Offset)
+}
+
+/// The instant a written date or time stands for (a date: its local midnight).
+fn instant_of(text: &str, tz: Tz) -> Option<DateTime<Utc>> {
+    let local = |d: NaiveDateTime| tz.from_local_datetime(&d).earliest();
+    match written(text)? {
+        Written::Naive(d, _) => local(d).map(|d| d.to_utc()),
+        Written::Date(d, _) => local(d.and_hms_opt(0, 0, 0)?).map(|d| d.to_utc()),
+        Written::Offset(d) => Some(d.to_utc()),
+    }
+}
+
+/// `t` moved forward by `days` in `tz`'s local time (the same wall-clock time, its offset
+/// as on the new day).
+fn later(t: DateTime<FixedOffset>, days: u64, tz: Tz) -> Option<DateTime<FixedOffset>> {
+    let local = t.with_timezone(&tz).naive_local() + Days::new(days);
+    let moved = tz.from_local_datetime(&local).earliest()?;
+    Some(moved.fixed_offset())
+}
+
+/// A written date or time moved forward by `days`, in the form it was written; `None` for
+/// text that is not one.
+fn shifted_text(text: &str, days: u64, tz: Tz) -> Option<String> {
+    Some(match written(text)? {
+        Written::Naive(d, f) => (d + Days::new(days)).format(f).to_string(),
+        Written::Date(d, f) => (d + Days::new(days)).format(f).to_string(),
+        Written::Offset(d) => later(d, days, tz)?.to_rfc3339(),
+    })
+}
+
+/// Every string in a JSON value.
+fn strings_mut(v: &mut Value, f: &mut impl FnMut(&mut String)) {
+    match v {
+        Value::String(s) => f(s),
+        Value::Array(items) => items.iter_mut().for_each(|i| strings_mut(i, f)),
+        Value::Object(map) => map.values_mut().for_each(|i| strings_mut(i, f)),
+        _ => {}
+    }
+}
+
+/// A scenario's workload made ready for a live run: its instants moved forward by whole
+/// weeks and its call ids tagged.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub plans: Vec<CallPlan>,
+    pub external: Vec<ExternalBooking>,
+    pub channel: Vec<ChannelAppointment>,
+    pub calcom: MockConfig,
+    pub weeks: u32,
+}
+
+/// The whole weeks that put the earliest of `instants` at least `margin` after `now`.
+pub fn weeks_ahead(
+    instants: impl IntoIterator<Item = DateTime<Utc>>,
+    now: DateTime<Utc>,
+    margin: Duration,
+) -> u32 {
+    let Some(earliest) = instants.into_iter().min() else {
+        return 0;
+    };
+    let behind = (now + chrono::TimeDelta::from_std(margin).unwrap_or_default()) - earliest;
+    let (behind, week) = (
+        behind.num_milliseconds(),
+        chrono::TimeDelta::weeks(1).num_milliseconds(),
+    );
+    if behind <= 0 {
+        return 0;
+    }
+    u32::try_from((behind + week - 1) / week).unwrap_or(u32::MAX)
+}
+
+/// Plans the scenario's calls on `seed` and moves everything absolute forward so that it
+/// lies after `now` (plus the longest minimum notice of its event types).
+pub fn prepare(
+    scenario: &Scenario,
+    seed: u64,
+    now: DateTime<Utc>,
+    tag: &str,
+) -> Result<Prepared, String> {
+    let tz = scenario.time_zone;
+    let mut plans = plan(scenario, seed);
+    let mut args: Vec<Vec<Value>> = plans
+        .iter()
+        .map(|p| {
+            p.steps
+                .iter()
+                .map(|s| serde_json::from_str(s.args.get()).unwrap_or(Value::Null))
+                .collect()
+        })
+        .collect();
+    let mut instants: Vec<DateTime<Utc>> = Vec::new();
+    for v in args.iter_mut().flatten() {
+        strings_mut(v, &mut |s| instants.extend(instant_of(s, tz)));
+    }
+    instants.extend(scenario.external.iter().map(|e| e.start.to_utc()));
+    instants.extend(
+        scenario
+            .channel
+            .iter()
+            .filter_map(|c| instant_of(&c.datetime, tz)),
+    );
+    instants.extend(scenario.calcom.bookings.iter().map(|b| b.start.to_utc()));
+    let notice = scenario
+        .calcom
+        .event_types
+        .iter()
+        .map(|e| e.minimum_notice)
+        .max()
+        .unwrap_or_default();
+    let weeks = weeks_ahead(instants, now, notice + Duration::from_secs(15 * 60));
+    let days = u64::from(weeks) * 7;
+    let shift = |s: &mut String| {
+        if let Some(moved) = shifted_text(s, days, tz) {
+            *s = moved;
+        }
+    };
+    for (p, mut steps) in plans.iter_mut().zip(args) {
+        let id = format!("{}-{tag}", p.id);
+        for (step, mut v) in p.steps.iter_mut().zip(steps.iter_mut().map(std::mem::take)) {
+            strings_mut(&mut v, &mut |s| {
+                if *s == p.id {
+                    s.clone_from(&id);
+                } else {
+                    shift(s);
+                }
+            });
+            step.args = serde_json::value::to_raw_value(&v).map_err(|e| e.to_string())?;
+        }
+        p.id = id;
+    }
+    let mut external = scenario.external.clone();
+    for e in &mut external {
+        e.start = later(e.start, days, tz).ok_or("an external booking's start does not exist")?;
+    }
+    let mut channel = scenario.channel.clone();
+    for c in &mut channel {
+        shift(&mut c.datetime);
+    }
+    let mut calcom = scenario.calcom.clone();
+    for b in &mut calcom.bookings {
+        b.start = later(b.start, days, tz).ok_or("a booking's start does not exist")?;
+    }
+    Ok(Prepared {
+        plans,
+        external,
+        channel,
+        calcom,
+        weeks,
+    })
+}
+
+// ----- running -----
+
+/// What a live run leaves: the record the rest of bookingsim reads, its own figures, and
+/// the scenario as the record's offsets count (its start is the run's start).
+pub struct LiveRun {
+    pub record: RunRecord,
+    pub section: LiveSection,
+    pub scenario: Scenario,
+}
+
+/// Talks JSON to the mock's admin API.
+struct Admin<'a> {
+    client: &'a HttpClient,
+    base: &'a str,
+}
+
+impl Admin<'_> {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, String> {
+        let url = format!("{}/_mock/{path}", self.base);
+        let request = Request::builder()
+            .method(method)
+            .uri(url.as_str())
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(
+                body.map(Value::to_string).unwrap_or_default(),
+            )))
+            .map_err(|e| format!("{url}: {e}"))?;
+        let response = self
+            .client
+            .send(request)
+            .await
+            .map_err(|e| format!("the mock Cal.com at {}: {e}", self.base))?;
+        let answer: Value = response.json().unwrap_or(Value::Null);
+        if response.status.as_u16() == 404 {
+            return Err(format!(
+                "{url}: 404: is {} a `mock-calcom serve`? (a live run needs the mock's /_mock/ API)",
+                self.base
+            ));
+        }
+        if !response.status.is_success() {
+            return Err(format!("{url}: {}: {answer}", response.status));
+        }
+        Ok(answer)
+    }
+}
+
+/// Runs `scenario` live until its calls are done and it has settled, or until `stop`
+/// resolves (then calls not yet started never start, answers in flight drain, and the
+/// result is marked incomplete). `progress` hears (elapsed, expected, calls in flight).
+pub async fn drive(
+    scenario: &Scenario,
+    options: &Options,
+    stop: impl Future<Output = ()>,
+    mut progress: impl FnMut(Duration, Duration, usize),
+) -> Result<LiveRun, String> {
+    check(scenario)?;
+    let clock: SharedClock = Arc::new(TokioClock::real_time());
+    let now = clock.now();
+    let tag = format!("{:x}", now.timestamp_millis() % 0x1_0000_0000);
+    let prepared = prepare(scenario, options.seed, now, &tag)?;
+    let retell = &scenario.retell;
+    let client = HttpClient::new(
+        Network::Real,
+        Timeouts {
+            connect: Duration::from_secs(5),
+            total: retell.timeout,
+        },
+    );
+    let admin = Admin {
+        client: &client,
+        base: options.calcom.trim_end_matches('/'),
+    };
+    let engine = options.engine.trim_end_matches('/').to_owned();
+
+    // The scenario's Cal.com, with the engine subscribed to its webhooks.
+    let mut world = prepared.calcom.clone();
+    world.webhooks.subscriptions.push(SubscriptionConfig {
+        subscriber_url: options
+            .webhook_url
+            .clone()
+            .unwrap_or_else(|| format!("{engine}/api/webhooks/calcom")),
+        triggers: vec![
+            "BOOKING_CREATED".into(),
+            "BOOKING_CANCELLED".into(),
+            "BOOKING_RESCHEDULED".into(),
+        ],
+        secret: options.webhook_secret.clone(),
+        active: true,
+    });
+    let world = serde_json::to_value(&world).map_err(|e| e.to_string())?;
+    admin
+        .send(
+            Method::PUT,
+            &format!("config?seed={}", options.seed),
+            Some(&world),
+        )
+        .await?;
+    let started = tokio::time::Instant::now();
+    let origin = clock.now();
+
+    let stopping = Arc::new(AtomicBool::new(false));
+    let mut background = tokio::task::JoinSet::new();
+    for e in prepared.external.clone() {
+        let (client, base, stopping) = (client.clone(), admin.base.to_owned(), stopping.clone());
+        background.spawn(async move {
+            tokio::time::sleep_until(started + e.at).await;
+            if stopping.load(Ordering::Relaxed) {
+                return;
+            }
+            let admin = Admin {
+                client: &client,
+                base: &base,
+            };
+            let body = json!({
+                "eventTypeId": e.event_type,
+                "start": e.start.to_rfc3339(),
+                "attendeeName": e.attendee,
+            });
+            if let Err(err) = admin.send(Method::POST, "bookings", Some(&body)).await {
+                tracing::warn!(error = %err, "external booking refused");
+            }
+        });
+    }
+    for c in prepared.channel.clone() {
+        let (client, url, stopping) = (
+            client.clone(),
+            format!("{engine}/api/appointments"),
+            stopping.clone(),
+        );
+        background.spawn(async move {
+            tokio::time::sleep_until(started + c.at).await;
+            if stopping.load(Ordering::Relaxed) {
+                return;
+            }
+            let body = json!({ "service": c.service, "datetime": c.datetime, "customer_name": c.customer });
+            let request = Request::post(url.as_str())
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body.to_string())))
+                .expect("valid request");
+            if let Err(e) = client.send(request).await {
+                tracing::warn!(error = %e, "channel appointment failed");
+            }
+        });
+    }
+
+    let target = Arc::new(Target {
+        url: format!("{engine}/api/webhooks/retell/function"),
+        signer: options
+            .retell_api_key
+            .clone()
+            .map(|key| (key, clock.clone())),
+        live: Some((stopping.clone(), crate::pacer::Pacer::start())),
+    });
+    let last_call = prepared
+        .plans
+        .iter()
+        .map(|p| p.start + p.steps.last().map_or(Duration::ZERO, |s| s.at))
+        .max()
+        .unwrap_or_default();
+    let workload_end = scenario
+        .duration
+        .max(last_call + retell.timeout * (retell.retries + 1));
+    let expected = workload_end + scenario.settle;
+
+    let mut stop = std::pin::pin!(stop);
+    let mut running = tokio::task::JoinSet::new();
+    let mut calls: Vec<(usize, CallRecord)> = Vec::new();
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    let mut plans = prepared.plans.into_iter().enumerate().peekable();
+    // Open loop: each call starts at its instant, whatever the calls before it are doing.
+    loop {
+        // Calls are spawned a little ahead: each paces its own steps to the microsecond.
+        let next = plans
+            .peek()
+            .map(|(_, p)| (started + p.start).checked_sub(AHEAD).unwrap_or(started));
+        tokio::select! {
+            biased;
+            () = &mut stop, if !stopping.load(Ordering::Relaxed) => {
+                stopping.store(true, Ordering::Relaxed);
+            }
+            () = async { tokio::time::sleep_until(next.unwrap_or(started)).await },
+                if next.is_some() && !stopping.load(Ordering::Relaxed) => {
+                while let Some((i, p)) = plans.next_if(|(_, p)| started + p.start <= tokio::time::Instant::now() + AHEAD) {
+                    let (client, target) = (client.clone(), target.clone());
+                    let retries = retell.retries;
+                    running.spawn(async move { (i, call(client, p, started, retries, &target).await) });
+                }
+            }
+            Some(done) = running.join_next() => {
+                calls.push(done.map_err(|e| format!("a call failed: {e}"))?);
+            }
+            _ = ticker.tick() => progress(started.elapsed(), expected, running.len()),
+            else => break,
+        }
+        if (next.is_none() || stopping.load(Ordering::Relaxed)) && running.is_empty() {
+            break;
+        }
+    }
+    // Staff bookings and channel entries due after the last call still happen; then
+    // webhooks, sync jobs and holds run their course, as a simulated run settles.
+    if !stopping.load(Ordering::Relaxed) {
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut stop => {
+                    stopping.store(true, Ordering::Relaxed);
+                    break;
+                }
+                done = background.join_next() => if done.is_none() { break },
+                _ = ticker.tick() => progress(started.elapsed(), expected, 0),
+            }
+        }
+    }
+    if !stopping.load(Ordering::Relaxed) {
+        let settled = tokio::time::Instant::now() + scenario.settle;
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut stop => {
+                    stopping.store(true, Ordering::Relaxed);
+                    break;
+                }
+                () = tokio::time::sleep_until(settled) => break,
+                _ = ticker.tick() => progress(started.elapsed(), expected, 0),
+            }
+        }
+    }
+    background.abort_all();
+    let incomplete = stopping.load(Ordering::Relaxed);
+    let simulated = started.elapsed();
+    let truth: GroundTruth = serde_json::from_value(admin.send(Method::GET, "state", None).await?)
+        .map_err(|e| format!("the mock's ground truth: {e}"))?;
+
+    calls.sort_by_key(|(i, _)| *i);
+    let mut calls: Vec<CallRecord> = calls.into_iter().map(|(_, c)| c).collect();
+    let mut timed = scenario.clone();
+    timed.start = origin.with_timezone(&scenario.time_zone).naive_local();
+    let catalog = timed.catalog();
+    // Refusals are judged by the mock: first the questions, then its answers.
+    let mut asked = Asked::default();
+    judge::judge_refusals(&mut calls, &mut asked, &catalog, origin);
+    let answers: Vec<bool> = if asked.queries.is_empty() {
+        Vec::new()
+    } else {
+        let body = json!({ "queries": asked.queries.iter().map(|(id, start, at)| json!({
+            "eventTypeId": id, "start": start.to_rfc3339(), "at": at.to_rfc3339(),
+        })).collect::<Vec<_>>() });
+        let answer = admin.send(Method::POST, "bookable", Some(&body)).await?;
+        serde_json::from_value(answer["data"].clone()).map_err(|e| e.to_string())?
+    };
+    let answered: BTreeMap<_, _> = asked.queries.into_iter().zip(answers).collect();
+    judge::judge_refusals(&mut calls, Answered(&answered), &catalog, origin);
+
+    let section = LiveSection {
+        engine: options.engine.clone(),
+        calcom: options.calcom.clone(),
+        started_at: crate::history::iso(origin),
+        weeks_shifted: prepared.weeks,
+        tag,
+        incomplete,
+        send_skew_us: skew(&calls),
+        latency_from_scheduled_ms: from_scheduled(&calls, &timed),
+        not_observable: ENGINE_ONLY.iter().map(|k| (*k).to_owned()).collect(),
+    };
+    let record = RunRecord {
+        calls,
+        calcom_requests: truth.requests.clone(),
+        truth,
+        appointments: Vec::new(),
+        reservations: Vec::new(),
+        engine: Default::default(),
+        calcom_samples: Vec::new(),
+        lock_waits: Vec::new(),
+        locks_held: Vec::new(),
+        simulated,
+        engine_visible: false,
+    };
+    Ok(LiveRun {
+        record,
+        section,
+        scenario: timed,
+    })
+}
+
+/// How long before its instant a call's task is started.
+const AHEAD: Duration = Duration::from_millis(50);
+
+type Query = (u64, DateTime<Utc>, DateTime<Utc>);
+
+/// Records what the judge asks (answering "free" for now).
+#[derive(Default)]
+struct Asked {
+    queries: Vec<Query>,
+}
+
+impl Bookable for &mut Asked {
+    fn bookable_at(&mut self, id: u64, start: DateTime<Utc>, at: DateTime<Utc>) -> bool {
+        self.queries.push((id, start, at));
+        true
+    }
+}
+
+/// The mock's answers to what was asked.
+struct Answered<'a>(&'a BTreeMap<Query, bool>);
+
+impl Bookable for Answered<'_> {
+    fn bookable_at(&mut self, id: u64, start: DateTime<Utc>, at: DateTime<Utc>) -> bool {
+        self.0.get(&(id, start, at)).copied().unwrap_or(true)
+    }
+}
+
+fn skew(calls: &[CallRecord]) -> Skew {
+    let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
+    for s in calls.iter().flat_map(|c| &c.steps) {
+        h.saturating_record(u64::from(s.skew_us).max(1));
+    }
+    if h.is_empty() {
+        return Skew::default();
+    }
+    Skew {
+        count: h.len(),
+        p50: h.value_at_quantile(0.5),
+        p99: h.value_at_quantile(0.99),
+        max: h.max(),
+    }
+}
+
+/// Latency from each function call's due instant, by operation.
+fn from_scheduled(
+    calls: &[CallRecord],
+    scenario: &Scenario,
+) -> BTreeMap<String, crate::metrics::LatencyStats> {
+    let mut shifted: Vec<CallRecord> = calls.to_vec();
+    for s in shifted.iter_mut().flat_map(|c| c.steps.iter_mut()) {
+        s.invoked_ms = s.scheduled_ms;
+    }
+    let record = RunRecord {
+        calls: shifted,
+        truth: GroundTruth::default(),
+        calcom_requests: Default::default(),
+        appointments: Vec::new(),
+        reservations: Vec::new(),
+        engine: Default::default(),
+        calcom_samples: Vec::new(),
+        lock_waits: Vec::new(),
+        locks_held: Vec::new(),
+        simulated: Duration::ZERO,
+        engine_visible: false,
+    };
+    let samples = crate::metrics::samples(&record, scenario);
+    crate::metrics::latency_table(&crate::metrics::histograms(&samples))
+}
+
+/// Whether a gate's metric can be read in a live run: the engine's counters, its local
+/// reservations, lock waits and its own Cal.com request latencies cannot, nor the
+/// invariants only its store shows.
+pub fn observable(metric: &str) -> bool {
+    let engine_only = ENGINE_ONLY
+        .iter()
+        .any(|k| metric == format!("invariants.{k}"));
+    let counters = ["engine.", "reservations.local"]
+        .iter()
+        .any(|p| metric.starts_with(p));
+    let latencies = metric.contains("(lock_wait)") || metric.contains("(calcom.");
+    let coverage = [
+        "coverage.lock_contention",
+        "coverage.lock_timeout",
+        "coverage.saga_compensation",
+        "coverage.reservation_expired",
+        "coverage.reservation_expired_mid_call",
+    ]
+    .contains(&metric);
+    !(engine_only || counters || latencies || coverage)
+}
+
+/// The summary of a live run: mode, its own figures, the invariants it cannot observe left
+/// out (and named), the gates that read them marked so, and the digest again.
+pub fn finish(mut summary: Summary, section: LiveSection) -> Summary {
+    summary.mode = Mode::Live;
+    summary.policy = "live".into();
+    for kind in &section.not_observable {
+        summary.invariants.remove(kind);
+    }
+    summary
+        .violations
+        .retain(|v| !section.not_observable.contains(&v.kind));
+    summary.live = Some(section);
+    for g in &mut summary.gates {
+        if let Ok(gate) = crate::gates::Gate::parse(&g.gate)
+            && !observable(&gate.metric)
+        {
+            g.pass = false;
+            g.value = None;
+            g.not_observable = true;
+        }
+    }
+    summary.digest = crate::summary::digest(&summary.to_json());
+    summary
+}
