@@ -57,6 +57,17 @@ impl Backends {
             reservations: store,
         }
     }
+
+    /// Appointments and local reservations in an SQLite file in `dir` (they survive a
+    /// crash); the cache and the locks in memory, as Redis without persistence.
+    pub fn persistent(dir: &std::path::Path) -> Result<Self, String> {
+        let store = Arc::new(crate::store::sqlite::SqliteStore::open(dir)?);
+        Ok(Self {
+            appointments: store.clone(),
+            reservations: store,
+            ..Self::in_memory()
+        })
+    }
 }
 
 /// Counters the harness reads.

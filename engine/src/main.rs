@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use booking_engine::catalog::Catalog;
 use booking_engine::policy::PRESETS;
-use booking_engine::{Engine, EngineSettings, Policy};
+use booking_engine::{Backends, Engine, EngineSettings, Policy};
 
 use clap::{Parser, Subcommand};
 use serde::Deserialize;
@@ -27,6 +27,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // reason: parsed once at start-up
 enum Command {
     /// Serve Retell function calls and Cal.com webhooks over real sockets.
     Serve {
@@ -52,6 +53,10 @@ enum Command {
         retell_api_key: Option<String>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Keep appointments and local reservations in DIR/engine.sqlite3, so that nothing
+        /// answered is lost in a crash (default: in memory).
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
     },
     /// List the policy presets.
     Policies,
@@ -104,6 +109,7 @@ fn main() -> ExitCode {
             webhook_secret,
             retell_api_key,
             seed,
+            data,
         } => {
             let (catalog, policy_struct) = match settings(config.as_ref(), &policy) {
                 Ok(s) => s,
@@ -123,9 +129,9 @@ fn main() -> ExitCode {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build();
-            let result = runtime
-                .map_err(|e| e.to_string())
-                .and_then(|rt| rt.block_on(serve(listen, settings, &policy, seed)));
+            let result = runtime.map_err(|e| e.to_string()).and_then(|rt| {
+                rt.block_on(serve(listen, settings, &policy, seed, data.as_deref()))
+            });
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -142,6 +148,7 @@ async fn serve(
     settings: EngineSettings,
     preset: &str,
     seed: u64,
+    data: Option<&std::path::Path>,
 ) -> Result<(), String> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -161,11 +168,23 @@ async fn serve(
     );
     say!("  Retell functions: POST http://{addr}/api/webhooks/retell/function");
     say!("  Cal.com webhooks: POST http://{addr}/api/webhooks/calcom");
-    let engine = Engine::new(
+    let backends = match data {
+        Some(dir) => {
+            let backends = Backends::persistent(dir)?;
+            say!(
+                "  appointments kept in {}",
+                dir.join("engine.sqlite3").display()
+            );
+            backends
+        }
+        None => Backends::in_memory(),
+    };
+    let engine = Engine::with_backends(
         settings,
         Arc::new(TokioClock::real_time()),
         SeedStreams::new(seed),
         Network::Real,
+        backends,
     );
     let shutdown = async {
         simkit::transport::shutdown_signal().await;

@@ -1,12 +1,15 @@
 //! The engine's database: appointments (with their Cal.com ids and sync state), the calls
-//! they came from, and local optimistic reservations; two small traits and their in-memory
-//! implementation.
+//! they came from, and local optimistic reservations; two small traits, their in-memory
+//! implementation (the simulation's) and an SQLite one ([`sqlite`], for a served engine
+//! that must survive a crash).
+
+pub mod sqlite;
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -25,7 +28,7 @@ pub enum SyncStatus {
 }
 
 /// A phase of an appointment as booked in Cal.com (one for a simple service).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Phase {
     pub segment: String,
     pub start: DateTime<Utc>,

@@ -157,3 +157,108 @@ async fn serve_books_through_real_sockets_against_the_mock() {
         "stops with success on SIGTERM"
     );
 }
+
+/// A served engine, killed when dropped (a failing test must not leave it running).
+struct Served(std::process::Child);
+
+impl Served {
+    /// SIGKILL: a crash, nothing flushed or closed.
+    fn crash(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.crash();
+    }
+}
+
+/// Starts `booking-engine serve` against `calcom`, with `extra` arguments; its URL.
+fn start_engine(calcom: &str, extra: &[&str]) -> (Served, String) {
+    let mut child = bin()
+        .args(["serve", "--listen", "127.0.0.1:0", "--calcom-url", calcom])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    std::thread::spawn(move || lines.for_each(drop));
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    (Served(child), url)
+}
+
+/// Killed (SIGKILL) after answering "gebucht", `serve --data` restarts with the appointment
+/// still there, and Retell retrying the same call gets the same booking, not a second one.
+#[tokio::test]
+async fn with_data_a_crash_loses_nothing_answered_and_a_retry_books_once() {
+    let mut config = MockConfig::demo();
+    config.latency = mock_calcom::config::LatencyConfig::instant();
+    config.consistency.slots_lag = simkit::Distribution::ZERO;
+    let mock = MockCalcom::new(
+        config,
+        Arc::new(TokioClock::real_time()),
+        SeedStreams::new(1),
+        Network::Real,
+    );
+    let listener = Listener::bind(Network::Real, (Ipv4Addr::LOCALHOST, 0).into())
+        .await
+        .unwrap();
+    let calcom = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(mock.clone().serve(listener, std::future::pending()));
+    let data = tempfile::tempdir().unwrap();
+    let data_arg = data.path().display().to_string();
+
+    let mut day = TokioClock::real_time().now().date_naive() + Days::new(8);
+    while matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+        day = day + Days::new(1);
+    }
+    let booking = json!({ "name": "start_booking", "call": { "call_id": "call_crash" }, "args": {
+        "datetime": format!("{day}T10:00"), "service_name": "Herrenhaarschnitt",
+        "customer_name": "Siegfried Reu" } });
+    let client = HttpClient::new(Network::Real, Timeouts::default());
+
+    let (mut first, engine) = start_engine(&calcom, &["--data", &data_arg]);
+    let url = format!("{engine}/api/webhooks/retell/function");
+    let (_, booked) = post(&client, &url, booking.clone(), false).await;
+    assert_eq!(booked["success"], true, "{booked}");
+    first.crash();
+
+    let (_second, engine) = start_engine(&calcom, &["--data", &data_arg]);
+    let listed = client
+        .send(
+            Request::get(format!("{engine}/api/appointments"))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let listed: Value = listed.json().unwrap();
+    let text = listed.to_string();
+    assert!(
+        text.contains("call_crash"),
+        "the answered booking survived: {text}"
+    );
+    let (_, retried) = post(
+        &client,
+        &format!("{engine}/api/webhooks/retell/function"),
+        booking,
+        false,
+    )
+    .await;
+    assert_eq!(retried["success"], true, "{retried}");
+    let theirs: Vec<_> = mock
+        .ground_truth()
+        .bookings
+        .into_iter()
+        .filter(|b| b["metadata"]["call_id"] == "call_crash" && b["status"] != "cancelled")
+        .collect();
+    assert_eq!(theirs.len(), 1, "booked once: {theirs:?}");
+}
