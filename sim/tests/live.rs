@@ -232,6 +232,8 @@ async fn ctrl_c_stops_the_run_and_still_writes_results() {
         .arg("--out")
         .arg(out.path())
         .stdout(std::process::Stdio::piped())
+        // Not the test's own stderr: a child left running by a failed test must not hold it.
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     // Its first line says it has started (Ctrl-C is caught from before it on).
