@@ -873,4 +873,27 @@ mod tests {
         r.reservations[0].state = "converted";
         assert!(kinds(&r).is_empty());
     }
+
+    /// A history that says it cannot show the engine's store (a live run) is not taken for
+    /// one where every Cal.com booking is an orphan; an unknown kind there is an error.
+    #[test]
+    fn kinds_a_history_cannot_show_are_not_judged() {
+        let commit = r#"{"t_ms":10,"process":"calcom","type":"commit","f":"booking","value":{"uid":"u1","hostId":1,"start":"2025-11-25T11:00:00Z","end":"2025-11-25T11:30:00Z","source":"api"}}"#;
+        let found = check_history(commit.as_bytes()).unwrap();
+        assert_eq!(
+            found.iter().map(|v| v.kind.as_str()).collect::<Vec<_>>(),
+            ["orphan_calcom"]
+        );
+        let header = r#"{"t_ms":0,"process":"harness","type":"info","f":"not_observable","value":["orphan_calcom","orphan_local","dangling_lock"]}"#;
+        let (found, seen) =
+            check_history_observed(format!("{header}\n{commit}").as_bytes()).unwrap();
+        assert!(found.is_empty(), "{found:?}");
+        assert_eq!(seen.not_observable.len(), 3);
+        let bad = r#"{"t_ms":0,"process":"harness","type":"info","f":"not_observable","value":["orphan_calcomm"]}"#;
+        assert!(
+            check_history(bad.as_bytes())
+                .unwrap_err()
+                .contains("orphan_calcomm")
+        );
+    }
 }

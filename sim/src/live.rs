@@ -723,3 +723,123 @@ pub fn finish(mut summary: Summary, section: LiveSection) -> Summary {
     summary.digest = crate::summary::digest(&summary.to_json());
     summary
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    #[test]
+    fn whole_weeks_put_the_earliest_instant_after_now() {
+        let now = utc("2026-12-01T13:00:00Z");
+        let day = Duration::from_secs(86_400);
+        assert_eq!(
+            weeks_ahead([utc("2026-12-02T09:00:00Z")], now, Duration::ZERO),
+            0
+        );
+        assert_eq!(
+            weeks_ahead([utc("2026-12-01T12:00:00Z")], now, Duration::ZERO),
+            1
+        );
+        assert_eq!(
+            weeks_ahead([utc("2025-11-25T11:00:00Z")], now, Duration::ZERO),
+            54
+        );
+        assert_eq!(
+            weeks_ahead([utc("2026-12-02T09:00:00Z")], now, day),
+            1,
+            "within the notice"
+        );
+        assert_eq!(weeks_ahead([], now, day), 0);
+    }
+
+    #[test]
+    fn dates_keep_their_form_weekday_and_local_time() {
+        let tz = chrono_tz::Europe::Berlin;
+        let days = 7 * 19;
+        assert_eq!(shifted_text("2025-11-25", days, tz).unwrap(), "2026-04-07");
+        assert_eq!(shifted_text("25.11.2025", days, tz).unwrap(), "07.04.2026");
+        assert_eq!(
+            shifted_text("2025-11-25T12:00", days, tz).unwrap(),
+            "2026-04-07T12:00"
+        );
+        assert_eq!(
+            shifted_text("2025-11-25 12:00:30", days, tz).unwrap(),
+            "2026-04-07 12:00:30"
+        );
+        // Across the change to summer time: 12:00 in Berlin stays 12:00, the offset follows.
+        assert_eq!(
+            shifted_text("2025-11-25T12:00:00+01:00", days, tz).unwrap(),
+            "2026-04-07T12:00:00+02:00"
+        );
+        for words in ["morgen", "Dienstag", "25.11.", "12:00", "Dauerwelle"] {
+            assert_eq!(shifted_text(words, days, tz), None, "{words}");
+        }
+    }
+
+    #[test]
+    fn a_scenario_moves_forward_whole_and_its_calls_are_tagged() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scenarios/incident-741.toml"
+        ))
+        .unwrap();
+        let scenario = Scenario::parse(&text, "incident-741").unwrap();
+        let now = utc("2026-12-01T13:00:00Z");
+        let p = prepare(&scenario, 1, now, "t1").unwrap();
+        assert_eq!(p.weeks, 54);
+        assert_eq!(p.plans[0].id, "call_741-t1");
+        let args: Value = serde_json::from_str(p.plans[0].steps[0].args.get()).unwrap();
+        assert_eq!(args["datum"], "2026-12-08");
+        assert_eq!(args["call_id"], "call_741-t1");
+        let booking: Value = serde_json::from_str(p.plans[0].steps[1].args.get()).unwrap();
+        assert_eq!(booking["datetime"], "2026-12-08T12:00");
+        // The staff booking moved with it: the same Tuesday, the same local noon.
+        assert_eq!(
+            p.external[0].start.to_rfc3339(),
+            "2026-12-08T12:00:00+01:00"
+        );
+        assert!(p.external[0].start.to_utc() > now);
+    }
+
+    #[test]
+    fn engine_faults_are_refused_naming_the_fault() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scenarios/engine-crash-mid-booking.toml"
+        ))
+        .unwrap();
+        let scenario = Scenario::parse(&text, "x").unwrap();
+        let err = check(&scenario).unwrap_err();
+        assert!(err.starts_with("faults[0]: an engine crash"), "{err}");
+    }
+
+    #[test]
+    fn gates_on_what_the_engine_alone_knows_are_not_observable() {
+        for metric in [
+            "invariants.orphan_calcom",
+            "invariants.dangling_lock",
+            "engine.cache_hits",
+            "reservations.local.held",
+            "p99(lock_wait)",
+            "p95(calcom.create_booking)",
+            "coverage.saga_compensation",
+        ] {
+            assert!(!observable(metric), "{metric}");
+        }
+        for metric in [
+            "invariants.double_booking",
+            "invariants.ghost_booking",
+            "outcomes.booked",
+            "p95(start_booking)",
+            "calcom.create_booking.201",
+            "coverage.race_window",
+            "race_failure_rate",
+        ] {
+            assert!(observable(metric), "{metric}");
+        }
+    }
+}
