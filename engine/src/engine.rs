@@ -241,7 +241,7 @@ impl Engine {
     async fn pause(&self, d: &Distribution) {
         let wait = d.sample(&mut *lock(&self.rng));
         if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+            simkit::time::sleep(wait).await;
         }
     }
 
@@ -373,7 +373,7 @@ impl Engine {
                     result = Err(key.clone());
                     break 'locks;
                 }
-                tokio::time::sleep(LOCK_POLL).await;
+                simkit::time::sleep(LOCK_POLL).await;
             }
         }
         let ms = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -405,7 +405,7 @@ impl Engine {
         let task = tokio::spawn(async move {
             let ttl = TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX);
             loop {
-                tokio::time::sleep(every).await;
+                simkit::time::sleep(every).await;
                 let now = clock.now();
                 let until = now
                     .checked_add_signed(ttl)
@@ -429,7 +429,7 @@ impl Engine {
     /// What the engine does on its own every 30 s: expire local reservations, and retry the
     /// compensating cancels Cal.com refused for now.
     pub async fn run_background(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        let mut tick = simkit::time::interval(Duration::from_secs(30));
         loop {
             tick.tick().await;
             let now = self.now();

@@ -31,7 +31,7 @@ impl Engine {
     pub async fn recover(self: Arc<Self>) {
         let started = self.now();
         // A create sent just before the crash lands within the client's timeout.
-        tokio::time::sleep(self.policy().timeouts.total).await;
+        simkit::time::sleep(self.policy().timeouts.total).await;
         self.cancel_unsaved_bookings().await;
         self.requeue_pending_syncs(started).await;
     }

@@ -41,7 +41,7 @@ impl Engine {
 
     pub(crate) async fn run_sync(self: Arc<Self>, id: u64, request: Resolved) {
         let policy = self.policy().clone();
-        tokio::time::sleep(self.draw(&policy.sync_queue_delay)).await;
+        simkit::time::sleep(self.draw(&policy.sync_queue_delay)).await;
         for attempt in 1..=policy.sync_attempts.max(1) {
             // Under the per-stylist lock every booking the engine makes in Cal.com takes the
             // stylists' locks, the sync job's too (the seeds' job took none: baseline keeps that).
@@ -88,7 +88,7 @@ impl Engine {
                 Err(e) => {
                     tracing::warn!(appointment = id, attempt, error = %e, "sync to Cal.com failed");
                     if attempt < policy.sync_attempts {
-                        tokio::time::sleep(self.draw(&policy.sync_retry_delay)).await;
+                        simkit::time::sleep(self.draw(&policy.sync_retry_delay)).await;
                     }
                 }
             }

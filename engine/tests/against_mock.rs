@@ -158,7 +158,7 @@ fn run_in(
         let started = tokio::time::Instant::now();
         let mut answers = Vec::new();
         for s in steps {
-            tokio::time::sleep_until(started + Duration::from_secs_f64(s.at)).await;
+            simkit::time::sleep_until(started + Duration::from_secs_f64(s.at)).await;
             let mut signature = None;
             let (url, body) = if s.function == "external" {
                 ("http://calcom/_mock/bookings".to_string(), s.args.clone())
@@ -201,7 +201,7 @@ fn run_in(
             answer["elapsed_ms"] = json!(sent.elapsed().as_millis() as u64);
             answers.push(answer);
         }
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        simkit::time::sleep(Duration::from_secs(5)).await;
         let truth = client
             .send(
                 Request::get("http://calcom/_mock/state")
@@ -470,7 +470,7 @@ fn run_concurrently(policy: Policy, steps: Vec<Step>) -> (Vec<Value>, Value) {
             .map(|s| {
                 let client = client.clone();
                 tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_secs_f64(s.at)).await;
+                    simkit::time::sleep(Duration::from_secs_f64(s.at)).await;
                     let body = json!({ "name": s.function, "call": { "call_id": s.call_id }, "args": s.args });
                     let request = Request::post("http://engine/api/webhooks/retell/function").body(Full::new(Bytes::from(body.to_string()))).unwrap();
                     let response = client.send(request).await.unwrap();
@@ -482,7 +482,7 @@ fn run_concurrently(policy: Policy, steps: Vec<Step>) -> (Vec<Value>, Value) {
         for t in tasks {
             answers.push(t.await.unwrap());
         }
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        simkit::time::sleep(Duration::from_secs(5)).await;
         let truth = client.send(Request::get("http://calcom/_mock/state").body(Full::new(Bytes::new())).unwrap()).await.unwrap();
         *sink.lock().unwrap() = (answers, serde_json::from_slice(&truth.body).unwrap());
         Ok(())

@@ -46,7 +46,7 @@ async fn inject(mock: Arc<MockCalcom>) {
     let mut n = 0u64;
     loop {
         let u: f64 = rng.random_range(f64::EPSILON..1.0);
-        tokio::time::sleep(Duration::from_secs_f64(-u.ln() * mean_gap_secs)).await;
+        simkit::time::sleep(Duration::from_secs_f64(-u.ln() * mean_gap_secs)).await;
         let event_type_id = event_types[rng.random_range(0..event_types.len())];
         let now = mock.now();
         let from = now + TimeDelta::from_std(cfg.lead).unwrap_or_default();

@@ -271,7 +271,7 @@ impl MockCalcom {
             .of(endpoint)
             .sample(&mut lock(&self.streams).latency);
         if !d.is_zero() {
-            tokio::time::sleep(d).await;
+            simkit::time::sleep(d).await;
         }
     }
 
@@ -284,7 +284,7 @@ impl MockCalcom {
             .reservation_window
             .sample(&mut lock(&self.streams).lag);
         if !d.is_zero() {
-            tokio::time::sleep(d).await;
+            simkit::time::sleep(d).await;
         }
     }
 

@@ -81,7 +81,7 @@ pub async fn run_sender(mock: Arc<MockCalcom>, mut queue: mpsc::UnboundedReceive
         let client = client.clone();
         tokio::spawn(async move {
             let wait = (delivery.due - mock.now()).to_std().unwrap_or_default();
-            tokio::time::sleep(wait).await;
+            simkit::time::sleep(wait).await;
             if mock.generation() != delivery.generation {
                 return;
             }

@@ -780,7 +780,7 @@ async fn subscribers_receive_signed_webhooks_also_for_external_bookings() {
         .json()
         .await
         .unwrap();
-    let (headers, body) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+    let (headers, body) = simkit::time::timeout(Duration::from_secs(10), rx.recv())
         .await
         .unwrap()
         .unwrap();
@@ -802,7 +802,7 @@ async fn subscribers_receive_signed_webhooks_also_for_external_bookings() {
     let r = s.http.post(format!("{}/_mock/bookings", s.base)).json(&json!({ "eventTypeId": 1001, "start": "2025-11-25T12:00:00Z", "attendeeName": "Walk-in" })).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let external: Value = r.json().await.unwrap();
-    let (_, body) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+    let (_, body) = simkit::time::timeout(Duration::from_secs(10), rx.recv())
         .await
         .unwrap()
         .unwrap();
@@ -830,7 +830,7 @@ async fn subscribers_receive_signed_webhooks_also_for_external_bookings() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let (_, body) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+    let (_, body) = simkit::time::timeout(Duration::from_secs(10), rx.recv())
         .await
         .unwrap()
         .unwrap();

@@ -305,7 +305,7 @@ horizon = "2d"
         for i in 0..40u32 {
             let c = c.clone();
             calls.push(tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_secs(u64::from(i) * 45)).await;
+                simkit::time::sleep(Duration::from_secs(u64::from(i) * 45)).await;
                 let start = format!(
                     "2025-11-25T{:02}:{:02}:00Z",
                     8 + (i % 8),
@@ -326,7 +326,7 @@ horizon = "2d"
         for call in calls {
             call.await.unwrap();
         }
-        tokio::time::sleep(Duration::from_secs(900)).await;
+        simkit::time::sleep(Duration::from_secs(900)).await;
         let response = c
             .send(
                 Request::get("http://calcom/_mock/state")
@@ -378,7 +378,7 @@ fn the_poisson_injector_books_free_slots_behind_the_back() {
     let mut sim = sim(3);
     add_calcom(&mut sim, config, 3);
     sim.client("observer", async {
-        tokio::time::sleep(Duration::from_secs(1800)).await;
+        simkit::time::sleep(Duration::from_secs(1800)).await;
         let (_, truth) = truth().await;
         let bookings = truth["bookings"].as_array().unwrap();
         // 60 expected in half an hour at 120/h; Poisson spread is about ±8.
@@ -444,7 +444,7 @@ fn webhooks_can_be_lost_or_duplicated_but_copies_are_identical() {
             )
             .await;
             assert_eq!(status, 201);
-            tokio::time::sleep(Duration::from_secs(60)).await;
+            simkit::time::sleep(Duration::from_secs(60)).await;
             Ok(())
         });
         sim.run().unwrap();
@@ -488,7 +488,7 @@ fn a_create_whose_client_gave_up_is_still_committed() {
             hasty.send(req).await.unwrap_err(),
             simkit::transport::ClientError::Timeout
         );
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        simkit::time::sleep(Duration::from_secs(5)).await;
         let (_, truth) = truth().await;
         assert_eq!(
             truth["bookings"].as_array().unwrap().len(),

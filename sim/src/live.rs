@@ -429,7 +429,7 @@ pub async fn drive(
     for e in prepared.external.clone() {
         let (client, base, stopping) = (client.clone(), admin.base.to_owned(), stopping.clone());
         background.spawn(async move {
-            tokio::time::sleep_until(started + e.at).await;
+            simkit::time::sleep_until(started + e.at).await;
             if stopping.load(Ordering::Relaxed) {
                 return;
             }
@@ -454,7 +454,7 @@ pub async fn drive(
             stopping.clone(),
         );
         background.spawn(async move {
-            tokio::time::sleep_until(started + c.at).await;
+            simkit::time::sleep_until(started + c.at).await;
             if stopping.load(Ordering::Relaxed) {
                 return;
             }
@@ -491,7 +491,7 @@ pub async fn drive(
     let mut stop = std::pin::pin!(stop);
     let mut running = tokio::task::JoinSet::new();
     let mut calls: Vec<(usize, CallRecord)> = Vec::new();
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    let mut ticker = simkit::time::interval(Duration::from_secs(1));
     let mut plans = prepared.plans.into_iter().enumerate().peekable();
     // Open loop: each call starts at its instant, whatever the calls before it are doing.
     loop {
@@ -504,7 +504,7 @@ pub async fn drive(
             () = &mut stop, if !stopping.load(Ordering::Relaxed) => {
                 stopping.store(true, Ordering::Relaxed);
             }
-            () = async { tokio::time::sleep_until(next.unwrap_or(started)).await },
+            () = async { simkit::time::sleep_until(next.unwrap_or(started)).await },
                 if next.is_some() && !stopping.load(Ordering::Relaxed) => {
                 while let Some((i, p)) = plans.next_if(|(_, p)| started + p.start <= tokio::time::Instant::now() + AHEAD) {
                     let (client, target) = (client.clone(), target.clone());
@@ -546,7 +546,7 @@ pub async fn drive(
                     stopping.store(true, Ordering::Relaxed);
                     break;
                 }
-                () = tokio::time::sleep_until(settled) => break,
+                () = simkit::time::sleep_until(settled) => break,
                 _ = ticker.tick() => progress(started.elapsed(), expected, 0),
             }
         }

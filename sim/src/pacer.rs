@@ -35,7 +35,7 @@ impl Pacer {
     pub async fn until(&self, at: tokio::time::Instant) {
         let (tx, rx) = oneshot::channel();
         if self.asks.send((at.into_std(), tx)).is_err() || rx.await.is_err() {
-            tokio::time::sleep_until(at).await;
+            simkit::time::sleep_until(at).await;
         }
     }
 }

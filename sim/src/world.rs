@@ -67,6 +67,27 @@ pub fn run(scenario: &Scenario, seed: u64, policy: &Policy) -> Result<RunRecord,
     run_with_progress(scenario, seed, policy, &mut |_, _| {})
 }
 
+/// How the step loop treats idle time (no message in flight, no task woken, no timer due).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleTime {
+    /// Advance straight to the last tick before the earliest deadline (one step).
+    Skip,
+    /// Step through it tick by tick, as turmoil alone does, and fail the run if anything
+    /// happens where a skip would have been taken: the proof, for tests, that skipping
+    /// never passes over work (an unregistered timer, a wake it cannot see).
+    Verify,
+}
+
+/// [`run`], stepping idle time tick by tick and checking that skipping it would have
+/// been safe ([`IdleTime::Verify`]).
+pub fn run_verifying_idle_time(
+    scenario: &Scenario,
+    seed: u64,
+    policy: &Policy,
+) -> Result<RunRecord, String> {
+    run_in(scenario, seed, policy, IdleTime::Verify, &mut |_, _| {})
+}
+
 /// Called now and then with (simulated so far, simulated time expected in all).
 pub type Progress<'a> = &'a mut dyn FnMut(Duration, Duration);
 
@@ -75,6 +96,16 @@ pub fn run_with_progress(
     scenario: &Scenario,
     seed: u64,
     policy: &Policy,
+    progress: Progress<'_>,
+) -> Result<RunRecord, String> {
+    run_in(scenario, seed, policy, IdleTime::Skip, progress)
+}
+
+fn run_in(
+    scenario: &Scenario,
+    seed: u64,
+    policy: &Policy,
+    idle_time: IdleTime,
     progress: Progress<'_>,
 ) -> Result<RunRecord, String> {
     let plans = plan(scenario, seed);
@@ -91,6 +122,8 @@ pub fn run_with_progress(
     let workload_end = scenario
         .duration
         .max(last_call + scenario.retell.timeout * (scenario.retell.retries + 1));
+    // Deadlines left on this thread by an earlier run (one that failed mid-way) are not ours.
+    simkit::time::forget_all();
     let mut sim = turmoil::Builder::new()
         .epoch(epoch)
         .rng_seed(seed)
@@ -199,7 +232,7 @@ pub fn run_with_progress(
         for e in externals {
             let mock = mock_for_callers.clone();
             tasks.push(tokio::spawn(async move {
-                tokio::time::sleep_until(started + e.at).await;
+                simkit::time::sleep_until(started + e.at).await;
                 let mock = mock.lock().expect("slot").clone();
                 if let Some(mock) = mock {
                     let result = mock.book_external(MockExternal {
@@ -220,7 +253,7 @@ pub fn run_with_progress(
         for c in channel {
             let client = client.clone();
             tasks.push(tokio::spawn(async move {
-                tokio::time::sleep_until(started + c.at).await;
+                simkit::time::sleep_until(started + c.at).await;
                 let body = json!({ "service": c.service, "datetime": c.datetime, "customer_name": c.customer });
                 let request = Request::post("http://engine/api/appointments")
                     .header("content-type", "application/json")
@@ -236,7 +269,7 @@ pub fn run_with_progress(
         let mut running = tokio::task::JoinSet::new();
         let mut calls: Vec<(usize, CallRecord)> = Vec::with_capacity(plans.len());
         for (i, p) in plans.into_iter().enumerate() {
-            tokio::time::sleep_until(started + p.start).await;
+            simkit::time::sleep_until(started + p.start).await;
             while let Some(done) = running.try_join_next() {
                 calls.push(done?);
             }
@@ -257,7 +290,7 @@ pub fn run_with_progress(
         for t in tasks {
             t.await?;
         }
-        tokio::time::sleep(settle).await;
+        simkit::time::sleep(settle).await;
         // The ground truth is read here, inside the simulation, at its final instant.
         let mock = mock_for_callers.lock().expect("slot").clone();
         let engine = engine_for_callers.lock().expect("slot").clone();
@@ -280,8 +313,15 @@ pub fn run_with_progress(
         Ok(())
     });
     let expected = workload_end + scenario.settle;
-    drive(&mut sim, &scenario.faults, expected, progress)
-        .map_err(|e| format!("simulation failed: {e}"))?;
+    drive(
+        &mut sim,
+        &scenario.faults,
+        scenario.tick,
+        idle_time,
+        expected,
+        progress,
+    )
+    .map_err(|e| format!("simulation failed: {e}"))?;
     let simulated = sim.elapsed();
 
     let last = finals
@@ -315,9 +355,14 @@ enum WorldEvent {
 }
 
 /// Steps the simulation until every call is done, applying the faults at their instants.
+/// Idle time costs one step: when no message is in flight, it advances straight to the
+/// last tick before the earliest timer (or fault) is due, which every host would otherwise
+/// spend polling for nothing, tick by tick, with the same results.
 fn drive(
     sim: &mut turmoil::Sim<'_>,
     faults: &[Fault],
+    tick: Duration,
+    mode: IdleTime,
     expected: Duration,
     progress: Progress<'_>,
 ) -> turmoil::Result {
@@ -336,6 +381,8 @@ fn drive(
     events.sort_by_key(|(at, _)| *at);
     let mut events = events.into_iter().peekable();
     let mut steps: u64 = 0;
+    // Verify: (until, earliest deadline then, since) of the last idle stretch a skip would take.
+    let mut quiet: (Duration, Option<Duration>, Duration) = (Duration::ZERO, None, Duration::ZERO);
     loop {
         while let Some((_, event)) = events.next_if(|(at, _)| *at <= sim.elapsed()) {
             tracing::debug!(?event, at = ?sim.elapsed(), "fault");
@@ -346,7 +393,30 @@ fn drive(
                 WorldEvent::Heal => sim.repair("engine", "calcom"),
             }
         }
-        if sim.step()? {
+        let idle = idle_ticks(sim, tick, events.peek().map(|(at, _)| *at));
+        let finished = match mode {
+            IdleTime::Skip if idle > 1 => sim.step_by(tick * idle)?,
+            IdleTime::Skip => sim.step()?,
+            IdleTime::Verify => {
+                let now = sim.elapsed();
+                if now < quiet.0
+                    && (in_flight(sim)
+                        || sim.has_woken_hosts()
+                        || simkit::time::earliest_due() != quiet.1)
+                {
+                    return Err(format!(
+                        "idle time skipped at {:?} up to {:?} would have skipped over work at {now:?}",
+                        quiet.2, quiet.0
+                    )
+                    .into());
+                }
+                if idle > 1 && now >= quiet.0 {
+                    quiet = (now + tick * idle, simkit::time::earliest_due(), now);
+                }
+                sim.step()?
+            }
+        };
+        if finished {
             return Ok(());
         }
         steps += 1;
@@ -376,6 +446,37 @@ impl Target {
             live: None,
         }
     }
+}
+
+/// How many ticks from now nothing can happen in: no message is in flight, and no timer
+/// (nor the next fault) is due before their end. A timer due inside a tick fires in that
+/// tick's step, as it would have; one due at a tick's end wakes its task at the next.
+fn idle_ticks(sim: &turmoil::Sim<'_>, tick: Duration, next_fault: Option<Duration>) -> u32 {
+    let now = sim.elapsed();
+    let Some(due) = simkit::time::earliest_due() else {
+        return 1;
+    };
+    if tick.is_zero() || due <= now + tick || in_flight(sim) || sim.has_woken_hosts() {
+        return 1;
+    }
+    let mut ticks = (due - now).as_nanos() / tick.as_nanos();
+    if let Some(at) = next_fault {
+        // Faults apply at the first tick boundary at or after their instant.
+        ticks = ticks.min(
+            at.saturating_sub(now)
+                .as_nanos()
+                .div_ceil(tick.as_nanos())
+                .max(1),
+        );
+    }
+    u32::try_from(ticks).unwrap_or(u32::MAX).max(1)
+}
+
+/// Whether a message is on its way between hosts.
+fn in_flight(sim: &turmoil::Sim<'_>) -> bool {
+    let mut any = false;
+    sim.links(|mut links| any = links.any(|mut link| link.next().is_some()));
+    any
 }
 
 /// One voice call: its function calls at their offsets, with Retell's retries. A step is
@@ -419,14 +520,14 @@ pub async fn call(
                 .unwrap_or(scheduled);
             while !stopped() && tokio::time::Instant::now() < coarse {
                 let wake = coarse.min(tokio::time::Instant::now() + Duration::from_millis(100));
-                tokio::time::sleep_until(wake).await;
+                simkit::time::sleep_until(wake).await;
             }
             if stopped() {
                 break;
             }
             pacer.until(scheduled).await;
         } else {
-            tokio::time::sleep_until(scheduled).await;
+            simkit::time::sleep_until(scheduled).await;
         }
         let body =
             json!({ "name": step.function, "call": { "call_id": plan.id }, "args": step.args })

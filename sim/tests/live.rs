@@ -243,7 +243,7 @@ async fn ctrl_c_stops_the_run_and_still_writes_results() {
         stdout.read_line(&mut first).unwrap();
         (first, stdout)
     });
-    let (first, mut stdout) = tokio::time::timeout(Duration::from_secs(30), read)
+    let (first, mut stdout) = simkit::time::timeout(Duration::from_secs(30), read)
         .await
         .unwrap()
         .unwrap();
@@ -258,7 +258,7 @@ async fn ctrl_c_stops_the_run_and_still_writes_results() {
         let _ = std::io::Read::read_to_string(&mut stdout, &mut rest);
         (child.wait().unwrap(), rest)
     });
-    let (status, rest) = tokio::time::timeout(Duration::from_secs(60), status)
+    let (status, rest) = simkit::time::timeout(Duration::from_secs(60), status)
         .await
         .unwrap()
         .unwrap();

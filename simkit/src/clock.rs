@@ -135,7 +135,7 @@ mod tests {
             .build();
         let seen = clock.clone();
         sim.client("a", async move {
-            tokio::time::sleep(std::time::Duration::from_secs(90)).await;
+            crate::time::sleep(std::time::Duration::from_secs(90)).await;
             assert_eq!(seen.now().to_rfc3339(), "2025-11-24T08:01:30+00:00");
             Ok(())
         });
@@ -150,7 +150,7 @@ mod tests {
             .unwrap()
             .to_utc();
         let clock = TokioClock::anchored(start);
-        tokio::time::sleep(std::time::Duration::from_secs(90)).await;
+        crate::time::sleep(std::time::Duration::from_secs(90)).await;
         assert_eq!(clock.now(), start + TimeDelta::seconds(90));
     }
 }

@@ -23,6 +23,7 @@ pub mod distribution;
 pub mod ids;
 pub mod limits;
 pub mod seed;
+pub mod time;
 pub mod transport;
 
 pub use clock::{Clock, ManualClock, SharedClock, SimClock, TokioClock};

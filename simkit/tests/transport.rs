@@ -37,7 +37,7 @@ fn router(peers: Arc<AtomicUsize>) -> Router {
         .route(
             "/slow",
             get(|| async {
-                tokio::time::sleep(Duration::from_secs(60)).await;
+                simkit::time::sleep(Duration::from_secs(60)).await;
                 "late"
             }),
         )
@@ -181,7 +181,7 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
         .await
         .unwrap();
     let mut buf = Vec::new();
-    let read = tokio::time::timeout(
+    let read = simkit::time::timeout(
         simkit::transport::HEADER_READ_TIMEOUT * 4,
         slow.read_to_end(&mut buf),
     )

@@ -253,7 +253,7 @@ impl CalcomClient {
                 1.0
             };
             tracing::debug!(path = %call.path, %error, ?wait, "retrying Cal.com request");
-            tokio::time::sleep(wait.mul_f64(stretch)).await;
+            simkit::time::sleep(wait.mul_f64(stretch)).await;
         }
     }
 

@@ -35,7 +35,7 @@ pub async fn answer(
             }
         }
         FaultAction::Hang(duration) => {
-            tokio::time::sleep(duration).await;
+            simkit::time::sleep(duration).await;
             gateway_page(504)
         }
         FaultAction::Reset => {

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::net::{NetStream, Network};
 
@@ -92,8 +92,8 @@ impl HttpClient {
     pub fn new(network: Network, timeouts: Timeouts) -> Self {
         let client = Client::builder(TokioExecutor::new())
             // The pool's idle clock must be tokio's (virtual in the simulation), not std's.
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
+            .pool_timer(crate::time::HyperTimer)
+            .timer(crate::time::HyperTimer)
             .pool_idle_timeout(Duration::from_secs(90))
             .build(Connector {
                 network,
@@ -108,7 +108,7 @@ impl HttpClient {
 
     /// Sends `request` and reads the whole response, all within the total timeout.
     pub async fn send(&self, request: Request<Full<Bytes>>) -> Result<HttpResponse, ClientError> {
-        match tokio::time::timeout(self.timeouts.total, self.exchange(request)).await {
+        match crate::time::timeout(self.timeouts.total, self.exchange(request)).await {
             Ok(result) => result,
             Err(_) => Err(ClientError::Timeout),
         }
@@ -180,7 +180,7 @@ impl tower_service::Service<Uri> for Connector {
                 Some("https") => 443,
                 _ => 80,
             });
-            match tokio::time::timeout(timeout, network.connect(&host, port)).await {
+            match crate::time::timeout(timeout, network.connect(&host, port)).await {
                 Ok(stream) => Ok(TokioIo::new(stream?)),
                 Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, CONNECT_TIMEOUT)),
             }

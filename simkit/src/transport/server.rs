@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::sync::Semaphore;
 use tower_service::Service;
@@ -57,7 +57,7 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.auto_date_header(false)
         .keep_alive(true)
-        .timer(TokioTimer::new())
+        .timer(crate::time::HyperTimer)
         .header_read_timeout(real.then_some(HEADER_READ_TIMEOUT));
     let slots = Arc::new(Semaphore::new(if real {
         MAX_CONNECTIONS
@@ -88,7 +88,7 @@ pub async fn serve(
                     tracing::warn!(%err, "accept failed; backing off");
                 }
                 backoff = (backoff * 2).clamp(Duration::from_millis(10), MAX_ACCEPT_BACKOFF);
-                tokio::time::sleep(backoff).await;
+                crate::time::sleep(backoff).await;
                 continue;
             }
         };
@@ -107,7 +107,7 @@ pub async fn serve(
     tokio::select! {
         biased;
         () = graceful.shutdown() => {}
-        () = tokio::time::sleep(drain) => tracing::warn!("connections still open after {drain:?}; closing"),
+        () = crate::time::sleep(drain) => tracing::warn!("connections still open after {drain:?}; closing"),
     }
 }
 
