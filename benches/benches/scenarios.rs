@@ -44,5 +44,38 @@ fn explore(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, scenarios, explore);
+/// An hour of simulated time in which nothing is scheduled: a salon, no callers. Idle time
+/// should cost next to nothing (the target is 50 ms).
+fn idle_hour(c: &mut Criterion) {
+    let s = sim::Scenario::parse(
+        r#"
+name = "idle-hour"
+start = "2025-11-24T08:00:00"
+duration = "1s"
+settle = "1h"
+
+[[calcom.hosts]]
+id = 1
+name = "Fabian Spitzer"
+working_hours = { weekdays = ["09:00-18:00"] }
+
+[[calcom.event_types]]
+id = 1001
+slug = "herrenhaarschnitt"
+title = "Herrenhaarschnitt"
+length_minutes = 30
+hosts = [1]
+"#,
+        "idle-hour",
+    )
+    .expect("a valid scenario");
+    let mut g = c.benchmark_group("idle");
+    g.sample_size(10);
+    g.bench_function("an idle simulated hour", |b| {
+        b.iter(|| sim::run(&s, 1, "full").expect("runs"))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, scenarios, explore, idle_hour);
 criterion_main!(benches);
