@@ -57,47 +57,11 @@ async fn post(client: &HttpClient, url: &str, body: Value, auth: bool) -> (u16, 
 #[tokio::test]
 async fn serve_books_through_real_sockets_against_the_mock() {
     // The mock Cal.com on loopback, in real time, answering at once.
-    let mut config = MockConfig::demo();
-    config.latency = mock_calcom::config::LatencyConfig::instant();
-    config.consistency.slots_lag = simkit::Distribution::ZERO;
-    config.webhooks.delay = simkit::Distribution::ZERO;
-    let mock = MockCalcom::new(
-        config,
-        Arc::new(TokioClock::real_time()),
-        SeedStreams::new(1),
-        Network::Real,
+    let (mock, calcom) = demo_mock().await;
+    let (mut child, engine, first) = start_engine(
+        &calcom,
+        &["--policy", "full", "--webhook-secret", "whsec_demo"],
     );
-    let listener = Listener::bind(Network::Real, (Ipv4Addr::LOCALHOST, 0).into())
-        .await
-        .unwrap();
-    let calcom = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(mock.clone().serve(listener, std::future::pending()));
-
-    let mut child = bin()
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--policy",
-            "full",
-            "--webhook-secret",
-            "whsec_demo",
-            "--calcom-url",
-            &calcom,
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    // Keep reading what the server prints, as a terminal would.
-    std::thread::spawn(move || lines.for_each(drop));
-    let engine = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_owned();
     assert!(first.contains("policy full"), "{first}");
 
     let client = HttpClient::new(Network::Real, Timeouts::default());
@@ -148,12 +112,12 @@ async fn serve_books_through_real_sockets_against_the_mock() {
 
     // SIGTERM, as a container platform stops it: a graceful stop, not a kill.
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
     assert!(
-        child.wait().unwrap().success(),
+        child.0.wait().unwrap().success(),
         "stops with success on SIGTERM"
     );
 }
@@ -175,33 +139,12 @@ impl Drop for Served {
     }
 }
 
-/// Starts `booking-engine serve` against `calcom`, with `extra` arguments; its URL.
-fn start_engine(calcom: &str, extra: &[&str]) -> (Served, String) {
-    let mut child = bin()
-        .args(["serve", "--listen", "127.0.0.1:0", "--calcom-url", calcom])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    std::thread::spawn(move || lines.for_each(drop));
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_owned();
-    (Served(child), url)
-}
-
-/// Killed (SIGKILL) after answering "gebucht", `serve --data` restarts with the appointment
-/// still there, and Retell retrying the same call gets the same booking, not a second one.
-#[tokio::test]
-async fn with_data_a_crash_loses_nothing_answered_and_a_retry_books_once() {
+/// The demo world on loopback, in real time, answering at once; its URL.
+async fn demo_mock() -> (Arc<MockCalcom>, String) {
     let mut config = MockConfig::demo();
     config.latency = mock_calcom::config::LatencyConfig::instant();
     config.consistency.slots_lag = simkit::Distribution::ZERO;
+    config.webhooks.delay = simkit::Distribution::ZERO;
     let mock = MockCalcom::new(
         config,
         Arc::new(TokioClock::real_time()),
@@ -213,6 +156,36 @@ async fn with_data_a_crash_loses_nothing_answered_and_a_retry_books_once() {
         .unwrap();
     let calcom = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(mock.clone().serve(listener, std::future::pending()));
+    (mock, calcom)
+}
+
+/// Starts `booking-engine serve` against `calcom`, with `extra` arguments: it, its URL and
+/// the first line it printed.
+fn start_engine(calcom: &str, extra: &[&str]) -> (Served, String, String) {
+    let mut child = bin()
+        .args(["serve", "--listen", "127.0.0.1:0", "--calcom-url", calcom])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    // Keep reading what the server prints, as a terminal would.
+    std::thread::spawn(move || lines.for_each(drop));
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    (Served(child), url, first)
+}
+
+/// Killed (SIGKILL) after answering "gebucht", `serve --data` restarts with the appointment
+/// still there, and Retell retrying the same call gets the same booking, not a second one.
+#[tokio::test]
+async fn with_data_a_crash_loses_nothing_answered_and_a_retry_books_once() {
+    let (mock, calcom) = demo_mock().await;
     let data = tempfile::tempdir().unwrap();
     let data_arg = data.path().display().to_string();
 
@@ -225,13 +198,13 @@ async fn with_data_a_crash_loses_nothing_answered_and_a_retry_books_once() {
         "customer_name": "Siegfried Reu" } });
     let client = HttpClient::new(Network::Real, Timeouts::default());
 
-    let (mut first, engine) = start_engine(&calcom, &["--data", &data_arg]);
+    let (mut first, engine, _) = start_engine(&calcom, &["--data", &data_arg]);
     let url = format!("{engine}/api/webhooks/retell/function");
     let (_, booked) = post(&client, &url, booking.clone(), false).await;
     assert_eq!(booked["success"], true, "{booked}");
     first.crash();
 
-    let (_second, engine) = start_engine(&calcom, &["--data", &data_arg]);
+    let (_second, engine, _) = start_engine(&calcom, &["--data", &data_arg]);
     let listed = client
         .send(
             Request::get(format!("{engine}/api/appointments"))

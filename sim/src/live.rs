@@ -151,23 +151,21 @@ enum Written {
 
 fn written(text: &str) -> Option<Written> {
     let t = text.trim();
-    if let Some(f) = NAIVE_FORMATS
+    NAIVE_FORMATS
         .iter()
-        .find(|f| NaiveDateTime::parse_from_str(t, f).is_ok())
-    {
-        return NaiveDateTime::parse_from_str(t, f)
-            .ok()
-            .map(|d| Written::Naive(d, f));
-    }
-    if let Some(f) = DATE_FORMATS
-        .iter()
-        .find(|f| NaiveDate::parse_from_str(t, f).is_ok())
-    {
-        return NaiveDate::parse_from_str(t, f)
-            .ok()
-            .map(|d| Written::Date(d, f));
-    }
-    DateTime::parse_from_rfc3339(t).ok().map(Written::Offset)
+        .find_map(|f| {
+            NaiveDateTime::parse_from_str(t, f)
+                .ok()
+                .map(|d| Written::Naive(d, f))
+        })
+        .or_else(|| {
+            DATE_FORMATS.iter().find_map(|f| {
+                NaiveDate::parse_from_str(t, f)
+                    .ok()
+                    .map(|d| Written::Date(d, f))
+            })
+        })
+        .or_else(|| DateTime::parse_from_rfc3339(t).ok().map(Written::Offset))
 }
 
 /// The instant a written date or time stands for (a date: its local midnight).
