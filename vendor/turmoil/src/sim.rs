@@ -168,7 +168,7 @@ impl<'a> Sim<'a> {
             self.world.borrow_mut().current = Some(h);
 
             World::enter(&self.world, || {
-                rt.crash();
+                World::tear_down(&self.world, || rt.crash());
 
                 // Discard pending filesystem operations
                 #[cfg(feature = "unstable-fs")]
@@ -188,24 +188,15 @@ impl<'a> Sim<'a> {
 
     /// Bounces the resolved hosts. The software is restarted.
     pub fn bounce(&mut self, addrs: impl ToIpAddrs) {
-        self.run_with_hosts(addrs, |addr, rt| {
-            rt.bounce();
-
-            tracing::trace!(target: TRACING_TARGET, addr = ?addr, "Bounce");
-        });
-    }
-
-    /// Run `f` with the resolved hosts at `addrs` set on the world.
-    fn run_with_hosts(&mut self, addrs: impl ToIpAddrs, mut f: impl FnMut(IpAddr, &mut Rt)) {
         let hosts = self.world.borrow_mut().lookup_many(addrs);
-        for h in hosts {
-            let rt = self.rts.get_mut(&h).expect("missing host");
-
-            self.world.borrow_mut().current = Some(h);
-
-            World::enter(&self.world, || f(h, rt));
+        for addr in hosts {
+            let rt = self.rts.get_mut(&addr).expect("missing host");
+            self.world.borrow_mut().current = Some(addr);
+            World::enter(&self.world, || {
+                World::tear_down(&self.world, || rt.bounce());
+                tracing::trace!(target: TRACING_TARGET, addr = ?addr, "Bounce");
+            });
         }
-
         self.world.borrow_mut().current = None;
     }
 

@@ -1,5 +1,5 @@
 use crate::config::Config;
-use crate::envelope::Protocol;
+use crate::envelope::{Protocol, Segment};
 use crate::host::HostTimer;
 use crate::ip::IpVersionAddrIter;
 use crate::net::udp::MulticastGroups;
@@ -40,6 +40,11 @@ pub(crate) struct World {
     /// Run duration for each host on every step.
     // TODO: Remove this once we've cleaned up the loopback implementation hacks
     pub(crate) tick_duration: Duration,
+
+    /// While a host's software is torn down (crash, bounce): the messages its
+    /// sockets send as they drop, sent afterwards in a fixed order (see
+    /// [`World::tear_down`]).
+    deferred: Option<Vec<(SocketAddr, SocketAddr, Protocol)>>,
 }
 
 scoped_thread_local!(static CURRENT: RefCell<World>);
@@ -60,6 +65,34 @@ impl World {
             current: None,
             rng,
             tick_duration,
+            deferred: None,
+        }
+    }
+
+    /// Runs `drop_software`, which drops a host's tasks, and sends what their
+    /// sockets send as they drop (FIN, RST) in a fixed order afterwards.
+    ///
+    /// tokio drops a runtime's tasks in an order that follows its
+    /// process-global task ids, so a crash would otherwise send them, and draw
+    /// their latencies from the world's rng, in an order that depends on what
+    /// else ran in the process before. Per connection, a RST stands alone (a
+    /// FIN before it, sent only when the write half happened to drop first,
+    /// is left out), and connections go in address order.
+    pub(crate) fn tear_down(world: &RefCell<World>, drop_software: impl FnOnce()) {
+        world.borrow_mut().deferred = Some(Vec::new());
+        drop_software();
+        let mut world = world.borrow_mut();
+        let mut sent = world.deferred.take().unwrap_or_default();
+        let reset = |m: &Protocol| matches!(m, Protocol::Tcp(Segment::Rst));
+        let resets: Vec<(SocketAddr, SocketAddr)> = sent
+            .iter()
+            .filter(|(_, _, m)| reset(m))
+            .map(|(src, dst, _)| (*src, *dst))
+            .collect();
+        sent.retain(|(src, dst, m)| reset(m) || !resets.contains(&(*src, *dst)));
+        sent.sort_by_key(|(src, dst, _)| (*src, *dst));
+        for (src, dst, message) in sent {
+            let _ = world.send_message(src, dst, message);
         }
     }
 
@@ -266,6 +299,10 @@ impl World {
         dst: SocketAddr,
         message: Protocol,
     ) -> Result<()> {
+        if let Some(deferred) = &mut self.deferred {
+            deferred.push((src, dst, message));
+            return Ok(());
+        }
         self.topology
             .enqueue_message(&mut self.rng, src, dst, message)
     }
