@@ -24,19 +24,8 @@ settle = "0s"
 
 [limits]
 max_calls = 1000000
-
-[[calcom.hosts]]
-id = 1
-name = "Fabian Spitzer"
-working_hours = {{ weekdays = ["09:00-18:00"] }}
-
-[[calcom.event_types]]
-id = 1001
-slug = "herrenhaarschnitt"
-title = "Herrenhaarschnitt"
-length_minutes = 30
-hosts = [1]
-"#
+{}"#,
+        bookingsim_benches::ONE_STYLIST
     );
     for i in 0..storms {
         text += &format!(

@@ -47,28 +47,11 @@ fn explore(c: &mut Criterion) {
 /// An hour of simulated time in which nothing is scheduled: a salon, no callers. Idle time
 /// should cost next to nothing (the target is 50 ms).
 fn idle_hour(c: &mut Criterion) {
-    let s = sim::Scenario::parse(
-        r#"
-name = "idle-hour"
-start = "2025-11-24T08:00:00"
-duration = "1s"
-settle = "1h"
-
-[[calcom.hosts]]
-id = 1
-name = "Fabian Spitzer"
-working_hours = { weekdays = ["09:00-18:00"] }
-
-[[calcom.event_types]]
-id = 1001
-slug = "herrenhaarschnitt"
-title = "Herrenhaarschnitt"
-length_minutes = 30
-hosts = [1]
-"#,
-        "idle-hour",
-    )
-    .expect("a valid scenario");
+    let text = format!(
+        "name = \"idle-hour\"\nstart = \"2025-11-24T08:00:00\"\nduration = \"1s\"\nsettle = \"1h\"\n{}",
+        bookingsim_benches::ONE_STYLIST
+    );
+    let s = sim::Scenario::parse(&text, "idle-hour").expect("a valid scenario");
     let mut g = c.benchmark_group("idle");
     g.sample_size(10);
     g.bench_function("an idle simulated hour", |b| {

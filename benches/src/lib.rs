@@ -14,6 +14,21 @@ pub fn scenarios_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
 }
 
+/// A salon of one stylist and one service, for the benchmarks' own scenarios.
+pub const ONE_STYLIST: &str = r#"
+[[calcom.hosts]]
+id = 1
+name = "Fabian Spitzer"
+working_hours = { weekdays = ["09:00-18:00"] }
+
+[[calcom.event_types]]
+id = 1001
+slug = "herrenhaarschnitt"
+title = "Herrenhaarschnitt"
+length_minutes = 30
+hosts = [1]
+"#;
+
 pub fn scenario(name: &str) -> sim::Scenario {
     sim::Scenario::load(&scenarios_dir().join(format!("{name}.toml"))).expect("catalogue scenario")
 }

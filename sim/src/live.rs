@@ -726,6 +726,11 @@ pub fn finish(mut summary: Summary, section: LiveSection) -> Summary {
 mod tests {
     use super::*;
 
+    fn catalogue(name: &str) -> Scenario {
+        let file = format!("{}/../scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+        Scenario::parse(&std::fs::read_to_string(file).unwrap(), name).unwrap()
+    }
+
     fn utc(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text).unwrap().to_utc()
     }
@@ -780,12 +785,7 @@ mod tests {
 
     #[test]
     fn a_scenario_moves_forward_whole_and_its_calls_are_tagged() {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../scenarios/incident-741.toml"
-        ))
-        .unwrap();
-        let scenario = Scenario::parse(&text, "incident-741").unwrap();
+        let scenario = catalogue("incident-741");
         let now = utc("2026-12-01T13:00:00Z");
         let p = prepare(&scenario, 1, now, "t1").unwrap();
         assert_eq!(p.weeks, 54);
@@ -805,12 +805,7 @@ mod tests {
 
     #[test]
     fn engine_faults_are_refused_naming_the_fault() {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../scenarios/engine-crash-mid-booking.toml"
-        ))
-        .unwrap();
-        let scenario = Scenario::parse(&text, "x").unwrap();
+        let scenario = catalogue("engine-crash-mid-booking");
         let err = check(&scenario).unwrap_err();
         assert!(err.starts_with("faults[0]: an engine crash"), "{err}");
     }
