@@ -109,7 +109,8 @@ pub fn engine_config(scenario: &Scenario, calcom: &str) -> String {
     };
     format!(
         "# {name}: the engine's services and policy for `bookingsim live`.\n\
-         #   booking-engine serve --policy {preset} --config engine.toml --calcom-url {calcom}\n\n{body}",
+         #   booking-engine serve --policy {preset} --config engine.toml --calcom-url {calcom} --webhook-secret S\n\
+         # and give `bookingsim live` the same `--webhook-secret S`.\n\n{body}",
         name = scenario.name,
         preset = scenario.policy.preset,
         body = toml::to_string(&file).unwrap_or_default(),
