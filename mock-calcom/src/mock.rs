@@ -559,12 +559,14 @@ impl MockCalcom {
     }
 
     /// Changes the configuration of the world now loaded (its calendar stays): fault windows
-    /// and webhook behaviour at run time.
-    pub fn reconfigure(&self, change: impl FnOnce(&mut MockConfig)) {
+    /// and webhook behaviour at run time. A change that leaves it invalid is refused whole.
+    pub fn reconfigure(&self, change: impl FnOnce(&mut MockConfig)) -> Result<(), String> {
         let mut loaded = lock(&self.loaded);
         let mut config = (*loaded.config).clone();
         change(&mut config);
+        config.validate()?;
         loaded.config = Arc::new(config);
+        Ok(())
     }
 
     /// How long the loaded world has existed (fault windows count from its start).

@@ -28,7 +28,6 @@ use chrono_tz::Tz;
 use hdrhistogram::Histogram;
 use http::{Method, Request};
 use http_body_util::Full;
-use mock_calcom::config::SubscriptionConfig;
 use mock_calcom::{GroundTruth, MockConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -40,8 +39,8 @@ use crate::judge::{self, Bookable};
 use crate::record::CallRecord;
 use crate::scenario::{ChannelAppointment, ExternalBooking, Fault, Scenario};
 use crate::summary::{Mode, Summary};
-use crate::workload::{CallPlan, plan};
-use crate::world::{RunRecord, Target, call};
+use crate::workload::{CallPlan, plan, workload_end};
+use crate::world::{RunRecord, Target, call, engine_subscription};
 
 /// Where a live run sends its traffic.
 #[derive(Debug, Clone)]
@@ -399,19 +398,14 @@ pub async fn drive(
 
     // The scenario's Cal.com, with the engine subscribed to its webhooks.
     let mut world = prepared.calcom.clone();
-    world.webhooks.subscriptions.push(SubscriptionConfig {
-        subscriber_url: options
-            .webhook_url
-            .clone()
-            .unwrap_or_else(|| format!("{engine}/api/webhooks/calcom")),
-        triggers: vec![
-            "BOOKING_CREATED".into(),
-            "BOOKING_CANCELLED".into(),
-            "BOOKING_RESCHEDULED".into(),
-        ],
-        secret: options.webhook_secret.clone(),
-        active: true,
-    });
+    let webhook_url = options
+        .webhook_url
+        .clone()
+        .unwrap_or_else(|| format!("{engine}/api/webhooks/calcom"));
+    world.webhooks.subscriptions.push(engine_subscription(
+        &webhook_url,
+        options.webhook_secret.as_deref(),
+    ));
     let world = serde_json::to_value(&world).map_err(|e| e.to_string())?;
     admin
         .send(
@@ -476,16 +470,7 @@ pub async fn drive(
             .map(|key| (key, clock.clone())),
         live: Some((stopping.clone(), crate::pacer::Pacer::start())),
     });
-    let last_call = prepared
-        .plans
-        .iter()
-        .map(|p| p.start + p.steps.last().map_or(Duration::ZERO, |s| s.at))
-        .max()
-        .unwrap_or_default();
-    let workload_end = scenario
-        .duration
-        .max(last_call + retell.timeout * (retell.retries + 1));
-    let expected = workload_end + scenario.settle;
+    let expected = workload_end(scenario, &prepared.plans) + scenario.settle;
 
     let mut stop = std::pin::pin!(stop);
     let mut running = tokio::task::JoinSet::new();
@@ -523,6 +508,11 @@ pub async fn drive(
     }
     // Staff bookings and channel entries due after the last call still happen; then
     // webhooks, sync jobs and holds run their course, as a simulated run settles.
+    let settle = scenario.settle;
+    let mut rest = std::pin::pin!(async move {
+        while background.join_next().await.is_some() {}
+        simkit::time::sleep(settle).await;
+    });
     if !stopping.load(Ordering::Relaxed) {
         loop {
             tokio::select! {
@@ -531,26 +521,11 @@ pub async fn drive(
                     stopping.store(true, Ordering::Relaxed);
                     break;
                 }
-                done = background.join_next() => if done.is_none() { break },
+                () = &mut rest => break,
                 _ = ticker.tick() => progress(started.elapsed(), expected, 0),
             }
         }
     }
-    if !stopping.load(Ordering::Relaxed) {
-        let settled = tokio::time::Instant::now() + scenario.settle;
-        loop {
-            tokio::select! {
-                biased;
-                () = &mut stop => {
-                    stopping.store(true, Ordering::Relaxed);
-                    break;
-                }
-                () = simkit::time::sleep_until(settled) => break,
-                _ = ticker.tick() => progress(started.elapsed(), expected, 0),
-            }
-        }
-    }
-    background.abort_all();
     let incomplete = stopping.load(Ordering::Relaxed);
     let simulated = started.elapsed();
     let truth: GroundTruth = serde_json::from_value(admin.send(Method::GET, "state", None).await?)
@@ -587,19 +562,7 @@ pub async fn drive(
         latency_from_scheduled_ms: from_scheduled(&calls, &timed),
         not_observable: ENGINE_ONLY.iter().map(|k| (*k).to_owned()).collect(),
     };
-    let record = RunRecord {
-        calls,
-        calcom_requests: truth.requests.clone(),
-        truth,
-        appointments: Vec::new(),
-        reservations: Vec::new(),
-        engine: Default::default(),
-        calcom_samples: Vec::new(),
-        lock_waits: Vec::new(),
-        locks_held: Vec::new(),
-        simulated,
-        engine_visible: false,
-    };
+    let record = RunRecord::seen_from_outside(calls, truth, simulated);
     Ok(LiveRun {
         record,
         section,
@@ -659,19 +622,7 @@ fn from_scheduled(
     for s in shifted.iter_mut().flat_map(|c| c.steps.iter_mut()) {
         s.invoked_ms = s.scheduled_ms;
     }
-    let record = RunRecord {
-        calls: shifted,
-        truth: GroundTruth::default(),
-        calcom_requests: Default::default(),
-        appointments: Vec::new(),
-        reservations: Vec::new(),
-        engine: Default::default(),
-        calcom_samples: Vec::new(),
-        lock_waits: Vec::new(),
-        locks_held: Vec::new(),
-        simulated: Duration::ZERO,
-        engine_visible: false,
-    };
+    let record = RunRecord::seen_from_outside(shifted, GroundTruth::default(), Duration::ZERO);
     let samples = crate::metrics::samples(&record, scenario);
     crate::metrics::latency_table(&crate::metrics::histograms(&samples))
 }

@@ -63,6 +63,20 @@ fn raw(v: &Value) -> Box<RawValue> {
     serde_json::value::to_raw_value(v).expect("JSON values serialize")
 }
 
+/// When the workload is over: the scenario's duration, or the last planned function call
+/// plus every Retell attempt's timeout, whichever is later.
+pub fn workload_end(scenario: &Scenario, plans: &[CallPlan]) -> Duration {
+    let last_call = plans
+        .iter()
+        .map(|p| p.start + p.steps.last().map_or(Duration::ZERO, |s| s.at))
+        .max()
+        .unwrap_or_default();
+    let retell = &scenario.retell;
+    scenario
+        .duration
+        .max(last_call + retell.timeout * (retell.retries + 1))
+}
+
 /// Every call of the scenario, in start order (ties in workload order).
 pub fn plan(scenario: &Scenario, seed: u64) -> Vec<CallPlan> {
     let streams = SeedStreams::new(seed);

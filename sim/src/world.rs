@@ -21,10 +21,24 @@ use simkit::{SeedStreams, SimClock};
 use crate::judge;
 use crate::record::{CallRecord, Completion, StepRecord};
 use crate::scenario::{Fault, Scenario};
-use crate::workload::{CallPlan, plan};
+use crate::workload::{CallPlan, plan, workload_end};
 
 /// The engine's webhook secret in every simulated world.
 const WEBHOOK_SECRET: &str = "whsec_bookingsim";
+
+/// The engine's subscription to Cal.com's booking webhooks, at `url`, signed with `secret`.
+pub fn engine_subscription(url: &str, secret: Option<&str>) -> SubscriptionConfig {
+    SubscriptionConfig {
+        subscriber_url: url.to_owned(),
+        triggers: vec![
+            "BOOKING_CREATED".into(),
+            "BOOKING_CANCELLED".into(),
+            "BOOKING_RESCHEDULED".into(),
+        ],
+        secret: secret.map(Into::into),
+        active: true,
+    }
+}
 
 /// Everything a run leaves behind, for invariants, metrics and replays.
 pub struct RunRecord {
@@ -44,6 +58,30 @@ pub struct RunRecord {
     /// Whether the engine's store, locks and Cal.com requests were seen (a simulation), or
     /// only what callers were told and Cal.com holds (a live run against a foreign engine).
     pub engine_visible: bool,
+}
+
+impl RunRecord {
+    /// What a run against an engine that is not bookingsim's leaves: the calls and Cal.com's
+    /// ground truth, nothing of the engine's own.
+    pub fn seen_from_outside(
+        calls: Vec<CallRecord>,
+        truth: GroundTruth,
+        simulated: Duration,
+    ) -> Self {
+        RunRecord {
+            calls,
+            calcom_requests: truth.requests.clone(),
+            truth,
+            appointments: Vec::new(),
+            reservations: Vec::new(),
+            engine: EngineStats::default(),
+            calcom_samples: Vec::new(),
+            lock_waits: Vec::new(),
+            locks_held: Vec::new(),
+            simulated,
+            engine_visible: false,
+        }
+    }
 }
 
 /// What the mock and the engine hold at the end.
@@ -114,14 +152,7 @@ fn run_in(
         + Duration::from_millis(
             u64::try_from(start.timestamp_millis()).map_err(|_| "start before 1970")?,
         );
-    let last_call = plans
-        .iter()
-        .map(|p| p.start + p.steps.last().map_or(Duration::ZERO, |s| s.at))
-        .max()
-        .unwrap_or_default();
-    let workload_end = scenario
-        .duration
-        .max(last_call + scenario.retell.timeout * (scenario.retell.retries + 1));
+    let workload_end = workload_end(scenario, &plans);
     // Deadlines left on this thread by an earlier run (one that failed mid-way) are not ours.
     simkit::time::forget_all();
     let mut sim = turmoil::Builder::new()
@@ -142,16 +173,10 @@ fn run_in(
     calcom_config
         .webhooks
         .subscriptions
-        .push(SubscriptionConfig {
-            subscriber_url: "http://engine/api/webhooks/calcom".into(),
-            triggers: vec![
-                "BOOKING_CREATED".into(),
-                "BOOKING_CANCELLED".into(),
-                "BOOKING_RESCHEDULED".into(),
-            ],
-            secret: Some(WEBHOOK_SECRET.into()),
-            active: true,
-        });
+        .push(engine_subscription(
+            "http://engine/api/webhooks/calcom",
+            Some(WEBHOOK_SECRET),
+        ));
     let put = mock_slot.clone();
     sim.host("calcom", move || {
         let config = calcom_config.clone();

@@ -94,10 +94,8 @@ async fn add_fault(
     let since = mock.since_loaded();
     rule.from += since;
     rule.until = rule.until.map(|u| u + since);
-    let mut config = (*mock.config()).clone();
-    config.faults.push(rule);
-    config.validate().map_err(ApiError::bad_request)?;
-    mock.reconfigure(|c| c.faults = config.faults);
+    mock.reconfigure(|c| c.faults.push(rule))
+        .map_err(ApiError::bad_request)?;
     Ok(success(
         StatusCode::CREATED,
         json!({ "faults": mock.config().faults.len() }),
@@ -110,14 +108,14 @@ async fn set_webhooks(
     State(mock): State<AppState>,
     Body(webhooks): Body<WebhookConfig>,
 ) -> Result<Response, ApiError> {
-    let mut config = (*mock.config()).clone();
-    let subscriptions = std::mem::take(&mut config.webhooks.subscriptions);
-    config.webhooks = WebhookConfig {
-        subscriptions,
-        ..webhooks
-    };
-    config.validate().map_err(ApiError::bad_request)?;
-    mock.reconfigure(|c| c.webhooks = config.webhooks);
+    mock.reconfigure(|c| {
+        let subscriptions = std::mem::take(&mut c.webhooks.subscriptions);
+        c.webhooks = WebhookConfig {
+            subscriptions,
+            ..webhooks
+        };
+    })
+    .map_err(ApiError::bad_request)?;
     Ok(success(StatusCode::OK, json!({})))
 }
 
