@@ -735,6 +735,42 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any date or time, in any form the engine reads, moved by any whole number of
+        /// weeks: the same form, the same weekday, the same local time, later by the weeks.
+        #[test]
+        fn any_written_instant_keeps_its_form_weekday_and_local_time(
+            days in 0i64..4000, minutes in 0u32..1440, weeks in 0u64..200, form in 0usize..7,
+        ) {
+            use chrono::{Datelike, Timelike};
+            let tz = chrono_tz::Europe::Berlin;
+            let local = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap()
+                + chrono::TimeDelta::days(days);
+            let local = local.and_hms_opt(minutes / 60, minutes % 60, 0).unwrap();
+            let Some(zoned) = tz.from_local_datetime(&local).earliest() else {
+                return Ok(()); // a time the clocks skip
+            };
+            let text = match form {
+                0..=3 => local.format(NAIVE_FORMATS[form]).to_string(),
+                4 | 5 => local.date().format(DATE_FORMATS[form - 4]).to_string(),
+                _ => zoned.fixed_offset().to_rfc3339(),
+            };
+            let moved = shifted_text(&text, weeks * 7, tz).unwrap();
+            let (before, after) = (instant_of(&text, tz).unwrap(), instant_of(&moved, tz));
+            let Some(after) = after else {
+                return Ok(()); // moved into a skipped hour (a DST change)
+            };
+            let (b, a) = (before.with_timezone(&tz), after.with_timezone(&tz));
+            proptest::prop_assert_eq!(b.weekday(), a.weekday(), "{} -> {}", text, moved);
+            proptest::prop_assert_eq!((b.hour(), b.minute()), (a.hour(), a.minute()));
+            proptest::prop_assert_eq!(
+                (a.date_naive() - b.date_naive()).num_days(),
+                i64::try_from(weeks * 7).unwrap()
+            );
+            proptest::prop_assert_eq!(moved.len(), text.len(), "{} -> {}", text, moved);
+        }
+    }
+
     #[test]
     fn a_scenario_moves_forward_whole_and_its_calls_are_tagged() {
         let scenario = catalogue("incident-741");
