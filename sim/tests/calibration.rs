@@ -1,5 +1,6 @@
 //! The calibration table of the README, held: each row the seeds measured and the model can
 //! meet stays within its band, measured on `scenarios/calibration.toml` under `baseline`.
+//! Incident #741's own durations are held on `scenarios/incident-741.toml`.
 //! (The tails of check and booking cannot meet the seeds' end-to-end figures and their Cal.com
 //! component tables at once; the README says why. The check-to-book gap is held in
 //! `sim/src/workload.rs`.)
@@ -38,4 +39,15 @@ fn the_calibration_rows_stay_within_their_bands() {
         "cache hit rate {:.1} % outside the seeds' 40-60 %",
         hit * 100.0
     );
+}
+
+#[test]
+fn incident_741_takes_the_seeds_check_and_booking_durations() {
+    // Seed 000's timeline: the check took 1.349 s, start_booking 1.662 s.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/incident-741.toml");
+    let scenario = Scenario::load(&path).unwrap();
+    let (summary, _) = sim::run(&scenario, scenario.seed, "baseline").unwrap();
+    let took = |op: &str| summary.latency_ms[op].max as f64 / 1000.0;
+    within("#741 check (s)", took("check_availability"), 1.349, 0.15);
+    within("#741 start_booking (s)", took("start_booking"), 1.662, 0.15);
 }
