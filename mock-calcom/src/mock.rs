@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{Endpoint, FaultAction, MockConfig};
 use crate::model::{Booking, BookingRefusal, BookingRequest, BookingSource, World};
-use crate::rate_limit::{RateDecision, RateLimiter};
+use crate::rate_limit::{RateDecision, RateLimiter, ThrottleBlock};
 use crate::webhooks::{self, Delivery, DeliveryCopy, DeliveryRecord};
 use crate::{external, wire};
 
@@ -74,6 +74,9 @@ pub struct GroundTruth {
     pub requests: RequestStats,
     /// Creates admitted while an overlapping create for the same host was in flight.
     pub race_windows: u64,
+    /// The throttler's blocks (429 for every request of a key until `until`).
+    #[serde(default)]
+    pub throttle_blocks: Vec<ThrottleBlock>,
 }
 
 pub struct MockCalcom {
@@ -517,6 +520,7 @@ impl MockCalcom {
             webhook_deliveries: self.webhook_deliveries(),
             requests: self.request_stats(),
             race_windows: self.race_windows(),
+            throttle_blocks: lock(&self.limiter).blocks().to_vec(),
         }
     }
 

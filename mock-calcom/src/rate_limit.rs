@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::config::RateLimitConfig;
 
@@ -24,6 +25,19 @@ struct KeyState {
     blocked_until: Option<DateTime<Utc>>,
 }
 
+/// One block the throttler imposed: from the request that exceeded the limit until requests
+/// of that key are counted again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThrottleBlock {
+    /// The API key's first characters, or `ip:` and the client's address.
+    pub key: String,
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
+/// Blocks remembered at most (the first ones; a key is blocked at most once per `block`).
+pub const MAX_BLOCKS: usize = 10_000;
+
 /// Keys tracked at most. Idle keys (window over, not blocked) are dropped when the table is
 /// full; beyond that, new keys share one bucket instead of growing the table.
 pub const MAX_KEYS: usize = 10_000;
@@ -35,6 +49,7 @@ pub struct RateLimiter {
     /// After a prune that freed nothing, none is tried again before this (each costs a
     /// pass over the table).
     no_prune_before: Option<DateTime<Utc>>,
+    blocks: Vec<ThrottleBlock>,
 }
 
 fn ceil_seconds(d: TimeDelta) -> u64 {
@@ -48,7 +63,13 @@ impl RateLimiter {
             config,
             keys: BTreeMap::new(),
             no_prune_before: None,
+            blocks: Vec::new(),
         }
+    }
+
+    /// The blocks imposed so far, in the order they began.
+    pub fn blocks(&self) -> &[ThrottleBlock] {
+        &self.blocks
     }
 
     /// Keys tracked now.
@@ -109,6 +130,18 @@ impl RateLimiter {
         state.hits += 1;
         if state.hits > limit {
             state.blocked_until = Some(now + block);
+            if self.blocks.len() < MAX_BLOCKS {
+                let shown = if key.starts_with("ip:") {
+                    key.to_owned()
+                } else {
+                    format!("{}…", key.chars().take(8).collect::<String>())
+                };
+                self.blocks.push(ThrottleBlock {
+                    key: shown,
+                    from: now,
+                    until: now + block,
+                });
+            }
             return RateDecision {
                 allowed: false,
                 limit,
@@ -178,6 +211,15 @@ mod tests {
         assert_eq!(
             (after.allowed, after.remaining, after.reset_seconds),
             (true, 119, 60)
+        );
+        // One block, remembered with the key's first characters only.
+        assert_eq!(
+            limiter.blocks(),
+            [ThrottleBlock {
+                key: "cal_key…".into(),
+                from: at,
+                until: at + TimeDelta::seconds(60),
+            }]
         );
     }
 

@@ -120,6 +120,25 @@ pub fn lines(
     y_label: &str,
     series: &[Line],
 ) -> Option<Chart> {
+    lines_over_spans(file, title, x_label, y_label, series, &Spans::default())
+}
+
+/// Stretches of the x axis shaded behind a chart's lines, under one legend entry.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Spans {
+    pub name: String,
+    pub spans: Vec<(f64, f64)>,
+}
+
+/// [`lines`], with `spans` shaded behind them (a throttler's blocks, say).
+pub fn lines_over_spans(
+    file: &str,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Line],
+    spans: &Spans,
+) -> Option<Chart> {
     let all = || series.iter().flat_map(|s| s.points.iter());
     let (x0, x1) = all().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
     if x0 > x1 {
@@ -140,6 +159,17 @@ pub fn lines(
             .x_label_formatter(&number)
             .y_label_formatter(&number)
             .draw()?;
+        if !spans.spans.is_empty() {
+            let shade = RGBColor(213, 94, 0).mix(0.15);
+            chart
+                .draw_series(spans.spans.iter().map(|&(a, b)| {
+                    Rectangle::new([(a.max(x0), 0.0), (b.min(x1), y1)], shade.filled())
+                }))?
+                .label(spans.name.as_str())
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 18, y + 5)], shade.filled())
+                });
+        }
         for (i, s) in series.iter().enumerate() {
             let c = line(&mut chart, i, s.name.as_str(), &s.points)?;
             chart.draw_series(s.points.iter().map(|p| Circle::new(*p, 3, c.filled())))?;

@@ -120,12 +120,22 @@ pub fn document(
         &format!("calls per {bucket} s"),
         &over_time_lines(s, bucket, &OUTCOMES),
     ));
-    doc.chart(charts::lines(
+    let blocks = charts::Spans {
+        name: "throttler's block".to_owned(),
+        spans: s["calcom_blocks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| Some((secs(b["from_ms"].as_u64()?), secs(b["until_ms"].as_u64()?))))
+            .collect(),
+    };
+    doc.chart(charts::lines_over_spans(
         "calcom-status-over-time.svg",
-        "Cal.com answers over time (a 429 run is the throttler's block)",
+        "Cal.com answers over time (shaded: blocked by the throttler, every request answered 429)",
         "simulated time (s)",
         &format!("requests per {bucket} s"),
         &over_time_lines(s, bucket, &STATUS),
+        &blocks,
     ));
     doc
 }

@@ -103,6 +103,34 @@ fn a_run_report_draws_its_series_and_parses() {
 }
 
 #[test]
+fn the_calcom_chart_shades_the_throttlers_blocks() {
+    let rows = json!([{ "t": 3, "calcom_2xx": 4 }, { "t": 70, "calcom_429": 9 }, { "t": 140, "calcom_2xx": 3 }]);
+    let chart = |blocks: serde_json::Value| {
+        let summary = json!({
+            "scenario": "s", "seed": 1, "policy": "baseline", "calls": 0,
+            "timeseries": rows, "calcom_blocks": blocks, "digest": "abc",
+        });
+        let doc = reports::run::document(&summary, &BTreeMap::new(), Vec::new(), 10_000);
+        let svg = doc
+            .charts()
+            .find(|c| c.file == "calcom-status-over-time.svg")
+            .expect("the Cal.com chart")
+            .svg
+            .clone();
+        (texts(&svg), svg.matches("<rect").count())
+    };
+    let (plain, plain_rects) = chart(json!([]));
+    let (text, rects) = chart(json!([
+        { "key": "cal_live…", "from_ms": 49_000, "until_ms": 109_000 },
+        { "key": "cal_live…", "from_ms": 120_000, "until_ms": 180_000 },
+    ]));
+    assert!(!plain.contains("throttler's block"), "{plain}");
+    assert!(text.contains("throttler's block"), "{text}");
+    // Two shaded blocks and the legend's swatch.
+    assert_eq!(rects, plain_rects + 3);
+}
+
+#[test]
 fn a_sweep_report_draws_one_line_per_policy_against_the_parameter() {
     let point = |rate: &str, x: f64, rf: (f64, f64)| {
         json!({

@@ -654,6 +654,7 @@ mod tests {
                 webhook_deliveries: Vec::new(),
                 requests: RequestStats::default(),
                 race_windows: 0,
+                throttle_blocks: Vec::new(),
             },
             calcom_requests: RequestStats::default(),
             appointments,

@@ -53,8 +53,21 @@ pub struct Summary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live: Option<crate::live::LiveSection>,
     pub timeseries: Vec<TimeRow>,
+    /// The Cal.com throttler's blocks (every request of the key answered 429), by when they
+    /// began; left out when there were none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calcom_blocks: Vec<ThrottleSpan>,
     pub gates: Vec<GateResult>,
     pub digest: String,
+}
+
+/// One block of Cal.com's throttler, in ms of simulated time from the start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThrottleSpan {
+    /// The API key's first characters, or `ip:` and the client's address.
+    pub key: String,
+    pub from_ms: u64,
+    pub until_ms: u64,
 }
 
 /// Where a run's results come from.
@@ -358,6 +371,7 @@ pub fn summarize(
         },
         live: None,
         timeseries: timeseries(scenario, run),
+        calcom_blocks: calcom_blocks(scenario, run),
         gates: Vec::new(),
         digest: String::new(),
     };
@@ -418,6 +432,22 @@ fn timeseries(scenario: &Scenario, run: &RunRecord) -> Vec<TimeRow> {
         .map(|(t, counts)| TimeRow {
             t,
             counts: counts.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        })
+        .collect()
+}
+
+fn calcom_blocks(scenario: &Scenario, run: &RunRecord) -> Vec<ThrottleSpan> {
+    let start_ms = scenario.start_utc().timestamp_millis();
+    let offset = |t: chrono::DateTime<chrono::Utc>| {
+        u64::try_from(t.timestamp_millis() - start_ms).unwrap_or(0)
+    };
+    run.truth
+        .throttle_blocks
+        .iter()
+        .map(|b| ThrottleSpan {
+            key: b.key.clone(),
+            from_ms: offset(b.from),
+            until_ms: offset(b.until),
         })
         .collect()
 }
