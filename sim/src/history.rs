@@ -61,7 +61,7 @@ enum Ref<'a> {
     Complete(&'a CallRecord, &'a StepRecord),
     CalcomInvoke(u64, &'a CalcomSample),
     CalcomComplete(u64, &'a CalcomSample),
-    State(Event),
+    State(&'a Event),
 }
 
 impl Ref<'_> {
@@ -109,7 +109,7 @@ impl Ref<'_> {
                     s.status.into(),
                 )
             }
-            Ref::State(e) => e.clone(),
+            Ref::State(e) => (*e).clone(),
         }
     }
 }
@@ -303,25 +303,37 @@ pub fn for_each<E: From<String>>(
     run: &RunRecord,
     mut each: impl FnMut(Event) -> Result<(), E>,
 ) -> Result<(), E> {
-    let mut events: Vec<(u64, Ref<'_>)> = Vec::new();
+    let state = state_events(scenario, run)?;
+    // References only (a long run has hundreds of thousands of events), sized once, sorted
+    // in place; ties keep the order they were recorded in, within their rank.
+    let steps: usize = run.calls.iter().map(|c| c.steps.len()).sum();
+    let mut events: Vec<(u64, u8, u32, Ref<'_>)> =
+        Vec::with_capacity(2 * steps + 2 * run.calcom_samples.len() + state.len());
+    fn push<'a>(events: &mut Vec<(u64, u8, u32, Ref<'a>)>, t: u64, e: Ref<'a>) {
+        let seq = u32::try_from(events.len()).unwrap_or(u32::MAX);
+        events.push((t, rank(&e), seq, e));
+    }
     for call in &run.calls {
         for step in &call.steps {
-            events.push((step.invoked_ms, Ref::Invoke(call, step)));
-            events.push((step.completed_ms, Ref::Complete(call, step)));
+            push(&mut events, step.invoked_ms, Ref::Invoke(call, step));
+            push(&mut events, step.completed_ms, Ref::Complete(call, step));
         }
     }
     let start_ms = scenario.start_utc().timestamp_millis();
     for s in &run.calcom_samples {
         let at = u64::try_from((s.at_ms - start_ms).max(0)).unwrap_or(0);
-        events.push((at, Ref::CalcomInvoke(at, s)));
-        events.push((at + s.latency_ms, Ref::CalcomComplete(at + s.latency_ms, s)));
+        push(&mut events, at, Ref::CalcomInvoke(at, s));
+        push(
+            &mut events,
+            at + s.latency_ms,
+            Ref::CalcomComplete(at + s.latency_ms, s),
+        );
     }
-    for e in state_events(scenario, run)? {
-        events.push((e.t_ms, Ref::State(e)));
+    for e in &state {
+        push(&mut events, e.t_ms, Ref::State(e));
     }
-    // Stable: ties keep the order they were recorded in, within their rank.
-    events.sort_by_key(|(t, e)| (*t, rank(e)));
-    for (_, e) in &events {
+    events.sort_unstable_by_key(|&(t, rank, seq, _)| (t, rank, seq));
+    for (.., e) in &events {
         each(e.event())?;
     }
     Ok(())

@@ -634,6 +634,7 @@ mod tests {
                 0,
                 args,
                 &answer,
+                &Default::default(),
             )],
             abandoned: false,
         }

@@ -469,6 +469,7 @@ pub async fn drive(
             .clone()
             .map(|key| (key, clock.clone())),
         live: Some((stopping.clone(), crate::pacer::Pacer::start())),
+        answers: Default::default(),
     });
     let expected = workload_end(scenario, &prepared.plans) + scenario.settle;
 

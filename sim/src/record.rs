@@ -1,7 +1,10 @@
 //! What a run records: a Jepsen-style history of every function call (invoke, then ok, fail
 //! or info when the answer never came), and each call's outcome.
 
-use serde::Serialize;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde::{Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -19,6 +22,30 @@ pub enum Completion {
     Info,
 }
 
+/// The answers of a run, each text kept once: a long run's tens of thousands of answers are
+/// a few thousand different texts ("Ja, … ist verfügbar am Dienstag …").
+#[derive(Debug, Clone, Default)]
+pub struct Answers(Arc<Mutex<BTreeSet<Arc<str>>>>);
+
+impl Answers {
+    fn keep(&self, text: String) -> Arc<str> {
+        let mut known = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(same) = known.get(text.as_str()) {
+            return same.clone();
+        }
+        let text: Arc<str> = text.into();
+        known.insert(text.clone());
+        text
+    }
+}
+
+/// JSON text written as the JSON it is.
+fn raw_json<S: Serializer>(text: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+    RawValue::from_string(text.to_string())
+        .map_err(serde::ser::Error::custom)?
+        .serialize(s)
+}
+
 /// One function call. Arguments and answer are kept as JSON text: a long run holds tens of
 /// thousands of them, and parsed JSON costs several times its text in memory. What the
 /// outcome needs is read from the answer once.
@@ -31,7 +58,8 @@ pub struct StepRecord {
     /// Retell's retries of this function call.
     pub retries: u32,
     pub args: Box<RawValue>,
-    pub answer: Box<RawValue>,
+    #[serde(serialize_with = "raw_json")]
+    pub answer: Arc<str>,
     /// The answer's `available`, `success` and `error_type`.
     #[serde(skip)]
     pub available: Option<bool>,
@@ -62,6 +90,7 @@ impl StepRecord {
         retries: u32,
         args: Box<RawValue>,
         answer: &Value,
+        answers: &Answers,
     ) -> Self {
         StepRecord {
             function,
@@ -70,7 +99,7 @@ impl StepRecord {
             completion,
             retries,
             args,
-            answer: serde_json::value::to_raw_value(answer).expect("JSON values serialize"),
+            answer: answers.keep(answer.to_string()),
             available: answer["available"].as_bool(),
             success: answer["success"] == true,
             error_type: answer["error_type"].as_str().map(Into::into),
@@ -87,7 +116,7 @@ impl StepRecord {
 
     /// The answer, parsed.
     pub fn answer(&self) -> Value {
-        serde_json::from_str(self.answer.get()).unwrap_or(Value::Null)
+        serde_json::from_str(&self.answer).unwrap_or(Value::Null)
     }
 }
 

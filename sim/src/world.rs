@@ -293,6 +293,7 @@ fn run_in(
         // calls in progress, not the length of the run (plans are sorted by start).
         let mut running = tokio::task::JoinSet::new();
         let mut calls: Vec<(usize, CallRecord)> = Vec::with_capacity(plans.len());
+        let target = Arc::new(Target::simulated());
         for (i, p) in plans.into_iter().enumerate() {
             simkit::time::sleep_until(started + p.start).await;
             while let Some(done) = running.try_join_next() {
@@ -300,12 +301,8 @@ fn run_in(
             }
             let client = client.clone();
             let retries = retell.retries;
-            running.spawn(async move {
-                (
-                    i,
-                    call(client, p, started, retries, &Target::simulated()).await,
-                )
-            });
+            let target = target.clone();
+            running.spawn(async move { (i, call(client, p, started, retries, &target).await) });
         }
         while let Some(done) = running.join_next().await {
             calls.push(done?);
@@ -460,6 +457,8 @@ pub struct Target {
     /// Live only: set when the run is stopped (steps not yet sent are not sent), and what
     /// wakes a step at its instant to the microsecond.
     pub live: Option<(Arc<std::sync::atomic::AtomicBool>, crate::pacer::Pacer)>,
+    /// The run's answers, each text kept once.
+    pub answers: crate::record::Answers,
 }
 
 impl Target {
@@ -469,6 +468,7 @@ impl Target {
             url: "http://engine/api/webhooks/retell/function".into(),
             signer: None,
             live: None,
+            answers: Default::default(),
         }
     }
 }
@@ -520,7 +520,8 @@ pub async fn call(
         id: plan.id.clone(),
         kind: plan.kind,
         start_ms: ms(call_start),
-        steps: Vec::new(),
+        // Sized for the plan (a long run keeps tens of thousands of these).
+        steps: Vec::with_capacity(plan.steps.len()),
         abandoned: false,
     };
     let mut answered = call_start;
@@ -605,6 +606,7 @@ pub async fn call(
             attempt,
             step.args,
             &answer,
+            &target.answers,
         );
         done.scheduled_ms = ms(scheduled);
         done.skew_us =
@@ -612,5 +614,6 @@ pub async fn call(
         record.steps.push(done);
         answered = now;
     }
+    record.steps.shrink_to_fit();
     record
 }
