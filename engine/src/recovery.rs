@@ -4,7 +4,9 @@
 //! first waits until any create sent before the crash has landed, then cancels in Cal.com
 //! every booking of its own that the store does not hold (nobody was told it was booked:
 //! the answer comes after the save), and re-queues every appointment still waiting for its
-//! sync.
+//! sync. While Cal.com cannot be read or a cancel is refused (throttled, down), the sweep is
+//! tried again, 30 s later and then twice as long each time up to 5 minutes, until it is
+//! complete: an unsaved booking must not outlive a bad minute of Cal.com's.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -19,6 +21,9 @@ use crate::store::{AppointmentStatus, SyncStatus};
 
 /// Page size of the booking list (Cal.com answers at most 250).
 const PAGE: usize = 100;
+/// The first wait before an incomplete sweep is tried again, and the longest.
+const RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(30);
+const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl Engine {
     /// Records this start in the store; whether it follows a crash and the policy wants
@@ -32,14 +37,26 @@ impl Engine {
         let started = self.now();
         // A create sent just before the crash lands within the client's timeout.
         simkit::time::sleep(self.policy().timeouts.total).await;
-        self.cancel_unsaved_bookings().await;
+        let mut complete = self.cancel_unsaved_bookings().await;
         self.requeue_pending_syncs(started).await;
+        let mut wait = RETRY_FIRST;
+        while !complete {
+            tracing::warn!(
+                ?wait,
+                "recovery incomplete (Cal.com unreadable or a cancel refused): trying again"
+            );
+            simkit::time::sleep(wait).await;
+            wait = (wait * 2).min(RETRY_MAX);
+            complete = self.cancel_unsaved_bookings().await;
+        }
     }
 
     /// Cancels the engine's Cal.com bookings (its metadata names a call or an appointment)
     /// that no booked appointment holds. Each is re-checked under its stylist's lock, so a
-    /// booking a live request made and is about to save is never taken for one.
-    async fn cancel_unsaved_bookings(&self) {
+    /// booking a live request made and is about to save is never taken for one. Whether every
+    /// event type could be read and every such booking was cancelled.
+    async fn cancel_unsaved_bookings(&self) -> bool {
+        let mut complete = true;
         let now = self.now();
         let until = now
             + TimeDelta::from_std(self.policy().booking_horizon).unwrap_or(TimeDelta::days(365));
@@ -51,6 +68,7 @@ impl Engine {
             .collect();
         for event_type_id in event_types {
             let Some(found) = self.list_all(event_type_id, now, until).await else {
+                complete = false;
                 continue;
             };
             for b in found.into_iter().filter(|b| {
@@ -66,20 +84,26 @@ impl Engine {
                     _ => Vec::new(),
                 };
                 let Ok(guard) = self.acquire_all(&locks).await else {
+                    complete = false;
                     continue;
                 };
                 self.database().await;
                 if !self.saved(&b.uid) {
                     tracing::info!(uid = %b.uid, "cancelling a booking the crash left unsaved");
-                    *lock(&self.recovered) += 1;
-                    let _ = self
+                    let cancelled = self
                         .calcom
                         .cancel_booking(&b.uid, "Wiederherstellung: Buchung nie gespeichert")
                         .await;
+                    if cancelled.is_ok() {
+                        *lock(&self.recovered) += 1;
+                    } else {
+                        complete = false;
+                    }
                 }
                 self.release(guard).await;
             }
         }
+        complete
     }
 
     /// Whether a booked appointment holds the Cal.com booking `uid`.
@@ -93,7 +117,7 @@ impl Engine {
     }
 
     /// Every booking of an event type starting in `[from, until]`, page by page; `None` when
-    /// Cal.com cannot be read (the next restart tries again).
+    /// Cal.com cannot be read.
     async fn list_all(
         &self,
         event_type_id: u64,
