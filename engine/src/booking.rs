@@ -166,6 +166,22 @@ pub fn place(service: &Service, start: DateTime<Utc>) -> Vec<PlacedSegment> {
         .collect()
 }
 
+/// What makes two creates the same booking: event type, start and the engine's metadata
+/// (call or appointment id, service).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct CreateKey(u64, DateTime<Utc>, Vec<(String, String)>);
+
+impl CreateKey {
+    fn of(b: &NewBooking) -> Self {
+        let meta = b
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        CreateKey(b.event_type_id, b.start, meta)
+    }
+}
+
 impl Engine {
     /// Resolves the service and the time, or says in German what is wrong.
     pub fn resolve(&self, req: &SlotRequest) -> Result<Resolved, String> {
@@ -293,16 +309,52 @@ impl Engine {
     /// connection) may hide a booking Cal.com made: with `reconcile_lost_creates` the engine
     /// looks for it (its own metadata at that start) and adopts it, and creates again only
     /// when it is not there, instead of telling the caller it failed while Cal.com booked, or
-    /// booking twice by retrying blindly.
+    /// booking twice by retrying blindly. When Cal.com cannot be asked either, the create
+    /// stays uncertain: a later create of the same booking (Retell's retry, the caller
+    /// again) asks first and never creates blindly, or it would be refused by its own lost
+    /// booking and tell the caller "vergeben" while holding it.
     pub(crate) async fn create(&self, b: &NewBooking) -> Result<CalcomBooking, CalcomError> {
+        if !self.policy().reconcile_lost_creates {
+            return self.calcom.create_booking(b).await;
+        }
+        let key = CreateKey::of(b);
+        if lock(&self.uncertain_creates).contains(&key) {
+            match self.find_own(b).await {
+                Ok(Some(made)) => {
+                    lock(&self.uncertain_creates).remove(&key);
+                    *lock(&self.reconciled) += 1;
+                    return Ok(made);
+                }
+                Ok(None) => {
+                    lock(&self.uncertain_creates).remove(&key);
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let first = self.calcom.create_booking(b).await;
         let lost = matches!(
             first,
             Err(CalcomError::Timeout | CalcomError::ConnectionLost(_))
         );
-        if !lost || !self.policy().reconcile_lost_creates {
+        if !lost {
             return first;
         }
+        match self.find_own(b).await {
+            Ok(Some(made)) => {
+                *lock(&self.reconciled) += 1;
+                Ok(made)
+            }
+            Ok(None) => self.calcom.create_booking(b).await,
+            // Cal.com still out of reach: the booking may or may not exist.
+            Err(_) => {
+                lock(&self.uncertain_creates).insert(key);
+                first
+            }
+        }
+    }
+
+    /// The booking `b` describes, if Cal.com made it (its own metadata at that start).
+    async fn find_own(&self, b: &NewBooking) -> Result<Option<CalcomBooking>, CalcomError> {
         let ours = |x: &CalcomBooking| {
             x.start == b.start
                 && x.status == "accepted"
@@ -310,21 +362,11 @@ impl Engine {
                     .iter()
                     .all(|(k, v)| x.metadata.get(k).and_then(|m| m.as_str()) == Some(v.as_str()))
         };
-        match self
+        let found = self
             .calcom
             .list_bookings(b.event_type_id, b.start, b.start + TimeDelta::days(1))
-            .await
-        {
-            Ok(found) => match found.into_iter().find(ours) {
-                Some(made) => {
-                    *lock(&self.reconciled) += 1;
-                    Ok(made)
-                }
-                None => self.calcom.create_booking(b).await,
-            },
-            // Cal.com still out of reach: the booking may or may not exist.
-            Err(_) => first,
-        }
+            .await?;
+        Ok(found.into_iter().find(ours))
     }
 
     /// The saga's compensation: cancel in Cal.com what was booked, if the policy says so.

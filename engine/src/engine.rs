@@ -128,6 +128,9 @@ pub struct Engine {
     pub(crate) attempts: Mutex<Attempts>,
     /// Compensating cancels Cal.com refused for now: (uid, reason, tries left).
     pub(crate) cancel_outbox: Mutex<Vec<(String, String, u32)>>,
+    /// Creates whose answer was lost and that Cal.com could not be asked about: whether they
+    /// were made is unknown until it can (see `Engine::create`).
+    pub(crate) uncertain_creates: Mutex<std::collections::BTreeSet<crate::booking::CreateKey>>,
     pub(crate) webhooks: Mutex<(u64, u64)>,
     /// Cal.com reservation uids held per (call, start) between check and booking.
     pub(crate) calcom_holds: Mutex<CalcomHolds>,
@@ -184,6 +187,7 @@ impl Engine {
             reconciled: Mutex::default(),
             recovered: Mutex::default(),
             cancel_outbox: Mutex::default(),
+            uncertain_creates: Mutex::default(),
             attempts: Mutex::default(),
             webhooks: Mutex::default(),
             calcom_holds: Mutex::default(),
