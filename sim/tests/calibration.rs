@@ -19,11 +19,18 @@ fn within(name: &str, value: f64, target: f64, band: f64) {
     );
 }
 
+/// A catalogue scenario's summary at its own seed under `baseline`.
+fn baseline_run(name: &str) -> sim::Summary {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(format!("{name}.toml"));
+    let scenario = Scenario::load(&path).unwrap();
+    sim::run(&scenario, scenario.seed, "baseline").unwrap().0
+}
+
 #[test]
 fn the_calibration_rows_stay_within_their_bands() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/calibration.toml");
-    let scenario = Scenario::load(&path).unwrap();
-    let (summary, _) = sim::run(&scenario, scenario.seed, "baseline").unwrap();
+    let summary = baseline_run("calibration");
     let p50 = |op: &str| summary.latency_ms[op].p50 as f64 / 1000.0;
     within(
         "check_availability p50 (s)",
@@ -44,9 +51,7 @@ fn the_calibration_rows_stay_within_their_bands() {
 #[test]
 fn incident_741_takes_the_seeds_check_and_booking_durations() {
     // Seed 000's timeline: the check took 1.349 s, start_booking 1.662 s.
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/incident-741.toml");
-    let scenario = Scenario::load(&path).unwrap();
-    let (summary, _) = sim::run(&scenario, scenario.seed, "baseline").unwrap();
+    let summary = baseline_run("incident-741");
     let took = |op: &str| summary.latency_ms[op].max as f64 / 1000.0;
     within("#741 check (s)", took("check_availability"), 1.349, 0.15);
     within("#741 start_booking (s)", took("start_booking"), 1.662, 0.15);
