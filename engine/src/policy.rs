@@ -199,6 +199,11 @@ pub struct Policy {
     pub sync_queue_delay: Distribution,
     pub sync_attempts: u32,
     pub sync_retry_delay: Distribution,
+    /// A sync Cal.com refused for now (429, 5xx, no answer, a stylist's lock still taken)
+    /// once its attempts are spent is tried again, 30 s later and then twice as long each
+    /// time up to 5 min, until it lands or the appointment's start has passed, instead of
+    /// being given up (an appointment Cal.com never learns of).
+    pub sync_retry_transient: bool,
     pub infra: Infrastructure,
     /// How far ahead callers may book; later dates are refused like any invalid date.
     #[serde(with = "humantime_serde")]
@@ -282,6 +287,7 @@ impl Policy {
                 Duration::from_secs(1),
                 Duration::from_secs(30),
             ),
+            sync_retry_transient: false,
             infra: Infrastructure::default(),
             booking_horizon: Duration::from_secs(365 * 86_400),
         }
@@ -308,6 +314,7 @@ impl Policy {
                 p.reconcile_lost_creates = true;
                 p.recover_on_restart = true;
                 p.compensation_retries = 20;
+                p.sync_retry_transient = true;
                 // Reconciliation instead of a blind retry, which books twice.
                 p.retry.retry_timeouts = false;
                 p.pre_sync_check = ConflictCheck::Overlap;

@@ -3,12 +3,45 @@
 //! delay (5-30 s in the seeds). Until then Cal.com shows the slot free: the #751 story.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::booking::{Resolved, SlotRequest};
-use crate::calcom::CalcomBooking;
+use crate::calcom::{CalcomBooking, CalcomError};
 use crate::engine::Engine;
 use crate::policy::LockMode;
 use crate::store::{Appointment, AppointmentStatus, SyncStatus};
+
+/// With `sync_retry_transient`, the first wait after the attempts are spent, and the longest.
+const RETRY_FIRST: Duration = Duration::from_secs(30);
+const RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// Why one sync attempt did not land.
+#[derive(Debug)]
+enum SyncError {
+    /// A stylist's lock was still taken after the wait.
+    Lock(String),
+    Calcom(CalcomError),
+}
+
+impl SyncError {
+    /// Refused for now (throttled, Cal.com failing or out of reach, a lock taken), not for
+    /// good (the slot taken, the request refused).
+    fn transient(&self) -> bool {
+        match self {
+            SyncError::Lock(_) => true,
+            SyncError::Calcom(e) => e.status().is_none_or(|s| s == 429 || s >= 500),
+        }
+    }
+}
+
+impl std::fmt::Display for SyncError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SyncError::Lock(key) => write!(f, "lock {key} still taken after the wait"),
+            SyncError::Calcom(e) => write!(f, "{e}"),
+        }
+    }
+}
 
 impl Engine {
     /// Saves an appointment made by another channel as `pending` and queues its sync.
@@ -42,7 +75,8 @@ impl Engine {
     pub(crate) async fn run_sync(self: Arc<Self>, id: u64, request: Resolved) {
         let policy = self.policy().clone();
         simkit::time::sleep(self.draw(&policy.sync_queue_delay)).await;
-        for attempt in 1..=policy.sync_attempts.max(1) {
+        let mut wait = RETRY_FIRST;
+        for attempt in 1.. {
             // Under the per-stylist lock every booking the engine makes in Cal.com takes the
             // stylists' locks, the sync job's too (the seeds' job took none: baseline keeps that).
             let locks = match policy.lock {
@@ -76,7 +110,7 @@ impl Engine {
                     self.release(guard).await;
                     pushed
                 }
-                Err(key) => Err(format!("lock {key} still taken after the wait")),
+                Err(key) => Err(SyncError::Lock(key)),
             };
             match pushed {
                 Ok(_) => {
@@ -89,6 +123,14 @@ impl Engine {
                     tracing::warn!(appointment = id, attempt, error = %e, "sync to Cal.com failed");
                     if attempt < policy.sync_attempts {
                         simkit::time::sleep(self.draw(&policy.sync_retry_delay)).await;
+                    } else if policy.sync_retry_transient
+                        && e.transient()
+                        && self.now() < request.start
+                    {
+                        simkit::time::sleep(wait).await;
+                        wait = (wait * 2).min(RETRY_MAX);
+                    } else {
+                        break;
                     }
                 }
             }
@@ -98,7 +140,7 @@ impl Engine {
     }
 
     /// Books every staffed segment; on a failure cancels the booked ones (saga).
-    async fn push(&self, id: u64, r: &Resolved) -> Result<Vec<CalcomBooking>, String> {
+    async fn push(&self, id: u64, r: &Resolved) -> Result<Vec<CalcomBooking>, SyncError> {
         let name = self
             .appointments
             .appointment(id)
@@ -113,7 +155,7 @@ impl Engine {
                 Err(e) => {
                     self.compensate(&done, "Kompensation: Synchronisierung fehlgeschlagen")
                         .await;
-                    return Err(e.to_string());
+                    return Err(SyncError::Calcom(e));
                 }
             }
         }

@@ -27,7 +27,7 @@ pub struct Mutant {
 }
 
 /// Every layer of `full` switched off alone, and the broken presets.
-pub const MUTANTS: [Mutant; 17] = [
+pub const MUTANTS: [Mutant; 18] = [
     Mutant {
         name: "cache off",
         mutation: Mutation::Layer(|p| p.cache_ttl = None),
@@ -70,6 +70,10 @@ pub const MUTANTS: [Mutant; 17] = [
     Mutant {
         name: "compensation retries off",
         mutation: Mutation::Layer(|p| p.compensation_retries = 0),
+    },
+    Mutant {
+        name: "sync retries off",
+        mutation: Mutation::Layer(|p| p.sync_retry_transient = false),
     },
     Mutant {
         name: "saga compensation off",

@@ -10,7 +10,7 @@ use sim::Scenario;
 use sim::mutants::{MUTANTS, matrix};
 
 /// Each mutant and the scenario whose gates catch it.
-const KILLERS: [(&str, &str); 16] = [
+const KILLERS: [(&str, &str); 17] = [
     ("cache off", "availability-flood"),
     ("lock off", "overlapping-staff"),
     ("lock renewal off", "slow-create-outlives-lock"),
@@ -21,6 +21,7 @@ const KILLERS: [(&str, &str); 16] = [
     ("saga compensation off", "compound-segment-failure"),
     ("compensation retries off", "compensation-throttled"),
     ("recovery off", "crash-recovery"),
+    ("sync retries off", "sync-outage"),
     ("local reservation off", "calcom-flaky"),
     ("Cal.com reservation off", "staff-walk-ins"),
     ("webhook invalidation off", "calcom-flaky"),
