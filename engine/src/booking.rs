@@ -353,6 +353,47 @@ impl Engine {
         }
     }
 
+    /// Hands the uncertain ones among `creates` (answer lost, Cal.com not asked yet) of a
+    /// booking that failed to the background job, which cancels what Cal.com made once it
+    /// answers: nobody will hold those bookings.
+    pub(crate) fn defer_uncertain(&self, creates: Vec<NewBooking>) {
+        if !self.policy().saga_compensation {
+            return;
+        }
+        let uncertain = lock(&self.uncertain_creates);
+        let mut outbox = lock(&self.uncertain_outbox);
+        for b in creates {
+            if uncertain.contains(&CreateKey::of(&b)) {
+                outbox.push((b, self.policy().compensation_retries));
+            }
+        }
+    }
+
+    /// One uncertain create of a failed booking: taken off the books (a later attempt that
+    /// adopted it took it off first, and then there is nothing to do), looked up, and
+    /// cancelled if Cal.com made it; while Cal.com still cannot be asked, kept for the next
+    /// round while tries are `left`.
+    pub(crate) async fn settle_uncertain(&self, b: NewBooking, left: u32) {
+        let key = CreateKey::of(&b);
+        if !lock(&self.uncertain_creates).remove(&key) {
+            return;
+        }
+        match self.find_own(&b).await {
+            Ok(Some(made)) => {
+                *lock(&self.compensations) += 1;
+                let reason = "Kompensation: Buchung ohne Antwort".to_owned();
+                self.compensate_one(made.uid, reason, left).await;
+            }
+            Ok(None) => {}
+            Err(e) if left > 0 => {
+                tracing::warn!(error = ?e, "an uncertain create still cannot be looked up");
+                lock(&self.uncertain_creates).insert(key);
+                lock(&self.uncertain_outbox).push((b, left - 1));
+            }
+            Err(e) => tracing::warn!(error = ?e, "an uncertain create was given up"),
+        }
+    }
+
     /// The booking `b` describes, if Cal.com made it (its own metadata at that start).
     async fn find_own(&self, b: &NewBooking) -> Result<Option<CalcomBooking>, CalcomError> {
         let ours = |x: &CalcomBooking| {
@@ -794,12 +835,25 @@ impl Engine {
                 futures_util::future::join_all(calls).await
             }
         };
+        let uncertain: Vec<NewBooking> = staffed
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| {
+                matches!(
+                    r,
+                    Err(CalcomError::Timeout | CalcomError::ConnectionLost(_))
+                )
+            })
+            .map(|((seg, id), _)| new_booking(*id, seg.start))
+            .collect();
         let (booked, errors): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
         let booked: Vec<CalcomBooking> = booked.into_iter().map(Result::unwrap).collect();
         if let Some(Err(error)) = errors.into_iter().next() {
-            // Saga: a partly booked compound service is undone.
+            // Saga: a partly booked compound service is undone, and what the lost answers
+            // may have made is undone once Cal.com can be asked.
             self.compensate(&booked, "Kompensation: Teilbuchung fehlgeschlagen")
                 .await;
+            self.defer_uncertain(uncertain);
             return match error {
                 CalcomError::SlotTaken(_) | CalcomError::Conflict => {
                     let alternatives = self.alternatives(&request, true).await;

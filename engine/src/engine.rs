@@ -131,6 +131,9 @@ pub struct Engine {
     /// Creates whose answer was lost and that Cal.com could not be asked about: whether they
     /// were made is unknown until it can (see `Engine::create`).
     pub(crate) uncertain_creates: Mutex<std::collections::BTreeSet<crate::booking::CreateKey>>,
+    /// Uncertain creates of bookings that failed (the caller or the salon was told so): found
+    /// and cancelled by the background job once Cal.com answers, (create, tries left).
+    pub(crate) uncertain_outbox: Mutex<Vec<(crate::calcom::NewBooking, u32)>>,
     pub(crate) webhooks: Mutex<(u64, u64)>,
     /// Cal.com reservation uids held per (call, start) between check and booking.
     pub(crate) calcom_holds: Mutex<CalcomHolds>,
@@ -188,6 +191,7 @@ impl Engine {
             recovered: Mutex::default(),
             cancel_outbox: Mutex::default(),
             uncertain_creates: Mutex::default(),
+            uncertain_outbox: Mutex::default(),
             attempts: Mutex::default(),
             webhooks: Mutex::default(),
             calcom_holds: Mutex::default(),
@@ -430,8 +434,9 @@ impl Engine {
         }
     }
 
-    /// What the engine does on its own every 30 s: expire local reservations, and retry the
-    /// compensating cancels Cal.com refused for now.
+    /// What the engine does on its own every 30 s: expire local reservations, retry the
+    /// compensating cancels Cal.com refused for now, and settle failed bookings' uncertain
+    /// creates.
     pub async fn run_background(self: Arc<Self>) {
         let mut tick = simkit::time::interval(Duration::from_secs(30));
         loop {
@@ -444,6 +449,10 @@ impl Engine {
             let due = std::mem::take(&mut *lock(&self.cancel_outbox));
             for (uid, reason, left) in due {
                 self.compensate_one(uid, reason, left).await;
+            }
+            let uncertain = std::mem::take(&mut *lock(&self.uncertain_outbox));
+            for (create, left) in uncertain {
+                self.settle_uncertain(create, left).await;
             }
         }
     }

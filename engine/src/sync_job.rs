@@ -135,21 +135,31 @@ impl Engine {
                 }
             }
         }
+        // Given up: what a lost answer may have made in Cal.com is undone once it answers.
+        self.defer_uncertain(self.sync_bookings(id, &request));
         self.database().await;
         self.appointments.set_sync(id, SyncStatus::Failed, None);
     }
 
-    /// Books every staffed segment; on a failure cancels the booked ones (saga).
-    async fn push(&self, id: u64, r: &Resolved) -> Result<Vec<CalcomBooking>, SyncError> {
+    /// The Cal.com bookings an appointment's sync makes, one per staffed segment.
+    fn sync_bookings(&self, id: u64, r: &Resolved) -> Vec<crate::calcom::NewBooking> {
         let name = self
             .appointments
             .appointment(id)
             .map(|a| a.customer_name.clone())
             .unwrap_or_default();
+        r.staffed()
+            .map(|(seg, event_type_id)| {
+                let metadata = [("appointment_id".to_string(), id.to_string())].into();
+                self.segment_booking(event_type_id, seg.start, &name, metadata)
+            })
+            .collect()
+    }
+
+    /// Books every staffed segment; on a failure cancels the booked ones (saga).
+    async fn push(&self, id: u64, r: &Resolved) -> Result<Vec<CalcomBooking>, SyncError> {
         let mut done = Vec::new();
-        for (seg, event_type_id) in r.staffed() {
-            let metadata = [("appointment_id".to_string(), id.to_string())].into();
-            let booking = self.segment_booking(event_type_id, seg.start, &name, metadata);
+        for booking in self.sync_bookings(id, r) {
             match self.create(&booking).await {
                 Ok(b) => done.push(b),
                 Err(e) => {

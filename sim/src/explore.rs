@@ -195,13 +195,47 @@ pub fn generate(seed: u64) -> String {
             STARTS[rng.random_range(0..STARTS.len())]
         );
     }
-    let faults = misbehaviour(&mut rng, &swarm);
+    let mut faults = misbehaviour(&mut rng, &swarm);
+    // From a stream of its own, so that every world without one stays as it was.
+    faults.push_str(&outage(
+        &mut SeedStreams::new(seed).stream("explore-outage"),
+    ));
     s.push_str(&tables);
     s.push_str(&world);
     s.push_str(&catalog);
     s.push_str(&work);
     s.push_str(&faults);
     s
+}
+
+/// In one world in ten, Cal.com (or one of its endpoints) fails for 20 s to 2 min: 503, 502,
+/// 429 or dropped connections, longer than the client's backoff, over whatever repair is
+/// under way (a sync, a compensation, a reconciliation, a recovery). It heals by 3 min, so
+/// that a repair backing off up to 5 min lands within the 6 min the world settles.
+fn outage(rng: &mut StreamRng) -> String {
+    if !rng.random_bool(0.1) {
+        return String::new();
+    }
+    let endpoint = [
+        "any",
+        "any",
+        "create_booking",
+        "slots",
+        "get_booking",
+        "cancel_booking",
+    ][rng.random_range(0..6)];
+    let kind = [
+        "kind = \"status\"\nstatus = 503",
+        "kind = \"status\"\nstatus = 502",
+        "kind = \"status\"\nstatus = 429",
+        "kind = \"reset\"",
+    ][rng.random_range(0..4)];
+    let from = rng.random_range(5..60);
+    let length = [20, 60, 120][rng.random_range(0..3)];
+    format!(
+        "[[calcom.faults]]\nendpoint = \"{endpoint}\"\nfrom = \"{from}s\"\nuntil = \"{}s\"\n{kind}\n\n",
+        from + length
+    )
 }
 
 /// The faults and Cal.com misbehaviour `swarm` switches on, as scenario tables: 5xx on
