@@ -195,8 +195,10 @@ pub fn generate(seed: u64) -> String {
             STARTS[rng.random_range(0..STARTS.len())]
         );
     }
-    let mut faults = misbehaviour(&mut rng, &swarm);
-    // From a stream of its own, so that every world without one stays as it was.
+    // Outages and the faults' lengths come from streams of their own, so that the rest of
+    // every world stays as it was before they were added.
+    let mut lengths = SeedStreams::new(seed).stream("explore-lengths");
+    let mut faults = misbehaviour(&mut rng, &mut lengths, &swarm);
     faults.push_str(&outage(
         &mut SeedStreams::new(seed).stream("explore-outage"),
     ));
@@ -241,7 +243,7 @@ fn outage(rng: &mut StreamRng) -> String {
 /// The faults and Cal.com misbehaviour `swarm` switches on, as scenario tables: 5xx on
 /// create, a 429 window, a stale listing, lost or duplicated webhooks, saves that fail, an
 /// engine crash, a partition.
-fn misbehaviour(rng: &mut StreamRng, swarm: &Swarm) -> String {
+fn misbehaviour(rng: &mut StreamRng, lengths: &mut StreamRng, swarm: &Swarm) -> String {
     let mut faults = String::new();
     if swarm.create_errors {
         let p = [0.1, 0.3][rng.random_range(0..2)];
@@ -276,17 +278,19 @@ fn misbehaviour(rng: &mut StreamRng, swarm: &Swarm) -> String {
         let _ = writeln!(faults, "[policy.infra]\nsave_failure_probability = 0.3\n");
     }
     if swarm.engine_crash {
+        let at = rng.random_range(2..30);
+        let down = [10, 10, 45, 90][lengths.random_range(0..4)];
         let _ = writeln!(
             faults,
-            "[[faults]]\nkind = \"engine_crash\"\nat = \"{}s\"\nrestart_after = \"10s\"\n",
-            rng.random_range(2..30)
+            "[[faults]]\nkind = \"engine_crash\"\nat = \"{at}s\"\nrestart_after = \"{down}s\"\n"
         );
     }
     if swarm.partition {
+        let at = rng.random_range(2..30);
+        let cut = [5, 5, 20, 60][lengths.random_range(0..4)];
         let _ = writeln!(
             faults,
-            "[[faults]]\nkind = \"partition\"\nat = \"{}s\"\nduration = \"5s\"\n",
-            rng.random_range(2..30)
+            "[[faults]]\nkind = \"partition\"\nat = \"{at}s\"\nduration = \"{cut}s\"\n"
         );
     }
     faults
@@ -381,8 +385,9 @@ fn around(origin: &str, text: &str, seed: u64) -> Result<String, String> {
     }
     if space.faults {
         let swarm = Swarm::draw(&mut rng);
-        let extra: toml::Table =
-            toml::from_str(&misbehaviour(&mut rng, &swarm)).expect("generated tables parse");
+        let mut lengths = rng.clone();
+        let extra: toml::Table = toml::from_str(&misbehaviour(&mut rng, &mut lengths, &swarm))
+            .expect("generated tables parse");
         merge(&mut doc, extra);
     }
     let mut sets = Vec::new();
