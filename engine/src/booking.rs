@@ -371,19 +371,29 @@ impl Engine {
 
     /// One uncertain create of a failed booking: taken off the books (a later attempt that
     /// adopted it took it off first, and then there is nothing to do), looked up, and
-    /// cancelled if Cal.com made it; while Cal.com still cannot be asked, kept for the next
-    /// round while tries are `left`.
+    /// cancelled if Cal.com made it and no appointment holds it (a later attempt of the same
+    /// call may have made one just like it since: checked under the stylist's lock); while
+    /// Cal.com still cannot be asked, kept for the next round while tries are `left`.
     pub(crate) async fn settle_uncertain(&self, b: NewBooking, left: u32) {
         let key = CreateKey::of(&b);
         if !lock(&self.uncertain_creates).remove(&key) {
             return;
         }
         match self.find_own(&b).await {
-            Ok(Some(made)) => {
-                *lock(&self.compensations) += 1;
-                let reason = "Kompensation: Buchung ohne Antwort".to_owned();
-                self.compensate_one(made.uid, reason, left).await;
-            }
+            Ok(Some(made)) => match self.lock_if_unsaved(&made).await {
+                Ok(Some(guard)) => {
+                    *lock(&self.compensations) += 1;
+                    let reason = "Kompensation: Buchung ohne Antwort".to_owned();
+                    self.compensate_one(made.uid, reason, left).await;
+                    self.release(guard).await;
+                }
+                Ok(None) => {}
+                Err(_) if left > 0 => {
+                    lock(&self.uncertain_creates).insert(key);
+                    lock(&self.uncertain_outbox).push((b, left - 1));
+                }
+                Err(e) => tracing::warn!(error = %e, "an uncertain create was given up"),
+            },
             Ok(None) => {}
             Err(e) if left > 0 => {
                 tracing::warn!(error = ?e, "an uncertain create still cannot be looked up");

@@ -76,19 +76,11 @@ impl Engine {
                     && (b.metadata.contains_key("call_id")
                         || b.metadata.contains_key("appointment_id"))
             }) {
-                let locks = match (self.policy().lock, b.host_id) {
-                    (LockMode::StaffInterval, Some(host)) => vec![(
-                        format!("booking_lock:{}:staff:{host}", self.catalog().company_id),
-                        Some((b.start, b.end)),
-                    )],
-                    _ => Vec::new(),
-                };
-                let Ok(guard) = self.acquire_all(&locks).await else {
+                let Ok(guard) = self.lock_if_unsaved(&b).await else {
                     complete = false;
                     continue;
                 };
-                self.database().await;
-                if !self.saved(&b.uid) {
+                if let Some(guard) = guard {
                     tracing::info!(uid = %b.uid, "cancelling a booking the crash left unsaved");
                     let cancelled = self
                         .calcom
@@ -99,11 +91,36 @@ impl Engine {
                     } else {
                         complete = false;
                     }
+                    self.release(guard).await;
                 }
-                self.release(guard).await;
             }
         }
         complete
+    }
+
+    /// Whether the engine's Cal.com booking `b` is held by no booked appointment, checked
+    /// under its stylist's lock (as every booking takes it from before its create until
+    /// after its save), so that a booking about to be saved is never taken for an unsaved
+    /// one: the lock, held, when it is unsaved (cancel it, then release); `None` when it is
+    /// saved; `Err` when the lock could not be had (try later).
+    pub(crate) async fn lock_if_unsaved(
+        &self,
+        b: &CalcomBooking,
+    ) -> Result<Option<crate::engine::LockGuard>, String> {
+        let locks = match (self.policy().lock, b.host_id) {
+            (LockMode::StaffInterval, Some(host)) => vec![(
+                format!("booking_lock:{}:staff:{host}", self.catalog().company_id),
+                Some((b.start, b.end)),
+            )],
+            _ => Vec::new(),
+        };
+        let guard = self.acquire_all(&locks).await?;
+        self.database().await;
+        if self.saved(&b.uid) {
+            self.release(guard).await;
+            return Ok(None);
+        }
+        Ok(Some(guard))
     }
 
     /// Whether a booked appointment holds the Cal.com booking `uid`.

@@ -211,7 +211,7 @@ pub fn generate(seed: u64) -> String {
 }
 
 /// In one world in ten, Cal.com (or one of its endpoints) fails for 20 s to 2 min: 503, 502,
-/// 429 or dropped connections, longer than the client's backoff, over whatever repair is
+/// 429, dropped connections or requests that hang 45 s, longer than the client's backoff, over whatever repair is
 /// under way (a sync, a compensation, a reconciliation, a recovery). It heals by 3 min, so
 /// that a repair backing off up to 5 min lands within the 6 min the world settles.
 fn outage(rng: &mut StreamRng) -> String {
@@ -231,7 +231,8 @@ fn outage(rng: &mut StreamRng) -> String {
         "kind = \"status\"\nstatus = 502",
         "kind = \"status\"\nstatus = 429",
         "kind = \"reset\"",
-    ][rng.random_range(0..4)];
+        "kind = \"hang\"\nhang_for = \"45s\"",
+    ][rng.random_range(0..5)];
     let from = rng.random_range(5..60);
     let length = [20, 60, 120][rng.random_range(0..3)];
     format!(
