@@ -254,9 +254,12 @@ fn misbehaviour(rng: &mut StreamRng, lengths: &mut StreamRng, swarm: &Swarm) -> 
         );
     }
     if swarm.throttling {
+        let from = [30, 30, 5, 15, 45][lengths.random_range(0..5)];
+        let until = from + [30, 30, 10, 60, 90][lengths.random_range(0..5)];
+        let p = [0.5, 0.5, 0.2, 0.8, 1.0][lengths.random_range(0..5)];
         let _ = writeln!(
             faults,
-            "[[calcom.faults]]\nendpoint = \"any\"\nfrom = \"30s\"\nuntil = \"60s\"\nprobability = 0.5\nkind = \"status\"\nstatus = 429\n"
+            "[[calcom.faults]]\nendpoint = \"any\"\nfrom = \"{from}s\"\nuntil = \"{until}s\"\nprobability = {p}\nkind = \"status\"\nstatus = 429\n"
         );
     }
     if swarm.listing_lag {
