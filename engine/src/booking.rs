@@ -332,11 +332,7 @@ impl Engine {
             }
         }
         let first = self.calcom.create_booking(b).await;
-        let lost = matches!(
-            first,
-            Err(CalcomError::Timeout | CalcomError::ConnectionLost(_))
-        );
-        if !lost {
+        if !first.as_ref().is_err_and(CalcomError::is_indeterminate) {
             return first;
         }
         match self.find_own(b).await {
@@ -379,29 +375,34 @@ impl Engine {
         if !lock(&self.uncertain_creates).remove(&key) {
             return;
         }
-        match self.find_own(&b).await {
+        let why = match self.find_own(&b).await {
             Ok(Some(made)) => match self.lock_if_unsaved(&made).await {
                 Ok(Some(guard)) => {
                     *lock(&self.compensations) += 1;
                     let reason = "Kompensation: Buchung ohne Antwort".to_owned();
                     self.compensate_one(made.uid, reason, left).await;
                     self.release(guard).await;
+                    return;
                 }
-                Ok(None) => {}
-                Err(_) if left > 0 => {
-                    lock(&self.uncertain_creates).insert(key);
-                    lock(&self.uncertain_outbox).push((b, left - 1));
-                }
-                Err(e) => tracing::warn!(error = %e, "an uncertain create was given up"),
+                Ok(None) => return,
+                Err(e) => e,
             },
-            Ok(None) => {}
-            Err(e) if left > 0 => {
-                tracing::warn!(error = ?e, "an uncertain create still cannot be looked up");
-                lock(&self.uncertain_creates).insert(key);
-                lock(&self.uncertain_outbox).push((b, left - 1));
-            }
-            Err(e) => tracing::warn!(error = ?e, "an uncertain create was given up"),
+            Ok(None) => return,
+            Err(e) => e.to_string(),
+        };
+        if left > 0 {
+            tracing::warn!(error = %why, "an uncertain create cannot be settled yet");
+            lock(&self.uncertain_creates).insert(key);
+            lock(&self.uncertain_outbox).push((b, left - 1));
+        } else {
+            tracing::warn!(error = %why, "an uncertain create was given up");
         }
+    }
+
+    /// The lock every booking takes on stylist `host` over `span` (`StaffInterval`).
+    pub(crate) fn staff_lock(&self, host: u64, span: Span) -> (String, Option<Span>) {
+        let company = self.catalog().company_id;
+        (format!("booking_lock:{company}:staff:{host}"), Some(span))
     }
 
     /// The booking `b` describes, if Cal.com made it (its own metadata at that start).
@@ -438,7 +439,7 @@ impl Engine {
     pub(crate) async fn compensate_one(&self, uid: String, reason: String, left: u32) {
         match self.calcom.cancel_booking(&uid, &reason).await {
             Ok(_) => {}
-            Err(e) if left > 0 && e.status().is_none_or(|s| s == 429 || s >= 500) => {
+            Err(e) if left > 0 && e.is_transient() => {
                 tracing::warn!(%uid, error = ?e, "compensation refused for now; retried later");
                 lock(&self.cancel_outbox).push((uid, reason, left - 1));
             }
@@ -667,12 +668,7 @@ impl Engine {
                 let staff: BTreeSet<u64> = r.service.staff.iter().copied().collect();
                 staff
                     .into_iter()
-                    .map(|s| {
-                        (
-                            format!("booking_lock:{company}:staff:{s}"),
-                            Some((r.start, r.end)),
-                        )
-                    })
+                    .map(|s| self.staff_lock(s, (r.start, r.end)))
                     .collect()
             }
         }
@@ -848,12 +844,7 @@ impl Engine {
         let uncertain: Vec<NewBooking> = staffed
             .iter()
             .zip(&results)
-            .filter(|(_, r)| {
-                matches!(
-                    r,
-                    Err(CalcomError::Timeout | CalcomError::ConnectionLost(_))
-                )
-            })
+            .filter(|(_, r)| r.as_ref().is_err_and(CalcomError::is_indeterminate))
             .map(|((seg, id), _)| new_booking(*id, seg.start))
             .collect();
         let (booked, errors): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);

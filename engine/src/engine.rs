@@ -148,6 +148,27 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// How often a waiting lock is retried (Laravel's `block()` sleeps 250 ms between tries).
 const LOCK_POLL: Duration = Duration::from_millis(250);
 
+/// How a repair Cal.com refused for now (crash recovery's sweep, a salon appointment's
+/// sync) waits before its next try: 30 s, then twice as long each time, at most 5 min.
+pub(crate) struct RepairBackoff(Duration);
+
+impl RepairBackoff {
+    pub(crate) fn new() -> Self {
+        RepairBackoff(Duration::from_secs(30))
+    }
+
+    /// The wait before the next try.
+    pub(crate) fn next(&self) -> Duration {
+        self.0
+    }
+
+    /// Waits before the next try; the one after waits twice as long.
+    pub(crate) async fn wait(&mut self) {
+        simkit::time::sleep(self.0).await;
+        self.0 = (self.0 * 2).min(Duration::from_secs(300));
+    }
+}
+
 impl Engine {
     /// An engine with the in-memory cache, lock and store.
     pub fn new(

@@ -15,15 +15,12 @@ use chrono::TimeDelta;
 
 use crate::booking::SlotRequest;
 use crate::calcom::CalcomBooking;
-use crate::engine::{Engine, lock};
+use crate::engine::{Engine, RepairBackoff, lock};
 use crate::policy::LockMode;
 use crate::store::{AppointmentStatus, SyncStatus};
 
 /// Page size of the booking list (Cal.com answers at most 250).
 const PAGE: usize = 100;
-/// The first wait before an incomplete sweep is tried again, and the longest.
-const RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(30);
-const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl Engine {
     /// Records this start in the store; whether it follows a crash and the policy wants
@@ -39,14 +36,13 @@ impl Engine {
         simkit::time::sleep(self.policy().timeouts.total).await;
         let mut complete = self.cancel_unsaved_bookings().await;
         self.requeue_pending_syncs(started).await;
-        let mut wait = RETRY_FIRST;
+        let mut backoff = RepairBackoff::new();
         while !complete {
             tracing::warn!(
-                ?wait,
+                wait = ?backoff.next(),
                 "recovery incomplete (Cal.com unreadable or a cancel refused): trying again"
             );
-            simkit::time::sleep(wait).await;
-            wait = (wait * 2).min(RETRY_MAX);
+            backoff.wait().await;
             complete = self.cancel_unsaved_bookings().await;
         }
     }
@@ -108,10 +104,7 @@ impl Engine {
         b: &CalcomBooking,
     ) -> Result<Option<crate::engine::LockGuard>, String> {
         let locks = match (self.policy().lock, b.host_id) {
-            (LockMode::StaffInterval, Some(host)) => vec![(
-                format!("booking_lock:{}:staff:{host}", self.catalog().company_id),
-                Some((b.start, b.end)),
-            )],
+            (LockMode::StaffInterval, Some(host)) => vec![self.staff_lock(host, (b.start, b.end))],
             _ => Vec::new(),
         };
         let guard = self.acquire_all(&locks).await?;

@@ -3,17 +3,12 @@
 //! delay (5-30 s in the seeds). Until then Cal.com shows the slot free: the #751 story.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::booking::{Resolved, SlotRequest};
 use crate::calcom::{CalcomBooking, CalcomError};
-use crate::engine::Engine;
+use crate::engine::{Engine, RepairBackoff};
 use crate::policy::LockMode;
 use crate::store::{Appointment, AppointmentStatus, SyncStatus};
-
-/// With `sync_retry_transient`, the first wait after the attempts are spent, and the longest.
-const RETRY_FIRST: Duration = Duration::from_secs(30);
-const RETRY_MAX: Duration = Duration::from_secs(300);
 
 /// Why one sync attempt did not land.
 #[derive(Debug)]
@@ -29,7 +24,7 @@ impl SyncError {
     fn transient(&self) -> bool {
         match self {
             SyncError::Lock(_) => true,
-            SyncError::Calcom(e) => e.status().is_none_or(|s| s == 429 || s >= 500),
+            SyncError::Calcom(e) => e.is_transient(),
         }
     }
 }
@@ -75,7 +70,7 @@ impl Engine {
     pub(crate) async fn run_sync(self: Arc<Self>, id: u64, request: Resolved) {
         let policy = self.policy().clone();
         simkit::time::sleep(self.draw(&policy.sync_queue_delay)).await;
-        let mut wait = RETRY_FIRST;
+        let mut backoff = RepairBackoff::new();
         for attempt in 1.. {
             // Under the per-stylist lock every booking the engine makes in Cal.com takes the
             // stylists' locks, the sync job's too (the seeds' job took none: baseline keeps that).
@@ -127,8 +122,7 @@ impl Engine {
                         && e.transient()
                         && self.now() < request.start
                     {
-                        simkit::time::sleep(wait).await;
-                        wait = (wait * 2).min(RETRY_MAX);
+                        backoff.wait().await;
                     } else {
                         break;
                     }

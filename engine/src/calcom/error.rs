@@ -54,6 +54,12 @@ impl CalcomError {
         })
     }
 
+    /// Refused for now, not for good: throttled (429), Cal.com or its gateway failing
+    /// (5xx), or no answer at all. Worth trying again later.
+    pub fn is_transient(&self) -> bool {
+        self.status().is_none_or(|s| s == 429 || s >= 500)
+    }
+
     /// Whether the request may have taken effect although no success was seen.
     pub fn is_indeterminate(&self) -> bool {
         matches!(self, CalcomError::Timeout | CalcomError::ConnectionLost(_))
