@@ -179,19 +179,35 @@ fn instant_of(text: &str, tz: Tz) -> Option<DateTime<Utc>> {
 }
 
 /// `t` moved forward by `days` in `tz`'s local time (the same wall-clock time, its offset
-/// as on the new day).
+/// as on the new day). A wall-clock time the new day skips (the hour clocks go forward)
+/// is pushed on by the gap, as clocks do: 02:30 becomes 03:30 summer time.
 fn later(t: DateTime<FixedOffset>, days: u64, tz: Tz) -> Option<DateTime<FixedOffset>> {
-    let local = t.with_timezone(&tz).naive_local() + Days::new(days);
-    let moved = tz.from_local_datetime(&local).earliest()?;
-    Some(moved.fixed_offset())
+    let local = t
+        .with_timezone(&tz)
+        .naive_local()
+        .checked_add_days(Days::new(days))?;
+    match tz.from_local_datetime(&local).earliest() {
+        Some(moved) => Some(moved.fixed_offset()),
+        None => {
+            // The skipped wall-clock time read with the offset in force before the gap.
+            let before = tz
+                .from_local_datetime(&(local - chrono::TimeDelta::hours(6)))
+                .earliest()?;
+            let utc = local
+                - chrono::TimeDelta::seconds(
+                    before.fixed_offset().offset().local_minus_utc().into(),
+                );
+            Some(utc.and_utc().with_timezone(&tz).fixed_offset())
+        }
+    }
 }
 
 /// A written date or time moved forward by `days`, in the form it was written; `None` for
 /// text that is not one.
 fn shifted_text(text: &str, days: u64, tz: Tz) -> Option<String> {
     Some(match written(text)? {
-        Written::Naive(d, f) => (d + Days::new(days)).format(f).to_string(),
-        Written::Date(d, f) => (d + Days::new(days)).format(f).to_string(),
+        Written::Naive(d, f) => d.checked_add_days(Days::new(days))?.format(f).to_string(),
+        Written::Date(d, f) => d.checked_add_days(Days::new(days))?.format(f).to_string(),
         Written::Offset(d) => later(d, days, tz)?.to_rfc3339(),
     })
 }
@@ -731,6 +747,15 @@ mod tests {
             shifted_text("2025-11-25T12:00:00+01:00", days, tz).unwrap(),
             "2026-04-07T12:00:00+02:00"
         );
+        // Into the hour the clocks skip: pushed on by the gap, as the clocks are.
+        assert_eq!(
+            shifted_text("2032-02-29T02:00:00+01:00", 28, tz).unwrap(),
+            "2032-03-28T03:00:00+02:00"
+        );
+        assert_eq!(
+            shifted_text("2032-02-29T02:00", 28, tz).unwrap(),
+            "2032-03-28T02:00"
+        );
         for words in ["morgen", "Dienstag", "25.11.", "12:00", "Dauerwelle"] {
             assert_eq!(shifted_text(words, days, tz), None, "{words}");
         }
@@ -759,9 +784,25 @@ mod tests {
             let moved = shifted_text(&text, weeks * 7, tz).unwrap();
             let (before, after) = (instant_of(&text, tz).unwrap(), instant_of(&moved, tz));
             let Some(after) = after else {
-                return Ok(()); // moved into a skipped hour (a DST change)
+                // A local time moved into the hour the clocks skip keeps its words.
+                proptest::prop_assert!(form < 6, "{} -> {}", text, moved);
+                return Ok(());
             };
             let (b, a) = (before.with_timezone(&tz), after.with_timezone(&tz));
+            let target = b.naive_local() + chrono::TimeDelta::days(i64::try_from(weeks * 7).unwrap());
+            if form == 6 && tz.from_local_datetime(&target).earliest().is_none() {
+                // Moved into the skipped hour: pushed on by the gap, the same instant later.
+                proptest::prop_assert_eq!(
+                    (a.date_naive() - b.date_naive()).num_days(),
+                    i64::try_from(weeks * 7).unwrap()
+                );
+                proptest::prop_assert_eq!(
+                    (a.hour(), a.minute()),
+                    (b.hour() + 1, b.minute()),
+                    "{} -> {}", text, moved
+                );
+                return Ok(());
+            }
             proptest::prop_assert_eq!(b.weekday(), a.weekday(), "{} -> {}", text, moved);
             proptest::prop_assert_eq!((b.hour(), b.minute()), (a.hour(), a.minute()));
             proptest::prop_assert_eq!(
