@@ -36,8 +36,42 @@ impl Op {
 pub struct Gate {
     pub metric: String,
     pub op: Op,
-    /// The threshold; durations are in milliseconds.
+    /// The threshold; durations are in milliseconds, percentages as fractions.
     pub threshold: f64,
+    /// How the threshold was written, so `p99(start_booking) < 2` (seconds? milliseconds?)
+    /// or `false_refusal_rate < 2` (meaning 2 %) is refused instead of judged.
+    pub unit: Unit,
+}
+
+/// How a gate's threshold was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Number,
+    Percent,
+    Duration,
+}
+
+/// What a metric measures, which decides the thresholds that make sense for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `pNN(op)`, `max(op)`: a duration.
+    Latency,
+    /// A fraction from 0 to 1 (or a percentage).
+    Rate,
+    /// Seconds as a plain number.
+    Seconds,
+    /// Everything else: a count.
+    Count,
+}
+
+fn kind(metric: &str) -> Kind {
+    match metric.split_once('(') {
+        Some((func, _)) if func.trim() != "count" => Kind::Latency,
+        Some(_) => Kind::Count,
+        None if metric.ends_with("_rate") => Kind::Rate,
+        None if metric == "sim.simulated_seconds" => Kind::Seconds,
+        None => Kind::Count,
+    }
 }
 
 /// A gate's verdict on one run.
@@ -73,19 +107,22 @@ impl Gate {
         if metric.is_empty() {
             return Err("expected a metric before the comparison".into());
         }
+        let (threshold, unit) = parse_threshold(value)?;
         Ok(Gate {
             metric: metric.to_owned(),
             op,
-            threshold: parse_threshold(value)?,
+            threshold,
+            unit,
         })
     }
 
     /// Whether the metric is one a summary has (the schema in the README): a typo such as
     /// `invariants.dubble_booking` is an error naming the closest valid names, not a gate
-    /// that reads nothing and passes.
+    /// that reads nothing and passes. And whether the threshold is written in the metric's
+    /// unit: a latency takes a duration, a rate a fraction or percentage, a count a number.
     pub fn check_metric(&self) -> Result<(), String> {
         if metric_is_known(&self.metric) {
-            return Ok(());
+            return self.check_unit();
         }
         let mut candidates: Vec<(usize, String)> = example_metrics()
             .into_iter()
@@ -98,6 +135,30 @@ impl Gate {
             self.metric,
             closest.join(", ")
         ))
+    }
+
+    fn check_unit(&self) -> Result<(), String> {
+        let (t, m) = (self.threshold, &self.metric);
+        match (kind(m), self.unit) {
+            (Kind::Latency, Unit::Duration) => Ok(()),
+            // Zero needs no unit: `max(lock_wait) == 0`.
+            (Kind::Latency, Unit::Number) if t == 0.0 => Ok(()),
+            (Kind::Latency, _) => Err(format!(
+                "`{m}` is a latency: write the threshold as a duration, e.g. `2s` or `1400ms`"
+            )),
+            (Kind::Rate, Unit::Number | Unit::Percent) if (0.0..=1.0).contains(&t) => Ok(()),
+            (Kind::Rate, _) => Err(format!(
+                "`{m}` is a rate from 0 to 1: write the threshold as a fraction or a percentage, \
+                 e.g. `0.02` or `2%`"
+            )),
+            (Kind::Seconds | Kind::Count, Unit::Number) if t >= 0.0 => Ok(()),
+            (Kind::Seconds, _) => Err(format!(
+                "`{m}` is a number of seconds: write the threshold as a number >= 0, e.g. `300`"
+            )),
+            (Kind::Count, _) => Err(format!(
+                "`{m}` is a count: write the threshold as a number >= 0, e.g. `0` or `2900`"
+            )),
+        }
     }
 
     /// Whether a value passes the comparison.
@@ -257,22 +318,22 @@ fn example_metrics() -> Vec<String> {
     out
 }
 
-fn parse_threshold(text: &str) -> Result<f64, String> {
+fn parse_threshold(text: &str) -> Result<(f64, Unit), String> {
     let bad = || {
-        format!("expected a number, a percentage or a duration after the comparison, got `{text}`")
+        format!(
+            "expected a finite number, a percentage or a duration after the comparison, got `{text}`"
+        )
     };
+    let finite = |v: f64| if v.is_finite() { Ok(v) } else { Err(bad()) };
     if let Some(percent) = text.strip_suffix('%') {
-        return percent
-            .trim()
-            .parse::<f64>()
-            .map(|v| v / 100.0)
-            .map_err(|_| bad());
+        let v = percent.trim().parse::<f64>().map_err(|_| bad())?;
+        return Ok((finite(v / 100.0)?, Unit::Percent));
     }
     if let Ok(v) = text.parse::<f64>() {
-        return Ok(v);
+        return Ok((finite(v)?, Unit::Number));
     }
     humantime::parse_duration(text)
-        .map(|d| d.as_secs_f64() * 1000.0)
+        .map(|d| (d.as_secs_f64() * 1000.0, Unit::Duration))
         .map_err(|_| bad())
 }
 
@@ -301,8 +362,43 @@ mod tests {
             "outcome_errors.race_lost.slot_taken >= 1",
             "reservations.local.converted > 0",
             "false_refusal_rate < 1%",
+            "race_failure_rate <= 0.05",
+            "max(lock_wait) == 0",
+            "count(check_availability) >= 3000",
+            "sim.simulated_seconds >= 300",
         ] {
             Gate::parse(good).unwrap().check_metric().unwrap();
+        }
+    }
+
+    /// A threshold in the wrong unit is a typo that would judge something else: refused,
+    /// saying which unit the metric takes.
+    #[test]
+    fn a_threshold_in_the_wrong_unit_is_refused_naming_the_unit() {
+        for (bad, says) in [
+            ("p99(check_availability) < 1", "duration"),
+            ("p95(start_booking) < 5%", "duration"),
+            ("max(calcom.slots) <= 2000", "duration"),
+            ("false_refusal_rate < 2", "fraction"),
+            ("race_failure_rate < 2s", "fraction"),
+            ("race_failure_rate < 150%", "fraction"),
+            ("outcomes.booked >= 10ms", "count"),
+            ("invariants.double_booking == 0%", "count"),
+            ("outcomes.booked >= -1", "count"),
+            ("count(start_booking) > 1s", "count"),
+            ("sim.simulated_seconds > 5m", "seconds"),
+        ] {
+            let e = Gate::parse(bad).unwrap().check_metric().unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        for bad in [
+            "p99(call) < nan",
+            "outcomes.booked >= inf",
+            "calls > -inf",
+            "calls < 1e999",
+        ] {
+            let e = Gate::parse(bad).unwrap_err();
+            assert!(e.contains("finite"), "{bad}: {e}");
         }
         for example in example_metrics() {
             assert!(metric_is_known(&example), "{example}");
