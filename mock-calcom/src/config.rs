@@ -133,6 +133,29 @@ impl MockConfig {
                 ));
             }
         }
+        // Two bookings of one host that overlap before anything runs would be reported as
+        // a double booking the system under test never made.
+        let mut held: Vec<(u64, DateTime<FixedOffset>, DateTime<FixedOffset>, usize)> = Vec::new();
+        for (i, b) in self.bookings.iter().enumerate() {
+            let Some(et) = self.event_types.iter().find(|et| et.id == b.event_type) else {
+                continue;
+            };
+            let host = b.host.or_else(|| et.hosts.first().copied()).unwrap_or(0);
+            let minutes = b.length_minutes.unwrap_or(et.length_minutes);
+            let end = b.start + chrono::TimeDelta::minutes(minutes.into());
+            held.push((host, b.start, end, i));
+        }
+        held.sort_by_key(|(host, start, _, i)| (*host, *start, *i));
+        for pair in held.windows(2) {
+            let ((host, _, end, i), (next_host, next_start, _, j)) = (pair[0], pair[1]);
+            if host == next_host && next_start < end {
+                let (first, second) = (i.min(j), i.max(j));
+                return Err(format!(
+                    "bookings[{second}]: overlaps bookings[{first}] for host {host}: a double \
+                     booking before the run starts"
+                ));
+            }
+        }
         for (i, f) in self.faults.iter().enumerate() {
             if !(0.0..=1.0).contains(&f.probability) {
                 return Err(format!(
@@ -975,6 +998,60 @@ mod tests {
         assert!(err.contains("line 5"), "{err}");
         assert!(err.contains("unknown field `limt`"), "{err}");
         assert!(err.contains("expected one of"), "{err}");
+    }
+
+    /// Bookings present at start that overlap for one host are refused (the checker would
+    /// blame the system under test); back to back, or on different hosts, they are fine.
+    #[test]
+    fn overlapping_bookings_at_start_are_refused() {
+        let world = |bookings: &str| {
+            format!(
+                r#"
+            [[hosts]]
+            id = 1
+            name = "Fabian Spitzer"
+            working_hours = {{ weekdays = ["09:00-18:00"] }}
+
+            [[hosts]]
+            id = 2
+            name = "Lena Hoffmann"
+            working_hours = {{ weekdays = ["09:00-18:00"] }}
+
+            [[event_types]]
+            id = 10
+            slug = "cut"
+            title = "Cut"
+            length_minutes = 30
+            hosts = [1, 2]
+            {bookings}"#
+            )
+        };
+        let at = |start: &str, host: u64, minutes: u32| {
+            format!(
+                "\n[[bookings]]\nevent_type = 10\nstart = \"{start}\"\nhost = {host}\nlength_minutes = {minutes}\n"
+            )
+        };
+        let overlapping = [
+            at("2025-11-25T10:00:00+01:00", 1, 30),
+            at("2025-11-25T11:00:00+01:00", 1, 30),
+            at("2025-11-25T09:00:00+01:00", 2, 30),
+            at("2025-11-25T09:45:00+01:00", 1, 30),
+        ]
+        .concat();
+        let err = MockConfig::from_toml(&world(&overlapping), "w.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bookings[3]: overlaps bookings[0] for host 1"),
+            "{err}"
+        );
+        let fine = [
+            at("2025-11-25T10:00:00+01:00", 1, 30),
+            at("2025-11-25T10:30:00+01:00", 1, 30),
+            at("2025-11-25T10:00:00+01:00", 2, 30),
+        ]
+        .concat();
+        MockConfig::from_toml(&world(&fine), "w.toml").unwrap();
     }
 
     #[test]
