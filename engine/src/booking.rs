@@ -312,7 +312,9 @@ impl Engine {
     /// booking twice by retrying blindly. When Cal.com cannot be asked either, the create
     /// stays uncertain: a later create of the same booking (Retell's retry, the caller
     /// again) asks first and never creates blindly, or it would be refused by its own lost
-    /// booking and tell the caller "vergeben" while holding it.
+    /// booking and tell the caller "vergeben" while holding it. Refused because the slot is
+    /// taken, it may be taken by its own earlier booking whose compensating cancel Cal.com
+    /// has not taken yet (a failed attempt undone, then tried again): that one is reclaimed.
     pub(crate) async fn create(&self, b: &NewBooking) -> Result<CalcomBooking, CalcomError> {
         if !self.policy().reconcile_lost_creates {
             return self.calcom.create_booking(b).await;
@@ -332,6 +334,15 @@ impl Engine {
             }
         }
         let first = self.calcom.create_booking(b).await;
+        if matches!(
+            first,
+            Err(CalcomError::SlotTaken(_)
+                | CalcomError::Conflict
+                | CalcomError::ReservationConflict(_))
+        ) && let Some(made) = self.reclaim_compensated(b).await
+        {
+            return Ok(made);
+        }
         if !first.as_ref().is_err_and(CalcomError::is_indeterminate) {
             return first;
         }
@@ -347,6 +358,21 @@ impl Engine {
                 first
             }
         }
+    }
+
+    /// The booking `b` describes if Cal.com still holds it and its compensating cancel is
+    /// waiting in the outbox: taken off the outbox (under its lock, so the background job
+    /// cannot cancel it now) and returned, to be held instead of undone.
+    async fn reclaim_compensated(&self, b: &NewBooking) -> Option<CalcomBooking> {
+        if lock(&self.cancel_outbox).is_empty() {
+            return None;
+        }
+        let made = self.find_own(b).await.ok()??;
+        let mut outbox = lock(&self.cancel_outbox);
+        let at = outbox.iter().position(|(uid, _, _)| *uid == made.uid)?;
+        outbox.remove(at);
+        *lock(&self.reconciled) += 1;
+        Some(made)
     }
 
     /// Hands the uncertain ones among `creates` (answer lost, Cal.com not asked yet) of a
