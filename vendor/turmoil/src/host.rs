@@ -93,7 +93,9 @@ impl Host {
         }
     }
 
-    pub(crate) fn assign_ephemeral_port(&mut self) -> u16 {
+    /// A free ephemeral port; none left is `AddrNotAvailable`, as an operating system
+    /// answers (bookingsim: was a panic that took the whole simulation down).
+    pub(crate) fn assign_ephemeral_port(&mut self) -> io::Result<u16> {
         for _ in self.ephemeral_ports.clone() {
             let ret = self.next_ephemeral_port;
 
@@ -110,10 +112,13 @@ impl Host {
                 continue;
             }
 
-            return ret;
+            return Ok(ret);
         }
 
-        panic!("Host: '{}' ports exhausted", self.nodename)
+        Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!("Host: '{}' ports exhausted", self.nodename),
+        ))
     }
 
     /// Receive the `envelope` from the network.
@@ -555,6 +560,13 @@ impl Tcp {
         self.sockets.swap_remove(&pair);
     }
 
+    /// A connect that never completed (refused, or its future dropped: a timeout) gives
+    /// its socket, and so its ephemeral port, back (bookingsim: they used to stay taken
+    /// until the host ran out of ports).
+    pub(crate) fn abandon_stream(&mut self, pair: SocketPair) {
+        self.sockets.swap_remove(&pair);
+    }
+
     pub(crate) fn close_stream_half(&mut self, pair: SocketPair) {
         // Receiving a RST removes the socket, so it's possible that has occurred
         // when halves of the stream drop.
@@ -625,10 +637,10 @@ mod test {
         host.udp.bind((host.addr, 49162).into())?;
 
         for _ in 49152..49161 {
-            host.assign_ephemeral_port();
+            host.assign_ephemeral_port()?;
         }
 
-        assert_eq!(49152, host.assign_ephemeral_port());
+        assert_eq!(49152, host.assign_ephemeral_port()?);
 
         Ok(())
     }

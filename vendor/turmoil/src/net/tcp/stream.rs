@@ -75,7 +75,7 @@ impl TcpStream {
 
             let (pair, rx, bidi) = {
                 let host = world.current_host_mut();
-                let mut local_addr = SocketAddr::new(host.addr, host.assign_ephemeral_port());
+                let mut local_addr = SocketAddr::new(host.addr, host.assign_ephemeral_port()?);
                 if dst.ip().is_loopback() {
                     local_addr.set_ip(dst.ip());
                 }
@@ -95,9 +95,12 @@ impl TcpStream {
             Ok::<_, Error>((pair, rx, bidi))
         })?;
 
+        // Until the SYN-ACK, the socket is given back if this ends another way.
+        let connecting = Connecting(Some(pair));
         syn_ack.await.map_err(|_| {
             io::Error::new(io::ErrorKind::ConnectionRefused, pair.remote.to_string())
         })?;
+        connecting.established();
 
         tracing::trace!(target: TRACING_TARGET, src = ?pair.remote, dst = ?pair.local, protocol = %"TCP SYN-ACK", "Recv");
 
@@ -624,6 +627,34 @@ impl Drop for ReadHalf {
 
             world.current_host_mut().tcp.close_stream_half(*self.pair);
         })
+    }
+}
+
+/// A connect under way (bookingsim): refused, or its future dropped before the SYN-ACK (a
+/// timeout around it), it removes the socket it registered, so that its ephemeral port is
+/// free again, as an operating system frees it.
+struct Connecting(Option<SocketPair>);
+
+impl Connecting {
+    fn established(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Connecting {
+    fn drop(&mut self) {
+        if let Some(pair) = self.0 {
+            World::current_if_set(|world| {
+                let host = if pair.local.ip().is_loopback() {
+                    Some(world.current_host_mut())
+                } else {
+                    world.hosts.get_mut(&pair.local.ip())
+                };
+                if let Some(host) = host {
+                    host.tcp.abandon_stream(pair);
+                }
+            });
+        }
     }
 }
 
