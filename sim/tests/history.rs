@@ -64,6 +64,38 @@ fn no_answer_after_the_last_fault_healed_fires_and_during_one_does_not() {
     assert!(kinds(&endless).is_empty(), "{:?}", kinds(&endless));
 }
 
+/// An appointment whose sync is still pending at the end misses its Cal.com booking: an
+/// orphan once every fault healed, no verdict while one never ends (the engine is still
+/// trying); one whose sync failed is an orphan either way.
+#[test]
+fn a_pending_sync_is_an_orphan_unless_a_fault_never_ended() {
+    let save = |sync: &str| {
+        event(
+            2000,
+            "engine",
+            "save",
+            "appointment",
+            &format!(r#"{{"id":1,"call_id":null,"uids":[null],"sync":"{sync}"}}"#),
+        )
+    };
+    let healed = [
+        event(1000, "nemesis", "start", "calcom_fault", "null"),
+        save("Pending"),
+        event(60000, "nemesis", "stop", "calcom_fault", "null"),
+    ];
+    assert_eq!(kinds(&healed), [("orphan_local".to_owned(), 2000)]);
+    let endless = [
+        event(1000, "nemesis", "start", "calcom_fault", "null"),
+        save("Pending"),
+    ];
+    assert!(kinds(&endless).is_empty(), "{:?}", kinds(&endless));
+    let failed = [
+        event(1000, "nemesis", "start", "calcom_fault", "null"),
+        save("Failed"),
+    ];
+    assert_eq!(kinds(&failed), [("orphan_local".to_owned(), 2000)]);
+}
+
 #[test]
 fn a_lock_or_reservation_left_at_the_end_dangles() {
     let clean = [event(9000, "engine", "settle", "locks", r#"{"held":[]}"#)];
