@@ -145,6 +145,10 @@ enum Command {
         /// Where failures go (default: out/explore).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Print the world of `--seed` as a scenario file (whole, not shrunk), run nothing:
+        /// `bookingsim explore --seed 7617 --print > world.toml`.
+        #[arg(long)]
+        print: bool,
     },
     /// Run a scenario against a running booking engine and a running `mock-calcom serve`, in
     /// real time: the same outcomes, invariants (what can be seen from outside), histograms,
@@ -378,7 +382,14 @@ fn main() -> ExitCode {
             sets,
             jobs,
             out,
-        } => exit(explore(&paths, &sets, runs, time, seed, &policy, jobs, out)),
+            print,
+        } => {
+            if print {
+                exit(print_world(&paths, &sets, seed, &policy))
+            } else {
+                exit(explore(&paths, &sets, runs, time, seed, &policy, jobs, out))
+            }
+        }
     }
 }
 
@@ -561,6 +572,35 @@ fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
     sim::gate::scenario_files(paths).map_err(|e| Failure(BAD_INPUT, e))
 }
 
+/// The worlds explore draws from: generated, or around the files in `paths`.
+fn worlds(paths: &[PathBuf], sets: &[String]) -> Result<sim::explore::Worlds, Failure> {
+    let mut around = Vec::new();
+    for f in scenario_files(paths)? {
+        load(&f, &[])?;
+        let text = std::fs::read_to_string(&f)
+            .map_err(|e| Failure(BAD_INPUT, format!("{}: {e}", f.display())))?;
+        around.push((f.display().to_string(), text));
+    }
+    Ok(sim::explore::Worlds {
+        around,
+        sets: sets.to_vec(),
+    })
+}
+
+/// `explore --print`: the world of one seed, under the policy explore would run it with.
+fn print_world(paths: &[PathBuf], sets: &[String], seed: u64, policy: &str) -> Result<u8, Failure> {
+    booking_engine::Policy::preset(policy)
+        .ok_or_else(|| Failure(BAD_INPUT, format!("--policy: unknown policy `{policy}`")))?;
+    let text = worlds(paths, sets)?
+        .world(seed)
+        .map_err(|e| Failure(BAD_INPUT, e))?;
+    let text =
+        sim::scenario::with_sets_text(&text, "explore", &[format!("policy.preset=\"{policy}\"")])
+            .map_err(|e| Failure(BAD_INPUT, e.to_string()))?;
+    print!("{text}");
+    Ok(0)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn explore(
     paths: &[PathBuf],
@@ -577,17 +617,7 @@ fn explore(
     if runs == 0 || runs > 10_000_000 {
         return Err(Failure(BAD_INPUT, "--runs: expected 1 to 10000000".into()));
     }
-    let mut around = Vec::new();
-    for f in scenario_files(paths)? {
-        load(&f, &[])?;
-        let text = std::fs::read_to_string(&f)
-            .map_err(|e| Failure(BAD_INPUT, format!("{}: {e}", f.display())))?;
-        around.push((f.display().to_string(), text));
-    }
-    let worlds = sim::explore::Worlds {
-        around,
-        sets: sets.to_vec(),
-    };
+    let worlds = worlds(paths, sets)?;
     // The first worlds are checked up front: a bad `[explore]` range or `--set` is bad input,
     // not a world that fails to run.
     for s in seed..seed.saturating_add(paths.len().max(1) as u64) {
