@@ -166,6 +166,26 @@ pub fn place(service: &Service, start: DateTime<Utc>) -> Vec<PlacedSegment> {
         .collect()
 }
 
+/// What became of a compensating cancel when its booking was to be kept.
+enum Withdrawn {
+    /// It was pending and is withdrawn: the booking is kept.
+    Kept(CalcomBooking),
+    /// None was pending.
+    NonePending(CalcomBooking),
+    /// It was on its way and Cal.com took it: the booking is gone.
+    Cancelled,
+}
+
+impl Withdrawn {
+    /// The booking, unless it was cancelled.
+    fn kept(self) -> Option<CalcomBooking> {
+        match self {
+            Withdrawn::Kept(made) | Withdrawn::NonePending(made) => Some(made),
+            Withdrawn::Cancelled => None,
+        }
+    }
+}
+
 /// What makes two creates the same booking: event type, start and the engine's metadata
 /// (call or appointment id, service).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -315,42 +335,60 @@ impl Engine {
     /// booking and tell the caller "vergeben" while holding it. Refused because the slot is
     /// taken, it may be taken by its own earlier booking whose compensating cancel Cal.com
     /// has not taken yet (a failed attempt undone, then tried again): that one is reclaimed.
+    /// Whatever it adopts, a cancel of it still pending is withdrawn first (`withdraw_cancel`).
     pub(crate) async fn create(&self, b: &NewBooking) -> Result<CalcomBooking, CalcomError> {
         if !self.policy().reconcile_lost_creates {
             return self.calcom.create_booking(b).await;
         }
         let key = CreateKey::of(b);
         if lock(&self.uncertain_creates).contains(&key) {
-            match self.find_own(b).await {
-                Ok(Some(made)) => {
-                    lock(&self.uncertain_creates).remove(&key);
-                    *lock(&self.reconciled) += 1;
-                    return Ok(made);
-                }
-                Ok(None) => {
-                    lock(&self.uncertain_creates).remove(&key);
-                }
-                Err(e) => return Err(e),
+            let found = self.find_own(b).await?;
+            lock(&self.uncertain_creates).remove(&key);
+            if let Some(made) = found
+                && let Some(made) = self.withdraw_cancel(made).await.kept()
+            {
+                *lock(&self.reconciled) += 1;
+                return Ok(made);
             }
         }
+        let compensating =
+            !lock(&self.cancel_outbox).is_empty() || lock(&self.cancelling).is_some();
         let first = self.calcom.create_booking(b).await;
-        if matches!(
-            first,
-            Err(CalcomError::SlotTaken(_)
-                | CalcomError::Conflict
-                | CalcomError::ReservationConflict(_))
-        ) && let Some(made) = self.reclaim_compensated(b).await
+        if compensating
+            && matches!(
+                first,
+                Err(CalcomError::SlotTaken(_)
+                    | CalcomError::Conflict
+                    | CalcomError::ReservationConflict(_))
+            )
         {
-            return Ok(made);
+            // The slot may be taken by its own booking from an attempt undone since.
+            return match self.find_own(b).await {
+                Ok(Some(made)) => match self.withdraw_cancel(made).await {
+                    Withdrawn::Kept(made) => {
+                        *lock(&self.reconciled) += 1;
+                        Ok(made)
+                    }
+                    // Its own booking stands and nobody undoes it: the refusal stands.
+                    Withdrawn::NonePending(_) => first,
+                    Withdrawn::Cancelled => self.calcom.create_booking(b).await,
+                },
+                // Cancelled while this create was on its way, or someone else's.
+                Ok(None) => self.calcom.create_booking(b).await,
+                Err(_) => first,
+            };
         }
         if !first.as_ref().is_err_and(CalcomError::is_indeterminate) {
             return first;
         }
         match self.find_own(b).await {
-            Ok(Some(made)) => {
-                *lock(&self.reconciled) += 1;
-                Ok(made)
-            }
+            Ok(Some(made)) => match self.withdraw_cancel(made).await.kept() {
+                Some(made) => {
+                    *lock(&self.reconciled) += 1;
+                    Ok(made)
+                }
+                None => self.calcom.create_booking(b).await,
+            },
             Ok(None) => self.calcom.create_booking(b).await,
             // Cal.com still out of reach: the booking may or may not exist.
             Err(_) => {
@@ -360,19 +398,31 @@ impl Engine {
         }
     }
 
-    /// The booking `b` describes if Cal.com still holds it and its compensating cancel is
-    /// waiting in the outbox: taken off the outbox (under its lock, so the background job
-    /// cannot cancel it now) and returned, to be held instead of undone.
-    async fn reclaim_compensated(&self, b: &NewBooking) -> Option<CalcomBooking> {
-        if lock(&self.cancel_outbox).is_empty() {
-            return None;
+    /// An own booking found in Cal.com, about to be kept: a compensating cancel of it that
+    /// still waits in the outbox is withdrawn (under the outbox's lock, so the background
+    /// job cannot send it now); one the job is sending right now is awaited: refused again,
+    /// it is back in the outbox and withdrawn; taken, the booking is gone.
+    async fn withdraw_cancel(&self, made: CalcomBooking) -> Withdrawn {
+        let mut waited = false;
+        loop {
+            {
+                let mut outbox = lock(&self.cancel_outbox);
+                if let Some(at) = outbox.iter().position(|(uid, _, _)| *uid == made.uid) {
+                    outbox.remove(at);
+                    return Withdrawn::Kept(made);
+                }
+            }
+            if lock(&self.cancelling).as_deref() != Some(made.uid.as_str()) {
+                break;
+            }
+            waited = true;
+            simkit::time::sleep(std::time::Duration::from_millis(250)).await;
         }
-        let made = self.find_own(b).await.ok()??;
-        let mut outbox = lock(&self.cancel_outbox);
-        let at = outbox.iter().position(|(uid, _, _)| *uid == made.uid)?;
-        outbox.remove(at);
-        *lock(&self.reconciled) += 1;
-        Some(made)
+        if waited {
+            Withdrawn::Cancelled
+        } else {
+            Withdrawn::NonePending(made)
+        }
     }
 
     /// Hands the uncertain ones among `creates` (answer lost, Cal.com not asked yet) of a

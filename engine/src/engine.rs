@@ -128,6 +128,8 @@ pub struct Engine {
     pub(crate) attempts: Mutex<Attempts>,
     /// Compensating cancels Cal.com refused for now: (uid, reason, tries left).
     pub(crate) cancel_outbox: Mutex<Vec<(String, String, u32)>>,
+    /// The booking the background job is cancelling from the outbox right now.
+    pub(crate) cancelling: Mutex<Option<String>>,
     /// Creates whose answer was lost and that Cal.com could not be asked about: whether they
     /// were made is unknown until it can (see `Engine::create`).
     pub(crate) uncertain_creates: Mutex<std::collections::BTreeSet<crate::booking::CreateKey>>,
@@ -149,12 +151,19 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 const LOCK_POLL: Duration = Duration::from_millis(250);
 
 /// How a repair Cal.com refused for now (crash recovery's sweep, a salon appointment's
-/// sync) waits before its next try: 30 s, then twice as long each time, at most 5 min.
-pub(crate) struct RepairBackoff(Duration);
+/// sync) waits before its next try: 30 s, then twice as long each time, up to a cap.
+pub(crate) struct RepairBackoff(Duration, Duration);
 
 impl RepairBackoff {
+    /// Crash recovery's sweep: at most 5 min between tries.
     pub(crate) fn new() -> Self {
-        RepairBackoff(Duration::from_secs(30))
+        RepairBackoff(Duration::from_secs(30), Duration::from_secs(300))
+    }
+
+    /// At most `cap` between tries: a salon appointment's sync, whose slot Cal.com offers
+    /// to anyone until it lands, tries again at least once a minute.
+    pub(crate) fn capped(cap: Duration) -> Self {
+        RepairBackoff(Duration::from_secs(30).min(cap), cap)
     }
 
     /// The wait before the next try.
@@ -165,7 +174,7 @@ impl RepairBackoff {
     /// Waits before the next try; the one after waits twice as long.
     pub(crate) async fn wait(&mut self) {
         simkit::time::sleep(self.0).await;
-        self.0 = (self.0 * 2).min(Duration::from_secs(300));
+        self.0 = (self.0 * 2).min(self.1);
     }
 }
 
@@ -211,6 +220,7 @@ impl Engine {
             reconciled: Mutex::default(),
             recovered: Mutex::default(),
             cancel_outbox: Mutex::default(),
+            cancelling: Mutex::default(),
             uncertain_creates: Mutex::default(),
             uncertain_outbox: Mutex::default(),
             attempts: Mutex::default(),
@@ -467,9 +477,21 @@ impl Engine {
             if expired > 0 {
                 tracing::debug!(expired, "local reservations expired");
             }
-            let due = std::mem::take(&mut *lock(&self.cancel_outbox));
-            for (uid, reason, left) in due {
+            // One at a time, those due when the round starts (one refused again goes to the
+            // back, for the next round): the others stay in the outbox, where a create that
+            // finds its own booking among them can still keep it (`Engine::create`).
+            let due = lock(&self.cancel_outbox).len();
+            for _ in 0..due {
+                let next = {
+                    let mut outbox = lock(&self.cancel_outbox);
+                    (!outbox.is_empty()).then(|| outbox.remove(0))
+                };
+                let Some((uid, reason, left)) = next else {
+                    break;
+                };
+                *lock(&self.cancelling) = Some(uid.clone());
                 self.compensate_one(uid, reason, left).await;
+                *lock(&self.cancelling) = None;
             }
             let uncertain = std::mem::take(&mut *lock(&self.uncertain_outbox));
             for (create, left) in uncertain {

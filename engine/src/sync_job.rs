@@ -70,7 +70,10 @@ impl Engine {
     pub(crate) async fn run_sync(self: Arc<Self>, id: u64, request: Resolved) {
         let policy = self.policy().clone();
         simkit::time::sleep(self.draw(&policy.sync_queue_delay)).await;
-        let mut backoff = RepairBackoff::new();
+        // Until the sync lands, Cal.com offers the slot to anyone (a walk-in booked in the
+        // app): once a minute at the most, not the recovery's 5, so that it lands soon
+        // after Cal.com recovers.
+        let mut backoff = RepairBackoff::capped(std::time::Duration::from_secs(60));
         for attempt in 1.. {
             // Under the per-stylist lock every booking the engine makes in Cal.com takes the
             // stylists' locks, the sync job's too (the seeds' job took none: baseline keeps that).
