@@ -452,7 +452,8 @@ pub fn generate(seed: u64) -> String {
     // Outages and the faults' lengths come from streams of their own, so that the rest of
     // every world stays as it was before they were added.
     let mut lengths = SeedStreams::new(seed).stream("explore-lengths");
-    let mut faults = misbehaviour(&mut rng, &mut lengths, &swarm);
+    let mut again = SeedStreams::new(seed).stream("explore-crash-again");
+    let mut faults = misbehaviour(&mut rng, &mut lengths, &mut again, &swarm);
     faults.push_str(&outage(
         &mut SeedStreams::new(seed).stream("explore-outage"),
     ));
@@ -498,7 +499,12 @@ fn outage(rng: &mut StreamRng) -> String {
 /// The faults and Cal.com misbehaviour `swarm` switches on, as scenario tables: 5xx on
 /// create, a 429 window, a stale listing, lost or duplicated webhooks, saves that fail, an
 /// engine crash, a partition.
-fn misbehaviour(rng: &mut StreamRng, lengths: &mut StreamRng, swarm: &Swarm) -> String {
+fn misbehaviour(
+    rng: &mut StreamRng,
+    lengths: &mut StreamRng,
+    again: &mut StreamRng,
+    swarm: &Swarm,
+) -> String {
     let mut faults = String::new();
     if swarm.create_errors {
         let p = [0.1, 0.3][rng.random_range(0..2)];
@@ -542,6 +548,16 @@ fn misbehaviour(rng: &mut StreamRng, lengths: &mut StreamRng, swarm: &Swarm) -> 
             faults,
             "[[faults]]\nkind = \"engine_crash\"\nat = \"{at}s\"\nrestart_after = \"{down}s\"\n"
         );
+        // In a third of those worlds (a stream of its own: the rest stay as they were) it
+        // dies again, while its recovery is under way or soon after.
+        if again.random_bool(1.0 / 3.0) {
+            let at = at + down + again.random_range(0..30);
+            let down = [5, 10, 45][again.random_range(0..3)];
+            let _ = writeln!(
+                faults,
+                "[[faults]]\nkind = \"engine_crash\"\nat = \"{at}s\"\nrestart_after = \"{down}s\"\n"
+            );
+        }
     }
     if swarm.partition {
         let at = rng.random_range(2..30);
@@ -644,8 +660,10 @@ fn around(origin: &str, text: &str, seed: u64) -> Result<String, String> {
     if space.faults {
         let swarm = Swarm::draw(&mut rng);
         let mut lengths = rng.clone();
-        let extra: toml::Table = toml::from_str(&misbehaviour(&mut rng, &mut lengths, &swarm))
-            .expect("generated tables parse");
+        let mut again = SeedStreams::new(seed).stream("explore-crash-again");
+        let extra: toml::Table =
+            toml::from_str(&misbehaviour(&mut rng, &mut lengths, &mut again, &swarm))
+                .expect("generated tables parse");
         merge(&mut doc, extra);
     }
     let mut sets = Vec::new();
@@ -1104,6 +1122,11 @@ mod tests {
                 .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
         }
         assert_ne!(generate(1), generate(2));
+        // Some worlds crash the engine twice: the second while the first's recovery runs.
+        assert!(
+            (0..300).any(|seed| generate(seed).matches("kind = \"engine_crash\"").count() == 2),
+            "no world with a second crash"
+        );
     }
 
     /// Half the worlds have a salon shape beyond stylists and services, and across them
