@@ -192,7 +192,7 @@ impl Withdrawn {
 pub(crate) struct CreateKey(u64, DateTime<Utc>, Vec<(String, String)>);
 
 impl CreateKey {
-    fn of(b: &NewBooking) -> Self {
+    pub(crate) fn of(b: &NewBooking) -> Self {
         let meta = b
             .metadata
             .iter()

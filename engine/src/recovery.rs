@@ -109,20 +109,25 @@ impl Engine {
         };
         let guard = self.acquire_all(&locks).await?;
         self.database().await;
-        if self.saved(&b.uid) {
+        if self.saved(b) {
             self.release(guard).await;
             return Ok(None);
         }
         Ok(Some(guard))
     }
 
-    /// Whether a booked appointment holds the Cal.com booking `uid`.
-    fn saved(&self, uid: &str) -> bool {
+    /// Whether a booked appointment holds the Cal.com booking `b`, or will: a part its sync
+    /// made before a crash, which the sync queued again keeps (its creates ask first).
+    fn saved(&self, b: &CalcomBooking) -> bool {
+        let appointment = b.metadata.get("appointment_id").and_then(|v| v.as_str());
         self.appointments.appointments().iter().any(|a| {
             a.status == AppointmentStatus::Booked
-                && a.phases
+                && (a
+                    .phases
                     .iter()
-                    .any(|p| p.calcom_uid.as_deref() == Some(uid))
+                    .any(|p| p.calcom_uid.as_deref() == Some(b.uid.as_str()))
+                    || (a.sync == SyncStatus::Pending
+                        && appointment == Some(a.id.to_string().as_str())))
         })
     }
 
@@ -176,6 +181,12 @@ impl Engine {
             };
             match self.resolve(&request) {
                 Ok(resolved) => {
+                    // The crashed process may have booked some of its parts before it died:
+                    // each create asks Cal.com first and keeps its own (`Engine::create`),
+                    // instead of being refused by it and failing the sync.
+                    let made_before = self.sync_bookings(a.id, &resolved);
+                    lock(&self.uncertain_creates)
+                        .extend(made_before.iter().map(crate::booking::CreateKey::of));
                     let engine = self.clone();
                     tokio::spawn(async move { engine.run_sync(a.id, resolved).await });
                 }

@@ -139,7 +139,7 @@ impl Engine {
     }
 
     /// The Cal.com bookings an appointment's sync makes, one per staffed segment.
-    fn sync_bookings(&self, id: u64, r: &Resolved) -> Vec<crate::calcom::NewBooking> {
+    pub(crate) fn sync_bookings(&self, id: u64, r: &Resolved) -> Vec<crate::calcom::NewBooking> {
         let name = self
             .appointments
             .appointment(id)
