@@ -371,6 +371,16 @@ pub fn generate(seed: u64) -> String {
             [30, 120][rng.random_range(0..2)]
         );
     }
+    // Now and then (a stream of its own) a tighter Cal.com plan, whose throttler blocks
+    // the key for a minute after 10-60 requests.
+    let mut config = SeedStreams::new(seed).stream("explore-config");
+    if config.random_bool(0.15) {
+        let limit = [10, 30, 60][config.random_range(0..3)];
+        let _ = writeln!(
+            tables,
+            "[calcom.api.rate_limit]\nlimit = {limit}\nwindow = \"60s\"\nblock = \"60s\"\n"
+        );
+    }
     let mut work = String::new();
     let service = |rng: &mut StreamRng| names[rng.random_range(0..names.len())].clone();
     let slot = |rng: &mut StreamRng| {
@@ -1122,6 +1132,9 @@ mod tests {
                 .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
         }
         assert_ne!(generate(1), generate(2));
+        // Some worlds have a tight Cal.com plan.
+        let worlds: String = (0..300).map(generate).collect();
+        assert!(worlds.contains("[calcom.api.rate_limit]\nlimit = 10\n"));
         // Some worlds crash the engine twice: the second while the first's recovery runs.
         assert!(
             (0..300).any(|seed| generate(seed).matches("kind = \"engine_crash\"").count() == 2),
