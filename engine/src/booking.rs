@@ -375,7 +375,9 @@ impl Engine {
                 },
                 // Cancelled while this create was on its way, or someone else's.
                 Ok(None) => self.calcom.create_booking(b).await,
-                Err(_) => first,
+                // Cal.com cannot be asked: whose booking takes the slot is not known yet,
+                // so the refusal is not final either (a sync tries again later).
+                Err(e) => Err(e),
             };
         }
         if !first.as_ref().is_err_and(CalcomError::is_indeterminate) {
