@@ -420,7 +420,8 @@ impl Engine {
             waited = true;
             simkit::time::sleep(std::time::Duration::from_millis(250)).await;
         }
-        if waited {
+        // Cancelled already (a listing may still show it): gone.
+        if waited || lock(&self.compensated).contains(&made.uid) {
             Withdrawn::Cancelled
         } else {
             Withdrawn::NonePending(made)
@@ -516,7 +517,9 @@ impl Engine {
     /// than 429 (already cancelled, gone) is final.
     pub(crate) async fn compensate_one(&self, uid: String, reason: String, left: u32) {
         match self.calcom.cancel_booking(&uid, &reason).await {
-            Ok(_) => {}
+            Ok(_) => {
+                lock(&self.compensated).insert(uid);
+            }
             Err(e) if left > 0 && e.is_transient() => {
                 tracing::warn!(%uid, error = ?e, "compensation refused for now; retried later");
                 lock(&self.cancel_outbox).push((uid, reason, left - 1));

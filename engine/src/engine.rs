@@ -130,6 +130,8 @@ pub struct Engine {
     pub(crate) cancel_outbox: Mutex<Vec<(String, String, u32)>>,
     /// The booking the background job is cancelling from the outbox right now.
     pub(crate) cancelling: Mutex<Option<String>>,
+    /// Bookings a compensating cancel has cancelled (a listing read since may lag behind).
+    pub(crate) compensated: Mutex<std::collections::BTreeSet<String>>,
     /// Creates whose answer was lost and that Cal.com could not be asked about: whether they
     /// were made is unknown until it can (see `Engine::create`).
     pub(crate) uncertain_creates: Mutex<std::collections::BTreeSet<crate::booking::CreateKey>>,
@@ -221,6 +223,7 @@ impl Engine {
             recovered: Mutex::default(),
             cancel_outbox: Mutex::default(),
             cancelling: Mutex::default(),
+            compensated: Mutex::default(),
             uncertain_creates: Mutex::default(),
             uncertain_outbox: Mutex::default(),
             attempts: Mutex::default(),

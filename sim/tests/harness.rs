@@ -318,6 +318,23 @@ fn callers_whose_connects_time_out_do_not_run_out_of_ports() {
     );
 }
 
+/// `sync-undo-in-flight` on the seed where explore found its last variant (3071): the undo
+/// of the sync's first part lands just after the retry's create is refused by it, and the
+/// look-up sent as it lands still shows the part; the engine knows it cancelled it and books
+/// anew (it used to take the part for one of its own nobody undoes, and fail the sync).
+#[test]
+fn a_part_whose_undo_landed_is_booked_anew_even_while_still_listed() {
+    let s = scenario("sync-undo-in-flight");
+    for seed in [293, 3071] {
+        let summary = run(&s, seed, "full");
+        assert!(
+            summary["violations"].as_array().unwrap().is_empty(),
+            "seed {seed}: {}",
+            summary["violations"]
+        );
+    }
+}
+
 /// Every number a run's summary has is a metric a gate may name, so the gate schema cannot
 /// fall behind the summary (a new counter a gate could not use, or one it silently misreads).
 #[test]
