@@ -344,10 +344,9 @@ impl Engine {
         if lock(&self.uncertain_creates).contains(&key) {
             let found = self.find_own(b).await?;
             lock(&self.uncertain_creates).remove(&key);
-            if let Some(made) = found
-                && let Some(made) = self.withdraw_cancel(made).await.kept()
+            if let Some(found) = found
+                && let Some(made) = self.adopt(found).await
             {
-                *lock(&self.reconciled) += 1;
                 return Ok(made);
             }
         }
@@ -384,11 +383,8 @@ impl Engine {
             return first;
         }
         match self.find_own(b).await {
-            Ok(Some(made)) => match self.withdraw_cancel(made).await.kept() {
-                Some(made) => {
-                    *lock(&self.reconciled) += 1;
-                    Ok(made)
-                }
+            Ok(Some(found)) => match self.adopt(found).await {
+                Some(made) => Ok(made),
                 None => self.calcom.create_booking(b).await,
             },
             Ok(None) => self.calcom.create_booking(b).await,
@@ -398,6 +394,14 @@ impl Engine {
                 first
             }
         }
+    }
+
+    /// An own booking found in Cal.com, kept (counted as reconciled) with any compensating
+    /// cancel of it withdrawn; `None` when that cancel already landed: it is gone.
+    async fn adopt(&self, found: CalcomBooking) -> Option<CalcomBooking> {
+        let made = self.withdraw_cancel(found).await.kept()?;
+        *lock(&self.reconciled) += 1;
+        Some(made)
     }
 
     /// An own booking found in Cal.com, about to be kept: a compensating cancel of it that

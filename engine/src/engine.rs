@@ -159,7 +159,7 @@ pub(crate) struct RepairBackoff(Duration, Duration);
 impl RepairBackoff {
     /// Crash recovery's sweep: at most 5 min between tries.
     pub(crate) fn new() -> Self {
-        RepairBackoff(Duration::from_secs(30), Duration::from_secs(300))
+        Self::capped(Duration::from_secs(300))
     }
 
     /// At most `cap` between tries: a salon appointment's sync, whose slot Cal.com offers

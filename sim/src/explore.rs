@@ -255,10 +255,11 @@ impl Shape {
     }
 }
 
-/// `"HH:MM"` as minutes of the day.
+/// `"HH:MM"` (one of the generator's own) as minutes of the day.
 fn minute_of_day(hhmm: &str) -> u32 {
-    let (h, m) = hhmm.split_once(':').unwrap_or_default();
-    h.parse::<u32>().unwrap_or(0) * 60 + m.parse::<u32>().unwrap_or(0)
+    use chrono::Timelike as _;
+    chrono::NaiveTime::parse_from_str(hhmm, "%H:%M")
+        .map_or(0, |t| t.num_seconds_from_midnight() / 60)
 }
 
 /// `day` at `time` in the salon's time zone, with its offset on that day.
@@ -1105,8 +1106,14 @@ pub fn write_failure(
         );
     }
     text.push('\n');
-    // The policy goes into the file, so that a plain `run` replays what explore saw.
-    let with_policy = toml::from_str::<toml::Table>(shrunk)
+    text.push_str(&with_policy(shrunk, policy));
+    crate::output::write_atomically(&failures, &name, &text)
+}
+
+/// A world's text with `policy` as its preset, so that a plain `run` replays what explore
+/// saw (the text as it was if it does not parse).
+pub fn with_policy(world: &str, policy: &str) -> String {
+    toml::from_str::<toml::Table>(world)
         .ok()
         .and_then(|mut doc| {
             let table = doc
@@ -1114,9 +1121,8 @@ pub fn write_failure(
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()));
             table.as_table_mut()?.insert("preset".into(), policy.into());
             toml::to_string(&doc).ok()
-        });
-    text.push_str(with_policy.as_deref().unwrap_or(shrunk));
-    crate::output::write_atomically(&failures, &name, &text)
+        })
+        .unwrap_or_else(|| world.to_owned())
 }
 
 #[cfg(test)]

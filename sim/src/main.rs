@@ -587,17 +587,20 @@ fn worlds(paths: &[PathBuf], sets: &[String]) -> Result<sim::explore::Worlds, Fa
     })
 }
 
+/// `--policy` of `explore`: one of the presets.
+fn known_policy(policy: &str) -> Result<(), Failure> {
+    booking_engine::Policy::preset(policy)
+        .map(drop)
+        .ok_or_else(|| Failure(BAD_INPUT, format!("--policy: unknown policy `{policy}`")))
+}
+
 /// `explore --print`: the world of one seed, under the policy explore would run it with.
 fn print_world(paths: &[PathBuf], sets: &[String], seed: u64, policy: &str) -> Result<u8, Failure> {
-    booking_engine::Policy::preset(policy)
-        .ok_or_else(|| Failure(BAD_INPUT, format!("--policy: unknown policy `{policy}`")))?;
+    known_policy(policy)?;
     let text = worlds(paths, sets)?
         .world(seed)
         .map_err(|e| Failure(BAD_INPUT, e))?;
-    let text =
-        sim::scenario::with_sets_text(&text, "explore", &[format!("policy.preset=\"{policy}\"")])
-            .map_err(|e| Failure(BAD_INPUT, e.to_string()))?;
-    print!("{text}");
+    print!("{}", sim::explore::with_policy(&text, policy));
     Ok(0)
 }
 
@@ -612,8 +615,7 @@ fn explore(
     jobs: Option<usize>,
     out: Option<PathBuf>,
 ) -> Result<u8, Failure> {
-    booking_engine::Policy::preset(policy)
-        .ok_or_else(|| Failure(BAD_INPUT, format!("--policy: unknown policy `{policy}`")))?;
+    known_policy(policy)?;
     if runs == 0 || runs > 10_000_000 {
         return Err(Failure(BAD_INPUT, "--runs: expected 1 to 10000000".into()));
     }

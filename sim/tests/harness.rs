@@ -135,6 +135,37 @@ fn bookingsim() -> Command {
     Command::new(env!("CARGO_BIN_EXE_bookingsim"))
 }
 
+/// `explore --print` writes the whole world of a seed, generated or around a file, with the
+/// policy explore runs it under, and runs nothing; an unknown policy is bad input.
+#[test]
+fn explore_prints_the_world_of_a_seed() {
+    let print = |args: &[&str]| {
+        let out = bookingsim()
+            .args(["explore", "--print"])
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    let (code, text) = print(&["--seed", "7", "--policy", "no-lock"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        text,
+        sim::explore::with_policy(&sim::explore::generate(7), "no-lock")
+    );
+    let world = Scenario::parse(&text, "printed").unwrap();
+    assert_eq!(world.policy.preset, "no-lock");
+    assert_eq!(world.seed, 7);
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/lone-caller.toml");
+    let (code, text) = print(&[file, "--seed", "3"]);
+    assert_eq!(code, Some(0));
+    let world = Scenario::parse(&text, "printed").unwrap();
+    assert_eq!((world.name.as_str(), world.seed), ("lone-caller", 3));
+    assert_eq!(world.policy.preset, "full");
+    let (code, text) = print(&["--policy", "fulll"]);
+    assert_eq!((code, text.as_str()), (Some(2), ""));
+}
+
 #[test]
 fn the_cli_exit_codes_say_ok_gate_failed_or_bad_input() {
     let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
