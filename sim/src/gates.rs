@@ -391,6 +391,24 @@ mod tests {
             let e = Gate::parse(bad).unwrap().check_metric().unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
         }
+        // The class, over every metric the summary has: each takes exactly the units of
+        // its kind (a latency a duration, a rate a fraction or percentage, anything else a
+        // number), and zero written bare.
+        for metric in example_metrics() {
+            let latency = metric.contains('(') && !metric.starts_with("count(");
+            let rate = metric.ends_with("_rate");
+            for (threshold, fits) in [
+                ("0", true),
+                ("1500ms", latency),
+                ("2%", rate),
+                ("0.5", rate || !latency),
+                ("3", !latency && !rate),
+            ] {
+                let gate = format!("{metric} < {threshold}");
+                let checked = Gate::parse(&gate).unwrap().check_metric();
+                assert_eq!(checked.is_ok(), fits, "{gate}: {checked:?}");
+            }
+        }
         for bad in [
             "p99(call) < nan",
             "outcomes.booked >= inf",
