@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 
 use crate::cache::Slots;
 
-use crate::calcom::{CalcomBooking, CalcomError, NewBooking};
+use crate::calcom::{CalcomBooking, CalcomError, NewBooking, SlotReservation};
 use crate::catalog::Service;
 use crate::dates;
 use crate::engine::{Engine, lock};
@@ -504,23 +504,52 @@ impl Engine {
         Ok(found.into_iter().find(ours))
     }
 
-    /// The saga's compensation: cancel in Cal.com what was booked, if the policy says so.
+    /// The saga's compensation: cancel in Cal.com what was booked, if the policy says so,
+    /// each cancel with the client's retries (nobody waits for an answer: a salon sync).
     pub(crate) async fn compensate(&self, booked: &[CalcomBooking], reason: &str) {
+        self.compensate_tries(booked, reason, false).await;
+    }
+
+    /// [`Self::compensate`] while a caller waits for the answer: with an outbox each cancel
+    /// is tried once, and one Cal.com refuses for now waits there for the background job
+    /// instead of holding the answer through the client's backoff (Retell hangs up after
+    /// 32 s). Without an outbox the client's retries are its only chance.
+    pub(crate) async fn compensate_answering(&self, booked: &[CalcomBooking], reason: &str) {
+        self.compensate_tries(booked, reason, true).await;
+    }
+
+    async fn compensate_tries(&self, booked: &[CalcomBooking], reason: &str, answering: bool) {
         if self.policy().saga_compensation {
             *lock(&self.compensations) += booked.len() as u64;
+            let retries = self.policy().compensation_retries;
             for b in booked {
-                let retries = self.policy().compensation_retries;
-                self.compensate_one(b.uid.clone(), reason.to_owned(), retries)
-                    .await;
+                let answer = if answering && retries > 0 {
+                    self.calcom.cancel_booking_once(&b.uid, reason).await
+                } else {
+                    self.calcom.cancel_booking(&b.uid, reason).await
+                };
+                self.compensated(b.uid.clone(), reason.to_owned(), retries, answer);
             }
         }
     }
 
-    /// One compensating cancel. Refused for now (rate limit, server error, no answer) it
-    /// goes to the outbox the background job retries, while tries are `left`; a 4xx other
-    /// than 429 (already cancelled, gone) is final.
+    /// One compensating cancel, sent with the client's retries (see [`Self::compensated`]).
     pub(crate) async fn compensate_one(&self, uid: String, reason: String, left: u32) {
-        match self.calcom.cancel_booking(&uid, &reason).await {
+        let answer = self.calcom.cancel_booking(&uid, &reason).await;
+        self.compensated(uid, reason, left, answer);
+    }
+
+    /// What Cal.com answered a compensating cancel. Refused for now (rate limit, server
+    /// error, no answer) it goes to the outbox the background job retries, while tries are
+    /// `left`; a 4xx other than 429 (already cancelled, gone) is final.
+    fn compensated(
+        &self,
+        uid: String,
+        reason: String,
+        left: u32,
+        answer: Result<CalcomBooking, CalcomError>,
+    ) {
+        match answer {
             Ok(_) => {
                 lock(&self.compensated).insert(uid);
             }
@@ -687,9 +716,20 @@ impl Engine {
             .collect()
     }
 
-    /// Whether this call holds `start` in Cal.com.
+    /// Whether this call holds `start` in Cal.com: an expired hold holds nothing (the
+    /// slot is Cal.com's to list again, maybe booked since) and is forgotten.
     fn holds_in_calcom(&self, call_id: &str, start: DateTime<Utc>) -> bool {
-        lock(&self.calcom_holds).contains_key(&(call_id.to_owned(), start))
+        let key = (call_id.to_owned(), start);
+        let now = self.now();
+        let mut holds = lock(&self.calcom_holds);
+        match holds.get(&key) {
+            Some(held) if held.iter().all(|h| h.until > now) => true,
+            Some(_) => {
+                holds.remove(&key);
+                false
+            }
+            None => false,
+        }
     }
 
     /// Reserves every staffed segment in Cal.com for `minutes`; all or none.
@@ -699,30 +739,57 @@ impl Engine {
         r: &Resolved,
         minutes: u32,
     ) -> Result<(), CalcomError> {
-        let mut uids = Vec::new();
+        let mut held = Vec::new();
         for (seg, event_type_id) in r.staffed() {
             match self
                 .calcom
                 .reserve_slot(event_type_id, seg.start, minutes)
                 .await
             {
-                Ok(held) => uids.push(held.uid),
+                Ok(hold) => held.push(hold),
                 Err(e) => {
-                    for uid in uids {
-                        let _ = self.calcom.release_slot(&uid).await;
-                    }
+                    self.release_holds(None, held).await;
                     return Err(e);
                 }
             }
         }
-        lock(&self.calcom_holds).insert((call_id.to_owned(), r.start), uids);
+        let now = self.now();
+        let mut holds = lock(&self.calcom_holds);
+        // Holds nobody came back for (a release Cal.com refused) are gone by now.
+        holds.retain(|_, held| held.iter().all(|h| h.until > now));
+        holds.insert((call_id.to_owned(), r.start), held);
         Ok(())
     }
 
     async fn release_calcom_holds(&self, call_id: &str, start: DateTime<Utc>) {
-        let uids = lock(&self.calcom_holds).remove(&(call_id.to_owned(), start));
-        for uid in uids.into_iter().flatten() {
-            let _ = self.calcom.release_slot(&uid).await;
+        let key = (call_id.to_owned(), start);
+        let held = lock(&self.calcom_holds).remove(&key);
+        self.release_holds(Some(key), held.unwrap_or_default())
+            .await;
+    }
+
+    /// Releases `held`, each tried once: the caller's answer never waits out a backoff for
+    /// what expires on its own anyway, and a throttled key is left for bookings. A hold
+    /// Cal.com refused to let go of for now stays `holder`'s until it expires (it still
+    /// hides the slot from everyone else, and from the holder's own listings).
+    async fn release_holds(
+        &self,
+        holder: Option<(String, DateTime<Utc>)>,
+        held: Vec<SlotReservation>,
+    ) {
+        let mut kept = Vec::new();
+        for hold in held {
+            if let Err(e) = self.calcom.release_slot_once(&hold.uid).await
+                && e.is_transient()
+            {
+                kept.push(hold);
+            }
+        }
+        if let Some(holder) = holder.filter(|_| !kept.is_empty()) {
+            lock(&self.calcom_holds)
+                .entry(holder)
+                .or_default()
+                .extend(kept);
         }
     }
 
@@ -937,7 +1004,7 @@ impl Engine {
         if let Some(Err(error)) = errors.into_iter().next() {
             // Saga: a partly booked compound service is undone, and what the lost answers
             // may have made is undone once Cal.com can be asked.
-            self.compensate(&booked, "Kompensation: Teilbuchung fehlgeschlagen")
+            self.compensate_answering(&booked, "Kompensation: Teilbuchung fehlgeschlagen")
                 .await;
             self.defer_uncertain(uncertain);
             return match error {
@@ -994,7 +1061,7 @@ impl Engine {
         self.database().await;
         if self.save_fails() {
             // Saga: undo in Cal.com what the engine cannot record; without it, orphans.
-            self.compensate(&booked, "Kompensation: lokale Speicherung fehlgeschlagen")
+            self.compensate_answering(&booked, "Kompensation: lokale Speicherung fehlgeschlagen")
                 .await;
             return BookOutcome::Failed {
                 request,

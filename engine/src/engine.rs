@@ -19,8 +19,9 @@ use crate::store::{AppointmentStore, InMemoryStore, ReservationStore};
 /// The booking attempt in progress per (call, start): a retry waits on its mutex.
 type Attempts = std::collections::BTreeMap<(String, DateTime<Utc>), Arc<tokio::sync::Mutex<()>>>;
 
-/// Cal.com reservation uids per (call, start).
-type CalcomHolds = std::collections::BTreeMap<(String, DateTime<Utc>), Vec<String>>;
+/// Cal.com reservations held per (call, start).
+type CalcomHolds =
+    std::collections::BTreeMap<(String, DateTime<Utc>), Vec<crate::calcom::SlotReservation>>;
 
 /// How an engine is set up.
 #[derive(Debug, Clone)]

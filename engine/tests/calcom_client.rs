@@ -360,3 +360,45 @@ async fn bookings_can_send_the_current_docs_version() {
         .unwrap();
     assert_eq!(b.uid, "bk_741");
 }
+
+#[tokio::test]
+async fn cleanup_tried_once_is_sent_once_whatever_cal_com_answers() {
+    let server = MockServer::start().await;
+    for status in [429, 503] {
+        server.reset().await;
+        Mock::given(method("POST"))
+            .and(path("/v2/bookings/bk_741/cancel"))
+            .respond_with(ResponseTemplate::new(status))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("DELETE"))
+            .and(path("/v2/slots/reservations/res_1"))
+            .respond_with(ResponseTemplate::new(status))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let c = client(&server, fast_retry());
+        let cancelled = c.cancel_booking_once("bk_741", "Kompensation").await;
+        assert!(cancelled.unwrap_err().is_transient(), "{status}");
+        assert!(
+            c.release_slot_once("res_1")
+                .await
+                .unwrap_err()
+                .is_transient()
+        );
+        assert_eq!(c.retries(), 0);
+        server.verify().await;
+    }
+    // The same requests with the policy's retries: once plus three.
+    server.reset().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/bookings/bk_741/cancel"))
+        .respond_with(ResponseTemplate::new(503))
+        .expect(4)
+        .mount(&server)
+        .await;
+    let c = client(&server, fast_retry());
+    assert!(c.cancel_booking("bk_741", "Kompensation").await.is_err());
+    assert_eq!(c.retries(), 3);
+}

@@ -75,6 +75,15 @@ struct Call {
     body: Option<Value>,
 }
 
+/// How often a request is tried.
+#[derive(Debug, Clone, Copy)]
+enum Tries {
+    /// As the retry policy says.
+    AsPolicy,
+    /// Once: an error is returned as it comes.
+    Once,
+}
+
 /// The Cal.com client of one engine. Cheap to share behind an `Arc`.
 pub struct CalcomClient {
     http: HttpClient,
@@ -226,6 +235,10 @@ impl CalcomClient {
 
     /// Sends `call`, retrying as the policy says; returns the success body as JSON.
     async fn send(&self, call: Call) -> Result<Value, CalcomError> {
+        self.send_tries(call, Tries::AsPolicy).await
+    }
+
+    async fn send_tries(&self, call: Call, tries: Tries) -> Result<Value, CalcomError> {
         let (mut transient, mut conflicts) = (0u32, 0usize);
         loop {
             let error = match self.attempt(&call).await {
@@ -235,7 +248,11 @@ impl CalcomClient {
                 }
                 Err(error) => error,
             };
-            let Some(wait) = Self::retry_wait(&self.retry, &error, transient, conflicts) else {
+            let retry = match tries {
+                Tries::AsPolicy => Self::retry_wait(&self.retry, &error, transient, conflicts),
+                Tries::Once => None,
+            };
+            let Some(wait) = retry else {
                 return Err(error);
             };
             match error {
@@ -382,16 +399,34 @@ impl CalcomClient {
         uid: &str,
         reason: &str,
     ) -> Result<CalcomBooking, CalcomError> {
-        let answer = self
-            .send(Call {
-                endpoint: "cancel_booking",
-                method: Method::POST,
-                path: format!("/v2/bookings/{uid}/cancel"),
-                version: Some(self.bookings_version),
-                body: Some(json!({ "cancellationReason": reason })),
-            })
-            .await?;
-        Self::booking(&answer)
+        self.cancel_booking_tries(uid, reason, Tries::AsPolicy)
+            .await
+    }
+
+    /// [`Self::cancel_booking`] tried once, never retried: for a caller who should not wait
+    /// out a backoff when someone else (an outbox) tries again later.
+    pub async fn cancel_booking_once(
+        &self,
+        uid: &str,
+        reason: &str,
+    ) -> Result<CalcomBooking, CalcomError> {
+        self.cancel_booking_tries(uid, reason, Tries::Once).await
+    }
+
+    async fn cancel_booking_tries(
+        &self,
+        uid: &str,
+        reason: &str,
+        tries: Tries,
+    ) -> Result<CalcomBooking, CalcomError> {
+        let call = Call {
+            endpoint: "cancel_booking",
+            method: Method::POST,
+            path: format!("/v2/bookings/{uid}/cancel"),
+            version: Some(self.bookings_version),
+            body: Some(json!({ "cancellationReason": reason })),
+        };
+        Self::booking(&self.send_tries(call, tries).await?)
     }
 
     /// `POST /v2/slots/reservations`, held for `minutes`.
@@ -425,15 +460,23 @@ impl CalcomClient {
 
     /// `DELETE /v2/slots/reservations/{uid}`.
     pub async fn release_slot(&self, uid: &str) -> Result<(), CalcomError> {
-        self.send(Call {
+        self.release_slot_tries(uid, Tries::AsPolicy).await
+    }
+
+    /// [`Self::release_slot`] tried once, never retried (see [`Self::cancel_booking_once`]).
+    pub async fn release_slot_once(&self, uid: &str) -> Result<(), CalcomError> {
+        self.release_slot_tries(uid, Tries::Once).await
+    }
+
+    async fn release_slot_tries(&self, uid: &str, tries: Tries) -> Result<(), CalcomError> {
+        let call = Call {
             endpoint: "reservation",
             method: Method::DELETE,
             path: format!("/v2/slots/reservations/{uid}"),
             version: Some(SLOTS_VERSION),
             body: None,
-        })
-        .await
-        .map(drop)
+        };
+        self.send_tries(call, tries).await.map(drop)
     }
 
     fn booking(answer: &Value) -> Result<CalcomBooking, CalcomError> {
