@@ -46,6 +46,20 @@ pub fn check(s: &Scenario) -> Result<(), String> {
 }
 
 fn check_ranges(s: &Scenario) -> Checked {
+    // The simulated clock counts from the Unix epoch (in UTC, a day after it in any zone);
+    // beyond year 9000 a run's dates would leave what Cal.com's wire format writes.
+    let (first, last) = (
+        chrono::NaiveDate::from_ymd_opt(1970, 1, 2),
+        chrono::NaiveDate::from_ymd_opt(9000, 1, 1),
+    );
+    let day = Some(s.start.date());
+    if day < first || day >= last {
+        return Err(limits::OutOfRange::new(
+            "start",
+            s.start.format("%Y-%m-%dT%H:%M:%S"),
+            "a date from 1970-01-02 to 8999-12-31",
+        ));
+    }
     let max = s.limits.max_simulated;
     limits::count("limits.max_calls", s.limits.max_calls, 1, 100_000_000)?;
     limits::duration("limits.max_simulated", max, MINUTE, 366 * DAY)?;

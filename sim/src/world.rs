@@ -162,7 +162,9 @@ fn run_in(
         // turmoil panics when a listener's backlog or a socket's buffer overflows (64 by
         // default); a storm of a thousand calls a tick must queue, not crash the run.
         .tcp_capacity(1 << 16)
-        .simulation_duration(workload_end + scenario.settle + Duration::from_secs(600))
+        .simulation_duration(
+            workload_end + scenario.settle + longest_hold(policy) + Duration::from_secs(600),
+        )
         .min_message_latency(scenario.network.min_latency)
         .max_message_latency(scenario.network.max_latency)
         .build();
@@ -313,9 +315,17 @@ fn run_in(
             t.await?;
         }
         simkit::time::sleep(settle).await;
-        // The ground truth is read here, inside the simulation, at its final instant.
         let mock = mock_for_callers.lock().expect("slot").clone();
         let engine = engine_for_callers.lock().expect("slot").clone();
+        // A settled run holds nothing; a hold made in a short settle's last minutes is
+        // still its caller's, not a leak: the run goes on until every hold has lapsed.
+        if let (Some(mock), Some(engine)) = (&mock, &engine)
+            && let Some(until) = last_live_hold(mock, engine)
+        {
+            let left = (until - mock.now()).to_std().unwrap_or_default();
+            simkit::time::sleep(left + Duration::from_millis(1)).await;
+        }
+        // The ground truth is read here, inside the simulation, at its final instant.
         if let Some(mock) = &mock {
             judge::judge_refusals(&mut calls, &**mock, &catalog, start);
         }
@@ -380,6 +390,33 @@ enum WorldEvent {
 /// Idle time costs one step: when no message is in flight, it advances straight to the
 /// last tick before the earliest timer (or fault) is due, which every host would otherwise
 /// spend polling for nothing, tick by tick, with the same results.
+/// The end of the last hold still live, in Cal.com or in the engine's store.
+fn last_live_hold(mock: &MockCalcom, engine: &Engine) -> Option<chrono::DateTime<chrono::Utc>> {
+    let now = mock.now();
+    let calcom = mock.with_world(|w| {
+        w.reservations()
+            .filter(|r| r.state(now) == "held")
+            .map(|r| r.until)
+            .max()
+    });
+    let local = engine
+        .reservations
+        .reservations()
+        .into_iter()
+        .filter(|r| r.state == "held" && r.until > now)
+        .map(|r| r.until)
+        .max();
+    calcom.max(local)
+}
+
+/// How long a hold the policy makes lasts at most (the run's settle may outlast it).
+fn longest_hold(policy: &Policy) -> Duration {
+    let calcom = policy
+        .calcom_reservation_minutes
+        .map_or(Duration::ZERO, |m| Duration::from_secs(u64::from(m) * 60));
+    calcom.max(policy.local_reservation_ttl.unwrap_or_default())
+}
+
 fn drive(
     sim: &mut turmoil::Sim<'_>,
     faults: &[Fault],

@@ -489,3 +489,23 @@ fn a_run_is_the_same_whatever_ran_before_it() {
     assert_eq!(digest(&crashing), alone);
     assert_eq!(digest(&crashing), alone);
 }
+
+#[test]
+fn a_run_settles_until_the_holds_made_near_its_end_have_lapsed() {
+    // `hold-lapsed` with the staff booking elsewhere: the caller's second check, 2 minutes
+    // before the end, holds the slot anew for 5 minutes (Cal.com) and 2 (locally). Those
+    // are the caller's, not leaks: the run goes on until they lapse.
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/hold-lapsed.toml");
+    let text = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("2025-11-25T10:00:00+01:00", "2025-11-25T12:00:00+01:00");
+    let summary = run(&Scenario::parse(&text, "settle").unwrap(), 305, "full");
+    assert_eq!(summary["outcomes"]["unavailable"], 0);
+    assert_eq!(
+        summary["invariants"]["dangling_reservation"], 0,
+        "{summary}"
+    );
+    assert_eq!(summary["reservations"]["calcom"]["expired"], 2);
+    let simulated = summary["sim"]["simulated_seconds"].as_f64().unwrap();
+    assert!(simulated >= 420.0 + 300.0, "{simulated}");
+}

@@ -1,6 +1,7 @@
 //! Generated bad input for `validate` and `run`: every number and duration of every bundled
 //! scenario replaced by NaN, ±inf, 0, negative, huge and tiny values, durations of zero, a
-//! nanosecond and 600 million years, min and max swapped. Each mutant is either refused with
+//! nanosecond and 600 million years, every date by one before 1970, in year 9999, on
+//! 30 February or at 24:00, min and max swapped. Each mutant is either refused with
 //! a message that names the file and the field, or accepted, and an accepted one that plans
 //! little work runs to the end. Nothing panics, nothing hangs.
 
@@ -34,6 +35,15 @@ fn catalogue() -> Vec<(String, String)> {
 enum Leaf {
     Number,
     Duration,
+    Date,
+}
+
+/// Whether a string is a date or a date and time as scenarios write them.
+fn is_date(s: &str) -> bool {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
+        || chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").is_ok()
+        || chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").is_ok()
+        || chrono::DateTime::parse_from_rfc3339(s).is_ok()
 }
 
 /// Dotted paths (`journeys[0].arrivals.rate`) of every number and duration in a document.
@@ -60,6 +70,7 @@ fn leaves(value: &toml::Value, path: &str, out: &mut Vec<(String, Leaf)>) {
         toml::Value::String(s) if humantime::parse_duration(s).is_ok() => {
             out.push((path.to_owned(), Leaf::Duration));
         }
+        toml::Value::String(s) if is_date(s) => out.push((path.to_owned(), Leaf::Date)),
         _ => {}
     }
 }
@@ -87,6 +98,18 @@ const DURATIONS: [&str; 7] = [
     "7",
 ];
 
+const DATES: [&str; 9] = [
+    "\"0001-01-01T00:00:00\"",
+    "\"1969-12-31T23:59:59\"",
+    "\"1970-01-01\"",
+    "\"9999-12-31T23:59:59\"",
+    "\"9999-12-31T23:30:00+14:00\"",
+    "\"2025-02-30T10:00:00\"",
+    "\"2025-11-25T24:00\"",
+    "\"2025-11-25T10:00:00-12:00\"",
+    "\"\"",
+];
+
 /// Every (file, `--set` override) that replaces one leaf by one bad value.
 fn mutants() -> Vec<(String, String, String)> {
     let mut out = Vec::new();
@@ -98,6 +121,7 @@ fn mutants() -> Vec<(String, String, String)> {
             let values: &[&str] = match leaf {
                 Leaf::Number => &NUMBERS,
                 Leaf::Duration => &DURATIONS,
+                Leaf::Date => &DATES,
             };
             for v in values {
                 out.push((name.clone(), text.clone(), format!("{path}={v}")));
@@ -222,4 +246,36 @@ fn accepted_mutants_run_to_the_end() {
             Ok(())
         })
         .unwrap();
+}
+
+/// Every accepted mutant of a date that plans little work runs, and runs to the end: a date
+/// `validate` lets through is one the simulation can keep (it used to refuse a start before
+/// 1970 only once running, without naming file or field).
+#[test]
+fn accepted_dates_run_to_the_end() {
+    let dates: Vec<(String, String, String)> = mutants()
+        .into_iter()
+        .filter(|(_, _, set)| DATES.iter().any(|d| set.ends_with(&format!("={d}"))))
+        .filter(|(name, text, set)| {
+            parse(name, text, set).is_ok_and(|s| {
+                sim::validate::planned_calls(&s) <= 50.0
+                    && sim::validate::planned_time(&s) <= Duration::from_secs(3600)
+            })
+        })
+        .collect();
+    assert!(
+        dates.len() > 20,
+        "only {} small accepted dates",
+        dates.len()
+    );
+    for (name, text, set) in &dates {
+        let scenario = parse(name, text, set).unwrap();
+        let policy = scenario.policy.preset.clone();
+        let result = std::panic::catch_unwind(|| sim::run(&scenario, scenario.seed, &policy));
+        match result {
+            Err(_) => panic!("{name} --set {set}: the run panicked"),
+            Ok(Err(e)) => panic!("{name} --set {set}: accepted, then failed: {e}"),
+            Ok(Ok(_)) => {}
+        }
+    }
 }
