@@ -413,10 +413,23 @@ pub fn generate(seed: u64) -> String {
         );
     }
     if swarm.scripted {
+        // Half the scripted callers (a stream of its own) talk in another shape than "check,
+        // then book": see `Conversation`.
+        let mut talk = SeedStreams::new(seed).stream("explore-conversation");
         for c in 0..rng.random_range(1..=3) {
             let (service, at) = (service(&mut rng), slot(&mut rng));
             let (day, time) = at.split_once('T').expect("slots have a T");
             let retries = rng.random_bool(0.3);
+            if talk.random_bool(0.5) {
+                let other = slot(&mut talk);
+                let steps = Conversation::draw(&mut talk).steps(&service, &at, &other, c);
+                let _ = writeln!(
+                    work,
+                    "[[calls]]\nid = \"call_{c}\"\nstart = \"{}s\"\n\n{steps}",
+                    rng.random_range(0..20),
+                );
+                continue;
+            }
             let _ = writeln!(
                 work,
                 "[[calls]]\nid = \"call_{c}\"\nstart = \"{}s\"\n\n[[calls.steps]]\nat = \"2s\"\nfunction = \"check_availability\"\nargs = {{ datum = \"{day}\", uhrzeit = \"{time}\", dienstleistung = \"{service}\" }}\n\n[[calls.steps]]\nat = \"{}s\"\nfunction = \"start_booking\"\nargs = {{ datetime = \"{at}\", service_name = \"{service}\", customer_name = \"Anrufer {c}\" }}\n",
@@ -480,6 +493,87 @@ pub fn generate(seed: u64) -> String {
 /// 429, dropped connections or requests that hang 45 s, longer than the client's backoff, over whatever repair is
 /// under way (a sync, a compensation, a reconciliation, a recovery). It heals by 3 min, so
 /// that a repair backing off up to 5 min lands within the 6 min the world settles.
+/// How a generated caller talks beyond "check, then book": the shapes a voice agent's
+/// conversation takes that the journeys never do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Conversation {
+    /// Checks one slot, then another, and books the second.
+    ChecksTwoBooksSecond,
+    /// Checks a slot, checks it again later in the call, then books it.
+    ChecksTwice,
+    /// Books without checking first.
+    BooksUnchecked,
+    /// Books, cancels, then checks and books the same slot again.
+    BooksCancelsRebooks,
+    /// Checks one slot and books another it never checked.
+    BooksAnother,
+    /// Checks, asks for alternatives, then books the slot it checked.
+    AsksAlternatives,
+    /// Books one slot, then a second one in the same call.
+    BooksTwo,
+}
+
+impl Conversation {
+    const ALL: [Conversation; 7] = [
+        Conversation::ChecksTwoBooksSecond,
+        Conversation::ChecksTwice,
+        Conversation::BooksUnchecked,
+        Conversation::BooksCancelsRebooks,
+        Conversation::BooksAnother,
+        Conversation::AsksAlternatives,
+        Conversation::BooksTwo,
+    ];
+
+    fn draw(rng: &mut StreamRng) -> Self {
+        Self::ALL[rng.random_range(0..Self::ALL.len())]
+    }
+
+    /// The call's steps as TOML, `at` the slot it came for, `other` another.
+    fn steps(self, service: &str, at: &str, other: &str, caller: usize) -> String {
+        let step = |secs: u32, function: &str, slot: &str| {
+            let args = match function {
+                "start_booking" => format!(
+                    "{{ datetime = \"{slot}\", service_name = \"{service}\", customer_name = \"Anrufer {caller}\" }}"
+                ),
+                "cancel_appointment" => "{}".to_owned(),
+                _ => {
+                    let (day, time) = slot.split_once('T').expect("slots have a T");
+                    format!(
+                        "{{ datum = \"{day}\", uhrzeit = \"{time}\", dienstleistung = \"{service}\" }}"
+                    )
+                }
+            };
+            format!(
+                "[[calls.steps]]\nat = \"{secs}s\"\nfunction = \"{function}\"\nargs = {args}\n\n"
+            )
+        };
+        let (check, book) = ("check_availability", "start_booking");
+        let steps: Vec<(u32, &str, &str)> = match self {
+            Conversation::ChecksTwoBooksSecond => {
+                vec![(2, check, at), (12, check, other), (25, book, other)]
+            }
+            Conversation::ChecksTwice => vec![(2, check, at), (20, check, at), (35, book, at)],
+            Conversation::BooksUnchecked => vec![(5, book, at)],
+            Conversation::BooksCancelsRebooks => vec![
+                (2, check, at),
+                (15, book, at),
+                (40, "cancel_appointment", at),
+                (55, check, at),
+                (70, book, at),
+            ],
+            Conversation::BooksAnother => vec![(2, check, at), (20, book, other)],
+            Conversation::AsksAlternatives => {
+                vec![(2, check, at), (10, "get_alternatives", at), (25, book, at)]
+            }
+            Conversation::BooksTwo => vec![(2, check, at), (15, book, at), (35, book, other)],
+        };
+        steps
+            .into_iter()
+            .map(|(secs, function, slot)| step(secs, function, slot))
+            .collect()
+    }
+}
+
 fn outage(rng: &mut StreamRng) -> String {
     if !rng.random_bool(0.1) {
         return String::new();
@@ -1187,6 +1281,48 @@ mod tests {
             }),
             "no world with slots every event type's length"
         );
+        for (seed, text) in worlds.iter().take(60) {
+            let found = check(text, "test", "full").unwrap();
+            assert_eq!(found, None, "seed {seed} under full\n{text}");
+        }
+    }
+
+    /// Scripted callers talk in every shape of `Conversation` (cancelling and booking
+    /// again, checking twice, booking unchecked, booking two slots, ...) and `full` holds in
+    /// 60 such worlds: a caller is never refused by its own hold or booking, and a caller
+    /// told its appointment is cancelled holds none.
+    #[test]
+    fn generated_callers_talk_in_every_shape_and_full_holds_there() {
+        let worlds: Vec<(u64, String)> = (0..400)
+            .map(|seed| (seed, generate(seed)))
+            .filter(|(_, w)| w.contains("cancel_appointment") || w.contains("get_alternatives"))
+            .collect();
+        // The functions each scripted call calls, in order, over 400 generated worlds.
+        let functions = |calls: &str| -> Vec<String> {
+            calls
+                .lines()
+                .filter_map(|l| l.strip_prefix("function = "))
+                .map(str::to_owned)
+                .collect()
+        };
+        let talked: std::collections::BTreeSet<Vec<String>> = (0..400)
+            .flat_map(|seed| {
+                let world = generate(seed);
+                world
+                    .split("[[calls]]")
+                    .skip(1)
+                    .map(functions)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for shape in Conversation::ALL {
+            let steps = shape.steps("Service 0", "2025-11-25T10:00", "2025-11-25T11:00", 0);
+            let wanted = functions(&steps);
+            assert!(
+                talked.iter().any(|t| t.starts_with(&wanted)),
+                "no generated caller talks as {shape:?}: {wanted:?}"
+            );
+        }
         for (seed, text) in worlds.iter().take(60) {
             let found = check(text, "test", "full").unwrap();
             assert_eq!(found, None, "seed {seed} under full\n{text}");

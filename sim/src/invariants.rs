@@ -295,6 +295,12 @@ impl Checker {
         let invoked = self.invoked.remove(&key).unwrap_or(t);
         let state = self.calls.entry(call.to_owned()).or_default();
         state.last_answer = t;
+        // A caller told its appointment is cancelled knows it has none (a later booking
+        // is told anew).
+        if f == "cancel_appointment" && kind == "ok" && e.value["cancelled"] == true {
+            state.told_booked = None;
+            state.last_booking_answer = Some("cancelled".to_owned());
+        }
         if f == "start_booking" {
             if kind == "ok" && state.told_booked.is_none() {
                 state.told_booked = Some(t);
@@ -855,6 +861,39 @@ mod tests {
         // Told it failed and nothing exists: the truth.
         let honest = run(Vec::new(), Vec::new(), vec![call("c1", false)]);
         assert!(kinds(&honest).is_empty());
+    }
+
+    #[test]
+    fn a_caller_told_its_appointment_is_cancelled_holds_none() {
+        let cancelled = |r: &mut RunRecord| {
+            let args = serde_json::value::to_raw_value(&json!({})).unwrap();
+            let answer = json!({ "success": true, "cancelled": true });
+            r.calls[0].steps.push(StepRecord::new(
+                "cancel_appointment".into(),
+                (2000, 3000),
+                Completion::Ok,
+                0,
+                args,
+                &answer,
+                &Default::default(),
+            ));
+        };
+        // Booked, cancelled by the caller, gone in Cal.com and locally: the truth.
+        let mut gone = consistent();
+        cancelled(&mut gone);
+        gone.truth.bookings[0]["status"] = "cancelled".into();
+        gone.truth.bookings[0]["cancelledAt"] = "2025-11-24T08:00:02.500Z".into();
+        gone.appointments[0].status = booking_engine::store::AppointmentStatus::Cancelled;
+        assert!(kinds(&gone).is_empty(), "{:?}", kinds(&gone));
+        // Told it is cancelled while the booking stands: a ghost.
+        let mut kept = consistent();
+        cancelled(&mut kept);
+        assert!(kinds(&kept).contains(&"ghost_booking".to_owned()));
+        // Gone without a cancel the caller heard of: lost.
+        let mut lost = consistent();
+        lost.truth.bookings[0]["status"] = "cancelled".into();
+        lost.truth.bookings[0]["cancelledAt"] = "2025-11-24T08:00:02.500Z".into();
+        assert!(kinds(&lost).contains(&"lost_booking".to_owned()));
     }
 
     #[test]
