@@ -542,7 +542,7 @@ impl Engine {
     /// What Cal.com answered a compensating cancel. Refused for now (rate limit, server
     /// error, no answer) it goes to the outbox the background job retries, while tries are
     /// `left`; a 4xx other than 429 (already cancelled, gone) is final.
-    fn compensated(
+    pub(crate) fn compensated(
         &self,
         uid: String,
         reason: String,

@@ -280,20 +280,41 @@ async fn cancel(engine: &Engine, call_id: &str) -> Value {
     let Some(appointment) = found else {
         return json!({ "success": false, "error": "Ich habe zu diesem Anruf keinen Termin gefunden." });
     };
+    let reason = "Vom Kunden telefonisch abgesagt";
+    let policy = engine.policy();
+    if policy.saga_compensation && policy.compensation_retries > 0 {
+        // The caller's word is final: the appointment is cancelled here first, and each
+        // part in Cal.com is tried once; one Cal.com refuses for now waits in the outbox,
+        // as a compensation does. Cancelling part by part and giving up halfway left the
+        // appointment standing on a part already gone.
+        engine.appointments.cancel(appointment.id);
+        invalidate(engine, &appointment);
+        for uid in appointment
+            .phases
+            .iter()
+            .filter_map(|p| p.calcom_uid.clone())
+        {
+            let answer = engine.calcom.cancel_booking_once(&uid, reason).await;
+            engine.compensated(uid, reason.to_owned(), policy.compensation_retries, answer);
+        }
+        return cancelled(engine, &appointment);
+    }
     for uid in appointment
         .phases
         .iter()
         .filter_map(|p| p.calcom_uid.as_deref())
     {
-        if let Err(e) = engine
-            .calcom
-            .cancel_booking(uid, "Vom Kunden telefonisch abgesagt")
-            .await
-        {
+        if let Err(e) = engine.calcom.cancel_booking(uid, reason).await {
             return json!({ "success": false, "error_type": "calcom_error", "error": format!("Die Absage hat nicht geklappt ({e}).") });
         }
     }
     engine.appointments.cancel(appointment.id);
+    invalidate(engine, &appointment);
+    cancelled(engine, &appointment)
+}
+
+/// Drops the cached weeks a cancelled appointment's phases were in.
+fn invalidate(engine: &Engine, appointment: &crate::store::Appointment) {
     for p in &appointment.phases {
         if let Some(et) = engine
             .catalog()
@@ -302,6 +323,9 @@ async fn cancel(engine: &Engine, call_id: &str) -> Value {
             engine.invalidate(et, p.start);
         }
     }
+}
+
+fn cancelled(engine: &Engine, appointment: &crate::store::Appointment) -> Value {
     json!({ "success": true, "cancelled": true, "message": format!("Ihr Termin am {} ist abgesagt.", dates::german(engine.local(appointment.start))) })
 }
 
