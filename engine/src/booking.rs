@@ -166,6 +166,15 @@ pub fn place(service: &Service, start: DateTime<Utc>) -> Vec<PlacedSegment> {
         .collect()
 }
 
+/// What became of a caller's `cancel_appointment`.
+pub enum CancelOutcome {
+    Cancelled(Appointment),
+    /// The call holds no appointment.
+    NotFound,
+    /// Cal.com refused a part (without an outbox the appointment stays).
+    Failed(CalcomError),
+}
+
 /// What became of a compensating cancel when its booking was to be kept.
 enum Withdrawn {
     /// It was pending and is withdrawn: the booking is kept.
@@ -542,7 +551,7 @@ impl Engine {
     /// What Cal.com answered a compensating cancel. Refused for now (rate limit, server
     /// error, no answer) it goes to the outbox the background job retries, while tries are
     /// `left`; a 4xx other than 429 (already cancelled, gone) is final.
-    pub(crate) fn compensated(
+    fn compensated(
         &self,
         uid: String,
         reason: String,
@@ -558,6 +567,58 @@ impl Engine {
                 lock(&self.cancel_outbox).push((uid, reason, left - 1));
             }
             Err(e) => tracing::warn!(%uid, error = ?e, "compensation failed"),
+        }
+    }
+
+    /// `cancel_appointment`: cancels this call's appointment, locally and every part in
+    /// Cal.com. With an outbox the caller's word is final: the appointment is cancelled
+    /// locally first and each part tried once; one Cal.com refuses for now waits in the
+    /// outbox, as a compensation does (cancelling part by part with the client's retries
+    /// gave up halfway under 429s and left the appointment standing on a part already
+    /// gone). Without one, the first refusal keeps the appointment and says so.
+    pub async fn cancel_appointment(&self, call_id: &str) -> CancelOutcome {
+        let found = self
+            .appointments
+            .appointments()
+            .into_iter()
+            .find(|a| a.is_active() && a.call_id.as_deref() == Some(call_id));
+        let Some(appointment) = found else {
+            return CancelOutcome::NotFound;
+        };
+        let reason = "Vom Kunden telefonisch abgesagt";
+        let uids: Vec<String> = appointment
+            .phases
+            .iter()
+            .filter_map(|p| p.calcom_uid.clone())
+            .collect();
+        let retries = self.policy().compensation_retries;
+        if self.policy().saga_compensation && retries > 0 {
+            self.cancel_locally(&appointment);
+            for uid in uids {
+                let answer = self.calcom.cancel_booking_once(&uid, reason).await;
+                self.compensated(uid, reason.to_owned(), retries, answer);
+            }
+        } else {
+            for uid in uids {
+                if let Err(e) = self.calcom.cancel_booking(&uid, reason).await {
+                    return CancelOutcome::Failed(e);
+                }
+            }
+            self.cancel_locally(&appointment);
+        }
+        CancelOutcome::Cancelled(appointment)
+    }
+
+    /// Marks `appointment` cancelled and drops the cached weeks its phases were in.
+    fn cancel_locally(&self, appointment: &Appointment) {
+        self.appointments.cancel(appointment.id);
+        for p in &appointment.phases {
+            if let Some(et) = self
+                .catalog()
+                .service_by_event_type_in(appointment.service_id, &p.segment)
+            {
+                self.invalidate(et, p.start);
+            }
         }
     }
 

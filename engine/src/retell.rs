@@ -13,7 +13,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::booking::{BookOutcome, CheckOutcome, SlotRequest};
+use crate::booking::{BookOutcome, CancelOutcome, CheckOutcome, SlotRequest};
 use crate::dates;
 use crate::engine::Engine;
 
@@ -270,63 +270,19 @@ pub async fn function_call(
     Json(answer).into_response()
 }
 
-/// Cancels this call's appointment (every phase in Cal.com, then locally).
+/// The answer to `cancel_appointment`.
 async fn cancel(engine: &Engine, call_id: &str) -> Value {
-    let found = engine
-        .appointments
-        .appointments()
-        .into_iter()
-        .find(|a| a.is_active() && a.call_id.as_deref() == Some(call_id));
-    let Some(appointment) = found else {
-        return json!({ "success": false, "error": "Ich habe zu diesem Anruf keinen Termin gefunden." });
-    };
-    let reason = "Vom Kunden telefonisch abgesagt";
-    let policy = engine.policy();
-    if policy.saga_compensation && policy.compensation_retries > 0 {
-        // The caller's word is final: the appointment is cancelled here first, and each
-        // part in Cal.com is tried once; one Cal.com refuses for now waits in the outbox,
-        // as a compensation does. Cancelling part by part and giving up halfway left the
-        // appointment standing on a part already gone.
-        engine.appointments.cancel(appointment.id);
-        invalidate(engine, &appointment);
-        for uid in appointment
-            .phases
-            .iter()
-            .filter_map(|p| p.calcom_uid.clone())
-        {
-            let answer = engine.calcom.cancel_booking_once(&uid, reason).await;
-            engine.compensated(uid, reason.to_owned(), policy.compensation_retries, answer);
+    match engine.cancel_appointment(call_id).await {
+        CancelOutcome::Cancelled(appointment) => {
+            json!({ "success": true, "cancelled": true, "message": format!("Ihr Termin am {} ist abgesagt.", dates::german(engine.local(appointment.start))) })
         }
-        return cancelled(engine, &appointment);
-    }
-    for uid in appointment
-        .phases
-        .iter()
-        .filter_map(|p| p.calcom_uid.as_deref())
-    {
-        if let Err(e) = engine.calcom.cancel_booking(uid, reason).await {
-            return json!({ "success": false, "error_type": "calcom_error", "error": format!("Die Absage hat nicht geklappt ({e}).") });
+        CancelOutcome::NotFound => {
+            json!({ "success": false, "error": "Ich habe zu diesem Anruf keinen Termin gefunden." })
+        }
+        CancelOutcome::Failed(e) => {
+            json!({ "success": false, "error_type": "calcom_error", "error": format!("Die Absage hat nicht geklappt ({e}).") })
         }
     }
-    engine.appointments.cancel(appointment.id);
-    invalidate(engine, &appointment);
-    cancelled(engine, &appointment)
-}
-
-/// Drops the cached weeks a cancelled appointment's phases were in.
-fn invalidate(engine: &Engine, appointment: &crate::store::Appointment) {
-    for p in &appointment.phases {
-        if let Some(et) = engine
-            .catalog()
-            .service_by_event_type_in(appointment.service_id, &p.segment)
-        {
-            engine.invalidate(et, p.start);
-        }
-    }
-}
-
-fn cancelled(engine: &Engine, appointment: &crate::store::Appointment) -> Value {
-    json!({ "success": true, "cancelled": true, "message": format!("Ihr Termin am {} ist abgesagt.", dates::german(engine.local(appointment.start))) })
 }
 
 #[cfg(test)]
