@@ -583,7 +583,17 @@ impl Engine {
             .into_iter()
             .find(|a| a.is_active() && a.call_id.as_deref() == Some(call_id));
         let Some(appointment) = found else {
-            return CancelOutcome::NotFound;
+            // Retell's retry of a cancel that went through: cancelled, as it said.
+            let done = self
+                .appointments
+                .appointments()
+                .into_iter()
+                .rev()
+                .find(|a| {
+                    a.status == AppointmentStatus::Cancelled
+                        && a.call_id.as_deref() == Some(call_id)
+                });
+            return done.map_or(CancelOutcome::NotFound, CancelOutcome::Cancelled);
         };
         let reason = "Vom Kunden telefonisch abgesagt";
         let uids: Vec<String> = appointment
@@ -892,10 +902,15 @@ impl Engine {
     /// the local save: the work runs to its end, as a PHP request does after a disconnect.
     pub async fn start_booking_detached(self: &Arc<Self>, req: SlotRequest) -> BookOutcome {
         let engine = self.clone();
-        match tokio::spawn(async move { engine.start_booking(&req).await }).await {
-            Ok(outcome) => outcome,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        }
+        detached(async move { engine.start_booking(&req).await }).await
+    }
+
+    /// `cancel_appointment` on a task of its own, for the same reason: a caller hanging up
+    /// while Cal.com is slow never leaves an appointment cancelled locally with parts
+    /// nobody sent a cancel for.
+    pub async fn cancel_appointment_detached(self: &Arc<Self>, call_id: &str) -> CancelOutcome {
+        let (engine, call_id) = (self.clone(), call_id.to_owned());
+        detached(async move { engine.cancel_appointment(&call_id).await }).await
     }
 
     /// The guard of one (call, start) booking attempt (see [`Self::start_booking`]).
@@ -1161,5 +1176,14 @@ impl Engine {
             appointment,
             repeated: false,
         }
+    }
+}
+
+/// Runs `work` on a task of its own and waits for it: dropping the wait (the caller's
+/// connection closed) leaves the work running to its end.
+async fn detached<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) -> T {
+    match tokio::spawn(work).await {
+        Ok(outcome) => outcome,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }

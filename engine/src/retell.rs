@@ -271,8 +271,8 @@ pub async fn function_call(
 }
 
 /// The answer to `cancel_appointment`.
-async fn cancel(engine: &Engine, call_id: &str) -> Value {
-    match engine.cancel_appointment(call_id).await {
+async fn cancel(engine: &Arc<Engine>, call_id: &str) -> Value {
+    match engine.cancel_appointment_detached(call_id).await {
         CancelOutcome::Cancelled(appointment) => {
             json!({ "success": true, "cancelled": true, "message": format!("Ihr Termin am {} ist abgesagt.", dates::german(engine.local(appointment.start))) })
         }
