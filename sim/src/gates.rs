@@ -268,10 +268,7 @@ pub fn metric_is_known(metric: &str) -> bool {
         ["outcome_errors", o, e] => outcome(o) && !e.is_empty(),
         ["invariants", k] => KINDS.contains(k),
         ["calcom", e, status] => {
-            ENDPOINTS.contains(e)
-                && status
-                    .parse::<u16>()
-                    .is_ok_and(|s| s == 0 || (100..600).contains(&s))
+            ENDPOINTS.contains(e) && status.parse::<u16>().is_ok_and(|s| STATUSES.contains(&s))
         }
         ["engine", c] => engine_counters().iter().any(|k| k == c),
         ["webhooks", w] => WEBHOOKS.contains(w),
@@ -281,6 +278,14 @@ pub fn metric_is_known(metric: &str) -> bool {
         _ => false,
     }
 }
+
+/// The statuses a Cal.com request can end with: 0 (no answer: timeout, reset,
+/// unreachable), what Cal.com answers (the reference), what a failing proxy before it
+/// answers (502-504), and what the HTTP layer answers a request it cannot take. A gate on
+/// another (`.492`) is a typo that would always hold.
+const STATUSES: [u16; 18] = [
+    0, 200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 502, 503, 504,
+];
 
 /// Concrete metric names, for suggestions.
 fn example_metrics() -> Vec<String> {
@@ -348,6 +353,8 @@ mod tests {
             "p95(start_bookin) < 2s",
             "p42(start_booking) < 2s",
             "calcom.create_booking.9999 == 0",
+            "calcom.create_booking.492 == 0",
+            "calcom.cancel_booking.249 >= 1",
             "outcomes.racelost == 0",
             "race_failure == 0",
             "engine.cache_hit > 1",
@@ -369,6 +376,35 @@ mod tests {
         ] {
             Gate::parse(good).unwrap().check_metric().unwrap();
         }
+    }
+
+    /// A status gate names a status a Cal.com request can end with, and every status the
+    /// catalogue's runs saw (their committed baselines) is one: a typo (`.492`) would
+    /// always hold, a status missing from the list could never be gated.
+    #[test]
+    fn status_gates_take_exactly_the_statuses_requests_end_with() {
+        for status in 0..1000u16 {
+            let gate = Gate::parse(&format!("calcom.create_booking.{status} == 0")).unwrap();
+            assert_eq!(
+                gate.check_metric().is_ok(),
+                STATUSES.contains(&status),
+                "{status}"
+            );
+        }
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../reports/baselines");
+        let mut seen = 0;
+        for file in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
+            let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
+            for (endpoint, statuses) in summary["calcom"].as_object().unwrap() {
+                for status in statuses.as_object().unwrap().keys() {
+                    let gate = Gate::parse(&format!("calcom.{endpoint}.{status} >= 0")).unwrap();
+                    assert!(gate.check_metric().is_ok(), "calcom.{endpoint}.{status}");
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen > 100, "{seen} statuses in the baselines");
     }
 
     /// A threshold in the wrong unit is a typo that would judge something else: refused,
