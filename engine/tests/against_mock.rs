@@ -731,7 +731,10 @@ fn cancel_appointment_cancels_every_phase_in_cal_com() {
     );
     assert_eq!(answers[0]["success"], true);
     assert_eq!(answers[1]["cancelled"], true, "{}", answers[1]);
-    assert_eq!(answers[2]["success"], false, "nothing left to cancel");
+    // Retell retries a function call it got no answer to: a cancel that went through says
+    // so again, idempotent (it used to answer "no appointment", and the caller heard the
+    // cancel had failed).
+    assert_eq!(answers[2]["cancelled"], true, "{}", answers[2]);
     assert_eq!(active_bookings(&truth), 0);
     assert_eq!(truth["bookings"].as_array().unwrap().len(), 3);
 }
