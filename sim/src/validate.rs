@@ -35,6 +35,31 @@ impl Default for Limits {
 /// The functions the engine answers (`start_booking`, `check_availability`, …).
 pub use booking_engine::retell::FUNCTIONS;
 
+/// A scripted call's id names its caller in the history and to the engine: it must not be
+/// empty, nor a process of the history (`engine`, `calcom`, `nemesis`), nor look like the
+/// ids generated for journeys and storms (`call0_00012`, `storm1_00003`).
+fn check_call_id(id: &str) -> Result<(), &'static str> {
+    let generated = |prefix: &str| {
+        id.strip_prefix(prefix)
+            .and_then(|rest| rest.split_once('_'))
+            .is_some_and(|(a, b)| {
+                !a.is_empty()
+                    && !b.is_empty()
+                    && a.bytes().all(|c| c.is_ascii_digit())
+                    && b.bytes().all(|c| c.is_ascii_digit())
+            })
+    };
+    if id.trim().is_empty() {
+        Err("is empty: expected a name for the caller, e.g. \"call_perm\"")
+    } else if ["engine", "calcom", "nemesis"].contains(&id) {
+        Err("is a process of the history (engine, calcom, nemesis): expected another name")
+    } else if generated("call") || generated("storm") {
+        Err("has the form of the ids generated for journeys and storms: expected another name")
+    } else {
+        Ok(())
+    }
+}
+
 /// Rates (calls per second) a workload may have: a positive rate below one a day is a typo.
 const MAX_RATE: f64 = 1000.0;
 const MIN_RATE: f64 = 1.0 / 86_400.0;
@@ -206,6 +231,13 @@ fn check_references(s: &Scenario) -> Result<(), String> {
     let known_function = |f: &str| FUNCTIONS.contains(&f);
     let functions = FUNCTIONS.join(", ");
     for (i, c) in s.calls.iter().enumerate() {
+        check_call_id(&c.id).map_err(|why| format!("calls[{i}].id: `{}` {why}", c.id))?;
+        if let Some(first) = s.calls[..i].iter().position(|o| o.id == c.id) {
+            return Err(format!(
+                "calls[{i}].id: `{}` is already calls[{first}]'s: each call needs its own id (the engine and the history tell callers apart by it)",
+                c.id
+            ));
+        }
         for (j, step) in c.steps.iter().enumerate() {
             if !known_function(&step.function) {
                 return Err(format!(
@@ -363,6 +395,38 @@ mod tests {
     use super::*;
 
     const TEXT: &str = "name = \"t\"\nduration = \"1m\"\n\n[policy]\npreset = \"full\"\nlock_ttl = \"1y\"\n\n[[journeys]]\nservice = \"A\"\n\n[[journeys]]\nservice = \"B\"\narrivals = { kind = \"poisson\", rate = 1e9 }\n";
+
+    /// Callers are told apart by their ids, in the engine and in the history: one id twice,
+    /// an empty one, a process's name or a generated caller's form would merge two callers
+    /// or pass a caller's events off as the engine's.
+    #[test]
+    fn scripted_call_ids_name_one_caller_each() {
+        let with_ids = |ids: &[&str]| {
+            let mut text = String::from(
+                "name = \"t\"\nseed = 1\nstart = \"2025-11-24T09:00:00\"\nduration = \"1m\"\n",
+            );
+            for id in ids {
+                text.push_str(&format!(
+                    "\n[[calls]]\nid = \"{id}\"\n[[calls.steps]]\nat = \"1s\"\nfunction = \"check_availability\"\nargs = {{}}\n"
+                ));
+            }
+            crate::Scenario::parse(&text, "t.toml").map(drop)
+        };
+        with_ids(&["call_a", "call_b", "anrufer-7", "call0", "storm_x"]).unwrap();
+        for (ids, why) in [
+            (&["a", "a"][..], "already calls[0]'s"),
+            (&[""][..], "empty"),
+            (&[" "][..], "empty"),
+            (&["engine"][..], "process"),
+            (&["calcom"][..], "process"),
+            (&["nemesis"][..], "process"),
+            (&["call0_00001"][..], "generated"),
+            (&["storm12_3"][..], "generated"),
+        ] {
+            let e = with_ids(ids).unwrap_err().to_string();
+            assert!(e.contains(why) && e.contains("calls["), "{ids:?}: {e}");
+        }
+    }
 
     #[test]
     fn fields_are_found_on_their_line_or_their_table_s() {
