@@ -386,10 +386,6 @@ enum WorldEvent {
     Heal,
 }
 
-/// Steps the simulation until every call is done, applying the faults at their instants.
-/// Idle time costs one step: when no message is in flight, it advances straight to the
-/// last tick before the earliest timer (or fault) is due, which every host would otherwise
-/// spend polling for nothing, tick by tick, with the same results.
 /// The end of the last hold still live, in Cal.com or in the engine's store.
 fn last_live_hold(mock: &MockCalcom, engine: &Engine) -> Option<chrono::DateTime<chrono::Utc>> {
     let now = mock.now();
@@ -417,6 +413,10 @@ fn longest_hold(policy: &Policy) -> Duration {
     calcom.max(policy.local_reservation_ttl.unwrap_or_default())
 }
 
+/// Steps the simulation until every call is done, applying the faults at their instants.
+/// Idle time costs one step: when no message is in flight, it advances straight to the
+/// last tick before the earliest timer (or fault) is due, which every host would otherwise
+/// spend polling for nothing, tick by tick, with the same results.
 fn drive(
     sim: &mut turmoil::Sim<'_>,
     faults: &[Fault],
