@@ -546,10 +546,6 @@ pub fn generate(seed: u64) -> String {
     s
 }
 
-/// In one world in ten, Cal.com (or one of its endpoints) fails for 20 s to 2 min: 503, 502,
-/// 429, dropped connections or requests that hang 45 s, longer than the client's backoff, over whatever repair is
-/// under way (a sync, a compensation, a reconciliation, a recovery). It heals by 3 min, so
-/// that a repair backing off up to 5 min lands within the 6 min the world settles.
 /// How a generated caller talks beyond "check, then book": the shapes a voice agent's
 /// conversation takes that the journeys never do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -631,6 +627,10 @@ impl Conversation {
     }
 }
 
+/// In one world in ten, Cal.com (or one of its endpoints) fails for 20 s to 2 min: 503, 502,
+/// 429, dropped connections or requests that hang 45 s, longer than the client's backoff, over whatever repair is
+/// under way (a sync, a compensation, a reconciliation, a recovery). It heals by 3 min, so
+/// that a repair backing off up to 5 min lands within the 6 min the world settles.
 fn outage(rng: &mut StreamRng) -> String {
     if !rng.random_bool(0.1) {
         return String::new();
