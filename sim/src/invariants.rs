@@ -296,10 +296,15 @@ impl Checker {
         let state = self.calls.entry(call.to_owned()).or_default();
         state.last_answer = t;
         // A caller told its appointment is cancelled knows it has none (a later booking
-        // is told anew).
+        // is told anew); one whose cancel got no answer does not know whether it has one,
+        // as after a booking that got none: neither lost nor a ghost, whatever became of it.
         if f == "cancel_appointment" && kind == "ok" && e.value["cancelled"] == true {
             state.told_booked = None;
             state.last_booking_answer = Some("cancelled".to_owned());
+        }
+        if f == "cancel_appointment" && kind == "info" && state.told_booked.is_some() {
+            state.told_booked = None;
+            state.last_booking_answer = Some(NO_ANSWER.to_owned());
         }
         if f == "start_booking" {
             if kind == "ok" && state.told_booked.is_none() {
@@ -889,6 +894,36 @@ mod tests {
         let mut kept = consistent();
         cancelled(&mut kept);
         assert!(kinds(&kept).contains(&"ghost_booking".to_owned()));
+        // A cancel that got no answer: gone or kept, the caller cannot tell.
+        for status in ["cancelled", "accepted"] {
+            let mut unanswered = consistent();
+            let args = serde_json::value::to_raw_value(&json!({})).unwrap();
+            unanswered.calls[0].steps.push(StepRecord::new(
+                "cancel_appointment".into(),
+                (2000, 3000),
+                Completion::Info,
+                0,
+                args,
+                &Value::Null,
+                &Default::default(),
+            ));
+            unanswered.truth.bookings[0]["status"] = status.into();
+            unanswered.truth.bookings[0]["cancelledAt"] = "2025-11-24T08:00:02.500Z".into();
+            if status == "cancelled" {
+                unanswered.appointments[0].status =
+                    booking_engine::store::AppointmentStatus::Cancelled;
+            } else {
+                unanswered.truth.bookings[0]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("cancelledAt");
+            }
+            assert!(
+                kinds(&unanswered).is_empty(),
+                "{status}: {:?}",
+                kinds(&unanswered)
+            );
+        }
         // Gone without a cancel the caller heard of: lost.
         let mut lost = consistent();
         lost.truth.bookings[0]["status"] = "cancelled".into();
