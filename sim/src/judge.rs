@@ -69,10 +69,17 @@ fn slot_free(
     catalog: &Catalog,
     at: DateTime<Utc>,
 ) -> Option<bool> {
-    let answer = step.answer();
-    let service = catalog.service(answer["service"].as_str()?)?;
-    let local =
-        NaiveDateTime::parse_from_str(answer["requested_time"].as_str()?, "%Y-%m-%d %H:%M").ok()?;
+    // The two fields read, not the whole answer parsed (a long run judges thousands).
+    #[derive(serde::Deserialize)]
+    struct Asked<'a> {
+        #[serde(borrow)]
+        service: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        requested_time: Option<std::borrow::Cow<'a, str>>,
+    }
+    let asked: Asked<'_> = serde_json::from_str(&step.answer).ok()?;
+    let service = catalog.service(&asked.service?)?;
+    let local = NaiveDateTime::parse_from_str(&asked.requested_time?, "%Y-%m-%d %H:%M").ok()?;
     let start = catalog
         .time_zone
         .from_local_datetime(&local)

@@ -541,6 +541,27 @@ fn in_flight(sim: &turmoil::Sim<'_>) -> bool {
     any
 }
 
+/// Retell's custom-function request body, written in one pass: the arguments are JSON text
+/// already (a `json!` value would parse them back only to write them out again).
+fn invocation(function: &str, call_id: &str, args: &serde_json::value::RawValue) -> String {
+    #[derive(serde::Serialize)]
+    struct Call<'a> {
+        call_id: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct Invocation<'a> {
+        name: &'a str,
+        call: Call<'a>,
+        args: &'a serde_json::value::RawValue,
+    }
+    serde_json::to_string(&Invocation {
+        name: function,
+        call: Call { call_id },
+        args,
+    })
+    .expect("strings and JSON text serialize")
+}
+
 /// One voice call: its function calls at their offsets, with Retell's retries. A step is
 /// sent at its offset or, when the previous answer came later, as soon as it came (the
 /// caller waits for the agent); its record keeps the instant it was scheduled for.
@@ -592,9 +613,7 @@ pub async fn call(
         } else {
             simkit::time::sleep_until(scheduled).await;
         }
-        let body =
-            json!({ "name": step.function, "call": { "call_id": plan.id }, "args": step.args })
-                .to_string();
+        let body = invocation(&step.function, &plan.id, &step.args);
         let signature = target.signer.as_ref().map(|(key, clock)| {
             booking_engine::retell::sign(key, body.as_bytes(), clock.now().timestamp_millis())
         });
