@@ -8,6 +8,12 @@ use clap::{Parser, Subcommand};
 use sim::{Scenario, summary};
 use simkit::say;
 
+/// A run allocates and frees small objects by the million (messages, JSON, futures):
+/// mimalloc takes 12 % fewer instructions than the system allocator for `voice-journeys`
+/// (README, performance).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "bookingsim",
