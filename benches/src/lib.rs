@@ -42,6 +42,8 @@ pub fn scenario(name: &str) -> sim::Scenario {
 /// Same tick and link latency as the catalogue (10 ms, 20-60 ms) unless given.
 pub fn pingpong(exchanges: usize, tick: Duration, latency: (Duration, Duration)) {
     let mut sim = turmoil::Builder::new()
+        // Seeded, so the same exchanges take the same latencies, and instructions, each run.
+        .rng_seed(1)
         .tick_duration(tick)
         .min_message_latency(latency.0)
         .max_message_latency(latency.1)
