@@ -3,7 +3,8 @@
 //! nanosecond and 600 million years, every date by one before 1970, in year 9999, on
 //! 30 February or at 24:00, min and max swapped. Each mutant is either refused with
 //! a message that names the file and the field, or accepted, and an accepted one that plans
-//! little work runs to the end. Nothing panics, nothing hangs.
+//! little work runs to the end. And random edits of one to three places of any kind (another
+//! type, a key removed, an array emptied or repeated). Nothing panics, nothing hangs.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -278,4 +279,145 @@ fn accepted_dates_run_to_the_end() {
             Ok(Ok(_)) => {}
         }
     }
+}
+
+/// Values of every type a scenario field could wrongly hold.
+const ANY_VALUES: [&str; 14] = [
+    "\"\"",
+    "\"ü€😀\"",
+    "0",
+    "-1",
+    "9007199254740993",
+    "1e300",
+    "nan",
+    "true",
+    "[]",
+    "{}",
+    "\"1s\"",
+    "\"2025-11-24T09:00\"",
+    "[1, \"a\"]",
+    "{ x = 1 }",
+];
+
+/// Every place in a document (table keys and array elements), as key paths.
+fn places(value: &toml::Value, path: &mut Vec<toml::Value>, out: &mut Vec<Vec<toml::Value>>) {
+    let children: Vec<(toml::Value, &toml::Value)> = match value {
+        toml::Value::Table(t) => t
+            .iter()
+            .map(|(k, v)| (toml::Value::String(k.clone()), v))
+            .collect(),
+        toml::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (toml::Value::Integer(i as i64), v))
+            .collect(),
+        _ => return,
+    };
+    for (key, child) in children {
+        path.push(key);
+        out.push(path.clone());
+        places(child, path, out);
+        path.pop();
+    }
+}
+
+/// One edit at `path`: `kind` 0 replaces the value by `ANY_VALUES[choice]`, 1 removes it,
+/// 2 empties it, 3 repeats an array's elements (or puts a 5000-character string).
+fn edit(doc: &mut toml::Value, path: &[toml::Value], kind: u8, choice: usize) {
+    let (last, parents) = path.split_last().unwrap();
+    let mut parent = doc;
+    for key in parents {
+        parent = match (parent, key) {
+            (toml::Value::Table(t), toml::Value::String(k)) => t.get_mut(k).unwrap(),
+            (toml::Value::Array(a), toml::Value::Integer(i)) => &mut a[*i as usize],
+            _ => unreachable!("paths follow the document"),
+        };
+    }
+    let slot = match (&mut *parent, last) {
+        (toml::Value::Table(t), toml::Value::String(k)) if kind == 1 => {
+            t.remove(k);
+            return;
+        }
+        (toml::Value::Array(a), toml::Value::Integer(i)) if kind == 1 => {
+            a.remove(*i as usize);
+            return;
+        }
+        (toml::Value::Table(t), toml::Value::String(k)) => t.get_mut(k).unwrap(),
+        (toml::Value::Array(a), toml::Value::Integer(i)) => &mut a[*i as usize],
+        _ => unreachable!("paths follow the document"),
+    };
+    *slot = match (kind, &*slot) {
+        (2, toml::Value::Table(_)) => toml::Value::Table(Default::default()),
+        (2, _) => toml::Value::Array(Vec::new()),
+        (3, toml::Value::Array(a)) => {
+            toml::Value::Array(a.iter().chain(a).chain(a).cloned().collect())
+        }
+        (3, _) => toml::Value::String("x".repeat(5000)),
+        _ => {
+            let text = format!("v = {}", ANY_VALUES[choice % ANY_VALUES.len()]);
+            text.parse::<toml::Table>().unwrap().remove("v").unwrap()
+        }
+    };
+}
+
+/// Random edits of one to three places at once, of any kind: a value of another type, a
+/// key or an element removed, a table or array emptied, an array repeated, a huge string.
+/// Each edited scenario is refused with a message that names its file, or accepted; an
+/// accepted one that plans little work runs to the end without a panic.
+#[test]
+fn random_edits_anywhere_are_refused_clearly_or_run() {
+    let catalogue = catalogue();
+    const CASES: u32 = 1000;
+    let mut runner = TestRunner::new(Config {
+        cases: CASES,
+        rng_seed: RngSeed::Fixed(23),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let edits = proptest::collection::vec((any::<usize>(), 0u8..4, any::<usize>()), 1..=3);
+    let (refused, ran) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    runner
+        .run(&(0..catalogue.len(), edits), |(i, edits)| {
+            let (name, text) = &catalogue[i];
+            let mut doc: toml::Value = toml::from_str(text).unwrap();
+            let mut done = Vec::new();
+            for (at, kind, choice) in edits {
+                let mut all = Vec::new();
+                places(&doc, &mut Vec::new(), &mut all);
+                let Some(path) = all.get(at % all.len().max(1)).cloned() else {
+                    break;
+                };
+                done.push(format!("{kind}@{path:?}"));
+                edit(&mut doc, &path, kind, choice);
+            }
+            let Ok(edited) = toml::to_string(&doc) else {
+                return Ok(()); // not writable as TOML (e.g. a value after a table)
+            };
+            let parsed = std::panic::catch_unwind(|| Scenario::parse(&edited, name));
+            prop_assert!(parsed.is_ok(), "{name} {done:?}: validate panicked");
+            match parsed.unwrap() {
+                Err(e) => {
+                    refused.set(refused.get() + 1);
+                    prop_assert!(
+                        e.to_string().starts_with(name.as_str()),
+                        "{name} {done:?}: {e}"
+                    );
+                }
+                Ok(s) => {
+                    if sim::validate::planned_calls(&s) <= 100.0
+                        && sim::validate::planned_time(&s) <= Duration::from_secs(3600)
+                    {
+                        ran.set(ran.get() + 1);
+                        let policy = s.policy.preset.clone();
+                        let result = std::panic::catch_unwind(|| sim::run(&s, s.seed, &policy));
+                        prop_assert!(result.is_ok(), "{name} {done:?}: the run panicked");
+                    }
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    let (refused, ran) = (refused.get(), ran.get());
+    eprintln!("{CASES} edited scenarios: {refused} refused, {ran} small accepted ones ran");
+    assert!(refused > 300 && ran > 30, "{refused} refused, {ran} ran");
 }
