@@ -85,7 +85,7 @@ fn main() {
             (1000, 16),
         ] {
             let s = scenario(rate, storms, 5);
-            let options = sim::live::Options {
+            let options = sim::world::live::Options {
                 engine: engine.clone(),
                 calcom: calcom.clone(),
                 retell_api_key: None,
@@ -93,16 +93,16 @@ fn main() {
                 webhook_secret: None,
                 seed: 1,
             };
-            let run = sim::live::drive(&s, &options, std::future::pending(), |_, _, _| {})
+            let run = sim::world::live::drive(&s, &options, std::future::pending(), |_, _, _| {})
                 .await
                 .expect("runs");
             let steps: Vec<_> = run.record.calls.iter().flat_map(|c| &c.steps).collect();
             let first = steps.iter().map(|s| s.invoked_ms).min().unwrap_or(0);
             let last = steps.iter().map(|s| s.invoked_ms).max().unwrap_or(0);
             let sent = steps.len() as f64 / ((last - first).max(1) as f64 / 1000.0);
-            let skew = &run.section.send_skew_us;
-            let latency = run
-                .section
+            let section = sim::results::live::section(&run);
+            let skew = &section.send_skew_us;
+            let latency = section
                 .latency_from_scheduled_ms
                 .get("check_availability")
                 .map_or(0, |l| l.p99);

@@ -144,19 +144,21 @@ fn after_a_run(c: &mut Criterion) {
     let s = bookingsim_benches::scenario("voice-journeys");
     let (summary, record) = sim::run(&s, s.seed, "baseline").expect("runs");
     let summary = summary.to_json();
-    let samples = sim::metrics::samples(&record, &s);
+    let samples = sim::results::metrics::samples(&record, &s);
     let mut g = c.benchmark_group("voice_journeys_results");
     g.sample_size(20);
     g.bench_function("history_jsonl", |b| {
         b.iter(|| sim::history::write(&s, &record, &mut std::io::sink()).expect("written"))
     });
     g.bench_function("latency_samples", |b| {
-        b.iter(|| sim::metrics::samples(&record, &s))
+        b.iter(|| sim::results::metrics::samples(&record, &s))
     });
     g.bench_function("histograms", |b| {
-        b.iter(|| sim::metrics::histograms(&samples))
+        b.iter(|| sim::results::metrics::histograms(&samples))
     });
-    g.bench_function("digest", |b| b.iter(|| sim::summary::digest(&summary)));
+    g.bench_function("digest", |b| {
+        b.iter(|| sim::results::summary::digest(&summary))
+    });
     g.finish();
 }
 

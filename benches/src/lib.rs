@@ -84,7 +84,7 @@ pub fn pingpong(exchanges: usize, tick: Duration, latency: (Duration, Duration))
 }
 
 /// HTTP exchanges a run made: Retell function calls (with retries) and Cal.com requests.
-pub fn exchanges(record: &sim::world::RunRecord) -> u64 {
+pub fn exchanges(record: &sim::world::record::RunRecord) -> u64 {
     let calls: u64 = record
         .calls
         .iter()

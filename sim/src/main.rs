@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use sim::{Scenario, summary};
+use sim::Scenario;
+use sim::results::summary;
 use simkit::say;
 
 /// A run allocates and frees small objects by the million (messages, JSON, futures):
@@ -225,7 +226,7 @@ const RUN_FAILED: u8 = 1;
 fn check_history(path: &Path) -> ExitCode {
     let found = std::fs::File::open(path)
         .map_err(|e| e.to_string())
-        .and_then(|f| sim::invariants::check_history_observed(std::io::BufReader::new(f)));
+        .and_then(|f| sim::check::check_history_observed(std::io::BufReader::new(f)));
     let (found, seen) = match found {
         Err(e) => {
             eprintln!("error: {}: {e}", path.display());
@@ -333,10 +334,10 @@ fn main() -> ExitCode {
                 Err(e) => return exit(Err(e)),
             };
             if print_engine_config {
-                print!("{}", sim::live::engine_config(&scenario, &calcom));
+                print!("{}", sim::world::live::engine_config(&scenario, &calcom));
                 return ExitCode::SUCCESS;
             }
-            let options = sim::live::Options {
+            let options = sim::world::live::Options {
                 engine: engine.unwrap_or_default(),
                 calcom,
                 retell_api_key,
@@ -426,7 +427,7 @@ fn timed_run(
     seed: u64,
     policy: &str,
     show_progress: bool,
-) -> Result<(sim::Summary, sim::world::RunRecord), Failure> {
+) -> Result<(sim::Summary, sim::world::record::RunRecord), Failure> {
     let terminal = show_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut progress = |done: std::time::Duration, total: std::time::Duration| {
         if terminal {
@@ -459,7 +460,7 @@ fn run(
     let (summary, record) = timed_run(&scenario, seed, &policy, true)?;
     let _ = write!(std::io::stdout(), "{}", summary::render(&summary));
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join(&scenario.name));
-    let path = sim::output::write_run(&dir, &scenario, &summary, &record)
+    let path = sim::results::output::write_run(&dir, &scenario, &summary, &record)
         .map_err(|e| Failure(BAD_INPUT, e))?;
     say!(
         "  wrote {} (and history.jsonl, latency.hlog, report.md, report.html, charts/)",
@@ -474,10 +475,10 @@ const INTERRUPTED: u8 = 130;
 fn live(
     file: &Path,
     scenario: &Scenario,
-    options: &sim::live::Options,
+    options: &sim::world::live::Options,
     out: Option<PathBuf>,
 ) -> Result<u8, Failure> {
-    sim::live::check(scenario)
+    sim::world::live::check(scenario)
         .map_err(|e| Failure(BAD_INPUT, format!("{}: {e}", file.display())))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -507,7 +508,7 @@ fn live(
                 }
                 let _ = tokio::signal::ctrl_c().await;
             };
-            sim::live::drive(scenario, options, stop, |elapsed, expected, in_flight| {
+            sim::world::live::drive(scenario, options, stop, |elapsed, expected, in_flight| {
                 if terminal {
                     let left = expected.saturating_sub(elapsed).as_secs();
                     let _ = write!(
@@ -525,27 +526,18 @@ fn live(
         let _ = write!(std::io::stderr(), "\r\x1b[2K");
     }
     let run = run?;
-    let section = run.section.clone();
-    if section.weeks_shifted > 0 {
+    if run.weeks_shifted > 0 {
         say!(
             "  every date and instant of the scenario moved {} week(s) forward (weekdays and local times kept)",
-            section.weeks_shifted
+            run.weeks_shifted
         );
     }
-    let violations =
-        sim::invariants::check(&run.scenario, &run.record).map_err(|e| Failure(RUN_FAILED, e))?;
-    let summary = summary::summarize(
-        &run.scenario,
-        options.seed,
-        "live",
-        &run.record,
-        &violations,
-    );
-    let mut summary = sim::live::finish(summary, section);
+    let mut summary =
+        sim::pipeline::summarize_live(&run, options.seed).map_err(|e| Failure(RUN_FAILED, e))?;
     summary.sim.wall_seconds = Some(wall.elapsed().as_secs_f64());
     let _ = write!(std::io::stdout(), "{}", summary::render(&summary));
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-live", scenario.name)));
-    let path = sim::output::write_run(&dir, &run.scenario, &summary, &run.record)
+    let path = sim::results::output::write_run(&dir, &run.scenario, &summary, &run.record)
         .map_err(|e| Failure(BAD_INPUT, e))?;
     say!(
         "  wrote {} (and history.jsonl, latency.hlog, report.md, report.html, charts/)",
@@ -568,14 +560,14 @@ fn replay(
     let seed = seed.unwrap_or(scenario.seed);
     let policy = policy.unwrap_or_else(|| scenario.policy.preset.clone());
     let (_, record) = timed_run(&scenario, seed, &policy, true)?;
-    let text = sim::replay::timeline(&scenario, &record, call, seed, &policy)
+    let text = sim::results::replay::timeline(&scenario, &record, call, seed, &policy)
         .map_err(|e| Failure(BAD_INPUT, e))?;
     let _ = write!(std::io::stdout(), "{text}");
     Ok(0)
 }
 
 fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
-    sim::gate::scenario_files(paths).map_err(|e| Failure(BAD_INPUT, e))
+    sim::experiment::catalogue::scenario_files(paths).map_err(|e| Failure(BAD_INPUT, e))
 }
 
 /// The worlds explore draws from: generated, or around the files in `paths`.
@@ -743,7 +735,7 @@ fn explore(
     for (s, e) in broken {
         report.push_str(&format!("\nWorld {s} did not run: {e}\n"));
     }
-    let written = sim::output::write_atomically(&dir, "report.md", &report)
+    let written = sim::results::output::write_atomically(&dir, "report.md", &report)
         .map_err(|e| Failure(BAD_INPUT, format!("{}: {e}", dir.display())))?;
     say!("  wrote {}", written.display());
     Ok(if findings.is_empty() && broken.is_empty() {
@@ -759,8 +751,13 @@ fn mutants(paths: &[PathBuf], jobs: Option<usize>) -> Result<u8, Failure> {
         scenarios.push(load(&f, &[])?);
     }
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let matrix = sim::mutants::matrix(&scenarios, &sim::mutants::MUTANTS, jobs, &|_, _| {})
-        .map_err(|e| Failure(BAD_INPUT, e))?;
+    let matrix = sim::experiment::mutants::matrix(
+        &scenarios,
+        &sim::experiment::mutants::MUTANTS,
+        jobs,
+        &|_, _| {},
+    )
+    .map_err(|e| Failure(BAD_INPUT, e))?;
     for b in &matrix.broken {
         say!(
             "BROKEN   {:<26} fails under its own policy ({}): left out",
@@ -801,11 +798,11 @@ fn gate(
     let files = scenario_files(paths)?;
     // Every core runs scenarios; verdicts are printed in file order.
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let entries = sim::gate::run(&files, baseline, bless, jobs);
+    let entries = sim::experiment::catalogue::run(&files, baseline, bless, jobs);
     let mut code = 0;
     for e in &entries {
         match &e.verdict {
-            sim::gate::Verdict::Ran {
+            sim::experiment::catalogue::Verdict::Ran {
                 summary,
                 pass,
                 diff,
@@ -830,18 +827,18 @@ fn gate(
                     say!("       ... and {} more", diff.len() - 40);
                 }
             }
-            sim::gate::Verdict::Invalid(message) => {
+            sim::experiment::catalogue::Verdict::Invalid(message) => {
                 code = BAD_INPUT;
                 say!("FAIL {:<28} invalid: {message}", e.name);
             }
-            sim::gate::Verdict::Failed(message) => {
+            sim::experiment::catalogue::Verdict::Failed(message) => {
                 code = code.max(RUN_FAILED);
                 say!("FAIL {:<28} the run failed: {message}", e.name);
             }
         }
     }
     if let Some(path) = junit {
-        let xml = sim::gate::junit(&entries).map_err(|e| Failure(BAD_INPUT, e))?;
+        let xml = sim::experiment::catalogue::junit(&entries).map_err(|e| Failure(BAD_INPUT, e))?;
         let dir = path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
@@ -850,7 +847,7 @@ fn gate(
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("junit.xml");
-        sim::output::write_atomically(dir, name, &xml)
+        sim::results::output::write_atomically(dir, name, &xml)
             .map_err(|e| Failure(BAD_INPUT, format!("{}: {e}", path.display())))?;
     }
     if baseline.is_some() && !bless && entries.iter().any(|e| !e.pass()) {
@@ -933,9 +930,10 @@ fn sweep(
     );
     let failed = |e: std::io::Error| Failure(BAD_INPUT, format!("{}: {e}", dir.display()));
     let plan_text = serde_json::to_string_pretty(&plan.to_json()).unwrap_or_default();
-    sim::output::write_atomically(&dir, "plan.json", &plan_text).map_err(failed)?;
+    sim::results::output::write_atomically(&dir, "plan.json", &plan_text).map_err(failed)?;
     let lines: Vec<String> = runs.iter().map(|r| r.to_json().to_string()).collect();
-    sim::output::write_atomically(&dir, "runs.jsonl", &lines.join("\n")).map_err(failed)?;
+    sim::results::output::write_atomically(&dir, "runs.jsonl", &lines.join("\n"))
+        .map_err(failed)?;
     if shard.is_some() {
         say!(
             "  wrote {} (plan.json, runs.jsonl); combine the shards with `bookingsim merge`",
@@ -995,12 +993,12 @@ fn progress_bar(kind: &str) -> impl Fn(usize, usize) + Sync + use<> {
 fn finish(
     plan: &sim::experiment::Plan,
     scenarios: &[Scenario],
-    runs: &[sim::aggregate::RunResult],
+    runs: &[sim::results::aggregate::RunResult],
     dir: &Path,
 ) -> Result<u8, Failure> {
     let (report, aggregates) = sim::experiment::report(plan, scenarios, runs);
-    let doc =
-        sim::output::write_sweep(dir, &report, &aggregates).map_err(|e| Failure(BAD_INPUT, e))?;
+    let doc = sim::experiment::write_sweep(dir, &report, &aggregates)
+        .map_err(|e| Failure(BAD_INPUT, e))?;
     // The Markdown summary without its charts: it reads in a terminal and a CI log.
     let text = doc.markdown();
     let text = text[..text.find("\n## Charts").unwrap_or(text.len())].trim_end();
@@ -1070,7 +1068,7 @@ fn merge(dirs: &[PathBuf], out: Option<PathBuf>) -> Result<u8, Failure> {
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-merged", plan.scenario)));
     say!("merge: {} runs from {} folders", runs.len(), dirs.len());
     let plan_text = serde_json::to_string_pretty(&plan.to_json()).unwrap_or_default();
-    sim::output::write_atomically(&dir, "plan.json", &plan_text)
+    sim::results::output::write_atomically(&dir, "plan.json", &plan_text)
         .map_err(|e| bad(format!("{}: {e}", dir.display())))?;
     finish(&plan, &scenarios, &runs, &dir)
 }

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use sim::Scenario;
-use sim::mutants::{MUTANTS, matrix};
+use sim::experiment::mutants::{MUTANTS, matrix};
 
 /// Each mutant and the scenario whose gates catch it.
 const KILLERS: [(&str, &str); 17] = [
@@ -45,12 +45,12 @@ fn every_layer_of_full_and_every_broken_preset_is_killed_by_the_catalogue() {
         // A layer no preset-`full` policy has needs no killer (the double-check: see the
         // README's outcomes section for why `full` goes without it).
         let in_full = match mutant.mutation {
-            sim::mutants::Mutation::Layer(off) => {
+            sim::experiment::mutants::Mutation::Layer(off) => {
                 let mut p = full.clone();
                 off(&mut p);
                 p != full
             }
-            sim::mutants::Mutation::Preset(_) => true,
+            sim::experiment::mutants::Mutation::Preset(_) => true,
         };
         let Some((_, killer)) = KILLERS.iter().find(|(m, _)| *m == mutant.name) else {
             assert!(!in_full, "no scenario is named to kill `{}`", mutant.name);

@@ -29,7 +29,7 @@ fn a_run_twice_gives_the_same_bytes_and_another_seed_another_digest() {
     let mut tampered = a.clone();
     tampered["outcomes"]["booked"] = 99.into();
     assert_ne!(
-        sim::summary::digest(&tampered),
+        sim::results::summary::digest(&tampered),
         a["digest"].as_str().unwrap()
     );
 }
@@ -414,7 +414,7 @@ fn every_number_of_a_summary_is_a_metric_gates_know() {
         assert!(metrics.len() > 40, "{name}: {metrics:?}");
         for m in metrics {
             assert!(
-                sim::gates::metric_is_known(&m),
+                sim::scenario::gates::metric_is_known(&m),
                 "{name}: `{m}` is in the summary but unknown to gates"
             );
         }

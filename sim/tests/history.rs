@@ -3,7 +3,7 @@
 //! and workload class of `explore`) under a correct and a broken policy; and its liveness
 //! checks fire where they must.
 
-use sim::invariants::{self, Violation};
+use sim::check::{self as invariants, Violation};
 use sim::{Scenario, explore, history};
 
 /// The run's violations, and the ones `bookingsim check` reads from its written history.

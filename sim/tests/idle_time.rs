@@ -1,4 +1,4 @@
-//! Skipping idle simulated time (`sim::world::IdleTime`) never passes over work: stepped
+//! Skipping idle simulated time (`sim::world::simulated::IdleTime`) never passes over work: stepped
 //! tick by tick, every stretch a skip would have taken is checked to be quiet, over the
 //! catalogue and generated worlds; and the skipping run reaches the same outcomes,
 //! invariant verdicts and coverage.
@@ -12,10 +12,11 @@ fn both_ways(scenario: &Scenario, what: &str) {
     let mut spec = scenario.clone();
     spec.policy.preset = preset.clone();
     let policy = spec.policy().unwrap();
-    let stepped = sim::world::run_verifying_idle_time(scenario, scenario.seed, &policy)
+    let stepped = sim::world::simulated::run_verifying_idle_time(scenario, scenario.seed, &policy)
         .unwrap_or_else(|e| panic!("{what}: {e}"));
-    let violations = sim::invariants::check(scenario, &stepped).unwrap();
-    let stepped = sim::summary::summarize(scenario, scenario.seed, &preset, &stepped, &violations);
+    let violations = sim::check::check(scenario, &stepped).unwrap();
+    let stepped =
+        sim::results::summary::summarize(scenario, scenario.seed, &preset, &stepped, &violations);
     assert_eq!(skipped.outcomes, stepped.outcomes, "{what}");
     assert_eq!(skipped.invariants, stepped.invariants, "{what}");
     assert_eq!(skipped.coverage, stepped.coverage, "{what}");
@@ -25,7 +26,7 @@ fn both_ways(scenario: &Scenario, what: &str) {
 #[test]
 fn idle_time_skipped_in_the_catalogue_was_idle() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    for file in sim::gate::scenario_files(&[dir]).unwrap() {
+    for file in sim::experiment::catalogue::scenario_files(&[dir]).unwrap() {
         let scenario = Scenario::load(&file).unwrap();
         // Three simulated hours each, tick by tick: left to the gate's baselines.
         if scenario.duration > std::time::Duration::from_secs(3600) {

@@ -225,8 +225,8 @@ fn accepted_mutants_run_to_the_end() {
         .into_iter()
         .filter(|(name, text, set)| {
             parse(name, text, set).is_ok_and(|s| {
-                sim::validate::planned_calls(&s) <= 200.0
-                    && sim::validate::planned_time(&s) <= Duration::from_secs(2 * 3600)
+                sim::scenario::validate::planned_calls(&s) <= 200.0
+                    && sim::scenario::validate::planned_time(&s) <= Duration::from_secs(2 * 3600)
             })
         })
         .collect();
@@ -259,8 +259,8 @@ fn accepted_dates_run_to_the_end() {
         .filter(|(_, _, set)| DATES.iter().any(|d| set.ends_with(&format!("={d}"))))
         .filter(|(name, text, set)| {
             parse(name, text, set).is_ok_and(|s| {
-                sim::validate::planned_calls(&s) <= 50.0
-                    && sim::validate::planned_time(&s) <= Duration::from_secs(3600)
+                sim::scenario::validate::planned_calls(&s) <= 50.0
+                    && sim::scenario::validate::planned_time(&s) <= Duration::from_secs(3600)
             })
         })
         .collect();
@@ -404,8 +404,8 @@ fn random_edits_anywhere_are_refused_clearly_or_run() {
                     );
                 }
                 Ok(s) => {
-                    if sim::validate::planned_calls(&s) <= 100.0
-                        && sim::validate::planned_time(&s) <= Duration::from_secs(3600)
+                    if sim::scenario::validate::planned_calls(&s) <= 100.0
+                        && sim::scenario::validate::planned_time(&s) <= Duration::from_secs(3600)
                     {
                         ran.set(ran.get() + 1);
                         let policy = s.policy.preset.clone();

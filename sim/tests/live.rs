@@ -62,8 +62,8 @@ async fn stack(scenario: &Scenario, preset: &str, retell_api_key: Option<&str>) 
     Stack { engine, calcom }
 }
 
-fn options(stack: &Stack, seed: u64, retell_api_key: Option<&str>) -> sim::live::Options {
-    sim::live::Options {
+fn options(stack: &Stack, seed: u64, retell_api_key: Option<&str>) -> sim::world::live::Options {
+    sim::world::live::Options {
         engine: stack.engine.clone(),
         calcom: stack.calcom.clone(),
         retell_api_key: retell_api_key.map(Into::into),
@@ -87,14 +87,15 @@ fn compressed(name: &str, replacements: &[(&str, &str)]) -> Scenario {
 }
 
 /// What `bookingsim live` does with a finished run.
-fn summarize(run: &sim::live::LiveRun, seed: u64) -> sim::Summary {
-    let violations = sim::invariants::check(&run.scenario, &run.record).unwrap();
-    let summary = sim::summary::summarize(&run.scenario, seed, "live", &run.record, &violations);
-    sim::live::finish(summary, run.section.clone())
+fn summarize(run: &sim::world::live::LiveRun, seed: u64) -> sim::Summary {
+    sim::pipeline::summarize_live(run, seed).unwrap()
 }
 
-async fn live(scenario: &Scenario, options: &sim::live::Options) -> sim::live::LiveRun {
-    sim::live::drive(scenario, options, std::future::pending(), |_, _, _| {})
+async fn live(
+    scenario: &Scenario,
+    options: &sim::world::live::Options,
+) -> sim::world::live::LiveRun {
+    sim::world::live::drive(scenario, options, std::future::pending(), |_, _, _| {})
         .await
         .unwrap()
 }
@@ -122,7 +123,7 @@ async fn an_incident_timeline_ends_live_as_it_ends_in_simulation() {
         let run = live(&scenario, &options(&stack, scenario.seed, None)).await;
         let summary = summarize(&run, scenario.seed);
         assert_eq!(summary.outcomes, simulated.outcomes, "{preset}");
-        assert_eq!(summary.mode, sim::summary::Mode::Live);
+        assert_eq!(summary.mode, sim::results::summary::Mode::Live);
         let section = summary.live.as_ref().unwrap();
         assert!(
             section.weeks_shifted > 0,

@@ -12,7 +12,9 @@ use rand::Rng;
 use simkit::SeedStreams;
 use simkit::seed::StreamRng;
 
-use crate::{Scenario, Summary, parallel};
+use crate::pipeline::parallel;
+use crate::scenario::space::Space;
+use crate::{Scenario, Summary};
 
 /// Which fault and workload classes a generated world has (swarm testing: each on or off).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -732,35 +734,6 @@ fn misbehaviour(
     faults
 }
 
-/// The `[explore]` table of a scenario file: what `bookingsim explore FILE` varies around
-/// it. Everything the file fixes stays fixed; each run gets its own seed.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Space {
-    /// Add generated faults and Cal.com misbehaviour (each class on or off per run) to the
-    /// file's own. Default: true.
-    #[serde(default = "yes")]
-    pub faults: bool,
-    /// Fields drawn anew for each run, by `--set` path: a range `"lo..hi"` of numbers or
-    /// durations (`"calcom.external.rate_per_hour" = "0..120"`, `"retell.timeout" =
-    /// "5s..40s"`), or a list of values to pick from (`"policy.lock_wait" = ["1s", "10s"]`).
-    #[serde(default)]
-    pub ranges: BTreeMap<String, toml::Value>,
-}
-
-impl Default for Space {
-    fn default() -> Self {
-        Space {
-            faults: true,
-            ranges: BTreeMap::new(),
-        }
-    }
-}
-
-fn yes() -> bool {
-    true
-}
-
 /// Where explored worlds come from: generated whole, or around given scenario files (run
 /// `i` takes file `i mod n`); `sets` (`--set field=value`) apply to every world, e.g. a
 /// policy override that switches one layer off.
@@ -915,7 +888,7 @@ fn run_world(
     policy: &str,
 ) -> Result<(Violated, BTreeMap<String, u64>), String> {
     let scenario = Scenario::parse(text, origin).map_err(|e| e.to_string())?;
-    let (summary, _) = crate::run(&scenario, scenario.seed, policy)?;
+    let (summary, _) = crate::pipeline::run(&scenario, scenario.seed, policy)?;
     Ok((first_violation(&summary), summary.coverage))
 }
 
@@ -1258,7 +1231,7 @@ pub fn write_failure(
     }
     text.push('\n');
     text.push_str(&with_policy(shrunk, policy));
-    crate::output::write_atomically(&failures, &name, &text)
+    crate::results::output::write_atomically(&failures, &name, &text)
 }
 
 /// A world's text with `policy` as its preset, so that a plain `run` replays what explore
@@ -1477,15 +1450,15 @@ mod tests {
             let written = std::fs::read_to_string(&file).unwrap();
             let scenario = Scenario::parse(&written, "failure").unwrap();
             assert!(
-                crate::validate::planned_calls(&scenario) <= 3.0,
+                crate::scenario::validate::planned_calls(&scenario) <= 3.0,
                 "{case}: {written}"
             );
             let (summary, _) =
-                crate::run(&scenario, scenario.seed, &scenario.policy.preset).unwrap();
+                crate::pipeline::run(&scenario, scenario.seed, &scenario.policy.preset).unwrap();
             assert!(summary.invariants[kind] > 0, "{case}: {written}");
             let mut repaired = scenario.clone();
             repaired.policy.overrides.clear();
-            let (fixed, _) = crate::run(&repaired, scenario.seed, "full").unwrap();
+            let (fixed, _) = crate::pipeline::run(&repaired, scenario.seed, "full").unwrap();
             assert_eq!(fixed.invariants[kind], 0, "{case}: full holds");
             assert_eq!(
                 shrink(&world, policy, kind),

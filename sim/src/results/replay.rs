@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 
 use crate::Scenario;
-use crate::record::{CallRecord, Completion};
-use crate::world::RunRecord;
+use crate::world::record::RunRecord;
+use crate::world::record::{CallRecord, Completion};
 
 /// The call named `call`: its id, or its number (1 = the first call to start).
 pub fn find<'a>(record: &'a RunRecord, call: &str) -> Result<&'a CallRecord, String> {

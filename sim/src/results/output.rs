@@ -61,7 +61,7 @@ pub fn write_run(
     dir: &Path,
     scenario: &crate::Scenario,
     summary: &crate::Summary,
-    record: &crate::world::RunRecord,
+    record: &crate::world::record::RunRecord,
 ) -> Result<PathBuf, String> {
     let summary = &summary.to_json();
     let failed = |e: std::io::Error| format!("{}: {e}", dir.display());
@@ -69,15 +69,15 @@ pub fn write_run(
         crate::history::write(scenario, record, w)
     })
     .map_err(failed)?;
-    let samples = crate::metrics::samples(record, scenario);
+    let samples = crate::results::metrics::samples(record, scenario);
     let width = interval_ms(record.simulated.as_secs_f64());
     let start_ms = scenario.start_utc().timestamp_millis();
-    let intervals = || crate::metrics::intervals(&samples, width);
+    let intervals = || crate::results::metrics::intervals(&samples, width);
     let hlog = reports::interval_log::write(start_ms, width, intervals())?;
     write_atomically(dir, "latency.hlog", &hlog).map_err(failed)?;
     let doc = reports::run::document(
         summary,
-        &crate::metrics::histograms(&samples),
+        &crate::results::metrics::histograms(&samples),
         intervals(),
         width,
     );
@@ -88,46 +88,4 @@ pub fn write_run(
         &serde_json::to_string_pretty(summary).unwrap_or_default(),
     )
     .map_err(failed)
-}
-
-/// Everything a finished sweep or comparison leaves in `dir`: `sweep.json`, `points.csv`
-/// and the report with its charts.
-pub fn write_sweep(
-    dir: &Path,
-    report: &serde_json::Value,
-    aggregates: &std::collections::BTreeMap<(usize, String), crate::aggregate::Aggregate>,
-) -> Result<Document, String> {
-    let failed = |e: std::io::Error| format!("{}: {e}", dir.display());
-    // start_booking latencies per policy over the whole grid.
-    let mut spectra: std::collections::BTreeMap<&str, hdrhistogram::Histogram<u64>> =
-        std::collections::BTreeMap::new();
-    for ((_, policy), agg) in aggregates {
-        if let Some(h) = agg.histograms.get("start_booking") {
-            spectra
-                .entry(policy.as_str())
-                .or_insert_with(crate::metrics::histogram)
-                .add(h)
-                .map_err(|e| e.to_string())?;
-        }
-    }
-    let order: Vec<String> = report["policies"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p.as_str().map(str::to_owned))
-        .collect();
-    let spectra: Vec<(String, &hdrhistogram::Histogram<u64>)> = order
-        .iter()
-        .filter_map(|p| spectra.get(p.as_str()).map(|h| (p.clone(), h)))
-        .collect();
-    let doc = reports::sweep::document(report, &spectra);
-    write_report(dir, &doc).map_err(failed)?;
-    write_atomically(dir, "points.csv", &crate::experiment::csv(report)).map_err(failed)?;
-    write_atomically(
-        dir,
-        "sweep.json",
-        &serde_json::to_string_pretty(report).unwrap_or_default(),
-    )
-    .map_err(failed)?;
-    Ok(doc)
 }

@@ -10,7 +10,7 @@ use booking_engine::catalog::Catalog;
 use chrono::{DateTime, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use mock_calcom::MockCalcom;
 
-use crate::record::{CallRecord, Completion, StepRecord, TAKEN};
+use crate::world::record::{CallRecord, Completion, StepRecord, TAKEN};
 
 /// Whether Cal.com would have admitted a booking of an event type at a start, arriving at
 /// an instant (`MockCalcom::bookable_at`, or the mock's `/_mock/bookable` in a live run).
@@ -49,7 +49,7 @@ pub fn judge_refusals(
 }
 
 fn told_free(step: &StepRecord) -> bool {
-    crate::record::is_check(&step.function) && step.available == Some(true)
+    crate::world::record::is_check(&step.function) && step.available == Some(true)
 }
 
 fn refused_as_taken(step: &StepRecord) -> bool {

@@ -26,7 +26,7 @@ pub fn map<T: Sync, R: Send>(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(item) = items.get(i) else { break };
-                    let r = crate::isolated(|| f(item));
+                    let r = crate::pipeline::isolated(|| f(item));
                     results.lock().expect("no worker panics")[i] = Some(r);
                     progress(done.fetch_add(1, Ordering::Relaxed) + 1, items.len());
                 }

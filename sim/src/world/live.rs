@@ -25,22 +25,20 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{DateTime, Days, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use hdrhistogram::Histogram;
 use http::{Method, Request};
 use http_body_util::Full;
 use mock_calcom::{GroundTruth, MockConfig};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 use simkit::transport::{HttpClient, Network, Timeouts};
 use simkit::{SharedClock, TokioClock};
 
-use crate::invariants::ENGINE_ONLY;
-use crate::judge::{self, Bookable};
-use crate::record::CallRecord;
 use crate::scenario::{ChannelAppointment, ExternalBooking, Fault, Scenario};
-use crate::summary::{Mode, Summary};
-use crate::workload::{CallPlan, plan, workload_end};
-use crate::world::{RunRecord, Target, call, engine_subscription};
+use crate::world::judge::{self, Bookable};
+use crate::world::record::CallRecord;
+use crate::world::record::RunRecord;
+use crate::world::simulated::{Target, call, engine_subscription};
+use crate::world::workload::{CallPlan, plan, workload_end};
 
 /// Where a live run sends its traffic.
 #[derive(Debug, Clone)]
@@ -57,41 +55,6 @@ pub struct Options {
     /// The webhook subscription's secret (`X-Cal-Signature-256`), as the engine expects it.
     pub webhook_secret: Option<String>,
     pub seed: u64,
-}
-
-/// A live run's own figures, in `summary.json` under `live`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LiveSection {
-    pub engine: String,
-    pub calcom: String,
-    /// The wall-clock instant the run's millisecond offsets count from.
-    pub started_at: String,
-    /// How many weeks every absolute date and instant of the scenario was moved forward.
-    pub weeks_shifted: u32,
-    /// The run's tag, appended to every call id.
-    pub tag: String,
-    /// Stopped early (Ctrl-C): calls not yet started never ran, the settle was cut short.
-    pub incomplete: bool,
-    /// How late the generator sent each function call after it could have (microseconds):
-    /// the run's health figure (its p99 should be far below the latencies measured).
-    pub send_skew_us: Skew,
-    /// Latency from the instant each function call was due (corrected for coordinated
-    /// omission, as wrk2 does), beside `latency_ms`, which counts from when it was sent.
-    pub latency_from_scheduled_ms: BTreeMap<String, crate::metrics::LatencyStats>,
-    /// Invariants that need the engine's own store or locks: not checked, never reported as
-    /// holding.
-    pub not_observable: Vec<String>,
-}
-
-/// Send skew percentiles, in microseconds.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Skew {
-    pub count: u64,
-    pub p50: u64,
-    pub p99: u64,
-    pub max: u64,
 }
 
 /// The `booking-engine serve --config` file that gives the engine this scenario's services
@@ -339,8 +302,18 @@ pub fn prepare(
 /// the scenario as the record's offsets count (its start is the run's start).
 pub struct LiveRun {
     pub record: RunRecord,
-    pub section: LiveSection,
+    /// The scenario as it ran: its start moved to the run's first instant.
     pub scenario: Scenario,
+    pub engine: String,
+    pub calcom: String,
+    /// The wall-clock instant the run's millisecond offsets count from.
+    pub origin: DateTime<Utc>,
+    /// How many weeks every absolute date and instant of the scenario was moved forward.
+    pub weeks_shifted: u32,
+    /// The run's tag, appended to every call id.
+    pub tag: String,
+    /// Stopped early (Ctrl-C): calls not yet started never ran, the settle was cut short.
+    pub incomplete: bool,
 }
 
 /// Talks JSON to the mock's admin API.
@@ -484,7 +457,7 @@ pub async fn drive(
             .retell_api_key
             .clone()
             .map(|key| (key, clock.clone())),
-        live: Some((stopping.clone(), crate::pacer::Pacer::start())),
+        live: Some((stopping.clone(), crate::world::pacer::Pacer::start())),
         answers: Default::default(),
     });
     let expected = workload_end(scenario, &prepared.plans) + scenario.settle;
@@ -568,22 +541,16 @@ pub async fn drive(
     let answered: BTreeMap<_, _> = asked.queries.into_iter().zip(answers).collect();
     judge::judge_refusals(&mut calls, Answered(&answered), &catalog, origin);
 
-    let section = LiveSection {
-        engine: options.engine.clone(),
-        calcom: options.calcom.clone(),
-        started_at: crate::history::iso(origin),
-        weeks_shifted: prepared.weeks,
-        tag,
-        incomplete,
-        send_skew_us: skew(&calls),
-        latency_from_scheduled_ms: from_scheduled(&calls, &timed),
-        not_observable: ENGINE_ONLY.iter().map(|k| (*k).to_owned()).collect(),
-    };
     let record = RunRecord::seen_from_outside(calls, truth, simulated);
     Ok(LiveRun {
         record,
-        section,
         scenario: timed,
+        engine: options.engine.clone(),
+        calcom: options.calcom.clone(),
+        origin,
+        weeks_shifted: prepared.weeks,
+        tag,
+        incomplete,
     })
 }
 
@@ -612,83 +579,6 @@ impl Bookable for Answered<'_> {
     fn bookable_at(&mut self, id: u64, start: DateTime<Utc>, at: DateTime<Utc>) -> bool {
         self.0.get(&(id, start, at)).copied().unwrap_or(true)
     }
-}
-
-fn skew(calls: &[CallRecord]) -> Skew {
-    let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
-    for s in calls.iter().flat_map(|c| &c.steps) {
-        h.saturating_record(u64::from(s.skew_us).max(1));
-    }
-    if h.is_empty() {
-        return Skew::default();
-    }
-    Skew {
-        count: h.len(),
-        p50: h.value_at_quantile(0.5),
-        p99: h.value_at_quantile(0.99),
-        max: h.max(),
-    }
-}
-
-/// Latency from each function call's due instant, by operation.
-fn from_scheduled(
-    calls: &[CallRecord],
-    scenario: &Scenario,
-) -> BTreeMap<String, crate::metrics::LatencyStats> {
-    let mut shifted: Vec<CallRecord> = calls.to_vec();
-    for s in shifted.iter_mut().flat_map(|c| c.steps.iter_mut()) {
-        s.invoked_ms = s.scheduled_ms;
-    }
-    let record = RunRecord::seen_from_outside(shifted, GroundTruth::default(), Duration::ZERO);
-    let samples = crate::metrics::samples(&record, scenario);
-    crate::metrics::latency_table(&crate::metrics::histograms(&samples))
-}
-
-/// Whether a gate's metric can be read in a live run: the engine's counters, its local
-/// reservations, lock waits and its own Cal.com request latencies cannot, nor the
-/// invariants only its store shows.
-pub fn observable(metric: &str) -> bool {
-    let engine_only = ENGINE_ONLY
-        .iter()
-        .any(|k| metric == format!("invariants.{k}"));
-    let counters = ["engine.", "reservations.local"]
-        .iter()
-        .any(|p| metric.starts_with(p));
-    let latencies = metric.contains("(lock_wait)") || metric.contains("(calcom.");
-    let coverage = [
-        "coverage.lock_contention",
-        "coverage.lock_timeout",
-        "coverage.saga_compensation",
-        "coverage.reservation_expired",
-        "coverage.reservation_expired_mid_call",
-    ]
-    .contains(&metric);
-    !(engine_only || counters || latencies || coverage)
-}
-
-/// The summary of a live run: mode, its own figures, the invariants it cannot observe left
-/// out (and named), the gates that read them marked so, and the digest again.
-pub fn finish(mut summary: Summary, section: LiveSection) -> Summary {
-    summary.mode = Mode::Live;
-    summary.policy = "live".into();
-    for kind in &section.not_observable {
-        summary.invariants.remove(kind);
-    }
-    summary
-        .violations
-        .retain(|v| !section.not_observable.contains(&v.kind));
-    summary.live = Some(section);
-    for g in &mut summary.gates {
-        if let Ok(gate) = crate::gates::Gate::parse(&g.gate)
-            && !observable(&gate.metric)
-        {
-            g.pass = false;
-            g.value = None;
-            g.not_observable = true;
-        }
-    }
-    summary.digest = crate::summary::digest(&summary.to_json());
-    summary
 }
 
 #[cfg(test)]
@@ -838,31 +728,5 @@ mod tests {
         let scenario = catalogue("engine-crash-mid-booking");
         let err = check(&scenario).unwrap_err();
         assert!(err.starts_with("faults[0]: an engine crash"), "{err}");
-    }
-
-    #[test]
-    fn gates_on_what_the_engine_alone_knows_are_not_observable() {
-        for metric in [
-            "invariants.orphan_calcom",
-            "invariants.dangling_lock",
-            "engine.cache_hits",
-            "reservations.local.held",
-            "p99(lock_wait)",
-            "p95(calcom.create_booking)",
-            "coverage.saga_compensation",
-        ] {
-            assert!(!observable(metric), "{metric}");
-        }
-        for metric in [
-            "invariants.double_booking",
-            "invariants.ghost_booking",
-            "outcomes.booked",
-            "p95(start_booking)",
-            "calcom.create_booking.201",
-            "coverage.race_window",
-            "race_failure_rate",
-        ] {
-            assert!(observable(metric), "{metric}");
-        }
     }
 }

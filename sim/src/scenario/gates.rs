@@ -5,8 +5,7 @@
 
 use serde_json::Value;
 
-use crate::invariants::KINDS;
-use crate::record::Outcome;
+use crate::kinds::{KINDS, Outcome};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -274,7 +273,7 @@ pub fn metric_is_known(metric: &str) -> bool {
         ["webhooks", w] => WEBHOOKS.contains(w),
         ["reservations", "local", r] => LOCAL_RESERVATIONS.contains(r),
         ["reservations", "calcom", r] => CALCOM_RESERVATIONS.contains(r),
-        ["coverage", c] => crate::summary::COVERAGE.contains(c),
+        ["coverage", c] => crate::kinds::COVERAGE.contains(c),
         _ => false,
     }
 }

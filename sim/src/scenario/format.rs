@@ -1,7 +1,6 @@
-//! Scenario files: one TOML file tells one story. Unknown fields are errors naming the file,
-//! line and field; semantic mistakes name the field and what was expected.
+//! The scenario file format as written: every table and field of a scenario file, with
+//! its defaults; what the values mean for the world (the policy, the catalogue, the start).
 
-use std::path::Path;
 use std::time::Duration;
 
 use booking_engine::Policy;
@@ -12,8 +11,9 @@ use mock_calcom::MockConfig;
 use serde::Deserialize;
 use serde_json::Value;
 use simkit::Distribution;
+use simkit::limits::DAY;
 
-use crate::validate::{self, Limits};
+use crate::scenario::space::Space;
 
 /// A scenario as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -72,7 +72,7 @@ pub struct Scenario {
     pub limits: Limits,
     /// What `bookingsim explore FILE` may vary around this scenario (ignored by `run`).
     #[serde(default)]
-    pub explore: Option<crate::explore::Space>,
+    pub explore: Option<Space>,
 }
 
 fn default_seed() -> u64 {
@@ -386,84 +386,28 @@ pub enum Fault {
     },
 }
 
-/// A scenario that could not be loaded; `Display` names file, line and field.
-#[derive(Debug, Clone)]
-pub struct ScenarioError(pub String);
+/// `[limits]`: how much work a scenario may plan before it is refused as absurd (a typo in a
+/// rate or a duration, not a load test). Raise them on purpose for a bigger run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Calls the workloads may plan (scripted, storms and journeys together).
+    pub max_calls: u64,
+    /// Simulated time a run may take: workloads, the last call's steps and the settle time.
+    #[serde(with = "humantime_serde")]
+    pub max_simulated: Duration,
+}
 
-impl std::fmt::Display for ScenarioError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_calls: 250_000,
+            max_simulated: 2 * DAY,
+        }
     }
 }
 
-impl std::error::Error for ScenarioError {}
-
 impl Scenario {
-    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ScenarioError(format!("{}: {e}", path.display())))?;
-        Self::parse(&text, &path.display().to_string())
-    }
-
-    pub fn parse(text: &str, origin: &str) -> Result<Self, ScenarioError> {
-        let scenario: Scenario = toml::from_str(text)
-            .map_err(|e| ScenarioError(format!("{origin}: {}", e.to_string().trim_end())))?;
-        scenario
-            .check()
-            .map_err(|e| match validate::line_of(text, validate::field_of(&e)) {
-                Some(line) => ScenarioError(format!("{origin}:{line}: {e}")),
-                None => ScenarioError(format!("{origin}: {e}")),
-            })?;
-        Ok(scenario)
-    }
-
-    /// What parsing cannot check.
-    fn check(&self) -> Result<(), String> {
-        // The mock's own checks (its ranges among them) first, then the scenario's (ranges,
-        // references, planned work; `tick` and every rate among them), then the catalogue.
-        self.policy()?;
-        self.calcom.validate().map_err(|e| format!("calcom.{e}"))?;
-        validate::check(self)?;
-        self.check_catalog()?;
-        for (i, j) in self.journeys.iter().enumerate() {
-            let slots = j.all_slots().map_err(|e| format!("journeys[{i}].{e}"))?;
-            if slots.is_empty() {
-                return Err(format!(
-                    "journeys[{i}].slots: expected at least one local time (or a slot_grid)"
-                ));
-            }
-            if !j.weights.is_empty() && j.weights.len() != slots.len() {
-                return Err(format!(
-                    "journeys[{i}].weights: expected one weight per slot ({})",
-                    slots.len()
-                ));
-            }
-            let rates: Vec<f64> = match &j.arrivals {
-                Arrivals::Constant { rate } | Arrivals::Poisson { rate } => vec![*rate],
-                Arrivals::Ramp { phases } if phases.is_empty() => {
-                    return Err(format!(
-                        "journeys[{i}].arrivals.phases: expected at least one phase"
-                    ));
-                }
-                Arrivals::Ramp { phases } => phases
-                    .iter()
-                    .flat_map(|p| [p.rate, p.ramp_to.unwrap_or(p.rate)])
-                    .collect(),
-            };
-            if rates.iter().any(|r| r.is_nan() || *r < 0.0) || rates.iter().all(|r| *r <= 0.0) {
-                return Err(format!(
-                    "journeys[{i}].arrivals: expected rates (calls per second) >= 0, some > 0"
-                ));
-            }
-        }
-        for gate in &self.gates {
-            crate::gates::Gate::parse(gate)
-                .and_then(|g| g.check_metric())
-                .map_err(|e| format!("gates: `{gate}`: {e}"))?;
-        }
-        Ok(())
-    }
-
     /// The policy the scenario asks for (preset + overrides).
     pub fn policy(&self) -> Result<Policy, String> {
         Policy::with_overrides(&self.policy.preset, &self.policy.overrides)
@@ -505,72 +449,6 @@ impl Scenario {
         c
     }
 
-    /// The catalogue against the Cal.com world: every staffed segment's event type exists,
-    /// its hosts are among the service's staff (the per-stylist lock covers only those), and
-    /// its slot grid meets the segment's start (else the service can never be booked).
-    fn check_catalog(&self) -> Result<(), String> {
-        if let Some(c) = &self.catalog {
-            c.check().map_err(|e| format!("catalog.{e}"))?;
-        }
-        let catalog = self.catalog();
-        if catalog.services.is_empty() {
-            return Err(
-                "catalog.services: expected at least one service whose event types are in [calcom]"
-                    .into(),
-            );
-        }
-        let prefix = if self.catalog.is_some() {
-            "catalog."
-        } else {
-            "demo catalogue: "
-        };
-        for (i, service) in catalog.services.iter().enumerate() {
-            let at = format!("{prefix}services[{i}] ({})", service.name);
-            if service.staff.is_empty() {
-                return Err(format!("{at}.staff: expected at least one host id"));
-            }
-            let grid = |id: u64| {
-                self.calcom
-                    .event_types
-                    .iter()
-                    .find(|e| e.id == id)
-                    .map(|e| (e, e.slot_interval_minutes.unwrap_or(e.length_minutes)))
-            };
-            let lead_grid = service.lead_event_type().and_then(grid).map(|(_, g)| g);
-            for (j, (offset, seg)) in service.timeline().enumerate() {
-                let Some(id) = seg.event_type_id else {
-                    continue;
-                };
-                let Some((et, every)) = grid(id) else {
-                    let known: Vec<String> = self
-                        .calcom
-                        .event_types
-                        .iter()
-                        .map(|e| e.id.to_string())
-                        .collect();
-                    return Err(format!(
-                        "{at}.segments[{j}].event_type_id: event type {id} is not in [calcom] (defined: {})",
-                        known.join(", ")
-                    ));
-                };
-                if let Some(host) = et.hosts.iter().find(|h| !service.staff.contains(h)) {
-                    return Err(format!(
-                        "{at}.staff: event type {id} is hosted by {host}, who is not in the staff {:?}: Cal.com could give the booking to a stylist the engine does not lock",
-                        service.staff
-                    ));
-                }
-                let lead = lead_grid.unwrap_or(every);
-                if offset % every != 0 || lead % every != 0 {
-                    return Err(format!(
-                        "{at}.segments[{j}] ({}): starts {offset} min into the service, which is never on event type {id}'s {every}-minute slot grid (the service starts on a {lead}-minute grid): set that event type's slot_interval_minutes to a divisor of both",
-                        seg.name
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// The instant the simulation starts.
     pub fn start_utc(&self) -> DateTime<Utc> {
         self.time_zone
@@ -578,152 +456,9 @@ impl Scenario {
             .earliest()
             .map_or_else(|| self.start.and_utc(), |t| t.with_timezone(&Utc))
     }
-
-    /// Applies `--set field=value` overrides (dotted TOML paths into the scenario).
-    pub fn with_sets(text: &str, origin: &str, sets: &[String]) -> Result<Self, ScenarioError> {
-        if sets.is_empty() {
-            return Self::parse(text, origin);
-        }
-        let text = with_sets_text(text, origin, sets)?;
-        Self::parse(&text, &format!("{origin} (with --set)"))
-    }
-}
-
-/// The scenario text with `--set` overrides applied (as TOML, comments dropped).
-pub fn with_sets_text(text: &str, origin: &str, sets: &[String]) -> Result<String, ScenarioError> {
-    let mut doc: toml::Table =
-        toml::from_str(text).map_err(|e| ScenarioError(format!("{origin}: {e}")))?;
-    for set in sets {
-        let (path, value) = set
-            .split_once('=')
-            .ok_or_else(|| ScenarioError(format!("--set {set}: expected field=value")))?;
-        let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
-            .map(|mut t| t.remove("v").expect("just written"))
-            .unwrap_or_else(|_| toml::Value::String(value.to_owned()));
-        set_path(&mut doc, path, value).map_err(|e| ScenarioError(format!("--set {set}: {e}")))?;
-    }
-    toml::to_string(&doc).map_err(|e| ScenarioError(e.to_string()))
-}
-
-/// Sets a dotted path (`policy.cache_ttl`, `journeys[0].arrivals.rate` or
-/// `journeys.0.arrivals.rate`), creating missing tables on the way.
-fn set_path(doc: &mut toml::Table, path: &str, value: toml::Value) -> Result<(), String> {
-    let path = path.trim().replace('[', ".").replace(']', "");
-    let parts: Vec<&str> = path.split('.').filter(|p| !p.is_empty()).collect();
-    let (first, rest) = parts.split_first().ok_or("expected a field name")?;
-    let table = || toml::Value::Table(toml::Table::new());
-    if rest.is_empty() {
-        doc.insert((*first).to_owned(), value);
-        return Ok(());
-    }
-    let mut here = doc.entry((*first).to_owned()).or_insert_with(table);
-    let mut name = *first;
-    for (i, part) in rest.iter().enumerate() {
-        let last = i + 1 == rest.len();
-        here = match here {
-            toml::Value::Table(t) => {
-                if last {
-                    t.insert((*part).to_owned(), value);
-                    return Ok(());
-                }
-                t.entry((*part).to_owned()).or_insert_with(table)
-            }
-            toml::Value::Array(items) => {
-                let len = items.len();
-                let at = part.parse::<usize>().ok().filter(|i| *i < len).ok_or_else(|| {
-                    format!("`{name}` is a list of {len}: give an index below {len}, e.g. `{name}[0]`")
-                })?;
-                if last {
-                    items[at] = value;
-                    return Ok(());
-                }
-                &mut items[at]
-            }
-            _ => return Err(format!("`{name}` is not a table")),
-        };
-        name = part;
-    }
-    unreachable!("the last part returns")
 }
 
 /// TOML arguments as JSON, the way Retell sends them.
 pub fn args_json(args: &toml::Table) -> Value {
     serde_json::to_value(args).unwrap_or(Value::Null)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MINIMAL: &str = "name = \"t\"\nstart = \"2025-11-24T09:00:00\"\nduration = \"1m\"\n";
-
-    #[test]
-    fn a_minimal_scenario_takes_every_default() {
-        let s = Scenario::parse(MINIMAL, "t.toml").unwrap();
-        assert_eq!(s.policy().unwrap(), Policy::baseline());
-        assert_eq!(s.calcom, MockConfig::demo());
-        assert_eq!(s.start_utc().to_rfc3339(), "2025-11-24T08:00:00+00:00");
-    }
-
-    #[test]
-    fn typos_wrong_types_and_bad_durations_name_file_line_and_field() {
-        let typo = format!("{MINIMAL}sed = 3\n");
-        let e = Scenario::parse(&typo, "s.toml").unwrap_err().to_string();
-        assert!(
-            e.starts_with("s.toml:") && e.contains("line 4") && e.contains("unknown field `sed`"),
-            "{e}"
-        );
-        let wrong_type = format!("{MINIMAL}seed = \"three\"\n");
-        let e = Scenario::parse(&wrong_type, "s.toml")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("line 4") && e.contains("invalid type"), "{e}");
-        let bad_duration = MINIMAL.replace("\"1m\"", "\"one minute\"");
-        let e = Scenario::parse(&bad_duration, "s.toml")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("line 3") && e.contains("duration"), "{e}");
-        let bad_policy = format!("{MINIMAL}[policy]\npreset = \"fastest\"\n");
-        let e = Scenario::parse(&bad_policy, "s.toml")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("unknown policy `fastest`"), "{e}");
-        let bad_gate = format!("{MINIMAL}gates = [\"race_failure_rate <\"]\n");
-        let e = Scenario::parse(&bad_gate, "s.toml")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("gates"), "{e}");
-        let nested = format!("{MINIMAL}[calcom.api.rate_limit]\nlimt = 5\n");
-        let e = Scenario::parse(&nested, "s.toml").unwrap_err().to_string();
-        assert!(
-            e.contains("line 5") && e.contains("unknown field `limt`"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn sets_override_any_field() {
-        let s = Scenario::with_sets(
-            MINIMAL,
-            "t.toml",
-            &["seed=9".into(), "policy.double_check=true".into()],
-        )
-        .unwrap();
-        assert_eq!(s.seed, 9);
-        assert!(s.policy().unwrap().double_check);
-        let journeys = format!(
-            "{MINIMAL}[[journeys]]\narrivals = {{ kind = \"poisson\", rate = 10 }}\nduration = \"1m\"\nservice = \"Herrenhaarschnitt\"\nslots = [\"2025-11-24T10:00\"]\n"
-        );
-        for path in ["journeys[0].arrivals.rate", "journeys.0.arrivals.rate"] {
-            let s = Scenario::with_sets(&journeys, "t.toml", &[format!("{path}=3.5")]).unwrap();
-            assert!(
-                matches!(s.journeys[0].arrivals, Arrivals::Poisson { rate } if rate == 3.5),
-                "{path}"
-            );
-        }
-        let e = Scenario::with_sets(&journeys, "t.toml", &["journeys[1].duration=\"2m\"".into()])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("`journeys` is a list of 1"), "{e}");
-    }
 }

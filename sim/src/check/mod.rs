@@ -16,25 +16,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::history::{self, Event};
+use crate::kinds::KINDS;
 use crate::scenario::Scenario;
-use crate::world::RunRecord;
-
-/// The kinds, in report order.
-pub const KINDS: [&str; 9] = [
-    "double_booking",
-    "orphan_calcom",
-    "orphan_local",
-    "partial_compound",
-    "ghost_booking",
-    "lost_booking",
-    "dangling_reservation",
-    "no_answer_after_heal",
-    "dangling_lock",
-];
-
-/// The invariants only the engine's own store and locks can show: not observable in a live
-/// run against a foreign engine (listed there, never reported as holding).
-pub const ENGINE_ONLY: [&str; 3] = ["orphan_calcom", "orphan_local", "dangling_lock"];
+use crate::world::record::RunRecord;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -567,7 +551,7 @@ impl Checker {
 }
 
 /// Whether Cal.com let `new` (an API create) through while the staff booking `earlier` was
-/// committed inside its window (see [`crate::truth::Booking::calcom_race`]).
+/// committed inside its window (see [`crate::history::truth::Booking::calcom_race`]).
 fn calcom_race(earlier: &Booked, new: &Commit) -> bool {
     earlier.commit.source == "external"
         && new.source == "api"
@@ -589,9 +573,9 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::record::{CallRecord, Completion, StepRecord};
-    use crate::truth::Truth;
-    use crate::workload::CallKind;
+    use crate::history::truth::Truth;
+    use crate::world::record::{CallRecord, Completion, StepRecord};
+    use crate::world::workload::CallKind;
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()

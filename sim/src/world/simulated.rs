@@ -18,10 +18,10 @@ use serde_json::{Value, json};
 use simkit::transport::{HttpClient, Listener, Network, Timeouts};
 use simkit::{SeedStreams, SimClock};
 
-use crate::judge;
-use crate::record::{CallRecord, Completion, StepRecord};
 use crate::scenario::{Fault, Scenario};
-use crate::workload::{CallPlan, plan, workload_end};
+use crate::world::judge;
+use crate::world::record::{CallRecord, Completion, RunRecord, StepRecord};
+use crate::world::workload::{CallPlan, plan, workload_end};
 
 /// The engine's webhook secret in every simulated world.
 const WEBHOOK_SECRET: &str = "whsec_bookingsim";
@@ -37,50 +37,6 @@ pub fn engine_subscription(url: &str, secret: Option<&str>) -> SubscriptionConfi
         ],
         secret: secret.map(Into::into),
         active: true,
-    }
-}
-
-/// Everything a run leaves behind, for invariants, metrics and replays.
-pub struct RunRecord {
-    pub calls: Vec<CallRecord>,
-    pub truth: GroundTruth,
-    pub calcom_requests: RequestStats,
-    pub appointments: Vec<Appointment>,
-    pub reservations: Vec<LocalReservation>,
-    pub engine: EngineStats,
-    /// Every Cal.com request the engine made (since its last start).
-    pub calcom_samples: Vec<CalcomSample>,
-    /// Every lock acquisition's wait, in milliseconds.
-    pub lock_waits: Vec<u64>,
-    /// The engine's locks still held once the run settled.
-    pub locks_held: Vec<String>,
-    pub simulated: Duration,
-    /// Whether the engine's store, locks and Cal.com requests were seen (a simulation), or
-    /// only what callers were told and Cal.com holds (a live run against a foreign engine).
-    pub engine_visible: bool,
-}
-
-impl RunRecord {
-    /// What a run against an engine that is not bookingsim's leaves: the calls and Cal.com's
-    /// ground truth, nothing of the engine's own.
-    pub fn seen_from_outside(
-        calls: Vec<CallRecord>,
-        truth: GroundTruth,
-        simulated: Duration,
-    ) -> Self {
-        RunRecord {
-            calls,
-            calcom_requests: truth.requests.clone(),
-            truth,
-            appointments: Vec::new(),
-            reservations: Vec::new(),
-            engine: EngineStats::default(),
-            calcom_samples: Vec::new(),
-            lock_waits: Vec::new(),
-            locks_held: Vec::new(),
-            simulated,
-            engine_visible: false,
-        }
     }
 }
 
@@ -493,9 +449,12 @@ pub struct Target {
     pub signer: Option<(String, simkit::SharedClock)>,
     /// Live only: set when the run is stopped (steps not yet sent are not sent), and what
     /// wakes a step at its instant to the microsecond.
-    pub live: Option<(Arc<std::sync::atomic::AtomicBool>, crate::pacer::Pacer)>,
+    pub live: Option<(
+        Arc<std::sync::atomic::AtomicBool>,
+        crate::world::pacer::Pacer,
+    )>,
     /// The run's answers, each text kept once.
-    pub answers: crate::record::Answers,
+    pub answers: crate::world::record::Answers,
 }
 
 impl Target {

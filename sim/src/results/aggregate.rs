@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::Summary;
-use crate::gates::Gate;
-use crate::metrics::{self, Histograms};
-use crate::summary::{Reservations, SimTime};
+use crate::results::metrics::{self, Histograms};
+use crate::results::summary::{Reservations, SimTime};
+use crate::scenario::gates::Gate;
 
 /// The fields of a [`Summary`] that are counts, summed over runs; serialized with the same
 /// names and shapes as in `summary.json`.

@@ -8,12 +8,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::gates::{Gate, GateResult};
-use crate::invariants::{self, Violation};
-use crate::metrics::{self, LatencyStats};
-use crate::record::Outcome;
+use crate::check::Violation;
+use crate::kinds::{COVERAGE, Outcome};
+use crate::results::metrics::{self, LatencyStats};
 use crate::scenario::Scenario;
-use crate::world::RunRecord;
+use crate::scenario::gates::{Gate, GateResult};
+use crate::world::record::RunRecord;
 
 /// A run's results: one type for `summary.json`, gates, baselines and comparisons. Field
 /// order is the file's; a summary read back is the summary written.
@@ -51,7 +51,7 @@ pub struct Summary {
     /// A live run's own figures: where it ran, how far its instants were moved, the load
     /// generator's lag, latency from the scheduled instants, what it could not observe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub live: Option<crate::live::LiveSection>,
+    pub live: Option<crate::results::live::LiveSection>,
     pub timeseries: Vec<TimeRow>,
     /// The Cal.com throttler's blocks (every request of the key answered 429), by when they
     /// began; left out when there were none.
@@ -81,28 +81,6 @@ pub enum Mode {
     Live,
 }
 
-/// The rare paths a run's `coverage` counts.
-pub const COVERAGE: [&str; 18] = [
-    "race_window",
-    "external_race",
-    "calcom_409",
-    "calcom_400",
-    "calcom_422",
-    "calcom_429",
-    "lock_contention",
-    "lock_timeout",
-    "saga_compensation",
-    "webhook_lost",
-    "webhook_duplicated",
-    "reservation_expired",
-    "reservation_expired_mid_call",
-    "stale_available",
-    "engine_crash",
-    "crash_mid_booking",
-    "booked_unanswered",
-    "retell_retry",
-];
-
 /// How often each path of [`COVERAGE`] was reached in `run`.
 fn coverage(
     scenario: &Scenario,
@@ -129,7 +107,8 @@ fn coverage(
     };
     let expired = |m: &BTreeMap<String, u64>| m.get("expired").copied().unwrap_or(0);
     let simulated = run.simulated;
-    let external_races = crate::truth::Truth::of(&run.truth).map_or(0, |t| t.calcom_races());
+    let external_races =
+        crate::history::truth::Truth::of(&run.truth).map_or(0, |t| t.calcom_races());
     let crashes: Vec<u64> = scenario
         .faults
         .iter()
@@ -157,7 +136,7 @@ fn coverage(
         run.calls
             .iter()
             .flat_map(|c| &c.steps)
-            .filter(|s| crate::record::is_check(&s.function) && s.slot_free == Some(false))
+            .filter(|s| crate::world::record::is_check(&s.function) && s.slot_free == Some(false))
             .count() as u64,
         crashes.len() as u64,
         run.calls
@@ -187,7 +166,7 @@ fn coverage(
 /// Calls whose booking got no answer (the engine died or was cut off after booking) and
 /// that hold a booking in Cal.com: booked without knowing it.
 fn booked_unanswered(run: &RunRecord) -> u64 {
-    let Ok(truth) = crate::truth::Truth::of(&run.truth) else {
+    let Ok(truth) = crate::history::truth::Truth::of(&run.truth) else {
         return 0;
     };
     run.calls
@@ -195,7 +174,7 @@ fn booked_unanswered(run: &RunRecord) -> u64 {
         .filter(|c| {
             !c.booked()
                 && c.last_booking()
-                    .is_some_and(|b| b.completion == crate::record::Completion::Info)
+                    .is_some_and(|b| b.completion == crate::world::record::Completion::Info)
                 && truth
                     .bookings
                     .iter()
@@ -307,7 +286,7 @@ pub fn summarize(
             n as f64 / told as f64
         }
     };
-    let mut invariant_counts: BTreeMap<String, u64> = invariants::KINDS
+    let mut invariant_counts: BTreeMap<String, u64> = crate::kinds::KINDS
         .iter()
         .map(|k| ((*k).to_owned(), 0))
         .collect();

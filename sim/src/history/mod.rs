@@ -1,5 +1,5 @@
 //! The run's history in the Jepsen style, one JSON line per event, ordered by simulated time
-//! (`t_ms` since the scenario's start): what the invariant checker ([`crate::invariants`])
+//! (`t_ms` since the scenario's start): what the invariant checker ([`crate::check`])
 //! reads, from a run or from a file (`bookingsim check history.jsonl`).
 //!
 //! Processes and what their events mean:
@@ -15,6 +15,8 @@
 //!   at the end (`settle`);
 //! - `nemesis`: each fault's `start` and `stop` (`f` its kind), from which liveness is judged.
 
+pub mod truth;
+
 use std::io::Write;
 
 use booking_engine::calcom::CalcomSample;
@@ -24,10 +26,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::record::{CallRecord, Completion, StepRecord};
+use crate::history::truth::Truth;
 use crate::scenario::{Fault, Scenario};
-use crate::truth::Truth;
-use crate::world::RunRecord;
+use crate::world::record::RunRecord;
+use crate::world::record::{CallRecord, Completion, StepRecord};
 
 /// One line of `history.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,7 +145,7 @@ fn state_events(scenario: &Scenario, run: &RunRecord) -> Result<Vec<Event>, Stri
             "harness",
             "info",
             "not_observable",
-            json!(crate::invariants::ENGINE_ONLY),
+            json!(crate::kinds::ENGINE_ONLY),
         ));
     }
     let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);

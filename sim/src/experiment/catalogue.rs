@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::{Scenario, Summary, baseline, output, parallel};
+use crate::pipeline::parallel;
+use crate::results::{baseline, output};
+use crate::{Scenario, Summary};
 
 /// How one scenario fared.
 #[derive(Debug, Clone)]
@@ -65,7 +67,7 @@ pub fn run(files: &[PathBuf], baseline: Option<&Path>, bless: bool, jobs: usize)
         .map(|f| Scenario::load(f).map_err(|e| e.to_string()))
         .collect();
     let runs = parallel::map(&loaded, jobs, &|_, _| {}, |s| match s {
-        Ok(s) => crate::run_timed(s, s.seed, &s.policy.preset, &mut |_, _| {})
+        Ok(s) => crate::pipeline::run_timed(s, s.seed, &s.policy.preset, &mut |_, _| {})
             .map(|(summary, _)| Some(Box::new(summary))),
         Err(_) => Ok(None),
     });

@@ -3,12 +3,20 @@
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use booking_engine::calcom::CalcomSample;
+use booking_engine::engine::EngineStats;
+use booking_engine::store::{Appointment, LocalReservation};
+use mock_calcom::GroundTruth;
+use mock_calcom::mock::RequestStats;
 
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::workload::CallKind;
+use crate::kinds::Outcome;
+use crate::world::workload::CallKind;
 
 /// How a function call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -69,7 +77,7 @@ pub struct StepRecord {
     pub error_type: Option<Box<str>>,
     /// For a booking refused after "frei", and for a check that said "frei": whether Cal.com's
     /// ground truth had a qualified stylist free for every staffed segment at the instant of
-    /// the answer (see [`crate::judge`]).
+    /// the answer (see [`crate::world::judge`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slot_free: Option<bool>,
     /// The instant the step was due (its offset in the call, ms since the run's start): the
@@ -127,56 +135,6 @@ pub struct CallRecord {
     pub start_ms: u64,
     pub steps: Vec<StepRecord>,
     pub abandoned: bool,
-}
-
-/// Every call ends in exactly one outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Booked,
-    /// Told available, then refused because the slot really was taken: no qualified stylist
-    /// was free in Cal.com at the instant of the refusal. The race the seeds are about.
-    RaceLost,
-    /// Told available, then refused ("vergeben") while a qualified stylist was free in
-    /// Cal.com: the seeds' exact-start check, a caller tripping over its own hold, a lock
-    /// that timed out. Not a race: a false refusal.
-    RefusedFree,
-    /// Told available, then the booking hit Cal.com's rate limit (429).
-    Throttled,
-    /// Told available, then the booking failed otherwise (Cal.com 5xx or timeout, no answer,
-    /// post-sync rejection, failed save).
-    Failed,
-    /// Told not free at the check (or refused without ever being told free).
-    Unavailable,
-    /// Never told available, and a function call failed.
-    Error,
-    Abandoned,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 8] = [
-        Outcome::Booked,
-        Outcome::RaceLost,
-        Outcome::RefusedFree,
-        Outcome::Throttled,
-        Outcome::Failed,
-        Outcome::Unavailable,
-        Outcome::Error,
-        Outcome::Abandoned,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Outcome::Booked => "booked",
-            Outcome::RaceLost => "race_lost",
-            Outcome::RefusedFree => "refused_free",
-            Outcome::Throttled => "throttled",
-            Outcome::Failed => "failed",
-            Outcome::Unavailable => "unavailable",
-            Outcome::Error => "error",
-            Outcome::Abandoned => "abandoned",
-        }
-    }
 }
 
 /// Error types with which the engine says "the slot is taken" (the caller hears "vergeben").
@@ -269,6 +227,50 @@ impl CallRecord {
                 })
                 .unwrap_or("none"),
             None => "none",
+        }
+    }
+}
+
+/// Everything a run leaves behind, for invariants, metrics and replays.
+pub struct RunRecord {
+    pub calls: Vec<CallRecord>,
+    pub truth: GroundTruth,
+    pub calcom_requests: RequestStats,
+    pub appointments: Vec<Appointment>,
+    pub reservations: Vec<LocalReservation>,
+    pub engine: EngineStats,
+    /// Every Cal.com request the engine made (since its last start).
+    pub calcom_samples: Vec<CalcomSample>,
+    /// Every lock acquisition's wait, in milliseconds.
+    pub lock_waits: Vec<u64>,
+    /// The engine's locks still held once the run settled.
+    pub locks_held: Vec<String>,
+    pub simulated: Duration,
+    /// Whether the engine's store, locks and Cal.com requests were seen (a simulation), or
+    /// only what callers were told and Cal.com holds (a live run against a foreign engine).
+    pub engine_visible: bool,
+}
+
+impl RunRecord {
+    /// What a run against an engine that is not bookingsim's leaves: the calls and Cal.com's
+    /// ground truth, nothing of the engine's own.
+    pub fn seen_from_outside(
+        calls: Vec<CallRecord>,
+        truth: GroundTruth,
+        simulated: Duration,
+    ) -> Self {
+        RunRecord {
+            calls,
+            calcom_requests: truth.requests.clone(),
+            truth,
+            appointments: Vec::new(),
+            reservations: Vec::new(),
+            engine: EngineStats::default(),
+            calcom_samples: Vec::new(),
+            lock_waits: Vec::new(),
+            locks_held: Vec::new(),
+            simulated,
+            engine_visible: false,
         }
     }
 }

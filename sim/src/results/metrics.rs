@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::record::is_check;
 use crate::scenario::Scenario;
-use crate::world::RunRecord;
+use crate::world::record::RunRecord;
+use crate::world::record::is_check;
 
 /// Histograms by operation name.
 pub type Histograms = BTreeMap<String, Histogram<u64>>;

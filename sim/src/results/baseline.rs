@@ -128,7 +128,7 @@ mod tests {
     /// type is the documented format. The wall time is never part of it.
     #[test]
     fn a_baseline_is_a_summary_and_round_trips_to_the_same_json() {
-        let text = include_str!("../../reports/baselines/calcom-flaky.json");
+        let text = include_str!("../../../reports/baselines/calcom-flaky.json");
         let json: Value = serde_json::from_str(text).unwrap();
         let mut summary = Summary::from_json(json.clone()).unwrap();
         assert_eq!(summary.to_json(), json);

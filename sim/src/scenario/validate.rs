@@ -6,31 +6,9 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
 use simkit::limits::{self, Checked, DAY, HOUR, MINUTE, SECOND};
 
-use crate::scenario::{Arrivals, Fault, Scenario};
-
-/// `[limits]`: how much work a scenario may plan before it is refused as absurd (a typo in a
-/// rate or a duration, not a load test). Raise them on purpose for a bigger run.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Limits {
-    /// Calls the workloads may plan (scripted, storms and journeys together).
-    pub max_calls: u64,
-    /// Simulated time a run may take: workloads, the last call's steps and the settle time.
-    #[serde(with = "humantime_serde")]
-    pub max_simulated: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_calls: 250_000,
-            max_simulated: 2 * DAY,
-        }
-    }
-}
+use crate::scenario::format::{Arrivals, Fault, Scenario};
 
 /// The functions the engine answers (`start_booking`, `check_availability`, …).
 pub use booking_engine::retell::FUNCTIONS;
@@ -389,6 +367,121 @@ fn check_planned_work(s: &Scenario) -> Result<(), String> {
 }
 
 pub use simkit::limits::{field_of, line_of};
+
+impl Scenario {
+    /// What parsing cannot check.
+    pub(super) fn check(&self) -> Result<(), String> {
+        // The mock's own checks (its ranges among them) first, then the scenario's (ranges,
+        // references, planned work; `tick` and every rate among them), then the catalogue.
+        self.policy()?;
+        self.calcom.validate().map_err(|e| format!("calcom.{e}"))?;
+        check(self)?;
+        self.check_catalog()?;
+        for (i, j) in self.journeys.iter().enumerate() {
+            let slots = j.all_slots().map_err(|e| format!("journeys[{i}].{e}"))?;
+            if slots.is_empty() {
+                return Err(format!(
+                    "journeys[{i}].slots: expected at least one local time (or a slot_grid)"
+                ));
+            }
+            if !j.weights.is_empty() && j.weights.len() != slots.len() {
+                return Err(format!(
+                    "journeys[{i}].weights: expected one weight per slot ({})",
+                    slots.len()
+                ));
+            }
+            let rates: Vec<f64> = match &j.arrivals {
+                Arrivals::Constant { rate } | Arrivals::Poisson { rate } => vec![*rate],
+                Arrivals::Ramp { phases } if phases.is_empty() => {
+                    return Err(format!(
+                        "journeys[{i}].arrivals.phases: expected at least one phase"
+                    ));
+                }
+                Arrivals::Ramp { phases } => phases
+                    .iter()
+                    .flat_map(|p| [p.rate, p.ramp_to.unwrap_or(p.rate)])
+                    .collect(),
+            };
+            if rates.iter().any(|r| r.is_nan() || *r < 0.0) || rates.iter().all(|r| *r <= 0.0) {
+                return Err(format!(
+                    "journeys[{i}].arrivals: expected rates (calls per second) >= 0, some > 0"
+                ));
+            }
+        }
+        for gate in &self.gates {
+            crate::scenario::gates::Gate::parse(gate)
+                .and_then(|g| g.check_metric())
+                .map_err(|e| format!("gates: `{gate}`: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The catalogue against the Cal.com world: every staffed segment's event type exists,
+    /// its hosts are among the service's staff (the per-stylist lock covers only those), and
+    /// its slot grid meets the segment's start (else the service can never be booked).
+    fn check_catalog(&self) -> Result<(), String> {
+        if let Some(c) = &self.catalog {
+            c.check().map_err(|e| format!("catalog.{e}"))?;
+        }
+        let catalog = self.catalog();
+        if catalog.services.is_empty() {
+            return Err(
+                "catalog.services: expected at least one service whose event types are in [calcom]"
+                    .into(),
+            );
+        }
+        let prefix = if self.catalog.is_some() {
+            "catalog."
+        } else {
+            "demo catalogue: "
+        };
+        for (i, service) in catalog.services.iter().enumerate() {
+            let at = format!("{prefix}services[{i}] ({})", service.name);
+            if service.staff.is_empty() {
+                return Err(format!("{at}.staff: expected at least one host id"));
+            }
+            let grid = |id: u64| {
+                self.calcom
+                    .event_types
+                    .iter()
+                    .find(|e| e.id == id)
+                    .map(|e| (e, e.slot_interval_minutes.unwrap_or(e.length_minutes)))
+            };
+            let lead_grid = service.lead_event_type().and_then(grid).map(|(_, g)| g);
+            for (j, (offset, seg)) in service.timeline().enumerate() {
+                let Some(id) = seg.event_type_id else {
+                    continue;
+                };
+                let Some((et, every)) = grid(id) else {
+                    let known: Vec<String> = self
+                        .calcom
+                        .event_types
+                        .iter()
+                        .map(|e| e.id.to_string())
+                        .collect();
+                    return Err(format!(
+                        "{at}.segments[{j}].event_type_id: event type {id} is not in [calcom] (defined: {})",
+                        known.join(", ")
+                    ));
+                };
+                if let Some(host) = et.hosts.iter().find(|h| !service.staff.contains(h)) {
+                    return Err(format!(
+                        "{at}.staff: event type {id} is hosted by {host}, who is not in the staff {:?}: Cal.com could give the booking to a stylist the engine does not lock",
+                        service.staff
+                    ));
+                }
+                let lead = lead_grid.unwrap_or(every);
+                if offset % every != 0 || lead % every != 0 {
+                    return Err(format!(
+                        "{at}.segments[{j}] ({}): starts {offset} min into the service, which is never on event type {id}'s {every}-minute slot grid (the service starts on a {lead}-minute grid): set that event type's slot_interval_minutes to a divisor of both",
+                        seg.name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,10 @@ use booking_engine::Policy;
 use booking_engine::policy::{ConflictCheck, LockMode, SegmentMode};
 use serde::Serialize;
 
-use crate::{Scenario, Summary, invariants, parallel, summary, world};
+use crate::pipeline::parallel;
+use crate::results::summary;
+use crate::world::simulated as world;
+use crate::{Scenario, Summary, check as invariants};
 
 /// How a mutant changes a scenario's policy.
 #[derive(Clone, Copy)]
@@ -145,7 +148,7 @@ impl Verdict {
 
 /// Runs `scenario` on its own seed with `policy` (named `label` in the summary).
 pub fn run_with(scenario: &Scenario, policy: &Policy, label: &str) -> Result<Summary, String> {
-    crate::isolated(|| {
+    crate::pipeline::isolated(|| {
         let record = world::run(scenario, scenario.seed, policy)?;
         let violations = invariants::check(scenario, &record)?;
         Ok(summary::summarize(

@@ -5,15 +5,19 @@
 //! meets the same callers at the same instants and the same external bookings (common random
 //! numbers): differences between policies are paired seed by seed.
 
+pub mod catalogue;
+pub mod mutants;
+pub mod stats;
+
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::aggregate::{self, Aggregate, RunResult};
-use crate::gates::Gate;
-use crate::metrics;
+use crate::results::aggregate::{self, Aggregate, RunResult};
+use crate::results::metrics;
 use crate::scenario::Scenario;
-use crate::stats::{self, PairedDifference};
+use crate::scenario::gates::Gate;
+use stats::PairedDifference;
 
 /// A swept scenario field and its values (as `--set` takes them).
 #[derive(Debug, Clone, PartialEq)]
@@ -230,9 +234,9 @@ pub fn execute(
     jobs: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Vec<Result<RunResult, String>> {
-    crate::parallel::map(tasks, jobs, progress, |task| {
+    crate::pipeline::parallel::map(tasks, jobs, progress, |task| {
         let scenario = &scenarios[task.point];
-        let (summary, record) = crate::run(scenario, task.seed, &task.policy)?;
+        let (summary, record) = crate::pipeline::run(scenario, task.seed, &task.policy)?;
         let h = metrics::histograms(&metrics::samples(&record, scenario));
         Ok(RunResult::new(
             task.point,
@@ -516,7 +520,7 @@ impl Plan {
             policies
         };
         for k in &knees {
-            crate::gates::Gate::parse(k)
+            crate::scenario::gates::Gate::parse(k)
                 .and_then(|g| g.check_metric())
                 .map_err(|e| format!("--knee {k}: {e}"))?;
         }
@@ -604,6 +608,48 @@ pub fn read_shards(dirs: &[std::path::PathBuf]) -> Result<(Plan, Vec<RunResult>)
     }
     let plan = plan.ok_or("no shard folders")?;
     Ok((plan, runs.into_values().collect()))
+}
+
+/// Everything a finished sweep or comparison leaves in `dir`: `sweep.json`, `points.csv`
+/// and the report with its charts.
+pub fn write_sweep(
+    dir: &std::path::Path,
+    report: &serde_json::Value,
+    aggregates: &std::collections::BTreeMap<(usize, String), crate::results::aggregate::Aggregate>,
+) -> Result<reports::Document, String> {
+    let failed = |e: std::io::Error| format!("{}: {e}", dir.display());
+    // start_booking latencies per policy over the whole grid.
+    let mut spectra: std::collections::BTreeMap<&str, hdrhistogram::Histogram<u64>> =
+        std::collections::BTreeMap::new();
+    for ((_, policy), agg) in aggregates {
+        if let Some(h) = agg.histograms.get("start_booking") {
+            spectra
+                .entry(policy.as_str())
+                .or_insert_with(crate::results::metrics::histogram)
+                .add(h)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    let order: Vec<String> = report["policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str().map(str::to_owned))
+        .collect();
+    let spectra: Vec<(String, &hdrhistogram::Histogram<u64>)> = order
+        .iter()
+        .filter_map(|p| spectra.get(p.as_str()).map(|h| (p.clone(), h)))
+        .collect();
+    let doc = reports::sweep::document(report, &spectra);
+    crate::results::output::write_report(dir, &doc).map_err(failed)?;
+    crate::results::output::write_atomically(dir, "points.csv", &csv(report)).map_err(failed)?;
+    crate::results::output::write_atomically(
+        dir,
+        "sweep.json",
+        &serde_json::to_string_pretty(report).unwrap_or_default(),
+    )
+    .map_err(failed)?;
+    Ok(doc)
 }
 
 #[cfg(test)]

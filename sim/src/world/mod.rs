@@ -1,0 +1,9 @@
+//! The world a scenario runs in and what it records: the call plans, the simulated world
+//! (turmoil hosts) and the live driver (real servers), both producing one [`record::RunRecord`].
+
+pub mod judge;
+pub mod live;
+pub mod pacer;
+pub mod record;
+pub mod simulated;
+pub mod workload;
