@@ -35,7 +35,10 @@ fn readme_and_docs() {
 
     let cases = trycmd::TestCases::new();
     cases
-        .register_bin("bookingsim", PathBuf::from(env!("CARGO_BIN_EXE_bookingsim")))
+        .register_bin(
+            "bookingsim",
+            PathBuf::from(env!("CARGO_BIN_EXE_bookingsim")),
+        )
         // No terminal colours or progress lines, and no logging but errors.
         .env("NO_COLOR", "1")
         .env("RUST_LOG", "error");
@@ -53,7 +56,11 @@ fn examples_shown_are_the_files() {
         .expect("sim/ lies in the repository");
     let read = |p: &str| std::fs::read_to_string(root.join(p)).expect(p);
     for (page, lang, file) in [
-        ("docs/scenario-format.md", "toml", "docs/examples/minimal.toml"),
+        (
+            "docs/scenario-format.md",
+            "toml",
+            "docs/examples/minimal.toml",
+        ),
         ("docs/ci.md", "yaml", "docs/examples/ci-workflow.yml"),
     ] {
         let text = read(page);
