@@ -39,7 +39,7 @@ fn kinds(lines: &[String]) -> Vec<(String, u64)> {
     invariants::check_history(lines.join("\n").as_bytes())
         .unwrap()
         .into_iter()
-        .map(|v| (v.kind, v.at_ms))
+        .map(|v| (v.kind.name().to_owned(), v.at_ms))
         .collect()
 }
 
@@ -139,7 +139,7 @@ fn a_double_booking_is_dated_to_its_first_instant() {
     let found = invariants::check_history(lines.join("\n").as_bytes()).unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(
-        (found[0].kind.as_str(), found[0].at_ms),
+        (found[0].kind.name(), found[0].at_ms),
         ("double_booking", 5000)
     );
     assert!(

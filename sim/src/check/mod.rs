@@ -16,20 +16,20 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::history::{self, Event};
-use crate::kinds::KINDS;
+use crate::kinds::Invariant;
 use crate::scenario::Scenario;
 use crate::world::record::RunRecord;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Violation {
-    pub kind: String,
+    pub kind: Invariant,
     pub detail: String,
     /// The first instant it held, in milliseconds since the scenario's start.
     pub at_ms: u64,
 }
 
-/// Every violation in a settled run, in [`KINDS`] order, each kind by first instant.
+/// Every violation in a settled run, in [`Invariant`] order, each kind by first instant.
 pub fn check(scenario: &Scenario, run: &RunRecord) -> Result<Vec<Violation>, String> {
     let mut checker = Checker::default();
     history::for_each(scenario, run, |e| checker.observe(&e))?;
@@ -185,9 +185,9 @@ struct CallState {
 }
 
 impl Checker {
-    fn push(&mut self, kind: &str, detail: String, at_ms: u64) -> usize {
+    fn push(&mut self, kind: Invariant, detail: String, at_ms: u64) -> usize {
         self.found.push(Violation {
-            kind: kind.to_owned(),
+            kind,
             detail,
             at_ms,
         });
@@ -208,7 +208,7 @@ impl Checker {
         match (e.process.as_str(), e.kind.as_str(), e.f.as_str()) {
             ("harness", "info", "not_observable") => {
                 let kinds: Vec<String> = read(e, "kinds")?;
-                if let Some(k) = kinds.iter().find(|k| !KINDS.contains(&k.as_str())) {
+                if let Some(k) = kinds.iter().find(|k| Invariant::named(k).is_none()) {
                     return Err(format!("not_observable: unknown invariant `{k}`"));
                 }
                 self.unobservable.extend(kinds);
@@ -229,7 +229,7 @@ impl Checker {
                 let held: Held<String> = read(e, "reservations")?;
                 for uid in held.held {
                     self.push(
-                        "dangling_reservation",
+                        Invariant::DanglingReservation,
                         format!("Cal.com reservation {uid} still held"),
                         t,
                     );
@@ -239,7 +239,7 @@ impl Checker {
                 let held: Held<LocalHold> = read(e, "reservations")?;
                 for r in held.held {
                     self.push(
-                        "dangling_reservation",
+                        Invariant::DanglingReservation,
                         format!("local reservation {} of {} still held", r.token, r.call_id),
                         t,
                     );
@@ -249,7 +249,7 @@ impl Checker {
                 let held: Held<String> = read(e, "locks")?;
                 for key in held.held {
                     self.push(
-                        "dangling_lock",
+                        Invariant::DanglingLock,
                         format!("lock {key} still held once the run settled"),
                         t,
                     );
@@ -304,7 +304,7 @@ impl Checker {
         let healed = self.faults_open == 0 && self.healed_at.is_some_and(|h| invoked >= h);
         if kind == "info" && healed {
             self.push(
-                "no_answer_after_heal",
+                Invariant::NoAnswerAfterHeal,
                 format!(
                     "{call}: {f} made at {} s, after every fault had ended, got no answer",
                     invoked as f64 / 1000.0
@@ -352,7 +352,7 @@ impl Checker {
                 history::iso(commit.start),
                 commit.source
             );
-            let i = self.push("double_booking", detail, t);
+            let i = self.push(Invariant::DoubleBooking, detail, t);
             self.open_doubles.push((uid, commit.uid.clone(), i));
         }
         self.order.push(commit.uid.clone());
@@ -400,12 +400,12 @@ impl Checker {
         }
     }
 
-    /// What must hold once the run settled; the violations in [`KINDS`] order.
+    /// What must hold once the run settled; the violations in [`Invariant`] order.
     pub fn finish(mut self) -> Vec<Violation> {
         let mut end: Vec<Violation> = Vec::new();
-        let mut push = |kind: &str, detail: String, at_ms: u64| {
+        let mut push = |kind: Invariant, detail: String, at_ms: u64| {
             end.push(Violation {
-                kind: kind.to_owned(),
+                kind,
                 detail,
                 at_ms,
             });
@@ -421,7 +421,7 @@ impl Checker {
             let b = &self.bookings[uid];
             if b.active() && engine_made(b) && !saved.contains(uid.as_str()) {
                 push(
-                    "orphan_calcom",
+                    Invariant::OrphanCalcom,
                     format!(
                         "Cal.com booking {uid} ({}) has no local appointment",
                         history::iso(b.commit.start)
@@ -451,7 +451,7 @@ impl Checker {
             }
             if missing > 0 {
                 push(
-                    "orphan_local",
+                    Invariant::OrphanLocal,
                     format!(
                         "appointment {}{} ({}) misses {missing} Cal.com booking(s)",
                         save.id,
@@ -485,7 +485,7 @@ impl Checker {
         for ((owner, service), (n, whole, at)) in &groups {
             if *n > 0 && n < whole {
                 push(
-                    "partial_compound",
+                    Invariant::PartialCompound,
                     format!("{service} of {owner}: {n} of {whole} segments booked"),
                     *at,
                 );
@@ -513,7 +513,7 @@ impl Checker {
                         .max()
                         .unwrap_or(told);
                     push(
-                        "lost_booking",
+                        Invariant::LostBooking,
                         format!("{call} was told \"gebucht\" and has no booking"),
                         told.max(gone),
                     );
@@ -526,7 +526,7 @@ impl Checker {
                 {
                     let made = theirs.iter().map(|b| b.at).max().unwrap_or(0);
                     push(
-                        "ghost_booking",
+                        Invariant::GhostBooking,
                         format!(
                             "{call} was not told \"gebucht\" ({}) but holds {} booking(s)",
                             state
@@ -543,9 +543,9 @@ impl Checker {
         }
         self.found.extend(end);
         let unobservable = std::mem::take(&mut self.unobservable);
-        self.found.retain(|v| !unobservable.contains(&v.kind));
-        let rank = |k: &str| KINDS.iter().position(|x| *x == k).unwrap_or(KINDS.len());
-        self.found.sort_by_key(|v| (rank(&v.kind), v.at_ms));
+        self.found.retain(|v| !unobservable.contains(v.kind.name()));
+        // Report order: the kinds' order, then each kind by first instant.
+        self.found.sort_by_key(|v| (v.kind, v.at_ms));
         self.found
     }
 }
@@ -684,7 +684,7 @@ mod tests {
         check(&scenario(), run)
             .unwrap()
             .into_iter()
-            .map(|v| v.kind)
+            .map(|v| v.kind.name().to_owned())
             .collect()
     }
 
@@ -769,7 +769,7 @@ mod tests {
         r.truth.bookings.push(b.clone());
         let found = check(&scenario(), &r).unwrap();
         assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].kind, "double_booking");
+        assert_eq!(found[0].kind, Invariant::DoubleBooking);
         assert!(found[0].detail.contains("for 40 s"), "{}", found[0].detail);
         // Cancelled before the other booking existed: never a double booking.
         r.truth.bookings[0]["createdAt"] = "2025-11-24T08:01:00.000Z".into();
@@ -948,7 +948,7 @@ mod tests {
         let commit = r#"{"t_ms":10,"process":"calcom","type":"commit","f":"booking","value":{"uid":"u1","hostId":1,"start":"2025-11-25T11:00:00Z","end":"2025-11-25T11:30:00Z","source":"api"}}"#;
         let found = check_history(commit.as_bytes()).unwrap();
         assert_eq!(
-            found.iter().map(|v| v.kind.as_str()).collect::<Vec<_>>(),
+            found.iter().map(|v| v.kind.name()).collect::<Vec<_>>(),
             ["orphan_calcom"]
         );
         let header = r#"{"t_ms":0,"process":"harness","type":"info","f":"not_observable","value":["orphan_calcom","orphan_local","dangling_lock"]}"#;

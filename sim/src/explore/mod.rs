@@ -896,7 +896,7 @@ fn first_violation(summary: &Summary) -> Violated {
     summary
         .violations
         .first()
-        .map(|v| (v.kind.clone(), v.detail.clone()))
+        .map(|v| (v.kind.name().to_owned(), v.detail.clone()))
 }
 
 /// What an exploration found: violations in seed order (the same whatever `jobs`), runs

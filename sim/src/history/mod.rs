@@ -145,7 +145,13 @@ fn state_events(scenario: &Scenario, run: &RunRecord) -> Result<Vec<Event>, Stri
             "harness",
             "info",
             "not_observable",
-            json!(crate::kinds::ENGINE_ONLY),
+            json!(
+                crate::kinds::Invariant::ALL
+                    .iter()
+                    .filter(|k| k.engine_only())
+                    .map(|k| k.name())
+                    .collect::<Vec<_>>()
+            ),
         ));
     }
     let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);

@@ -89,7 +89,7 @@ fn finish_live(mut summary: Summary, section: LiveSection) -> Summary {
     }
     summary
         .violations
-        .retain(|v| !section.not_observable.contains(&v.kind));
+        .retain(|v| !section.not_observable.iter().any(|k| k == v.kind.name()));
     summary.live = Some(section);
     for g in &mut summary.gates {
         if let Ok(gate) = crate::scenario::gates::Gate::parse(&g.gate)

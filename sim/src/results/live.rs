@@ -8,7 +8,7 @@ use hdrhistogram::Histogram;
 use mock_calcom::GroundTruth;
 use serde::{Deserialize, Serialize};
 
-use crate::kinds::ENGINE_ONLY;
+use crate::kinds::Invariant;
 use crate::scenario::Scenario;
 use crate::world::live::LiveRun;
 use crate::world::record::{CallRecord, RunRecord};
@@ -60,7 +60,11 @@ pub fn section(run: &LiveRun) -> LiveSection {
         incomplete: run.incomplete,
         send_skew_us: skew(calls),
         latency_from_scheduled_ms: from_scheduled(calls, &run.scenario),
-        not_observable: ENGINE_ONLY.iter().map(|k| (*k).to_owned()).collect(),
+        not_observable: Invariant::ALL
+            .iter()
+            .filter(|k| k.engine_only())
+            .map(|k| k.name().to_owned())
+            .collect(),
     }
 }
 
@@ -98,9 +102,9 @@ fn from_scheduled(
 /// reservations, lock waits and its own Cal.com request latencies cannot, nor the
 /// invariants only its store shows.
 pub fn observable(metric: &str) -> bool {
-    let engine_only = ENGINE_ONLY
+    let engine_only = Invariant::ALL
         .iter()
-        .any(|k| metric == format!("invariants.{k}"));
+        .any(|k| k.engine_only() && metric == format!("invariants.{k}"));
     let counters = ["engine.", "reservations.local"]
         .iter()
         .any(|p| metric.starts_with(p));

@@ -9,7 +9,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::check::Violation;
-use crate::kinds::{COVERAGE, Outcome};
+use crate::kinds::{Coverage, Invariant, Outcome};
 use crate::results::metrics::{self, LatencyStats};
 use crate::scenario::Scenario;
 use crate::scenario::gates::{Gate, GateResult};
@@ -44,7 +44,7 @@ pub struct Summary {
     /// The mock's webhook deliveries by how they ended.
     pub webhooks: BTreeMap<String, u64>,
     pub reservations: Reservations,
-    /// How often each rare path was reached ([`COVERAGE`], zero included): a scenario can
+    /// How often each rare path was reached ([`Coverage`], zero included): a scenario can
     /// gate on still exercising what it is for (`coverage.race_window >= 1`).
     pub coverage: BTreeMap<String, u64>,
     pub sim: SimTime,
@@ -81,7 +81,7 @@ pub enum Mode {
     Live,
 }
 
-/// How often each path of [`COVERAGE`] was reached in `run`.
+/// How often each path of [`Coverage`] was reached in `run`.
 fn coverage(
     scenario: &Scenario,
     run: &RunRecord,
@@ -119,29 +119,30 @@ fn coverage(
             _ => None,
         })
         .collect();
-    let values = [
-        run.truth.race_windows,
-        external_races,
-        status("create_booking", 409),
-        status("create_booking", 400),
-        status("reserve_slot", 422),
-        all_429,
-        run.engine.lock_contended,
-        run.engine.lock_timeouts,
-        run.engine.compensations,
-        counted(&|d| d.outcome == "lost"),
-        counted(&|d| d.copy == mock_calcom::webhooks::DeliveryCopy::Duplicate),
-        expired(&reservations.local) + expired(&reservations.calcom),
-        expired_mid_call(scenario, run),
-        run.calls
-            .iter()
-            .flat_map(|c| &c.steps)
+    let steps = || run.calls.iter().flat_map(|c| &c.steps);
+    let count = |path: Coverage| match path {
+        Coverage::RaceWindow => run.truth.race_windows,
+        Coverage::ExternalRace => external_races,
+        Coverage::Calcom409 => status("create_booking", 409),
+        Coverage::Calcom400 => status("create_booking", 400),
+        Coverage::Calcom422 => status("reserve_slot", 422),
+        Coverage::Calcom429 => all_429,
+        Coverage::LockContention => run.engine.lock_contended,
+        Coverage::LockTimeout => run.engine.lock_timeouts,
+        Coverage::SagaCompensation => run.engine.compensations,
+        Coverage::WebhookLost => counted(&|d| d.outcome == "lost"),
+        Coverage::WebhookDuplicated => {
+            counted(&|d| d.copy == mock_calcom::webhooks::DeliveryCopy::Duplicate)
+        }
+        Coverage::ReservationExpired => {
+            expired(&reservations.local) + expired(&reservations.calcom)
+        }
+        Coverage::ReservationExpiredMidCall => expired_mid_call(scenario, run),
+        Coverage::StaleAvailable => steps()
             .filter(|s| crate::world::record::is_check(&s.function) && s.slot_free == Some(false))
             .count() as u64,
-        crashes.len() as u64,
-        run.calls
-            .iter()
-            .flat_map(|c| &c.steps)
+        Coverage::EngineCrash => crashes.len() as u64,
+        Coverage::CrashMidBooking => steps()
             .filter(|s| {
                 s.function == "start_booking"
                     && crashes
@@ -149,17 +150,12 @@ fn coverage(
                         .any(|at| s.invoked_ms < *at && *at < s.completed_ms)
             })
             .count() as u64,
-        booked_unanswered(run),
-        run.calls
-            .iter()
-            .flat_map(|c| &c.steps)
-            .map(|s| u64::from(s.retries))
-            .sum(),
-    ];
-    COVERAGE
+        Coverage::BookedUnanswered => booked_unanswered(run),
+        Coverage::RetellRetry => steps().map(|s| u64::from(s.retries)).sum(),
+    };
+    Coverage::ALL
         .iter()
-        .zip(values)
-        .map(|(k, v)| ((*k).to_owned(), v))
+        .map(|k| (k.name().to_owned(), count(*k)))
         .collect()
 }
 
@@ -286,12 +282,14 @@ pub fn summarize(
             n as f64 / told as f64
         }
     };
-    let mut invariant_counts: BTreeMap<String, u64> = crate::kinds::KINDS
+    let mut invariant_counts: BTreeMap<String, u64> = Invariant::ALL
         .iter()
-        .map(|k| ((*k).to_owned(), 0))
+        .map(|k| (k.name().to_owned(), 0))
         .collect();
     for v in violations {
-        *invariant_counts.entry(v.kind.clone()).or_default() += 1;
+        *invariant_counts
+            .entry(v.kind.name().to_owned())
+            .or_default() += 1;
     }
     let latency = metrics::latency_table(&metrics::histograms(&metrics::samples(run, scenario)));
     // Reservations by where they are held and how they ended.

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::kinds::{KINDS, Outcome};
+use crate::kinds::{Coverage, Invariant, Outcome};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -261,11 +261,11 @@ pub fn metric_is_known(metric: &str) -> bool {
         return true;
     }
     let parts: Vec<&str> = metric.split('.').collect();
-    let outcome = |o: &str| Outcome::ALL.iter().any(|k| k.name() == o);
+    let outcome = |o: &str| Outcome::named(o).is_some();
     match parts.as_slice() {
         ["outcomes", o] => outcome(o),
         ["outcome_errors", o, e] => outcome(o) && !e.is_empty(),
-        ["invariants", k] => KINDS.contains(k),
+        ["invariants", k] => Invariant::named(k).is_some(),
         ["calcom", e, status] => {
             ENDPOINTS.contains(e) && status.parse::<u16>().is_ok_and(|s| STATUSES.contains(&s))
         }
@@ -273,7 +273,7 @@ pub fn metric_is_known(metric: &str) -> bool {
         ["webhooks", w] => WEBHOOKS.contains(w),
         ["reservations", "local", r] => LOCAL_RESERVATIONS.contains(r),
         ["reservations", "calcom", r] => CALCOM_RESERVATIONS.contains(r),
-        ["coverage", c] => crate::kinds::COVERAGE.contains(c),
+        ["coverage", c] => Coverage::named(c).is_some(),
         _ => false,
     }
 }
@@ -294,7 +294,7 @@ fn example_metrics() -> Vec<String> {
             .iter()
             .map(|o| format!("outcomes.{}", o.name())),
     );
-    out.extend(KINDS.iter().map(|k| format!("invariants.{k}")));
+    out.extend(Invariant::ALL.iter().map(|k| format!("invariants.{k}")));
     for e in ENDPOINTS {
         out.extend(
             ["200", "201", "400", "409", "422", "429", "500"].map(|s| format!("calcom.{e}.{s}")),
