@@ -198,7 +198,7 @@ impl Engine {
         let mut unplaced: Vec<(u64, Option<u64>)> = Vec::new();
         for a in self.appointments.overlapping(r.start, r.end) {
             let hosts: Vec<u64> = a
-                .phases
+                .segments
                 .iter()
                 .filter(|p| p.start < r.end && r.start < p.end)
                 .filter_map(|p| p.host_id)

@@ -32,7 +32,7 @@ impl Engine {
         };
         let reason = "Vom Kunden telefonisch abgesagt";
         let uids: Vec<String> = appointment
-            .phases
+            .segments
             .iter()
             .filter_map(|p| p.calcom_uid.clone())
             .collect();
@@ -54,10 +54,10 @@ impl Engine {
         CancelOutcome::Cancelled(appointment)
     }
 
-    /// Marks `appointment` cancelled and drops the cached weeks its phases were in.
+    /// Marks `appointment` cancelled and drops the cached weeks its segments were in.
     fn cancel_locally(&self, appointment: &Appointment) {
         self.appointments.cancel(appointment.id);
-        for p in &appointment.phases {
+        for p in &appointment.segments {
             if let Some(et) = self
                 .catalog()
                 .service_by_event_type_in(appointment.service_id, &p.segment)

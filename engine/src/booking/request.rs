@@ -6,7 +6,7 @@ use crate::calcom::CalcomBooking;
 use crate::catalog::Service;
 use crate::dates;
 use crate::engine::Engine;
-use crate::store::Phase;
+use crate::store::AppointmentSegment;
 
 /// A caller's request for a slot, as the function-call arguments give it.
 #[derive(Debug, Clone, Default)]
@@ -50,15 +50,16 @@ pub struct Resolved {
 }
 
 impl Resolved {
-    /// The phases of this request, the staffed ones carrying the Cal.com bookings in `booked`
-    /// (one per staffed segment, in order; missing ones stay unbooked).
-    pub fn phases(&self, booked: &[CalcomBooking]) -> Vec<Phase> {
+    /// The segments of the appointment this request makes, the staffed ones carrying the
+    /// Cal.com bookings in `booked` (one per staffed segment, in order; missing ones stay
+    /// unbooked).
+    pub fn appointment_segments(&self, booked: &[CalcomBooking]) -> Vec<AppointmentSegment> {
         let mut booked = booked.iter();
         self.segments
             .iter()
             .map(|seg| {
                 let b = seg.event_type_id.and_then(|_| booked.next());
-                Phase {
+                AppointmentSegment {
                     segment: seg.name.clone(),
                     start: seg.start,
                     end: seg.end,

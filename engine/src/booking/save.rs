@@ -17,7 +17,7 @@ impl Engine {
         request: &Resolved,
         booked: &[CalcomBooking],
     ) -> Result<Appointment, Unsaved> {
-        let phases = request.phases(booked);
+        let segments = request.appointment_segments(booked);
         self.database().await;
         if self.save_fails() {
             return Err(Unsaved);
@@ -31,7 +31,7 @@ impl Engine {
             end: request.end,
             status: AppointmentStatus::Booked,
             sync: SyncStatus::Synced,
-            phases,
+            segments,
             created_at: self.now(),
         });
         if let Some(held) =
