@@ -4,7 +4,8 @@
 //!
 //! Where things live:
 //! - [`policy`]: the layers as fields, and the named presets;
-//! - [`engine`]: the running engine; [`booking`]: `check_availability` and `start_booking`;
+//! - [`engine`]: the running engine; [`booking`]: `check_availability`, and `start_booking`
+//!   as its layers in the order they run, one file each;
 //! - [`calcom`]: the Cal.com v2 client (typed errors, timeouts, retry with backoff);
 //! - [`catalog`]: services, their segments and Cal.com event types;
 //! - [`cache`], [`lock`], [`store`]: the availability cache, the lock, the local database;

@@ -123,7 +123,7 @@ impl Engine {
         self.appointments.appointments().iter().any(|a| {
             a.status == AppointmentStatus::Booked
                 && (a
-                    .phases
+                    .segments
                     .iter()
                     .any(|p| p.calcom_uid.as_deref() == Some(b.uid.as_str()))
                     || (a.sync == SyncStatus::Pending

@@ -153,7 +153,7 @@ pub fn book_answer(outcome: &BookOutcome) -> Value {
             "success": true,
             "booked": true,
             "appointment_id": appointment.id,
-            "booking_uids": appointment.phases.iter().filter_map(|p| p.calcom_uid.clone()).collect::<Vec<_>>(),
+            "booking_uids": appointment.segments.iter().filter_map(|p| p.calcom_uid.clone()).collect::<Vec<_>>(),
             "service": request.service.name,
             "requested_time": dates::compact(request.local),
             "message": format!("Perfekt! Ihr Termin für {} am {} ist gebucht.", request.service.name, dates::german(request.local)),

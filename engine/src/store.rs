@@ -27,9 +27,10 @@ pub enum SyncStatus {
     Failed,
 }
 
-/// A phase of an appointment as booked in Cal.com (one for a simple service).
+/// One segment of an appointment, placed in time, with its Cal.com booking when staffed
+/// (one for a simple service).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Phase {
+pub struct AppointmentSegment {
     pub segment: String,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
@@ -49,7 +50,9 @@ pub struct Appointment {
     pub end: DateTime<Utc>,
     pub status: AppointmentStatus,
     pub sync: SyncStatus,
-    pub phases: Vec<Phase>,
+    /// Serialized as `phases`, as it always was.
+    #[serde(rename = "phases")]
+    pub segments: Vec<AppointmentSegment>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -64,7 +67,7 @@ impl Appointment {
 
     /// The Cal.com hosts (staff) this appointment occupies.
     pub fn hosts(&self) -> impl Iterator<Item = u64> + '_ {
-        self.phases.iter().filter_map(|p| p.host_id)
+        self.segments.iter().filter_map(|p| p.host_id)
     }
 }
 
@@ -97,8 +100,8 @@ pub trait AppointmentStore: Send + Sync {
     /// Stores a new appointment under the next id.
     fn insert(&self, appointment: Appointment) -> Appointment;
     fn cancel(&self, id: u64) -> Option<Appointment>;
-    /// Records the outcome of a sync; `phases` replaces the phases when given.
-    fn set_sync(&self, id: u64, sync: SyncStatus, phases: Option<Vec<Phase>>);
+    /// Records the outcome of a sync; `segments` replaces the segments when given.
+    fn set_sync(&self, id: u64, sync: SyncStatus, segments: Option<Vec<AppointmentSegment>>);
     /// Records an engine start; returns how many starts came before it (0: a fresh store),
     /// so that an engine knows it restarts after a crash.
     fn boot(&self) -> u64;
@@ -197,11 +200,11 @@ impl AppointmentStore for InMemoryStore {
         Some(a.clone())
     }
 
-    fn set_sync(&self, id: u64, sync: SyncStatus, phases: Option<Vec<Phase>>) {
+    fn set_sync(&self, id: u64, sync: SyncStatus, segments: Option<Vec<AppointmentSegment>>) {
         if let Some(a) = self.tables().appointments.get_mut(&id) {
             a.sync = sync;
-            if let Some(phases) = phases {
-                a.phases = phases;
+            if let Some(segments) = segments {
+                a.segments = segments;
             }
         }
     }
@@ -301,7 +304,7 @@ mod tests {
             end: t(start + minutes),
             status: AppointmentStatus::Booked,
             sync: SyncStatus::Synced,
-            phases: vec![],
+            segments: vec![],
             created_at: t(-60),
         }
     }

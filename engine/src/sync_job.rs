@@ -58,7 +58,7 @@ impl Engine {
             end: request.end,
             status: AppointmentStatus::Booked,
             sync: SyncStatus::Pending,
-            phases: request.phases(&[]),
+            segments: request.appointment_segments(&[]),
             created_at: self.now(),
         });
         let engine = self.clone();
@@ -102,7 +102,7 @@ impl Engine {
                         self.appointments.set_sync(
                             id,
                             SyncStatus::Synced,
-                            Some(request.phases(booked)),
+                            Some(request.appointment_segments(booked)),
                         );
                     }
                     self.release(guard).await;

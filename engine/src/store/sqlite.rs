@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
-    Appointment, AppointmentStatus, AppointmentStore, LocalReservation, Phase, ReservationStore,
-    SyncStatus,
+    Appointment, AppointmentSegment, AppointmentStatus, AppointmentStore, LocalReservation,
+    ReservationStore, SyncStatus,
 };
 
 /// The engine's database in one SQLite file.
@@ -81,7 +81,7 @@ fn state_name(s: &str) -> &'static str {
 }
 
 fn appointment(row: &Row<'_>) -> rusqlite::Result<Appointment> {
-    let phases: String = row.get(8)?;
+    let segments: String = row.get(8)?;
     Ok(Appointment {
         id: row.get(0)?,
         service_id: row.get(1)?,
@@ -98,7 +98,7 @@ fn appointment(row: &Row<'_>) -> rusqlite::Result<Appointment> {
             "failed" => SyncStatus::Failed,
             _ => SyncStatus::Pending,
         },
-        phases: serde_json::from_str::<Vec<Phase>>(&phases).map_err(|e| {
+        segments: serde_json::from_str::<Vec<AppointmentSegment>>(&segments).map_err(|e| {
             rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, e.into())
         })?,
         created_at: instant(row.get(9)?),
@@ -212,7 +212,7 @@ impl AppointmentStore for SqliteStore {
                 ms(appointment.end),
                 status_name(appointment.status),
                 sync_name(appointment.sync),
-                serde_json::to_string(&appointment.phases).expect("phases serialize"),
+                serde_json::to_string(&appointment.segments).expect("phases serialize"),
                 ms(appointment.created_at),
             ],
         )
@@ -229,14 +229,14 @@ impl AppointmentStore for SqliteStore {
         self.appointment(id)
     }
 
-    fn set_sync(&self, id: u64, sync: SyncStatus, phases: Option<Vec<Phase>>) {
-        match phases {
-            Some(phases) => self.write(
+    fn set_sync(&self, id: u64, sync: SyncStatus, segments: Option<Vec<AppointmentSegment>>) {
+        match segments {
+            Some(segments) => self.write(
                 "UPDATE appointments SET sync = ?2, phases = ?3 WHERE id = ?1",
                 params![
                     id,
                     sync_name(sync),
-                    serde_json::to_string(&phases).expect("phases serialize")
+                    serde_json::to_string(&segments).expect("phases serialize")
                 ],
             ),
             None => self.write(
@@ -366,7 +366,7 @@ mod tests {
         Sync {
             id: u64,
             sync: u8,
-            phases: bool,
+            segments: bool,
         },
         Hold {
             token: u8,
@@ -389,10 +389,10 @@ mod tests {
                 quarters
             }),
             (1..8u64).prop_map(Op::Cancel),
-            (1..8u64, 0..3u8, any::<bool>()).prop_map(|(id, sync, phases)| Op::Sync {
+            (1..8u64, 0..3u8, any::<bool>()).prop_map(|(id, sync, segments)| Op::Sync {
                 id,
                 sync,
-                phases
+                segments
             }),
             (0..5u8, 0..3usize, 0..8i64, 0..10i64).prop_map(|(token, call, start, until)| {
                 Op::Hold {
@@ -424,16 +424,16 @@ mod tests {
                     end: t(start + quarters),
                     status: AppointmentStatus::Booked,
                     sync: SyncStatus::Pending,
-                    phases: vec![],
+                    segments: vec![],
                     created_at: t(-4),
                 })
             ),
             Op::Cancel(id) => format!("{:?}", s.cancel(id)),
-            Op::Sync { id, sync, phases } => {
+            Op::Sync { id, sync, segments } => {
                 let sync = [SyncStatus::Synced, SyncStatus::Pending, SyncStatus::Failed]
                     [usize::from(sync)];
-                let phases = phases.then(|| {
-                    vec![Phase {
+                let segments = segments.then(|| {
+                    vec![AppointmentSegment {
                         segment: "Haarschnitt".into(),
                         start: t(0),
                         end: t(2),
@@ -442,7 +442,7 @@ mod tests {
                         host_id: Some(1),
                     }]
                 });
-                s.set_sync(id, sync, phases);
+                s.set_sync(id, sync, segments);
                 String::new()
             }
             Op::Hold {

@@ -565,7 +565,7 @@ mod tests {
     use std::time::Duration;
 
     use booking_engine::store::{
-        Appointment, AppointmentStatus, LocalReservation, Phase, SyncStatus,
+        Appointment, AppointmentSegment, AppointmentStatus, LocalReservation, SyncStatus,
     };
     use chrono::{DateTime, Utc};
     use mock_calcom::GroundTruth;
@@ -598,9 +598,9 @@ mod tests {
             end: t("2025-11-25T10:30:00Z"),
             status: AppointmentStatus::Booked,
             sync: SyncStatus::Synced,
-            phases: uids
+            segments: uids
                 .iter()
-                .map(|u| Phase {
+                .map(|u| AppointmentSegment {
                     segment: "Haarschnitt".into(),
                     start: t("2025-11-25T10:00:00Z"),
                     end: t("2025-11-25T10:30:00Z"),

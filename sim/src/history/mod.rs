@@ -239,7 +239,7 @@ fn state_events(scenario: &Scenario, run: &RunRecord) -> Result<Vec<Event>, Stri
         .filter(|a| a.status == AppointmentStatus::Booked)
     {
         let uids: Vec<Option<&str>> = a
-            .phases
+            .segments
             .iter()
             .filter(|p| p.calcom_uid.is_some() || is_staffed(&catalog, a.service_id, &p.segment))
             .map(|p| p.calcom_uid.as_deref())

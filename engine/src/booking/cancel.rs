@@ -1,0 +1,69 @@
+//! `cancel_appointment`: a caller's appointment cancelled, locally and every part in Cal.com.
+
+use super::CancelOutcome;
+use crate::engine::Engine;
+use crate::store::{Appointment, AppointmentStatus};
+
+impl Engine {
+    /// `cancel_appointment`: cancels this call's appointment, locally and every part in
+    /// Cal.com. With an outbox the caller's word is final: the appointment is cancelled
+    /// locally first and each part tried once; one Cal.com refuses for now waits in the
+    /// outbox, as a compensation does (cancelling part by part with the client's retries
+    /// gave up halfway under 429s and left the appointment standing on a part already
+    /// gone). Without one, the first refusal keeps the appointment and says so.
+    pub async fn cancel_appointment(&self, call_id: &str) -> CancelOutcome {
+        let found = self
+            .appointments
+            .appointments()
+            .into_iter()
+            .find(|a| a.is_active() && a.call_id.as_deref() == Some(call_id));
+        let Some(appointment) = found else {
+            // Retell's retry of a cancel that went through: cancelled, as it said.
+            let done = self
+                .appointments
+                .appointments()
+                .into_iter()
+                .rev()
+                .find(|a| {
+                    a.status == AppointmentStatus::Cancelled
+                        && a.call_id.as_deref() == Some(call_id)
+                });
+            return done.map_or(CancelOutcome::NotFound, CancelOutcome::Cancelled);
+        };
+        let reason = "Vom Kunden telefonisch abgesagt";
+        let uids: Vec<String> = appointment
+            .segments
+            .iter()
+            .filter_map(|p| p.calcom_uid.clone())
+            .collect();
+        let retries = self.policy().compensation_retries;
+        if self.policy().saga_compensation && retries > 0 {
+            self.cancel_locally(&appointment);
+            for uid in uids {
+                let answer = self.calcom.cancel_booking_once(&uid, reason).await;
+                self.compensated(uid, reason.to_owned(), retries, answer);
+            }
+        } else {
+            for uid in uids {
+                if let Err(e) = self.calcom.cancel_booking(&uid, reason).await {
+                    return CancelOutcome::Failed(e);
+                }
+            }
+            self.cancel_locally(&appointment);
+        }
+        CancelOutcome::Cancelled(appointment)
+    }
+
+    /// Marks `appointment` cancelled and drops the cached weeks its segments were in.
+    fn cancel_locally(&self, appointment: &Appointment) {
+        self.appointments.cancel(appointment.id);
+        for p in &appointment.segments {
+            if let Some(et) = self
+                .catalog()
+                .service_by_event_type_in(appointment.service_id, &p.segment)
+            {
+                self.invalidate(et, p.start);
+            }
+        }
+    }
+}

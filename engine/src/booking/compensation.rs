@@ -1,0 +1,166 @@
+//! Layer: compensation (the saga), undoing in Cal.com what a failed booking made there.
+
+use super::create::FailedCreate;
+use super::{BookOutcome, CreateKey, Failure, Refusal, Resolved};
+use crate::calcom::{CalcomBooking, CalcomError, NewBooking};
+use crate::engine::{Engine, lock};
+
+impl Engine {
+    /// After a failed create: a partly booked compound service is undone, and what the
+    /// lost answers may have made is undone once Cal.com can be asked; the caller hears the
+    /// slot is taken, or why the booking failed.
+    pub(super) async fn undo_failed_create(
+        &self,
+        request: Resolved,
+        failed: FailedCreate,
+    ) -> BookOutcome {
+        let FailedCreate {
+            error,
+            booked,
+            uncertain,
+        } = failed;
+        self.compensate_answering(&booked, "Kompensation: Teilbuchung fehlgeschlagen")
+            .await;
+        self.defer_uncertain(uncertain);
+        match error {
+            CalcomError::SlotTaken(_) | CalcomError::Conflict => {
+                let refusal = Refusal {
+                    reason: "slot_taken",
+                    fresh: true,
+                };
+                self.taken(request, refusal).await
+            }
+            e => BookOutcome::Failed {
+                request,
+                failure: Failure::of(&e),
+                detail: e.to_string(),
+            },
+        }
+    }
+
+    /// After a failed local save: undo in Cal.com what the engine cannot record; without
+    /// it, orphans.
+    pub(super) async fn undo_unsaved(
+        &self,
+        request: Resolved,
+        booked: &[CalcomBooking],
+    ) -> BookOutcome {
+        self.compensate_answering(booked, "Kompensation: lokale Speicherung fehlgeschlagen")
+            .await;
+        BookOutcome::Failed {
+            request,
+            failure: Failure::StoreFailed,
+            detail: format!(
+                "saving the appointment failed after {} Cal.com booking(s)",
+                booked.len()
+            ),
+        }
+    }
+
+    /// The saga's compensation: cancel in Cal.com what was booked, if the policy says so,
+    /// each cancel with the client's retries (nobody waits for an answer: a salon sync).
+    pub(crate) async fn compensate(&self, booked: &[CalcomBooking], reason: &str) {
+        self.compensate_tries(booked, reason, false).await;
+    }
+
+    /// [`Self::compensate`] while a caller waits for the answer: with an outbox each cancel
+    /// is tried once, and one Cal.com refuses for now waits there for the background job
+    /// instead of holding the answer through the client's backoff (Retell hangs up after
+    /// 32 s). Without an outbox the client's retries are its only chance.
+    pub(crate) async fn compensate_answering(&self, booked: &[CalcomBooking], reason: &str) {
+        self.compensate_tries(booked, reason, true).await;
+    }
+
+    async fn compensate_tries(&self, booked: &[CalcomBooking], reason: &str, answering: bool) {
+        if self.policy().saga_compensation {
+            *lock(&self.compensations) += booked.len() as u64;
+            let retries = self.policy().compensation_retries;
+            for b in booked {
+                let answer = if answering && retries > 0 {
+                    self.calcom.cancel_booking_once(&b.uid, reason).await
+                } else {
+                    self.calcom.cancel_booking(&b.uid, reason).await
+                };
+                self.compensated(b.uid.clone(), reason.to_owned(), retries, answer);
+            }
+        }
+    }
+
+    /// One compensating cancel, sent with the client's retries (see [`Self::compensated`]).
+    pub(crate) async fn compensate_one(&self, uid: String, reason: String, left: u32) {
+        let answer = self.calcom.cancel_booking(&uid, &reason).await;
+        self.compensated(uid, reason, left, answer);
+    }
+
+    /// What Cal.com answered a compensating cancel. Refused for now (rate limit, server
+    /// error, no answer) it goes to the outbox the background job retries, while tries are
+    /// `left`; a 4xx other than 429 (already cancelled, gone) is final.
+    pub(super) fn compensated(
+        &self,
+        uid: String,
+        reason: String,
+        left: u32,
+        answer: Result<CalcomBooking, CalcomError>,
+    ) {
+        match answer {
+            Ok(_) => {
+                lock(&self.compensated).insert(uid);
+            }
+            Err(e) if left > 0 && e.is_transient() => {
+                tracing::warn!(%uid, error = ?e, "compensation refused for now; retried later");
+                lock(&self.cancel_outbox).push((uid, reason, left - 1));
+            }
+            Err(e) => tracing::warn!(%uid, error = ?e, "compensation failed"),
+        }
+    }
+
+    /// Hands the uncertain ones among `creates` (answer lost, Cal.com not asked yet) of a
+    /// booking that failed to the background job, which cancels what Cal.com made once it
+    /// answers: nobody will hold those bookings.
+    pub(crate) fn defer_uncertain(&self, creates: Vec<NewBooking>) {
+        if !self.policy().saga_compensation {
+            return;
+        }
+        let uncertain = lock(&self.uncertain_creates);
+        let mut outbox = lock(&self.uncertain_outbox);
+        for b in creates {
+            if uncertain.contains(&CreateKey::of(&b)) {
+                outbox.push((b, self.policy().compensation_retries));
+            }
+        }
+    }
+
+    /// One uncertain create of a failed booking: taken off the books (a later attempt that
+    /// adopted it took it off first, and then there is nothing to do), looked up, and
+    /// cancelled if Cal.com made it and no appointment holds it (a later attempt of the same
+    /// call may have made one just like it since: checked under the stylist's lock); while
+    /// Cal.com still cannot be asked, kept for the next round while tries are `left`.
+    pub(crate) async fn settle_uncertain(&self, b: NewBooking, left: u32) {
+        let key = CreateKey::of(&b);
+        if !lock(&self.uncertain_creates).remove(&key) {
+            return;
+        }
+        let why = match self.find_own(&b).await {
+            Ok(Some(made)) => match self.lock_if_unsaved(&made).await {
+                Ok(Some(guard)) => {
+                    *lock(&self.compensations) += 1;
+                    let reason = "Kompensation: Buchung ohne Antwort".to_owned();
+                    self.compensate_one(made.uid, reason, left).await;
+                    self.release(guard).await;
+                    return;
+                }
+                Ok(None) => return,
+                Err(e) => e,
+            },
+            Ok(None) => return,
+            Err(e) => e.to_string(),
+        };
+        if left > 0 {
+            tracing::warn!(error = %why, "an uncertain create cannot be settled yet");
+            lock(&self.uncertain_creates).insert(key);
+            lock(&self.uncertain_outbox).push((b, left - 1));
+        } else {
+            tracing::warn!(error = %why, "an uncertain create was given up");
+        }
+    }
+}

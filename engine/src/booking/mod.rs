@@ -1,0 +1,173 @@
+//! The booking path: `start_booking` as its protection layers, top-down in the order they run.
+
+// What a caller asks for, and what it is answered.
+mod outcome;
+mod request;
+// `check_availability`, and the listings and stylists the layers read.
+mod availability;
+// The layers of `start_booking`, in the order they run (see `book_locked`):
+// 1. the lock;
+mod locks;
+// 2. the local reservation (and the Cal.com holds, let go once the booking is answered);
+mod reservation;
+// 3. the double-check against fresh Cal.com slots;
+mod double_check;
+// 4. the pre-sync conflict check against the local store;
+mod pre_sync;
+// 5. the create in Cal.com;
+mod create;
+// 6. the post-sync validation of Cal.com's answers;
+mod post_sync;
+// 7. the local save;
+mod save;
+// 8. the compensation (saga) of a failed create or save.
+mod compensation;
+// `cancel_appointment`.
+mod cancel;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::engine::{Engine, lock};
+pub(crate) use create::CreateKey;
+use outcome::Refusal;
+pub use outcome::{BookOutcome, CancelOutcome, CheckOutcome, Failure};
+pub use request::{PlacedSegment, Resolved, SlotRequest, place};
+use save::Unsaved;
+
+impl Engine {
+    /// `start_booking`: book the slot through every layer the policy switches on. The
+    /// request is resolved, one attempt per call and slot runs at a time, a repeated one
+    /// answers with its booking, then the lock layer runs [`Self::book_locked`] (the
+    /// layers under the lock) and the caller's Cal.com holds are let go.
+    pub async fn start_booking(&self, req: &SlotRequest) -> BookOutcome {
+        let request = match self.resolve(req) {
+            Ok(r) => r,
+            Err(message) => return BookOutcome::Invalid(message),
+        };
+        // One attempt per call and slot at a time: Retell's retry of an attempt still at work
+        // (its answer was too slow) waits for it, then finds its booking below.
+        let attempt = self.attempt_slot(&req.call_id, request.start);
+        let _attempt = attempt.lock().await;
+        // Retell retries a failed call: the same call and slot books once.
+        self.database().await;
+        if let Some(done) = self
+            .appointments
+            .booked_by_call(&req.call_id, request.start)
+        {
+            return BookOutcome::Booked {
+                request,
+                appointment: done,
+                repeated: true,
+            };
+        }
+        // Layer: the lock (`locks`). Timed out, nothing else runs.
+        let outcome = match self
+            .under_lock(request, |request| self.book_locked(req, request))
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(lock_timeout) => return lock_timeout,
+        };
+        // Layer: reservations (`reservation`): the Cal.com holds have done their work.
+        if let BookOutcome::Booked { request, .. }
+        | BookOutcome::Taken { request, .. }
+        | BookOutcome::Failed { request, .. } = &outcome
+        {
+            self.release_calcom_holds(&req.call_id, request.start).await;
+        }
+        outcome
+    }
+
+    /// The layers under the lock, in the order they run, each in its own file: a check
+    /// answers "go on" or refuses the slot as taken; the create books in Cal.com; what
+    /// fails after it is compensated. A new protection layer goes into this list where
+    /// its check belongs.
+    async fn book_locked(&self, req: &SlotRequest, request: Resolved) -> BookOutcome {
+        let now = self.now();
+        // Layer: local reservation (`reservation`): other callers' holds.
+        if let Err(refusal) = self.local_reservation_check(req, &request, now).await {
+            return self.taken(request, refusal).await;
+        }
+        // Layer: double-check (`double_check`): fresh slots from Cal.com.
+        if let Err(refusal) = self.double_check(req, &request).await {
+            return self.taken(request, refusal).await;
+        }
+        // Layer: pre-sync check (`pre_sync`): a conflict in the local store.
+        if let Err(refusal) = self.pre_sync_check(req, &request, now).await {
+            return self.taken(request, refusal).await;
+        }
+        // Layer: create (`create`): Cal.com, segment by segment or all at once.
+        let booked = match self.create_segments(req, &request).await {
+            Ok(booked) => booked,
+            // Layer: compensation (`compensation`): what a failed create made is undone.
+            Err(failed) => return self.undo_failed_create(request, failed).await,
+        };
+        // Layer: post-sync validation (`post_sync`) of every answer (as the seeds: no
+        // compensation on rejection).
+        if let Err(detail) = self.post_sync_validation(req, &request, &booked) {
+            return BookOutcome::Failed {
+                request,
+                failure: Failure::PostSyncRejected,
+                detail,
+            };
+        }
+        // Layer: local save (`save`).
+        match self.save(req, &request, &booked).await {
+            Ok(appointment) => BookOutcome::Booked {
+                request,
+                appointment,
+                repeated: false,
+            },
+            // Layer: compensation (`compensation`): what cannot be recorded is undone.
+            Err(Unsaved) => self.undo_unsaved(request, &booked).await,
+        }
+    }
+
+    /// The answer of a layer that refuses the slot: taken, with up to three alternatives.
+    async fn taken(&self, request: Resolved, refusal: Refusal) -> BookOutcome {
+        let alternatives = self.alternatives(&request, refusal.fresh).await;
+        BookOutcome::Taken {
+            request,
+            reason: refusal.reason,
+            alternatives,
+        }
+    }
+
+    /// The guard of one (call, start) booking attempt (see [`Self::start_booking`]).
+    fn attempt_slot(&self, call_id: &str, start: DateTime<Utc>) -> Arc<tokio::sync::Mutex<()>> {
+        let mut attempts = lock(&self.attempts);
+        // Entries nobody holds any more are dropped, so the map follows the calls in progress.
+        attempts.retain(|_, a| Arc::strong_count(a) > 1);
+        attempts
+            .entry((call_id.to_owned(), start))
+            .or_default()
+            .clone()
+    }
+
+    /// `start_booking` on a task of its own, so that a caller hanging up (Retell's timeout
+    /// closes the connection) never cancels a booking halfway, between Cal.com's create and
+    /// the local save: the work runs to its end, as a PHP request does after a disconnect.
+    pub async fn start_booking_detached(self: &Arc<Self>, req: SlotRequest) -> BookOutcome {
+        let engine = self.clone();
+        detached(async move { engine.start_booking(&req).await }).await
+    }
+
+    /// `cancel_appointment` on a task of its own, for the same reason: a caller hanging up
+    /// while Cal.com is slow never leaves an appointment cancelled locally with parts
+    /// nobody sent a cancel for.
+    pub async fn cancel_appointment_detached(self: &Arc<Self>, call_id: &str) -> CancelOutcome {
+        let (engine, call_id) = (self.clone(), call_id.to_owned());
+        detached(async move { engine.cancel_appointment(&call_id).await }).await
+    }
+}
+
+/// Runs `work` on a task of its own and waits for it: dropping the wait (the caller's
+/// connection closed) leaves the work running to its end.
+async fn detached<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) -> T {
+    match tokio::spawn(work).await {
+        Ok(outcome) => outcome,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}

@@ -1,0 +1,97 @@
+//! What a booking or a check comes to: the outcomes the function calls answer with.
+
+use chrono::NaiveDateTime;
+
+use super::Resolved;
+use crate::calcom::CalcomError;
+use crate::store::Appointment;
+
+/// Why a request failed without telling anything about the slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    CalcomUnavailable,
+    CalcomTimeout,
+    RateLimited,
+    CalcomRejected,
+    LockTimeout,
+    PostSyncRejected,
+    /// The local save failed after Cal.com booked.
+    StoreFailed,
+}
+
+impl Failure {
+    pub fn code(self) -> &'static str {
+        match self {
+            Failure::CalcomUnavailable => "calcom_unavailable",
+            Failure::CalcomTimeout => "calcom_timeout",
+            Failure::RateLimited => "rate_limited",
+            Failure::CalcomRejected => "calcom_rejected",
+            Failure::LockTimeout => "lock_timeout",
+            Failure::PostSyncRejected => "post_sync_rejected",
+            Failure::StoreFailed => "store_failed",
+        }
+    }
+
+    pub(super) fn of(e: &CalcomError) -> Self {
+        match e {
+            CalcomError::RateLimited { .. } => Failure::RateLimited,
+            CalcomError::Timeout | CalcomError::ConnectionLost(_) => Failure::CalcomTimeout,
+            CalcomError::Server(_) | CalcomError::Unreachable(_) => Failure::CalcomUnavailable,
+            _ => Failure::CalcomRejected,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum CheckOutcome {
+    Available {
+        request: Resolved,
+        reservation: Option<String>,
+    },
+    Unavailable {
+        request: Resolved,
+        alternatives: Vec<NaiveDateTime>,
+    },
+    Invalid(String),
+    Failed {
+        failure: Failure,
+        detail: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum BookOutcome {
+    Booked {
+        request: Resolved,
+        appointment: Appointment,
+        repeated: bool,
+    },
+    /// The slot is (or became) taken; `reason` says which layer saw it.
+    Taken {
+        request: Resolved,
+        reason: &'static str,
+        alternatives: Vec<NaiveDateTime>,
+    },
+    Invalid(String),
+    Failed {
+        request: Resolved,
+        failure: Failure,
+        detail: String,
+    },
+}
+
+/// What became of a caller's `cancel_appointment`.
+pub enum CancelOutcome {
+    Cancelled(Appointment),
+    /// The call holds no appointment.
+    NotFound,
+    /// Cal.com refused a part (without an outbox the appointment stays).
+    Failed(CalcomError),
+}
+
+/// Why a layer refuses the slot as taken (`BookOutcome::Taken`'s reason), and whether the
+/// alternatives offered instead are read fresh from Cal.com.
+pub(super) struct Refusal {
+    pub(super) reason: &'static str,
+    pub(super) fresh: bool,
+}

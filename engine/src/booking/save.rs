@@ -1,0 +1,50 @@
+//! Layer: the local save, the appointment recorded once Cal.com booked it.
+
+use super::{Resolved, SlotRequest};
+use crate::calcom::CalcomBooking;
+use crate::engine::Engine;
+use crate::store::{Appointment, AppointmentStatus, SyncStatus};
+
+/// The local save failed after Cal.com booked: nothing was recorded.
+pub(super) struct Unsaved;
+
+impl Engine {
+    /// The local save: the appointment with its Cal.com bookings, the caller's local
+    /// reservation converted, and the cached weeks it touched dropped (an internal booking).
+    pub(super) async fn save(
+        &self,
+        req: &SlotRequest,
+        request: &Resolved,
+        booked: &[CalcomBooking],
+    ) -> Result<Appointment, Unsaved> {
+        let segments = request.appointment_segments(booked);
+        self.database().await;
+        if self.save_fails() {
+            return Err(Unsaved);
+        }
+        let appointment = self.appointments.insert(Appointment {
+            id: 0,
+            service_id: request.service.id,
+            call_id: Some(req.call_id.clone()),
+            customer_name: req.customer(),
+            start: request.start,
+            end: request.end,
+            status: AppointmentStatus::Booked,
+            sync: SyncStatus::Synced,
+            segments,
+            created_at: self.now(),
+        });
+        if let Some(held) =
+            self.reservations
+                .reservation_of(&req.call_id, request.start, self.now())
+        {
+            self.reservations
+                .set_reservation_state(&held.token, "converted");
+        }
+        // Internal booking: drop the cached weeks it touched.
+        for (seg, id) in request.staffed() {
+            self.invalidate(id, seg.start);
+        }
+        Ok(appointment)
+    }
+}
