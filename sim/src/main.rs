@@ -802,7 +802,7 @@ fn gate(
     let mut code = 0;
     for e in &entries {
         match &e.verdict {
-            sim::experiment::catalogue::Verdict::Ran {
+            sim::experiment::catalogue::ScenarioVerdict::Ran {
                 summary,
                 pass,
                 diff,
@@ -827,11 +827,11 @@ fn gate(
                     say!("       ... and {} more", diff.len() - 40);
                 }
             }
-            sim::experiment::catalogue::Verdict::Invalid(message) => {
+            sim::experiment::catalogue::ScenarioVerdict::Invalid(message) => {
                 code = BAD_INPUT;
                 say!("FAIL {:<28} invalid: {message}", e.name);
             }
-            sim::experiment::catalogue::Verdict::Failed(message) => {
+            sim::experiment::catalogue::ScenarioVerdict::Failed(message) => {
                 code = code.max(RUN_FAILED);
                 say!("FAIL {:<28} the run failed: {message}", e.name);
             }

@@ -12,7 +12,7 @@ use crate::{Scenario, Summary};
 
 /// How one scenario fared.
 #[derive(Debug, Clone)]
-pub enum Verdict {
+pub enum ScenarioVerdict {
     /// It ran: its summary (with wall time), whether every gate held and the baseline
     /// matched, and the differences from the baseline when one was checked.
     Ran {
@@ -31,12 +31,12 @@ pub enum Verdict {
 pub struct Entry {
     /// The scenario's name, or the file's when it could not be read.
     pub name: String,
-    pub verdict: Verdict,
+    pub verdict: ScenarioVerdict,
 }
 
 impl Entry {
     pub fn pass(&self) -> bool {
-        matches!(self.verdict, Verdict::Ran { pass: true, .. })
+        matches!(self.verdict, ScenarioVerdict::Ran { pass: true, .. })
     }
 }
 
@@ -83,16 +83,16 @@ pub fn run(files: &[PathBuf], baseline: Option<&Path>, bless: bool, jobs: usize)
             match (scenario, run) {
                 (Err(e), _) => Entry {
                     name: stem,
-                    verdict: Verdict::Invalid(e),
+                    verdict: ScenarioVerdict::Invalid(e),
                 },
                 (Ok(s), Err(e)) => Entry {
                     name: s.name,
-                    verdict: Verdict::Failed(e),
+                    verdict: ScenarioVerdict::Failed(e),
                 },
                 (Ok(s), Ok(summary)) => Entry {
                     verdict: match summary {
                         Some(summary) => judge(&s.name, summary, baseline, bless),
-                        None => Verdict::Failed("the run produced no summary".into()),
+                        None => ScenarioVerdict::Failed("the run produced no summary".into()),
                     },
                     name: s.name,
                 },
@@ -101,7 +101,7 @@ pub fn run(files: &[PathBuf], baseline: Option<&Path>, bless: bool, jobs: usize)
         .collect()
 }
 
-fn judge(name: &str, summary: Box<Summary>, dir: Option<&Path>, bless: bool) -> Verdict {
+fn judge(name: &str, summary: Box<Summary>, dir: Option<&Path>, bless: bool) -> ScenarioVerdict {
     let mut pass = summary.gates_pass();
     let failing = summary.failing_gates();
     let mut note = if failing.is_empty() {
@@ -116,7 +116,7 @@ fn judge(name: &str, summary: Box<Summary>, dir: Option<&Path>, bless: bool) -> 
                 .unwrap_or_default();
             match output::write_atomically(dir, &format!("{name}.json"), &text) {
                 Ok(_) => note += "  baseline written",
-                Err(e) => return Verdict::Failed(format!("{}: {e}", dir.display())),
+                Err(e) => return ScenarioVerdict::Failed(format!("{}: {e}", dir.display())),
             }
         } else {
             match baseline::check(dir, &summary) {
@@ -134,7 +134,7 @@ fn judge(name: &str, summary: Box<Summary>, dir: Option<&Path>, bless: bool) -> 
             }
         }
     }
-    Verdict::Ran {
+    ScenarioVerdict::Ran {
         summary,
         pass,
         diff,
@@ -148,8 +148,8 @@ pub fn junit(entries: &[Entry]) -> Result<String, String> {
     let suites: Vec<(String, Value, Option<Vec<String>>)> = entries
         .iter()
         .map(|e| match &e.verdict {
-            Verdict::Ran { summary, diff, .. } => (e.name.clone(), summary.to_json(), diff.clone()),
-            Verdict::Invalid(message) | Verdict::Failed(message) => (
+            ScenarioVerdict::Ran { summary, diff, .. } => (e.name.clone(), summary.to_json(), diff.clone()),
+            ScenarioVerdict::Invalid(message) | ScenarioVerdict::Failed(message) => (
                 e.name.clone(),
                 json!({ "gates": [{ "gate": "the scenario loads and runs", "pass": false, "value": message }] }),
                 None,

@@ -135,12 +135,12 @@ pub struct Trial {
 
 /// One mutant against the catalogue.
 #[derive(Debug, Clone, Serialize)]
-pub struct Verdict {
+pub struct MutantVerdict {
     pub mutant: String,
     pub trials: Vec<Trial>,
 }
 
-impl Verdict {
+impl MutantVerdict {
     pub fn killed(&self) -> bool {
         self.trials.iter().any(|t| !t.failing.is_empty())
     }
@@ -175,7 +175,7 @@ pub struct Matrix {
     /// Scenarios whose gates fail under their own policy: they cannot tell a mutant apart,
     /// so they take no part.
     pub broken: Vec<Trial>,
-    pub verdicts: Vec<Verdict>,
+    pub verdicts: Vec<MutantVerdict>,
 }
 
 /// Every mutant of `mutants` against every scenario it changes, on `jobs` threads, after
@@ -200,9 +200,9 @@ pub fn matrix(
         run_with(&scenarios[*s], policy, label).map(|summary| failing_gates(&summary))
     });
     let mut broken = Vec::new();
-    let mut verdicts: Vec<Verdict> = mutants
+    let mut verdicts: Vec<MutantVerdict> = mutants
         .iter()
-        .map(|m| Verdict {
+        .map(|m| MutantVerdict {
             mutant: m.name.to_owned(),
             trials: Vec::new(),
         })

@@ -40,7 +40,7 @@ pub struct Scenario {
     #[serde(default)]
     pub policy: PolicySpec,
     #[serde(default)]
-    pub network: Network,
+    pub network: LinkLatency,
     #[serde(default)]
     pub retell: Retell,
     /// The mock Cal.com: its configuration struct, embedded as is.
@@ -57,7 +57,7 @@ pub struct Scenario {
     #[serde(default)]
     pub journeys: Vec<Journeys>,
     #[serde(default)]
-    pub external: Vec<ExternalBooking>,
+    pub external: Vec<StaffBooking>,
     /// Appointments made in the salon's own system (synced to Cal.com by the sync job).
     #[serde(default)]
     pub channel: Vec<ChannelAppointment>,
@@ -116,14 +116,14 @@ impl Default for PolicySpec {
 /// Link latency between the hosts (the engine to Cal.com is an internet hop).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Network {
+pub struct LinkLatency {
     #[serde(with = "humantime_serde")]
     pub min_latency: Duration,
     #[serde(with = "humantime_serde")]
     pub max_latency: Duration,
 }
 
-impl Default for Network {
+impl Default for LinkLatency {
     fn default() -> Self {
         Self {
             min_latency: Duration::from_millis(20),
@@ -336,7 +336,7 @@ impl Default for Conversation {
 /// A booking made behind the engine's back (staff in the Cal.com app) at `at`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ExternalBooking {
+pub struct StaffBooking {
     #[serde(with = "humantime_serde")]
     pub at: Duration,
     pub event_type: u64,

@@ -33,7 +33,7 @@ use serde_json::{Value, json};
 use simkit::transport::{HttpClient, Network, Timeouts};
 use simkit::{SharedClock, TokioClock};
 
-use crate::scenario::{ChannelAppointment, ExternalBooking, Fault, Scenario};
+use crate::scenario::{ChannelAppointment, Fault, Scenario, StaffBooking};
 use crate::world::judge::{self, Bookable};
 use crate::world::record::CallRecord;
 use crate::world::record::RunRecord;
@@ -190,7 +190,7 @@ fn strings_mut(v: &mut Value, f: &mut impl FnMut(&mut String)) {
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub plans: Vec<CallPlan>,
-    pub external: Vec<ExternalBooking>,
+    pub external: Vec<StaffBooking>,
     pub channel: Vec<ChannelAppointment>,
     pub calcom: MockConfig,
     pub weeks: u32,

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 use mock_calcom::config::SubscriptionConfig;
-use mock_calcom::mock::{ExternalBooking as MockExternal, RequestStats};
+use mock_calcom::mock::{ExternalBooking, RequestStats};
 use mock_calcom::{GroundTruth, MockCalcom};
 use serde_json::{Value, json};
 use simkit::transport::{HttpClient, Listener, Network, Timeouts};
@@ -218,7 +218,7 @@ fn run_in(
                 simkit::time::sleep_until(started + e.at).await;
                 let mock = mock.lock().expect("slot").clone();
                 if let Some(mock) = mock {
-                    let result = mock.book_external(MockExternal {
+                    let result = mock.book_external(ExternalBooking {
                         event_type_id: e.event_type,
                         start: e.start.to_utc(),
                         length_minutes: None,
