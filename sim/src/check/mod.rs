@@ -10,6 +10,10 @@
 //! fault healed and the run settled: `no_answer_after_heal` (a function call made after every
 //! fault ended got no answer) and `dangling_lock` (a lock still held at the end).
 
+mod callers;
+mod double_booking;
+mod orphans;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
@@ -109,6 +113,9 @@ impl Booked {
         self.cancelled.is_none()
     }
 }
+
+/// Where a family of invariants reports what it found once the run settled.
+type Push<'a> = &'a mut dyn FnMut(Invariant, String, u64);
 
 /// How the checker records a booking attempt whose answer never came.
 const NO_ANSWER: &str = "no answer";
@@ -269,125 +276,6 @@ impl Checker {
         Ok(())
     }
 
-    fn caller(&mut self, call: &str, kind: &str, f: &str, e: &Event, t: u64) {
-        let key = (call.to_owned(), f.to_owned());
-        if kind == "invoke" {
-            self.invoked.insert(key, t);
-            self.calls.entry(call.to_owned()).or_default();
-            return;
-        }
-        let invoked = self.invoked.remove(&key).unwrap_or(t);
-        let state = self.calls.entry(call.to_owned()).or_default();
-        state.last_answer = t;
-        // A caller told its appointment is cancelled knows it has none (a later booking
-        // is told anew); one whose cancel got no answer does not know whether it has one,
-        // as after a booking that got none: neither lost nor a ghost, whatever became of it.
-        if f == "cancel_appointment" && kind == "ok" && e.value["cancelled"] == true {
-            state.told_booked = None;
-            state.last_booking_answer = Some("cancelled".to_owned());
-        }
-        if f == "cancel_appointment" && kind == "info" && state.told_booked.is_some() {
-            state.told_booked = None;
-            state.last_booking_answer = Some(NO_ANSWER.to_owned());
-        }
-        if f == "start_booking" {
-            if kind == "ok" && state.told_booked.is_none() {
-                state.told_booked = Some(t);
-            }
-            state.last_booking_answer = Some(match kind {
-                "info" => NO_ANSWER.to_owned(),
-                _ => e.value["error_type"].as_str().unwrap_or(kind).to_owned(),
-            });
-        }
-        // Liveness: once every fault has ended, the engine answers every function call.
-        // (A fault without an end never stops: no verdict in that run.)
-        let healed = self.faults_open == 0 && self.healed_at.is_some_and(|h| invoked >= h);
-        if kind == "info" && healed {
-            self.push(
-                Invariant::NoAnswerAfterHeal,
-                format!(
-                    "{call}: {f} made at {} s, after every fault had ended, got no answer",
-                    invoked as f64 / 1000.0
-                ),
-                t,
-            );
-        }
-    }
-
-    fn commit(&mut self, commit: Commit, t: u64) {
-        if let Some(at) = self.early_cancels.remove(&commit.uid) {
-            self.order.push(commit.uid.clone());
-            let booked = Booked {
-                commit,
-                at: t,
-                cancelled: Some(at),
-            };
-            self.bookings.insert(booked.commit.uid.clone(), booked);
-            return;
-        }
-        // Overlapping an active booking of the same host: a double booking from now on,
-        // unless Cal.com itself let a staff booking into an API create's window.
-        let clashes: Vec<String> = self
-            .order
-            .iter()
-            .filter(|uid| {
-                let b = &self.bookings[*uid];
-                b.active()
-                    && b.commit.host_id == commit.host_id
-                    && b.commit.start < commit.end
-                    && commit.start < b.commit.end
-                    && !calcom_race(b, &commit)
-            })
-            .cloned()
-            .collect();
-        for uid in clashes {
-            let a = &self.bookings[&uid].commit;
-            let detail = format!(
-                "host {} has {} ({}, {}) and {} ({}, {})",
-                a.host_id,
-                a.uid,
-                history::iso(a.start),
-                a.source,
-                commit.uid,
-                history::iso(commit.start),
-                commit.source
-            );
-            let i = self.push(Invariant::DoubleBooking, detail, t);
-            self.open_doubles.push((uid, commit.uid.clone(), i));
-        }
-        self.order.push(commit.uid.clone());
-        self.bookings.insert(
-            commit.uid.clone(),
-            Booked {
-                commit,
-                at: t,
-                cancelled: None,
-            },
-        );
-    }
-
-    fn cancel(&mut self, uid: &str, t: u64) {
-        match self.bookings.get_mut(uid) {
-            Some(b) => {
-                b.cancelled.get_or_insert(t);
-            }
-            None => {
-                self.early_cancels.insert(uid.to_owned(), t);
-            }
-        }
-        // A double booking ends with either booking: say how long it lasted.
-        let (ended, open): (Vec<_>, Vec<_>) = std::mem::take(&mut self.open_doubles)
-            .into_iter()
-            .partition(|(a, b, _)| a == uid || b == uid);
-        self.open_doubles = open;
-        for (_, _, i) in ended {
-            let v = &mut self.found[i];
-            let lasted = t.saturating_sub(v.at_ms) as f64 / 1000.0;
-            v.detail
-                .push_str(&format!(" for {lasted} s until a cancel"));
-        }
-    }
-
     /// What it has read so far.
     pub fn observed(&self) -> Observed {
         Observed {
@@ -410,137 +298,9 @@ impl Checker {
                 at_ms,
             });
         };
-        // Orphans: the engine's bookings on one side and not the other.
-        let saved: BTreeSet<&str> = self
-            .saves
-            .iter()
-            .flat_map(|(_, s)| s.uids.iter().flatten().map(String::as_str))
-            .collect();
-        let engine_made = |b: &Booked| b.commit.source == "api";
-        for uid in &self.order {
-            let b = &self.bookings[uid];
-            if b.active() && engine_made(b) && !saved.contains(uid.as_str()) {
-                push(
-                    Invariant::OrphanCalcom,
-                    format!(
-                        "Cal.com booking {uid} ({}) has no local appointment",
-                        history::iso(b.commit.start)
-                    ),
-                    b.at,
-                );
-            }
-        }
-        for (t, save) in &self.saves {
-            // A sync still under way at the end while a fault never ended (a Cal.com that
-            // refuses some creates for good): the engine is still trying. No verdict, as for
-            // an unanswered call during a fault; once every fault healed, it must have landed.
-            if save.sync.as_deref() == Some("Pending") && self.faults_open > 0 {
-                continue;
-            }
-            let mut missing = 0;
-            let mut since = *t;
-            for uid in &save.uids {
-                match uid.as_deref().and_then(|u| self.bookings.get(u)) {
-                    Some(b) if b.active() => {}
-                    Some(b) => {
-                        missing += 1;
-                        since = since.max(b.cancelled.unwrap_or(*t));
-                    }
-                    None => missing += 1,
-                }
-            }
-            if missing > 0 {
-                push(
-                    Invariant::OrphanLocal,
-                    format!(
-                        "appointment {}{} ({}) misses {missing} Cal.com booking(s)",
-                        save.id,
-                        save.call_id
-                            .as_deref()
-                            .map_or_else(String::new, |c| format!(" of {c}")),
-                        save.sync.as_deref().unwrap_or("sync unknown")
-                    ),
-                    since,
-                );
-            }
-        }
-        // Compound services: all staffed segments or none, per owner.
-        let mut groups: BTreeMap<(String, String), (usize, usize, u64)> = BTreeMap::new();
-        for b in self.order.iter().map(|u| &self.bookings[u]) {
-            let (Some(service), Some(segments)) = (&b.commit.service, b.commit.segments) else {
-                continue;
-            };
-            let owner = b
-                .commit
-                .call_id
-                .clone()
-                .or_else(|| b.commit.appointment_id.clone())
-                .unwrap_or_else(|| "(no owner)".into());
-            let g = groups
-                .entry((owner, service.clone()))
-                .or_insert((0, segments, 0));
-            g.0 += usize::from(b.active());
-            g.2 = g.2.max(b.cancelled.unwrap_or(b.at));
-        }
-        for ((owner, service), (n, whole, at)) in &groups {
-            if *n > 0 && n < whole {
-                push(
-                    Invariant::PartialCompound,
-                    format!("{service} of {owner}: {n} of {whole} segments booked"),
-                    *at,
-                );
-            }
-        }
-        // What callers were told against what exists.
-        let mut held: BTreeMap<&str, Vec<&Booked>> = BTreeMap::new();
-        for b in self.bookings.values() {
-            if let Some(call) = &b.commit.call_id {
-                held.entry(call.as_str()).or_default().push(b);
-            }
-        }
-        for (call, state) in &self.calls {
-            let theirs: Vec<&&Booked> = held
-                .get(call.as_str())
-                .map(|v| v.iter().filter(|b| b.active()).collect())
-                .unwrap_or_default();
-            match state.told_booked {
-                Some(told) if theirs.is_empty() => {
-                    let gone = held
-                        .get(call.as_str())
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|b| b.cancelled)
-                        .max()
-                        .unwrap_or(told);
-                    push(
-                        Invariant::LostBooking,
-                        format!("{call} was told \"gebucht\" and has no booking"),
-                        told.max(gone),
-                    );
-                }
-                // A booking whose answer never came (`info`: the engine died or was cut off
-                // after booking) may or may not have happened, as far as the caller knows: not
-                // a ghost, counted as `coverage.booked_unanswered`. A ghost was told it failed.
-                None if !theirs.is_empty()
-                    && state.last_booking_answer.as_deref() != Some(NO_ANSWER) =>
-                {
-                    let made = theirs.iter().map(|b| b.at).max().unwrap_or(0);
-                    push(
-                        Invariant::GhostBooking,
-                        format!(
-                            "{call} was not told \"gebucht\" ({}) but holds {} booking(s)",
-                            state
-                                .last_booking_answer
-                                .as_deref()
-                                .unwrap_or("never booked"),
-                            theirs.len()
-                        ),
-                        made.max(state.last_answer),
-                    );
-                }
-                _ => {}
-            }
-        }
+        self.orphans(&mut push);
+        self.partial_compounds(&mut push);
+        self.told_against_held(&mut push);
         self.found.extend(end);
         let unobservable = std::mem::take(&mut self.unobservable);
         self.found.retain(|v| !unobservable.contains(v.kind.name()));
@@ -548,14 +308,6 @@ impl Checker {
         self.found.sort_by_key(|v| (v.kind, v.at_ms));
         self.found
     }
-}
-
-/// Whether Cal.com let `new` (an API create) through while the staff booking `earlier` was
-/// committed inside its window (see [`crate::history::truth::Booking::calcom_race`]).
-fn calcom_race(earlier: &Booked, new: &Commit) -> bool {
-    earlier.commit.source == "external"
-        && new.source == "api"
-        && new.admitted_ms.is_some_and(|at| at <= earlier.at)
 }
 
 #[cfg(test)]

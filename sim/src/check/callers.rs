@@ -1,0 +1,108 @@
+//! What callers were told against what exists: no ghost booking (told it failed, yet
+//! booked), no lost booking (told "gebucht", none exists); and liveness, no call made after
+//! every fault healed left without an answer.
+
+use std::collections::BTreeMap;
+
+use super::{Booked, Checker, Event, Invariant, NO_ANSWER, Push};
+
+impl Checker {
+    pub(super) fn caller(&mut self, call: &str, kind: &str, f: &str, e: &Event, t: u64) {
+        let key = (call.to_owned(), f.to_owned());
+        if kind == "invoke" {
+            self.invoked.insert(key, t);
+            self.calls.entry(call.to_owned()).or_default();
+            return;
+        }
+        let invoked = self.invoked.remove(&key).unwrap_or(t);
+        let state = self.calls.entry(call.to_owned()).or_default();
+        state.last_answer = t;
+        // A caller told its appointment is cancelled knows it has none (a later booking
+        // is told anew); one whose cancel got no answer does not know whether it has one,
+        // as after a booking that got none: neither lost nor a ghost, whatever became of it.
+        if f == "cancel_appointment" && kind == "ok" && e.value["cancelled"] == true {
+            state.told_booked = None;
+            state.last_booking_answer = Some("cancelled".to_owned());
+        }
+        if f == "cancel_appointment" && kind == "info" && state.told_booked.is_some() {
+            state.told_booked = None;
+            state.last_booking_answer = Some(NO_ANSWER.to_owned());
+        }
+        if f == "start_booking" {
+            if kind == "ok" && state.told_booked.is_none() {
+                state.told_booked = Some(t);
+            }
+            state.last_booking_answer = Some(match kind {
+                "info" => NO_ANSWER.to_owned(),
+                _ => e.value["error_type"].as_str().unwrap_or(kind).to_owned(),
+            });
+        }
+        // Liveness: once every fault has ended, the engine answers every function call.
+        // (A fault without an end never stops: no verdict in that run.)
+        let healed = self.faults_open == 0 && self.healed_at.is_some_and(|h| invoked >= h);
+        if kind == "info" && healed {
+            self.push(
+                Invariant::NoAnswerAfterHeal,
+                format!(
+                    "{call}: {f} made at {} s, after every fault had ended, got no answer",
+                    invoked as f64 / 1000.0
+                ),
+                t,
+            );
+        }
+    }
+
+    /// What callers were told against what exists.
+    pub(super) fn told_against_held(&self, push: Push<'_>) {
+        // What callers were told against what exists.
+        let mut held: BTreeMap<&str, Vec<&Booked>> = BTreeMap::new();
+        for b in self.bookings.values() {
+            if let Some(call) = &b.commit.call_id {
+                held.entry(call.as_str()).or_default().push(b);
+            }
+        }
+        for (call, state) in &self.calls {
+            let theirs: Vec<&&Booked> = held
+                .get(call.as_str())
+                .map(|v| v.iter().filter(|b| b.active()).collect())
+                .unwrap_or_default();
+            match state.told_booked {
+                Some(told) if theirs.is_empty() => {
+                    let gone = held
+                        .get(call.as_str())
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|b| b.cancelled)
+                        .max()
+                        .unwrap_or(told);
+                    push(
+                        Invariant::LostBooking,
+                        format!("{call} was told \"gebucht\" and has no booking"),
+                        told.max(gone),
+                    );
+                }
+                // A booking whose answer never came (`info`: the engine died or was cut off
+                // after booking) may or may not have happened, as far as the caller knows: not
+                // a ghost, counted as `coverage.booked_unanswered`. A ghost was told it failed.
+                None if !theirs.is_empty()
+                    && state.last_booking_answer.as_deref() != Some(NO_ANSWER) =>
+                {
+                    let made = theirs.iter().map(|b| b.at).max().unwrap_or(0);
+                    push(
+                        Invariant::GhostBooking,
+                        format!(
+                            "{call} was not told \"gebucht\" ({}) but holds {} booking(s)",
+                            state
+                                .last_booking_answer
+                                .as_deref()
+                                .unwrap_or("never booked"),
+                            theirs.len()
+                        ),
+                        made.max(state.last_answer),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+}
