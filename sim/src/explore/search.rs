@@ -253,8 +253,7 @@ impl Search {
             Scenario::parse(&text, &format!("explore world {s}"))
                 .map_err(|e| SearchError::Input(e.to_string()))?;
         }
-        #[allow(clippy::disallowed_methods)]
-        // reason: the --time budget and the harness's own speed, never part of the results
+        #[allow(clippy::disallowed_methods)] // reason: the --time budget; never in the results
         let started = std::time::Instant::now();
         // Without a budget one pass; with one, batches until it is spent (each batch's seeds
         // follow the last, so the worlds run are the same whatever the machine's speed allows).
