@@ -30,14 +30,14 @@ fn scenarios(c: &mut Criterion) {
 /// Explore's throughput: generated worlds run and checked, 20 per iteration (one thread;
 /// `bookingsim explore` runs them on every core). The target is 20 worlds a second on two.
 fn explore(c: &mut Criterion) {
-    let worlds: Vec<String> = (1..=20).map(sim::explore::generate).collect();
+    let worlds: Vec<String> = (1..=20).map(sim::explore::generate::generate).collect();
     let mut g = c.benchmark_group("explore");
     g.sample_size(10);
     g.throughput(Throughput::Elements(worlds.len() as u64));
     g.bench_function("20 worlds under full", |b| {
         b.iter(|| {
             for w in &worlds {
-                sim::explore::check(w, "bench", "full").expect("runs");
+                sim::explore::search::check(w, "bench", "full").expect("runs");
             }
         })
     });

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sim::Scenario;
+use sim::explore::search::{Event, Search, SearchError};
 use sim::results::summary;
 use simkit::say;
 
@@ -391,11 +392,22 @@ fn main() -> ExitCode {
             out,
             print,
         } => {
-            if print {
-                exit(print_world(&paths, &sets, seed, &policy))
+            let search = Search {
+                paths,
+                sets,
+                runs,
+                time,
+                seed,
+                policy,
+                jobs: jobs
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                out: out.unwrap_or_else(|| PathBuf::from("out").join("explore")),
+            };
+            exit(if print {
+                print_world(&search)
             } else {
-                exit(explore(&paths, &sets, runs, time, seed, &policy, jobs, out))
-            }
+                explore(&search)
+            })
         }
     }
 }
@@ -570,179 +582,61 @@ fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
     sim::experiment::catalogue::scenario_files(paths).map_err(|e| Failure(BAD_INPUT, e))
 }
 
-/// The worlds explore draws from: generated, or around the files in `paths`.
-fn worlds(paths: &[PathBuf], sets: &[String]) -> Result<sim::explore::Worlds, Failure> {
-    let mut around = Vec::new();
-    for f in scenario_files(paths)? {
-        load(&f, &[])?;
-        let text = std::fs::read_to_string(&f)
-            .map_err(|e| Failure(BAD_INPUT, format!("{}: {e}", f.display())))?;
-        around.push((f.display().to_string(), text));
+/// A search's refusal as the CLI's exit: bad input 2, a world that would not run again 1.
+fn refused(e: SearchError) -> Failure {
+    match e {
+        SearchError::Input(m) => Failure(BAD_INPUT, m),
+        SearchError::Run(m) => Failure(RUN_FAILED, m),
     }
-    Ok(sim::explore::Worlds {
-        around,
-        sets: sets.to_vec(),
-    })
-}
-
-/// `--policy` of `explore`: one of the presets.
-fn known_policy(policy: &str) -> Result<(), Failure> {
-    booking_engine::Policy::preset(policy)
-        .map(drop)
-        .ok_or_else(|| Failure(BAD_INPUT, format!("--policy: unknown policy `{policy}`")))
 }
 
 /// `explore --print`: the world of one seed, under the policy explore would run it with.
-fn print_world(paths: &[PathBuf], sets: &[String], seed: u64, policy: &str) -> Result<u8, Failure> {
-    known_policy(policy)?;
-    let text = worlds(paths, sets)?
-        .world(seed)
-        .map_err(|e| Failure(BAD_INPUT, e))?;
-    print!("{}", sim::explore::with_policy(&text, policy));
+fn print_world(search: &Search) -> Result<u8, Failure> {
+    print!("{}", search.world_file().map_err(refused)?);
     Ok(0)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn explore(
-    paths: &[PathBuf],
-    sets: &[String],
-    runs: u64,
-    time: Option<std::time::Duration>,
-    seed: u64,
-    policy: &str,
-    jobs: Option<usize>,
-    out: Option<PathBuf>,
-) -> Result<u8, Failure> {
-    known_policy(policy)?;
-    if runs == 0 || runs > 10_000_000 {
-        return Err(Failure(BAD_INPUT, "--runs: expected 1 to 10000000".into()));
-    }
-    let worlds = worlds(paths, sets)?;
-    // The first worlds are checked up front: a bad `[explore]` range or `--set` is bad input,
-    // not a world that fails to run.
-    for s in seed..seed.saturating_add(paths.len().max(1) as u64) {
-        let text = worlds.world(s).map_err(|e| Failure(BAD_INPUT, e))?;
-        Scenario::parse(&text, &format!("explore world {s}"))
-            .map_err(|e| Failure(BAD_INPUT, e.to_string()))?;
-    }
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    #[allow(clippy::disallowed_methods)]
-    // reason: the harness's own speed, never part of the results
-    let started = std::time::Instant::now();
-    // Without a budget one pass; with one, batches until it is spent (each batch's seeds
-    // follow the last, so the worlds run are the same whatever the machine's speed allows).
-    let mut found = sim::explore::Exploration::default();
-    let mut done = 0;
-    while done < runs {
-        let batch = match time {
-            None => runs,
-            Some(_) => (8 * jobs as u64).max(32).min(runs - done),
-        };
-        found.absorb(sim::explore::explore(
-            &worlds,
-            seed.wrapping_add(done),
-            batch,
-            policy,
-            jobs,
-            &progress_bar("explore"),
-        ));
-        done += batch;
-        if time.is_some_and(|t| started.elapsed() >= t) {
-            break;
-        }
-    }
-    let runs = done;
-    let (findings, broken) = (&found.findings, &found.broken);
-    let elapsed = started.elapsed().as_secs_f64();
-    say!(
-        "explore: {runs} worlds under {policy} in {elapsed:.1} s on {jobs} threads ({:.0} runs/s): {} found a violation",
-        runs as f64 / elapsed.max(1e-9),
-        findings.len()
-    );
-    for (seed, e) in broken {
-        eprintln!("error: world {seed} did not run: {e}");
-    }
-    let reached: Vec<String> = found
-        .coverage
-        .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(k, n)| format!("{k} {n}"))
-        .collect();
-    say!("  reached: {}", reached.join(", "));
-    let never = found.never_reached();
-    if !never.is_empty() {
-        say!("  never reached: {}", never.join(", "));
-    }
-    let mut by_kind: std::collections::BTreeMap<&str, Vec<&sim::explore::Finding>> =
-        std::collections::BTreeMap::new();
-    for f in findings {
-        by_kind.entry(f.kind.as_str()).or_default().push(f);
-    }
-    let dir = out.unwrap_or_else(|| PathBuf::from("out").join("explore"));
-    // The report: what ran, what broke, what the runs never reached (no wall time: the same
-    // seeds give the same file).
-    let mut report = format!(
-        "# bookingsim explore\n\n{runs} worlds (seeds {seed} to {}) under `{policy}`{}{}: {} found a violation, {} did not run.\n\n",
-        seed.wrapping_add(runs.saturating_sub(1)),
-        if paths.is_empty() {
-            String::new()
-        } else {
-            format!(", around {} scenario file(s)", worlds.around.len())
-        },
-        if sets.is_empty() {
-            String::new()
-        } else {
-            format!(", with `--set {}`", sets.join(" --set "))
-        },
-        findings.len(),
-        broken.len()
-    );
-    if !by_kind.is_empty() {
-        report.push_str(
-            "| violation | worlds | first seed | what | minimised |\n|---|---|---|---|---|\n",
-        );
-    }
-    for (kind, found) in &by_kind {
-        let first = found[0];
-        say!(
-            "  {kind}: {} world(s), first seed {}: {}",
-            found.len(),
-            first.seed,
-            first.detail
-        );
-        let world = worlds
-            .world(first.seed)
-            .map_err(|e| Failure(RUN_FAILED, e))?;
-        let shrunk = sim::explore::shrink(&world, policy, kind);
-        let file = sim::explore::write_failure(&dir, first, policy, &shrunk)
-            .map_err(|e| Failure(BAD_INPUT, format!("{}: {e}", dir.display())))?;
-        say!("    shrunk to {}", file.display());
-        report.push_str(&format!(
-            "| {kind} | {} | {} | {} | `{}` |\n",
-            found.len(),
-            first.seed,
-            first.detail.replace('|', "\\|"),
-            file.display()
-        ));
-    }
-    report.push_str("\n## Coverage of rare paths\n\n| path | reached |\n|---|---|\n");
-    for (path, n) in &found.coverage {
-        report.push_str(&format!("| {path} | {n} |\n"));
-    }
-    if !never.is_empty() {
-        report.push_str(&format!("\nNever reached: {}.\n", never.join(", ")));
-    }
-    for (s, e) in broken {
-        report.push_str(&format!("\nWorld {s} did not run: {e}\n"));
-    }
-    let written = sim::results::output::write_atomically(&dir, "report.md", &report)
-        .map_err(|e| Failure(BAD_INPUT, format!("{}: {e}", dir.display())))?;
-    say!("  wrote {}", written.display());
-    Ok(if findings.is_empty() && broken.is_empty() {
-        0
-    } else {
-        GATE_FAILED
-    })
+/// `explore`: the search, printed as it goes; exit 1 when a world showed a violation or did
+/// not run.
+fn explore(search: &Search) -> Result<u8, Failure> {
+    let policy = &search.policy;
+    let explored = search
+        .run(&progress_bar("explore"), &mut |event| match event {
+            Event::Ran(ran) => {
+                let (runs, found) = (ran.runs, &ran.exploration);
+                let elapsed = ran.elapsed.as_secs_f64();
+                say!(
+                    "explore: {runs} worlds under {policy} in {elapsed:.1} s on {} threads ({:.0} runs/s): {} found a violation",
+                    ran.jobs,
+                    runs as f64 / elapsed.max(1e-9),
+                    found.findings.len()
+                );
+                for (seed, e) in &found.broken {
+                    eprintln!("error: world {seed} did not run: {e}");
+                }
+                let reached: Vec<String> = found
+                    .coverage
+                    .iter()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(k, n)| format!("{k} {n}"))
+                    .collect();
+                say!("  reached: {}", reached.join(", "));
+                let never = found.never_reached();
+                if !never.is_empty() {
+                    say!("  never reached: {}", never.join(", "));
+                }
+            }
+            Event::Shrinking { kind, findings } => say!(
+                "  {kind}: {} world(s), first seed {}: {}",
+                findings.len(),
+                findings[0].seed,
+                findings[0].detail
+            ),
+            Event::Shrunk { file, .. } => say!("    shrunk to {}", file.display()),
+        })
+        .map_err(refused)?;
+    say!("  wrote {}", explored.report_file.display());
+    Ok(if explored.clean() { 0 } else { GATE_FAILED })
 }
 
 fn mutants(paths: &[PathBuf], jobs: Option<usize>) -> Result<u8, Failure> {

@@ -151,7 +151,7 @@ fn explore_prints_the_world_of_a_seed() {
     assert_eq!(code, Some(0));
     assert_eq!(
         text,
-        sim::explore::with_policy(&sim::explore::generate(7), "no-lock")
+        sim::explore::search::with_policy(&sim::explore::generate::generate(7), "no-lock")
     );
     let world = Scenario::parse(&text, "printed").unwrap();
     assert_eq!(world.policy.preset, "no-lock");
@@ -481,7 +481,7 @@ fn a_gate_over_a_catalogue_with_a_bad_file_runs_the_rest_and_writes_junit() {
 /// world with an engine crash, run after another, lost an orphan it has alone).
 #[test]
 fn a_run_is_the_same_whatever_ran_before_it() {
-    let world = |seed| Scenario::parse(&sim::explore::generate(seed), "world").unwrap();
+    let world = |seed| Scenario::parse(&sim::explore::generate::generate(seed), "world").unwrap();
     let digest = |s: &Scenario| sim::run(s, s.seed, "no-lock").unwrap().0.digest;
     let (before, crashing) = (world(125), world(126));
     let alone = digest(&crashing);

@@ -20,7 +20,7 @@ fn both_ways(text: &str, policy: &str) -> (Vec<Violation>, Vec<Violation>) {
 fn a_written_history_gives_the_violations_the_run_found() {
     let mut violated = 0;
     for seed in 0..40 {
-        let text = explore::generate(seed);
+        let text = explore::generate::generate(seed);
         for policy in ["full", "no-lock"] {
             let (run, read) = both_ways(&text, policy);
             assert_eq!(run, read, "seed {seed} under {policy}");

@@ -39,7 +39,7 @@ fn idle_time_skipped_in_the_catalogue_was_idle() {
 #[test]
 fn idle_time_skipped_in_generated_worlds_was_idle() {
     for seed in 1..=24 {
-        let text = sim::explore::generate(seed);
+        let text = sim::explore::generate::generate(seed);
         let scenario = Scenario::parse(&text, &format!("world {seed}")).unwrap();
         both_ways(&scenario, &format!("explore world {seed}"));
     }

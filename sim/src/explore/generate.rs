@@ -1,0 +1,881 @@
+//! Generated worlds: a whole salon, its callers and Cal.com's misbehaviour from one seed.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use rand::Rng;
+use simkit::SeedStreams;
+use simkit::seed::StreamRng;
+
+/// Which fault and workload classes a generated world has (swarm testing: each on or off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Swarm {
+    bursts: bool,
+    journeys: bool,
+    scripted: bool,
+    staff_bookings: bool,
+    channel: bool,
+    create_errors: bool,
+    throttling: bool,
+    listing_lag: bool,
+    webhook_loss: bool,
+    webhook_duplicates: bool,
+    save_failures: bool,
+    engine_crash: bool,
+    partition: bool,
+}
+
+impl Swarm {
+    /// Each class on or off, with the odds that give rare combinations room.
+    pub(super) fn draw(rng: &mut StreamRng) -> Self {
+        Swarm {
+            bursts: rng.random_bool(0.7),
+            journeys: rng.random_bool(0.5),
+            scripted: rng.random_bool(0.4),
+            staff_bookings: rng.random_bool(0.4),
+            channel: rng.random_bool(0.3),
+            create_errors: rng.random_bool(0.25),
+            throttling: rng.random_bool(0.15),
+            listing_lag: rng.random_bool(0.3),
+            webhook_loss: rng.random_bool(0.2),
+            webhook_duplicates: rng.random_bool(0.2),
+            save_failures: rng.random_bool(0.15),
+            engine_crash: rng.random_bool(0.1),
+            partition: rng.random_bool(0.1),
+        }
+    }
+}
+
+/// The days a world's calls ask for, and the day it starts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Calendar {
+    start: &'static str,
+    days: [&'static str; 2],
+    /// The day the salon enters its own appointment for (one no caller asks for).
+    channel: &'static str,
+    /// The salon opens on Sundays (the calendar's first day is one).
+    sunday: bool,
+    /// The salon's time zone when not Europe/Berlin.
+    zone: Option<&'static str>,
+}
+
+const CALENDARS: [Calendar; 5] = [
+    Calendar {
+        start: "2025-11-24",
+        days: ["2025-11-25", "2025-11-26"],
+        channel: "2025-11-27",
+        sunday: false,
+        zone: None,
+    },
+    // The Sunday clocks go forward (23 hours), then the first summer-time Monday.
+    Calendar {
+        start: "2026-03-27",
+        days: ["2026-03-29", "2026-03-30"],
+        channel: "2026-03-31",
+        sunday: true,
+        zone: None,
+    },
+    // The Sunday clocks go back (25 hours), then the first winter-time Monday.
+    Calendar {
+        start: "2025-10-24",
+        days: ["2025-10-26", "2025-10-27"],
+        channel: "2025-10-28",
+        sunday: true,
+        zone: None,
+    },
+    // Across the new year.
+    Calendar {
+        start: "2025-12-30",
+        days: ["2025-12-31", "2026-01-02"],
+        channel: "2026-01-05",
+        sunday: false,
+        zone: None,
+    },
+    // A Saturday the salon is closed, then Monday.
+    Calendar {
+        start: "2025-11-28",
+        days: ["2025-11-29", "2025-12-01"],
+        channel: "2025-12-02",
+        sunday: false,
+        zone: None,
+    },
+];
+
+/// Salons elsewhere (a stream of their own draws one for some shaped worlds): a zone half
+/// an hour off the hour, days whose local date is not UTC's, and clock changes of other
+/// sizes and seasons, on the day callers ask for.
+const ZONED: [Calendar; 4] = [
+    // +05:30, no clock changes.
+    Calendar {
+        start: "2025-11-24",
+        days: ["2025-11-25", "2025-11-26"],
+        channel: "2025-11-27",
+        sunday: false,
+        zone: Some("Asia/Kolkata"),
+    },
+    // The Sunday New York's clocks go back, then Monday.
+    Calendar {
+        start: "2025-10-31",
+        days: ["2025-11-02", "2025-11-03"],
+        channel: "2025-11-04",
+        sunday: true,
+        zone: Some("America/New_York"),
+    },
+    // Lord Howe Island's clocks go forward by half an hour (+10:30 -> +11:00).
+    Calendar {
+        start: "2025-10-03",
+        days: ["2025-10-05", "2025-10-06"],
+        channel: "2025-10-07",
+        sunday: true,
+        zone: Some("Australia/Lord_Howe"),
+    },
+    // Chatham (+12:45 -> +13:45): the salon's morning is the previous day in UTC.
+    Calendar {
+        start: "2025-09-26",
+        days: ["2025-09-28", "2025-09-29"],
+        channel: "2025-09-30",
+        sunday: true,
+        zone: Some("Pacific/Chatham"),
+    },
+];
+
+/// The salon's shape beyond its stylists and services: the calendar, working hours with
+/// breaks or short days, lengths off the slot grid, three-part services, slot intervals,
+/// minimum notice, Cal.com's host order differing from the salon's, bookings already there.
+/// Drawn from a stream of its own; half the worlds are plain (as before shapes existed, so
+/// those worlds are byte-identical to what explore generated then).
+struct Shape {
+    rng: StreamRng,
+    plain: bool,
+    calendar: Calendar,
+    interval: Option<u32>,
+}
+
+impl Shape {
+    fn draw(seed: u64) -> Self {
+        let mut rng = SeedStreams::new(seed).stream("explore-shape");
+        let plain = rng.random_bool(0.5);
+        let calendar = if plain || rng.random_bool(0.4) {
+            CALENDARS[0]
+        } else {
+            CALENDARS[rng.random_range(1..CALENDARS.len())]
+        };
+        let mut zone = SeedStreams::new(seed).stream("explore-zone");
+        let calendar = if !plain && zone.random_bool(0.3) {
+            ZONED[zone.random_range(0..ZONED.len())]
+        } else {
+            calendar
+        };
+        let interval = if plain {
+            Some(5)
+        } else {
+            [Some(5), Some(10), Some(15), Some(30), None][rng.random_range(0..5)]
+        };
+        Shape {
+            rng,
+            plain,
+            calendar,
+            interval,
+        }
+    }
+
+    /// Now and then, when not plain.
+    fn varies(&mut self, p: f64) -> bool {
+        !self.plain && self.rng.random_bool(p)
+    }
+
+    /// A stylist's working hours (`weekdays = [...]`, and Sundays when the calendar opens)
+    /// and the weekday ranges, in minutes of the day.
+    fn hours(&mut self, plain: &'static str) -> (String, Vec<(u32, u32)>) {
+        let weekdays: &[&str] = if self.varies(0.3) {
+            [
+                &["09:00-12:00", "13:00-18:00"][..],
+                &["11:00-19:00"][..],
+                &["10:00-11:30"][..],
+            ][self.rng.random_range(0..3)]
+        } else {
+            &[plain][..]
+        };
+        let ranges = weekdays
+            .iter()
+            .filter_map(|r| r.split_once('-'))
+            .map(|(from, to)| (minute_of_day(from), minute_of_day(to)))
+            .collect();
+        let list = weekdays
+            .iter()
+            .map(|r| format!("\"{r}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let text = if self.calendar.sunday {
+            format!("weekdays = [{list}], sun = [\"10:00-16:00\"]")
+        } else {
+            format!("weekdays = [{list}]")
+        };
+        (text, ranges)
+    }
+
+    /// A segment's length: mostly as drawn, now and then off the 15-minute grid or long.
+    fn minutes(&mut self, drawn: u32) -> u32 {
+        if self.varies(0.25) {
+            [10, 20, 25, 60, 90][self.rng.random_range(0..5)]
+        } else {
+            drawn
+        }
+    }
+
+    /// An event type's extra lines: its slot interval and minimum notice. A part of a
+    /// compound service must be bookable where the service puts it: its slot grid takes
+    /// the 5-minute one unless the world's divides every part's offset.
+    fn event_type_lines(&mut self, segments: &[(u32, bool)]) -> String {
+        let mut out = String::new();
+        let offsets: Vec<u32> = segments
+            .iter()
+            .scan(0, |at, (m, _)| {
+                let start = *at;
+                *at += m;
+                Some(start)
+            })
+            .collect();
+        let fits = |every: Option<u32>| match every {
+            Some(every) => offsets.iter().all(|o| o % every == 0),
+            None => segments.len() == 1,
+        };
+        let interval = if fits(self.interval) {
+            self.interval
+        } else {
+            Some(5)
+        };
+        if let Some(every) = interval {
+            let _ = writeln!(out, "slot_interval_minutes = {every}");
+        }
+        if self.varies(0.2) {
+            let notice = ["2h", "26h"][self.rng.random_range(0..2)];
+            let _ = writeln!(out, "minimum_notice = \"{notice}\"");
+        }
+        out
+    }
+
+    /// Cal.com's host order for an event type (it picks the first free): now and then the
+    /// reverse of the salon's staff order.
+    fn hosts(&mut self, staff: &[u64]) -> Vec<u64> {
+        let mut hosts = staff.to_vec();
+        if self.varies(0.3) {
+            hosts.reverse();
+        }
+        hosts
+    }
+
+    /// Bookings already in Cal.com when the world starts, on the days callers ask for,
+    /// none overlapping another of its host's.
+    fn existing(&mut self, event_types: &[(u64, Vec<u64>, u32)]) -> String {
+        let mut out = String::new();
+        if event_types.is_empty() || !self.varies(0.3) {
+            return out;
+        }
+        let mut held: Vec<(u64, &str, u32, u32)> = Vec::new();
+        for _ in 0..self.rng.random_range(1..=4) {
+            let (id, hosts, minutes) = &event_types[self.rng.random_range(0..event_types.len())];
+            let host = hosts[self.rng.random_range(0..hosts.len())];
+            let day = self.calendar.days[self.rng.random_range(0..2)];
+            let time = STARTS[self.rng.random_range(0..STARTS.len())];
+            let from = minute_of_day(time);
+            let until = from + minutes;
+            if held
+                .iter()
+                .any(|&(h, d, f, u)| h == host && d == day && f < until && from < u)
+            {
+                continue;
+            }
+            held.push((host, day, from, until));
+            let Some(start) = local_instant(day, time, self.calendar.zone) else {
+                continue;
+            };
+            let _ = writeln!(
+                out,
+                "[[calcom.bookings]]\nevent_type = {id}\nstart = \"{start}\"\nhost = {host}\n"
+            );
+        }
+        out
+    }
+}
+
+/// `"HH:MM"` (one of the generator's own) as minutes of the day.
+fn minute_of_day(hhmm: &str) -> u32 {
+    use chrono::Timelike as _;
+    chrono::NaiveTime::parse_from_str(hhmm, "%H:%M")
+        .map_or(0, |t| t.num_seconds_from_midnight() / 60)
+}
+
+/// `day` at `time` in the salon's time zone `zone` (Berlin when `None`), with its offset
+/// on that day.
+fn local_instant(day: &str, time: &str, zone: Option<&str>) -> Option<String> {
+    use chrono::TimeZone as _;
+    let local =
+        chrono::NaiveDateTime::parse_from_str(&format!("{day}T{time}"), "%Y-%m-%dT%H:%M").ok()?;
+    let zone: chrono_tz::Tz = zone
+        .map_or(Ok(chrono_tz::Europe::Berlin), str::parse)
+        .ok()?;
+    let at = zone.from_local_datetime(&local).earliest()?;
+    Some(at.fixed_offset().to_rfc3339())
+}
+
+/// How long explored runs settle (generated ones say `settle = "6m"` too).
+pub(super) const SETTLE: std::time::Duration = std::time::Duration::from_secs(360);
+
+const STARTS: [&str; 6] = ["10:00", "10:15", "10:30", "10:45", "11:00", "14:00"];
+
+/// The scenario file of run `seed`: a valid scenario (it is parsed before it runs).
+pub fn generate(seed: u64) -> String {
+    let mut rng: StreamRng = SeedStreams::new(seed).stream("explore");
+    let swarm = Swarm::draw(&mut rng);
+    let mut shape = Shape::draw(seed);
+    let calendar = shape.calendar;
+    let stylists: u64 = rng.random_range(1..=5);
+    let mut s = format!(
+        "# Generated by bookingsim explore, seed {seed}.\nname = \"explore-{seed}\"\nseed = {seed}\nstart = \"{}T09:00:00\"\n{}duration = \"2m\"\nsettle = \"6m\"\ntick = \"20ms\"\n\n",
+        calendar.start,
+        calendar
+            .zone
+            .map(|z| format!("time_zone = \"{z}\"\n"))
+            .unwrap_or_default()
+    );
+    let mut world = String::new();
+    // Each stylist's weekday hours and each service's staff and length, so that the salon
+    // enters its own appointment where one of its staff works.
+    let mut hours_of: BTreeMap<u64, Vec<(u32, u32)>> = BTreeMap::new();
+    let mut lengths: BTreeMap<String, (Vec<u64>, u32)> = BTreeMap::new();
+    for id in 1..=stylists {
+        let hours: &'static str = if rng.random_bool(0.7) {
+            "09:00-18:00"
+        } else {
+            "10:00-16:00"
+        };
+        let shape_hours = shape.hours(hours);
+        let _ = writeln!(
+            world,
+            "[[calcom.hosts]]\nid = {id}\nname = \"Stylist {id}\"\nworking_hours = {{ {} }}\n",
+            shape_hours.0
+        );
+        hours_of.insert(id, shape_hours.1);
+    }
+    let services = rng.random_range(1..=4usize);
+    let mut catalog = String::from("[catalog]\n\n");
+    let mut names = Vec::new();
+    let mut event_types = Vec::new();
+    for i in 0..services {
+        let mut staff: Vec<u64> = (1..=stylists).collect();
+        for k in (1..staff.len()).rev() {
+            let j = rng.random_range(0..=k);
+            staff.swap(k, j);
+        }
+        staff.truncate(rng.random_range(1..=staff.len()));
+        let compound = rng.random_bool(0.35);
+        let minutes = |rng: &mut StreamRng| if rng.random_bool(0.5) { 30 } else { 45 };
+        let first = minutes(&mut rng);
+        let mut segments = vec![(shape.minutes(first), true)];
+        if compound {
+            let gap = [0, 15, 20][rng.random_range(0..3)];
+            if gap > 0 {
+                segments.push((gap, false));
+            }
+            let second = minutes(&mut rng);
+            segments.push((shape.minutes(second), true));
+            if shape.varies(0.3) {
+                segments.push((shape.minutes(30), true));
+            }
+        }
+        let mut written = Vec::new();
+        for (j, (m, staffed)) in segments.iter().enumerate() {
+            if *staffed {
+                let id = 2000 + 10 * i + j;
+                let hosts = shape.hosts(&staff);
+                let _ = writeln!(
+                    world,
+                    "[[calcom.event_types]]\nid = {id}\nslug = \"s{i}-{j}\"\ntitle = \"Service {i} part {j}\"\nlength_minutes = {m}\n{}hosts = {hosts:?}\n",
+                    shape.event_type_lines(&segments)
+                );
+                event_types.push((id as u64, hosts, *m));
+                written.push(format!(
+                    "{{ name = \"part {j}\", minutes = {m}, event_type_id = {id} }}"
+                ));
+            } else {
+                written.push(format!("{{ name = \"gap {j}\", minutes = {m} }}"));
+            }
+        }
+        let name = format!("Service {i}");
+        let _ = writeln!(
+            catalog,
+            "[[catalog.services]]\nid = {}\nname = \"{name}\"\nsegments = [{}]\nstaff = {staff:?}\n",
+            i + 1,
+            written.join(", ")
+        );
+        let total = segments.iter().map(|(m, _)| m).sum();
+        lengths.insert(name.clone(), (staff, total));
+        names.push(name);
+    }
+    world.push_str(&shape.existing(&event_types));
+    let mut tables = String::new();
+    if swarm.staff_bookings {
+        let _ = writeln!(
+            tables,
+            "[calcom.external]\nrate_per_hour = {}\nlead = \"10m\"\nhorizon = \"2d\"\n",
+            [30, 120][rng.random_range(0..2)]
+        );
+    }
+    // Now and then (a stream of its own) a tighter Cal.com plan, whose throttler blocks
+    // the key for a minute after 10-60 requests.
+    let mut config = SeedStreams::new(seed).stream("explore-config");
+    if config.random_bool(0.15) {
+        let limit = [10, 30, 60][config.random_range(0..3)];
+        let _ = writeln!(
+            tables,
+            "[calcom.api.rate_limit]\nlimit = {limit}\nwindow = \"60s\"\nblock = \"60s\"\n"
+        );
+    }
+    let mut work = String::new();
+    let service = |rng: &mut StreamRng| names[rng.random_range(0..names.len())].clone();
+    let slot = |rng: &mut StreamRng| {
+        format!(
+            "{}T{}",
+            calendar.days[rng.random_range(0..calendar.days.len())],
+            STARTS[rng.random_range(0..STARTS.len())]
+        )
+    };
+    if swarm.bursts || !(swarm.journeys || swarm.scripted) {
+        for _ in 0..rng.random_range(1..=4) {
+            let _ = writeln!(
+                work,
+                "[[storms]]\nfunction = \"start_booking\"\nrate = 20\nfrom = \"{}ms\"\nduration = \"{}ms\"\ndatetimes = [\"{}\"]\nargs = {{ service_name = \"{}\", customer_name = \"Burst\" }}\n",
+                rng.random_range(1000..4000),
+                50 * rng.random_range(1..=3),
+                slot(&mut rng),
+                service(&mut rng)
+            );
+        }
+    }
+    if swarm.journeys {
+        let _ = writeln!(
+            work,
+            "[[journeys]]\narrivals = {{ kind = \"poisson\", rate = {} }}\nduration = \"2m\"\nservice = \"{}\"\nslot_grid = {{ days = [\"{}\"], from = \"10:00\", to = \"11:00\", every = \"15m\" }}\n",
+            [0.05, 0.2][rng.random_range(0..2)],
+            service(&mut rng),
+            calendar.days[0]
+        );
+    }
+    if swarm.scripted {
+        // Half the scripted callers (a stream of its own) talk in another shape than "check,
+        // then book": see `Conversation`.
+        let mut talk = SeedStreams::new(seed).stream("explore-conversation");
+        for c in 0..rng.random_range(1..=3) {
+            let (service, at) = (service(&mut rng), slot(&mut rng));
+            let (day, time) = at.split_once('T').expect("slots have a T");
+            let retries = rng.random_bool(0.3);
+            if talk.random_bool(0.5) {
+                let other = slot(&mut talk);
+                let steps = Conversation::draw(&mut talk).steps(&service, &at, &other, c);
+                let _ = writeln!(
+                    work,
+                    "[[calls]]\nid = \"call_{c}\"\nstart = \"{}s\"\n\n{steps}",
+                    rng.random_range(0..20),
+                );
+                continue;
+            }
+            let _ = writeln!(
+                work,
+                "[[calls]]\nid = \"call_{c}\"\nstart = \"{}s\"\n\n[[calls.steps]]\nat = \"2s\"\nfunction = \"check_availability\"\nargs = {{ datum = \"{day}\", uhrzeit = \"{time}\", dienstleistung = \"{service}\" }}\n\n[[calls.steps]]\nat = \"{}s\"\nfunction = \"start_booking\"\nargs = {{ datetime = \"{at}\", service_name = \"{service}\", customer_name = \"Anrufer {c}\" }}\n",
+                rng.random_range(0..20),
+                // Now and then a caller who thinks it over for minutes: holds run out mid-call.
+                if rng.random_bool(0.2) {
+                    rng.random_range(130..300)
+                } else {
+                    rng.random_range(5..25)
+                },
+            );
+            if retries {
+                let _ = writeln!(
+                    work,
+                    "[[calls.steps]]\nat = \"40s\"\nfunction = \"start_booking\"\nargs = {{ datetime = \"{at}\", service_name = \"{service}\", customer_name = \"Anrufer {c}\" }}\n"
+                );
+            }
+        }
+    }
+    if swarm.channel {
+        // The salon enters its own appointments for a day the callers do not ask for: one
+        // entered over a booked slot cannot sync (the #751 family, in the catalogue). It
+        // is entered where one of the service's staff works (the first such start from the
+        // one drawn): one Cal.com could never hold is the salon's mistake, not a race.
+        let (at, name) = (rng.random_range(0..30), service(&mut rng));
+        let drawn = rng.random_range(0..STARTS.len());
+        let (staff, minutes) = &lengths[&name];
+        let fits = |start: &str| {
+            let from = minute_of_day(start);
+            staff.iter().any(|s| {
+                hours_of[s]
+                    .iter()
+                    .any(|&(a, b)| a <= from && from + minutes <= b)
+            })
+        };
+        if let Some(start) = (drawn..STARTS.len()).map(|i| STARTS[i]).find(|s| fits(s)) {
+            let _ = writeln!(
+                work,
+                "[[channel]]\nat = \"{at}s\"\nservice = \"{name}\"\ndatetime = \"{}T{start}\"\n",
+                calendar.channel,
+            );
+        }
+    }
+    // Outages and the faults' lengths come from streams of their own, so that the rest of
+    // every world stays as it was before they were added.
+    let mut lengths = SeedStreams::new(seed).stream("explore-lengths");
+    let mut again = SeedStreams::new(seed).stream("explore-crash-again");
+    let mut faults = misbehaviour(&mut rng, &mut lengths, &mut again, &swarm);
+    faults.push_str(&outage(
+        &mut SeedStreams::new(seed).stream("explore-outage"),
+    ));
+    s.push_str(&tables);
+    s.push_str(&world);
+    s.push_str(&catalog);
+    s.push_str(&work);
+    s.push_str(&faults);
+    s
+}
+
+/// How a generated caller talks beyond "check, then book": the shapes a voice agent's
+/// conversation takes that the journeys never do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Conversation {
+    /// Checks one slot, then another, and books the second.
+    ChecksTwoBooksSecond,
+    /// Checks a slot, checks it again later in the call, then books it.
+    ChecksTwice,
+    /// Books without checking first.
+    BooksUnchecked,
+    /// Books, cancels, then checks and books the same slot again.
+    BooksCancelsRebooks,
+    /// Checks one slot and books another it never checked.
+    BooksAnother,
+    /// Checks, asks for alternatives, then books the slot it checked.
+    AsksAlternatives,
+    /// Books one slot, then a second one in the same call.
+    BooksTwo,
+}
+
+impl Conversation {
+    const ALL: [Conversation; 7] = [
+        Conversation::ChecksTwoBooksSecond,
+        Conversation::ChecksTwice,
+        Conversation::BooksUnchecked,
+        Conversation::BooksCancelsRebooks,
+        Conversation::BooksAnother,
+        Conversation::AsksAlternatives,
+        Conversation::BooksTwo,
+    ];
+
+    fn draw(rng: &mut StreamRng) -> Self {
+        Self::ALL[rng.random_range(0..Self::ALL.len())]
+    }
+
+    /// The call's steps as TOML, `at` the slot it came for, `other` another.
+    fn steps(self, service: &str, at: &str, other: &str, caller: usize) -> String {
+        let step = |secs: u32, function: &str, slot: &str| {
+            let args = match function {
+                "start_booking" => format!(
+                    "{{ datetime = \"{slot}\", service_name = \"{service}\", customer_name = \"Anrufer {caller}\" }}"
+                ),
+                "cancel_appointment" => "{}".to_owned(),
+                _ => {
+                    let (day, time) = slot.split_once('T').expect("slots have a T");
+                    format!(
+                        "{{ datum = \"{day}\", uhrzeit = \"{time}\", dienstleistung = \"{service}\" }}"
+                    )
+                }
+            };
+            format!(
+                "[[calls.steps]]\nat = \"{secs}s\"\nfunction = \"{function}\"\nargs = {args}\n\n"
+            )
+        };
+        let (check, book) = ("check_availability", "start_booking");
+        let steps: Vec<(u32, &str, &str)> = match self {
+            Conversation::ChecksTwoBooksSecond => {
+                vec![(2, check, at), (12, check, other), (25, book, other)]
+            }
+            Conversation::ChecksTwice => vec![(2, check, at), (20, check, at), (35, book, at)],
+            Conversation::BooksUnchecked => vec![(5, book, at)],
+            Conversation::BooksCancelsRebooks => vec![
+                (2, check, at),
+                (15, book, at),
+                (40, "cancel_appointment", at),
+                (55, check, at),
+                (70, book, at),
+            ],
+            Conversation::BooksAnother => vec![(2, check, at), (20, book, other)],
+            Conversation::AsksAlternatives => {
+                vec![(2, check, at), (10, "get_alternatives", at), (25, book, at)]
+            }
+            Conversation::BooksTwo => vec![(2, check, at), (15, book, at), (35, book, other)],
+        };
+        steps
+            .into_iter()
+            .map(|(secs, function, slot)| step(secs, function, slot))
+            .collect()
+    }
+}
+
+/// In one world in ten, Cal.com (or one of its endpoints) fails for 20 s to 2 min: 503, 502,
+/// 429, dropped connections or requests that hang 45 s, longer than the client's backoff, over whatever repair is
+/// under way (a sync, a compensation, a reconciliation, a recovery). It heals by 3 min, so
+/// that a repair backing off up to 5 min lands within the 6 min the world settles.
+fn outage(rng: &mut StreamRng) -> String {
+    if !rng.random_bool(0.1) {
+        return String::new();
+    }
+    let endpoint = [
+        "any",
+        "any",
+        "create_booking",
+        "slots",
+        "get_booking",
+        "cancel_booking",
+    ][rng.random_range(0..6)];
+    let kind = [
+        "kind = \"status\"\nstatus = 503",
+        "kind = \"status\"\nstatus = 502",
+        "kind = \"status\"\nstatus = 429",
+        "kind = \"reset\"",
+        "kind = \"hang\"\nhang_for = \"45s\"",
+    ][rng.random_range(0..5)];
+    let from = rng.random_range(5..60);
+    let length = [20, 60, 120][rng.random_range(0..3)];
+    format!(
+        "[[calcom.faults]]\nendpoint = \"{endpoint}\"\nfrom = \"{from}s\"\nuntil = \"{}s\"\n{kind}\n\n",
+        from + length
+    )
+}
+
+/// The faults and Cal.com misbehaviour `swarm` switches on, as scenario tables: 5xx on
+/// create, a 429 window, a stale listing, lost or duplicated webhooks, saves that fail, an
+/// engine crash, a partition.
+pub(super) fn misbehaviour(
+    rng: &mut StreamRng,
+    lengths: &mut StreamRng,
+    again: &mut StreamRng,
+    swarm: &Swarm,
+) -> String {
+    let mut faults = String::new();
+    if swarm.create_errors {
+        let p = [0.1, 0.3][rng.random_range(0..2)];
+        let _ = writeln!(
+            faults,
+            "[[calcom.faults]]\nendpoint = \"create_booking\"\nprobability = {p}\nkind = \"status\"\nstatus = 500\n"
+        );
+    }
+    if swarm.throttling {
+        let from = [30, 30, 5, 15, 45][lengths.random_range(0..5)];
+        let until = from + [30, 30, 10, 60, 90][lengths.random_range(0..5)];
+        let p = [0.5, 0.5, 0.2, 0.8, 1.0][lengths.random_range(0..5)];
+        let _ = writeln!(
+            faults,
+            "[[calcom.faults]]\nendpoint = \"any\"\nfrom = \"{from}s\"\nuntil = \"{until}s\"\nprobability = {p}\nkind = \"status\"\nstatus = 429\n"
+        );
+    }
+    if swarm.listing_lag {
+        let lag = [5, 30, 120][rng.random_range(0..3)];
+        let _ = writeln!(
+            faults,
+            "[calcom.consistency]\nslots_lag = {{ fixed = \"{lag}s\" }}\n"
+        );
+    }
+    if swarm.webhook_loss || swarm.webhook_duplicates {
+        let loss = if swarm.webhook_loss { 0.5 } else { 0.0 };
+        let dup = if swarm.webhook_duplicates { 0.5 } else { 0.0 };
+        let _ = writeln!(
+            faults,
+            "[calcom.webhooks]\nloss_probability = {loss}\nduplicate_probability = {dup}\n"
+        );
+    }
+    if swarm.save_failures {
+        // Saving after Cal.com booked fails now and then: the saga's work.
+        let _ = writeln!(faults, "[policy.infra]\nsave_failure_probability = 0.3\n");
+    }
+    if swarm.engine_crash {
+        let at = rng.random_range(2..30);
+        let down = [10, 10, 45, 90][lengths.random_range(0..4)];
+        let _ = writeln!(
+            faults,
+            "[[faults]]\nkind = \"engine_crash\"\nat = \"{at}s\"\nrestart_after = \"{down}s\"\n"
+        );
+        // In a third of those worlds (a stream of its own: the rest stay as they were) it
+        // dies again, while its recovery is under way or soon after.
+        if again.random_bool(1.0 / 3.0) {
+            let at = at + down + again.random_range(0..30);
+            let down = [5, 10, 45][again.random_range(0..3)];
+            let _ = writeln!(
+                faults,
+                "[[faults]]\nkind = \"engine_crash\"\nat = \"{at}s\"\nrestart_after = \"{down}s\"\n"
+            );
+        }
+    }
+    if swarm.partition {
+        let at = rng.random_range(2..30);
+        let cut = [5, 5, 20, 60][lengths.random_range(0..4)];
+        let _ = writeln!(
+            faults,
+            "[[faults]]\nkind = \"partition\"\nat = \"{at}s\"\nduration = \"{cut}s\"\n"
+        );
+    }
+    faults
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::explore::search::check;
+    use crate::scenario::Scenario;
+
+    #[test]
+    fn every_generated_world_is_a_valid_scenario_and_the_same_for_a_seed() {
+        for seed in 0..300 {
+            let text = generate(seed);
+            assert_eq!(text, generate(seed));
+            Scenario::parse(&text, "generated")
+                .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
+        }
+        assert_ne!(generate(1), generate(2));
+        // Some worlds have a tight Cal.com plan.
+        let worlds: String = (0..300).map(generate).collect();
+        assert!(worlds.contains("[calcom.api.rate_limit]\nlimit = 10\n"));
+        // Some worlds crash the engine twice: the second while the first's recovery runs.
+        assert!(
+            (0..300).any(|seed| generate(seed).matches("kind = \"engine_crash\"").count() == 2),
+            "no world with a second crash"
+        );
+    }
+
+    /// Half the worlds have a salon shape beyond stylists and services, and across them
+    /// every kind is drawn: each calendar (the clocks going forward and back, the new year,
+    /// a closed Saturday), breaks and short days, lengths off the grid, three-part services,
+    /// each slot interval, minimum notice, a host order of Cal.com's own, bookings already
+    /// there. `full` holds in 60 of them.
+    #[test]
+    fn generated_salons_take_every_shape_and_full_holds_there() {
+        let worlds: Vec<(u64, String)> = (0..400)
+            .filter(|seed| !Shape::draw(*seed).plain)
+            .map(|seed| (seed, generate(seed)))
+            .collect();
+        assert!(worlds.len() > 150, "{} shaped worlds of 400", worlds.len());
+        let all = worlds.iter().map(|(_, w)| w.as_str()).collect::<String>();
+        for mark in CALENDARS
+            .iter()
+            .chain(&ZONED)
+            .map(|c| format!("start = \"{}T", c.start))
+            .chain(
+                ZONED
+                    .iter()
+                    .filter_map(|c| c.zone)
+                    .map(|z| format!("time_zone = \"{z}\"")),
+            )
+            .chain(
+                [
+                    "\"09:00-12:00\", \"13:00-18:00\"",
+                    "\"10:00-11:30\"",
+                    "length_minutes = 25",
+                    "length_minutes = 90",
+                    "part 2",
+                    "slot_interval_minutes = 30",
+                    "minimum_notice = \"26h\"",
+                    "[[calcom.bookings]]",
+                    "sun = [",
+                ]
+                .map(str::to_owned),
+            )
+        {
+            assert!(all.contains(&mark), "no shaped world has {mark}");
+        }
+        assert!(
+            worlds.iter().any(|(_, w)| {
+                w.contains("[[calcom.event_types]]") && !w.contains("slot_interval_minutes")
+            }),
+            "no world with slots every event type's length"
+        );
+        for (seed, text) in worlds.iter().take(60) {
+            let found = check(text, "test", "full").unwrap();
+            assert_eq!(found, None, "seed {seed} under full\n{text}");
+        }
+    }
+
+    /// Scripted callers talk in every shape of `Conversation` (cancelling and booking
+    /// again, checking twice, booking unchecked, booking two slots, ...) and `full` holds in
+    /// 60 such worlds: a caller is never refused by its own hold or booking, and a caller
+    /// told its appointment is cancelled holds none.
+    #[test]
+    fn generated_callers_talk_in_every_shape_and_full_holds_there() {
+        let worlds: Vec<(u64, String)> = (0..400)
+            .map(|seed| (seed, generate(seed)))
+            .filter(|(_, w)| w.contains("cancel_appointment") || w.contains("get_alternatives"))
+            .collect();
+        // The functions each scripted call calls, in order, over 400 generated worlds.
+        let functions = |calls: &str| -> Vec<String> {
+            calls
+                .lines()
+                .filter_map(|l| l.strip_prefix("function = "))
+                .map(str::to_owned)
+                .collect()
+        };
+        let talked: std::collections::BTreeSet<Vec<String>> = (0..400)
+            .flat_map(|seed| {
+                let world = generate(seed);
+                world
+                    .split("[[calls]]")
+                    .skip(1)
+                    .map(functions)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for shape in Conversation::ALL {
+            let steps = shape.steps("Service 0", "2025-11-25T10:00", "2025-11-25T11:00", 0);
+            let wanted = functions(&steps);
+            assert!(
+                talked.iter().any(|t| t.starts_with(&wanted)),
+                "no generated caller talks as {shape:?}: {wanted:?}"
+            );
+        }
+        for (seed, text) in worlds.iter().take(60) {
+            let found = check(text, "test", "full").unwrap();
+            assert_eq!(found, None, "seed {seed} under full\n{text}");
+        }
+    }
+
+    /// Worlds in which explore found this class, each fixed since (`sync-outage` was
+    /// found by hand).
+    const FOUND: [u64; 4] = [501_708, 538_642, 13_488, 4_798];
+
+    /// One generated world in ten has a Cal.com outage over whatever repair is under way
+    /// (the class behind `recovery-throttled`, `unknown-create-retried`,
+    /// `uncertain-compound-failed` and `uncertain-then-retried`): every kind of outage is
+    /// drawn, and `full` holds in 80 such worlds and in those where explore found the class.
+    #[test]
+    fn full_holds_through_generated_calcom_outages() {
+        let worlds: Vec<(u64, String, String)> = (0..)
+            .map(|seed| {
+                let outage = outage(&mut SeedStreams::new(seed).stream("explore-outage"));
+                (seed, outage, generate(seed))
+            })
+            .filter(|(_, outage, _)| !outage.is_empty())
+            .take(80)
+            .chain(FOUND.map(|seed| (seed, String::new(), generate(seed))))
+            .collect();
+        for kind in ["503", "502", "429", "reset", "hang"] {
+            assert!(
+                worlds.iter().any(|(_, o, _)| o.contains(kind)),
+                "no outage of kind {kind}"
+            );
+        }
+        for (seed, outage, text) in &worlds {
+            assert!(
+                text.contains(outage.as_str()),
+                "seed {seed}: outage not in its world"
+            );
+            let found = check(text, "test", "full").unwrap();
+            assert_eq!(found, None, "seed {seed} under full\n{text}");
+        }
+    }
+}

@@ -1,0 +1,589 @@
+//! The search: worlds run in batches under a policy, findings grouped by kind, the first
+//! of each shrunk and written with the report (`bookingsim explore` without the printing).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::explore::around::Worlds;
+use crate::explore::shrink::smallest;
+use crate::pipeline::parallel;
+use crate::results::summary::Summary;
+use crate::scenario::Scenario;
+
+/// A run's verdict: the violations it found, by kind, with the first one's detail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub seed: u64,
+    pub kind: String,
+    pub detail: String,
+}
+
+/// Runs the scenario `text` under `policy`; the first violation found, if any.
+pub fn check(text: &str, origin: &str, policy: &str) -> Result<Violated, String> {
+    run_world(text, origin, policy).map(|(found, _)| found)
+}
+
+/// A violation's kind and detail.
+type Violated = Option<(String, String)>;
+
+/// [`check`], and which rare paths the run reached.
+fn run_world(
+    text: &str,
+    origin: &str,
+    policy: &str,
+) -> Result<(Violated, BTreeMap<String, u64>), String> {
+    let scenario = Scenario::parse(text, origin).map_err(|e| e.to_string())?;
+    let (summary, _) = crate::pipeline::run(&scenario, scenario.seed, policy)?;
+    Ok((first_violation(&summary), summary.coverage))
+}
+
+fn first_violation(summary: &Summary) -> Violated {
+    summary
+        .violations
+        .first()
+        .map(|v| (v.kind.name().to_owned(), v.detail.clone()))
+}
+
+/// What an exploration found: violations in seed order (the same whatever `jobs`), runs
+/// that could not run (a generator bug), and how often each rare path was reached in all.
+#[derive(Debug, Clone, Default)]
+pub struct Exploration {
+    pub findings: Vec<Finding>,
+    pub broken: Vec<(u64, String)>,
+    pub coverage: BTreeMap<String, u64>,
+}
+
+impl Exploration {
+    /// Adds a later batch's results (its seeds follow this one's).
+    pub fn absorb(&mut self, later: Exploration) {
+        self.findings.extend(later.findings);
+        self.broken.extend(later.broken);
+        for (k, n) in later.coverage {
+            *self.coverage.entry(k).or_default() += n;
+        }
+    }
+
+    /// The rare paths no run reached.
+    pub fn never_reached(&self) -> Vec<&str> {
+        self.coverage
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(k, _)| k.as_str())
+            .collect()
+    }
+}
+
+/// Explores `runs` worlds from seed `first` on under `policy`.
+pub fn explore(
+    worlds: &Worlds,
+    first: u64,
+    runs: u64,
+    policy: &str,
+    jobs: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Exploration {
+    let seeds: Vec<u64> = (0..runs).map(|i| first.wrapping_add(i)).collect();
+    let results = parallel::map(&seeds, jobs, progress, |seed| {
+        run_world(&worlds.world(*seed)?, &format!("explore-{seed}"), policy)
+    });
+    let mut out = Exploration::default();
+    for (seed, r) in seeds.into_iter().zip(results) {
+        match r {
+            Ok((found, coverage)) => {
+                for (k, n) in coverage {
+                    *out.coverage.entry(k).or_default() += n;
+                }
+                if let Some((kind, detail)) = found {
+                    out.findings.push(Finding { seed, kind, detail });
+                }
+            }
+            Err(e) => out.broken.push((seed, e)),
+        }
+    }
+    out
+}
+
+/// Shrinks the scenario `text` while a run under `policy` still shows a violation of `kind`
+/// ([`smallest`]). Deterministic.
+pub fn shrink(text: &str, policy: &str, kind: &str) -> String {
+    smallest(
+        text,
+        |candidate| matches!(check(candidate, "shrinking", policy), Ok(Some((k, _))) if k == kind),
+    )
+}
+
+/// `bookingsim explore`: which worlds, how many of them (or for how long), under which
+/// policy, on how many threads, and where the failures and the report go.
+#[derive(Debug, Clone)]
+pub struct Search {
+    /// Scenario files (or folders of them) to explore around; none: generated worlds.
+    pub paths: Vec<PathBuf>,
+    /// `--set field=value`, applied to every world.
+    pub sets: Vec<String>,
+    /// How many worlds to run (with `time`: at most).
+    pub runs: u64,
+    /// A wall-time budget: worlds run in batches until it is spent.
+    pub time: Option<Duration>,
+    /// The first world's seed (the others follow).
+    pub seed: u64,
+    /// The policy under test: one of the presets.
+    pub policy: String,
+    /// Runs at once, one per thread.
+    pub jobs: usize,
+    /// Where `failures/` and `report.md` go.
+    pub out: PathBuf,
+}
+
+/// Why a search stopped: bad input (the CLI exits 2), or a world that ran once and then
+/// could not be generated again to be shrunk (exit 1).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SearchError {
+    Input(String),
+    Run(String),
+}
+
+impl std::fmt::Display for SearchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SearchError::Input(e) | SearchError::Run(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Every world run, before any is shrunk.
+#[derive(Debug, Clone)]
+pub struct Ran {
+    /// How many worlds ran (fewer than asked when the time budget ran out).
+    pub runs: u64,
+    pub jobs: usize,
+    /// The wall time it took: the harness's own speed, in no file.
+    pub elapsed: Duration,
+    pub exploration: Exploration,
+}
+
+/// The worlds that showed one kind of violation, in seed order; the first shrunk to `file`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KindFound {
+    pub kind: String,
+    pub findings: Vec<Finding>,
+    pub file: PathBuf,
+}
+
+/// What a search found: the runs, each kind of violation with its shrunk file (by kind
+/// name), and the report (the same seeds give the same text), written to `report_file`.
+#[derive(Debug, Clone)]
+pub struct Explored {
+    pub ran: Ran,
+    pub kinds: Vec<KindFound>,
+    pub report: String,
+    pub report_file: PathBuf,
+}
+
+impl Explored {
+    /// No world showed a violation, and every one ran.
+    pub fn clean(&self) -> bool {
+        self.ran.exploration.findings.is_empty() && self.ran.exploration.broken.is_empty()
+    }
+}
+
+/// What a search tells as it goes, for a caller to print.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Every world ran.
+    Ran(&'a Ran),
+    /// The first world of `kind` is about to be shrunk.
+    Shrinking {
+        kind: &'a str,
+        findings: &'a [Finding],
+    },
+    /// It was, to `file`.
+    Shrunk { kind: &'a str, file: &'a Path },
+}
+
+impl Search {
+    /// The policy is one of the presets.
+    fn known_policy(&self) -> Result<(), SearchError> {
+        let policy = &self.policy;
+        booking_engine::Policy::preset(policy)
+            .map(drop)
+            .ok_or_else(|| SearchError::Input(format!("--policy: unknown policy `{policy}`")))
+    }
+
+    fn worlds(&self) -> Result<Worlds, SearchError> {
+        Worlds::around_files(&self.paths, &self.sets).map_err(SearchError::Input)
+    }
+
+    /// The world of `seed` as a scenario file (whole, not shrunk), under the policy the
+    /// search runs it with: `explore --print`.
+    pub fn world_file(&self) -> Result<String, SearchError> {
+        self.known_policy()?;
+        let text = self
+            .worlds()?
+            .world(self.seed)
+            .map_err(SearchError::Input)?;
+        Ok(with_policy(&text, &self.policy))
+    }
+
+    /// Runs the worlds (`progress` is told runs done of each batch's), groups what they
+    /// found by kind, shrinks the first of each into `out/failures/` and writes
+    /// `out/report.md`; `tell` hears each stage as it happens.
+    pub fn run(
+        &self,
+        progress: &(dyn Fn(usize, usize) + Sync),
+        tell: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Explored, SearchError> {
+        let (seed, policy, paths, sets, dir) = (
+            self.seed,
+            self.policy.as_str(),
+            &self.paths,
+            &self.sets,
+            &self.out,
+        );
+        self.known_policy()?;
+        if self.runs == 0 || self.runs > 10_000_000 {
+            return Err(SearchError::Input("--runs: expected 1 to 10000000".into()));
+        }
+        let worlds = self.worlds()?;
+        // The first worlds are checked up front: a bad `[explore]` range or `--set` is bad
+        // input, not a world that fails to run.
+        for s in seed..seed.saturating_add(paths.len().max(1) as u64) {
+            let text = worlds.world(s).map_err(SearchError::Input)?;
+            Scenario::parse(&text, &format!("explore world {s}"))
+                .map_err(|e| SearchError::Input(e.to_string()))?;
+        }
+        #[allow(clippy::disallowed_methods)] // reason: the --time budget; never in the results
+        let started = std::time::Instant::now();
+        // Without a budget one pass; with one, batches until it is spent (each batch's seeds
+        // follow the last, so the worlds run are the same whatever the machine's speed allows).
+        let mut found = Exploration::default();
+        let mut done = 0;
+        while done < self.runs {
+            let batch = match self.time {
+                None => self.runs,
+                Some(_) => (8 * self.jobs as u64).max(32).min(self.runs - done),
+            };
+            found.absorb(explore(
+                &worlds,
+                seed.wrapping_add(done),
+                batch,
+                policy,
+                self.jobs,
+                progress,
+            ));
+            done += batch;
+            if self.time.is_some_and(|t| started.elapsed() >= t) {
+                break;
+            }
+        }
+        let ran = Ran {
+            runs: done,
+            jobs: self.jobs,
+            elapsed: started.elapsed(),
+            exploration: found,
+        };
+        tell(Event::Ran(&ran));
+        let runs = ran.runs;
+        let (findings, broken) = (&ran.exploration.findings, &ran.exploration.broken);
+        let mut by_kind: BTreeMap<&str, Vec<Finding>> = BTreeMap::new();
+        for f in findings {
+            by_kind.entry(f.kind.as_str()).or_default().push(f.clone());
+        }
+        // The report: what ran, what broke, what the runs never reached (no wall time: the
+        // same seeds give the same file).
+        let mut report = format!(
+            "# bookingsim explore\n\n{runs} worlds (seeds {seed} to {}) under `{policy}`{}{}: {} found a violation, {} did not run.\n\n",
+            seed.wrapping_add(runs.saturating_sub(1)),
+            if paths.is_empty() {
+                String::new()
+            } else {
+                format!(", around {} scenario file(s)", worlds.around.len())
+            },
+            if sets.is_empty() {
+                String::new()
+            } else {
+                format!(", with `--set {}`", sets.join(" --set "))
+            },
+            findings.len(),
+            broken.len()
+        );
+        if !by_kind.is_empty() {
+            report.push_str(
+                "| violation | worlds | first seed | what | minimised |\n|---|---|---|---|---|\n",
+            );
+        }
+        let mut kinds = Vec::new();
+        for (kind, found) in by_kind {
+            tell(Event::Shrinking {
+                kind,
+                findings: &found,
+            });
+            let first = &found[0];
+            let world = worlds.world(first.seed).map_err(SearchError::Run)?;
+            let shrunk = shrink(&world, policy, kind);
+            let file = write_failure(dir, first, policy, &shrunk)
+                .map_err(|e| SearchError::Input(format!("{}: {e}", dir.display())))?;
+            tell(Event::Shrunk { kind, file: &file });
+            let _ = writeln!(
+                report,
+                "| {kind} | {} | {} | {} | `{}` |",
+                found.len(),
+                first.seed,
+                first.detail.replace('|', "\\|"),
+                file.display()
+            );
+            kinds.push(KindFound {
+                kind: kind.to_owned(),
+                findings: found,
+                file,
+            });
+        }
+        report.push_str("\n## Coverage of rare paths\n\n| path | reached |\n|---|---|\n");
+        for (path, n) in &ran.exploration.coverage {
+            let _ = writeln!(report, "| {path} | {n} |");
+        }
+        let never = ran.exploration.never_reached();
+        if !never.is_empty() {
+            let _ = writeln!(report, "\nNever reached: {}.", never.join(", "));
+        }
+        for (s, e) in broken {
+            let _ = writeln!(report, "\nWorld {s} did not run: {e}");
+        }
+        let report_file = crate::results::output::write_atomically(dir, "report.md", &report)
+            .map_err(|e| SearchError::Input(format!("{}: {e}", dir.display())))?;
+        Ok(Explored {
+            ran,
+            kinds,
+            report,
+            report_file,
+        })
+    }
+}
+
+/// Writes a shrunk failure to `dir/failures/`: the scenario with a comment saying what it
+/// shows and how to replay it. Returns the file's path.
+pub fn write_failure(
+    dir: &Path,
+    finding: &Finding,
+    policy: &str,
+    shrunk: &str,
+) -> std::io::Result<std::path::PathBuf> {
+    let name = format!("{}-seed-{}.toml", finding.kind, finding.seed);
+    let failures = dir.join("failures");
+    let file = failures.join(&name);
+    let call = finding
+        .detail
+        .split_whitespace()
+        .find(|w| w.starts_with("call_") || w.starts_with("storm"))
+        .map(|c| c.trim_matches(|ch: char| !ch.is_alphanumeric() && ch != '_'));
+    let mut text = format!(
+        "# Found by `bookingsim explore` (seed {seed}, policy {policy}) and shrunk:\n# {kind}: {detail}\n#\n#   bookingsim run {file}\n",
+        seed = finding.seed,
+        kind = finding.kind,
+        detail = finding.detail,
+        file = file.display()
+    );
+    if let Some(call) = call {
+        let _ = writeln!(
+            text,
+            "#   bookingsim replay {} --call {call}",
+            file.display()
+        );
+    }
+    text.push('\n');
+    text.push_str(&with_policy(shrunk, policy));
+    crate::results::output::write_atomically(&failures, &name, &text)
+}
+
+/// A world's text with `policy` as its preset, so that a plain `run` replays what explore
+/// saw (the text as it was if it does not parse).
+pub fn with_policy(world: &str, policy: &str) -> String {
+    toml::from_str::<toml::Table>(world)
+        .ok()
+        .and_then(|mut doc| {
+            let table = doc
+                .entry("policy")
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            table.as_table_mut()?.insert("preset".into(), policy.into());
+            toml::to_string(&doc).ok()
+        })
+        .unwrap_or_else(|| world.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Same seeds, same results, whatever the number of threads.
+    #[test]
+    fn an_exploration_is_the_same_on_one_thread_or_two() {
+        let one = explore(&Worlds::generated(), 40, 6, "no-lock", 1, &|_, _| {});
+        let two = explore(&Worlds::generated(), 40, 6, "no-lock", 2, &|_, _| {});
+        assert_eq!(one.findings, two.findings);
+        assert_eq!(one.coverage, two.coverage);
+        assert!(one.broken.is_empty(), "{:?}", one.broken);
+        assert!(one.coverage.values().sum::<u64>() > 0);
+    }
+
+    /// Explore finds what each broken policy breaks within 200 worlds (the preset no-lock,
+    /// the pre-sync check gone too, `full` with its interval lock taken back to the seeds'
+    /// exact-start key or with the saga off) and shrinks it to a file of at most 3 calls
+    /// that replays it with a plain `run`; shrinking is deterministic; `full` holds there.
+    #[test]
+    fn each_broken_layer_is_found_and_shrunk_to_a_replayable_file() {
+        let cases: [(&str, &[&str], &str); 4] = [
+            ("no-lock", &[], "double_booking"),
+            ("no-conflict-check", &[], "double_booking"),
+            ("full", &["policy.lock=\"exact_start\""], "double_booking"),
+            ("full", &["policy.saga_compensation=false"], "orphan_calcom"),
+        ];
+        for (policy, sets, kind) in cases {
+            let worlds = Worlds {
+                around: Vec::new(),
+                sets: sets.iter().map(|s| (*s).to_owned()).collect(),
+            };
+            let case = format!("{policy} {sets:?}");
+            let found = (1..=200u64)
+                .find_map(|seed| {
+                    let text = worlds.world(seed).unwrap();
+                    match check(&text, "explore", policy) {
+                        Ok(Some((k, detail))) if k == kind => Some(Finding {
+                            seed,
+                            kind: k,
+                            detail,
+                        }),
+                        _ => None,
+                    }
+                })
+                .unwrap_or_else(|| panic!("{case}: no {kind} within 200 worlds"));
+            let world = worlds.world(found.seed).unwrap();
+            let shrunk = shrink(&world, policy, kind);
+            let dir = tempfile::tempdir().unwrap();
+            let file = write_failure(dir.path(), &found, policy, &shrunk).unwrap();
+            let written = std::fs::read_to_string(&file).unwrap();
+            let scenario = Scenario::parse(&written, "failure").unwrap();
+            assert!(
+                crate::scenario::validate::planned_calls(&scenario) <= 3.0,
+                "{case}: {written}"
+            );
+            let (summary, _) =
+                crate::pipeline::run(&scenario, scenario.seed, &scenario.policy.preset).unwrap();
+            assert!(summary.invariants[kind] > 0, "{case}: {written}");
+            let mut repaired = scenario.clone();
+            repaired.policy.overrides.clear();
+            let (fixed, _) = crate::pipeline::run(&repaired, scenario.seed, "full").unwrap();
+            assert_eq!(fixed.invariants[kind], 0, "{case}: full holds");
+            assert_eq!(
+                shrink(&world, policy, kind),
+                shrunk,
+                "{case}: deterministic"
+            );
+        }
+    }
+
+    /// A search called directly: with a time budget already spent it stops after its
+    /// first batch (32 worlds); each kind found has its first world shrunk to a file, and
+    /// the report it returns is the one it wrote.
+    #[test]
+    fn a_search_returns_what_it_wrote_and_stops_when_its_time_is_spent() {
+        let dir = tempfile::tempdir().unwrap();
+        let search = Search {
+            paths: Vec::new(),
+            sets: Vec::new(),
+            runs: 40,
+            time: Some(Duration::ZERO),
+            seed: 6,
+            policy: "no-lock".into(),
+            jobs: 2,
+            out: dir.path().to_path_buf(),
+        };
+        let mut heard = Vec::new();
+        let explored = search
+            .run(&|_, _| {}, &mut |e| {
+                heard.push(match e {
+                    Event::Ran(ran) => format!("ran {}", ran.runs),
+                    Event::Shrinking { kind, .. } => format!("shrinking {kind}"),
+                    Event::Shrunk { kind, .. } => format!("shrunk {kind}"),
+                })
+            })
+            .unwrap();
+        assert_eq!(explored.ran.runs, 32);
+        assert!(!explored.clean());
+        assert!(!explored.kinds.is_empty());
+        let mut expected = vec!["ran 32".to_owned()];
+        for k in &explored.kinds {
+            expected.push(format!("shrinking {}", k.kind));
+            expected.push(format!("shrunk {}", k.kind));
+            assert!(k.findings.iter().all(|f| f.kind == k.kind));
+            let text = std::fs::read_to_string(&k.file).unwrap();
+            assert!(
+                text.starts_with("# Found by `bookingsim explore` (seed "),
+                "{text}"
+            );
+        }
+        assert_eq!(heard, expected);
+        let found: usize = explored.kinds.iter().map(|k| k.findings.len()).sum();
+        assert_eq!(found, explored.ran.exploration.findings.len());
+        assert!(
+            explored
+                .report
+                .starts_with("# bookingsim explore\n\n32 worlds (seeds 6 to 37) under `no-lock`: "),
+            "{}",
+            explored.report
+        );
+        assert_eq!(
+            std::fs::read_to_string(&explored.report_file).unwrap(),
+            explored.report
+        );
+        assert_eq!(
+            search.world_file().unwrap(),
+            with_policy(&crate::explore::generate::generate(6), "no-lock")
+        );
+    }
+
+    /// Bad input is refused before any world runs.
+    #[test]
+    fn a_search_refuses_bad_input() {
+        let search = Search {
+            paths: Vec::new(),
+            sets: Vec::new(),
+            runs: 1,
+            time: None,
+            seed: 1,
+            policy: "full".into(),
+            jobs: 1,
+            out: PathBuf::from("/nonexistent/explore"),
+        };
+        let refused = |s: Search| s.run(&|_, _| {}, &mut |_| {}).unwrap_err();
+        let e = refused(Search {
+            policy: "nope".into(),
+            ..search.clone()
+        });
+        assert_eq!(
+            e,
+            SearchError::Input("--policy: unknown policy `nope`".into())
+        );
+        let e = refused(Search {
+            runs: 0,
+            ..search.clone()
+        });
+        assert_eq!(
+            e,
+            SearchError::Input("--runs: expected 1 to 10000000".into())
+        );
+        let e = refused(Search {
+            paths: vec![PathBuf::from("/nonexistent/world.toml")],
+            ..search.clone()
+        });
+        assert!(matches!(e, SearchError::Input(m) if m.contains("/nonexistent/world.toml")));
+        let e = refused(Search {
+            sets: vec!["seed".into()],
+            ..search.clone()
+        });
+        assert_eq!(
+            e,
+            SearchError::Input("--set seed: expected field=value".into())
+        );
+    }
+}
