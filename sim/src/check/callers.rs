@@ -4,19 +4,65 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::Value;
+
 use super::{Booked, Checker, Event, Invariant, NO_ANSWER, Push};
+
+/// A booking or cancel a caller asked for, and what it was told.
+#[derive(Debug)]
+pub(super) struct Told {
+    f: String,
+    args: Value,
+    invoked: u64,
+    /// When it was answered, and what the caller then believes of the booking it concerns.
+    answer: Option<(u64, Belief)>,
+}
+
+/// What a caller believes of a booking it asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Belief {
+    Booked,
+    NotBooked,
+    /// No answer came: it may or may not have happened, as far as the caller knows.
+    Unknown,
+}
 
 impl Checker {
     pub(super) fn caller(&mut self, call: &str, kind: &str, f: &str, e: &Event, t: u64) {
         let key = (call.to_owned(), f.to_owned());
+        let asked = f == "start_booking" || f == "cancel_appointment";
         if kind == "invoke" {
             self.invoked.insert(key, t);
-            self.calls.entry(call.to_owned()).or_default();
+            let state = self.calls.entry(call.to_owned()).or_default();
+            if asked {
+                state.told.push(Told {
+                    f: f.to_owned(),
+                    args: e.value.clone(),
+                    invoked: t,
+                    answer: None,
+                });
+            }
             return;
         }
         let invoked = self.invoked.remove(&key).unwrap_or(t);
         let state = self.calls.entry(call.to_owned()).or_default();
         state.last_answer = t;
+        let belief = match (f, kind) {
+            (_, "info") => Some(Belief::Unknown),
+            ("start_booking", "ok") => Some(Belief::Booked),
+            ("start_booking", _) => Some(Belief::NotBooked),
+            ("cancel_appointment", "ok") if e.value["cancelled"] == true => Some(Belief::NotBooked),
+            _ => None,
+        };
+        if let Some(step) = state
+            .told
+            .iter_mut()
+            .rev()
+            .find(|s| s.f == f && s.answer.is_none())
+        {
+            // A cancel that cancelled nothing tells nothing of a booking.
+            step.answer = belief.map(|b| (t, b));
+        }
         // A caller told its appointment is cancelled knows it has none (a later booking
         // is told anew); one whose cancel got no answer does not know whether it has one,
         // as after a booking that got none: neither lost nor a ghost, whatever became of it.
@@ -84,8 +130,9 @@ impl Checker {
                 // A booking whose answer never came (`info`: the engine died or was cut off
                 // after booking) may or may not have happened, as far as the caller knows: not
                 // a ghost, counted as `coverage.booked_unanswered`. A ghost was told it failed.
-                None if !theirs.is_empty()
-                    && state.last_booking_answer.as_deref() != Some(NO_ANSWER) =>
+                None if theirs
+                    .iter()
+                    .any(|b| believed(&state.told, b) == Belief::NotBooked) =>
                 {
                     let made = theirs.iter().map(|b| b.at).max().unwrap_or(0);
                     push(
@@ -105,4 +152,38 @@ impl Checker {
             }
         }
     }
+}
+
+/// What the caller believes of booking `b`: the answer to the step that made it (the last
+/// booking asked for before Cal.com committed it), then each later answer about it in turn:
+/// the same booking asked again (a retry) or a cancel. A cancel that got no answer leaves a
+/// caller who believed it booked unsure; one who believed it failed still does. A booking
+/// the call never asked for is not believed booked.
+fn believed(told: &[Told], b: &Booked) -> Belief {
+    let bookings = || told.iter().filter(|s| s.f == "start_booking");
+    let Some(made) = bookings()
+        .filter(|s| s.invoked <= b.at)
+        .last()
+        .or_else(|| bookings().next())
+    else {
+        return Belief::NotBooked;
+    };
+    let mut answers: Vec<(u64, bool, Belief)> = told
+        .iter()
+        .filter(|s| s.invoked >= made.invoked)
+        .filter(|s| s.f == "cancel_appointment" || s.args == made.args)
+        .filter_map(|s| {
+            s.answer
+                .map(|(at, belief)| (at, s.f == "cancel_appointment", belief))
+        })
+        .collect();
+    answers.sort_by_key(|(at, _, _)| *at);
+    answers
+        .into_iter()
+        .fold(Belief::Unknown, |now, (_, cancel, belief)| {
+            match (cancel, belief) {
+                (true, Belief::Unknown) if now != Belief::Booked => now,
+                _ => belief,
+            }
+        })
 }
