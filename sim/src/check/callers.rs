@@ -162,8 +162,7 @@ impl Checker {
 fn believed(told: &[Told], b: &Booked) -> Belief {
     let bookings = || told.iter().filter(|s| s.f == "start_booking");
     let Some(made) = bookings()
-        .filter(|s| s.invoked <= b.at)
-        .last()
+        .rfind(|s| s.invoked <= b.at)
         .or_else(|| bookings().next())
     else {
         return Belief::NotBooked;
