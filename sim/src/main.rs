@@ -478,7 +478,7 @@ fn run(
         "  wrote {} (and history.jsonl, latency.hlog, report.md, report.html, charts/)",
         path.display()
     );
-    Ok(if summary.gates_pass() { 0 } else { GATE_FAILED })
+    Ok(if summary.passes() { 0 } else { GATE_FAILED })
 }
 
 /// Exit code of a live run stopped by Ctrl-C (results written, marked incomplete).
@@ -557,7 +557,7 @@ fn live(
     );
     Ok(match &summary.live {
         Some(l) if l.incomplete => INTERRUPTED,
-        _ if summary.gates_pass() => 0,
+        _ if summary.passes() => 0,
         _ => GATE_FAILED,
     })
 }

@@ -167,6 +167,40 @@ fn explore_prints_the_world_of_a_seed() {
 }
 
 #[test]
+fn a_broken_invariant_fails_the_run_unless_a_gate_expects_it() {
+    let scenarios = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let run = |gates: &str, out: &str| {
+        bookingsim()
+            .arg("run")
+            .arg(scenarios.join("storm-overlap.toml"))
+            .args(["--policy", "no-lock", "--set", gates, "--out"])
+            .arg(tmp.join(out))
+            .output()
+            .unwrap()
+    };
+    // No gate at all: the double bookings alone fail the run, and it says why.
+    let none = run("gates=[]", "no-gates");
+    let stdout = String::from_utf8_lossy(&none.stdout);
+    assert_eq!(none.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAIL: invariants.double_booking violated and no gate expects it"),
+        "{stdout}"
+    );
+    // A gate on another metric does not excuse it.
+    let other = run("gates=[\"outcomes.booked >= 0\"]", "other-gate");
+    assert_eq!(other.status.code(), Some(1));
+    // A scenario that shows the violation on purpose says so with a gate: exit 0.
+    let expected = run("gates=[\"invariants.double_booking >= 1\"]", "expected");
+    assert_eq!(
+        expected.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&expected.stdout)
+    );
+}
+
+#[test]
 fn the_cli_exit_codes_say_ok_gate_failed_or_bad_input() {
     let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let scenarios = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");

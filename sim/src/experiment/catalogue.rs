@@ -102,8 +102,8 @@ pub fn run(files: &[PathBuf], baseline: Option<&Path>, bless: bool, jobs: usize)
 }
 
 fn judge(name: &str, summary: Box<Summary>, dir: Option<&Path>, bless: bool) -> ScenarioVerdict {
-    let mut pass = summary.gates_pass();
-    let failing = summary.failing_gates();
+    let mut pass = summary.passes();
+    let failing = summary.failures();
     let mut note = if failing.is_empty() {
         String::new()
     } else {

@@ -241,6 +241,41 @@ impl Summary {
         self.gates.iter().all(|g| g.pass || g.not_observable)
     }
 
+    /// Violated invariants that no gate names: a run that breaks an invariant fails unless
+    /// the scenario says it expects it (an incident that shows a double booking has a gate
+    /// on `invariants.double_booking`).
+    pub fn unexpected_violations(&self) -> Vec<&str> {
+        self.invariants
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(kind, _)| kind.as_str())
+            .filter(|kind| {
+                let metric = format!("invariants.{kind}");
+                !self
+                    .gates
+                    .iter()
+                    .any(|g| g.gate.split_whitespace().next() == Some(metric.as_str()))
+            })
+            .collect()
+    }
+
+    /// Every gate passes and no invariant is broken that no gate expects: exit 0.
+    pub fn passes(&self) -> bool {
+        self.gates_pass() && self.unexpected_violations().is_empty()
+    }
+
+    /// Why the run fails: the gates that failed, as written, and each violated invariant no
+    /// gate names.
+    pub fn failures(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.failing_gates().into_iter().map(str::to_owned).collect();
+        out.extend(
+            self.unexpected_violations()
+                .into_iter()
+                .map(|kind| format!("invariants.{kind} == 0 (violated; no gate expects it)")),
+        );
+        out
+    }
+
     /// The gates that failed, as written.
     pub fn failing_gates(&self) -> Vec<&str> {
         self.gates
@@ -521,6 +556,14 @@ pub fn render(s: &Summary) -> String {
         line(
             &mut out,
             format!("  gate {verdict}: {} (value {value})", g.gate),
+        );
+    }
+    for kind in s.unexpected_violations() {
+        line(
+            &mut out,
+            format!(
+                "  FAIL: invariants.{kind} violated and no gate expects it (add a gate on it if the scenario shows it on purpose)"
+            ),
         );
     }
     let simulated = s.sim.simulated_seconds;
