@@ -218,7 +218,7 @@ pub fn outcomes_and_latency(doc: &mut Document, s: &Value) {
             .flatten()
             .map(|(op, st)| {
                 let mut row = vec![op.clone(), st["count"].to_string()];
-                row.extend(["p50", "p90", "p95", "p99", "max"].map(|k| ms(&st[k])));
+                row.extend(["p50", "p90", "p95", "p99", "max"].map(|k| ms(st[k].as_f64())));
                 row
             })
             .collect(),

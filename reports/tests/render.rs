@@ -132,25 +132,73 @@ fn the_calcom_chart_shades_the_throttlers_blocks() {
 
 #[test]
 fn a_sweep_report_draws_one_line_per_policy_against_the_parameter() {
-    let point = |rate: &str, x: f64, rf: (f64, f64)| {
-        json!({
-            "params": { "rate": rate }, "x": x,
-            "policies": {
-                "baseline": { "runs": 2, "calls": 10, "outcomes": { "booked": 5, "race_lost": 5 }, "race_failure_rate": rf.0,
-                              "latency_ms": { "start_booking": { "p95": 1500 } }, "invariants": {}, "calcom": {} },
-                "full": { "runs": 2, "calls": 10, "outcomes": { "booked": 9, "race_lost": 1 }, "race_failure_rate": rf.1,
-                          "latency_ms": { "start_booking": { "p95": 2500 } }, "invariants": {}, "calcom": {} },
-            },
-            "paired": { "reference": "baseline", "policies": { "full": { "race_failure_rate":
-                { "pairs": 2, "reference_mean": rf.0, "mean": rf.1, "difference": rf.1 - rf.0, "ci95": [-0.5, -0.1], "relative": -0.9 } } } },
-        })
+    use reports::model::{
+        IndexMap, Knee, LatencyStats, Paired, PairedDifference, PairedMetrics, Point,
+        PolicySummary, SweepReport,
     };
-    let report = json!({
-        "scenario": "voice-journeys", "params": ["rate"], "policies": ["baseline", "full"], "seeds": [1, 2],
-        "runs": 8, "complete": true,
-        "points": [point("1", 1.0, (0.0, 0.0)), point("5", 5.0, (0.5, 0.05))],
-        "knees": [{ "condition": "race_failure_rate > 0.01", "policy": "baseline", "along": "rate", "where": {}, "at": "5", "interpolated": 1.08 }],
-    });
+    let summary = |booked: u64, race_lost: u64, rate: f64, p95: u64| PolicySummary::<()> {
+        runs: 2,
+        calls: 10,
+        outcomes: BTreeMap::from([("booked".into(), booked), ("race_lost".into(), race_lost)]),
+        race_failure_rate: rate,
+        latency_ms: BTreeMap::from([(
+            "start_booking".into(),
+            LatencyStats {
+                p95,
+                ..LatencyStats::default()
+            },
+        )]),
+        ..PolicySummary::default()
+    };
+    let point = |rate: &str, x: f64, rf: (f64, f64)| Point {
+        params: IndexMap::from([("rate".to_owned(), rate.to_owned())]),
+        x: Some(x),
+        policies: IndexMap::from([
+            ("baseline".to_owned(), summary(5, 5, rf.0, 1500)),
+            ("full".to_owned(), summary(9, 1, rf.1, 2500)),
+        ]),
+        paired: Paired {
+            reference: "baseline".into(),
+            policies: IndexMap::from([(
+                "full".to_owned(),
+                PairedMetrics {
+                    race_failure_rate: Some(PairedDifference {
+                        pairs: 2,
+                        reference_mean: rf.0,
+                        mean: rf.1,
+                        difference: rf.1 - rf.0,
+                        ci95: Some([-0.5, -0.1]),
+                        relative: Some(-0.9),
+                    }),
+                    ..PairedMetrics::default()
+                },
+            )]),
+        },
+    };
+    let report = SweepReport {
+        scenario: "voice-journeys".into(),
+        params: vec!["rate".into()],
+        policies: vec!["baseline".into(), "full".into()],
+        seeds: vec![1, 2],
+        runs: 8,
+        complete: true,
+        points: vec![point("1", 1.0, (0.0, 0.0)), point("5", 5.0, (0.5, 0.05))],
+        knees: vec![Knee {
+            condition: "race_failure_rate > 0.01".into(),
+            policy: "baseline".into(),
+            along: "rate".into(),
+            at: Some("5".into()),
+            interpolated: Some(1.08),
+            bracketed: true,
+            ..Knee::default()
+        }],
+    };
+    // The report is what `sweep.json` holds: it reads back as written.
+    let text = serde_json::to_string_pretty(&report).unwrap();
+    assert_eq!(
+        serde_json::from_str::<SweepReport<()>>(&text).unwrap(),
+        report
+    );
     let h = histogram(&[1000, 2000]);
     let doc = reports::sweep::document(&report, &[("baseline".into(), &h), ("full".into(), &h)]);
     let files: Vec<&str> = doc.charts().map(|c| c.file.as_str()).collect();

@@ -204,22 +204,8 @@ fn expired_mid_call(scenario: &Scenario, run: &RunRecord) -> u64 {
         .count() as u64
 }
 
-/// Reservations by where they were held and how they ended.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Reservations {
-    pub local: BTreeMap<String, u64>,
-    pub calcom: BTreeMap<String, u64>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SimTime {
-    pub simulated_seconds: f64,
-    /// The run's wall time: outside the digest and the baselines.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wall_seconds: Option<f64>,
-}
+/// Reservations and simulated time are plain data the reports show too: their model.
+pub use reports::model::{Reservations, SimTime};
 
 /// One simulated second with activity: calls ending by outcome, Cal.com requests by answer.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
