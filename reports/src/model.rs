@@ -261,3 +261,34 @@ pub struct SimTime {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wall_seconds: Option<f64>,
 }
+
+/// What a run's report shows of its summary (`summary.json`), borrowed from it: the
+/// harness fills it in field by field, so a field renamed on either side does not compile.
+#[derive(Debug, Clone, Copy)]
+pub struct RunView<'a> {
+    pub scenario: &'a str,
+    pub seed: u64,
+    pub policy: &'a str,
+    pub calls: u64,
+    pub simulated_seconds: f64,
+    pub told_available: u64,
+    pub race_failure_rate: f64,
+    pub false_refusal_rate: f64,
+    /// Calls by outcome.
+    pub outcomes: &'a BTreeMap<String, u64>,
+    /// Per outcome, the error types that decided its calls.
+    pub outcome_errors: &'a BTreeMap<String, BTreeMap<String, u64>>,
+    /// Violations by kind.
+    pub invariants: &'a BTreeMap<String, u64>,
+    /// Each violation's kind and detail, in the summary's order.
+    pub violations: &'a [(&'a str, &'a str)],
+    pub latency_ms: &'a BTreeMap<String, LatencyStats>,
+    /// Each gate as written, the value it read and whether it passed.
+    pub gates: &'a [(&'a str, Option<f64>, bool)],
+    /// Per simulated second with activity: its start (s) and its counts by series
+    /// (`booked`, `calcom_429`, ...).
+    pub timeseries: &'a [(u64, &'a BTreeMap<String, u64>)],
+    /// The Cal.com throttler's blocks, from and until (ms of simulated time).
+    pub calcom_blocks: &'a [(u64, u64)],
+    pub digest: &'a str,
+}

@@ -226,6 +226,46 @@ impl Summary {
         serde_json::from_value(value).map_err(|e| e.to_string())
     }
 
+    /// What a run's report shows of the summary, lent to `f`.
+    pub fn with_view<T>(&self, f: impl FnOnce(&reports::model::RunView<'_>) -> T) -> T {
+        let violations: Vec<(&str, &str)> = self
+            .violations
+            .iter()
+            .map(|v| (v.kind.as_str(), v.detail.as_str()))
+            .collect();
+        let gates: Vec<(&str, Option<f64>, bool)> = self
+            .gates
+            .iter()
+            .map(|g| (g.gate.as_str(), g.value, g.pass))
+            .collect();
+        let timeseries: Vec<(u64, &BTreeMap<String, u64>)> =
+            self.timeseries.iter().map(|r| (r.t, &r.counts)).collect();
+        let calcom_blocks: Vec<(u64, u64)> = self
+            .calcom_blocks
+            .iter()
+            .map(|b| (b.from_ms, b.until_ms))
+            .collect();
+        f(&reports::model::RunView {
+            scenario: &self.scenario,
+            seed: self.seed,
+            policy: &self.policy,
+            calls: self.calls,
+            simulated_seconds: self.sim.simulated_seconds,
+            told_available: self.told_available,
+            race_failure_rate: self.race_failure_rate,
+            false_refusal_rate: self.false_refusal_rate,
+            outcomes: &self.outcomes,
+            outcome_errors: &self.outcome_errors,
+            invariants: &self.invariants,
+            violations: &violations,
+            latency_ms: &self.latency_ms,
+            gates: &gates,
+            timeseries: &timeseries,
+            calcom_blocks: &calcom_blocks,
+            digest: &self.digest,
+        })
+    }
+
     /// Every gate the run could judge passes (one it could not observe is neither).
     pub fn gates_pass(&self) -> bool {
         self.gates.iter().all(|g| g.pass || g.not_observable)
