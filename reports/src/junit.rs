@@ -1,26 +1,44 @@
 //! JUnit XML of gate verdicts: one test suite a scenario, one test case a gate.
 
-use serde_json::Value;
+/// One scenario's test suite.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suite {
+    /// The scenario's name.
+    pub name: String,
+    pub gates: Vec<GateCase>,
+    /// When a baseline was checked, the differences from it (a failing test case of its own).
+    pub baseline: Option<Vec<String>>,
+}
 
-/// `scenarios` holds (scenario name, its summary with `gates: [{gate, value, pass}]`) and,
-/// when a baseline was checked, the differences from it (a failing test case of its own).
-pub fn gates(scenarios: &[(String, Value, Option<Vec<String>>)]) -> Result<String, String> {
+/// One gate's test case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateCase {
+    pub gate: String,
+    pub pass: bool,
+    /// What it read, as JSON writes it (`2.0`, `null`, a quoted message): a failure's
+    /// message is `value <this>`.
+    pub value: String,
+}
+
+pub fn gates(scenarios: &[Suite]) -> Result<String, String> {
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
     let mut report = Report::new("bookingsim gate");
-    for (name, summary, baseline) in scenarios {
+    for Suite {
+        name,
+        gates,
+        baseline,
+    } in scenarios
+    {
         let mut suite = TestSuite::new(name.as_str());
-        for g in summary["gates"].as_array().into_iter().flatten() {
-            let status = if g["pass"] == true {
+        for g in gates {
+            let status = if g.pass {
                 TestCaseStatus::success()
             } else {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                s.set_message(format!("value {}", g["value"]));
+                s.set_message(format!("value {}", g.value));
                 s
             };
-            suite.add_test_case(TestCase::new(
-                g["gate"].as_str().unwrap_or_default(),
-                status,
-            ));
+            suite.add_test_case(TestCase::new(g.gate.as_str(), status));
         }
         if let Some(diff) = baseline {
             let status = if diff.is_empty() {

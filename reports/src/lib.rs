@@ -2,14 +2,16 @@
 //! Markdown (a CI log, a PR comment) or as one self-contained HTML file (inline SVG and CSS,
 //! opens from disk); SVG charts drawn with plotters; HdrHistogram V2 interval logs; JUnit.
 //!
-//! Input is the harness's JSON (`summary.json`, `sweep.json`) and its histograms, so this
-//! crate depends on no simulation code.
+//! Input is the harness's results and their histograms; a comparison or sweep report is
+//! [`model::SweepReport`], which `sweep.json` is, so this crate depends on no simulation code
+//! and the simulation writes what this crate reads.
 
 pub mod charts;
 pub mod html;
 pub mod interval_log;
 pub mod junit;
 pub mod markdown;
+pub mod model;
 pub mod run;
 pub mod sweep;
 
@@ -85,9 +87,9 @@ impl Document {
     }
 }
 
-/// Milliseconds as a short readable duration: `850 ms`, `1.74 s`.
-pub fn ms(v: &serde_json::Value) -> String {
-    match v.as_f64() {
+/// Milliseconds as a short readable duration: `850 ms`, `1.74 s`; `-` for none.
+pub fn ms(v: Option<f64>) -> String {
+    match v {
         Some(ms) if ms.abs() >= 1000.0 => format!("{:.2} s", ms / 1000.0),
         Some(ms) => format!("{ms:.0} ms"),
         None => "-".into(),

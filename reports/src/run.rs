@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
-use serde_json::Value;
 
 use crate::charts::{self, Line};
+use crate::model::{LatencyStats, RunView};
 use crate::{Document, cell, ms, percent};
 
 /// Operations whose latency the charts show, in this order.
@@ -22,7 +22,7 @@ const STATUS: [(&str, &str); 6] = [
 
 /// `intervals` yields histograms per `width_ms` of simulated time (by start, in ms).
 pub fn document(
-    summary: &Value,
+    summary: &RunView<'_>,
     histograms: &BTreeMap<String, Histogram<u64>>,
     intervals: impl IntoIterator<Item = (u64, BTreeMap<String, Histogram<u64>>)>,
     width_ms: u64,
@@ -30,40 +30,42 @@ pub fn document(
     let s = summary;
     let mut doc = Document::new(format!(
         "bookingsim run: {} (seed {}, policy {})",
-        cell(&s["scenario"]),
-        s["seed"],
-        cell(&s["policy"])
+        s.scenario, s.seed, s.policy
     ));
+    // A count as the summary's JSON shows it (`null` when it lists none).
+    let count = |outcome: &str| {
+        s.outcomes
+            .get(outcome)
+            .map_or_else(|| "null".to_owned(), u64::to_string)
+    };
     doc.text(format!(
         "{} calls over {:.1} simulated s; race-failure rate {} ({} race_lost of {} told available); false-refusal rate {} ({} refused_free); digest {}.",
-        s["calls"],
-        s["sim"]["simulated_seconds"].as_f64().unwrap_or(0.0),
-        percent(s["race_failure_rate"].as_f64().unwrap_or(0.0)),
-        s["outcomes"]["race_lost"],
-        s["told_available"],
-        percent(s["false_refusal_rate"].as_f64().unwrap_or(0.0)),
-        s["outcomes"]["refused_free"],
-        cell(&s["digest"]),
+        s.calls,
+        s.simulated_seconds,
+        percent(s.race_failure_rate),
+        count("race_lost"),
+        s.told_available,
+        percent(s.false_refusal_rate),
+        count("refused_free"),
+        s.digest,
     ));
     outcomes_and_latency(&mut doc, s);
     doc.heading("Invariants");
-    let broken: Vec<Vec<String>> = s["invariants"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(_, n)| n.as_u64() != Some(0))
+    let broken: Vec<Vec<String>> = s
+        .invariants
+        .iter()
+        .filter(|(_, n)| **n != 0)
         .map(|(k, n)| vec![k.clone(), n.to_string()])
         .collect();
     if broken.is_empty() {
         doc.text("All invariants hold.");
     } else {
         doc.table(&["violated invariant", "count"], broken);
-        let first: Vec<Vec<String>> = s["violations"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let first: Vec<Vec<String>> = s
+            .violations
+            .iter()
             .take(20)
-            .map(|v| vec![cell(&v["kind"]), cell(&v["detail"])])
+            .map(|(kind, detail)| vec![(*kind).to_owned(), (*detail).to_owned()])
             .collect();
         doc.table(&["kind", "detail (first 20)"], first);
     }
@@ -118,15 +120,14 @@ pub fn document(
         "Outcomes over time (calls by the interval they ended in)",
         "simulated time (s)",
         &format!("calls per {bucket} s"),
-        &over_time_lines(s, bucket, &OUTCOMES),
+        &over_time_lines(s.timeseries, bucket, &OUTCOMES),
     ));
     let blocks = charts::Spans {
         name: "throttler's block".to_owned(),
-        spans: s["calcom_blocks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|b| Some((secs(b["from_ms"].as_u64()?), secs(b["until_ms"].as_u64()?))))
+        spans: s
+            .calcom_blocks
+            .iter()
+            .map(|(from, until)| (secs(*from), secs(*until)))
             .collect(),
     };
     doc.chart(charts::lines_over_spans(
@@ -134,7 +135,7 @@ pub fn document(
         "Cal.com answers over time (shaded: blocked by the throttler, every request answered 429)",
         "simulated time (s)",
         &format!("requests per {bucket} s"),
-        &over_time_lines(s, bucket, &STATUS),
+        &over_time_lines(s.timeseries, bucket, &STATUS),
         &blocks,
     ));
     doc
@@ -153,19 +154,17 @@ const OUTCOMES: [(&str, &str); 6] = [
 /// One line per series of the time series that has any count, summed per `bucket` seconds,
 /// with zero where an interval had none (a line that only shows where something happened
 /// would draw straight across the quiet stretches).
-fn over_time_lines(s: &Value, bucket: u64, series: &[(&str, &str)]) -> Vec<Line> {
-    let rows = s["timeseries"].as_array().cloned().unwrap_or_default();
-    let end = rows
-        .iter()
-        .filter_map(|r| r["t"].as_u64())
-        .max()
-        .unwrap_or(0)
-        / bucket;
+fn over_time_lines(
+    rows: &[(u64, &BTreeMap<String, u64>)],
+    bucket: u64,
+    series: &[(&str, &str)],
+) -> Vec<Line> {
+    let end = rows.iter().map(|(t, _)| *t).max().unwrap_or(0) / bucket;
     let mut by_key: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for row in &rows {
-        let i = (row["t"].as_u64().unwrap_or(0) / bucket) as usize;
+    for (t, row) in rows {
+        let i = (t / bucket) as usize;
         for (key, _) in series {
-            if let Some(n) = row[*key].as_u64().filter(|n| *n > 0) {
+            if let Some(n) = row.get(*key).copied().filter(|n| *n > 0) {
                 let counts = by_key
                     .entry(key)
                     .or_insert_with(|| vec![0.0; end as usize + 1]);
@@ -190,17 +189,16 @@ fn over_time_lines(s: &Value, bucket: u64, series: &[(&str, &str)]) -> Vec<Line>
 }
 
 /// The outcome and latency tables of a run or of a sum of runs.
-pub fn outcomes_and_latency(doc: &mut Document, s: &Value) {
+pub fn outcomes_and_latency(doc: &mut Document, s: &RunView<'_>) {
     doc.heading("Outcomes");
     doc.table(
         &["outcome", "calls", "why (error type: calls)"],
-        s["outcomes"]
-            .as_object()
-            .into_iter()
-            .flatten()
+        s.outcomes
+            .iter()
             .map(|(k, n)| {
-                let why: Vec<String> = s["outcome_errors"][k]
-                    .as_object()
+                let why: Vec<String> = s
+                    .outcome_errors
+                    .get(k)
                     .into_iter()
                     .flatten()
                     .map(|(e, c)| format!("{e}: {c}"))
@@ -212,29 +210,29 @@ pub fn outcomes_and_latency(doc: &mut Document, s: &Value) {
     doc.heading("Latency");
     doc.table(
         &["operation", "count", "p50", "p90", "p95", "p99", "max"],
-        s["latency_ms"]
-            .as_object()
-            .into_iter()
-            .flatten()
+        s.latency_ms
+            .iter()
             .map(|(op, st)| {
-                let mut row = vec![op.clone(), st["count"].to_string()];
-                row.extend(["p50", "p90", "p95", "p99", "max"].map(|k| ms(&st[k])));
+                let mut row = vec![op.clone(), st.count.to_string()];
+                let stats: [fn(&LatencyStats) -> u64; 5] =
+                    [|l| l.p50, |l| l.p90, |l| l.p95, |l| l.p99, |l| l.max];
+                row.extend(stats.map(|f| ms(Some(f(st) as f64))));
                 row
             })
             .collect(),
     );
 }
 
-pub fn gates(doc: &mut Document, s: &Value) {
-    let rows: Vec<Vec<String>> = s["gates"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|g| {
+pub fn gates(doc: &mut Document, s: &RunView<'_>) {
+    let rows: Vec<Vec<String>> = s
+        .gates
+        .iter()
+        .map(|(gate, value, pass)| {
             vec![
-                cell(&g["gate"]),
-                cell(&g["value"]),
-                if g["pass"] == true { "pass" } else { "FAIL" }.to_owned(),
+                (*gate).to_owned(),
+                // As JSON writes the number (`1.0`); `-` for none.
+                value.map_or_else(|| "-".to_owned(), |v| cell(&v.into())),
+                if *pass { "pass" } else { "FAIL" }.to_owned(),
             ]
         })
         .collect();

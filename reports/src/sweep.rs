@@ -4,51 +4,38 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
-use serde_json::Value;
 
 use crate::charts::{self, Line};
-use crate::{Document, cell, ms, percent};
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array().into_iter().flatten().map(cell).collect()
-}
-
-fn count(v: &Value) -> u64 {
-    v.as_u64().unwrap_or(0)
-}
-
-fn sum(v: &Value) -> u64 {
-    v.as_object()
-        .map_or(0, |m| m.values().filter_map(Value::as_u64).sum())
-}
+use crate::model::{Knee, Metric, Point, PolicySummary, SweepReport};
+use crate::{Document, ms, percent};
 
 /// `spectra` holds, per policy, its start_booking latencies over the whole sweep.
-pub fn document(report: &Value, spectra: &[(String, &Histogram<u64>)]) -> Document {
-    let params = strings(&report["params"]);
-    let policies = strings(&report["policies"]);
-    let points = report["points"].as_array().cloned().unwrap_or_default();
+pub fn document<E>(report: &SweepReport<E>, spectra: &[(String, &Histogram<u64>)]) -> Document {
+    let params = &report.params;
+    let policies = &report.policies;
+    let points = &report.points;
     let kind = if params.is_empty() {
         "compare"
     } else {
         "sweep"
     };
     let mut doc = Document::new(if params.is_empty() {
-        format!("bookingsim compare: {}", cell(&report["scenario"]))
+        format!("bookingsim compare: {}", report.scenario)
     } else {
         format!(
             "bookingsim sweep: {} over {}",
-            cell(&report["scenario"]),
+            report.scenario,
             params.join(", ")
         )
     });
-    let seeds = report["seeds"].as_array().map_or(0, Vec::len);
+    let seeds = report.seeds.len();
     doc.text(format!(
         "{} runs: {} point(s) x {} policies x {} seeds (common random numbers: every policy meets the same callers and external bookings on a seed){}.",
-        report["runs"],
+        report.runs,
         points.len(),
         policies.len(),
         seeds,
-        if report["complete"] == false { "; INCOMPLETE: some runs are missing" } else { "" }
+        if !report.complete { "; INCOMPLETE: some runs are missing" } else { "" }
     ));
 
     doc.heading("Results per policy");
@@ -70,36 +57,37 @@ pub fn document(report: &Value, spectra: &[(String, &Histogram<u64>)]) -> Docume
         "Cal.com 429",
     ]);
     let mut rows = Vec::new();
-    for p in &points {
-        for (policy, s) in p["policies"].as_object().into_iter().flatten() {
-            let mut row: Vec<String> = params.iter().map(|k| cell(&p["params"][k])).collect();
-            let b = &s["latency_ms"]["start_booking"];
+    for p in points {
+        for (policy, s) in &p.policies {
+            let mut row: Vec<String> = at(params, p);
+            let b = s.latency_ms.get("start_booking");
+            let stat = |l: Option<&crate::model::LatencyStats>,
+                        f: fn(&crate::model::LatencyStats) -> u64| {
+                ms(l.map(|l| f(l) as f64))
+            };
             row.extend([
                 policy.clone(),
-                s["runs"].to_string(),
-                s["calls"].to_string(),
-                count(&s["outcomes"]["booked"]).to_string(),
-                count(&s["outcomes"]["race_lost"]).to_string(),
-                percent(s["race_failure_rate"].as_f64().unwrap_or(0.0)),
-                count(&s["outcomes"]["refused_free"]).to_string(),
-                percent(s["false_refusal_rate"].as_f64().unwrap_or(0.0)),
-                ms(&s["latency_ms"]["check_availability"]["p95"]),
-                ms(&b["p50"]),
-                ms(&b["p95"]),
-                ms(&b["p99"]),
-                sum(&s["invariants"]).to_string(),
-                s["calcom"]
-                    .as_object()
-                    .map_or(0, |m| m.values().map(|e| count(&e["429"])).sum::<u64>())
-                    .to_string(),
+                s.runs.to_string(),
+                s.calls.to_string(),
+                s.outcome("booked").to_string(),
+                s.outcome("race_lost").to_string(),
+                percent(s.race_failure_rate),
+                s.outcome("refused_free").to_string(),
+                percent(s.false_refusal_rate),
+                stat(s.latency_ms.get("check_availability"), |l| l.p95),
+                stat(b, |l| l.p50),
+                stat(b, |l| l.p95),
+                stat(b, |l| l.p99),
+                s.violations().to_string(),
+                s.calcom_429().to_string(),
             ]);
             rows.push(row);
         }
     }
     doc.table(&header, rows);
 
-    paired(&mut doc, &params, &points);
-    knees(&mut doc, report);
+    paired(&mut doc, params, points);
+    knees(&mut doc, &report.knees);
 
     doc.heading("Charts");
     // One bar per policy and grid point (a comparison has one point): outcomes summed over
@@ -107,9 +95,9 @@ pub fn document(report: &Value, spectra: &[(String, &Histogram<u64>)]) -> Docume
     let mut categories: Vec<String> = Vec::new();
     let mut totals: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut outcome_names: Vec<String> = Vec::new();
-    for p in &points {
-        let at: Vec<String> = params.iter().map(|k| cell(&p["params"][k])).collect();
-        for policy in &policies {
+    for p in points {
+        let at: Vec<String> = at(params, p);
+        for policy in policies {
             let label = if at.is_empty() {
                 policy.clone()
             } else {
@@ -117,17 +105,13 @@ pub fn document(report: &Value, spectra: &[(String, &Histogram<u64>)]) -> Docume
             };
             categories.push(label);
             let column = categories.len() - 1;
-            for (outcome, n) in p["policies"][policy]["outcomes"]
-                .as_object()
-                .into_iter()
-                .flatten()
-            {
+            for (outcome, n) in p.policies.get(policy).into_iter().flat_map(|s| &s.outcomes) {
                 if !outcome_names.contains(outcome) {
                     outcome_names.push(outcome.clone());
                 }
                 let v = totals.entry(outcome.clone()).or_default();
                 v.resize(column + 1, 0.0);
-                v[column] += n.as_f64().unwrap_or(0.0);
+                v[column] += *n as f64;
             }
         }
     }
@@ -160,16 +144,16 @@ pub fn document(report: &Value, spectra: &[(String, &Histogram<u64>)]) -> Docume
         spectra,
     ));
     if let Some(along) = params.first() {
-        let curve = |metric: &dyn Fn(&Value) -> Option<f64>| -> Vec<Line> {
+        let curve = |metric: &dyn Fn(&PolicySummary<E>) -> Option<f64>| -> Vec<Line> {
             let mut lines: BTreeMap<(usize, String), Line> = BTreeMap::new();
             for (i, p) in points.iter().enumerate() {
-                let x = p["x"].as_f64().unwrap_or(i as f64);
+                let x = p.x.unwrap_or(i as f64);
                 let others: Vec<String> = params[1..]
                     .iter()
-                    .map(|k| format!("{k}={}", cell(&p["params"][k])))
+                    .map(|k| format!("{k}={}", param(p, k)))
                     .collect();
                 for (j, policy) in policies.iter().enumerate() {
-                    let Some(y) = p["policies"].get(policy).and_then(metric) else {
+                    let Some(y) = p.policies.get(policy).and_then(metric) else {
                         continue;
                     };
                     let name = if others.is_empty() {
@@ -194,58 +178,70 @@ pub fn document(report: &Value, spectra: &[(String, &Histogram<u64>)]) -> Docume
             &format!("Race-failure rate against {along}"),
             along,
             "race-failure rate (%)",
-            &curve(&|s| s["race_failure_rate"].as_f64().map(|r| r * 100.0)),
+            &curve(&|s| Some(s.race_failure_rate * 100.0)),
         ));
         doc.chart(charts::lines(
             "sweep-booking-p95.svg",
             &format!("start_booking p95 against {along}"),
             along,
             "p95 latency (ms)",
-            &curve(&|s| s["latency_ms"]["start_booking"]["p95"].as_f64()),
+            &curve(&|s| s.latency_ms.get("start_booking").map(|l| l.p95 as f64)),
         ));
     }
     doc
 }
 
-fn paired(doc: &mut Document, params: &[String], points: &[Value]) {
+/// A point's value of parameter `k` as table text.
+fn param<E>(p: &Point<E>, k: &str) -> String {
+    p.params
+        .get(k)
+        .map_or_else(|| "-".to_owned(), String::clone)
+}
+
+/// A point's parameter values in the report's order.
+fn at<E>(params: &[String], p: &Point<E>) -> Vec<String> {
+    params.iter().map(|k| param(p, k)).collect()
+}
+
+fn paired<E>(doc: &mut Document, params: &[String], points: &[Point<E>]) {
     // Sweeps show the two headline metrics; comparisons all of them.
-    let shown = |metric: &str| {
-        params.is_empty() || matches!(metric, "race_failure_rate" | "p95(start_booking)")
+    let shown = |metric: Metric| {
+        params.is_empty()
+            || matches!(
+                metric,
+                Metric::RaceFailureRate | Metric::P95("start_booking")
+            )
     };
     let mut rows = Vec::new();
     let mut reference = String::new();
     for p in points {
-        reference = cell(&p["paired"]["reference"]);
-        for (policy, metrics) in p["paired"]["policies"].as_object().into_iter().flatten() {
-            for (metric, d) in metrics.as_object().into_iter().flatten() {
-                if !shown(metric) || d.is_null() {
+        reference.clone_from(&p.paired.reference);
+        for (policy, metrics) in &p.paired.policies {
+            for (metric, d) in metrics.iter() {
+                let Some(d) = d.filter(|_| shown(metric)) else {
                     continue;
-                }
-                let fmt = |v: &Value| {
-                    let x = v.as_f64().unwrap_or(f64::NAN);
-                    if metric.contains("rate") || metric.contains("share") {
-                        percent(x)
-                    } else if metric.starts_with('p') && metric.contains('(') {
-                        // A latency percentile, in milliseconds.
-                        crate::ms(v)
-                    } else {
-                        // Counts per run (violations, 429s).
-                        format!("{x:.1} per run")
-                    }
                 };
-                let mut row: Vec<String> = params.iter().map(|k| cell(&p["params"][k])).collect();
+                let fmt = |x: f64| match metric {
+                    Metric::RaceFailureRate | Metric::FalseRefusalRate | Metric::BookedShare => {
+                        percent(x)
+                    }
+                    // A latency percentile, in milliseconds.
+                    Metric::P95(_) => ms(Some(x)),
+                    // Counts per run (violations, 429s).
+                    Metric::Violations | Metric::Calcom429 => format!("{x:.1} per run"),
+                };
+                let mut row: Vec<String> = at(params, p);
                 row.extend([
                     policy.clone(),
-                    metric.clone(),
-                    fmt(&d["reference_mean"]),
-                    fmt(&d["mean"]),
-                    fmt(&d["difference"]),
-                    match d["ci95"].as_array() {
-                        Some(ci) if ci.len() == 2 => format!("{} .. {}", fmt(&ci[0]), fmt(&ci[1])),
-                        _ => "-".into(),
+                    metric.name(),
+                    fmt(d.reference_mean),
+                    fmt(d.mean),
+                    fmt(d.difference),
+                    match d.ci95 {
+                        Some([low, high]) => format!("{} .. {}", fmt(low), fmt(high)),
+                        None => "-".into(),
                     },
-                    d["relative"]
-                        .as_f64()
+                    d.relative
                         .map_or("-".into(), |r| format!("{:+.0} %", r * 100.0)),
                 ]);
                 rows.push(row);
@@ -272,37 +268,29 @@ fn paired(doc: &mut Document, params: &[String], points: &[Value]) {
     doc.table(&header, rows);
 }
 
-fn knees(doc: &mut Document, report: &Value) {
-    let rows: Vec<Vec<String>> = report["knees"]
-        .as_array()
-        .into_iter()
-        .flatten()
+fn knees(doc: &mut Document, knees: &[Knee]) {
+    let rows: Vec<Vec<String>> = knees
+        .iter()
         .map(|k| {
-            let fixed = k["where"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(a, b)| format!("{a}={}", cell(b)))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
+            let fixed = k
+                .r#where
+                .iter()
+                .map(|(a, b)| format!("{a}={b}"))
+                .collect::<Vec<_>>()
+                .join(", ");
             vec![
-                cell(&k["condition"]),
-                cell(&k["policy"]),
+                k.condition.clone(),
+                k.policy.clone(),
                 if fixed.is_empty() { "-".into() } else { fixed },
-                match (&k["at"], k["bracketed"].as_bool()) {
-                    (Value::Null, _) => "not crossed within the grid: extend it upwards".into(),
-                    (v, Some(false)) => format!(
-                        "{} = {} already, the grid's first point: the knee lies below it, extend the grid downwards",
-                        cell(&k["along"]),
-                        cell(v)
+                match (&k.at, k.bracketed) {
+                    (None, _) => "not crossed within the grid: extend it upwards".into(),
+                    (Some(v), false) => format!(
+                        "{} = {v} already, the grid's first point: the knee lies below it, extend the grid downwards",
+                        k.along
                     ),
-                    (v, _) => format!("{} = {}", cell(&k["along"]), cell(v)),
+                    (Some(v), true) => format!("{} = {v}", k.along),
                 },
-                k["interpolated"]
-                    .as_f64()
-                    .map_or("-".into(), |x| format!("{x:.3}")),
+                k.interpolated.map_or("-".into(), |x| format!("{x:.3}")),
             ]
         })
         .collect();

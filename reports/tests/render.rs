@@ -4,7 +4,44 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
-use serde_json::json;
+use reports::model::{LatencyStats, RunView};
+
+type Counts = BTreeMap<String, u64>;
+
+fn counts(pairs: &[(&str, u64)]) -> Counts {
+    pairs.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect()
+}
+
+/// A run's view with nothing in it but its names and `timeseries`, `calcom_blocks`.
+fn view<'a>(
+    empty: &'a (
+        Counts,
+        BTreeMap<String, Counts>,
+        BTreeMap<String, LatencyStats>,
+    ),
+    timeseries: &'a [(u64, &'a Counts)],
+    calcom_blocks: &'a [(u64, u64)],
+) -> RunView<'a> {
+    RunView {
+        scenario: "s",
+        seed: 1,
+        policy: "baseline",
+        calls: 0,
+        simulated_seconds: 0.0,
+        told_available: 0,
+        race_failure_rate: 0.0,
+        false_refusal_rate: 0.0,
+        outcomes: &empty.0,
+        outcome_errors: &empty.1,
+        invariants: &empty.0,
+        violations: &[],
+        latency_ms: &empty.2,
+        gates: &[],
+        timeseries,
+        calcom_blocks,
+        digest: "abc",
+    }
+}
 
 fn histogram(values: &[u64]) -> Histogram<u64> {
     let mut h = Histogram::new_with_bounds(1, 3_600_000, 3).unwrap();
@@ -32,17 +69,39 @@ fn texts(xml: &str) -> String {
 
 #[test]
 fn a_run_report_draws_its_series_and_parses() {
-    let summary = json!({
-        "scenario": "incident-741", "seed": 741, "policy": "baseline", "calls": 2,
-        "outcomes": { "booked": 1, "race_lost": 1 }, "told_available": 2, "race_failure_rate": 0.5,
-        "invariants": { "double_booking": 1 },
-        "violations": [{ "kind": "double_booking", "detail": "two <bookings> & more" }],
-        "latency_ms": { "start_booking": { "count": 2, "p50": 1100, "p90": 1900, "p95": 1900, "p99": 1900, "max": 1900 } },
-        "gates": [{ "gate": "invariants.double_booking == 0", "value": 1.0, "pass": false }],
-        "sim": { "simulated_seconds": 30.0 },
-        "timeseries": [{ "t": 3, "calcom_2xx": 4, "calcom_429": 1 }, { "t": 14, "calcom_2xx": 2 }],
-        "digest": "abc",
-    });
+    let outcomes = counts(&[("booked", 1), ("race_lost", 1)]);
+    let invariants = counts(&[("double_booking", 1)]);
+    let latency = BTreeMap::from([(
+        "start_booking".to_owned(),
+        LatencyStats {
+            count: 2,
+            p50: 1100,
+            p90: 1900,
+            p95: 1900,
+            p99: 1900,
+            max: 1900,
+        },
+    )]);
+    let (t3, t14) = (
+        counts(&[("calcom_2xx", 4), ("calcom_429", 1)]),
+        counts(&[("calcom_2xx", 2)]),
+    );
+    let empty = Default::default();
+    let summary = RunView {
+        scenario: "incident-741",
+        seed: 741,
+        calls: 2,
+        outcomes: &outcomes,
+        told_available: 2,
+        race_failure_rate: 0.5,
+        invariants: &invariants,
+        violations: &[("double_booking", "two <bookings> & more")],
+        latency_ms: &latency,
+        gates: &[("invariants.double_booking == 0", Some(1.0), false)],
+        simulated_seconds: 30.0,
+        timeseries: &[(3, &t3), (14, &t14)],
+        ..view(&empty, &[], &[])
+    };
     let check = histogram(&[300, 420, 800]);
     let booking = histogram(&[1100, 1900]);
     let histograms = BTreeMap::from([
@@ -104,12 +163,15 @@ fn a_run_report_draws_its_series_and_parses() {
 
 #[test]
 fn the_calcom_chart_shades_the_throttlers_blocks() {
-    let rows = json!([{ "t": 3, "calcom_2xx": 4 }, { "t": 70, "calcom_429": 9 }, { "t": 140, "calcom_2xx": 3 }]);
-    let chart = |blocks: serde_json::Value| {
-        let summary = json!({
-            "scenario": "s", "seed": 1, "policy": "baseline", "calls": 0,
-            "timeseries": rows, "calcom_blocks": blocks, "digest": "abc",
-        });
+    let (a, b, c) = (
+        counts(&[("calcom_2xx", 4)]),
+        counts(&[("calcom_429", 9)]),
+        counts(&[("calcom_2xx", 3)]),
+    );
+    let rows = [(3, &a), (70, &b), (140, &c)];
+    let empty = Default::default();
+    let chart = |blocks: &[(u64, u64)]| {
+        let summary = view(&empty, &rows, blocks);
         let doc = reports::run::document(&summary, &BTreeMap::new(), Vec::new(), 10_000);
         let svg = doc
             .charts()
@@ -119,11 +181,8 @@ fn the_calcom_chart_shades_the_throttlers_blocks() {
             .clone();
         (texts(&svg), svg.matches("<rect").count())
     };
-    let (plain, plain_rects) = chart(json!([]));
-    let (text, rects) = chart(json!([
-        { "key": "cal_live…", "from_ms": 49_000, "until_ms": 109_000 },
-        { "key": "cal_live…", "from_ms": 120_000, "until_ms": 180_000 },
-    ]));
+    let (plain, plain_rects) = chart(&[]);
+    let (text, rects) = chart(&[(49_000, 109_000), (120_000, 180_000)]);
     assert!(!plain.contains("throttler's block"), "{plain}");
     assert!(text.contains("throttler's block"), "{text}");
     // Two shaded blocks and the legend's swatch.
@@ -132,25 +191,73 @@ fn the_calcom_chart_shades_the_throttlers_blocks() {
 
 #[test]
 fn a_sweep_report_draws_one_line_per_policy_against_the_parameter() {
-    let point = |rate: &str, x: f64, rf: (f64, f64)| {
-        json!({
-            "params": { "rate": rate }, "x": x,
-            "policies": {
-                "baseline": { "runs": 2, "calls": 10, "outcomes": { "booked": 5, "race_lost": 5 }, "race_failure_rate": rf.0,
-                              "latency_ms": { "start_booking": { "p95": 1500 } }, "invariants": {}, "calcom": {} },
-                "full": { "runs": 2, "calls": 10, "outcomes": { "booked": 9, "race_lost": 1 }, "race_failure_rate": rf.1,
-                          "latency_ms": { "start_booking": { "p95": 2500 } }, "invariants": {}, "calcom": {} },
-            },
-            "paired": { "reference": "baseline", "policies": { "full": { "race_failure_rate":
-                { "pairs": 2, "reference_mean": rf.0, "mean": rf.1, "difference": rf.1 - rf.0, "ci95": [-0.5, -0.1], "relative": -0.9 } } } },
-        })
+    use reports::model::{
+        IndexMap, Knee, LatencyStats, Paired, PairedDifference, PairedMetrics, Point,
+        PolicySummary, SweepReport,
     };
-    let report = json!({
-        "scenario": "voice-journeys", "params": ["rate"], "policies": ["baseline", "full"], "seeds": [1, 2],
-        "runs": 8, "complete": true,
-        "points": [point("1", 1.0, (0.0, 0.0)), point("5", 5.0, (0.5, 0.05))],
-        "knees": [{ "condition": "race_failure_rate > 0.01", "policy": "baseline", "along": "rate", "where": {}, "at": "5", "interpolated": 1.08 }],
-    });
+    let summary = |booked: u64, race_lost: u64, rate: f64, p95: u64| PolicySummary::<()> {
+        runs: 2,
+        calls: 10,
+        outcomes: BTreeMap::from([("booked".into(), booked), ("race_lost".into(), race_lost)]),
+        race_failure_rate: rate,
+        latency_ms: BTreeMap::from([(
+            "start_booking".into(),
+            LatencyStats {
+                p95,
+                ..LatencyStats::default()
+            },
+        )]),
+        ..PolicySummary::default()
+    };
+    let point = |rate: &str, x: f64, rf: (f64, f64)| Point {
+        params: IndexMap::from([("rate".to_owned(), rate.to_owned())]),
+        x: Some(x),
+        policies: IndexMap::from([
+            ("baseline".to_owned(), summary(5, 5, rf.0, 1500)),
+            ("full".to_owned(), summary(9, 1, rf.1, 2500)),
+        ]),
+        paired: Paired {
+            reference: "baseline".into(),
+            policies: IndexMap::from([(
+                "full".to_owned(),
+                PairedMetrics {
+                    race_failure_rate: Some(PairedDifference {
+                        pairs: 2,
+                        reference_mean: rf.0,
+                        mean: rf.1,
+                        difference: rf.1 - rf.0,
+                        ci95: Some([-0.5, -0.1]),
+                        relative: Some(-0.9),
+                    }),
+                    ..PairedMetrics::default()
+                },
+            )]),
+        },
+    };
+    let report = SweepReport {
+        scenario: "voice-journeys".into(),
+        params: vec!["rate".into()],
+        policies: vec!["baseline".into(), "full".into()],
+        seeds: vec![1, 2],
+        runs: 8,
+        complete: true,
+        points: vec![point("1", 1.0, (0.0, 0.0)), point("5", 5.0, (0.5, 0.05))],
+        knees: vec![Knee {
+            condition: "race_failure_rate > 0.01".into(),
+            policy: "baseline".into(),
+            along: "rate".into(),
+            at: Some("5".into()),
+            interpolated: Some(1.08),
+            bracketed: true,
+            ..Knee::default()
+        }],
+    };
+    // The report is what `sweep.json` holds: it reads back as written.
+    let text = serde_json::to_string_pretty(&report).unwrap();
+    assert_eq!(
+        serde_json::from_str::<SweepReport<()>>(&text).unwrap(),
+        report
+    );
     let h = histogram(&[1000, 2000]);
     let doc = reports::sweep::document(&report, &[("baseline".into(), &h), ("full".into(), &h)]);
     let files: Vec<&str> = doc.charts().map(|c| c.file.as_str()).collect();

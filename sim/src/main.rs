@@ -760,105 +760,58 @@ fn sweep(
     kind: &str,
 ) -> Result<u8, Failure> {
     let bad = |e: String| Failure(BAD_INPUT, e);
-    let scenario = load(file, &grid.sets)?;
-    let text =
-        std::fs::read_to_string(file).map_err(|e| bad(format!("{}: {e}", file.display())))?;
-    // `--set` applies to every point: it becomes part of the plan's scenario text.
-    let text = if grid.sets.is_empty() {
-        text
-    } else {
-        sim::scenario::with_sets_text(&text, &file.display().to_string(), &grid.sets)
-            .map_err(|e| bad(e.to_string()))?
-    };
-    let (plan, scenarios) = sim::experiment::Plan::new(
-        &file.display().to_string(),
-        text,
-        &scenario,
-        &params,
+    let planned = sim::experiment::sweep::plan(&sim::experiment::SweepArgs {
+        file: file.to_owned(),
+        sets: grid.sets,
+        params,
         policies,
-        grid.seeds,
         knees,
-    )
+        seeds: grid.seeds,
+        shard: grid.shard,
+        out: grid.out,
+        kind: kind.to_owned(),
+    })
     .map_err(bad)?;
-    let shard = grid.shard.as_deref().map(parse_shard).transpose()?;
-    let tasks = match shard {
-        Some((k, n)) => plan.shard(k, n),
-        None => plan.tasks(),
-    };
-    let dir = grid.out.unwrap_or_else(|| {
-        let mut name = format!("{}-{kind}", scenario.name);
-        if let Some((k, n)) = shard {
-            name += &format!("-shard-{k}-of-{n}");
-        }
-        PathBuf::from("out").join(name)
-    });
+    let (plan, dir) = (&planned.plan, &planned.dir);
     let jobs = grid
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     #[allow(clippy::disallowed_methods)]
     // reason: the harness's own speed, never part of the results
     let started = std::time::Instant::now();
-    let mut runs = Vec::new();
-    let mut broken = 0;
-    let results = sim::experiment::execute(&scenarios, &tasks, jobs, &progress_bar(kind));
-    for (task, result) in tasks.iter().zip(results) {
-        match result {
-            Ok(run) => runs.push(run),
-            Err(e) => {
-                broken += 1;
-                eprintln!(
-                    "error: point {} policy {} seed {}: {e} (left out: the results are marked incomplete)",
-                    task.point, task.policy, task.seed
-                );
-            }
-        }
+    let executed = planned.execute(jobs, &progress_bar(kind));
+    for (task, e) in &executed.broken {
+        eprintln!(
+            "error: point {} policy {} seed {}: {e} (left out: the results are marked incomplete)",
+            task.point, task.policy, task.seed
+        );
     }
+    let broken = executed.broken.len();
     say!(
         "{kind}: {} runs ({} points x {} policies x {} seeds{}) in {:.1} s on {jobs} threads",
-        runs.len(),
+        executed.runs.len(),
         plan.points().len(),
         plan.policies.len(),
         plan.seeds.len(),
-        shard.map_or(String::new(), |(k, n)| format!(", shard {k}/{n}")),
+        planned
+            .shard
+            .map_or(String::new(), |(k, n)| format!(", shard {k}/{n}")),
         started.elapsed().as_secs_f64()
     );
-    let failed = |e: std::io::Error| Failure(BAD_INPUT, format!("{}: {e}", dir.display()));
-    let plan_text = serde_json::to_string_pretty(&plan.to_json()).unwrap_or_default();
-    sim::results::output::write_atomically(&dir, "plan.json", &plan_text).map_err(failed)?;
-    let lines: Vec<String> = runs.iter().map(|r| r.to_json().to_string()).collect();
-    sim::results::output::write_atomically(&dir, "runs.jsonl", &lines.join("\n"))
-        .map_err(failed)?;
-    if shard.is_some() {
+    planned.write_runs(&executed.runs).map_err(bad)?;
+    if planned.shard.is_some() {
         say!(
             "  wrote {} (plan.json, runs.jsonl); combine the shards with `bookingsim merge`",
             dir.display()
         );
         return Ok(if broken > 0 { RUN_FAILED } else { 0 });
     }
-    let code = finish(&plan, &scenarios, &runs, &dir)?;
+    let code = finish(&planned.finish(&executed.runs).map_err(bad)?);
     Ok(if broken > 0 {
         code.max(RUN_FAILED)
     } else {
         code
     })
-}
-
-fn parse_shard(text: &str) -> Result<(usize, usize), Failure> {
-    let bad = || {
-        Failure(
-            BAD_INPUT,
-            format!("--shard {text}: expected K/N with 1 <= K <= N"),
-        )
-    };
-    let (k, n) = text.split_once('/').ok_or_else(bad)?;
-    let (k, n) = (
-        k.trim().parse::<usize>().map_err(|_| bad())?,
-        n.trim().parse::<usize>().map_err(|_| bad())?,
-    );
-    if k == 0 || k > n {
-        return Err(bad());
-    }
-    Ok((k, n))
 }
 
 /// A progress bar on a terminal; nothing when stderr is not one.
@@ -881,88 +834,43 @@ fn progress_bar(kind: &str) -> impl Fn(usize, usize) + Sync + use<> {
     }
 }
 
-/// The sweep's report from its runs: sweep.json, points.csv, report.md/html, charts; the
-/// Markdown summary on stdout; a comparison exits 1 when a run fails one of the scenario's
-/// gates.
-fn finish(
-    plan: &sim::experiment::Plan,
-    scenarios: &[Scenario],
-    runs: &[sim::results::aggregate::RunResult],
-    dir: &Path,
-) -> Result<u8, Failure> {
-    let (report, aggregates) = sim::experiment::report(plan, scenarios, runs);
-    let doc = sim::experiment::write_sweep(dir, &report, &aggregates)
-        .map_err(|e| Failure(BAD_INPUT, e))?;
+/// Prints a finished comparison or sweep: the Markdown summary on stdout, where its files
+/// are, and the gates some run failed; a comparison exits 1 when a run failed a gate.
+fn finish(outcome: &sim::experiment::Outcome) -> u8 {
     // The Markdown summary without its charts: it reads in a terminal and a CI log.
-    let text = doc.markdown();
+    let text = outcome.doc.markdown();
     let text = text[..text.find("\n## Charts").unwrap_or(text.len())].trim_end();
     say!("{text}\n");
     say!(
         "wrote {}/sweep.json (and points.csv, runs.jsonl, report.md, report.html, charts/)",
-        dir.display()
+        outcome.dir.display()
     );
-    let failing: Vec<String> = report["points"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|p| p["policies"].as_object().into_iter().flatten())
-        .flat_map(|(policy, s)| {
-            s["gates"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|g| g["pass"] != true)
-                .map(move |g| {
-                    let at = s["params"]
-                        .as_object()
-                        .into_iter()
-                        .flatten()
-                        .map(|(k, v)| format!(" {k}={}", v.as_str().unwrap_or_default()))
-                        .collect::<String>();
-                    format!(
-                        "{policy}{at}: {} failed in {} of {} runs",
-                        g["gate"].as_str().unwrap_or_default(),
-                        g["failed_runs"],
-                        g["runs"]
-                    )
-                })
-        })
-        .collect();
-    // A comparison runs the scenario as written (policies aside): its gates hold in every
-    // run or it fails. A sweep changes what the gates were written for (`calls >= 2900` at
-    // a tenth of the call rate): they are reported per point, not enforced.
-    let enforced = plan.params.is_empty();
-    for f in &failing {
-        if enforced {
+    for f in &outcome.failing_gates {
+        if outcome.enforced {
             say!("gate FAIL {f}");
         } else {
             say!("gate (reported, not enforced in a sweep) {f}");
         }
     }
-    Ok(if failing.is_empty() || !enforced {
-        0
-    } else {
-        GATE_FAILED
-    })
+    if outcome.gates_fail() { GATE_FAILED } else { 0 }
 }
 
 /// Reads the plan and runs of every shard folder, checks they belong together, and
 /// finishes the sweep as if it had run in one place.
 fn merge(dirs: &[PathBuf], out: Option<PathBuf>) -> Result<u8, Failure> {
     let bad = |e: String| Failure(BAD_INPUT, e);
-    let (plan, runs) = sim::experiment::read_shards(dirs).map_err(bad)?;
-    let scenarios = plan.scenarios().map_err(bad)?;
-    let expected = plan.tasks().len();
-    if runs.len() != expected {
+    let merged = sim::experiment::sweep::merge(dirs, out).map_err(bad)?;
+    if merged.runs.len() != merged.expected {
         eprintln!(
-            "warning: {} of {expected} runs present: a shard is missing",
-            runs.len()
+            "warning: {} of {} runs present: a shard is missing",
+            merged.runs.len(),
+            merged.expected
         );
     }
-    let dir = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-merged", plan.scenario)));
-    say!("merge: {} runs from {} folders", runs.len(), dirs.len());
-    let plan_text = serde_json::to_string_pretty(&plan.to_json()).unwrap_or_default();
-    sim::results::output::write_atomically(&dir, "plan.json", &plan_text)
-        .map_err(|e| bad(format!("{}: {e}", dir.display())))?;
-    finish(&plan, &scenarios, &runs, &dir)
+    say!(
+        "merge: {} runs from {} folders",
+        merged.runs.len(),
+        dirs.len()
+    );
+    Ok(finish(&merged.finish().map_err(bad)?))
 }

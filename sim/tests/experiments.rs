@@ -253,3 +253,136 @@ fn a_baseline_diff_fails_the_gate_and_bless_rewrites_it() {
     assert_eq!(gate(&["--bless"]).status.code(), Some(0));
     assert_eq!(gate(&[]).status.code(), Some(0), "blessed again");
 }
+
+/// Every committed baseline reads back as a typed summary, and writing that summary again
+/// gives the file byte for byte: the type is the file's format.
+#[test]
+fn every_committed_baseline_reads_through_the_summary_type_byte_for_byte() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../reports/baselines");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no baselines in {}", dir.display());
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let summary: sim::Summary = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{}: not a summary: {e}", file.display()));
+        assert_eq!(
+            serde_json::to_string_pretty(&summary).unwrap() + "\n",
+            text,
+            "{} does not write back as read",
+            file.display()
+        );
+    }
+}
+
+/// A comparison, and a sweep sharded and merged, made through the library: the files they
+/// write read back through the types as the values they were written from.
+#[test]
+fn reports_plans_and_runs_read_back_through_their_types() {
+    use sim::experiment::sweep::{self, SweepArgs};
+    use sim::experiment::{Plan, Report};
+    use sim::results::aggregate::RunResult;
+
+    fn read_back(dir: &Path, report: &Report) {
+        let text = std::fs::read_to_string(dir.join("sweep.json")).unwrap();
+        let read: Report = serde_json::from_str(&text).unwrap();
+        assert_eq!(&read, report, "{}/sweep.json", dir.display());
+        assert_eq!(serde_json::to_string_pretty(&read).unwrap() + "\n", text);
+    }
+    fn runs_of(dir: &Path) -> Vec<RunResult> {
+        std::fs::read_to_string(dir.join("runs.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| RunResult::parse(l).unwrap())
+            .collect()
+    }
+    fn plan_of(dir: &Path) -> Plan {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("plan.json")).unwrap()).unwrap()
+    }
+    let no_progress = |_: usize, _: usize| {};
+
+    // A comparison: baseline double-books on storm-overlap, and its gates are enforced.
+    let out = tmp("typed-compare");
+    let planned = sweep::plan(&SweepArgs {
+        file: scenarios().join("storm-overlap.toml"),
+        policies: vec!["baseline".into(), "full".into()],
+        seeds: 2,
+        out: Some(out.clone()),
+        kind: "compare".into(),
+        ..SweepArgs::default()
+    })
+    .unwrap();
+    let executed = planned.execute(2, &no_progress);
+    assert!(executed.broken.is_empty());
+    planned.write_runs(&executed.runs).unwrap();
+    let outcome = planned.finish(&executed.runs).unwrap();
+    assert!(outcome.enforced && outcome.gates_fail(), "{outcome:?}");
+    assert!(
+        outcome
+            .failing_gates
+            .iter()
+            .any(|g| g.starts_with("baseline: invariants.double_booking == 0 failed in 2 of 2")),
+        "{:?}",
+        outcome.failing_gates
+    );
+    let full = &outcome.report.points[0].paired.policies["full"];
+    assert_eq!(full.violations.as_ref().unwrap().pairs, 2);
+    read_back(&out, &outcome.report);
+    assert_eq!(plan_of(&out), planned.plan);
+    assert_eq!(runs_of(&out), executed.runs);
+
+    // A sweep in two shards, merged: the report of the whole sweep.
+    let args = |shard: Option<&str>, out: &Path| SweepArgs {
+        file: scenarios().join("storm-overlap.toml"),
+        params: vec!["storms[0].rate=50,100".into()],
+        policies: vec!["baseline".into(), "full".into()],
+        knees: vec!["invariants.double_booking > 0".into()],
+        seeds: 2,
+        shard: shard.map(str::to_owned),
+        out: Some(out.to_owned()),
+        kind: "sweep".into(),
+        ..SweepArgs::default()
+    };
+    let whole = tmp("typed-sweep");
+    let planned = sweep::plan(&args(None, &whole)).unwrap();
+    let executed = planned.execute(2, &no_progress);
+    planned.write_runs(&executed.runs).unwrap();
+    let unsharded = planned.finish(&executed.runs).unwrap();
+    assert!(!unsharded.enforced && !unsharded.gates_fail());
+    assert!(
+        !unsharded.failing_gates.is_empty(),
+        "reported, not enforced"
+    );
+    let mut shards = Vec::new();
+    for k in 1..=2 {
+        let dir = tmp(&format!("typed-shard-{k}"));
+        let planned = sweep::plan(&args(Some(&format!("{k}/2")), &dir)).unwrap();
+        assert_eq!(planned.shard, Some((k, 2)));
+        let executed = planned.execute(1, &no_progress);
+        planned.write_runs(&executed.runs).unwrap();
+        assert_eq!(plan_of(&dir), planned.plan);
+        assert_eq!(runs_of(&dir), executed.runs);
+        shards.push(dir);
+    }
+    let merged_dir = tmp("typed-merged");
+    let merged = sweep::merge(&shards, Some(merged_dir.clone())).unwrap();
+    assert_eq!(merged.runs.len(), merged.expected);
+    let outcome = merged.finish().unwrap();
+    assert_eq!(
+        outcome.report, unsharded.report,
+        "merged is the unsharded sweep"
+    );
+    assert_eq!(outcome.failing_gates, unsharded.failing_gates);
+    assert!(outcome.report.complete && outcome.report.knees.len() == 2);
+    read_back(&merged_dir, &outcome.report);
+    assert_eq!(plan_of(&merged_dir), merged.plan);
+
+    // A file with a misspelt key is not a plan.
+    let text = std::fs::read_to_string(merged_dir.join("plan.json")).unwrap();
+    let typo = text.replacen("\"policies\"", "\"policys\"", 1);
+    assert!(serde_json::from_str::<Plan>(&typo).is_err());
+}

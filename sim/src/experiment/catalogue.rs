@@ -4,8 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
-
 use crate::pipeline::parallel;
 use crate::results::{baseline, output};
 use crate::{Scenario, Summary};
@@ -145,15 +143,36 @@ fn judge(name: &str, summary: Box<Summary>, dir: Option<&Path>, bless: bool) -> 
 /// The verdicts as JUnit XML: one suite a scenario, one case a gate, one for the baseline,
 /// and one failing case for a scenario that could not be read or run.
 pub fn junit(entries: &[Entry]) -> Result<String, String> {
-    let suites: Vec<(String, Value, Option<Vec<String>>)> = entries
+    use reports::junit::{GateCase, Suite};
+    // What a gate read, as the summary's JSON writes it.
+    fn as_json(v: &impl serde::Serialize) -> String {
+        serde_json::to_string(v).unwrap_or_default()
+    }
+    let suites: Vec<Suite> = entries
         .iter()
         .map(|e| match &e.verdict {
-            ScenarioVerdict::Ran { summary, diff, .. } => (e.name.clone(), summary.to_json(), diff.clone()),
-            ScenarioVerdict::Invalid(message) | ScenarioVerdict::Failed(message) => (
-                e.name.clone(),
-                json!({ "gates": [{ "gate": "the scenario loads and runs", "pass": false, "value": message }] }),
-                None,
-            ),
+            ScenarioVerdict::Ran { summary, diff, .. } => Suite {
+                name: e.name.clone(),
+                gates: summary
+                    .gates
+                    .iter()
+                    .map(|g| GateCase {
+                        gate: g.gate.clone(),
+                        pass: g.pass,
+                        value: as_json(&g.value),
+                    })
+                    .collect(),
+                baseline: diff.clone(),
+            },
+            ScenarioVerdict::Invalid(message) | ScenarioVerdict::Failed(message) => Suite {
+                name: e.name.clone(),
+                gates: vec![GateCase {
+                    gate: "the scenario loads and runs".into(),
+                    pass: false,
+                    value: as_json(message),
+                }],
+                baseline: None,
+            },
         })
         .collect();
     reports::junit::gates(&suites)

@@ -8,19 +8,28 @@
 pub mod catalogue;
 pub mod mutants;
 pub mod stats;
+pub mod sweep;
+
+pub use sweep::{Outcome, SweepArgs};
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use booking_engine::engine::EngineStats;
+use reports::model::{IndexMap, Knee, Paired, PairedMetrics, Point};
+use serde::{Deserialize, Serialize};
 
-use crate::results::aggregate::{self, Aggregate, RunResult};
+use crate::results::aggregate::{self, Aggregate, PolicySummary, RunResult};
 use crate::results::metrics;
 use crate::scenario::Scenario;
 use crate::scenario::gates::Gate;
-use stats::PairedDifference;
+
+/// A comparison's or sweep's report, `sweep.json`: the reports' model with the engine's
+/// counters.
+pub type Report = reports::model::SweepReport<EngineStats>;
 
 /// A swept scenario field and its values (as `--set` takes them).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Param {
     pub name: String,
     pub values: Vec<String>,
@@ -90,19 +99,21 @@ pub fn numeric(value: &str) -> Option<f64> {
         .or_else(|| humantime::parse_duration(v).ok().map(|d| d.as_secs_f64()))
 }
 
-/// Everything that defines a sweep; written as `plan.json` so shards can be merged.
-#[derive(Debug, Clone, PartialEq)]
+/// Everything that defines a sweep; written as `plan.json` (in this field order) so shards
+/// can be merged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Plan {
     pub scenario: String,
     /// Where the scenario came from (for messages).
     pub origin: String,
-    /// The scenario file's text: a merge needs no access to the file.
-    pub text: String,
     pub params: Vec<Param>,
     pub policies: Vec<String>,
     pub seeds: Vec<u64>,
     /// Knee conditions in the gate grammar, e.g. `race_failure_rate > 0.01`.
     pub knees: Vec<String>,
+    /// The scenario file's text: a merge needs no access to the file.
+    pub text: String,
 }
 
 /// One run to make.
@@ -173,55 +184,9 @@ impl Plan {
             .collect()
     }
 
-    pub fn to_json(&self) -> Value {
-        json!({
-            "scenario": self.scenario,
-            "origin": self.origin,
-            "params": self.params.iter().map(|p| json!({ "name": p.name, "values": p.values })).collect::<Vec<_>>(),
-            "policies": self.policies,
-            "seeds": self.seeds,
-            "knees": self.knees,
-            "text": self.text,
-        })
-    }
-
-    pub fn from_json(v: &Value) -> Result<Plan, String> {
-        let text = |v: &Value, what: &str| {
-            v.as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| format!("plan.json: `{what}`: expected text"))
-        };
-        let texts = |v: &Value, what: &str| -> Result<Vec<String>, String> {
-            v.as_array()
-                .ok_or_else(|| format!("plan.json: `{what}`: expected a list"))?
-                .iter()
-                .map(|x| text(x, what))
-                .collect()
-        };
-        Ok(Plan {
-            scenario: text(&v["scenario"], "scenario")?,
-            origin: text(&v["origin"], "origin")?,
-            text: text(&v["text"], "text")?,
-            params: v["params"]
-                .as_array()
-                .ok_or("plan.json: `params`: expected a list")?
-                .iter()
-                .map(|p| {
-                    Ok(Param {
-                        name: text(&p["name"], "params.name")?,
-                        values: texts(&p["values"], "params.values")?,
-                    })
-                })
-                .collect::<Result<_, String>>()?,
-            policies: texts(&v["policies"], "policies")?,
-            seeds: v["seeds"]
-                .as_array()
-                .ok_or("plan.json: `seeds`: expected a list")?
-                .iter()
-                .map(|s| s.as_u64().ok_or("plan.json: `seeds`: expected numbers"))
-                .collect::<Result<_, _>>()?,
-            knees: texts(&v["knees"], "knees")?,
-        })
+    /// `plan.json`'s text.
+    pub fn to_text(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
     }
 }
 
@@ -248,27 +213,16 @@ pub fn execute(
     })
 }
 
-/// Per-run metrics compared seed by seed between policies.
-const PAIRED: [&str; 7] = [
-    "race_failure_rate",
-    "false_refusal_rate",
-    "booked_share",
-    "p95(check_availability)",
-    "p95(start_booking)",
-    "violations",
-    "calcom_429",
-];
-
-fn paired_metric(run: &RunResult, metric: &str) -> Option<f64> {
+fn paired_metric(run: &RunResult, metric: reports::model::Metric) -> Option<f64> {
+    use reports::model::Metric;
     let c = &run.counts;
     match metric {
-        "race_failure_rate" => Some(run.race_failure_rate()),
-        "false_refusal_rate" => Some(run.false_refusal_rate()),
-        "booked_share" => c.booked_share(),
-        "violations" => Some(c.violations() as f64),
-        "calcom_429" => Some(c.calcom_429() as f64),
-        _ => {
-            let op = metric.strip_prefix("p95(")?.strip_suffix(')')?;
+        Metric::RaceFailureRate => Some(run.race_failure_rate()),
+        Metric::FalseRefusalRate => Some(run.false_refusal_rate()),
+        Metric::BookedShare => c.booked_share(),
+        Metric::Violations => Some(c.violations() as f64),
+        Metric::Calcom429 => Some(c.calcom_429() as f64),
+        Metric::P95(op) => {
             let h = run.histogram(op).filter(|h| !h.is_empty())?;
             Some(h.value_at_quantile(0.95) as f64)
         }
@@ -281,7 +235,7 @@ pub fn report(
     plan: &Plan,
     scenarios: &[Scenario],
     runs: &[RunResult],
-) -> (Value, BTreeMap<(usize, String), Aggregate>) {
+) -> (Report, BTreeMap<(usize, String), Aggregate>) {
     let aggregates = aggregate::aggregate(runs);
     let mut by_run: BTreeMap<(usize, &str, u64), &RunResult> = BTreeMap::new();
     for r in runs {
@@ -290,11 +244,9 @@ pub fn report(
     let reference = plan.policies.first().cloned().unwrap_or_default();
     let mut points = Vec::new();
     for (i, point) in plan.points().iter().enumerate() {
-        let params: serde_json::Map<String, Value> =
-            point.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-        let params = Value::Object(params);
-        let mut summaries = serde_json::Map::new();
-        let mut paired = serde_json::Map::new();
+        let params: IndexMap<String, String> = point.iter().cloned().collect();
+        let mut summaries = IndexMap::new();
+        let mut paired = IndexMap::new();
         for policy in &plan.policies {
             let Some(agg) = aggregates.get(&(i, policy.clone())) else {
                 continue;
@@ -306,8 +258,7 @@ pub fn report(
             if *policy == reference {
                 continue;
             }
-            let mut metrics = serde_json::Map::new();
-            for metric in PAIRED {
+            let metrics = PairedMetrics::from_fn(|metric| {
                 let pairs: Vec<(f64, f64)> = plan
                     .seeds
                     .iter()
@@ -317,35 +268,38 @@ pub fn report(
                         Some((paired_metric(a, metric)?, paired_metric(b, metric)?))
                     })
                     .collect();
-                let d: Option<PairedDifference> = stats::paired_difference(&pairs);
-                metrics.insert(metric.to_owned(), json!(d));
-            }
-            paired.insert(policy.clone(), Value::Object(metrics));
+                stats::paired_difference(&pairs)
+            });
+            paired.insert(policy.clone(), metrics);
         }
-        // The first parameter's value as a number, for charts and knees.
+        // The first parameter's value as a number, for charts and knees (JSON has no
+        // infinite or NaN number: such a value is written `null`).
         let x = point
             .first()
             .and_then(|(_, v)| numeric(v))
             .unwrap_or(i as f64);
-        points.push(json!({
-            "params": params,
-            "x": x,
-            "policies": summaries,
-            "paired": { "reference": reference, "policies": paired },
-        }));
+        points.push(Point {
+            params,
+            x: Some(x).filter(|x| x.is_finite()),
+            policies: summaries,
+            paired: Paired {
+                reference: reference.clone(),
+                policies: paired,
+            },
+        });
     }
     let knees = knees(plan, &points);
     let expected = plan.tasks().len();
-    let report = json!({
-        "scenario": plan.scenario,
-        "params": plan.params.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
-        "policies": plan.policies,
-        "seeds": plan.seeds,
-        "runs": runs.len(),
-        "complete": runs.len() == expected,
-        "points": points,
-        "knees": knees,
-    });
+    let report = Report {
+        scenario: plan.scenario.clone(),
+        params: plan.params.iter().map(|p| p.name.clone()).collect(),
+        policies: plan.policies.clone(),
+        seeds: plan.seeds.clone(),
+        runs: runs.len(),
+        complete: runs.len() == expected,
+        points,
+        knees,
+    };
     (report, aggregates)
 }
 
@@ -354,7 +308,7 @@ type Curve = Vec<(f64, f64, String)>;
 
 /// For each knee condition and policy: along the first parameter (the others held at each
 /// of their combinations), the smallest value at which the condition holds.
-fn knees(plan: &Plan, points: &[Value]) -> Vec<Value> {
+fn knees(plan: &Plan, points: &[Point<EngineStats>]) -> Vec<Knee> {
     let Some(along) = plan.params.first() else {
         return Vec::new();
     };
@@ -364,24 +318,21 @@ fn knees(plan: &Plan, points: &[Value]) -> Vec<Value> {
             continue;
         };
         for policy in &plan.policies {
-            // Curves keyed by the other parameters' values.
-            let mut curves: BTreeMap<String, (Value, Curve)> = BTreeMap::new();
+            // Curves keyed by the other parameters' values (as JSON text, their order).
+            let mut curves: BTreeMap<String, (IndexMap<String, String>, Curve)> = BTreeMap::new();
             for (i, p) in points.iter().enumerate() {
-                let Some(summary) = p["policies"].get(policy) else {
+                let Some(summary) = p.policies.get(policy) else {
                     continue;
                 };
-                let mut fixed = p["params"].clone();
-                let value = fixed
-                    .as_object_mut()
-                    .and_then(|m| m.remove(&along.name))
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                let x = p["x"].as_f64().unwrap_or(i as f64);
-                let Some(y) = gate.measured(summary) else {
+                let mut fixed = p.params.clone();
+                let value = fixed.shift_remove(&along.name).unwrap_or_default();
+                let x = p.x.unwrap_or(i as f64);
+                // A knee condition is a gate: a dotted path into the summary's JSON.
+                let Some(y) = gate.measured(&summary_json(summary)) else {
                     continue;
                 };
                 curves
-                    .entry(fixed.to_string())
+                    .entry(serde_json::to_string(&fixed).unwrap_or_default())
                     .or_insert_with(|| (fixed.clone(), Vec::new()))
                     .1
                     .push((x, y, value));
@@ -395,31 +346,28 @@ fn knees(plan: &Plan, points: &[Value]) -> Vec<Value> {
                         .find(|(x, _, _)| *x == k.at)
                         .map(|(_, _, v)| v.clone())
                 });
-                out.push(json!({
-                    "condition": condition,
-                    "policy": policy,
-                    "along": along.name,
-                    "where": fixed,
-                    "at": at,
-                    "interpolated": knee.as_ref().and_then(|k| k.interpolated),
-                    // Whether the grid brackets the knee: crossed, and not already at its
-                    // first point.
-                    "bracketed": knee.as_ref().is_some_and(|k| k.interpolated.is_some()),
-                }));
+                out.push(Knee {
+                    condition: condition.clone(),
+                    policy: policy.clone(),
+                    along: along.name.clone(),
+                    r#where: fixed,
+                    at,
+                    interpolated: knee.as_ref().and_then(|k| k.interpolated),
+                    bracketed: knee.as_ref().is_some_and(|k| k.interpolated.is_some()),
+                });
             }
         }
     }
     out
 }
 
+/// A point's summary as the JSON gates read by path.
+fn summary_json(summary: &PolicySummary) -> serde_json::Value {
+    serde_json::to_value(summary).expect("a summary is plain data")
+}
+
 /// One CSV row per point and policy.
-pub fn csv(report: &Value) -> String {
-    let params: Vec<String> = report["params"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p.as_str().map(str::to_owned))
-        .collect();
+pub fn csv(report: &Report) -> String {
     let quote = |s: &str| {
         if s.contains([',', '"', '\n']) {
             format!("\"{}\"", s.replace('"', "\"\""))
@@ -427,7 +375,7 @@ pub fn csv(report: &Value) -> String {
             s.to_owned()
         }
     };
-    let mut header: Vec<String> = params.iter().map(|p| quote(p)).collect();
+    let mut header: Vec<String> = report.params.iter().map(|p| quote(p)).collect();
     header.extend(
         [
             "policy",
@@ -452,43 +400,35 @@ pub fn csv(report: &Value) -> String {
         .map(str::to_owned),
     );
     let mut out = header.join(",") + "\n";
-    for point in report["points"].as_array().into_iter().flatten() {
-        for (policy, s) in point["policies"].as_object().into_iter().flatten() {
-            let mut row: Vec<String> = params
+    for point in &report.points {
+        for (policy, s) in &point.policies {
+            let mut row: Vec<String> = report
+                .params
                 .iter()
-                .map(|p| quote(point["params"][p].as_str().unwrap_or("")))
+                .map(|p| quote(point.params.get(p).map_or("", String::as_str)))
                 .collect();
-            let n = |v: &Value| v.as_u64().unwrap_or(0).to_string();
-            let sum = |v: &Value| {
-                v.as_object()
-                    .map_or(0, |m| m.values().filter_map(Value::as_u64).sum::<u64>())
+            let latency = |op: &str, stat: fn(&reports::model::LatencyStats) -> u64| {
+                s.latency_ms.get(op).map_or(0, stat).to_string()
             };
-            let calcom = s["calcom"].as_object();
             row.extend([
                 quote(policy),
-                n(&s["runs"]),
-                n(&s["calls"]),
-                n(&s["outcomes"]["booked"]),
-                n(&s["outcomes"]["race_lost"]),
-                n(&s["outcomes"]["refused_free"]),
-                n(&s["told_available"]),
-                format!("{:.6}", s["race_failure_rate"].as_f64().unwrap_or(0.0)),
-                format!("{:.6}", s["false_refusal_rate"].as_f64().unwrap_or(0.0)),
-                n(&s["latency_ms"]["check_availability"]["p50"]),
-                n(&s["latency_ms"]["check_availability"]["p95"]),
-                n(&s["latency_ms"]["check_availability"]["p99"]),
-                n(&s["latency_ms"]["start_booking"]["p50"]),
-                n(&s["latency_ms"]["start_booking"]["p95"]),
-                n(&s["latency_ms"]["start_booking"]["p99"]),
-                sum(&s["invariants"]).to_string(),
-                calcom
-                    .map_or(0, |m| m.values().map(&sum).sum::<u64>())
-                    .to_string(),
-                calcom
-                    .map_or(0, |m| {
-                        m.values().filter_map(|e| e["429"].as_u64()).sum::<u64>()
-                    })
-                    .to_string(),
+                s.runs.to_string(),
+                s.calls.to_string(),
+                s.outcome("booked").to_string(),
+                s.outcome("race_lost").to_string(),
+                s.outcome("refused_free").to_string(),
+                s.told_available.to_string(),
+                format!("{:.6}", s.race_failure_rate),
+                format!("{:.6}", s.false_refusal_rate),
+                latency("check_availability", |l| l.p50),
+                latency("check_availability", |l| l.p95),
+                latency("check_availability", |l| l.p99),
+                latency("start_booking", |l| l.p50),
+                latency("start_booking", |l| l.p95),
+                latency("start_booking", |l| l.p99),
+                s.violations().to_string(),
+                s.calcom_requests().to_string(),
+                s.calcom_429().to_string(),
             ]);
             out += &(row.join(",") + "\n");
         }
@@ -574,9 +514,8 @@ pub fn read_shards(dirs: &[std::path::PathBuf]) -> Result<(Plan, Vec<RunResult>)
             std::fs::read_to_string(dir.join(name))
                 .map_err(|e| format!("{}: {e}", dir.join(name).display()))
         };
-        let p: Value = serde_json::from_str(&read("plan.json")?)
+        let p: Plan = serde_json::from_str(&read("plan.json")?)
             .map_err(|e| format!("{}/plan.json: {e}", dir.display()))?;
-        let p = Plan::from_json(&p)?;
         match &plan {
             Some(first) if *first != p => {
                 return Err(format!(
@@ -592,8 +531,7 @@ pub fn read_shards(dirs: &[std::path::PathBuf]) -> Result<(Plan, Vec<RunResult>)
                 continue;
             }
             let at = format!("{}/runs.jsonl:{}", dir.display(), n + 1);
-            let v: Value = serde_json::from_str(line).map_err(|e| format!("{at}: {e}"))?;
-            let r = RunResult::from_json(&v).map_err(|e| format!("{at}: {e}"))?;
+            let r = RunResult::parse(line).map_err(|e| format!("{at}: {e}"))?;
             let key = (r.point, r.policy.clone(), r.seed);
             if let Some(seen) = runs.get(&key)
                 && *seen != r
@@ -614,7 +552,7 @@ pub fn read_shards(dirs: &[std::path::PathBuf]) -> Result<(Plan, Vec<RunResult>)
 /// and the report with its charts.
 pub fn write_sweep(
     dir: &std::path::Path,
-    report: &serde_json::Value,
+    report: &Report,
     aggregates: &std::collections::BTreeMap<(usize, String), crate::results::aggregate::Aggregate>,
 ) -> Result<reports::Document, String> {
     let failed = |e: std::io::Error| format!("{}: {e}", dir.display());
@@ -630,13 +568,8 @@ pub fn write_sweep(
                 .map_err(|e| e.to_string())?;
         }
     }
-    let order: Vec<String> = report["policies"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p.as_str().map(str::to_owned))
-        .collect();
-    let spectra: Vec<(String, &hdrhistogram::Histogram<u64>)> = order
+    let spectra: Vec<(String, &hdrhistogram::Histogram<u64>)> = report
+        .policies
         .iter()
         .filter_map(|p| spectra.get(p.as_str()).map(|h| (p.clone(), h)))
         .collect();
@@ -742,6 +675,7 @@ mod tests {
                 "paired runs share a shard"
             );
         }
-        assert_eq!(Plan::from_json(&plan.to_json()).unwrap(), plan);
+        let read: Plan = serde_json::from_str(&plan.to_text()).unwrap();
+        assert_eq!(read, plan);
     }
 }

@@ -1,20 +1,9 @@
 //! Statistics over seeds: paired differences with confidence intervals, and the knee of a
 //! curve.
 
-use serde::Serialize;
-
 /// The mean of paired differences `policy - reference` over seeds, with a 95 % confidence
-/// interval (Student's t; none with fewer than two pairs).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PairedDifference {
-    pub pairs: usize,
-    pub reference_mean: f64,
-    pub mean: f64,
-    pub difference: f64,
-    pub ci95: Option<[f64; 2]>,
-    /// `mean / reference_mean - 1` (none when the reference is zero).
-    pub relative: Option<f64>,
-}
+/// interval: part of the reports' model.
+pub use reports::model::PairedDifference;
 
 /// `pairs` holds (reference, policy) values of the same seed.
 pub fn paired_difference(pairs: &[(f64, f64)]) -> Option<PairedDifference> {
@@ -62,7 +51,7 @@ fn t975(df: usize) -> f64 {
 
 /// Where a curve crosses a condition: the first x (ascending) at which it holds, and the x
 /// interpolated linearly between the last point before and that one.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Knee {
     pub at: f64,
     /// `None` when the condition holds from the grid's first point: the crossing lies

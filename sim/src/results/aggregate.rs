@@ -12,7 +12,8 @@ use booking_engine::engine::EngineStats;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+
+use reports::model::{GateVerdict, IndexMap};
 
 use crate::Summary;
 use crate::results::metrics::{self, Histograms};
@@ -111,8 +112,10 @@ impl Counts {
     }
 }
 
-/// One run of a sweep or comparison: where in the grid, its counts and its histograms.
-#[derive(Debug, Clone, PartialEq)]
+/// One run of a sweep or comparison: where in the grid, its counts and its histograms. One
+/// line of `runs.jsonl`, in this field order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunResult {
     /// Index of the grid point in the plan.
     pub point: usize,
@@ -124,8 +127,10 @@ pub struct RunResult {
     /// HdrHistogram's tools read): a few hundred bytes each instead of ~100 KB decoded, so
     /// a sweep of thousands of runs fits in memory.
     pub histograms: BTreeMap<String, String>,
-    /// The scenario's gates this run failed: gates are judged per run (a count such as
+    /// The scenario's gates this run failed, and each violated invariant no gate expects:
+    /// gates are judged per run (a count such as
     /// `outcomes.race_lost == 1` means nothing summed over seeds).
+    #[serde(default)]
     pub failed_gates: Vec<String>,
 }
 
@@ -137,11 +142,7 @@ impl RunResult {
             seed,
             counts: Counts::of(summary),
             histograms: h.iter().map(|(op, h)| (op.clone(), encode(h))).collect(),
-            failed_gates: summary
-                .failing_gates()
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
+            failed_gates: summary.failures(),
         }
     }
 
@@ -155,48 +156,13 @@ impl RunResult {
         (self.point, &self.policy, self.seed)
     }
 
-    /// One line of `runs.jsonl`: histograms as base64 of their V2-deflate encoding, the
-    /// format HdrHistogram's tools read.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "point": self.point,
-            "policy": self.policy,
-            "seed": self.seed,
-            "counts": self.counts,
-            "histograms": self.histograms,
-            "failed_gates": self.failed_gates,
-        })
-    }
-
-    pub fn from_json(v: &Value) -> Result<Self, String> {
-        let field = |name: &str| v.get(name).ok_or_else(|| format!("missing `{name}`"));
-        let mut histograms = BTreeMap::new();
-        for (op, text) in field("histograms")?.as_object().into_iter().flatten() {
-            let text = text
-                .as_str()
-                .ok_or_else(|| format!("histogram `{op}`: expected base64 text"))?;
+    /// Reads one line of `runs.jsonl`, its histograms checked.
+    pub fn parse(line: &str) -> Result<Self, String> {
+        let run: RunResult = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        for (op, text) in &run.histograms {
             decode(text).map_err(|e| format!("histogram `{op}`: {e}"))?;
-            histograms.insert(op.clone(), text.to_owned());
         }
-        Ok(RunResult {
-            point: field("point")?
-                .as_u64()
-                .ok_or("`point`: expected a number")? as usize,
-            policy: field("policy")?
-                .as_str()
-                .ok_or("`policy`: expected text")?
-                .to_owned(),
-            seed: field("seed")?.as_u64().ok_or("`seed`: expected a number")?,
-            counts: serde_json::from_value(field("counts")?.clone())
-                .map_err(|e| format!("`counts`: {e}"))?,
-            histograms,
-            failed_gates: match v.get("failed_gates") {
-                None => Vec::new(),
-                Some(g) => {
-                    serde_json::from_value(g.clone()).map_err(|e| format!("`failed_gates`: {e}"))?
-                }
-            },
-        })
+        Ok(run)
     }
 
     /// Race-lost calls per call told "available" (0 when none was).
@@ -235,6 +201,9 @@ pub fn decode(text: &str) -> Result<Histogram<u64>, String> {
         .map_err(|e| format!("{e:?}"))
 }
 
+/// The runs of one policy at one point added up, as a sweep report shows them.
+pub type PolicySummary = reports::model::PolicySummary<EngineStats>;
+
 /// The sum of runs of one policy at one grid point.
 #[derive(Debug, Clone, Default)]
 pub struct Aggregate {
@@ -266,35 +235,57 @@ impl Aggregate {
     /// The fields of a run's summary, over all the runs: counts summed, latencies from the
     /// merged histograms, the race-failure rate pooled over every call, and the scenario's
     /// gates evaluated on the sum.
-    pub fn summary(&self, scenario: &str, policy: &str, params: &Value, gates: &[String]) -> Value {
-        let c = &self.counts;
-        let mut s = json!({
-            "scenario": scenario,
-            "policy": policy,
-            "params": params,
-            "runs": self.seeds.len(),
-            "seeds": self.seeds,
-        });
-        if let Value::Object(counted) = serde_json::to_value(c).expect("counts are plain data") {
-            for (k, v) in counted {
-                s[k] = v;
-            }
-        }
-        s["race_failure_rate"] = json!(c.outcome_rate("race_lost"));
-        s["false_refusal_rate"] = json!(c.outcome_rate("refused_free"));
-        s["latency_ms"] = json!(metrics::latency_table(&self.histograms));
+    pub fn summary(
+        &self,
+        scenario: &str,
+        policy: &str,
+        params: &IndexMap<String, String>,
+        gates: &[String],
+    ) -> PolicySummary {
+        let c = self.counts.clone();
         // Each gate judged per run: how many of the point's runs failed it.
         let runs = self.seeds.len() as u64;
-        let verdicts: Vec<Value> = gates
+        // And a violated invariant no gate expects, as a gate of its own that failed.
+        let unexpected = self
+            .gate_failures
+            .keys()
+            .filter(|text| !gates.contains(text) && Gate::parse(text).is_err());
+        let gates = gates
             .iter()
             .filter(|text| Gate::parse(text).is_ok())
+            .chain(unexpected)
             .map(|text| {
                 let failed = self.gate_failures.get(text).copied().unwrap_or(0);
-                json!({ "gate": text, "failed_runs": failed, "runs": runs, "pass": failed == 0 })
+                GateVerdict {
+                    gate: text.clone(),
+                    failed_runs: failed,
+                    runs,
+                    pass: failed == 0,
+                }
             })
             .collect();
-        s["gates"] = Value::Array(verdicts);
-        s
+        PolicySummary {
+            scenario: scenario.to_owned(),
+            policy: policy.to_owned(),
+            params: params.clone(),
+            runs: self.seeds.len(),
+            seeds: self.seeds.clone(),
+            race_failure_rate: c.outcome_rate("race_lost"),
+            false_refusal_rate: c.outcome_rate("refused_free"),
+            calls: c.calls,
+            outcomes: c.outcomes,
+            outcome_errors: c.outcome_errors,
+            told_available: c.told_available,
+            invariants: c.invariants,
+            calcom: c.calcom,
+            engine: c.engine,
+            webhooks: c.webhooks,
+            reservations: c.reservations,
+            coverage: c.coverage,
+            sim: c.sim,
+            latency_ms: metrics::latency_table(&self.histograms),
+            gates,
+        }
     }
 }
 
@@ -341,16 +332,17 @@ mod tests {
     fn runs_add_up_exactly_and_round_trip_through_json() {
         let runs = [run(1, 3, &[100, 200]), run(2, 1, &[5000])];
         for r in &runs {
-            assert_eq!(&RunResult::from_json(&r.to_json()).unwrap(), r);
+            let line = serde_json::to_string(r).unwrap();
+            assert_eq!(&RunResult::parse(&line).unwrap(), r);
         }
         let agg = &aggregate(&runs)[&(0, "baseline".to_owned())];
-        let s = agg.summary("x", "baseline", &json!({}), &["calls == 6".into()]);
-        assert_eq!(s["outcomes"]["booked"], 4);
-        assert_eq!(s["calls"], 6);
-        assert_eq!(s["sim"]["simulated_seconds"], 3.0);
-        assert_eq!(s["race_failure_rate"], 2.0 / 6.0);
-        assert_eq!(s["latency_ms"]["start_booking"]["count"], 3);
-        assert_eq!(s["latency_ms"]["start_booking"]["max"], 5003);
-        assert_eq!(s["gates"][0]["pass"], true);
+        let s = agg.summary("x", "baseline", &IndexMap::new(), &["calls == 6".into()]);
+        assert_eq!(s.outcomes["booked"], 4);
+        assert_eq!(s.calls, 6);
+        assert_eq!(s.sim.simulated_seconds, 3.0);
+        assert_eq!(s.race_failure_rate, 2.0 / 6.0);
+        assert_eq!(s.latency_ms["start_booking"].count, 3);
+        assert_eq!(s.latency_ms["start_booking"].max, 5003);
+        assert!(s.gates[0].pass);
     }
 }

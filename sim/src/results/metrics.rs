@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
 
 use crate::scenario::Scenario;
 use crate::world::record::RunRecord;
@@ -12,16 +11,8 @@ use crate::world::record::is_check;
 /// Histograms by operation name.
 pub type Histograms = BTreeMap<String, Histogram<u64>>;
 
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LatencyStats {
-    pub count: u64,
-    pub p50: u64,
-    pub p90: u64,
-    pub p95: u64,
-    pub p99: u64,
-    pub max: u64,
-}
+/// Latency statistics of one operation (the reports' model: a summary and a sweep show them).
+pub use reports::model::LatencyStats;
 
 /// One latency: which operation, when it ended (ms since the scenario's start), how long.
 #[derive(Debug, Clone, PartialEq)]

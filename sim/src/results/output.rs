@@ -63,7 +63,6 @@ pub fn write_run(
     summary: &crate::Summary,
     record: &crate::world::record::RunRecord,
 ) -> Result<PathBuf, String> {
-    let summary = &summary.to_json();
     let failed = |e: std::io::Error| format!("{}: {e}", dir.display());
     write_with(dir, "history.jsonl", |w| {
         crate::history::write(scenario, record, w)
@@ -75,17 +74,19 @@ pub fn write_run(
     let intervals = || crate::results::metrics::intervals(&samples, width);
     let hlog = reports::interval_log::write(start_ms, width, intervals())?;
     write_atomically(dir, "latency.hlog", &hlog).map_err(failed)?;
-    let doc = reports::run::document(
-        summary,
-        &crate::results::metrics::histograms(&samples),
-        intervals(),
-        width,
-    );
+    let doc = summary.with_view(|view| {
+        reports::run::document(
+            view,
+            &crate::results::metrics::histograms(&samples),
+            intervals(),
+            width,
+        )
+    });
     write_report(dir, &doc).map_err(failed)?;
     write_atomically(
         dir,
         "summary.json",
-        &serde_json::to_string_pretty(summary).unwrap_or_default(),
+        &serde_json::to_string_pretty(&summary.to_json()).unwrap_or_default(),
     )
     .map_err(failed)
 }

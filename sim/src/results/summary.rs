@@ -200,22 +200,8 @@ fn expired_mid_call(scenario: &Scenario, run: &RunRecord) -> u64 {
         .count() as u64
 }
 
-/// Reservations by where they were held and how they ended.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Reservations {
-    pub local: BTreeMap<String, u64>,
-    pub calcom: BTreeMap<String, u64>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SimTime {
-    pub simulated_seconds: f64,
-    /// The run's wall time: outside the digest and the baselines.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wall_seconds: Option<f64>,
-}
+/// Reservations and simulated time are plain data the reports show too: their model.
+pub use reports::model::{Reservations, SimTime};
 
 /// One simulated second with activity: calls ending by outcome, Cal.com requests by answer.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -234,6 +220,46 @@ impl Summary {
     /// Reads a `summary.json` (or a baseline), refusing one that is not of this shape.
     pub fn from_json(value: Value) -> Result<Self, String> {
         serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+
+    /// What a run's report shows of the summary, lent to `f`.
+    pub fn with_view<T>(&self, f: impl FnOnce(&reports::model::RunView<'_>) -> T) -> T {
+        let violations: Vec<(&str, &str)> = self
+            .violations
+            .iter()
+            .map(|v| (v.kind.name(), v.detail.as_str()))
+            .collect();
+        let gates: Vec<(&str, Option<f64>, bool)> = self
+            .gates
+            .iter()
+            .map(|g| (g.gate.as_str(), g.value, g.pass))
+            .collect();
+        let timeseries: Vec<(u64, &BTreeMap<String, u64>)> =
+            self.timeseries.iter().map(|r| (r.t, &r.counts)).collect();
+        let calcom_blocks: Vec<(u64, u64)> = self
+            .calcom_blocks
+            .iter()
+            .map(|b| (b.from_ms, b.until_ms))
+            .collect();
+        f(&reports::model::RunView {
+            scenario: &self.scenario,
+            seed: self.seed,
+            policy: &self.policy,
+            calls: self.calls,
+            simulated_seconds: self.sim.simulated_seconds,
+            told_available: self.told_available,
+            race_failure_rate: self.race_failure_rate,
+            false_refusal_rate: self.false_refusal_rate,
+            outcomes: &self.outcomes,
+            outcome_errors: &self.outcome_errors,
+            invariants: &self.invariants,
+            violations: &violations,
+            latency_ms: &self.latency_ms,
+            gates: &gates,
+            timeseries: &timeseries,
+            calcom_blocks: &calcom_blocks,
+            digest: &self.digest,
+        })
     }
 
     /// Every gate the run could judge passes (one it could not observe is neither).
@@ -267,7 +293,11 @@ impl Summary {
     /// Why the run fails: the gates that failed, as written, and each violated invariant no
     /// gate names.
     pub fn failures(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.failing_gates().into_iter().map(str::to_owned).collect();
+        let mut out: Vec<String> = self
+            .failing_gates()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         out.extend(
             self.unexpected_violations()
                 .into_iter()
