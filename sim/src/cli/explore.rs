@@ -1,0 +1,64 @@
+//! Printing an exploration as it goes.
+
+use sim::explore::search::{Event, Search, SearchError};
+use simkit::say;
+
+use crate::cli::experiments::progress_bar;
+use crate::{BAD_INPUT, Failure, GATE_FAILED, RUN_FAILED};
+
+/// A search's refusal as the CLI's exit: bad input 2, a world that would not run again 1.
+pub(crate) fn refused(e: SearchError) -> Failure {
+    match e {
+        SearchError::Input(m) => Failure(BAD_INPUT, m),
+        SearchError::Run(m) => Failure(RUN_FAILED, m),
+    }
+}
+
+/// `explore --print`: the world of one seed, under the policy explore would run it with.
+pub(crate) fn print_world(search: &Search) -> Result<u8, Failure> {
+    print!("{}", search.world_file().map_err(refused)?);
+    Ok(0)
+}
+
+/// `explore`: the search, printed as it goes; exit 1 when a world showed a violation or did
+/// not run.
+pub(crate) fn explore(search: &Search) -> Result<u8, Failure> {
+    let policy = &search.policy;
+    let explored = search
+        .run(&progress_bar("explore"), &mut |event| match event {
+            Event::Ran(ran) => {
+                let (runs, found) = (ran.runs, &ran.exploration);
+                let elapsed = ran.elapsed.as_secs_f64();
+                say!(
+                    "explore: {runs} worlds under {policy} in {elapsed:.1} s on {} threads ({:.0} runs/s): {} found a violation",
+                    ran.jobs,
+                    runs as f64 / elapsed.max(1e-9),
+                    found.findings.len()
+                );
+                for (seed, e) in &found.broken {
+                    eprintln!("error: world {seed} did not run: {e}");
+                }
+                let reached: Vec<String> = found
+                    .coverage
+                    .iter()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(k, n)| format!("{k} {n}"))
+                    .collect();
+                say!("  reached: {}", reached.join(", "));
+                let never = found.never_reached();
+                if !never.is_empty() {
+                    say!("  never reached: {}", never.join(", "));
+                }
+            }
+            Event::Shrinking { kind, findings } => say!(
+                "  {kind}: {} world(s), first seed {}: {}",
+                findings.len(),
+                findings[0].seed,
+                findings[0].detail
+            ),
+            Event::Shrunk { file, .. } => say!("    shrunk to {}", file.display()),
+        })
+        .map_err(refused)?;
+    say!("  wrote {}", explored.report_file.display());
+    Ok(if explored.clean() { 0 } else { GATE_FAILED })
+}

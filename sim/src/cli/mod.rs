@@ -1,0 +1,7 @@
+//! The `bookingsim` binary's own modules, not part of the library: its arguments, and the
+//! printing of each subcommand's typed result.
+
+pub(crate) mod args;
+pub(crate) mod experiments;
+pub(crate) mod explore;
+pub(crate) mod runs;
