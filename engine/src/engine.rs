@@ -144,6 +144,9 @@ pub struct Engine {
     pub(crate) calcom_holds: Mutex<CalcomHolds>,
     /// How long each lock acquisition waited (ms), taken or not.
     lock_waits: Mutex<Vec<u64>>,
+    /// The Redis latency of lock renewals and fencing checks: a stream of its own, so that
+    /// switching fencing on does not shift the draws of every other Redis or database call.
+    lock_rng: Arc<Mutex<StreamRng>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -218,6 +221,7 @@ impl Engine {
             appointments: backends.appointments,
             reservations: backends.reservations,
             rng: Mutex::new(seed.stream("engine.infra")),
+            lock_rng: Arc::new(Mutex::new(seed.stream("engine.locks"))),
             lock_timeouts: Mutex::default(),
             compensations: Mutex::default(),
             reconciled: Mutex::default(),
@@ -396,9 +400,12 @@ impl Engine {
         let began = tokio::time::Instant::now();
         let mut guard = LockGuard {
             locks: self.locks.clone(),
-            tokens: Vec::with_capacity(locks.len()),
+            lease: Arc::default(),
             renewal: None,
         };
+        // With fencing the lease is renewed from the first lock on: the first stylist's lock
+        // must not lapse while the booking waits for the others.
+        let early_renewal = policy.lock_fencing;
         let mut result = Ok(());
         'locks: for (key, span) in locks {
             loop {
@@ -408,7 +415,10 @@ impl Engine {
                     .checked_add_signed(ttl)
                     .unwrap_or(DateTime::<Utc>::MAX_UTC);
                 if let Some(token) = self.locks.try_acquire(key, *span, now, until) {
-                    guard.tokens.push(token);
+                    lock(&guard.lease.tokens).push((token, key.clone()));
+                    if early_renewal && guard.renewal.is_none() {
+                        guard.renewal = self.renew(&guard.lease);
+                    }
                     break;
                 }
                 if now + TimeDelta::from_std(LOCK_POLL).unwrap_or_default() > deadline {
@@ -423,7 +433,9 @@ impl Engine {
         lock(&self.lock_waits).push(ms);
         match result {
             Ok(()) => {
-                guard.renewal = self.renew(&guard.tokens);
+                if guard.renewal.is_none() {
+                    guard.renewal = self.renew(&guard.lease);
+                }
                 Ok(guard)
             }
             Err(key) => {
@@ -433,37 +445,92 @@ impl Engine {
         }
     }
 
-    /// Extends `tokens` every third of the lock TTL for as long as the task lives (a lease,
-    /// as Redlock clients renew theirs): without it a booking that outlasts the TTL loses its
-    /// locks while its create is still in flight, and another booking for the same stylist
-    /// gets through. If the engine dies, renewal stops and the TTL frees the locks.
-    fn renew(&self, tokens: &[u64]) -> Option<tokio::task::AbortHandle> {
-        if tokens.is_empty() || !self.policy().lock_renewal {
+    /// Extends the lease's locks every third of the lock TTL for as long as the task lives
+    /// (a lease, as Redlock clients renew theirs): without it a booking that outlasts the TTL
+    /// loses its locks while its create is still in flight, and another booking for the same
+    /// stylist gets through. If the engine dies, renewal stops and the TTL frees the locks.
+    ///
+    /// With `lock_fencing` each renewal pays its Redis round trip (the extension lands when
+    /// Redis has it, not when it was sent) and a lock Redis no longer holds for this token
+    /// (lapsed, taken over) marks the lease lost: the booking learns it at its fence instead
+    /// of creating in Cal.com unguarded. Without it (the renewal as first written) renewals
+    /// are free and their answer ignored.
+    fn renew(&self, lease: &Arc<Lease>) -> Option<tokio::task::AbortHandle> {
+        if lock(&lease.tokens).is_empty() || !self.policy().lock_renewal {
             return None;
         }
         let ttl = self.policy().lock_ttl;
         let every = ttl / 3;
-        let (locks, clock) = (self.locks.clone(), self.clock.clone());
-        let tokens = tokens.to_vec();
+        let fencing = self.policy().lock_fencing;
+        let redis = self.policy().infra.redis.clone();
+        let (locks, clock, rng) = (
+            self.locks.clone(),
+            self.clock.clone(),
+            self.lock_rng.clone(),
+        );
+        let lease = lease.clone();
         let task = tokio::spawn(async move {
             let ttl = TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX);
             loop {
                 simkit::time::sleep(every).await;
+                if fencing {
+                    let wait = redis.sample(&mut *lock(&rng));
+                    if !wait.is_zero() {
+                        simkit::time::sleep(wait).await;
+                    }
+                }
                 let now = clock.now();
                 let until = now
                     .checked_add_signed(ttl)
                     .unwrap_or(DateTime::<Utc>::MAX_UTC);
-                for token in &tokens {
-                    locks.extend(*token, now, until);
+                let tokens = lock(&lease.tokens).clone();
+                for (token, key) in tokens {
+                    if !locks.extend(token, now, until) && fencing {
+                        lease.lose(&key);
+                    }
                 }
             }
         });
         Some(task.abort_handle())
     }
 
+    /// The fence before an irreversible step (a Cal.com create): with `lock_fencing`, one
+    /// Redis round trip that checks every fencing token of `lease` is still the holder of its
+    /// key and extends it by a full TTL (Redis: a Lua compare-and-`PEXPIRE`). `Err` names a
+    /// lock that was lost (lapsed or taken over, now or noticed by a renewal before): the
+    /// step must not run. Without fencing, or without locks, always `Ok`.
+    pub(crate) async fn fence(&self, lease: &Lease) -> Result<(), String> {
+        if !self.policy().lock_fencing {
+            return Ok(());
+        }
+        let tokens = lock(&lease.tokens).clone();
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        if let Some(key) = lease.lost() {
+            return Err(key);
+        }
+        let wait = self.policy().infra.redis.sample(&mut *lock(&self.lock_rng));
+        if !wait.is_zero() {
+            simkit::time::sleep(wait).await;
+        }
+        let ttl = TimeDelta::from_std(self.policy().lock_ttl).unwrap_or(TimeDelta::MAX);
+        let now = self.now();
+        let until = now
+            .checked_add_signed(ttl)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        for (token, key) in tokens {
+            if !self.locks.extend(token, now, until) {
+                lease.lose(&key);
+                return Err(key);
+            }
+        }
+        lease.lost().map_or(Ok(()), Err)
+    }
+
     /// Lets go of the locks `guard` holds (one Redis round trip).
     pub(crate) async fn release(&self, mut guard: LockGuard) {
-        if !guard.tokens.is_empty() {
+        if !lock(&guard.lease.tokens).is_empty() {
             self.redis().await;
             guard.release_now();
         }
@@ -510,20 +577,46 @@ impl Engine {
 /// until their TTL.
 pub(crate) struct LockGuard {
     locks: Arc<dyn LockService>,
-    tokens: Vec<u64>,
+    lease: Arc<Lease>,
     /// Keeps the locks from expiring while their holder still works (a Cal.com create can
     /// outlast the TTL: timeouts, retries, backoff). Ends with the guard.
     renewal: Option<tokio::task::AbortHandle>,
 }
 
 impl LockGuard {
+    /// The lease the work under these locks fences its irreversible steps with
+    /// ([`Engine::fence`]).
+    pub(crate) fn fence(&self) -> Arc<Lease> {
+        self.lease.clone()
+    }
+
     fn release_now(&mut self) {
         if let Some(renewal) = self.renewal.take() {
             renewal.abort();
         }
-        for token in self.tokens.drain(..) {
+        let tokens = std::mem::take(&mut *lock(&self.lease.tokens));
+        for (token, _) in tokens {
             self.locks.release(token);
         }
+    }
+}
+
+/// What one request's locks share with their renewal and their fence: the fencing token of
+/// each lock held, with its key, and the key of the first one found lost.
+#[derive(Default)]
+pub(crate) struct Lease {
+    tokens: Mutex<Vec<(u64, String)>>,
+    lost: Mutex<Option<String>>,
+}
+
+impl Lease {
+    /// The lock found lost first, if any.
+    pub(crate) fn lost(&self) -> Option<String> {
+        lock(&self.lost).clone()
+    }
+
+    fn lose(&self, key: &str) {
+        lock(&self.lost).get_or_insert_with(|| key.to_owned());
     }
 }
 

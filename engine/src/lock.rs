@@ -1,6 +1,30 @@
 //! The distributed-lock stand-in (the seeds' Redis `Cache::lock($key, 30)->block(10)`):
 //! named locks with an expiry, optionally over an interval so that a per-staff lock excludes
 //! only overlapping bookings.
+//!
+//! # Leases and fencing tokens
+//!
+//! The seed system's Laravel `Cache::lock($key, 30)` is Redis `SET key owner NX PX 30000`
+//! with a random owner string: the owner is only used so that `release()` (a Lua
+//! compare-and-delete) cannot free someone else's lock. Nothing renews it, and nothing tells
+//! the holder when its 30 s have run out: a holder paused longer than the TTL (a slow Redis,
+//! a long stall, a hung Cal.com create) carries on as if it still held the lock while the
+//! next booking for the same stylist has taken it, and both create in Cal.com. An owner
+//! string can only say "is this lock mine *now*"; it cannot order two holders.
+//!
+//! Here every acquisition hands out a **fencing token**, a number that only grows (per
+//! store, hence per key: a later holder of a key always has a larger token than an earlier
+//! one). The token is what the holder presents to renew ([`LockService::extend`], Redis
+//! `PEXPIRE` in a Lua script that first compares the stored token, so a lapsed holder is
+//! refused instead of resurrecting a lock someone else holds) and to release. Cal.com cannot
+//! check a fencing token on its create (a storage service that could would simply refuse the
+//! stale, smaller token), so the engine fences on its own side, as close to the create as it
+//! can: with `policy.lock_fencing` the lease is renewed from the first lock taken, each
+//! renewal pays its Redis round trip and a refused one marks the locks lost, and right before
+//! each create the holder checks-and-extends every token in one round trip; a booking whose
+//! tokens were superseded or lapsed never reaches the create (`Failure::LockLost`). The
+//! create is then sent holding a lease renewed a moment ago, kept alive while it runs, and
+//! `Policy::check_ranges` refuses TTLs a renewal cannot keep up with.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -11,7 +35,8 @@ pub type Span = (DateTime<Utc>, DateTime<Utc>);
 
 /// Where locks live (Redis in the seed system).
 pub trait LockService: Send + Sync {
-    /// Takes the lock if nothing unexpired conflicts; returns its token.
+    /// Takes the lock if nothing unexpired conflicts; returns its fencing token (larger than
+    /// every token handed out before).
     fn try_acquire(
         &self,
         key: &str,

@@ -157,6 +157,12 @@ pub struct Policy {
     /// Renew held locks every third of `lock_ttl` while the booking still works, so that a
     /// create outlasting the TTL (timeouts, retries, backoff) keeps its stylists locked.
     pub lock_renewal: bool,
+    /// Treat the lock as a lease with fencing (see [`crate::lock`]): renewal starts with the
+    /// first lock held, pays a Redis round trip like every other Redis call and checks its
+    /// answer (a renewal refused marks the locks lost); right before each Cal.com create the
+    /// holder checks (and extends) its fencing tokens in one round trip, and a booking whose
+    /// locks were lost is refused as such (`lock_lost`) instead of creating unguarded.
+    pub lock_fencing: bool,
     /// Layer 3: Fresh slots from Cal.com, bypassing the cache, right before booking.
     pub double_check: bool,
     /// Layer 4: Conflict check against the local store before calling Cal.com.
@@ -204,6 +210,10 @@ pub struct Policy {
     /// time up to 5 min, until it lands or the appointment's start has passed, instead of
     /// being given up (an appointment Cal.com never learns of).
     pub sync_retry_transient: bool,
+    /// The salon's channel (`POST /api/appointments`) refuses (409) an appointment whose slot
+    /// the local store or Cal.com's fresh listing already fills, instead of saving it and
+    /// leaving its sync to fail (an appointment Cal.com never learns of).
+    pub channel_conflict_check: bool,
     pub infra: Infrastructure,
     /// How far ahead callers may book; later dates are refused like any invalid date.
     #[serde(with = "humantime_serde")]
@@ -245,7 +255,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ),
     (
         "full",
-        "every fix that pays: per-stylist interval locks renewed while booking, lost creates reconciled, compensations retried until they land, recovery after a crash, overlap conflict check, both reservations, webhook invalidation, parallel segments (no double-check: with a Cal.com hold it only relabels a refusal and costs a Cal.com request)",
+        "every fix that pays: per-stylist interval locks renewed while booking and fenced before each create, lost creates reconciled, compensations retried until they land, recovery after a crash, overlap conflict check (the salon's channel too), both reservations, webhook invalidation, parallel segments (no double-check: with a Cal.com hold it only relabels a refusal and costs a Cal.com request)",
     ),
     ("no-lock", "broken on purpose: baseline without the lock"),
     (
@@ -263,6 +273,7 @@ impl Policy {
             lock_ttl: Duration::from_secs(30),
             lock_wait: Duration::from_secs(10),
             lock_renewal: false,
+            lock_fencing: false,
             double_check: false,
             pre_sync_check: ConflictCheck::ExactStart,
             retry: RetryPolicy::default(),
@@ -288,6 +299,7 @@ impl Policy {
                 Duration::from_secs(30),
             ),
             sync_retry_transient: false,
+            channel_conflict_check: false,
             infra: Infrastructure::default(),
             booking_horizon: Duration::from_secs(365 * 86_400),
         }
@@ -311,6 +323,8 @@ impl Policy {
                 p.segments = SegmentMode::Parallel;
                 p.lock = LockMode::StaffInterval;
                 p.lock_renewal = true;
+                p.lock_fencing = true;
+                p.channel_conflict_check = true;
                 p.reconcile_lost_creates = true;
                 p.recover_on_restart = true;
                 p.compensation_retries = 20;
@@ -354,6 +368,7 @@ impl Policy {
         }
         limits::duration("lock_ttl", self.lock_ttl, SECOND, HOUR)?;
         limits::duration("lock_wait", self.lock_wait, Duration::ZERO, 10 * MINUTE)?;
+        self.check_lock_lease()?;
         let r = &self.retry;
         limits::count("retry.max_retries", r.max_retries.into(), 0, 10)?;
         limits::duration("retry.delay", r.delay, Duration::ZERO, MINUTE)?;
@@ -401,6 +416,41 @@ impl Policy {
             DAY,
             10 * limits::YEAR,
         )
+    }
+
+    /// Lock values that cannot work together, naming both fields. A lock must outlive what
+    /// its holder does before it can even use it: the wait for the booking's other locks
+    /// (`lock_wait`: a first lock taken, the next ones waited for that long) and the Redis
+    /// round trips that take and renew it (`infra.redis`: a renewal sent every third of the
+    /// TTL must land before the TTL runs out, so the slowest round trip stays under two
+    /// thirds of it). A TTL shorter than either hands the stylist to the next booking while
+    /// the holder still works.
+    fn check_lock_lease(&self) -> limits::Checked {
+        if self.lock == LockMode::Off {
+            return Ok(());
+        }
+        if self.lock_ttl < self.lock_wait {
+            return Err(limits::OutOfRange::new(
+                "lock_ttl",
+                format!("\"{}\"", limits::show(self.lock_ttl)),
+                format!(
+                    "at least lock_wait (\"{}\"): a first lock must outlive the wait for the others",
+                    limits::show(self.lock_wait)
+                ),
+            ));
+        }
+        let redis = self.infra.redis.quantile(1.0);
+        if redis.saturating_mul(3) >= self.lock_ttl.saturating_mul(2) {
+            return Err(limits::OutOfRange::new(
+                "lock_ttl",
+                format!("\"{}\"", limits::show(self.lock_ttl)),
+                format!(
+                    "more than 1.5 x the slowest infra.redis round trip (\"{}\"): a renewal sent every third of the TTL must land before it runs out",
+                    limits::show(redis)
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The names of all presets, for error messages.
@@ -539,6 +589,26 @@ mod tests {
         let mut p = Policy::baseline();
         p.lock_ttl = Duration::from_secs(600_000_000 * 365 * 86_400);
         assert_eq!(p.check_ranges().unwrap_err().field, "lock_ttl");
+        let mut p = Policy::preset("full").unwrap();
+        p.lock_ttl = Duration::from_secs(5);
+        let err = p.check_ranges().unwrap_err().to_string();
+        assert!(
+            err.contains("lock_ttl") && err.contains("lock_wait"),
+            "{err}"
+        );
+        let mut p = Policy::preset("full").unwrap();
+        p.infra.redis = Distribution::uniform(Duration::from_secs(10), Duration::from_secs(21));
+        let err = p.check_ranges().unwrap_err().to_string();
+        assert!(
+            err.contains("lock_ttl") && err.contains("infra.redis"),
+            "{err}"
+        );
+        p.infra.redis = Distribution::uniform(Duration::from_secs(10), Duration::from_secs(12));
+        p.check_ranges().unwrap();
+        p.lock = LockMode::Off;
+        p.lock_ttl = Duration::from_secs(5);
+        p.check_ranges()
+            .expect("no lock, no lease to outlive anything");
         let mut p = Policy::baseline();
         p.infra.save_failure_probability = f64::NAN;
         assert!(

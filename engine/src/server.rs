@@ -17,6 +17,7 @@ use simkit::{SeedStreams, SimClock};
 
 use crate::booking::SlotRequest;
 use crate::engine::{Engine, EngineSettings};
+use crate::sync_job::ChannelRefusal;
 use crate::{retell, webhooks};
 
 pub fn router(engine: Arc<Engine>) -> Router {
@@ -102,9 +103,15 @@ async fn create_appointment(
             Json(json!({ "appointment_id": a.id, "sync_status": a.sync })),
         )
             .into_response(),
-        Err(message) => (
+        Err(ChannelRefusal::Invalid(message)) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(json!({ "error": message })),
+        )
+            .into_response(),
+        // The slot is filled: nothing saved, nothing to sync.
+        Err(ChannelRefusal::Conflict(message)) => (
+            StatusCode::CONFLICT,
+            Json(json!({ "error": "slot_taken", "message": message })),
         )
             .into_response(),
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::booking::{Resolved, SlotRequest};
 use crate::calcom::{CalcomBooking, CalcomError};
-use crate::engine::{Engine, RepairBackoff};
+use crate::engine::{Engine, Lease, RepairBackoff};
 use crate::policy::LockMode;
 use crate::store::{Appointment, AppointmentStatus, SyncStatus};
 
@@ -15,6 +15,8 @@ use crate::store::{Appointment, AppointmentStatus, SyncStatus};
 enum SyncError {
     /// A stylist's lock was still taken after the wait.
     Lock(String),
+    /// A stylist's lock was lost before a create (`lock_fencing`): nothing was sent unguarded.
+    LockLost(String),
     Calcom(CalcomError),
 }
 
@@ -23,7 +25,7 @@ impl SyncError {
     /// good (the slot taken, the request refused).
     fn transient(&self) -> bool {
         match self {
-            SyncError::Lock(_) => true,
+            SyncError::Lock(_) | SyncError::LockLost(_) => true,
             SyncError::Calcom(e) => e.is_transient(),
         }
     }
@@ -33,19 +35,67 @@ impl std::fmt::Display for SyncError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SyncError::Lock(key) => write!(f, "lock {key} still taken after the wait"),
+            SyncError::LockLost(key) => write!(f, "lock {key} lost before the create"),
             SyncError::Calcom(e) => write!(f, "{e}"),
         }
     }
 }
 
+/// Why the salon's channel refused an appointment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelRefusal {
+    /// The request itself is wrong (unknown service, bad date).
+    Invalid(String),
+    /// The slot is already filled (`channel_conflict_check`): where it was seen.
+    Conflict(String),
+}
+
+impl std::fmt::Display for ChannelRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChannelRefusal::Invalid(m) | ChannelRefusal::Conflict(m) => f.write_str(m),
+        }
+    }
+}
+
 impl Engine {
-    /// Saves an appointment made by another channel as `pending` and queues its sync.
+    /// Saves an appointment made by another channel as `pending` and queues its sync. With
+    /// `channel_conflict_check`, one whose slot is already filled is refused first: by an
+    /// active local appointment leaving none of the service's stylists free, or by Cal.com's
+    /// fresh listing no longer offering it (booked in the app, by a caller, by another
+    /// integration). Such an appointment could never sync: saved anyway, its sync fails and
+    /// it stays `Failed`, an appointment the salon believes in and Cal.com never learns of.
+    /// Cal.com out of reach is no conflict: the appointment is saved and the sync tries.
     pub async fn create_from_channel(
         self: &Arc<Self>,
         req: &SlotRequest,
-    ) -> Result<Appointment, String> {
-        let request = self.resolve(req)?;
+    ) -> Result<Appointment, ChannelRefusal> {
+        let request = self.resolve(req).map_err(ChannelRefusal::Invalid)?;
         self.database().await;
+        if self.policy().channel_conflict_check {
+            if self
+                .free_stylists("", &request, self.now(), false)
+                .is_empty()
+            {
+                return Err(ChannelRefusal::Conflict(format!(
+                    "{} at {} is already booked in the salon's calendar",
+                    request.service.name, request.local
+                )));
+            }
+            // The salon's desk does not wait out Cal.com's timeouts and retries: an answer
+            // within 5 s, or the appointment is taken and the sync finds out.
+            let listed = simkit::time::timeout(
+                std::time::Duration::from_secs(5),
+                self.segments_listed(&request, true),
+            )
+            .await;
+            if let Ok(Ok(false)) = listed {
+                return Err(ChannelRefusal::Conflict(format!(
+                    "{} at {} is no longer free in Cal.com",
+                    request.service.name, request.local
+                )));
+            }
+        }
         let appointment = self.appointments.insert(Appointment {
             id: 0,
             service_id: request.service.id,
@@ -96,7 +146,7 @@ impl Engine {
                         self.release(guard).await;
                         return;
                     }
-                    let pushed = self.push(id, &request).await;
+                    let pushed = self.push(id, &request, &guard.fence()).await;
                     if let Ok(booked) = &pushed {
                         self.database().await;
                         self.appointments.set_sync(
@@ -153,10 +203,21 @@ impl Engine {
             .collect()
     }
 
-    /// Books every staffed segment; on a failure cancels the booked ones (saga).
-    async fn push(&self, id: u64, r: &Resolved) -> Result<Vec<CalcomBooking>, SyncError> {
+    /// Books every staffed segment, each create fenced by the locks' `lease`; on a failure
+    /// cancels the booked ones (saga).
+    async fn push(
+        &self,
+        id: u64,
+        r: &Resolved,
+        lease: &Lease,
+    ) -> Result<Vec<CalcomBooking>, SyncError> {
         let mut done = Vec::new();
         for booking in self.sync_bookings(id, r) {
+            if let Err(key) = self.fence(lease).await {
+                self.compensate(&done, "Kompensation: Synchronisierung fehlgeschlagen")
+                    .await;
+                return Err(SyncError::LockLost(key));
+            }
             match self.create(&booking).await {
                 Ok(b) => done.push(b),
                 Err(e) => {

@@ -113,7 +113,7 @@ impl Engine {
     }
 
     /// Whether every staffed segment's start is a listed Cal.com slot of its event type.
-    pub(super) async fn segments_listed(
+    pub(crate) async fn segments_listed(
         &self,
         r: &Resolved,
         fresh: bool,

@@ -1,6 +1,6 @@
 //! Layer: compensation (the saga), undoing in Cal.com what a failed booking made there.
 
-use super::create::FailedCreate;
+use super::create::{CreateError, FailedCreate};
 use super::{BookOutcome, CreateKey, Failure, Refusal, Resolved};
 use crate::calcom::{CalcomBooking, CalcomError, NewBooking};
 use crate::engine::{Engine, lock};
@@ -8,7 +8,7 @@ use crate::engine::{Engine, lock};
 impl Engine {
     /// After a failed create: a partly booked compound service is undone, and what the
     /// lost answers may have made is undone once Cal.com can be asked; the caller hears the
-    /// slot is taken, or why the booking failed.
+    /// slot is taken, or why the booking failed (a lock lost before a create included).
     pub(super) async fn undo_failed_create(
         &self,
         request: Resolved,
@@ -22,6 +22,17 @@ impl Engine {
         self.compensate_answering(&booked, "Kompensation: Teilbuchung fehlgeschlagen")
             .await;
         self.defer_uncertain(uncertain);
+        let error = match error {
+            CreateError::Calcom(e) => e,
+            // Honest: the booking was not refused by the slot, its guard went away.
+            CreateError::LockLost(key) => {
+                return BookOutcome::Failed {
+                    request,
+                    failure: Failure::LockLost,
+                    detail: format!("lock {key} lost before the create; nothing was booked"),
+                };
+            }
+        };
         match error {
             CalcomError::SlotTaken(_) | CalcomError::Conflict => {
                 let refusal = Refusal {

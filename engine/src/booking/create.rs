@@ -6,13 +6,20 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{PlacedSegment, Resolved, SlotRequest};
 use crate::calcom::{CalcomBooking, CalcomError, NewBooking};
-use crate::engine::{Engine, lock};
+use crate::engine::{Engine, Lease, lock};
 use crate::policy::SegmentMode;
+
+/// Why a create failed: Cal.com refused (or did not answer), or the booking's locks were
+/// lost before it was sent (the fence: nothing was sent unguarded).
+pub(super) enum CreateError {
+    Calcom(CalcomError),
+    LockLost(String),
+}
 
 /// A create that failed: the first refusal, what Cal.com made before or beside it, and the
 /// creates whose answer was lost (Cal.com may have made them).
 pub(super) struct FailedCreate {
-    pub(super) error: CalcomError,
+    pub(super) error: CreateError,
     pub(super) booked: Vec<CalcomBooking>,
     pub(super) uncertain: Vec<NewBooking>,
 }
@@ -56,11 +63,13 @@ impl CreateKey {
 impl Engine {
     /// The create layer: every staffed segment of `request` booked in Cal.com for this
     /// call, one after the other (stopping at the first failure) or all at once, as the
-    /// policy says; the bookings in segment order, or what failed.
+    /// policy says; the bookings in segment order, or what failed. Each create is fenced
+    /// ([`Engine::fence`]): sent only while `lease` still holds the booking's locks.
     pub(super) async fn create_segments(
         &self,
         req: &SlotRequest,
         request: &Resolved,
+        lease: &Lease,
     ) -> Result<Vec<CalcomBooking>, FailedCreate> {
         let name = req.customer();
         let metadata = BTreeMap::from([
@@ -72,10 +81,15 @@ impl Engine {
         };
         let staffed: Vec<(PlacedSegment, u64)> =
             request.staffed().map(|(s, id)| (s.clone(), id)).collect();
+        let mut lost = None;
         let results: Vec<Result<CalcomBooking, CalcomError>> = match self.policy().segments {
             SegmentMode::Sequential => {
                 let mut results = Vec::new();
                 for (seg, id) in &staffed {
+                    if let Err(key) = self.fence(lease).await {
+                        lost = Some(key);
+                        break;
+                    }
                     let r = self.create(&new_booking(*id, seg.start)).await;
                     let failed = r.is_err();
                     results.push(r);
@@ -86,6 +100,13 @@ impl Engine {
                 results
             }
             SegmentMode::Parallel => {
+                if let Err(key) = self.fence(lease).await {
+                    return Err(FailedCreate {
+                        error: CreateError::LockLost(key),
+                        booked: Vec::new(),
+                        uncertain: Vec::new(),
+                    });
+                }
                 let calls = staffed.iter().map(|(seg, id)| {
                     let b = new_booking(*id, seg.start);
                     async move { self.create(&b).await }
@@ -101,9 +122,14 @@ impl Engine {
             .collect();
         let (booked, errors): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
         let booked: Vec<CalcomBooking> = booked.into_iter().map(Result::unwrap).collect();
-        match errors.into_iter().next() {
-            Some(Err(error)) => Err(FailedCreate {
-                error,
+        match (errors.into_iter().next(), lost) {
+            (Some(Err(error)), _) => Err(FailedCreate {
+                error: CreateError::Calcom(error),
+                booked,
+                uncertain,
+            }),
+            (_, Some(key)) => Err(FailedCreate {
+                error: CreateError::LockLost(key),
                 booked,
                 uncertain,
             }),

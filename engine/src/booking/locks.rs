@@ -1,22 +1,24 @@
 //! Layer: the booking lock, the keys a booking takes and the booking run under them.
 
 use super::{BookOutcome, Failure, Resolved};
-use crate::engine::Engine;
+use crate::engine::{Engine, Lease};
 use crate::lock::Span;
 use crate::policy::LockMode;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 impl Engine {
     /// The lock layer: takes the locks the policy asks for `request` ([`Self::locks_for`],
-    /// all of them, in order), runs `book` under them and lets them go. `Err` is the
-    /// answer when a lock stays taken past the wait: then `book` never runs.
+    /// all of them, in order), runs `book` under them (with their lease, which `book` fences
+    /// its creates with: [`Engine::fence`]) and lets them go. `Err` is the answer when a lock
+    /// stays taken past the wait: then `book` never runs.
     pub(super) async fn under_lock<F, B>(
         &self,
         request: Resolved,
         book: F,
     ) -> Result<BookOutcome, BookOutcome>
     where
-        F: FnOnce(Resolved) -> B,
+        F: FnOnce(Resolved, Arc<Lease>) -> B,
         B: Future<Output = BookOutcome>,
     {
         let guard = match self.acquire_all(&self.locks_for(&request)).await {
@@ -29,7 +31,7 @@ impl Engine {
                 });
             }
         };
-        let outcome = book(request).await;
+        let outcome = book(request, guard.fence()).await;
         self.release(guard).await;
         Ok(outcome)
     }

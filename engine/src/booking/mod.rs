@@ -27,6 +27,8 @@ mod cancel;
 
 use std::sync::Arc;
 
+use crate::engine::Lease;
+
 use chrono::{DateTime, Utc};
 
 use crate::engine::{Engine, lock};
@@ -64,7 +66,9 @@ impl Engine {
         }
         // Layer: the lock (`locks`). Timed out, nothing else runs.
         let outcome = match self
-            .under_lock(request, |request| self.book_locked(req, request))
+            .under_lock(request, |request, lease| {
+                self.book_locked(req, request, lease)
+            })
             .await
         {
             Ok(outcome) => outcome,
@@ -84,7 +88,12 @@ impl Engine {
     /// answers "go on" or refuses the slot as taken; the create books in Cal.com; what
     /// fails after it is compensated. A new protection layer goes into this list where
     /// its check belongs.
-    async fn book_locked(&self, req: &SlotRequest, request: Resolved) -> BookOutcome {
+    async fn book_locked(
+        &self,
+        req: &SlotRequest,
+        request: Resolved,
+        lease: Arc<Lease>,
+    ) -> BookOutcome {
         let now = self.now();
         // Layer: local reservation (`reservation`): other callers' holds.
         if let Err(refusal) = self.local_reservation_check(req, &request, now).await {
@@ -98,8 +107,9 @@ impl Engine {
         if let Err(refusal) = self.pre_sync_check(req, &request, now).await {
             return self.taken(request, refusal).await;
         }
-        // Layer: create (`create`): Cal.com, segment by segment or all at once.
-        let booked = match self.create_segments(req, &request).await {
+        // Layer: create (`create`): Cal.com, segment by segment or all at once, each create
+        // fenced: sent only while the booking still holds its locks (`lock_fencing`).
+        let booked = match self.create_segments(req, &request, &lease).await {
             Ok(booked) => booked,
             // Layer: compensation (`compensation`): what a failed create made is undone.
             Err(failed) => return self.undo_failed_create(request, failed).await,

@@ -14,6 +14,9 @@ pub enum Failure {
     RateLimited,
     CalcomRejected,
     LockTimeout,
+    /// The booking's locks lapsed or were taken over before its create (`lock_fencing`):
+    /// nothing was created unguarded, and nothing is said about the slot.
+    LockLost,
     PostSyncRejected,
     /// The local save failed after Cal.com booked.
     StoreFailed,
@@ -27,6 +30,7 @@ impl Failure {
             Failure::RateLimited => "rate_limited",
             Failure::CalcomRejected => "calcom_rejected",
             Failure::LockTimeout => "lock_timeout",
+            Failure::LockLost => "lock_lost",
             Failure::PostSyncRejected => "post_sync_rejected",
             Failure::StoreFailed => "store_failed",
         }

@@ -30,7 +30,7 @@ pub struct Mutant {
 }
 
 /// Every layer of `full` switched off alone, and the broken presets.
-pub const MUTANTS: [Mutant; 18] = [
+pub const MUTANTS: [Mutant; 20] = [
     Mutant {
         name: "cache off",
         mutation: Mutation::Layer(|p| p.cache_ttl = None),
@@ -42,6 +42,10 @@ pub const MUTANTS: [Mutant; 18] = [
     Mutant {
         name: "lock renewal off",
         mutation: Mutation::Layer(|p| p.lock_renewal = false),
+    },
+    Mutant {
+        name: "lock fencing off",
+        mutation: Mutation::Layer(|p| p.lock_fencing = false),
     },
     Mutant {
         name: "double-check off",
@@ -77,6 +81,10 @@ pub const MUTANTS: [Mutant; 18] = [
     Mutant {
         name: "sync retries off",
         mutation: Mutation::Layer(|p| p.sync_retry_transient = false),
+    },
+    Mutant {
+        name: "channel conflict check off",
+        mutation: Mutation::Layer(|p| p.channel_conflict_check = false),
     },
     Mutant {
         name: "saga compensation off",
