@@ -193,6 +193,8 @@ enum Command {
     },
     /// List the policy presets.
     Policies,
+    /// Print the scenario format as JSON Schema (docs/scenario.schema.json), for editors.
+    Schema,
 }
 
 /// What comparisons and sweeps share.
@@ -290,6 +292,13 @@ fn main() -> ExitCode {
             for (name, description) in booking_engine::policy::PRESETS {
                 say!("{name:<22} {description}");
             }
+            ExitCode::SUCCESS
+        }
+        Command::Schema => {
+            use std::io::Write as _;
+            let text = sim::scenario::schema::scenario_schema_text();
+            // A closed pipe (`| head`) is not an error.
+            let _ = std::io::stdout().write_all(text.as_bytes());
             ExitCode::SUCCESS
         }
         Command::Validate { files } => {
