@@ -3,10 +3,11 @@
 //! world, so `booking-engine serve` and `mock-calcom serve` work together without a file.
 
 use chrono_tz::Tz;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use simkit::limits;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Catalog {
     #[serde(default = "company")]
@@ -14,6 +15,7 @@ pub struct Catalog {
     #[serde(default = "company")]
     pub branch_id: u64,
     #[serde(default = "berlin")]
+    #[schemars(with = "simkit::schema::TimeZone")]
     pub time_zone: Tz,
     pub services: Vec<Service>,
 }
@@ -27,7 +29,7 @@ fn berlin() -> Tz {
 }
 
 /// A service callers ask for by name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
     pub id: u64,
@@ -42,7 +44,7 @@ pub struct Service {
 }
 
 /// One phase of a service: staffed (booked as a Cal.com event type) or a processing gap.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Segment {
     pub name: String,

@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use simkit::{Distribution, limits};
 
 /// How the booking lock is keyed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LockMode {
     /// No lock.
@@ -21,7 +22,7 @@ pub enum LockMode {
 }
 
 /// How the pre-sync conflict check looks for a clash in the local store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictCheck {
     Off,
@@ -32,7 +33,7 @@ pub enum ConflictCheck {
 }
 
 /// How a compound service's staffed segments are booked in Cal.com.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SegmentMode {
     Sequential,
@@ -40,17 +41,19 @@ pub enum SegmentMode {
 }
 
 /// Retries of the Cal.com client.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryPolicy {
     /// Retries after the first attempt on a server error or a broken connection.
     pub max_retries: u32,
     /// Wait before each of those retries.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub delay: Duration,
     /// Waits before retrying a 409 or 429, one per retry (the seeds: 2 s, 4 s, 8 s). Empty:
     /// 409 and 429 are not retried.
     #[serde(with = "duration_list")]
+    #[schemars(with = "Vec<simkit::schema::HumanDuration>")]
     pub conflict_backoff: Vec<Duration>,
     /// Each wait is stretched by a random factor in `[1, 1 + jitter]` (seeded).
     pub jitter: f64,
@@ -75,12 +78,14 @@ impl Default for RetryPolicy {
 }
 
 /// Cal.com client timeouts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientTimeouts {
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub connect: Duration,
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub total: Duration,
 }
 
@@ -94,7 +99,7 @@ impl Default for ClientTimeouts {
 }
 
 /// A `cal-api-version` the engine can send on `/v2/bookings`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum BookingsVersion {
     #[serde(rename = "2024-08-13")]
     V2024_08_13,
@@ -114,7 +119,7 @@ impl BookingsVersion {
 
 /// The engine's own infrastructure: latency (the seeds: Redis 1-5 ms, DB 5-30 ms), so that
 /// lock waits and database time show in the histograms, and injected save failures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Infrastructure {
     pub redis: Distribution,
@@ -141,18 +146,21 @@ impl Default for Infrastructure {
 }
 
 /// The booking path, layer by layer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Policy {
     /// Layer 1: Availability cache keyed by event type + week (+ staff); `None` (`"off"`):
     /// no cache.
     #[serde(with = "off_or_duration")]
+    #[schemars(with = "Option<simkit::schema::OffOrDuration>")]
     pub cache_ttl: Option<Duration>,
     /// Layer 2: The booking lock and how long it is held at most and waited for.
     pub lock: LockMode,
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub lock_ttl: Duration,
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub lock_wait: Duration,
     /// Renew held locks every third of `lock_ttl` while the booking still works, so that a
     /// create outlasting the TTL (timeouts, retries, backoff) keeps its stylists locked.
@@ -176,6 +184,7 @@ pub struct Policy {
     /// Layer 6: Post-sync validation of Cal.com's answer: time mismatch, freshness, call id.
     pub post_sync_validation: bool,
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub freshness: Duration,
     /// Layer 7: Cancel the Cal.com booking when the local save fails (saga compensation).
     pub saga_compensation: bool,
@@ -191,10 +200,12 @@ pub struct Policy {
     /// Layer 8: Local optimistic reservation made at `check_availability`; `None` (`"off"`):
     /// off.
     #[serde(with = "off_or_duration")]
+    #[schemars(with = "Option<simkit::schema::OffOrDuration>")]
     pub local_reservation_ttl: Option<Duration>,
     /// Layer 9: Cal.com reservation (`POST /v2/slots/reservations`) held during the conversation,
     /// in minutes; `None` (`"off"`): off.
     #[serde(with = "off_or_minutes")]
+    #[schemars(with = "Option<simkit::schema::OffOrMinutes>")]
     pub calcom_reservation_minutes: Option<u32>,
     /// Layer 10: Invalidate the availability cache on Cal.com webhooks.
     pub webhook_invalidation: bool,
@@ -217,6 +228,7 @@ pub struct Policy {
     pub infra: Infrastructure,
     /// How far ahead callers may book; later dates are refused like any invalid date.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub booking_horizon: Duration,
 }
 

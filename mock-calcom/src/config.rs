@@ -11,13 +11,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, NaiveTime, Weekday};
 use chrono_tz::Tz;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use simkit::limits;
 
 use simkit::Distribution;
 
 /// Everything the mock is and does.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MockConfig {
     /// Keys, rate limit, body limit, id numbering.
@@ -303,7 +304,7 @@ pub const MAX_SUBSCRIPTIONS: usize = 100;
 pub const DEMO_TOML: &str = include_str!("demo.toml");
 
 /// Authentication, rate limiting and request limits.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
     /// Accepted API keys. Empty: any key that starts with `cal_` is accepted.
@@ -327,14 +328,16 @@ impl Default for ApiConfig {
 }
 
 /// Cal.com's throttler: `limit` requests per `window` per key, then the key is blocked.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
     pub enabled: bool,
     pub limit: u32,
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub window: Duration,
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub block: Duration,
 }
 
@@ -350,7 +353,9 @@ impl Default for RateLimitConfig {
 }
 
 /// The API operations the mock distinguishes for latency, faults and statistics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Endpoint {
     /// `GET /v2/slots` and legacy `GET /v2/slots/available`.
@@ -404,7 +409,7 @@ impl Endpoint {
 /// Per-endpoint answer latency. Without a `[latency]` table the seeds' measurements apply
 /// (see `Default`); a `[latency]` table replaces them: endpoints it does not name take its
 /// `default` (itself p50 150 / p90 300 / p99 600 ms unless given).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyConfig {
     #[serde(default = "small_operation")]
@@ -492,7 +497,7 @@ impl LatencyConfig {
 
 /// Eventual consistency of slot listings: a listing reflects bookings and reservations as
 /// they were `slots_lag` ago, drawn per request. Booking creation always sees the truth.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsistencyConfig {
     pub slots_lag: Distribution,
@@ -514,7 +519,7 @@ impl Default for ConsistencyConfig {
 }
 
 /// Which requests a fault rule applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EndpointSelector {
     Any,
@@ -548,7 +553,7 @@ impl EndpointSelector {
 /// type instead of creating one: the idempotency collision the seeds feared ("a retry returns
 /// an existing booking"), which post-sync validation exists to catch. Real Cal.com answers
 /// such a collision with 409 (see the reference); this fault is there to test the guard.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "FaultRuleSpec", into = "FaultRuleSpec")]
 pub struct FaultRule {
     pub endpoint: EndpointSelector,
@@ -576,34 +581,47 @@ pub enum FaultAction {
     Replay,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct FaultRuleSpec {
+    /// The endpoint whose requests fail, or `"any"`.
     endpoint: EndpointSelector,
+    /// From this offset from the mock's start (default: its start).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     from: Duration,
+    /// Up to this offset (default: for ever).
     #[serde(
         default,
         with = "humantime_serde::option",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(with = "Option<simkit::schema::HumanDuration>")]
     until: Option<Duration>,
+    /// Chance that a matching request fails (default: 1).
     #[serde(default = "one")]
     probability: f64,
+    /// `"status"` (answer `status`), `"hang"` (answer nothing for `hang_for`, then 504),
+    /// `"reset"` (drop the connection) or `"replay"` (create_booking only: answer with an
+    /// existing booking).
     kind: FaultKind,
+    /// With kind = "status": 400 (with `message`), 429, 500, 502, 503 or 504.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     status: Option<u16>,
+    /// With status 400: the error message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     message: Option<String>,
+    /// With kind = "hang": how long (default: 10 min).
     #[serde(
         default,
         with = "humantime_serde::option",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(with = "Option<simkit::schema::HumanDuration>")]
     hang_for: Option<Duration>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 enum FaultKind {
     Status,
@@ -694,7 +712,7 @@ impl From<FaultRule> for FaultRuleSpec {
 }
 
 /// Webhook delivery: Cal.com's sender does not retry, so a lost webhook stays lost.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebhookConfig {
     /// From the booking change to the POST to each subscriber.
@@ -709,6 +727,7 @@ pub struct WebhookConfig {
     pub late_delay: Distribution,
     /// How long the sender waits for a subscriber's answer.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub timeout: Duration,
     /// Value of the `X-Cal-Webhook-Version` header.
     pub version: String,
@@ -734,7 +753,7 @@ impl Default for WebhookConfig {
 }
 
 /// A webhook subscription given in the configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionConfig {
     pub subscriber_url: String,
@@ -752,14 +771,16 @@ fn yes() -> bool {
 /// Bookings made by other channels (staff in the Cal.com app, another integration) at
 /// random: a Poisson process of `rate_per_hour`, each taking a random free slot of one of
 /// `event_types` (all when empty) starting between `lead` and `horizon` from now.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExternalConfig {
     pub rate_per_hour: f64,
     pub event_types: Vec<u64>,
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub lead: Duration,
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub horizon: Duration,
 }
 
@@ -775,7 +796,7 @@ impl Default for ExternalConfig {
 }
 
 /// A staff member: a Cal.com user with weekly working hours in a time zone.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostConfig {
     pub id: u64,
@@ -788,6 +809,7 @@ pub struct HostConfig {
     pub username: Option<String>,
     /// IANA time zone of the working hours.
     #[serde(default = "berlin")]
+    #[schemars(with = "simkit::schema::TimeZone")]
     pub time_zone: Tz,
     pub working_hours: WeeklyHours,
 }
@@ -816,7 +838,7 @@ impl HostConfig {
 
 /// Working hours per weekday as `"HH:MM-HH:MM"` ranges; `weekdays` applies to Monday to
 /// Friday unless a day is given on its own.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WeeklyHours {
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -859,8 +881,9 @@ impl WeeklyHours {
 }
 
 /// A local time range within one day, written `"09:00-18:00"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "String", into = "String")]
+#[schemars(extend("pattern" = r"^\s*[0-9]{1,2}:[0-9]{2}\s*-\s*[0-9]{1,2}:[0-9]{2}\s*$"))]
 pub struct TimeRange {
     pub start: NaiveTime,
     pub end: NaiveTime,
@@ -888,7 +911,7 @@ impl From<TimeRange> for String {
 }
 
 /// A bookable service (a Cal.com event type).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventTypeConfig {
     pub id: u64,
@@ -905,6 +928,7 @@ pub struct EventTypeConfig {
     pub slot_interval_minutes: Option<u32>,
     /// Slots starting sooner than this from now are not offered and cannot be booked.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub minimum_notice: Duration,
     /// Host ids, in the order a free host is picked (round robin by first free).
     pub hosts: Vec<u64>,
@@ -917,7 +941,7 @@ fn in_person() -> String {
 }
 
 /// A booking present at start.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InitialBooking {
     pub event_type: u64,

@@ -45,6 +45,13 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Schema => {
+            use std::io::Write as _;
+            let text = sim::scenario::schema::scenario_schema_text();
+            // A closed pipe (`| head`) is not an error.
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            ExitCode::SUCCESS
+        }
         Command::Validate { files } => {
             let mut ok = true;
             for f in files {

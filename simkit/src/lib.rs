@@ -22,6 +22,7 @@ pub mod clock;
 pub mod distribution;
 pub mod ids;
 pub mod limits;
+pub mod schema;
 pub mod seed;
 pub mod time;
 pub mod transport;

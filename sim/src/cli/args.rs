@@ -182,6 +182,8 @@ pub(crate) enum Command {
     },
     /// List the policy presets.
     Policies,
+    /// Print the scenario format as JSON Schema (docs/scenario.schema.json), for editors.
+    Schema,
 }
 
 /// What comparisons and sweeps share.

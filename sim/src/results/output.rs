@@ -25,7 +25,11 @@ pub fn write_with(
 ) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp"));
+    // A temporary name of this writer's own: two runs writing the same folder at once
+    // (two shells, a doc test's parallel cases) each rename a whole file, the last one wins.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
     let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
     fill(&mut w)?;
     let f = w.into_inner().map_err(|e| e.into_error())?;
@@ -89,4 +93,26 @@ pub fn write_run(
         &serde_json::to_string_pretty(&summary.to_json()).unwrap_or_default(),
     )
     .map_err(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writers_of_one_file_at_once_each_write_it_whole() {
+        let dir = std::env::temp_dir().join(format!("bookingsim-output-{}", std::process::id()));
+        let texts: Vec<String> = (0..8).map(|i| format!("{i}\n").repeat(10_000)).collect();
+        std::thread::scope(|s| {
+            for text in &texts {
+                let dir = &dir;
+                s.spawn(move || write_atomically(dir, "summary.json", text).unwrap());
+            }
+        });
+        let written = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+        assert!(texts.contains(&written), "a file mixed of several writers");
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(left.len(), 1, "temporary files left behind");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -8,6 +8,7 @@ use booking_engine::catalog::Catalog;
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use mock_calcom::MockConfig;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 use simkit::Distribution;
@@ -16,7 +17,7 @@ use simkit::limits::DAY;
 use crate::scenario::space::Space;
 
 /// A scenario as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     pub name: String,
@@ -27,15 +28,19 @@ pub struct Scenario {
     /// Local wall-clock time the simulation starts at (in `time_zone`).
     pub start: NaiveDateTime,
     #[serde(default = "berlin")]
+    #[schemars(with = "simkit::schema::TimeZone")]
     pub time_zone: Tz,
     /// How long workloads run (arrivals stop after it).
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub duration: Duration,
     /// Extra simulated time after the workloads for webhooks, syncs and reservations to settle.
     #[serde(default = "default_settle", with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub settle: Duration,
     /// turmoil's tick: messages between hosts are delivered on tick boundaries.
     #[serde(default = "default_tick", with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub tick: Duration,
     #[serde(default)]
     pub policy: PolicySpec,
@@ -91,7 +96,8 @@ fn default_tick() -> Duration {
     Duration::from_millis(10)
 }
 
-/// `[policy]`: a preset and overrides of any `Policy` field.
+/// `[policy]`: a preset and overrides of any `Policy` field (its schema: [`PolicySpec`]'s
+/// `JsonSchema`, the preset's name and `Policy`'s fields, each optional).
 #[derive(Debug, Clone, Deserialize)]
 pub struct PolicySpec {
     #[serde(default = "baseline")]
@@ -104,6 +110,67 @@ fn baseline() -> String {
     "baseline".into()
 }
 
+impl schemars::JsonSchema for PolicySpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PolicySpec".into()
+    }
+
+    /// A preset's name and any of `Policy`'s fields. Their defaults are the preset's values,
+    /// so the schema gives none (the descriptions and `bookingsim policies` tell them).
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let policy = <Policy as schemars::JsonSchema>::json_schema(generator);
+        let mut properties = serde_json::Map::new();
+        let presets: Vec<&str> = booking_engine::policy::PRESETS
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        let listed: Vec<String> = booking_engine::policy::PRESETS
+            .iter()
+            .map(|(n, d)| format!("{n}: {d}"))
+            .collect();
+        properties.insert(
+            "preset".into(),
+            serde_json::json!({
+                "description": format!("The policy the overrides start from.\n{}", listed.join("\n")),
+                "type": "string",
+                "enum": presets,
+                "default": "baseline",
+            }),
+        );
+        for (key, mut field) in policy
+            .get("properties")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+        {
+            if let Some(field) = field.as_object_mut() {
+                field.remove("default");
+            }
+            properties.insert(key, field);
+        }
+        // The sub-tables merge field by field into the preset's: their defaults are the
+        // preset's too.
+        for name in ["RetryPolicy", "ClientTimeouts", "Infrastructure"] {
+            if let Some(fields) = generator
+                .definitions_mut()
+                .get_mut(name)
+                .and_then(|d| d.get_mut("properties"))
+                .and_then(Value::as_object_mut)
+            {
+                for field in fields.values_mut().filter_map(Value::as_object_mut) {
+                    field.remove("default");
+                }
+            }
+        }
+        schemars::json_schema!({
+            "description": "`[policy]`: a preset and overrides of any of its fields (unnamed fields keep the preset's values; `retry`, `timeouts` and `infra` merge field by field).",
+            "type": "object",
+            "properties": properties,
+            "additionalProperties": false,
+        })
+    }
+}
+
 impl Default for PolicySpec {
     fn default() -> Self {
         Self {
@@ -114,12 +181,14 @@ impl Default for PolicySpec {
 }
 
 /// Link latency between the hosts (the engine to Cal.com is an internet hop).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LinkLatency {
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub min_latency: Duration,
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub max_latency: Duration,
 }
 
@@ -133,10 +202,11 @@ impl Default for LinkLatency {
 }
 
 /// How Retell calls the engine: its tool timeout and its retries of a failed call.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Retell {
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub timeout: Duration,
     pub retries: u32,
 }
@@ -152,37 +222,43 @@ impl Default for Retell {
 
 /// An incident replayed step by step: a call starting at `start` with function calls at
 /// offsets from the call's start.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptedCall {
     pub id: String,
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub start: Duration,
     pub steps: Vec<Step>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub at: Duration,
     pub function: String,
     #[serde(default)]
+    #[schemars(with = "simkit::schema::AnyTable")]
     pub args: toml::Table,
 }
 
 /// Direct function calls at a fixed rate (the seeds' "50 req/s at one slot for 10 s").
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Storm {
     pub function: String,
     /// Calls per second.
     pub rate: f64,
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub from: Duration,
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub duration: Duration,
     #[serde(default)]
+    #[schemars(with = "simkit::schema::AnyTable")]
     pub args: toml::Table,
     /// Local times the calls cycle through (`datetime` argument); empty: `args` as given.
     #[serde(default)]
@@ -190,13 +266,15 @@ pub struct Storm {
 }
 
 /// Voice calls arriving by a process, each a check, a conversation, then a booking.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Journeys {
     pub arrivals: Arrivals,
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub from: Duration,
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub duration: Duration,
     pub service: String,
     /// Local times callers ask for, e.g. `2025-11-25T12:00`.
@@ -213,13 +291,14 @@ pub struct Journeys {
 }
 
 /// `{ days = ["2025-11-24", "2025-11-25"], from = "09:00", to = "17:30", every = "30m" }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlotGrid {
     pub days: Vec<chrono::NaiveDate>,
     pub from: String,
     pub to: String,
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub every: Duration,
 }
 
@@ -254,7 +333,7 @@ impl Journeys {
 /// `{ kind = "ramp", phases = [{ duration = "1m", rate = 1, ramp_to = 20 }, { duration = "5m", rate = 20 }] }`
 /// (evenly spaced at a rate that moves linearly from `rate` to `ramp_to`; the phases replace
 /// the workload's `duration`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
 pub enum Arrivals {
     Constant { rate: f64 },
@@ -263,10 +342,11 @@ pub enum Arrivals {
 }
 
 /// One phase of a ramp.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Phase {
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub duration: Duration,
     pub rate: f64,
     pub ramp_to: Option<f64>,
@@ -279,7 +359,7 @@ pub struct Phase {
 /// name (4.9 s): 21.5 s in the median, #741's gap (a call whose name was understood). The
 /// name is re-asked in 40 % of calls (+10-20 s, seed 001), which puts the median over all
 /// calls near 26 s. The check itself comes 15-30 s into the call.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Conversation {
     pub until_check: Distribution,
@@ -334,10 +414,11 @@ impl Default for Conversation {
 }
 
 /// A booking made behind the engine's back (staff in the Cal.com app) at `at`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StaffBooking {
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub at: Duration,
     pub event_type: u64,
     /// With its offset, e.g. `2025-11-25T12:00:00+01:00`.
@@ -347,10 +428,11 @@ pub struct StaffBooking {
 }
 
 /// An appointment entered in the salon's own system at `at`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelAppointment {
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub at: Duration,
     pub service: String,
     /// Local time, e.g. `2025-11-25T12:00`.
@@ -366,35 +448,40 @@ fn staff() -> String {
 /// A fault injected into the world at `at` (from the simulation's start). Cal.com's own
 /// misbehaviour (outages, error windows, 429 bursts, lost webhooks) is `[[calcom.faults]]`
 /// and `[calcom.webhooks]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
 pub enum Fault {
     /// The engine process dies (in-flight requests are lost) and restarts `restart_after`
     /// later on the same Redis and database.
     EngineCrash {
         #[serde(with = "humantime_serde")]
+        #[schemars(with = "simkit::schema::HumanDuration")]
         at: Duration,
         #[serde(with = "humantime_serde")]
+        #[schemars(with = "simkit::schema::HumanDuration")]
         restart_after: Duration,
     },
     /// The network between the engine and Cal.com is cut for `duration`.
     Partition {
         #[serde(with = "humantime_serde")]
+        #[schemars(with = "simkit::schema::HumanDuration")]
         at: Duration,
         #[serde(with = "humantime_serde")]
+        #[schemars(with = "simkit::schema::HumanDuration")]
         duration: Duration,
     },
 }
 
 /// `[limits]`: how much work a scenario may plan before it is refused as absurd (a typo in a
 /// rate or a duration, not a load test). Raise them on purpose for a bigger run.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Calls the workloads may plan (scripted, storms and journeys together).
     pub max_calls: u64,
     /// Simulated time a run may take: workloads, the last call's steps and the settle time.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
     pub max_simulated: Duration,
 }
 

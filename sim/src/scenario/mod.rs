@@ -4,6 +4,7 @@
 pub mod format;
 pub mod gates;
 pub mod overrides;
+pub mod schema;
 pub mod space;
 pub mod validate;
 
