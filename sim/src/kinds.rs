@@ -41,11 +41,11 @@ named! {
     pub enum Outcome {
         Booked = "booked",
         /// Told available, then refused because the slot really was taken: no qualified
-        /// stylist was free in Cal.com at the instant of the refusal. The race the seeds are
+        /// stylist was free in Cal.com at the instant of the refusal. The race the incident analyses are
         /// about.
         RaceLost = "race_lost",
         /// Told available, then refused ("vergeben") while a qualified stylist was free in
-        /// Cal.com: the seeds' exact-start check, a caller tripping over its own hold, a lock
+        /// Cal.com: the incident analyses' exact-start check, a caller tripping over its own hold, a lock
         /// that timed out. Not a race: a false refusal.
         RefusedFree = "refused_free",
         /// Told available, then the booking hit Cal.com's rate limit (429).

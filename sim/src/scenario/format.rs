@@ -244,7 +244,7 @@ pub struct Step {
     pub args: toml::Table,
 }
 
-/// Direct function calls at a fixed rate (the seeds' "50 req/s at one slot for 10 s").
+/// Direct function calls at a fixed rate (the incident analyses' "50 req/s at one slot for 10 s").
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Storm {
@@ -352,10 +352,10 @@ pub struct Phase {
     pub ramp_to: Option<f64>,
 }
 
-/// The conversation between the check and the booking, calibrated to the seeds. After the
+/// The conversation between the check and the booking, calibrated to the incident analyses. After the
 /// check answers, the agent's turn takes LLM latency (p50/p95/p99 807/1307/1362 ms) plus TTS
 /// latency (265/332/342 ms); then its answer is spoken (7.1 s, so that turn and speech make
-/// the seeds' 8.2-s AI response), the caller listens (6.2 s), confirms (2.2 s) and gives the
+/// the incident analyses' 8.2-s AI response), the caller listens (6.2 s), confirms (2.2 s) and gives the
 /// name (4.9 s): 21.5 s in the median, #741's gap (a call whose name was understood). The
 /// name is re-asked in 40 % of calls (+10-20 s, seed 001), which puts the median over all
 /// calls near 26 s. The check itself comes 15-30 s into the call.
@@ -388,7 +388,7 @@ fn seed_percentiles(p50: Duration, p95: Duration, p99: Duration) -> Distribution
         ..Default::default()
     }
     .try_into()
-    .expect("the seeds' percentiles are ordered")
+    .expect("the incident analyses' percentiles are ordered")
 }
 
 impl Default for Conversation {
