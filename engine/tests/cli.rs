@@ -231,7 +231,7 @@ async fn with_data_a_crash_loses_nothing_answered_and_a_retry_books_once() {
         .ground_truth()
         .bookings
         .into_iter()
-        .filter(|b| b["metadata"]["call_id"] == "call_crash" && b["status"] != "cancelled")
+        .filter(|b| b.meta("call_id") == Some("call_crash") && b.status != "cancelled")
         .collect();
     assert_eq!(theirs.len(), 1, "booked once: {theirs:?}");
 }

@@ -9,7 +9,7 @@
 //! - [`model`]: the calendar's state and rules, [`calendar`]: working hours and slot math;
 //! - [`mock`]: [`MockCalcom`], the running mock; [`rate_limit`], [`webhooks`], [`external`];
 //! - [`api`]: the HTTP routes, one file per resource, and the `/_mock/` admin extension;
-//! - [`wire`]: Cal.com's JSON shapes.
+//! - [`wire`]: Cal.com's JSON shapes; [`truth`]: the ground truth, typed, as the harness reads it.
 
 pub mod api;
 pub mod calendar;
@@ -18,6 +18,7 @@ pub mod external;
 pub mod mock;
 pub mod model;
 pub mod rate_limit;
+pub mod truth;
 pub mod webhooks;
 pub mod wire;
 

@@ -1,6 +1,7 @@
 //! [`MockCalcom`]: one mock Cal.com, its state, its clock and random streams, and the
 //! operations both its HTTP API and the simulation harness use.
 
+use crate::truth::{BookingRecord, ReservationRecord};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -67,8 +68,8 @@ pub struct ExternalBooking {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct GroundTruth {
     pub now: String,
-    pub bookings: Vec<Value>,
-    pub reservations: Vec<Value>,
+    pub bookings: Vec<BookingRecord>,
+    pub reservations: Vec<ReservationRecord>,
     pub subscriptions: Vec<Value>,
     pub webhook_deliveries: Vec<DeliveryRecord>,
     pub requests: RequestStats,
@@ -496,7 +497,8 @@ impl MockCalcom {
                     if let Some(at) = b.cancelled_at {
                         v["cancelledAt"] = wire::iso_ms(at).into();
                     }
-                    v
+                    serde_json::from_value(v)
+                        .expect("a booking's wire shape has its record's fields")
                 })
                 .collect();
             let reservations = w
@@ -506,7 +508,8 @@ impl MockCalcom {
                     v["hostId"] = r.host_id.into();
                     v["state"] = r.state(now).into();
                     v["legacy"] = r.legacy.into();
-                    v
+                    serde_json::from_value(v)
+                        .expect("a reservation's wire shape has its record's fields")
                 })
                 .collect();
             let subscriptions = w.subscriptions().map(wire::subscription).collect();

@@ -63,8 +63,8 @@ fn policies_on_one_seed_meet_the_same_callers_and_external_bookings() {
             .truth
             .bookings
             .iter()
-            .filter(|b| b["source"] == "external")
-            .map(|b| b["createdAt"].to_string())
+            .filter(|b| b.source == "external")
+            .map(|b| mock_calcom::wire::iso_ms(b.created_at))
             .collect();
         (calls, externals)
     };

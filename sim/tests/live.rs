@@ -133,7 +133,8 @@ async fn an_incident_timeline_ends_live_as_it_ends_in_simulation() {
         // The staff booking and the call's id, as the history holds them: tagged and shifted.
         let truth = &run.record.truth;
         assert!(truth.bookings.iter().all(|b| {
-            b["start"].as_str().unwrap() > summary.live.as_ref().unwrap().started_at.as_str()
+            mock_calcom::wire::iso_ms(b.start).as_str()
+                > summary.live.as_ref().unwrap().started_at.as_str()
         }));
         assert!(run.record.calls[0].id.starts_with("call_741-"));
         // What live cannot see is named, not passed.

@@ -81,7 +81,7 @@ impl Checker {
 }
 
 /// Whether Cal.com let `new` (an API create) through while the staff booking `earlier` was
-/// committed inside its window (see [`crate::history::truth::Booking::calcom_race`]).
+/// committed inside its window (see [`mock_calcom::truth::BookingRecord::calcom_race`]).
 fn calcom_race(earlier: &Booked, new: &Commit) -> bool {
     earlier.commit.source == "external"
         && new.source == "api"

@@ -328,19 +328,33 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::history::truth::Truth;
     use crate::world::record::{CallRecord, Completion, StepRecord};
     use crate::world::workload::CallKind;
+    use mock_calcom::truth::{BookingRecord, calcom_races};
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()
     }
 
     /// A Cal.com booking as the ground truth lists it.
-    fn booking(uid: &str, host: u64, start: &str, end: &str, call: &str, status: &str) -> Value {
-        json!({ "uid": uid, "hostId": host, "start": start, "end": end, "status": status,
+    /// A ground-truth record from Cal.com's JSON, as `GET /_mock/state` lists it.
+    fn record(v: Value) -> BookingRecord {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn booking(
+        uid: &str,
+        host: u64,
+        start: &str,
+        end: &str,
+        call: &str,
+        status: &str,
+    ) -> BookingRecord {
+        record(
+            json!({ "uid": uid, "hostId": host, "start": start, "end": end, "status": status,
                 "source": "api", "metadata": { "call_id": call, "service": "Herrenhaarschnitt" },
-                "createdAt": "2025-11-24T08:00:00.000Z" })
+                "createdAt": "2025-11-24T08:00:00.000Z" }),
+        )
     }
 
     fn appointment(id: u64, call: &str, uids: &[&str]) -> Appointment {
@@ -398,7 +412,7 @@ mod tests {
     }
 
     fn run(
-        bookings: Vec<Value>,
+        bookings: Vec<BookingRecord>,
         appointments: Vec<Appointment>,
         calls: Vec<CallRecord>,
     ) -> RunRecord {
@@ -519,15 +533,15 @@ mod tests {
             "c2",
             "cancelled",
         );
-        b["createdAt"] = "2025-11-24T08:00:10.000Z".into();
-        b["cancelledAt"] = "2025-11-24T08:00:50.000Z".into();
+        b.created_at = t("2025-11-24T08:00:10.000Z");
+        b.cancelled_at = Some(t("2025-11-24T08:00:50.000Z"));
         r.truth.bookings.push(b.clone());
         let found = check(&scenario(), &r).unwrap();
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].kind, Invariant::DoubleBooking);
         assert!(found[0].detail.contains("for 40 s"), "{}", found[0].detail);
         // Cancelled before the other booking existed: never a double booking.
-        r.truth.bookings[0]["createdAt"] = "2025-11-24T08:01:00.000Z".into();
+        r.truth.bookings[0].created_at = t("2025-11-24T08:01:00.000Z");
         assert!(kinds(&r).is_empty(), "{:?}", kinds(&r));
     }
 
@@ -537,16 +551,16 @@ mod tests {
     #[test]
     fn a_staff_booking_inside_calcoms_window_is_calcoms_race() {
         let mut r = consistent();
-        r.truth.bookings[0]["admittedAt"] = "2025-11-24T08:00:05.000Z".into();
-        r.truth.bookings[0]["createdAt"] = "2025-11-24T08:00:07.000Z".into();
-        r.truth.bookings.push(json!({ "uid": "s", "hostId": 1, "start": "2025-11-25T10:15:00.000Z",
+        r.truth.bookings[0].admitted_at = Some(t("2025-11-24T08:00:05.000Z"));
+        r.truth.bookings[0].created_at = t("2025-11-24T08:00:07.000Z");
+        r.truth.bookings.push(record(json!({ "uid": "s", "hostId": 1, "start": "2025-11-25T10:15:00.000Z",
             "end": "2025-11-25T10:45:00.000Z", "status": "accepted", "source": "external", "metadata": {},
-            "createdAt": "2025-11-24T08:00:06.000Z" }));
+            "createdAt": "2025-11-24T08:00:06.000Z" })));
         assert!(kinds(&r).is_empty(), "{:?}", kinds(&r));
-        assert_eq!(Truth::of(&r.truth).unwrap().calcom_races(), 1);
-        r.truth.bookings[1]["createdAt"] = "2025-11-24T08:00:04.000Z".into();
+        assert_eq!(calcom_races(&r.truth.bookings), 1);
+        r.truth.bookings[1].created_at = t("2025-11-24T08:00:04.000Z");
         assert_eq!(kinds(&r), ["double_booking"]);
-        assert_eq!(Truth::of(&r.truth).unwrap().calcom_races(), 0);
+        assert_eq!(calcom_races(&r.truth.bookings), 0);
     }
 
     #[test]
@@ -555,13 +569,13 @@ mod tests {
         r.appointments.clear();
         assert!(kinds(&r).contains(&"orphan_calcom".to_owned()));
         let mut r = consistent();
-        r.truth.bookings[0]["status"] = "cancelled".into();
+        r.truth.bookings[0].status = "cancelled".into();
         assert!(kinds(&r).contains(&"orphan_local".to_owned()));
         // A booking staff made in the app has no local appointment, by design.
         let mut r = consistent();
-        r.truth.bookings.push(json!({ "uid": "s", "hostId": 2, "start": "2025-11-25T12:00:00.000Z",
+        r.truth.bookings.push(record(json!({ "uid": "s", "hostId": 2, "start": "2025-11-25T12:00:00.000Z",
             "end": "2025-11-25T12:30:00.000Z", "status": "accepted", "source": "external", "metadata": {},
-            "createdAt": "2025-11-24T08:00:00.000Z" }));
+            "createdAt": "2025-11-24T08:00:00.000Z" })));
         assert!(kinds(&r).is_empty());
     }
 
@@ -576,7 +590,7 @@ mod tests {
                 "c1",
                 status,
             );
-            b["metadata"]["service"] = "Dauerwelle".into();
+            b.metadata.insert("service".into(), "Dauerwelle".into());
             b
         };
         let all = run(
@@ -590,7 +604,7 @@ mod tests {
         );
         assert!(!kinds(&all).contains(&"partial_compound".to_owned()));
         let mut some = all;
-        some.truth.bookings[2]["status"] = "cancelled".into();
+        some.truth.bookings[2].status = "cancelled".into();
         assert!(kinds(&some).contains(&"partial_compound".to_owned()));
     }
 
@@ -600,7 +614,9 @@ mod tests {
         ghost.calls = vec![call("c1", false)];
         assert!(kinds(&ghost).contains(&"ghost_booking".to_owned()));
         let mut lost = consistent();
-        lost.truth.bookings[0]["metadata"]["call_id"] = "someone_else".into();
+        lost.truth.bookings[0]
+            .metadata
+            .insert("call_id".into(), "someone_else".into());
         assert!(kinds(&lost).contains(&"lost_booking".to_owned()));
         // Told it failed and nothing exists: the truth.
         let honest = run(Vec::new(), Vec::new(), vec![call("c1", false)]);
@@ -625,8 +641,8 @@ mod tests {
         // Booked, cancelled by the caller, gone in Cal.com and locally: the truth.
         let mut gone = consistent();
         cancelled(&mut gone);
-        gone.truth.bookings[0]["status"] = "cancelled".into();
-        gone.truth.bookings[0]["cancelledAt"] = "2025-11-24T08:00:02.500Z".into();
+        gone.truth.bookings[0].status = "cancelled".into();
+        gone.truth.bookings[0].cancelled_at = Some(t("2025-11-24T08:00:02.500Z"));
         gone.appointments[0].status = booking_engine::store::AppointmentStatus::Cancelled;
         assert!(kinds(&gone).is_empty(), "{:?}", kinds(&gone));
         // Told it is cancelled while the booking stands: a ghost.
@@ -646,16 +662,13 @@ mod tests {
                 &Value::Null,
                 &Default::default(),
             ));
-            unanswered.truth.bookings[0]["status"] = status.into();
-            unanswered.truth.bookings[0]["cancelledAt"] = "2025-11-24T08:00:02.500Z".into();
+            unanswered.truth.bookings[0].status = status.into();
+            unanswered.truth.bookings[0].cancelled_at = Some(t("2025-11-24T08:00:02.500Z"));
             if status == "cancelled" {
                 unanswered.appointments[0].status =
                     booking_engine::store::AppointmentStatus::Cancelled;
             } else {
-                unanswered.truth.bookings[0]
-                    .as_object_mut()
-                    .unwrap()
-                    .remove("cancelledAt");
+                unanswered.truth.bookings[0].cancelled_at = None;
             }
             assert!(
                 kinds(&unanswered).is_empty(),
@@ -665,17 +678,17 @@ mod tests {
         }
         // Gone without a cancel the caller heard of: lost.
         let mut lost = consistent();
-        lost.truth.bookings[0]["status"] = "cancelled".into();
-        lost.truth.bookings[0]["cancelledAt"] = "2025-11-24T08:00:02.500Z".into();
+        lost.truth.bookings[0].status = "cancelled".into();
+        lost.truth.bookings[0].cancelled_at = Some(t("2025-11-24T08:00:02.500Z"));
         assert!(kinds(&lost).contains(&"lost_booking".to_owned()));
     }
 
     #[test]
     fn dangling_reservations_fire_while_held_only() {
         let mut r = consistent();
-        r.truth
-            .reservations
-            .push(json!({ "reservationUid": "r1", "state": "held" }));
+        r.truth.reservations.push(
+            serde_json::from_value(json!({ "reservationUid": "r1", "state": "held" })).unwrap(),
+        );
         r.reservations.push(LocalReservation {
             token: "t1".into(),
             call_id: "c1".into(),
@@ -691,7 +704,7 @@ mod tests {
         r.reservations[0].until = t("2025-11-24T08:00:30Z");
         assert_eq!(kinds(&r), ["dangling_reservation"]);
         r.reservations[0].until = t("2025-11-25T10:02:00Z");
-        r.truth.reservations[0]["state"] = "expired".into();
+        r.truth.reservations[0].state = "expired".into();
         r.reservations[0].state = "converted";
         assert!(kinds(&r).is_empty());
     }
@@ -767,7 +780,7 @@ mod tests {
             "c1",
             "accepted",
         );
-        b["createdAt"] = format!("2025-11-24T08:00:{:02}.500Z", made).into();
+        b.created_at = t(&format!("2025-11-24T08:00:{made:02}.500Z"));
         let mut call = call("c1", true);
         call.steps = steps;
         run(vec![b], vec![appointment(1, "c1", &["a"])], vec![call])

@@ -15,8 +15,6 @@
 //!   at the end (`settle`);
 //! - `nemesis`: each fault's `start` and `stop` (`f` its kind), from which liveness is judged.
 
-pub mod truth;
-
 use std::io::Write;
 
 use booking_engine::calcom::CalcomSample;
@@ -26,7 +24,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::history::truth::Truth;
 use crate::scenario::{Fault, Scenario};
 use crate::world::record::RunRecord;
 use crate::world::record::{CallRecord, Completion, StepRecord};
@@ -187,7 +184,7 @@ fn state_events(scenario: &Scenario, run: &RunRecord) -> Result<Vec<Event>, Stri
             ));
         }
     }
-    let truth = Truth::of(&run.truth)?;
+    let truth = &run.truth;
     for b in &truth.bookings {
         let mut value = json!({
             "uid": b.uid, "hostId": b.host_id, "start": iso(b.start), "end": iso(b.end),

@@ -88,23 +88,20 @@ pub fn timeline(
         .filter_map(|s| s.args()["datetime"].as_str().map(str::to_owned))
         .collect();
     for b in &record.truth.bookings {
-        let local = b["start"]
-            .as_str()
-            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-            .map(|t| {
-                t.with_timezone(&scenario.time_zone)
-                    .format("%Y-%m-%dT%H:%M")
-                    .to_string()
-            });
-        if local.as_ref().is_some_and(|l| asked.contains(l)) {
+        let local = b
+            .start
+            .with_timezone(&scenario.time_zone)
+            .format("%Y-%m-%dT%H:%M")
+            .to_string();
+        if asked.contains(&local) {
             let _ = writeln!(
                 out,
                 "Cal.com: booking {} for {} created {} by {} ({})",
-                b["uid"].as_str().unwrap_or(""),
-                local.unwrap_or_default(),
-                b["createdAt"].as_str().unwrap_or(""),
-                b["source"].as_str().unwrap_or(""),
-                b["status"].as_str().unwrap_or("")
+                b.uid,
+                local,
+                mock_calcom::wire::iso_ms(b.created_at),
+                b.source,
+                b.status
             );
         }
     }

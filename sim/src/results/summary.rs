@@ -107,8 +107,7 @@ fn coverage(
     };
     let expired = |m: &BTreeMap<String, u64>| m.get("expired").copied().unwrap_or(0);
     let simulated = run.simulated;
-    let external_races =
-        crate::history::truth::Truth::of(&run.truth).map_or(0, |t| t.calcom_races());
+    let external_races = mock_calcom::truth::calcom_races(&run.truth.bookings);
     let crashes: Vec<u64> = scenario
         .faults
         .iter()
@@ -162,9 +161,7 @@ fn coverage(
 /// Calls whose booking got no answer (the engine died or was cut off after booking) and
 /// that hold a booking in Cal.com: booked without knowing it.
 fn booked_unanswered(run: &RunRecord) -> u64 {
-    let Ok(truth) = crate::history::truth::Truth::of(&run.truth) else {
-        return 0;
-    };
+    let truth = &run.truth;
     run.calls
         .iter()
         .filter(|c| {
@@ -364,9 +361,7 @@ pub fn summarize(
     }
     let mut calcom: BTreeMap<String, u64> = BTreeMap::new();
     for r in &run.truth.reservations {
-        *calcom
-            .entry(r["state"].as_str().unwrap_or("unknown").to_owned())
-            .or_default() += 1;
+        *calcom.entry(r.state.clone()).or_default() += 1;
     }
     let mut webhooks: BTreeMap<String, u64> = BTreeMap::new();
     for d in &run.truth.webhook_deliveries {
