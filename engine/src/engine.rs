@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use simkit::seed::StreamRng;
 use simkit::transport::Network;
 use simkit::{Distribution, SeedStreams, SharedClock, ids};
@@ -347,7 +347,7 @@ impl Engine {
         day: NaiveDate,
         fresh: bool,
     ) -> Result<Slots, CalcomError> {
-        let monday = day - Days::new(u64::from(day.weekday().num_days_from_monday()));
+        let monday = crate::dates::monday_of(day);
         let key = (event_type_id, monday);
         let ttl = self.policy().cache_ttl.filter(|_| !fresh);
         if let Some(ttl) = ttl {
@@ -357,11 +357,8 @@ impl Engine {
                 return Ok(slots);
             }
         }
-        let local_start = monday.and_hms_opt(0, 0, 0).expect("midnight exists");
-        let start = self
-            .utc(local_start)
-            .unwrap_or_else(|| local_start.and_utc());
-        let end = start + TimeDelta::days(7) - TimeDelta::seconds(1);
+        // Monday 00:00 to Sunday 23:59:59 local: a week the clocks change in is not 7×24 h.
+        let (start, end) = crate::dates::week_bounds(day, self.catalog().time_zone);
         let slots: Slots = Arc::new(self.calcom.slots(event_type_id, start, end).await?);
         if self.policy().cache_ttl.is_some() {
             self.redis().await;
@@ -372,8 +369,7 @@ impl Engine {
 
     /// Drops the cached week of `event_type_id` holding instant `t`.
     pub(crate) fn invalidate(&self, event_type_id: u64, t: DateTime<Utc>) {
-        let day = self.local(t).date();
-        let monday = day - Days::new(u64::from(day.weekday().num_days_from_monday()));
+        let monday = crate::dates::monday_of(self.local(t).date());
         self.cache.invalidate((event_type_id, monday));
     }
 

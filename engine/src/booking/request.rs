@@ -103,7 +103,7 @@ impl Engine {
             .service(name)
             .ok_or_else(|| format!("Die Dienstleistung \"{name}\" bieten wir leider nicht an."))?
             .clone();
-        let local = dates::resolve_datetime(req.datetime.as_deref(), req.date.as_deref(), req.time.as_deref(), self.today())
+        let local = dates::resolve_datetime(req.datetime.as_deref(), req.date.as_deref(), req.time.as_deref(), self.today(), self.catalog().time_zone)
             .ok_or("Ich konnte Datum und Uhrzeit leider nicht verstehen. Können Sie sie bitte wiederholen?")?;
         // Bounded before any arithmetic: a year like +262142 overflows chrono.
         let horizon = self.today()
