@@ -19,9 +19,11 @@ use crate::store::{AppointmentStore, InMemoryStore, ReservationStore};
 /// The booking attempt in progress per (call, start): a retry waits on its mutex.
 type Attempts = std::collections::BTreeMap<(String, DateTime<Utc>), Arc<tokio::sync::Mutex<()>>>;
 
-/// Cal.com reservations held per (call, start).
-type CalcomHolds =
-    std::collections::BTreeMap<(String, DateTime<Utc>), Vec<crate::calcom::SlotReservation>>;
+/// Who holds Cal.com reservations: a call, for a service, at a start.
+pub(crate) type HoldKey = (String, u64, DateTime<Utc>);
+
+/// Cal.com reservations held per (call, service, start).
+type CalcomHolds = std::collections::BTreeMap<HoldKey, Vec<crate::calcom::SlotReservation>>;
 
 /// How an engine is set up.
 #[derive(Debug, Clone)]
@@ -140,8 +142,11 @@ pub struct Engine {
     /// and cancelled by the background job once Cal.com answers, (create, tries left).
     pub(crate) uncertain_outbox: Mutex<Vec<(crate::calcom::NewBooking, u32)>>,
     pub(crate) webhooks: Mutex<(u64, u64)>,
-    /// Cal.com reservation uids held per (call, start) between check and booking.
+    /// Cal.com reservation uids held per (call, service, start) between check and booking.
     pub(crate) calcom_holds: Mutex<CalcomHolds>,
+    /// What Cal.com books for an event type, in minutes, where it is known (learnt from
+    /// Cal.com): a booking locks and checks that span, whatever the catalogue says.
+    event_type_minutes: Mutex<std::collections::BTreeMap<u64, u32>>,
     /// How long each lock acquisition waited (ms), taken or not.
     lock_waits: Mutex<Vec<u64>>,
 }
@@ -230,6 +235,7 @@ impl Engine {
             attempts: Mutex::default(),
             webhooks: Mutex::default(),
             calcom_holds: Mutex::default(),
+            event_type_minutes: Mutex::default(),
             lock_waits: Mutex::default(),
             settings,
         })
@@ -241,6 +247,27 @@ impl Engine {
 
     pub fn catalog(&self) -> &Catalog {
         &self.settings.catalog
+    }
+
+    /// Learns from Cal.com how long each event type's bookings are (`GET
+    /// /v2/event-types`), so a booking locks and checks what Cal.com will book; `Err` when
+    /// Cal.com cannot be asked. The catalogue's segments that disagree are returned (see
+    /// [`Catalog::check_lengths`]) for the operator to fix.
+    pub async fn learn_event_types(&self) -> Result<Result<(), String>, CalcomError> {
+        let lengths = self.calcom.event_type_lengths().await?;
+        let verdict = self.catalog().check_lengths(&lengths);
+        self.set_event_type_minutes(lengths);
+        Ok(verdict)
+    }
+
+    /// Tells the engine what Cal.com books for each event type (minutes by id).
+    pub fn set_event_type_minutes(&self, lengths: std::collections::BTreeMap<u64, u32>) {
+        *lock(&self.event_type_minutes) = lengths;
+    }
+
+    /// What Cal.com books for `event_type_id`, in minutes, if known.
+    pub(crate) fn booked_minutes(&self, event_type_id: u64) -> Option<u32> {
+        lock(&self.event_type_minutes).get(&event_type_id).copied()
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -75,7 +75,8 @@ impl Engine {
         | BookOutcome::Taken { request, .. }
         | BookOutcome::Failed { request, .. } = &outcome
         {
-            self.release_calcom_holds(&req.call_id, request.start).await;
+            self.release_calcom_holds(&req.call_id, request.service.id, request.start)
+                .await;
         }
         outcome
     }

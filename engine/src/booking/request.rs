@@ -120,8 +120,15 @@ impl Engine {
         if start < self.now() {
             return Err("Dieser Zeitpunkt liegt leider in der Vergangenheit.".into());
         }
-        let segments = place(&service, start);
-        let end = segments.last().map_or(start, |s| s.end);
+        let mut segments = place(&service, start);
+        // A staffed segment lasts what Cal.com books for its event type, when that is known
+        // and differs from the catalogue: the lock and the checks cover that span.
+        for seg in &mut segments {
+            if let Some(minutes) = seg.event_type_id.and_then(|id| self.booked_minutes(id)) {
+                seg.end = seg.start + TimeDelta::minutes(minutes.into());
+            }
+        }
+        let end = segments.iter().map(|s| s.end).max().unwrap_or(start);
         Ok(Resolved {
             service,
             local,
