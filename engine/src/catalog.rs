@@ -135,6 +135,32 @@ impl Catalog {
         Ok(())
     }
 
+    /// Every staffed segment against the length Cal.com books for its event type
+    /// (`lengths`, minutes by event type id; ids not in it are not checked): a segment
+    /// shorter or longer than its event type makes the engine lock and check another span
+    /// than Cal.com books. `Err` names the segment, its minutes and the event type's.
+    pub fn check_lengths(
+        &self,
+        lengths: &std::collections::BTreeMap<u64, u32>,
+    ) -> Result<(), String> {
+        for (i, s) in self.services.iter().enumerate() {
+            for (j, seg) in s.segments.iter().enumerate() {
+                let Some(id) = seg.event_type_id else {
+                    continue;
+                };
+                if let Some(&booked) = lengths.get(&id)
+                    && booked != seg.minutes
+                {
+                    return Err(format!(
+                        "services[{i}].segments[{j}].minutes ({}, {}): {} minutes, but Cal.com books event type {id} for {booked} minutes (its length_minutes): the engine would lock and check {} minutes while Cal.com books {booked}; make them equal",
+                        s.name, seg.name, seg.minutes, seg.minutes
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.answers_to(name))
     }

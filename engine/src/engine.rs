@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use simkit::seed::StreamRng;
 use simkit::transport::Network;
 use simkit::{Distribution, SeedStreams, SharedClock, ids};
@@ -19,9 +19,11 @@ use crate::store::{AppointmentStore, InMemoryStore, ReservationStore};
 /// The booking attempt in progress per (call, start): a retry waits on its mutex.
 type Attempts = std::collections::BTreeMap<(String, DateTime<Utc>), Arc<tokio::sync::Mutex<()>>>;
 
-/// Cal.com reservations held per (call, start).
-type CalcomHolds =
-    std::collections::BTreeMap<(String, DateTime<Utc>), Vec<crate::calcom::SlotReservation>>;
+/// Who holds Cal.com reservations: a call, for a service, at a start.
+pub(crate) type HoldKey = (String, u64, DateTime<Utc>);
+
+/// Cal.com reservations held per (call, service, start).
+type CalcomHolds = std::collections::BTreeMap<HoldKey, Vec<crate::calcom::SlotReservation>>;
 
 /// How an engine is set up.
 #[derive(Debug, Clone)]
@@ -140,8 +142,11 @@ pub struct Engine {
     /// and cancelled by the background job once Cal.com answers, (create, tries left).
     pub(crate) uncertain_outbox: Mutex<Vec<(crate::calcom::NewBooking, u32)>>,
     pub(crate) webhooks: Mutex<(u64, u64)>,
-    /// Cal.com reservation uids held per (call, start) between check and booking.
+    /// Cal.com reservation uids held per (call, service, start) between check and booking.
     pub(crate) calcom_holds: Mutex<CalcomHolds>,
+    /// What Cal.com books for an event type, in minutes, where it is known (learnt from
+    /// Cal.com): a booking locks and checks that span, whatever the catalogue says.
+    event_type_minutes: Mutex<std::collections::BTreeMap<u64, u32>>,
     /// How long each lock acquisition waited (ms), taken or not.
     lock_waits: Mutex<Vec<u64>>,
     /// The Redis latency of lock renewals and fencing checks: a stream of its own, so that
@@ -234,6 +239,7 @@ impl Engine {
             attempts: Mutex::default(),
             webhooks: Mutex::default(),
             calcom_holds: Mutex::default(),
+            event_type_minutes: Mutex::default(),
             lock_waits: Mutex::default(),
             settings,
         })
@@ -245,6 +251,27 @@ impl Engine {
 
     pub fn catalog(&self) -> &Catalog {
         &self.settings.catalog
+    }
+
+    /// Learns from Cal.com how long each event type's bookings are (`GET
+    /// /v2/event-types`), so a booking locks and checks what Cal.com will book; `Err` when
+    /// Cal.com cannot be asked. The catalogue's segments that disagree are returned (see
+    /// [`Catalog::check_lengths`]) for the operator to fix.
+    pub async fn learn_event_types(&self) -> Result<Result<(), String>, CalcomError> {
+        let lengths = self.calcom.event_type_lengths().await?;
+        let verdict = self.catalog().check_lengths(&lengths);
+        self.set_event_type_minutes(lengths);
+        Ok(verdict)
+    }
+
+    /// Tells the engine what Cal.com books for each event type (minutes by id).
+    pub fn set_event_type_minutes(&self, lengths: std::collections::BTreeMap<u64, u32>) {
+        *lock(&self.event_type_minutes) = lengths;
+    }
+
+    /// What Cal.com books for `event_type_id`, in minutes, if known.
+    pub(crate) fn booked_minutes(&self, event_type_id: u64) -> Option<u32> {
+        lock(&self.event_type_minutes).get(&event_type_id).copied()
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -351,7 +378,7 @@ impl Engine {
         day: NaiveDate,
         fresh: bool,
     ) -> Result<Slots, CalcomError> {
-        let monday = day - Days::new(u64::from(day.weekday().num_days_from_monday()));
+        let monday = crate::dates::monday_of(day);
         let key = (event_type_id, monday);
         let ttl = self.policy().cache_ttl.filter(|_| !fresh);
         if let Some(ttl) = ttl {
@@ -361,11 +388,8 @@ impl Engine {
                 return Ok(slots);
             }
         }
-        let local_start = monday.and_hms_opt(0, 0, 0).expect("midnight exists");
-        let start = self
-            .utc(local_start)
-            .unwrap_or_else(|| local_start.and_utc());
-        let end = start + TimeDelta::days(7) - TimeDelta::seconds(1);
+        // Monday 00:00 to Sunday 23:59:59 local: a week the clocks change in is not 7×24 h.
+        let (start, end) = crate::dates::week_bounds(day, self.catalog().time_zone);
         let slots: Slots = Arc::new(self.calcom.slots(event_type_id, start, end).await?);
         if self.policy().cache_ttl.is_some() {
             self.redis().await;
@@ -376,8 +400,7 @@ impl Engine {
 
     /// Drops the cached week of `event_type_id` holding instant `t`.
     pub(crate) fn invalidate(&self, event_type_id: u64, t: DateTime<Utc>) {
-        let day = self.local(t).date();
-        let monday = day - Days::new(u64::from(day.weekday().num_days_from_monday()));
+        let monday = crate::dates::monday_of(self.local(t).date());
         self.cache.invalidate((event_type_id, monday));
     }
 

@@ -186,6 +186,17 @@ async fn serve(
         Network::Real,
         backends,
     );
+    // What Cal.com books for each event type: a catalogue segment of another length would
+    // be locked and checked for the wrong span, so the engine goes by Cal.com's.
+    match engine.learn_event_types().await {
+        Ok(Ok(())) => {}
+        Ok(Err(mismatch)) => {
+            say!("  warning: catalog.{mismatch}; locking and checking Cal.com's length meanwhile")
+        }
+        Err(e) => say!(
+            "  warning: Cal.com's event types could not be read ({e}): the catalogue's segment lengths are taken as Cal.com's"
+        ),
+    }
     let shutdown = async {
         simkit::transport::shutdown_signal().await;
         say!("stopping");

@@ -186,8 +186,20 @@ pub struct Policy {
     #[serde(with = "humantime_serde")]
     #[schemars(with = "simkit::schema::HumanDuration")]
     pub freshness: Duration,
+    /// Post-sync validation also refuses an answer that is not an active booking (Cal.com's
+    /// idempotency handing back the caller's own cancelled booking); the seeds checked only
+    /// time, freshness and call id.
+    pub post_sync_status: bool,
     /// Layer 7: Cancel the Cal.com booking when the local save fails (saga compensation).
     pub saga_compensation: bool,
+    /// A post-sync rejection is compensated like any other failure (with
+    /// `saga_compensation`): what Cal.com made for this call is cancelled. The seeds did
+    /// not, and left the other parts of a compound booking standing.
+    pub post_sync_compensation: bool,
+    /// A caller's cancel first waits for this call's bookings still at work (their answer
+    /// lost, Retell gave up), so it cancels what they made instead of answering from an
+    /// older appointment or "nothing found" while they go on to book.
+    pub cancel_waits_for_booking: bool,
     /// A compensation Cal.com refused for now (429, 5xx, no answer) is retried by the
     /// background job every 30 s, this many times, instead of being given up (an orphan).
     pub compensation_retries: u32,
@@ -293,7 +305,10 @@ impl Policy {
             calcom_bookings_version: BookingsVersion::V2024_08_13,
             post_sync_validation: true,
             freshness: Duration::from_secs(30),
+            post_sync_status: false,
             saga_compensation: true,
+            post_sync_compensation: false,
+            cancel_waits_for_booking: false,
             reconcile_lost_creates: false,
             recover_on_restart: false,
             compensation_retries: 0,
@@ -344,6 +359,9 @@ impl Policy {
                 // Reconciliation instead of a blind retry, which books twice.
                 p.retry.retry_timeouts = false;
                 p.pre_sync_check = ConflictCheck::Overlap;
+                p.post_sync_status = true;
+                p.post_sync_compensation = true;
+                p.cancel_waits_for_booking = true;
             }
             "no-lock" => p.lock = LockMode::Off,
             "no-conflict-check" => {

@@ -122,9 +122,11 @@ pub trait ReservationStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Vec<LocalReservation>;
     /// This call's held reservation for `start`, if any.
+    /// The hold `call_id` has for `service_id` at `start`, still held at `now`.
     fn reservation_of(
         &self,
         call_id: &str,
+        service_id: u64,
         start: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Option<LocalReservation>;
@@ -262,6 +264,7 @@ impl ReservationStore for InMemoryStore {
     fn reservation_of(
         &self,
         call_id: &str,
+        service_id: u64,
         start: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Option<LocalReservation> {
@@ -269,7 +272,11 @@ impl ReservationStore for InMemoryStore {
             .reservations
             .values()
             .find(|r| {
-                r.state == "held" && r.until > now && r.call_id == call_id && r.start == start
+                r.state == "held"
+                    && r.until > now
+                    && r.call_id == call_id
+                    && r.service_id == service_id
+                    && r.start == start
             })
             .cloned()
     }
@@ -348,7 +355,11 @@ mod tests {
                 .held_by_others("call_b", t(30), t(45), t(1))
                 .is_empty()
         );
-        assert!(store.reservation_of("call_a", t(0), t(1)).is_some());
+        assert!(store.reservation_of("call_a", 1, t(0), t(1)).is_some());
+        assert!(
+            store.reservation_of("call_a", 2, t(0), t(1)).is_none(),
+            "a hold is for its service only"
+        );
         assert_eq!(store.expire_reservations(t(2)), 1);
         assert!(
             store

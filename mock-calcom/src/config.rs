@@ -545,7 +545,7 @@ impl EndpointSelector {
 /// from = "10m"
 /// until = "12m"
 /// probability = 0.5
-/// kind = "status"               # "status", "hang", "reset" or "replay"
+/// kind = "status"               # "status", "hang", "reset", "replay" or "replay_key"
 /// status = 503                  # 400 (with `message`), 429, 500, 502, 503, 504
 /// ```
 ///
@@ -553,6 +553,12 @@ impl EndpointSelector {
 /// type instead of creating one: the idempotency collision the seeds feared ("a retry returns
 /// an existing booking"), which post-sync validation exists to catch. Real Cal.com answers
 /// such a collision with 409 (see the reference); this fault is there to test the guard.
+///
+/// `replay_key` (create_booking only) answers a create with the newest existing booking of
+/// the same event type and start, whatever its status, and creates as usual when there is
+/// none: Cal.com's idempotency key (event type, start, end, host) matching a booking it
+/// should have nulled on cancel (PR #13865, #21058), so a caller who booked, cancelled and
+/// books the same slot again is handed the cancelled booking.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "FaultRuleSpec", into = "FaultRuleSpec")]
 pub struct FaultRule {
@@ -579,6 +585,9 @@ pub enum FaultAction {
     Reset,
     /// Answer a create with an existing booking of the same event type (see [`FaultRule`]).
     Replay,
+    /// Answer a create with an existing booking of the same event type and start, cancelled
+    /// ones too (see [`FaultRule`]).
+    ReplayKey,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -628,6 +637,7 @@ enum FaultKind {
     Hang,
     Reset,
     Replay,
+    ReplayKey,
 }
 
 fn one() -> f64 {
@@ -664,13 +674,18 @@ impl TryFrom<FaultRuleSpec> for FaultRule {
             }
             FaultKind::Hang => FaultAction::Hang(s.hang_for.unwrap_or(DEFAULT_HANG)),
             FaultKind::Reset => FaultAction::Reset,
-            FaultKind::Replay => {
+            FaultKind::Replay | FaultKind::ReplayKey => {
                 if s.endpoint != EndpointSelector::One(Endpoint::CreateBooking) {
                     return Err(
-                        "kind = \"replay\" is only for endpoint = \"create_booking\"".into(),
+                        "kind = \"replay\" and \"replay_key\" are only for endpoint = \"create_booking\""
+                            .into(),
                     );
                 }
-                FaultAction::Replay
+                if matches!(s.kind, FaultKind::Replay) {
+                    FaultAction::Replay
+                } else {
+                    FaultAction::ReplayKey
+                }
             }
         };
         if let Some(until) = s.until
@@ -697,6 +712,7 @@ impl From<FaultRule> for FaultRuleSpec {
             FaultAction::Hang(d) => (FaultKind::Hang, None, None, Some(d)),
             FaultAction::Reset => (FaultKind::Reset, None, None, None),
             FaultAction::Replay => (FaultKind::Replay, None, None, None),
+            FaultAction::ReplayKey => (FaultKind::ReplayKey, None, None, None),
         };
         FaultRuleSpec {
             endpoint: r.endpoint,

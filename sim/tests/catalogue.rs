@@ -10,7 +10,7 @@ use sim::Scenario;
 use sim::experiment::mutants::{MUTANTS, matrix};
 
 /// Each mutant and the scenario whose gates catch it.
-const KILLERS: [(&str, &str); 19] = [
+const KILLERS: [(&str, &str); 22] = [
     ("cache off", "availability-flood"),
     ("lock off", "overlapping-staff"),
     ("lock renewal off", "slow-create-outlives-lock"),
@@ -20,6 +20,9 @@ const KILLERS: [(&str, &str); 19] = [
     ("pre-sync check off", "incident-751"),
     ("retries off", "calcom-flaky"),
     ("post-sync validation off", "idempotency-collision"),
+    ("post-sync status off", "rebook-after-cancel"),
+    ("post-sync compensation off", "post-sync-rejects-part"),
+    ("cancel wait off", "cancel-during-booking"),
     ("saga compensation off", "compound-segment-failure"),
     ("compensation retries off", "compensation-throttled"),
     ("recovery off", "crash-recovery"),

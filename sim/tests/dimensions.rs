@@ -67,6 +67,18 @@ const FIXED: &[(&str, &str)] = &[
         "a layer of the policy under test: `explore --policy` sets it for every world, `bookingsim mutants` switches it off",
     ),
     (
+        "policy.post_sync_status",
+        "a layer of the policy under test: `explore --policy` sets it for every world, `bookingsim mutants` switches it off",
+    ),
+    (
+        "policy.post_sync_compensation",
+        "a layer of the policy under test: `explore --policy` sets it for every world, `bookingsim mutants` switches it off",
+    ),
+    (
+        "policy.cancel_waits_for_booking",
+        "a layer of the policy under test: `explore --policy` sets it for every world, `bookingsim mutants` switches it off",
+    ),
+    (
         "policy.pre_sync_check",
         "a layer of the policy under test: `explore --policy` sets it for every world, `bookingsim mutants` switches it off",
     ),

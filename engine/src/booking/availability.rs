@@ -19,7 +19,7 @@ impl Engine {
         };
         // A caller who already holds this slot in Cal.com (a repeated check, Retell's retry)
         // would find it hidden by its own reservation: the hold itself says it is free.
-        let own_calcom_hold = self.holds_in_calcom(&req.call_id, request.start);
+        let own_calcom_hold = self.holds_in_calcom(&req.call_id, request.service.id, request.start);
         let listed = if own_calcom_hold {
             true
         } else {
@@ -37,8 +37,12 @@ impl Engine {
         let own_hold = match self.policy().local_reservation_ttl {
             Some(_) => {
                 self.database().await;
-                self.reservations
-                    .reservation_of(&req.call_id, request.start, now)
+                self.reservations.reservation_of(
+                    &req.call_id,
+                    request.service.id,
+                    request.start,
+                    now,
+                )
             }
             None => None,
         };
@@ -194,13 +198,25 @@ impl Engine {
         now: DateTime<Utc>,
         holds: bool,
     ) -> Vec<u64> {
+        self.free_over(call_id, r, (r.start, r.end), now, holds)
+    }
+
+    /// [`Self::free_stylists`] over `span` only (one segment of `r`).
+    pub(crate) fn free_over(
+        &self,
+        call_id: &str,
+        r: &Resolved,
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
+        now: DateTime<Utc>,
+        holds: bool,
+    ) -> Vec<u64> {
         let mut busy = BTreeSet::new();
         let mut unplaced: Vec<(u64, Option<u64>)> = Vec::new();
-        for a in self.appointments.overlapping(r.start, r.end) {
+        for a in self.appointments.overlapping(start, end) {
             let hosts: Vec<u64> = a
                 .segments
                 .iter()
-                .filter(|p| p.start < r.end && r.start < p.end)
+                .filter(|p| p.start < end && start < p.end)
                 .filter_map(|p| p.host_id)
                 .collect();
             if hosts.is_empty() {
@@ -209,10 +225,7 @@ impl Engine {
             busy.extend(hosts);
         }
         if holds {
-            for h in self
-                .reservations
-                .held_by_others(call_id, r.start, r.end, now)
-            {
+            for h in self.reservations.held_by_others(call_id, start, end, now) {
                 unplaced.push((h.service_id, Some(h.stylist)));
             }
         }

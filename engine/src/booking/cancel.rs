@@ -1,7 +1,7 @@
 //! `cancel_appointment`: a caller's appointment cancelled, locally and every part in Cal.com.
 
 use super::CancelOutcome;
-use crate::engine::Engine;
+use crate::engine::{Engine, lock};
 use crate::store::{Appointment, AppointmentStatus};
 
 impl Engine {
@@ -12,6 +12,9 @@ impl Engine {
     /// gave up halfway under 429s and left the appointment standing on a part already
     /// gone). Without one, the first refusal keeps the appointment and says so.
     pub async fn cancel_appointment(&self, call_id: &str) -> CancelOutcome {
+        if self.policy().cancel_waits_for_booking {
+            self.await_bookings_of(call_id).await;
+        }
         let found = self
             .appointments
             .appointments()
@@ -52,6 +55,25 @@ impl Engine {
             self.cancel_locally(&appointment);
         }
         CancelOutcome::Cancelled(appointment)
+    }
+
+    /// Waits until no booking attempt of `call_id` is at work: a booking whose answer was
+    /// lost (Retell gave up on it) still runs to its end, and the caller's cancel is meant
+    /// for what it makes. Attempts that start meanwhile are waited for too.
+    async fn await_bookings_of(&self, call_id: &str) {
+        loop {
+            let running: Vec<_> = lock(&self.attempts)
+                .iter()
+                .filter(|((call, _), attempt)| call == call_id && attempt.try_lock().is_err())
+                .map(|(_, attempt)| attempt.clone())
+                .collect();
+            if running.is_empty() {
+                return;
+            }
+            for attempt in running {
+                drop(attempt.lock().await);
+            }
+        }
     }
 
     /// Marks `appointment` cancelled and drops the cached weeks its segments were in.

@@ -1,6 +1,7 @@
 //! Layer: compensation (the saga), undoing in Cal.com what a failed booking made there.
 
 use super::create::{CreateError, FailedCreate};
+use super::post_sync::Rejected;
 use super::{BookOutcome, CreateKey, Failure, Refusal, Resolved};
 use crate::calcom::{CalcomBooking, CalcomError, NewBooking};
 use crate::engine::{Engine, lock};
@@ -65,6 +66,23 @@ impl Engine {
                 "saving the appointment failed after {} Cal.com booking(s)",
                 booked.len()
             ),
+        }
+    }
+
+    /// After a post-sync rejection: with `post_sync_compensation`, what Cal.com made for
+    /// this call is undone (the other parts of a compound booking, a booking at the wrong
+    /// time), as after any other failure; what it handed back that is not this call's (a
+    /// booking of someone else, a cancelled one) is left alone. The caller hears it failed.
+    pub(super) async fn undo_rejected(&self, request: Resolved, rejected: Rejected) -> BookOutcome {
+        let Rejected { detail, made } = rejected;
+        if self.policy().post_sync_compensation {
+            self.compensate_answering(&made, "Kompensation: Post-Sync-Validierung abgelehnt")
+                .await;
+        }
+        BookOutcome::Failed {
+            request,
+            failure: Failure::PostSyncRejected,
+            detail,
         }
     }
 

@@ -13,7 +13,9 @@ impl Engine {
         req: &SlotRequest,
         request: &Resolved,
     ) -> Result<(), Refusal> {
-        if !self.policy().double_check || self.holds_in_calcom(&req.call_id, request.start) {
+        if !self.policy().double_check
+            || self.holds_in_calcom(&req.call_id, request.service.id, request.start)
+        {
             return Ok(());
         }
         match self.segments_listed(request, true).await {

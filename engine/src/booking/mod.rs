@@ -79,7 +79,8 @@ impl Engine {
         | BookOutcome::Taken { request, .. }
         | BookOutcome::Failed { request, .. } = &outcome
         {
-            self.release_calcom_holds(&req.call_id, request.start).await;
+            self.release_calcom_holds(&req.call_id, request.service.id, request.start)
+                .await;
         }
         outcome
     }
@@ -114,14 +115,10 @@ impl Engine {
             // Layer: compensation (`compensation`): what a failed create made is undone.
             Err(failed) => return self.undo_failed_create(request, failed).await,
         };
-        // Layer: post-sync validation (`post_sync`) of every answer (as the seeds: no
-        // compensation on rejection).
-        if let Err(detail) = self.post_sync_validation(req, &request, &booked) {
-            return BookOutcome::Failed {
-                request,
-                failure: Failure::PostSyncRejected,
-                detail,
-            };
+        // Layer: post-sync validation (`post_sync`) of every answer; a rejection is
+        // compensated (`compensation`) when the policy says so (the seeds did not).
+        if let Err(rejected) = self.post_sync_validation(req, &request, &booked) {
+            return self.undo_rejected(request, rejected).await;
         }
         // Layer: local save (`save`).
         match self.save(req, &request, &booked).await {

@@ -8,7 +8,10 @@ use crate::policy::ConflictCheck;
 
 impl Engine {
     /// The pre-sync conflict check: an active local appointment at the start
-    /// (`ExactStart`) or one leaving no stylist free over the interval (`Overlap`).
+    /// (`ExactStart`), or (`Overlap`) a staffed segment for which local appointments leave
+    /// no stylist free. Each segment is checked over its own span, as Cal.com assigns each
+    /// part a host of its own: a stylist busy only in another part's time, or in a
+    /// processing gap, does not refuse the booking.
     pub(super) async fn pre_sync_check(
         &self,
         req: &SlotRequest,
@@ -24,9 +27,10 @@ impl Engine {
             ConflictCheck::ExactStart => {
                 self.appointments.conflict_at_start(request.start).is_some()
             }
-            ConflictCheck::Overlap => self
-                .free_stylists(&req.call_id, request, now, false)
-                .is_empty(),
+            ConflictCheck::Overlap => request.staffed().any(|(seg, _)| {
+                self.free_over(&req.call_id, request, (seg.start, seg.end), now, false)
+                    .is_empty()
+            }),
             ConflictCheck::Off => false,
         };
         if conflict {

@@ -103,7 +103,7 @@ impl Engine {
             .service(name)
             .ok_or_else(|| format!("Die Dienstleistung \"{name}\" bieten wir leider nicht an."))?
             .clone();
-        let local = dates::resolve_datetime(req.datetime.as_deref(), req.date.as_deref(), req.time.as_deref(), self.today())
+        let local = dates::resolve_datetime(req.datetime.as_deref(), req.date.as_deref(), req.time.as_deref(), self.today(), self.catalog().time_zone)
             .ok_or("Ich konnte Datum und Uhrzeit leider nicht verstehen. Können Sie sie bitte wiederholen?")?;
         // Bounded before any arithmetic: a year like +262142 overflows chrono.
         let horizon = self.today()
@@ -120,8 +120,15 @@ impl Engine {
         if start < self.now() {
             return Err("Dieser Zeitpunkt liegt leider in der Vergangenheit.".into());
         }
-        let segments = place(&service, start);
-        let end = segments.last().map_or(start, |s| s.end);
+        let mut segments = place(&service, start);
+        // A staffed segment lasts what Cal.com books for its event type, when that is known
+        // and differs from the catalogue: the lock and the checks cover that span.
+        for seg in &mut segments {
+            if let Some(minutes) = seg.event_type_id.and_then(|id| self.booked_minutes(id)) {
+                seg.end = seg.start + TimeDelta::minutes(minutes.into());
+            }
+        }
+        let end = segments.iter().map(|s| s.end).max().unwrap_or(start);
         Ok(Resolved {
             service,
             local,

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Refusal, Resolved, SlotRequest};
 use crate::calcom::{CalcomError, SlotReservation};
-use crate::engine::{Engine, lock};
+use crate::engine::{Engine, HoldKey, lock};
 
 impl Engine {
     /// The local reservation layer: other callers' holds leave no stylist for this one (a
@@ -22,7 +22,7 @@ impl Engine {
         self.reservations.expire_reservations(now);
         let reserved = self
             .reservations
-            .reservation_of(&req.call_id, request.start, now)
+            .reservation_of(&req.call_id, request.service.id, request.start, now)
             .is_none()
             && self
                 .free_stylists(&req.call_id, request, now, true)
@@ -39,10 +39,16 @@ impl Engine {
         Ok(())
     }
 
-    /// Whether this call holds `start` in Cal.com: an expired hold holds nothing (the
-    /// slot is Cal.com's to list again, maybe booked since) and is forgotten.
-    pub(super) fn holds_in_calcom(&self, call_id: &str, start: DateTime<Utc>) -> bool {
-        let key = (call_id.to_owned(), start);
+    /// Whether this call holds `start` in Cal.com for `service_id` (a hold for another
+    /// service says nothing about this one's event types): an expired hold holds nothing
+    /// (the slot is Cal.com's to list again, maybe booked since) and is forgotten.
+    pub(super) fn holds_in_calcom(
+        &self,
+        call_id: &str,
+        service_id: u64,
+        start: DateTime<Utc>,
+    ) -> bool {
+        let key = (call_id.to_owned(), service_id, start);
         let now = self.now();
         let mut holds = lock(&self.calcom_holds);
         match holds.get(&key) {
@@ -80,12 +86,17 @@ impl Engine {
         let mut holds = lock(&self.calcom_holds);
         // Holds nobody came back for (a release Cal.com refused) are gone by now.
         holds.retain(|_, held| held.iter().all(|h| h.until > now));
-        holds.insert((call_id.to_owned(), r.start), held);
+        holds.insert((call_id.to_owned(), r.service.id, r.start), held);
         Ok(())
     }
 
-    pub(super) async fn release_calcom_holds(&self, call_id: &str, start: DateTime<Utc>) {
-        let key = (call_id.to_owned(), start);
+    pub(super) async fn release_calcom_holds(
+        &self,
+        call_id: &str,
+        service_id: u64,
+        start: DateTime<Utc>,
+    ) {
+        let key = (call_id.to_owned(), service_id, start);
         let held = lock(&self.calcom_holds).remove(&key);
         self.release_holds(Some(key), held.unwrap_or_default())
             .await;
@@ -95,11 +106,7 @@ impl Engine {
     /// what expires on its own anyway, and a throttled key is left for bookings. A hold
     /// Cal.com refused to let go of for now stays `holder`'s until it expires (it still
     /// hides the slot from everyone else, and from the holder's own listings).
-    async fn release_holds(
-        &self,
-        holder: Option<(String, DateTime<Utc>)>,
-        held: Vec<SlotReservation>,
-    ) {
+    async fn release_holds(&self, holder: Option<HoldKey>, held: Vec<SlotReservation>) {
         let mut kept = Vec::new();
         for hold in held {
             if let Err(e) = self.calcom.release_slot_once(&hold.uid).await

@@ -34,10 +34,12 @@ impl Engine {
             segments,
             created_at: self.now(),
         });
-        if let Some(held) =
-            self.reservations
-                .reservation_of(&req.call_id, request.start, self.now())
-        {
+        if let Some(held) = self.reservations.reservation_of(
+            &req.call_id,
+            request.service.id,
+            request.start,
+            self.now(),
+        ) {
             self.reservations
                 .set_reservation_state(&held.token, "converted");
         }

@@ -20,6 +20,7 @@ use crate::policy::{ClientTimeouts, RetryPolicy};
 /// The bookings `cal-api-version` unless [`CalcomClient::with_bookings_version`] says another.
 const BOOKINGS_VERSION: &str = "2024-08-13";
 const SLOTS_VERSION: &str = "2024-09-04";
+const EVENT_TYPES_VERSION: &str = "2024-06-14";
 
 /// What to book.
 #[derive(Debug, Clone, PartialEq)]
@@ -306,6 +307,32 @@ impl CalcomClient {
         }
         starts.sort_unstable();
         Ok(starts)
+    }
+
+    /// The length in minutes of every event type of the account (`GET /v2/event-types`):
+    /// what Cal.com books for each, whatever the catalogue says.
+    pub async fn event_type_lengths(&self) -> Result<BTreeMap<u64, u32>, CalcomError> {
+        let body = self
+            .send(Call {
+                endpoint: "event_types",
+                method: Method::GET,
+                path: "/v2/event-types".into(),
+                version: Some(EVENT_TYPES_VERSION),
+                body: None,
+            })
+            .await?;
+        let all = body.get("data").and_then(Value::as_array).ok_or_else(|| {
+            CalcomError::Malformed("event types answer has no `data` array".into())
+        })?;
+        let mut lengths = BTreeMap::new();
+        for e in all {
+            let id = e.get("id").and_then(Value::as_u64);
+            let minutes = e.get("lengthInMinutes").and_then(Value::as_u64);
+            if let (Some(id), Some(minutes)) = (id, minutes.and_then(|m| u32::try_from(m).ok())) {
+                lengths.insert(id, minutes);
+            }
+        }
+        Ok(lengths)
     }
 
     /// `POST /v2/bookings`.

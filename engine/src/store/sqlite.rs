@@ -310,15 +310,16 @@ impl ReservationStore for SqliteStore {
     fn reservation_of(
         &self,
         call_id: &str,
+        service_id: u64,
         start: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Option<LocalReservation> {
         self.rows(
             &format!(
                 "{RESERVATION} WHERE state = 'held' AND until_ms > ?3 AND call_id = ?1 \
-                 AND start_ms = ?2 ORDER BY token LIMIT 1"
+                 AND start_ms = ?2 AND service_id = ?4 ORDER BY token LIMIT 1"
             ),
-            params![call_id, ms(start), ms(now)],
+            params![call_id, ms(start), ms(now), service_id],
             reservation,
         )
         .pop()
@@ -482,7 +483,7 @@ mod tests {
                     "{:?}{:?}{:?}",
                     s.booked_by_call(call, t(q)),
                     s.held_by_others(call, t(q), t(q + 2), t(q)),
-                    s.reservation_of(call, t(q), t(q)),
+                    s.reservation_of(call, 1, t(q), t(q)),
                 );
             }
             out += &format!(

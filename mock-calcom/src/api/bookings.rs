@@ -215,17 +215,23 @@ pub async fn create(
     Body(input): Body<CreateBookingInput>,
 ) -> Result<Response, ApiError> {
     let fault = state.fault_for(Endpoint::CreateBooking);
-    let replay = matches!(fault, Some(FaultAction::Replay));
+    let replay = fault
+        .clone()
+        .filter(|f| matches!(f, FaultAction::Replay | FaultAction::ReplayKey));
     if let Some(action) = fault
         && let Some(answer) = faults::answer(&state, Endpoint::CreateBooking, action).await
     {
         return Ok(answer);
     }
     let request = booking_request(&state, input)?;
-    if replay {
+    if let Some(replay) = replay {
+        // `replay`: any booking of the event type; `replay_key`: one whose idempotency key
+        // (event type and start) matches, cancelled or not.
+        let same_key = replay == FaultAction::ReplayKey;
         let newest = state.with_world(|w| {
             w.bookings()
                 .filter(|b| b.event_type_id == request.event_type_id)
+                .filter(|b| !same_key || b.start == request.start)
                 .max_by_key(|b| (b.created_at, b.id))
                 .map(|b| wire::booking(w, b))
         });

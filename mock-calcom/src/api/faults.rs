@@ -14,8 +14,8 @@ pub async fn injected(mock: &MockCalcom, endpoint: Endpoint) -> Option<Response>
     answer(mock, endpoint, action).await
 }
 
-/// The answer a fault gives; `None` for [`FaultAction::Replay`], which the create handler
-/// answers itself.
+/// The answer a fault gives; `None` for [`FaultAction::Replay`] and
+/// [`FaultAction::ReplayKey`], which the create handler answers itself.
 pub async fn answer(
     mock: &MockCalcom,
     endpoint: Endpoint,
@@ -23,7 +23,7 @@ pub async fn answer(
 ) -> Option<Response> {
     tracing::debug!(endpoint = endpoint.name(), ?action, "fault injected");
     Some(match action {
-        FaultAction::Replay => return None,
+        FaultAction::Replay | FaultAction::ReplayKey => return None,
         FaultAction::Status { status, message } => {
             mock.delay(endpoint).await;
             match status {

@@ -30,7 +30,7 @@ pub struct Mutant {
 }
 
 /// Every layer of `full` switched off alone, and the broken presets.
-pub const MUTANTS: [Mutant; 20] = [
+pub const MUTANTS: [Mutant; 23] = [
     Mutant {
         name: "cache off",
         mutation: Mutation::Layer(|p| p.cache_ttl = None),
@@ -65,6 +65,18 @@ pub const MUTANTS: [Mutant; 20] = [
     Mutant {
         name: "post-sync validation off",
         mutation: Mutation::Layer(|p| p.post_sync_validation = false),
+    },
+    Mutant {
+        name: "post-sync status off",
+        mutation: Mutation::Layer(|p| p.post_sync_status = false),
+    },
+    Mutant {
+        name: "post-sync compensation off",
+        mutation: Mutation::Layer(|p| p.post_sync_compensation = false),
+    },
+    Mutant {
+        name: "cancel wait off",
+        mutation: Mutation::Layer(|p| p.cancel_waits_for_booking = false),
     },
     Mutant {
         name: "reconciliation off",

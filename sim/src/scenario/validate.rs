@@ -417,8 +417,10 @@ impl Scenario {
     }
 
     /// The catalogue against the Cal.com world: every staffed segment's event type exists,
-    /// its hosts are among the service's staff (the per-stylist lock covers only those), and
-    /// its slot grid meets the segment's start (else the service can never be booked).
+    /// its length is the segment's (else the engine locks and checks another span than
+    /// Cal.com books), its hosts are among the service's staff (the per-stylist lock covers
+    /// only those), and its slot grid meets the segment's start (else the service can never
+    /// be booked).
     fn check_catalog(&self) -> Result<(), String> {
         if let Some(c) = &self.catalog {
             c.check().map_err(|e| format!("catalog.{e}"))?;
@@ -464,6 +466,18 @@ impl Scenario {
                         known.join(", ")
                     ));
                 };
+                if et.length_minutes != seg.minutes {
+                    let k = self
+                        .calcom
+                        .event_types
+                        .iter()
+                        .position(|e| e.id == id)
+                        .unwrap_or_default();
+                    return Err(format!(
+                        "{at}.segments[{j}].minutes ({}) = {}, but calcom.event_types[{k}].length_minutes (event type {id}) = {}: Cal.com books {} minutes while the engine would lock and check {}; make them equal",
+                        seg.name, seg.minutes, et.length_minutes, et.length_minutes, seg.minutes
+                    ));
+                }
                 if let Some(host) = et.hosts.iter().find(|h| !service.staff.contains(h)) {
                     return Err(format!(
                         "{at}.staff: event type {id} is hosted by {host}, who is not in the staff {:?}: Cal.com could give the booking to a stylist the engine does not lock",

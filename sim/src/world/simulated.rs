@@ -168,8 +168,15 @@ fn run_in(
     };
     let put = engine_slot.clone();
     let backends = Backends::in_memory();
+    let lengths: std::collections::BTreeMap<u64, u32> = scenario
+        .calcom
+        .event_types
+        .iter()
+        .map(|e| (e.id, e.length_minutes))
+        .collect();
     sim.host("engine", move || {
         let settings = settings.clone();
+        let lengths = lengths.clone();
         let put = put.clone();
         let backends = backends.clone();
         async move {
@@ -180,6 +187,9 @@ fn run_in(
                 Network::Simulated,
                 backends,
             );
+            // What Cal.com books for each event type (the scenario's own world; validation
+            // refuses a catalogue that says otherwise), as `serve` learns it from Cal.com.
+            engine.set_event_type_minutes(lengths.clone());
             *put.lock().expect("slot") = Some(engine.clone());
             let listener = Listener::bind(
                 Network::Simulated,
