@@ -589,6 +589,12 @@ struct Timing {
     consistency: String,
     /// `[policy]`, `[policy.retry]`, `[policy.timeouts]`.
     policy: String,
+    /// The engine's steady answers take seconds (a slow Redis, database or Cal.com): Retell
+    /// waits long enough for them, or every call would go unanswered in a world whose
+    /// faults all ended, which says nothing of the engine.
+    slow: bool,
+    /// Retell waits at least this long (s): longer than a booking waits for a lock.
+    patience: u64,
 }
 
 impl Timing {
@@ -601,11 +607,13 @@ impl Timing {
             webhooks: String::new(),
             consistency: String::new(),
             policy: String::new(),
+            slow: false,
+            patience: 0,
         };
         t.conversation(&mut streams.stream("explore-talk-timing"));
-        t.network(&mut streams.stream("explore-network"));
         t.calcom(&mut streams.stream("explore-calcom-latency"));
         t.numbers(&mut streams.stream("explore-policy-numbers"));
+        t.network(&mut streams.stream("explore-network"));
         t
     }
 
@@ -660,8 +668,12 @@ impl Timing {
 
     /// Retell's patience with a function call and the links between hosts.
     fn network(&mut self, rng: &mut StreamRng) {
-        if rng.random_bool(0.3) {
-            let timeout = [5, 10, 32, 60][rng.random_range(0..4)];
+        let drawn = rng.random_bool(0.3);
+        if drawn || self.slow || self.patience > 32 {
+            // Never shorter than the seeds' 32 s: the client's 429 backoff (2 + 4 + 8 s) under a
+            // tight plan's throttler, which no fault window ends, must fit in one wait.
+            let timeout = [32, 45, 60][rng.random_range(0..3)];
+            let timeout = if self.slow { 120 } else { timeout }.max(self.patience);
             let retries = rng.random_range(0..=3);
             let _ = writeln!(
                 self.tables,
@@ -682,6 +694,7 @@ impl Timing {
         if rng.random_bool(0.35) {
             let mut table = String::from("[calcom.latency]\n");
             let scale = [0.1, 1.0, 3.0][rng.random_range(0..3)];
+            self.slow |= scale > 2.0;
             let d = distribution(rng, (150.0 * scale) as u64);
             let _ = writeln!(table, "default = {d}");
             for (name, p50) in [
@@ -698,6 +711,7 @@ impl Timing {
                 if rng.random_bool(0.5) {
                     // Now and then one endpoint far slower than the rest (seconds).
                     let slow = if rng.random_bool(0.2) { 10.0 } else { 1.0 };
+                    self.slow |= scale * slow > 2.0;
                     let d = distribution(rng, (p50 * scale * slow) as u64);
                     let _ = writeln!(table, "{name} = {d}");
                 }
@@ -737,17 +751,21 @@ impl Timing {
             let (min, max) =
                 [(1, 5), (20, 200), (500, 3_000), (2_000, 6_000)][rng.random_range(0..4)];
             redis_max = max;
+            self.slow |= max > 1_000;
             let _ = writeln!(infra, "redis = {{ min = \"{min}ms\", max = \"{max}ms\" }}");
         }
         if rng.random_bool(0.4) {
             let (min, max) = [(5, 30), (50, 500), (500, 3_000)][rng.random_range(0..3)];
+            self.slow |= max > 1_000;
             let _ = writeln!(
                 infra,
                 "database = {{ min = \"{min}ms\", max = \"{max}ms\" }}"
             );
         }
         if rng.random_bool(0.3) {
-            let d = around(rng, &[50, 600]);
+            let p50 = [50, 600][rng.random_range(0..2)];
+            self.slow |= p50 > 100;
+            let d = distribution(rng, p50);
             let _ = writeln!(infra, "request_overhead = {d}");
         }
         if rng.random_bool(0.5) || redis_max > 1_000 {
@@ -755,6 +773,7 @@ impl Timing {
             let ttl = [3_000, 10_000, 30_000, 120_000][rng.random_range(0..4)];
             // At least the wait, and more than 1.5 x the slowest Redis round trip.
             let ttl = ttl.max(wait).max(redis_max * 3 / 2 + 1_000);
+            self.patience = wait / 1_000 + 20;
             let _ = writeln!(policy, "lock_ttl = \"{ttl}ms\"\nlock_wait = \"{wait}ms\"");
         }
         if rng.random_bool(0.3) {
