@@ -227,20 +227,16 @@ const FIXED: &[(&str, &str)] = &[
         "explore gives the slots as `slot_grid`; listed slots join the same list",
     ),
     (
-        "journeys[].weights",
-        "BLIND: not yet drawn by explore (a popular slot concentrates the contention)",
-    ),
-    (
         "journeys[].arrivals.phases[].duration",
-        "BLIND: not yet drawn by explore (ramps)",
+        "BLIND: not yet drawn by explore (ramps; the shrinker cannot cut them yet: phases replace the duration it shrinks)",
     ),
     (
         "journeys[].arrivals.phases[].rate",
-        "BLIND: not yet drawn by explore (ramps)",
+        "BLIND: not yet drawn by explore (ramps; the shrinker cannot cut them yet: phases replace the duration it shrinks)",
     ),
     (
         "journeys[].arrivals.phases[].ramp_to",
-        "BLIND: not yet drawn by explore (ramps)",
+        "BLIND: not yet drawn by explore (ramps; the shrinker cannot cut them yet: phases replace the duration it shrinks)",
     ),
     (
         "external[].*",
@@ -249,7 +245,7 @@ const FIXED: &[(&str, &str)] = &[
 ];
 
 /// How many [`FIXED`] entries are `BLIND`: raise it with the entry, on purpose.
-const BLIND: usize = 9;
+const BLIND: usize = 8;
 
 /// Generated worlds (whole), and worlds around each bundled scenario.
 const GENERATED: u64 = 300;

@@ -462,10 +462,21 @@ pub fn generate(seed: u64) -> String {
         }
     }
     if swarm.journeys {
+        let rate = [0.05, 0.2][rng.random_range(0..2)];
+        // Now and then (a stream of its own) one of the grid's five slots draws most of the
+        // callers: the contention concentrated.
+        let mut crowd = SeedStreams::new(seed).stream("explore-crowd");
+        let arrivals = format!("{{ kind = \"poisson\", rate = {rate} }}");
+        let weights = if crowd.random_bool(0.25) {
+            let mut w = [1; 5];
+            w[crowd.random_range(0..5)] = [5, 20][crowd.random_range(0..2)];
+            format!("weights = {w:?}\n")
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             work,
-            "[[journeys]]\narrivals = {{ kind = \"poisson\", rate = {} }}\nduration = \"2m\"\nservice = \"{}\"\nslot_grid = {{ days = [\"{}\"], from = \"10:00\", to = \"11:00\", every = \"15m\" }}\n",
-            [0.05, 0.2][rng.random_range(0..2)],
+            "[[journeys]]\narrivals = {arrivals}\nduration = \"2m\"\nservice = \"{}\"\nslot_grid = {{ days = [\"{}\"], from = \"10:00\", to = \"11:00\", every = \"15m\" }}\n{weights}",
             service(&mut rng),
             calendar.days[0]
         );
