@@ -340,6 +340,11 @@ pub fn generate(seed: u64) -> String {
             .unwrap_or_default()
     );
     let mut world = String::new();
+    // A zoned world is zoned throughout: the salon's engine and every stylist's hours too.
+    let zone = calendar
+        .zone
+        .map(|z| format!("time_zone = \"{z}\"\n"))
+        .unwrap_or_default();
     // Each stylist's weekday hours and each service's staff and length, so that the salon
     // enters its own appointment where one of its staff works.
     let mut hours_of: BTreeMap<u64, Vec<(u32, u32)>> = BTreeMap::new();
@@ -353,13 +358,13 @@ pub fn generate(seed: u64) -> String {
         let shape_hours = shape.hours(hours);
         let _ = writeln!(
             world,
-            "[[calcom.hosts]]\nid = {id}\nname = \"Stylist {id}\"\nworking_hours = {{ {} }}\n",
+            "[[calcom.hosts]]\nid = {id}\nname = \"Stylist {id}\"\n{zone}working_hours = {{ {} }}\n",
             shape_hours.0
         );
         hours_of.insert(id, shape_hours.1);
     }
     let services = rng.random_range(1..=4usize);
-    let mut catalog = String::from("[catalog]\n\n");
+    let mut catalog = format!("[catalog]\n{zone}\n");
     let mut names = Vec::new();
     let mut event_types = Vec::new();
     for i in 0..services {
@@ -432,6 +437,9 @@ pub fn generate(seed: u64) -> String {
             "[calcom.api.rate_limit]\nlimit = {limit}\nwindow = \"60s\"\nblock = \"60s\"\n"
         );
     }
+    // Timings, Cal.com's latency and the policy's numbers: streams of their own.
+    let timing = Timing::draw(seed);
+    tables.push_str(&timing.tables);
     let mut work = String::new();
     let service = |rng: &mut StreamRng| names[rng.random_range(0..names.len())].clone();
     let slot = |rng: &mut StreamRng| {
@@ -454,13 +462,25 @@ pub fn generate(seed: u64) -> String {
         }
     }
     if swarm.journeys {
+        let rate = [0.05, 0.2][rng.random_range(0..2)];
+        // Now and then (a stream of its own) one of the grid's five slots draws most of the
+        // callers: the contention concentrated.
+        let mut crowd = SeedStreams::new(seed).stream("explore-crowd");
+        let arrivals = format!("{{ kind = \"poisson\", rate = {rate} }}");
+        let weights = if crowd.random_bool(0.25) {
+            let mut w = [1; 5];
+            w[crowd.random_range(0..5)] = [5, 20][crowd.random_range(0..2)];
+            format!("weights = {w:?}\n")
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             work,
-            "[[journeys]]\narrivals = {{ kind = \"poisson\", rate = {} }}\nduration = \"2m\"\nservice = \"{}\"\nslot_grid = {{ days = [\"{}\"], from = \"10:00\", to = \"11:00\", every = \"15m\" }}\n",
-            [0.05, 0.2][rng.random_range(0..2)],
+            "[[journeys]]\narrivals = {arrivals}\nduration = \"2m\"\nservice = \"{}\"\nslot_grid = {{ days = [\"{}\"], from = \"10:00\", to = \"11:00\", every = \"15m\" }}\n{weights}",
             service(&mut rng),
             calendar.days[0]
         );
+        work.push_str(&timing.journey);
     }
     if swarm.scripted {
         // Half the scripted callers (a stream of its own) talk in another shape than "check,
@@ -531,12 +551,345 @@ pub fn generate(seed: u64) -> String {
     faults.push_str(&outage(
         &mut SeedStreams::new(seed).stream("explore-outage"),
     ));
+    // Tables the faults may have begun already (saves that fail, webhooks lost, a lag).
+    merge_table(&mut faults, "[policy.infra]", &timing.infra);
+    merge_table(&mut faults, "[calcom.webhooks]", &timing.webhooks);
+    merge_table(&mut faults, "[calcom.consistency]", &timing.consistency);
+    faults.push_str(&timing.policy);
     s.push_str(&tables);
     s.push_str(&world);
     s.push_str(&catalog);
     s.push_str(&work);
     s.push_str(&faults);
     s
+}
+
+/// A random duration as TOML, around `p50` milliseconds: fixed, uniform or by percentiles.
+fn distribution(rng: &mut StreamRng, p50: u64) -> String {
+    drawn(rng, p50).0
+}
+
+/// [`distribution`] and its largest value in ms (by percentiles: p99 + (p99 - p90)).
+fn drawn(rng: &mut StreamRng, p50: u64) -> (String, u64) {
+    let p50 = p50.max(1);
+    match rng.random_range(0..3) {
+        0 => (format!("{{ fixed = \"{p50}ms\" }}"), p50),
+        1 => (
+            format!("{{ min = \"{}ms\", max = \"{}ms\" }}", p50 * 2 / 5, p50 * 2),
+            p50 * 2,
+        ),
+        _ => (
+            format!(
+                "{{ p50 = \"{p50}ms\", p90 = \"{}ms\", p99 = \"{}ms\" }}",
+                p50 * 2,
+                p50 * 4
+            ),
+            p50 * 6,
+        ),
+    }
+}
+
+/// [`distribution`] around one of `p50s`.
+fn around(rng: &mut StreamRng, p50s: &[u64]) -> String {
+    let p50 = p50s[rng.random_range(0..p50s.len())];
+    distribution(rng, p50)
+}
+
+/// The world's timings beyond its workload: how callers talk between check and booking,
+/// Retell's patience, the network, Cal.com's latency and webhooks' delays, and the numbers
+/// of the policy under test. Each class on or off per world (swarm testing), each from a
+/// stream of its own, so that every other draw of a world stays as it was.
+struct Timing {
+    /// Top-level tables: `[retell]`, `[network]`, `[calcom.latency]`.
+    tables: String,
+    /// A journey's `from` and `[journeys.conversation]`, written after its `[[journeys]]`.
+    journey: String,
+    /// Lines of `[policy.infra]`.
+    infra: String,
+    /// Lines of `[calcom.webhooks]` and of `[calcom.consistency]`.
+    webhooks: String,
+    consistency: String,
+    /// `[policy]`, `[policy.retry]`, `[policy.timeouts]`.
+    policy: String,
+    /// The engine's steady answers take seconds (a slow Redis, database or Cal.com): Retell
+    /// waits long enough for them, or every call would go unanswered in a world whose
+    /// faults all ended, which says nothing of the engine.
+    slow: bool,
+    /// Retell waits at least this long (s): longer than a booking waits for a lock.
+    patience: u64,
+    /// Cal.com's slowest answer and the network's slowest hop (ms), and the client's
+    /// timeouts (s) if drawn.
+    calcom_top: u64,
+    network_top: u64,
+    timeouts: Option<(u64, u64)>,
+}
+
+impl Timing {
+    fn draw(seed: u64) -> Self {
+        let streams = SeedStreams::new(seed);
+        let mut t = Timing {
+            tables: String::new(),
+            journey: String::new(),
+            infra: String::new(),
+            webhooks: String::new(),
+            consistency: String::new(),
+            policy: String::new(),
+            slow: false,
+            patience: 0,
+            // The seeds' latency: create p99 1.5 s (max 2 s); the network up to 60 ms.
+            calcom_top: 2_000,
+            network_top: 60,
+            timeouts: None,
+        };
+        t.conversation(&mut streams.stream("explore-talk-timing"));
+        t.calcom(&mut streams.stream("explore-calcom-latency"));
+        t.numbers(&mut streams.stream("explore-policy-numbers"));
+        t.network(&mut streams.stream("explore-network"));
+        t.fit_timeouts();
+        t
+    }
+
+    /// The journey's start and the check-to-book window: the race itself.
+    fn conversation(&mut self, rng: &mut StreamRng) {
+        if rng.random_bool(0.3) {
+            let _ = writeln!(self.journey, "from = \"{}s\"", rng.random_range(0..60));
+        }
+        if !rng.random_bool(0.6) {
+            return;
+        }
+        let mut c = String::from("[journeys.conversation]\n");
+        if rng.random_bool(0.4) {
+            // The whole gap as one: from no pause at all to a caller who thinks for minutes.
+            let p50 = [0, 500, 3_000, 10_000, 25_000, 90_000][rng.random_range(0..6)];
+            let gap = if p50 == 0 {
+                "{ fixed = \"0s\" }".to_owned()
+            } else {
+                distribution(rng, p50)
+            };
+            let _ = writeln!(c, "gap = {gap}");
+        } else {
+            let scale = [0.2, 0.5, 1.0, 2.0, 4.0][rng.random_range(0..5)];
+            for (name, p50) in [
+                ("until_check", 20_000.0),
+                ("llm", 800.0),
+                ("tts", 265.0),
+                ("ai_response", 7_100.0),
+                ("listening", 6_200.0),
+                ("confirmation", 2_200.0),
+                ("name", 4_900.0),
+                ("name_reask", 15_000.0),
+            ] {
+                if rng.random_bool(0.5) {
+                    let d = distribution(rng, (p50 * scale) as u64);
+                    let _ = writeln!(c, "{name} = {d}");
+                }
+            }
+            if rng.random_bool(0.5) {
+                let p = [0.0, 0.4, 1.0][rng.random_range(0..3)];
+                let _ = writeln!(c, "name_reask_probability = {p}");
+            }
+        }
+        if rng.random_bool(0.3) {
+            let p = [0.0, 0.03, 0.3][rng.random_range(0..3)];
+            let _ = writeln!(c, "abandon_probability = {p}");
+        }
+        self.journey.push('\n');
+        self.journey.push_str(&c);
+        self.journey.push('\n');
+    }
+
+    /// Retell's patience with a function call and the links between hosts.
+    fn network(&mut self, rng: &mut StreamRng) {
+        let drawn = rng.random_bool(0.3);
+        if drawn || self.slow || self.patience > 32 {
+            // Never shorter than the seeds' 32 s: the client's 429 backoff (2 + 4 + 8 s) under a
+            // tight plan's throttler, which no fault window ends, must fit in one wait.
+            let timeout = [32, 45, 60][rng.random_range(0..3)];
+            let timeout = if self.slow { 120 } else { timeout }.max(self.patience);
+            let retries = rng.random_range(0..=3);
+            let _ = writeln!(
+                self.tables,
+                "[retell]\ntimeout = \"{timeout}s\"\nretries = {retries}\n"
+            );
+        }
+        if rng.random_bool(0.3) {
+            let (min, max) = [(0, 5), (20, 60), (50, 400), (200, 2_000)][rng.random_range(0..4)];
+            self.network_top = max;
+            let _ = writeln!(
+                self.tables,
+                "[network]\nmin_latency = \"{min}ms\"\nmax_latency = \"{max}ms\"\n"
+            );
+        }
+    }
+
+    /// Cal.com's answer latency per endpoint, webhooks' delays, its reservation window.
+    fn calcom(&mut self, rng: &mut StreamRng) {
+        if rng.random_bool(0.35) {
+            let mut table = String::from("[calcom.latency]\n");
+            let scale = [0.1, 1.0, 3.0][rng.random_range(0..3)];
+            self.slow |= scale > 2.0;
+            let (d, top) = drawn(rng, (150.0 * scale) as u64);
+            self.calcom_top = top;
+            let _ = writeln!(table, "default = {d}");
+            for (name, p50) in [
+                ("slots", 500.0),
+                ("create_booking", 400.0),
+                ("get_booking", 150.0),
+                ("cancel_booking", 400.0),
+                ("reschedule_booking", 400.0),
+                ("reserve_slot", 150.0),
+                ("reservation", 150.0),
+                ("webhooks", 150.0),
+                ("event_types", 150.0),
+            ] {
+                if rng.random_bool(0.5) {
+                    // Now and then one endpoint far slower than the rest (seconds).
+                    let slow = if rng.random_bool(0.2) { 10.0 } else { 1.0 };
+                    self.slow |= scale * slow > 2.0;
+                    let (d, top) = drawn(rng, (p50 * scale * slow) as u64);
+                    self.calcom_top = self.calcom_top.max(top);
+                    let _ = writeln!(table, "{name} = {d}");
+                }
+            }
+            self.tables.push_str(&table);
+            self.tables.push('\n');
+        }
+        if rng.random_bool(0.3) {
+            let delay = around(rng, &[50, 500, 5_000]);
+            let duplicate = around(rng, &[100, 2_000, 30_000]);
+            let late = [0.0, 0.2, 0.5][rng.random_range(0..3)];
+            let late_delay = around(rng, &[1_000, 10_000, 60_000]);
+            let _ = writeln!(
+                self.webhooks,
+                "delay = {delay}\nduplicate_delay = {duplicate}\nlate_probability = {late}\nlate_delay = {late_delay}"
+            );
+        }
+        if rng.random_bool(0.2) {
+            let window = around(rng, &[1, 20, 300]);
+            let _ = writeln!(self.consistency, "reservation_window = {window}");
+        }
+    }
+
+    /// The numbers of the policy under test, drawn around the presets' values (every preset
+    /// shares them) and always within what `Policy::check_ranges` accepts: the lock outlives
+    /// the wait for the others and 1.5 x the slowest Redis round trip. Some worlds have a
+    /// slow Redis (seconds): a lock lapsing while its holder works was a real class.
+    fn numbers(&mut self, rng: &mut StreamRng) {
+        if !rng.random_bool(0.5) {
+            return;
+        }
+        let mut policy = String::from("[policy]\n");
+        let mut infra = String::new();
+        // The slowest Redis round trip, in ms.
+        let mut redis_max = 5;
+        if rng.random_bool(0.4) {
+            let (min, max) =
+                [(1, 5), (20, 200), (500, 3_000), (2_000, 6_000)][rng.random_range(0..4)];
+            redis_max = max;
+            self.slow |= max > 1_000;
+            let _ = writeln!(infra, "redis = {{ min = \"{min}ms\", max = \"{max}ms\" }}");
+        }
+        if rng.random_bool(0.4) {
+            let (min, max) = [(5, 30), (50, 500), (500, 3_000)][rng.random_range(0..3)];
+            self.slow |= max > 1_000;
+            let _ = writeln!(
+                infra,
+                "database = {{ min = \"{min}ms\", max = \"{max}ms\" }}"
+            );
+        }
+        if rng.random_bool(0.3) {
+            let p50 = [50, 600][rng.random_range(0..2)];
+            self.slow |= p50 > 100;
+            let d = distribution(rng, p50);
+            let _ = writeln!(infra, "request_overhead = {d}");
+        }
+        if rng.random_bool(0.5) || redis_max > 1_000 {
+            let wait = [0, 2_000, 10_000, 30_000][rng.random_range(0..4)];
+            let ttl = [3_000, 10_000, 30_000, 120_000][rng.random_range(0..4)];
+            // At least the wait, and more than 1.5 x the slowest Redis round trip.
+            let ttl = ttl.max(wait).max(redis_max * 3 / 2 + 1_000);
+            self.patience = wait / 1_000 + 20;
+            let _ = writeln!(policy, "lock_ttl = \"{ttl}ms\"\nlock_wait = \"{wait}ms\"");
+        }
+        if rng.random_bool(0.3) {
+            let ttl = [0, 5, 30, 60, 300][rng.random_range(0..5)];
+            let _ = writeln!(policy, "cache_ttl = \"{ttl}s\"");
+        }
+        if rng.random_bool(0.3) {
+            let f = [5, 30, 120][rng.random_range(0..3)];
+            let _ = writeln!(policy, "freshness = \"{f}s\"");
+        }
+        if rng.random_bool(0.3) {
+            let _ = writeln!(
+                policy,
+                "sync_attempts = {}\nsync_queue_delay = {}\nsync_retry_delay = {}",
+                rng.random_range(1..=5),
+                around(rng, &[1_000, 15_000, 60_000]),
+                around(rng, &[500, 10_000, 60_000]),
+            );
+        }
+        let mut tables = String::new();
+        if rng.random_bool(0.4) {
+            let backoff = [
+                "[]",
+                "[\"2s\", \"4s\", \"8s\"]",
+                "[\"500ms\"]",
+                "[\"1s\", \"1s\", \"2s\", \"4s\", \"8s\"]",
+            ][rng.random_range(0..4)];
+            let _ = writeln!(
+                tables,
+                "[policy.retry]\nmax_retries = {}\ndelay = \"{}ms\"\nconflict_backoff = {backoff}\njitter = {}\n",
+                rng.random_range(0..=5),
+                [0, 200, 1_000, 5_000][rng.random_range(0..4)],
+                [0.0, 0.5, 1.0][rng.random_range(0..3)],
+            );
+        }
+        if rng.random_bool(0.3) {
+            let total = [3, 10, 30, 60][rng.random_range(0..4)];
+            let connect = [1, 5][rng.random_range(0..2)].min(total);
+            self.timeouts = Some((connect, total));
+        }
+        self.infra = infra;
+        if policy.len() > "[policy]\n".len() {
+            self.policy.push_str(&policy);
+            self.policy.push('\n');
+        }
+        self.policy.push_str(&tables);
+    }
+}
+
+impl Timing {
+    /// The client's total timeout outlasts Cal.com's slowest answer (and the hops there and
+    /// back). Held back until fixed: a create that outlasts it lands after `full`'s lookup
+    /// for a lost create found nothing, and its booking is an orphan (`orphan_calcom`,
+    /// explore seed 377; reported, the engine is unchanged).
+    fn fit_timeouts(&mut self) {
+        let floor = (self.calcom_top + 2 * self.network_top + 3_000).div_ceil(1_000);
+        let timeouts = match self.timeouts {
+            Some((connect, total)) => Some((connect, total.max(floor))),
+            None if floor > 30 => Some((5, floor)),
+            None => None,
+        };
+        if let Some((connect, total)) = timeouts {
+            let _ = writeln!(
+                self.policy,
+                "[policy.timeouts]\nconnect = \"{connect}s\"\ntotal = \"{total}s\"\n"
+            );
+        }
+    }
+}
+
+/// `lines` added to the table `header` of `text`, or the table appended with them.
+fn merge_table(text: &mut String, header: &str, lines: &str) {
+    if lines.is_empty() {
+        return;
+    }
+    let head = format!("{header}\n");
+    if text.contains(&head) {
+        *text = text.replacen(&head, &format!("{head}{lines}"), 1);
+    } else {
+        let _ = writeln!(text, "{head}{lines}");
+    }
 }
 
 /// How a generated caller talks beyond "check, then book": the shapes a voice agent's
