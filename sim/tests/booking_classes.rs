@@ -7,27 +7,6 @@
 use serde_json::Value;
 use sim::Scenario;
 
-/// A small deterministic generator (splitmix64): the draws are the same on every run.
-struct Draw(u64);
-
-impl Draw {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<'a, T>(&mut self, of: &'a [T]) -> &'a T {
-        &of[self.below(of.len() as u64) as usize]
-    }
-}
-
 const CASES: u64 = 24;
 
 fn run(text: &str, seed: u64, set: &[(&str, &str)]) -> Value {
@@ -517,6 +496,9 @@ segments = [{{ name = \"Schnitt\", minutes = 30, event_type_id = 1001 }}]
 }
 
 use chrono::TimeZone;
+
+mod common;
+use common::Draw;
 
 /// Class 4 (the scenario side): a catalogue segment whose minutes differ from its event
 /// type's `length_minutes` is refused, the message naming both fields; equal ones pass.

@@ -7,6 +7,9 @@
 use serde_json::Value;
 use sim::Scenario;
 
+mod common;
+use common::Draw;
+
 /// The world of `lock-lapses-slow-redis` (a colour any of three stylists can do, a haircut
 /// only stylist 1 does, Cal.com slow to create), with a drawn Redis, TTL, wait and timing.
 const WORLD: &str = r#"[[calcom.hosts]]
@@ -55,23 +58,6 @@ segments = [{ name = "cut", minutes = 30, event_type_id = 1001 }]
 staff = [1]
 
 "#;
-
-/// A small deterministic generator (splitmix64): the draws are the test's, not the run's.
-struct Draw(u64);
-
-impl Draw {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-}
 
 struct Case {
     redis_ms: (u64, u64),
