@@ -141,6 +141,11 @@ pub struct Engine {
     /// Uncertain creates of bookings that failed (the caller or the salon was told so): found
     /// and cancelled by the background job once Cal.com answers, (create, tries left).
     pub(crate) uncertain_outbox: Mutex<Vec<(crate::calcom::NewBooking, u32)>>,
+    /// Creates whose answer was lost, whatever became of their booking: Cal.com may still
+    /// make them after the engine looked and found nothing (a request it was slow to
+    /// process). Looked at again once Cal.com's slowest answer has passed, and every own
+    /// booking of the key no appointment holds is cancelled: (create, not before, tries left).
+    pub(crate) late_creates: Mutex<Vec<(crate::calcom::NewBooking, DateTime<Utc>, u32)>>,
     pub(crate) webhooks: Mutex<(u64, u64)>,
     /// Cal.com reservation uids held per (call, service, start) between check and booking.
     pub(crate) calcom_holds: Mutex<CalcomHolds>,
@@ -236,6 +241,7 @@ impl Engine {
             compensated: Mutex::default(),
             uncertain_creates: Mutex::default(),
             uncertain_outbox: Mutex::default(),
+            late_creates: Mutex::default(),
             attempts: Mutex::default(),
             webhooks: Mutex::default(),
             calcom_holds: Mutex::default(),
@@ -560,8 +566,8 @@ impl Engine {
     }
 
     /// What the engine does on its own every 30 s: expire local reservations, retry the
-    /// compensating cancels Cal.com refused for now, and settle failed bookings' uncertain
-    /// creates.
+    /// compensating cancels Cal.com refused for now, settle failed bookings' uncertain
+    /// creates, and undo creates that landed after their answer was lost.
     pub async fn run_background(self: Arc<Self>) {
         let mut tick = simkit::time::interval(Duration::from_secs(30));
         loop {
@@ -591,6 +597,7 @@ impl Engine {
             for (create, left) in uncertain {
                 self.settle_uncertain(create, left).await;
             }
+            self.settle_late_creates().await;
         }
     }
 }

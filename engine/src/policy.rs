@@ -206,6 +206,10 @@ pub struct Policy {
     /// Look for a create whose answer was lost in Cal.com (its metadata at that start) and
     /// adopt it before creating again.
     pub reconcile_lost_creates: bool,
+    /// A create whose answer was lost is looked at again once twice the client's total
+    /// timeout has passed (Cal.com may make it after the engine looked and created again),
+    /// and every own booking of it that no appointment holds is cancelled.
+    pub settle_late_creates: bool,
     /// After a crash, cancel the Cal.com bookings whose local save never happened and queue
     /// the pending syncs again ([`crate::recovery`]).
     pub recover_on_restart: bool,
@@ -310,6 +314,7 @@ impl Policy {
             post_sync_compensation: false,
             cancel_waits_for_booking: false,
             reconcile_lost_creates: false,
+            settle_late_creates: false,
             recover_on_restart: false,
             compensation_retries: 0,
             local_reservation_ttl: None,
@@ -353,6 +358,7 @@ impl Policy {
                 p.lock_fencing = true;
                 p.channel_conflict_check = true;
                 p.reconcile_lost_creates = true;
+                p.settle_late_creates = true;
                 p.recover_on_restart = true;
                 p.compensation_retries = 20;
                 p.sync_retry_transient = true;

@@ -10,13 +10,14 @@ use sim::Scenario;
 use sim::experiment::mutants::{MUTANTS, matrix};
 
 /// Each mutant and the scenario whose gates catch it.
-const KILLERS: [(&str, &str); 22] = [
+const KILLERS: [(&str, &str); 23] = [
     ("cache off", "availability-flood"),
     ("lock off", "overlapping-staff"),
     ("lock renewal off", "slow-create-outlives-lock"),
     ("lock fencing off", "lock-lapses-slow-redis"),
     ("channel conflict check off", "channel-into-full-slot"),
     ("reconciliation off", "lock-outlives-ttl"),
+    ("late-create settling off", "create-lands-late"),
     ("pre-sync check off", "incident-751"),
     ("retries off", "calcom-flaky"),
     ("post-sync validation off", "idempotency-collision"),

@@ -71,6 +71,10 @@ const FIXED: &[(&str, &str)] = &[
         "a layer of the policy under test: `explore --policy` sets it for every world, `bookingsim mutants` switches it off",
     ),
     (
+        "policy.settle_late_creates",
+        "a layer of the policy under test: `explore --policy` sets it for every world, `bookingsim mutants` switches it off",
+    ),
+    (
         "policy.cancel_waits_for_booking",
         "a layer of the policy under test: `explore --policy` sets it for every world, `bookingsim mutants` switches it off",
     ),

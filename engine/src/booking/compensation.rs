@@ -5,6 +5,7 @@ use super::post_sync::Rejected;
 use super::{BookOutcome, CreateKey, Failure, Refusal, Resolved};
 use crate::calcom::{CalcomBooking, CalcomError, NewBooking};
 use crate::engine::{Engine, lock};
+use chrono::TimeDelta;
 
 impl Engine {
     /// After a failed create: a partly booked compound service is undone, and what the
@@ -190,6 +191,72 @@ impl Engine {
             lock(&self.uncertain_outbox).push((b, left - 1));
         } else {
             tracing::warn!(error = %why, "an uncertain create was given up");
+        }
+    }
+
+    /// Watches the key of a create whose answer was lost (see [`Self::settle_late_creates`]):
+    /// looked at once twice the client's total timeout has passed, Cal.com's slowest answer
+    /// to a request the engine still waited for. A key watched already is watched until the
+    /// later of the two.
+    pub(crate) fn watch_late_create(&self, b: &NewBooking) {
+        if !(self.policy().settle_late_creates && self.policy().saga_compensation) {
+            return;
+        }
+        let grace = self.policy().timeouts.total.saturating_mul(2);
+        let not_before = self.now() + TimeDelta::from_std(grace).unwrap_or(TimeDelta::MAX);
+        let key = CreateKey::of(b);
+        let mut late = lock(&self.late_creates);
+        match late.iter_mut().find(|(w, _, _)| CreateKey::of(w) == key) {
+            Some((_, at, _)) => *at = (*at).max(not_before),
+            None => late.push((b.clone(), not_before, self.policy().compensation_retries)),
+        }
+    }
+
+    /// The background job's round over watched creates that are due: every own booking of
+    /// the key that no appointment holds (checked under the stylist's lock, so a booking
+    /// being saved right now is waited for) is cancelled. A create Cal.com made after the
+    /// engine looked, found nothing and created again would otherwise stay with no local
+    /// appointment (`orphan_calcom`), held by a caller who was told otherwise. While Cal.com
+    /// cannot be asked the key stays watched, while tries are left.
+    pub(crate) async fn settle_late_creates(&self) {
+        let now = self.now();
+        let due: Vec<_> = {
+            let mut late = lock(&self.late_creates);
+            let (due, later) = std::mem::take(&mut *late)
+                .into_iter()
+                .partition(|(_, at, _)| *at <= now);
+            *late = later;
+            due
+        };
+        for (b, at, left) in due {
+            let why = match self.own_bookings(&b).await {
+                Ok(made) => {
+                    let mut failed = None;
+                    for made in made {
+                        match self.lock_if_unsaved(&made).await {
+                            Ok(Some(guard)) => {
+                                *lock(&self.compensations) += 1;
+                                let reason = "Kompensation: verspätete Buchung".to_owned();
+                                self.compensate_one(made.uid, reason, left).await;
+                                self.release(guard).await;
+                            }
+                            Ok(None) => {}
+                            Err(e) => failed = Some(e),
+                        }
+                    }
+                    match failed {
+                        None => continue,
+                        Some(e) => e,
+                    }
+                }
+                Err(e) => e.to_string(),
+            };
+            if left > 0 {
+                tracing::warn!(error = %why, "a late create cannot be settled yet");
+                lock(&self.late_creates).push((b, at, left - 1));
+            } else {
+                tracing::warn!(error = %why, "a late create was given up");
+            }
         }
     }
 }

@@ -184,7 +184,7 @@ impl Engine {
         }
         let compensating =
             !lock(&self.cancel_outbox).is_empty() || lock(&self.cancelling).is_some();
-        let first = self.calcom.create_booking(b).await;
+        let first = self.send_create(b).await;
         if compensating
             && matches!(
                 first,
@@ -202,10 +202,10 @@ impl Engine {
                     }
                     // Its own booking stands and nobody undoes it: the refusal stands.
                     Withdrawn::NonePending(_) => first,
-                    Withdrawn::Cancelled => self.calcom.create_booking(b).await,
+                    Withdrawn::Cancelled => self.send_create(b).await,
                 },
                 // Cancelled while this create was on its way, or someone else's.
-                Ok(None) => self.calcom.create_booking(b).await,
+                Ok(None) => self.send_create(b).await,
                 // Cal.com cannot be asked: whose booking takes the slot is not known yet,
                 // so the refusal is not final either (a sync tries again later).
                 Err(e) => Err(e),
@@ -217,15 +217,26 @@ impl Engine {
         match self.find_own(b).await {
             Ok(Some(found)) => match self.adopt(found).await {
                 Some(made) => Ok(made),
-                None => self.calcom.create_booking(b).await,
+                None => self.send_create(b).await,
             },
-            Ok(None) => self.calcom.create_booking(b).await,
+            Ok(None) => self.send_create(b).await,
             // Cal.com still out of reach: the booking may or may not exist.
             Err(_) => {
                 lock(&self.uncertain_creates).insert(key);
                 first
             }
         }
+    }
+
+    /// One create sent to Cal.com. Its answer lost, Cal.com may make the booking later
+    /// than the engine can look for it (a request it was slow to process): the key is
+    /// watched until Cal.com's slowest answer has passed ([`Engine::settle_late_creates`]).
+    async fn send_create(&self, b: &NewBooking) -> Result<CalcomBooking, CalcomError> {
+        let answer = self.calcom.create_booking(b).await;
+        if answer.as_ref().is_err_and(CalcomError::is_indeterminate) {
+            self.watch_late_create(b);
+        }
+        answer
     }
 
     /// An own booking found in Cal.com, kept (counted as reconciled) with any compensating
@@ -269,6 +280,15 @@ impl Engine {
         &self,
         b: &NewBooking,
     ) -> Result<Option<CalcomBooking>, CalcomError> {
+        Ok(self.own_bookings(b).await?.into_iter().next())
+    }
+
+    /// Every booking Cal.com holds that `b` describes (its own metadata at that start): more
+    /// than one when a create landed after the engine looked for it and created again.
+    pub(super) async fn own_bookings(
+        &self,
+        b: &NewBooking,
+    ) -> Result<Vec<CalcomBooking>, CalcomError> {
         let ours = |x: &CalcomBooking| {
             x.start == b.start
                 && x.status == "accepted"
@@ -280,6 +300,6 @@ impl Engine {
             .calcom
             .list_bookings(b.event_type_id, b.start, b.start + TimeDelta::days(1))
             .await?;
-        Ok(found.into_iter().find(ours))
+        Ok(found.into_iter().filter(ours).collect())
     }
 }

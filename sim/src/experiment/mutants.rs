@@ -30,7 +30,7 @@ pub struct Mutant {
 }
 
 /// Every layer of `full` switched off alone, and the broken presets.
-pub const MUTANTS: [Mutant; 23] = [
+pub const MUTANTS: [Mutant; 24] = [
     Mutant {
         name: "cache off",
         mutation: Mutation::Layer(|p| p.cache_ttl = None),
@@ -81,6 +81,10 @@ pub const MUTANTS: [Mutant; 23] = [
     Mutant {
         name: "reconciliation off",
         mutation: Mutation::Layer(|p| p.reconcile_lost_creates = false),
+    },
+    Mutant {
+        name: "late-create settling off",
+        mutation: Mutation::Layer(|p| p.settle_late_creates = false),
     },
     Mutant {
         name: "recovery off",

@@ -713,9 +713,7 @@ impl Timing {
             );
         }
         if rng.random_bool(0.3) {
-            // Never below turmoil's 10-ms tick: a link faster than a tick makes idle skipping
-            // pass over a delivery (`tests/idle_time.rs` caught it with 0-5 ms): open.
-            let (min, max) = [(10, 15), (20, 60), (50, 400), (200, 2_000)][rng.random_range(0..4)];
+            let (min, max) = [(0, 5), (20, 60), (50, 400), (200, 2_000)][rng.random_range(0..4)];
             self.network_top = max;
             let _ = writeln!(
                 self.tables,

@@ -503,11 +503,10 @@ fn idle_ticks(sim: &turmoil::Sim<'_>, tick: Duration, next_fault: Option<Duratio
     u32::try_from(ticks).unwrap_or(u32::MAX).max(1)
 }
 
-/// Whether a message is on its way between hosts.
+/// Whether a message is on its way between hosts (due ones waiting for their destination's
+/// next poll included: on a link faster than a tick they are due the instant they are sent).
 fn in_flight(sim: &turmoil::Sim<'_>) -> bool {
-    let mut any = false;
-    sim.links(|mut links| any = links.any(|mut link| link.next().is_some()));
-    any
+    sim.has_messages_in_flight()
 }
 
 /// Retell's custom-function request body, written in one pass: the arguments are JSON text

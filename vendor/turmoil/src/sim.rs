@@ -405,6 +405,13 @@ impl<'a> Sim<'a> {
         self.step_by(self.config.tick)
     }
 
+    /// Whether a message is on its way between hosts: in a link (due or not, held) or due
+    /// and waiting for its destination's next poll. A driver skipping idle time must not
+    /// skip then. (The links iterator of [`Sim::links`] shows only the first kind.)
+    pub fn has_messages_in_flight(&self) -> bool {
+        self.world.borrow().topology.has_messages_in_flight()
+    }
+
     /// Whether some host has work to run now although none of its timers is
     /// due: a task woken from outside its own tick (by another host, or by the
     /// driver), or software just started or restarted. A driver skipping idle

@@ -289,6 +289,15 @@ impl Topology {
         }
     }
 
+    /// Whether a message is on its way: sent and not yet due, held, or due and not yet
+    /// taken by its destination (a link faster than a tick makes a message due in the
+    /// step it was sent, after its destination may have been polled).
+    pub(crate) fn has_messages_in_flight(&self) -> bool {
+        self.links
+            .values()
+            .any(|l| !l.sent.is_empty() || l.deliverable.values().any(|q| !q.is_empty()))
+    }
+
     pub(crate) fn iter_mut(&mut self) -> LinksIter<'_> {
         LinksIter {
             iter: self.links.iter_mut(),
