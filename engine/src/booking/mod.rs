@@ -34,7 +34,7 @@ use chrono::{DateTime, Utc};
 use crate::engine::{Engine, lock};
 pub(crate) use create::CreateKey;
 use outcome::Refusal;
-pub use outcome::{BookOutcome, CancelOutcome, CheckOutcome, Failure};
+pub use outcome::{BookOutcome, CancelOutcome, CheckOutcome, ERROR_TYPES, Failure};
 pub use request::{PlacedSegment, Resolved, SlotRequest, place};
 use save::Unsaved;
 

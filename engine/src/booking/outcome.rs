@@ -6,6 +6,27 @@ use super::Resolved;
 use crate::calcom::CalcomError;
 use crate::store::Appointment;
 
+/// Every `error_type` the engine answers a function call with: the failures' codes
+/// ([`Failure::code`]), the refusals' reasons, and the answers to requests it cannot take or
+/// cancels that failed. Gates name them (`outcome_errors.OUTCOME.TYPE`); `validate` refuses
+/// any other. (A test reads the engine's sources for every type it writes.)
+pub const ERROR_TYPES: [&str; 14] = [
+    "calcom_unavailable",
+    "calcom_timeout",
+    "rate_limited",
+    "calcom_rejected",
+    "lock_timeout",
+    "lock_lost",
+    "post_sync_rejected",
+    "store_failed",
+    "slot_taken",
+    "slot_reserved",
+    "pre_sync_conflict",
+    "availability_changed",
+    "invalid_request",
+    "calcom_error",
+];
+
 /// Why a request failed without telling anything about the slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
@@ -98,4 +119,47 @@ pub enum CancelOutcome {
 pub(super) struct Refusal {
     pub(super) reason: &'static str,
     pub(super) fresh: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every error type the engine's sources write (`"error_type": "…"`, a refusal's
+    /// `reason: "…"`, a failure's code) is in [`super::ERROR_TYPES`], so a gate on it passes
+    /// `validate`; and every listed type is written somewhere.
+    #[test]
+    fn error_types_lists_every_type_the_engine_answers_with() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut written = std::collections::BTreeSet::new();
+        let mut dirs = vec![src];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for marker in ["\"error_type\": \"", "reason: \"", "=> \""] {
+                    for (at, _) in text.match_indices(marker) {
+                        let rest = &text[at + marker.len()..];
+                        let word: String = rest
+                            .chars()
+                            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                            .collect();
+                        let closed = rest[word.len()..].starts_with('"');
+                        // `=> "…"` is read in `Failure::code` only.
+                        if closed
+                            && !word.is_empty()
+                            && (marker != "=> \"" || path.ends_with("outcome.rs"))
+                        {
+                            written.insert(word);
+                        }
+                    }
+                }
+            }
+        }
+        let listed: std::collections::BTreeSet<String> =
+            super::ERROR_TYPES.iter().map(|s| (*s).to_owned()).collect();
+        assert_eq!(written, listed);
+    }
 }

@@ -183,7 +183,13 @@ impl Gate {
     /// answered: `calcom.create_booking.429` is absent); `None` for anything else missing.
     pub fn measured(&self, summary: &Value) -> Option<f64> {
         self.value(summary).or_else(|| {
-            let counted = ["outcomes.", "invariants.", "calcom.", "engine."];
+            let counted = [
+                "outcomes.",
+                "outcome_errors.",
+                "invariants.",
+                "calcom.",
+                "engine.",
+            ];
             counted
                 .iter()
                 .any(|p| self.metric.starts_with(p))
@@ -264,7 +270,8 @@ pub fn metric_is_known(metric: &str) -> bool {
     let outcome = |o: &str| Outcome::named(o).is_some();
     match parts.as_slice() {
         ["outcomes", o] => outcome(o),
-        ["outcome_errors", o, e] => outcome(o) && !e.is_empty(),
+        // A booked call has no error type.
+        ["outcome_errors", o, e] => outcome(o) && *o != "booked" && error_types().any(|t| t == *e),
         ["invariants", k] => Invariant::named(k).is_some(),
         ["calcom", e, status] => {
             ENDPOINTS.contains(e) && status.parse::<u16>().is_ok_and(|s| STATUSES.contains(&s))
@@ -276,6 +283,14 @@ pub fn metric_is_known(metric: &str) -> bool {
         ["coverage", c] => Coverage::named(c).is_some(),
         _ => false,
     }
+}
+
+/// The error types an outcome is counted under: the engine's (`ERROR_TYPES`), and the
+/// harness's own for calls whose last word had none (`no_answer`, `not_available`, `none`).
+fn error_types() -> impl Iterator<Item = &'static str> {
+    booking_engine::booking::ERROR_TYPES
+        .into_iter()
+        .chain(["no_answer", "not_available", "none"])
 }
 
 /// The statuses a Cal.com request can end with: 0 (no answer: timeout, reset,
@@ -295,6 +310,9 @@ fn example_metrics() -> Vec<String> {
             .map(|o| format!("outcomes.{}", o.name())),
     );
     out.extend(Invariant::ALL.iter().map(|k| format!("invariants.{k}")));
+    for o in Outcome::ALL.iter().filter(|o| o.name() != "booked") {
+        out.extend(error_types().map(|t| format!("outcome_errors.{}.{t}", o.name())));
+    }
     for e in ENDPOINTS {
         out.extend(
             ["200", "201", "400", "409", "422", "429", "500"].map(|s| format!("calcom.{e}.{s}")),
@@ -357,9 +375,18 @@ mod tests {
             "outcomes.racelost == 0",
             "race_failure == 0",
             "engine.cache_hit > 1",
+            "outcome_errors.race_lost.slot_takn == 0",
+            "outcome_errors.booked.slot_taken == 0",
+            "outcome_errors.failed. == 0",
         ] {
             assert!(Gate::parse(bad).unwrap().check_metric().is_err(), "{bad}");
         }
+        // A misspelled error type names the one meant.
+        let e = Gate::parse("outcome_errors.race_lost.slot_takn == 0")
+            .unwrap()
+            .check_metric()
+            .unwrap_err();
+        assert!(e.contains("outcome_errors.race_lost.slot_taken"), "{e}");
         for good in [
             "p95(start_booking) < 2s",
             "max(calcom.create_booking) < 2s",
@@ -491,5 +518,21 @@ mod tests {
         assert!(Gate::parse("race_failure_rate").is_err());
         assert!(Gate::parse("< 3").is_err());
         assert!(Gate::parse("x < soon").is_err());
+    }
+
+    /// A gate on an error type no call ended with reads 0 (the summary lists only those
+    /// that occurred), like any other count; every type the engine answers with is known.
+    #[test]
+    fn an_error_type_that_did_not_occur_counts_zero() {
+        let summary = serde_json::json!({ "outcome_errors": { "race_lost": { "slot_taken": 2 } } });
+        for t in booking_engine::booking::ERROR_TYPES {
+            let gate = Gate::parse(&format!("outcome_errors.failed.{t} == 0")).unwrap();
+            gate.check_metric().unwrap();
+            assert_eq!(gate.measured(&summary), Some(0.0), "{t}");
+        }
+        let taken = Gate::parse("outcome_errors.race_lost.slot_taken == 2").unwrap();
+        assert!(taken.check("", &summary).pass);
+        let absent = Gate::parse("outcome_errors.race_lost.lock_timeout == 0").unwrap();
+        assert!(absent.check("", &summary).pass);
     }
 }
