@@ -33,7 +33,7 @@ pub(crate) fn explore(search: &Search) -> Result<u8, Failure> {
                     "explore: {runs} worlds under {policy} in {elapsed:.1} s on {} threads ({:.0} runs/s): {} found a violation",
                     ran.jobs,
                     runs as f64 / elapsed.max(1e-9),
-                    found.findings.len()
+                    found.worlds_found()
                 );
                 for (seed, e) in &found.broken {
                     eprintln!("error: world {seed} did not run: {e}");
