@@ -49,6 +49,16 @@ pub(crate) fn explore(search: &Search) -> Result<u8, Failure> {
                 if !never.is_empty() {
                     say!("  never reached: {}", never.join(", "));
                 }
+                if found.pairs.worlds > 0 {
+                    let (met, all) = found.pairs.met();
+                    let missing = found.pairs.missing();
+                    let shown: Vec<String> = missing.iter().take(5).map(sim::explore::features::describe).collect();
+                    say!(
+                        "  feature pairs met: {met} of {all}{}{}",
+                        if missing.is_empty() { "" } else { "; not yet: " },
+                        shown.join(", ") + if missing.len() > 5 { ", …" } else { "" }
+                    );
+                }
             }
             Event::Shrinking { kind, findings } => say!(
                 "  {kind}: {} world(s), first seed {}: {}",

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::explore::around::Worlds;
+use crate::explore::features::{self, PairCoverage};
+use crate::explore::generate::Draw;
 use crate::explore::shrink::smallest;
 use crate::pipeline::parallel;
 use crate::results::summary::Summary;
@@ -66,6 +68,8 @@ pub struct Exploration {
     pub findings: Vec<Finding>,
     pub broken: Vec<(u64, String)>,
     pub coverage: BTreeMap<String, u64>,
+    /// Which pairs of the generator's features the generated worlds met.
+    pub pairs: PairCoverage,
 }
 
 impl Exploration {
@@ -73,6 +77,7 @@ impl Exploration {
     pub fn absorb(&mut self, later: Exploration) {
         self.findings.extend(later.findings);
         self.broken.extend(later.broken);
+        self.pairs.absorb(later.pairs);
         for (k, n) in later.coverage {
             *self.coverage.entry(k).or_default() += n;
         }
@@ -106,12 +111,16 @@ pub fn explore(
 ) -> Exploration {
     let seeds: Vec<u64> = (0..runs).map(|i| first.wrapping_add(i)).collect();
     let results = parallel::map(&seeds, jobs, progress, |seed| {
-        run_world(&worlds.world(*seed)?, &format!("explore-{seed}"), policy)
+        let (text, row) = worlds.world_features(*seed)?;
+        run_world(&text, &format!("explore-{seed}"), policy).map(|r| (r, row))
     });
     let mut out = Exploration::default();
     for (seed, r) in seeds.into_iter().zip(results) {
         match r {
-            Ok((found, coverage)) => {
+            Ok(((found, coverage), row)) => {
+                if let Some(row) = row {
+                    out.pairs.add(&row);
+                }
                 for (k, n) in coverage {
                     *out.coverage.entry(k).or_default() += n;
                 }
@@ -154,6 +163,8 @@ pub struct Search {
     pub jobs: usize,
     /// Where `failures/` and `report.md` go.
     pub out: PathBuf,
+    /// How generated worlds draw their features.
+    pub draw: Draw,
 }
 
 /// Why a search stopped: bad input (the CLI exits 2), or a world that ran once and then
@@ -232,7 +243,12 @@ impl Search {
     }
 
     fn worlds(&self) -> Result<Worlds, SearchError> {
-        Worlds::around_files(&self.paths, &self.sets).map_err(SearchError::Input)
+        Worlds::around_files(&self.paths, &self.sets)
+            .map(|w| Worlds {
+                draw: self.draw,
+                ..w
+            })
+            .map_err(SearchError::Input)
     }
 
     /// The world of `seed` as a scenario file (whole, not shrunk), under the policy the
@@ -369,6 +385,31 @@ impl Search {
         if !never.is_empty() {
             let _ = writeln!(report, "\nNever reached: {}.", never.join(", "));
         }
+        let pairs = &ran.exploration.pairs;
+        if pairs.worlds > 0 {
+            let (met, all) = pairs.met();
+            let _ = writeln!(
+                report,
+                "\n## Pairs of the generator's features\n\n{met} of {all} pairs of two features' values met in {} generated worlds ({} drawing: {}).",
+                pairs.worlds,
+                match self.draw {
+                    Draw::Pairwise => "pairwise",
+                    Draw::Swarm => "swarm",
+                },
+                match self.draw {
+                    Draw::Pairwise =>
+                        format!("any {} consecutive seeds meet every pair", features::rows()),
+                    Draw::Swarm => "each feature on its own".to_owned(),
+                }
+            );
+            let missing = pairs.missing();
+            if !missing.is_empty() {
+                let _ = writeln!(report, "\nNot yet met:\n");
+                for p in &missing {
+                    let _ = writeln!(report, "- {}", features::describe(p));
+                }
+            }
+        }
         for (s, e) in broken {
             let _ = writeln!(report, "\nWorld {s} did not run: {e}");
         }
@@ -460,12 +501,16 @@ mod tests {
     /// once as a world; each kind is the first of its kind in the run's summary.
     #[test]
     fn a_world_is_reported_under_every_kind_it_shows() {
-        let found = explore(&Worlds::generated(), 5, 1, "no-lock", 1, &|_, _| {});
+        let swarm = Worlds {
+            draw: Draw::Swarm,
+            ..Worlds::generated()
+        };
+        let found = explore(&swarm, 5, 1, "no-lock", 1, &|_, _| {});
         let kinds: Vec<&str> = found.findings.iter().map(|f| f.kind.as_str()).collect();
         assert!(kinds.len() >= 3, "{kinds:?}");
         assert!(kinds.contains(&"double_booking") && kinds.contains(&"partial_compound"));
         assert_eq!(found.worlds_found(), 1);
-        let text = Worlds::generated().world(5).unwrap();
+        let text = swarm.world(5).unwrap();
         let scenario = Scenario::parse(&text, "t").unwrap();
         let (summary, _) = crate::pipeline::run(&scenario, scenario.seed, "no-lock").unwrap();
         let mut every: Vec<&str> = summary.violations.iter().map(|v| v.kind.name()).collect();
@@ -493,6 +538,7 @@ mod tests {
             let worlds = Worlds {
                 around: Vec::new(),
                 sets: sets.iter().map(|s| (*s).to_owned()).collect(),
+                draw: Draw::Swarm,
             };
             let case = format!("{policy} {sets:?}");
             let found = (1..=200u64)
@@ -555,6 +601,7 @@ mod tests {
             policy: "no-lock".into(),
             jobs: 2,
             out: dir.path().to_path_buf(),
+            draw: Draw::Swarm,
         };
         let mut heard = Vec::new();
         let explored = search
@@ -612,6 +659,7 @@ mod tests {
             policy: "full".into(),
             jobs: 1,
             out: PathBuf::from("/nonexistent/explore"),
+            draw: Draw::default(),
         };
         let refused = |s: Search| s.run(&|_, _| {}, &mut |_| {}).unwrap_err();
         let e = refused(Search {
