@@ -20,6 +20,9 @@ pub enum Failure {
     PostSyncRejected,
     /// The local save failed after Cal.com booked.
     StoreFailed,
+    /// Cal.com refused the start as closer than the event type's minimum notice: it came
+    /// too close while the caller talked. Not taken: nothing is said of the slot.
+    ShortNotice,
 }
 
 impl Failure {
@@ -33,6 +36,7 @@ impl Failure {
             Failure::LockLost => "lock_lost",
             Failure::PostSyncRejected => "post_sync_rejected",
             Failure::StoreFailed => "store_failed",
+            Failure::ShortNotice => "short_notice",
         }
     }
 
@@ -41,6 +45,7 @@ impl Failure {
             CalcomError::RateLimited { .. } => Failure::RateLimited,
             CalcomError::Timeout | CalcomError::ConnectionLost(_) => Failure::CalcomTimeout,
             CalcomError::Server(_) | CalcomError::Unreachable(_) => Failure::CalcomUnavailable,
+            CalcomError::TooSoon(_) => Failure::ShortNotice,
             _ => Failure::CalcomRejected,
         }
     }
