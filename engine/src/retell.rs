@@ -21,6 +21,10 @@ use crate::engine::Engine;
 pub const TAKEN: &str =
     "Dieser Termin wurde gerade vergeben. Bitte wählen Sie einen anderen Zeitpunkt.";
 
+/// What the agent says when the slot came closer than the salon's minimum notice while
+/// the caller talked: not taken, too soon.
+pub const SHORT_NOTICE: &str = "Dieser Termin ist inzwischen zu kurzfristig, so kurzfristig kann ich leider nicht mehr buchen. Bitte wählen Sie einen späteren Zeitpunkt.";
+
 /// Retell's signature window.
 const SIGNATURE_WINDOW: TimeDelta = TimeDelta::minutes(5);
 
@@ -180,7 +184,7 @@ pub fn book_answer(outcome: &BookOutcome) -> Value {
         } => json!({
             "success": false,
             "error_type": failure.code(),
-            "error": TAKEN,
+            "error": if *failure == crate::booking::Failure::ShortNotice { SHORT_NOTICE } else { TAKEN },
             "service": request.service.name,
             "requested_time": dates::compact(request.local),
         }),

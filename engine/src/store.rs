@@ -91,8 +91,14 @@ pub struct LocalReservation {
 pub trait AppointmentStore: Send + Sync {
     fn appointments(&self) -> Vec<Appointment>;
     fn appointment(&self, id: u64) -> Option<Appointment>;
-    /// An active appointment this call already booked at `start` (Retell retries a call).
-    fn booked_by_call(&self, call_id: &str, start: DateTime<Utc>) -> Option<Appointment>;
+    /// An active appointment this call already booked of service `service_id` at `start`
+    /// (Retell retries a call). Another service at the same start is another booking.
+    fn booked_by_call(
+        &self,
+        call_id: &str,
+        service_id: u64,
+        start: DateTime<Utc>,
+    ) -> Option<Appointment>;
     /// The seeds' pre-sync check: an active appointment starting at exactly `start`.
     fn conflict_at_start(&self, start: DateTime<Utc>) -> Option<Appointment>;
     /// The fix: active appointments overlapping `[start, end)`.
@@ -162,11 +168,21 @@ impl AppointmentStore for InMemoryStore {
         self.tables().appointments.get(&id).cloned()
     }
 
-    fn booked_by_call(&self, call_id: &str, start: DateTime<Utc>) -> Option<Appointment> {
+    fn booked_by_call(
+        &self,
+        call_id: &str,
+        service_id: u64,
+        start: DateTime<Utc>,
+    ) -> Option<Appointment> {
         self.tables()
             .appointments
             .values()
-            .find(|a| a.is_active() && a.call_id.as_deref() == Some(call_id) && a.start == start)
+            .find(|a| {
+                a.is_active()
+                    && a.call_id.as_deref() == Some(call_id)
+                    && a.service_id == service_id
+                    && a.start == start
+            })
             .cloned()
     }
 
@@ -327,12 +343,14 @@ mod tests {
         );
         assert_eq!(store.overlapping(t(15), t(45)).len(), 1);
         assert_eq!(
-            store.booked_by_call("call_a", t(0)).map(|a| a.id),
+            store.booked_by_call("call_a", 1, t(0)).map(|a| a.id),
             Some(a.id)
         );
+        // The same call asking for another service at that start has not booked it.
+        assert!(store.booked_by_call("call_a", 2, t(0)).is_none());
         store.cancel(a.id);
         assert_eq!(store.overlapping(t(15), t(45)).len(), 0);
-        assert!(store.booked_by_call("call_a", t(0)).is_none());
+        assert!(store.booked_by_call("call_a", 1, t(0)).is_none());
     }
 
     #[test]

@@ -227,8 +227,10 @@ pub enum BookingRefusal {
     EventTypeNotFound(u64),
     LengthNotAllowed(u32),
     InPast,
-    /// Host busy, off work, or too short notice: Cal.com's 400.
+    /// Host busy or off work: Cal.com's 400.
     Unavailable,
+    /// Closer than the event type's minimum booking notice: Cal.com's 400 of its own.
+    TooSoon,
     BookingNotFound(String),
     AlreadyCancelled(String),
 }
@@ -445,7 +447,7 @@ impl World {
             return Err(BookingRefusal::InPast);
         }
         if req.start < now + TimeDelta::from_std(et.minimum_notice).unwrap_or(TimeDelta::MAX) {
-            return Err(BookingRefusal::Unavailable);
+            return Err(BookingRefusal::TooSoon);
         }
         let candidates: Vec<u64> = match req.host_id {
             Some(h) => vec![h],

@@ -48,6 +48,10 @@ named! {
         /// Cal.com: the incident analyses' exact-start check, a caller tripping over its own hold, a lock
         /// that timed out. Not a race: a false refusal.
         RefusedFree = "refused_free",
+        /// Told available, then refused because the slot had come closer than the event
+        /// type's minimum notice while the caller talked (Cal.com's 400 for it): too soon,
+        /// not taken; no booking holds it.
+        ShortNotice = "short_notice",
         /// Told available, then the booking hit Cal.com's rate limit (429).
         Throttled = "throttled",
         /// Told available, then the booking failed otherwise (Cal.com 5xx or timeout, no

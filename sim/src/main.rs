@@ -150,10 +150,12 @@ fn main() -> ExitCode {
             jobs,
             out,
             print,
+            draw,
         } => {
             let search = Search {
                 paths,
                 sets,
+                draw: draw.0,
                 runs,
                 time,
                 seed,

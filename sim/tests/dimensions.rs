@@ -429,6 +429,7 @@ fn every_field_is_varied_by_explore_or_fixed_on_purpose() {
         let worlds = sim::explore::around::Worlds {
             around: vec![(origin.clone(), text)],
             sets: Vec::new(),
+            ..Default::default()
         };
         let around: Vec<String> = (1..=AROUND_EACH)
             .map(|seed| {

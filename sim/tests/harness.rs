@@ -149,10 +149,19 @@ fn explore_prints_the_world_of_a_seed() {
     };
     let (code, text) = print(&["--seed", "7", "--policy", "no-lock"]);
     assert_eq!(code, Some(0));
+    let pairwise =
+        sim::explore::generate::generate_drawn(7, sim::explore::generate::Draw::Pairwise).0;
     assert_eq!(
         text,
+        sim::explore::search::with_policy(&pairwise, "no-lock")
+    );
+    let (_, swarm) = print(&["--seed", "7", "--policy", "no-lock", "--draw", "swarm"]);
+    assert_eq!(
+        swarm,
         sim::explore::search::with_policy(&sim::explore::generate::generate(7), "no-lock")
     );
+    let (code, _) = print(&["--seed", "7", "--draw", "both"]);
+    assert_eq!(code, Some(2), "an unknown --draw is bad input");
     let world = Scenario::parse(&text, "printed").unwrap();
     assert_eq!(world.policy.preset, "no-lock");
     assert_eq!(world.seed, 7);

@@ -52,11 +52,12 @@ impl Engine {
         // (its answer was too slow) waits for it, then finds its booking below.
         let attempt = self.attempt_slot(&req.call_id, request.start);
         let _attempt = attempt.lock().await;
-        // Retell retries a failed call: the same call and slot books once.
+        // Retell retries a failed call: the same call, service and slot books once (another
+        // service at that start is another booking, not a retry).
         self.database().await;
-        if let Some(done) = self
-            .appointments
-            .booked_by_call(&req.call_id, request.start)
+        if let Some(done) =
+            self.appointments
+                .booked_by_call(&req.call_id, request.service.id, request.start)
         {
             return BookOutcome::Booked {
                 request,

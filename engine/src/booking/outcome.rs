@@ -10,7 +10,7 @@ use crate::store::Appointment;
 /// ([`Failure::code`]), the refusals' reasons, and the answers to requests it cannot take or
 /// cancels that failed. Gates name them (`outcome_errors.OUTCOME.TYPE`); `validate` refuses
 /// any other. (A test reads the engine's sources for every type it writes.)
-pub const ERROR_TYPES: [&str; 14] = [
+pub const ERROR_TYPES: [&str; 15] = [
     "calcom_unavailable",
     "calcom_timeout",
     "rate_limited",
@@ -19,6 +19,7 @@ pub const ERROR_TYPES: [&str; 14] = [
     "lock_lost",
     "post_sync_rejected",
     "store_failed",
+    "short_notice",
     "slot_taken",
     "slot_reserved",
     "pre_sync_conflict",
@@ -41,6 +42,9 @@ pub enum Failure {
     PostSyncRejected,
     /// The local save failed after Cal.com booked.
     StoreFailed,
+    /// Cal.com refused the start as closer than the event type's minimum notice: it came
+    /// too close while the caller talked. Not taken: nothing is said of the slot.
+    ShortNotice,
 }
 
 impl Failure {
@@ -54,6 +58,7 @@ impl Failure {
             Failure::LockLost => "lock_lost",
             Failure::PostSyncRejected => "post_sync_rejected",
             Failure::StoreFailed => "store_failed",
+            Failure::ShortNotice => "short_notice",
         }
     }
 
@@ -62,6 +67,7 @@ impl Failure {
             CalcomError::RateLimited { .. } => Failure::RateLimited,
             CalcomError::Timeout | CalcomError::ConnectionLost(_) => Failure::CalcomTimeout,
             CalcomError::Server(_) | CalcomError::Unreachable(_) => Failure::CalcomUnavailable,
+            CalcomError::TooSoon(_) => Failure::ShortNotice,
             _ => Failure::CalcomRejected,
         }
     }

@@ -8,6 +8,9 @@ use simkit::transport::{ClientError, HttpResponse};
 pub enum CalcomError {
     /// 400 "User either already has booking at this time or is not available": the slot is taken.
     SlotTaken(String),
+    /// 400 "... too soon (violating the minimum booking notice)": the start came closer
+    /// than the event type's notice allows; nothing is said of whether it is free.
+    TooSoon(String),
     /// Any other 400 (validation, past start, …).
     BadRequest(String),
     Unauthorized(String),
@@ -38,7 +41,7 @@ impl CalcomError {
     /// The HTTP status this error came with, if an answer came.
     pub fn status(&self) -> Option<u16> {
         Some(match self {
-            CalcomError::SlotTaken(_) | CalcomError::BadRequest(_) => 400,
+            CalcomError::SlotTaken(_) | CalcomError::TooSoon(_) | CalcomError::BadRequest(_) => 400,
             CalcomError::Unauthorized(_) => 401,
             CalcomError::NotFound(_) => 404,
             CalcomError::Conflict => 409,
@@ -81,7 +84,11 @@ impl CalcomError {
         match r.status {
             StatusCode::BAD_REQUEST => {
                 let m = message();
-                if m.contains("already has booking at this time") || m.contains("is not available")
+                if m.contains("minimum booking notice") || m.contains("booking_time_out_of_bounds")
+                {
+                    CalcomError::TooSoon(m)
+                } else if m.contains("already has booking at this time")
+                    || m.contains("is not available")
                 {
                     CalcomError::SlotTaken(m)
                 } else {
@@ -121,6 +128,7 @@ impl std::fmt::Display for CalcomError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CalcomError::SlotTaken(m) => write!(f, "slot taken: {m}"),
+            CalcomError::TooSoon(m) => write!(f, "too soon: {m}"),
             CalcomError::BadRequest(m) => write!(f, "bad request: {m}"),
             CalcomError::Unauthorized(m) => write!(f, "unauthorized: {m}"),
             CalcomError::NotFound(m) => write!(f, "not found: {m}"),

@@ -169,12 +169,17 @@ impl AppointmentStore for SqliteStore {
             .pop()
     }
 
-    fn booked_by_call(&self, call_id: &str, start: DateTime<Utc>) -> Option<Appointment> {
+    fn booked_by_call(
+        &self,
+        call_id: &str,
+        service_id: u64,
+        start: DateTime<Utc>,
+    ) -> Option<Appointment> {
         self.rows(
             &format!(
-                "{APPOINTMENT} WHERE status = 'booked' AND call_id = ?1 AND start_ms = ?2 ORDER BY id LIMIT 1"
+                "{APPOINTMENT} WHERE status = 'booked' AND call_id = ?1 AND start_ms = ?2 AND service_id = ?3 ORDER BY id LIMIT 1"
             ),
-            params![call_id, ms(start)],
+            params![call_id, ms(start), service_id],
             appointment,
         )
         .pop()
@@ -481,7 +486,7 @@ mod tests {
             for call in CALLS {
                 out += &format!(
                     "{:?}{:?}{:?}",
-                    s.booked_by_call(call, t(q)),
+                    s.booked_by_call(call, 1, t(q)),
                     s.held_by_others(call, t(q), t(q + 2), t(q)),
                     s.reservation_of(call, 1, t(q), t(q)),
                 );

@@ -194,6 +194,11 @@ pub fn refusal(refusal: BookingRefusal, event_type_multi_length: bool) -> ApiErr
         BookingRefusal::Unavailable => ApiError::bad_request(
             "User either already has booking at this time or is not available",
         ),
+        // Cal.com's `booking_time_out_of_bounds_error`, in the words a production log of
+        // a salon's agent quoted.
+        BookingRefusal::TooSoon => ApiError::bad_request(
+            "The event type can't be booked at this time: too soon (violating the minimum booking notice)",
+        ),
         BookingRefusal::BookingNotFound(uid) => ApiError::not_found(format!(
             "Booking with uid={uid} was not found in the database"
         )),

@@ -167,10 +167,19 @@ fn believed(told: &[Told], b: &Booked) -> Belief {
     else {
         return Belief::NotBooked;
     };
+    // The same booking asked again is a retry of it only until the call asks to cancel:
+    // after a cancel (answered or not) it is a new booking, whose answer tells nothing of
+    // this one (a rebooking refused after an unanswered cancel leaves the caller unsure).
+    let mut cancelled = false;
     let mut answers: Vec<(u64, bool, Belief)> = told
         .iter()
         .filter(|s| s.invoked >= made.invoked)
-        .filter(|s| s.f == "cancel_appointment" || s.args == made.args)
+        .filter(|s| {
+            let cancel = s.f == "cancel_appointment";
+            let concerns = cancel || (!cancelled && s.args == made.args);
+            cancelled |= cancel;
+            concerns
+        })
         .filter_map(|s| {
             s.answer
                 .map(|(at, belief)| (at, s.f == "cancel_appointment", belief))
@@ -185,4 +194,40 @@ fn believed(told: &[Told], b: &Booked) -> Belief {
                 _ => belief,
             }
         })
+}
+
+/// Which booking attempt of its call made booking `b` of `service` (1 for the first): each
+/// `start_booking` is an attempt of its own, except one asking again for what the call's
+/// previous step asked (a retry, no cancel between); `b` belongs to the last attempt for its
+/// service asked before Cal.com committed it. A compound service's parts are judged whole
+/// per attempt: a call that books the same service twice has two wholes.
+pub(super) fn attempt(told: &[Told], b: &Booked) -> usize {
+    let service = b.commit.service.as_deref();
+    fn asks_for(s: &Told) -> Option<&str> {
+        ["service_name", "dienstleistung", "service"]
+            .iter()
+            .find_map(|k| s.args.get(*k))
+            .and_then(serde_json::Value::as_str)
+            .map(str::trim)
+    }
+    // Steps naming another service did not make it (when some step names its own).
+    let named = told
+        .iter()
+        .any(|s| s.f == "start_booking" && asks_for(s) == service);
+    let mut n = 0;
+    let mut made = None;
+    let mut previous: Option<&Told> = None;
+    for s in told {
+        if s.f == "start_booking" {
+            let retry = previous.is_some_and(|p| p.f == "start_booking" && p.args == s.args);
+            if !retry {
+                n += 1;
+            }
+            if s.invoked <= b.at && (!named || asks_for(s) == service) {
+                made = Some(n);
+            }
+        }
+        previous = Some(s);
+    }
+    made.unwrap_or(1)
 }

@@ -608,6 +608,115 @@ mod tests {
         assert!(kinds(&some).contains(&"partial_compound".to_owned()));
     }
 
+    /// A call that books the compound "Dauerwelle" (three parts) in `steps` (function, slot,
+    /// answered ok), one step every 2 s, with Cal.com parts `(uid, made in step, active)`.
+    fn perm_call(steps: &[(&str, &str, bool)], parts: &[(&str, usize, bool)]) -> RunRecord {
+        let steps = steps
+            .iter()
+            .enumerate()
+            .map(|(i, (function, slot, ok))| {
+                let at = i as u64 * 2000;
+                let answer = match (*function, *ok) {
+                    ("start_booking", true) => json!({ "success": true, "booked": true }),
+                    ("start_booking", false) => {
+                        json!({ "success": false, "error_type": "calcom_unavailable" })
+                    }
+                    _ => json!({ "success": true, "cancelled": true }),
+                };
+                let args = json!({ "datetime": slot, "service_name": "Dauerwelle" });
+                StepRecord::new(
+                    (*function).into(),
+                    (at, at + 1000),
+                    if *ok {
+                        Completion::Ok
+                    } else {
+                        Completion::Fail
+                    },
+                    0,
+                    serde_json::value::to_raw_value(&args).unwrap(),
+                    &answer,
+                    &Default::default(),
+                )
+            })
+            .collect();
+        let bookings = parts
+            .iter()
+            .enumerate()
+            .map(|(i, (uid, step, active))| {
+                let mut b = booking(
+                    uid,
+                    1 + i as u64,
+                    "2025-11-25T10:00:00.000Z",
+                    "2025-11-25T10:45:00.000Z",
+                    "c1",
+                    if *active { "accepted" } else { "cancelled" },
+                );
+                b.metadata.insert("service".into(), "Dauerwelle".into());
+                b.created_at = t(&format!("2025-11-24T08:00:{:02}.500Z", step * 2));
+                if !*active {
+                    b.cancelled_at = Some(t(&format!("2025-11-24T08:00:{:02}.900Z", step * 2)));
+                }
+                b
+            })
+            .collect();
+        let mut c = call("c1", true);
+        c.steps = steps;
+        run(bookings, Vec::new(), vec![c])
+    }
+
+    /// A compound service is whole per booking attempt, not per call and service: a call
+    /// booking the same service twice, once whole and once with a part left behind, holds a
+    /// partial booking though it holds more parts than one whole needs. Two whole bookings,
+    /// a retry of the same booking, or a booking cancelled and made again are no partial.
+    #[test]
+    fn partial_compound_judges_each_booking_attempt_whole() {
+        let partial = |r: &RunRecord| kinds(r).contains(&"partial_compound".to_owned());
+        let two = [
+            ("start_booking", "2025-11-25T10:00", true),
+            ("start_booking", "2025-11-25T14:00", false),
+        ];
+        let left_behind = [
+            ("a", 0, true),
+            ("b", 0, true),
+            ("d", 0, true),
+            ("e", 1, true),
+            ("f", 1, false),
+            ("g", 1, false),
+        ];
+        assert!(partial(&perm_call(&two, &left_behind)));
+        let undone = left_behind.map(|(u, s, active)| (u, s, active && s == 0));
+        assert!(!partial(&perm_call(&two, &undone)));
+        let both = left_behind.map(|(u, s, _)| (u, s, true));
+        let mut twice = two;
+        twice[1].2 = true;
+        assert!(!partial(&perm_call(&twice, &both)));
+        // Asked again (a retry): one attempt, whichever step's answer the parts follow.
+        let retried = [
+            ("start_booking", "2025-11-25T10:00", false),
+            ("start_booking", "2025-11-25T10:00", true),
+        ];
+        let spread = [("a", 0, true), ("b", 1, true), ("d", 1, true)];
+        assert!(!partial(&perm_call(&retried, &spread)));
+        // Booked, cancelled, booked again: the first whole gone, the second whole.
+        let rebooked = [
+            ("start_booking", "2025-11-25T10:00", true),
+            ("cancel_appointment", "", true),
+            ("start_booking", "2025-11-25T10:00", true),
+        ];
+        let again = [
+            ("a", 0, false),
+            ("b", 0, false),
+            ("d", 0, false),
+            ("e", 2, true),
+            ("f", 2, true),
+            ("g", 2, true),
+        ];
+        assert!(!partial(&perm_call(&rebooked, &again)));
+        let mut half = again;
+        half[5].2 = false;
+        assert!(partial(&perm_call(&rebooked, &half)));
+    }
+
     #[test]
     fn ghost_and_lost_bookings_compare_what_callers_were_told() {
         let mut ghost = consistent();
@@ -845,5 +954,20 @@ mod tests {
         assert!(kinds(&shaped(&cancelled, 0)).contains(&"ghost_booking".to_owned()));
         let nothing = [Shape::Book("A", Ok), Shape::Cancel(Fail)];
         assert!(kinds(&shaped(&nothing, 0)).is_empty());
+        // Booked, a cancel never answered (the engine died), then the same slot booked
+        // again and refused: the caller cannot tell whether its first booking stands, so
+        // it is no ghost. Told "cancelled" before the refusal, it is one.
+        let unsure = [
+            Shape::Book("A", Ok),
+            Shape::Cancel(Info),
+            Shape::Book("A", Fail),
+        ];
+        assert!(kinds(&shaped(&unsure, 0)).is_empty(), "{unsure:?}");
+        let told = [
+            Shape::Book("A", Ok),
+            Shape::Cancel(Ok),
+            Shape::Book("A", Fail),
+        ];
+        assert!(kinds(&shaped(&told, 0)).contains(&"ghost_booking".to_owned()));
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Booked, Checker, Invariant, Push};
+use super::{Booked, Checker, Invariant, Push, callers};
 use crate::history;
 
 impl Checker {
@@ -69,28 +69,40 @@ impl Checker {
     /// Compound services: all staffed segments or none, per owner.
     pub(super) fn partial_compounds(&self, push: Push<'_>) {
         // Compound services: all staffed segments or none, per owner.
-        let mut groups: BTreeMap<(String, String), (usize, usize, u64)> = BTreeMap::new();
+        // Grouped by the booking attempt that made the parts (a call's attempts apart, see
+        // `callers::attempt`; an appointment's sync is one attempt), not by call and
+        // service: a call booking the same service twice holds two wholes.
+        let mut groups: BTreeMap<(String, usize, String), (usize, usize, u64)> = BTreeMap::new();
         for b in self.order.iter().map(|u| &self.bookings[u]) {
             let (Some(service), Some(segments)) = (&b.commit.service, b.commit.segments) else {
                 continue;
             };
-            let owner = b
-                .commit
-                .call_id
-                .clone()
-                .or_else(|| b.commit.appointment_id.clone())
-                .unwrap_or_else(|| "(no owner)".into());
+            let (owner, attempt) = match (&b.commit.call_id, &b.commit.appointment_id) {
+                (Some(call), _) => (
+                    call.clone(),
+                    self.calls
+                        .get(call)
+                        .map_or(1, |state| callers::attempt(&state.told, b)),
+                ),
+                (None, Some(appointment)) => (appointment.clone(), 1),
+                (None, None) => ("(no owner)".into(), 1),
+            };
             let g = groups
-                .entry((owner, service.clone()))
+                .entry((owner, attempt, service.clone()))
                 .or_insert((0, segments, 0));
             g.0 += usize::from(b.active());
             g.2 = g.2.max(b.cancelled.unwrap_or(b.at));
         }
-        for ((owner, service), (n, whole, at)) in &groups {
+        for ((owner, attempt, service), (n, whole, at)) in &groups {
             if *n > 0 && n < whole {
+                let which = if *attempt > 1 {
+                    format!(" (its booking {attempt})")
+                } else {
+                    String::new()
+                };
                 push(
                     Invariant::PartialCompound,
-                    format!("{service} of {owner}: {n} of {whole} segments booked"),
+                    format!("{service} of {owner}{which}: {n} of {whole} segments booked"),
                     *at,
                 );
             }

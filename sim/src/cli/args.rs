@@ -145,6 +145,11 @@ pub(crate) enum Command {
         /// `bookingsim explore --seed 7617 --print > world.toml`.
         #[arg(long)]
         print: bool,
+        /// How generated worlds draw their features: `pairwise` (every pair of two
+        /// features' values within a fixed number of consecutive seeds) or `swarm` (each on
+        /// its own, the worlds explore drew before pairwise drawing).
+        #[arg(long, default_value = "pairwise", value_parser = parse_draw)]
+        draw: DrawArg,
     },
     /// Run a scenario against a running booking engine and a running `mock-calcom serve`, in
     /// real time: the same outcomes, invariants (what can be seen from outside), histograms,
@@ -204,4 +209,17 @@ pub(crate) struct GridArgs {
     /// Output folder (default: out/<scenario>-compare or -sweep).
     #[arg(long)]
     pub(crate) out: Option<PathBuf>,
+}
+
+/// `--draw`, parsed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DrawArg(pub(crate) sim::explore::generate::Draw);
+
+fn parse_draw(text: &str) -> Result<DrawArg, String> {
+    use sim::explore::generate::Draw;
+    match text {
+        "pairwise" => Ok(DrawArg(Draw::Pairwise)),
+        "swarm" => Ok(DrawArg(Draw::Swarm)),
+        _ => Err(format!("expected `pairwise` or `swarm`, not `{text}`")),
+    }
 }

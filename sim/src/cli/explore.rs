@@ -33,7 +33,7 @@ pub(crate) fn explore(search: &Search) -> Result<u8, Failure> {
                     "explore: {runs} worlds under {policy} in {elapsed:.1} s on {} threads ({:.0} runs/s): {} found a violation",
                     ran.jobs,
                     runs as f64 / elapsed.max(1e-9),
-                    found.findings.len()
+                    found.worlds_found()
                 );
                 for (seed, e) in &found.broken {
                     eprintln!("error: world {seed} did not run: {e}");
@@ -48,6 +48,16 @@ pub(crate) fn explore(search: &Search) -> Result<u8, Failure> {
                 let never = found.never_reached();
                 if !never.is_empty() {
                     say!("  never reached: {}", never.join(", "));
+                }
+                if found.pairs.worlds > 0 {
+                    let (met, all) = found.pairs.met();
+                    let missing = found.pairs.missing();
+                    let shown: Vec<String> = missing.iter().take(5).map(sim::explore::features::describe).collect();
+                    say!(
+                        "  feature pairs met: {met} of {all}{}{}",
+                        if missing.is_empty() { "" } else { "; not yet: " },
+                        shown.join(", ") + if missing.len() > 5 { ", …" } else { "" }
+                    );
                 }
             }
             Event::Shrinking { kind, findings } => say!(

@@ -7,7 +7,8 @@ use rand::Rng;
 use simkit::SeedStreams;
 use simkit::seed::StreamRng;
 
-use crate::explore::generate::{SETTLE, Swarm, generate, misbehaviour};
+use crate::explore::features::{Plan, Row};
+use crate::explore::generate::{Draw, SETTLE, Swarm, generate_drawn, misbehaviour};
 use crate::scenario::Scenario;
 use crate::scenario::space::Space;
 
@@ -18,6 +19,8 @@ use crate::scenario::space::Space;
 pub struct Worlds {
     pub around: Vec<(String, String)>,
     pub sets: Vec<String>,
+    /// How generated worlds draw their features (pairwise unless told).
+    pub draw: Draw,
 }
 
 impl Worlds {
@@ -39,21 +42,31 @@ impl Worlds {
         Ok(Worlds {
             around,
             sets: sets.to_vec(),
+            draw: Draw::default(),
         })
     }
 
     /// The scenario text of run `seed`.
     pub fn world(&self, seed: u64) -> Result<String, String> {
-        let text = if self.around.is_empty() {
-            generate(seed)
+        self.world_features(seed).map(|(text, _)| text)
+    }
+
+    /// The scenario text of run `seed`, and the generator's features it took (none for a
+    /// world around a file).
+    pub fn world_features(&self, seed: u64) -> Result<(String, Option<Row>), String> {
+        let (text, row) = if self.around.is_empty() {
+            let (text, row) = generate_drawn(seed, self.draw);
+            (text, Some(row))
         } else {
             let (origin, text) = &self.around[(seed % self.around.len() as u64) as usize];
-            around(origin, text, seed)?
+            (around(origin, text, seed)?, None)
         };
         if self.sets.is_empty() {
-            return Ok(text);
+            return Ok((text, row));
         }
-        crate::scenario::with_sets_text(&text, "explore", &self.sets).map_err(|e| e.to_string())
+        crate::scenario::with_sets_text(&text, "explore", &self.sets)
+            .map(|text| (text, row))
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -86,7 +99,7 @@ fn around(origin: &str, text: &str, seed: u64) -> Result<String, String> {
         doc.insert("calcom".into(), toml::Value::Table(demo));
     }
     if space.faults {
-        let swarm = Swarm::draw(&mut rng);
+        let swarm = Swarm::draw(&mut rng, &mut Plan::swarm());
         let mut lengths = rng.clone();
         let mut again = SeedStreams::new(seed).stream("explore-crash-again");
         let extra: toml::Table =
@@ -175,6 +188,7 @@ mod tests {
         let worlds = Worlds {
             around: vec![("f.toml".into(), file.into())],
             sets: Vec::new(),
+            draw: Draw::default(),
         };
         let mut rates = std::collections::BTreeSet::new();
         for seed in 0..30 {
@@ -212,6 +226,7 @@ mod tests {
             let worlds = Worlds {
                 around: vec![("f.toml".into(), text)],
                 sets: Vec::new(),
+                draw: Draw::default(),
             };
             let e = worlds.world(1).unwrap_err();
             assert!(

@@ -4,11 +4,13 @@
 //! testing), runs it under a policy, and checks every invariant. A failing world is shrunk,
 //! deterministically, to a small scenario file that still shows the same violation.
 //!
-//! Its files, each importing only those before it: [`generate`] (a world from a seed),
+//! Its files, each importing only those before it: [`features`] (the generator's features,
+//! named, and the pairwise schedule over them), [`generate`] (a world from a seed),
 //! [`around`] (worlds around scenario files), [`shrink`] (a failing scenario made small),
 //! [`search`] (the runs, their findings by kind, the failure files and the report).
 
 pub mod around;
+pub mod features;
 pub mod generate;
 pub mod search;
 pub mod shrink;

@@ -7,12 +7,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::explore::around::Worlds;
+use crate::explore::features::{self, PairCoverage};
+use crate::explore::generate::Draw;
 use crate::explore::shrink::smallest;
 use crate::pipeline::parallel;
 use crate::results::summary::Summary;
 use crate::scenario::Scenario;
 
-/// A run's verdict: the violations it found, by kind, with the first one's detail.
+/// One kind of violation a world showed, with the first one's detail (a world showing
+/// several kinds has a finding for each).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
     pub seed: u64,
@@ -22,37 +25,51 @@ pub struct Finding {
 
 /// Runs the scenario `text` under `policy`; the first violation found, if any.
 pub fn check(text: &str, origin: &str, policy: &str) -> Result<Violated, String> {
+    violations(text, origin, policy).map(|found| found.into_iter().next())
+}
+
+/// Runs the scenario `text` under `policy`: every kind of violation it shows, in kind
+/// order, each with its first one's detail.
+pub fn violations(text: &str, origin: &str, policy: &str) -> Result<Vec<Shown>, String> {
     run_world(text, origin, policy).map(|(found, _)| found)
 }
 
 /// A violation's kind and detail.
-type Violated = Option<(String, String)>;
+pub type Shown = (String, String);
+type Violated = Option<Shown>;
 
-/// [`check`], and which rare paths the run reached.
+/// [`violations`], and which rare paths the run reached.
 fn run_world(
     text: &str,
     origin: &str,
     policy: &str,
-) -> Result<(Violated, BTreeMap<String, u64>), String> {
+) -> Result<(Vec<Shown>, BTreeMap<String, u64>), String> {
     let scenario = Scenario::parse(text, origin).map_err(|e| e.to_string())?;
     let (summary, _) = crate::pipeline::run(&scenario, scenario.seed, policy)?;
-    Ok((first_violation(&summary), summary.coverage))
+    Ok((each_kind(&summary), summary.coverage))
 }
 
-fn first_violation(summary: &Summary) -> Violated {
-    summary
-        .violations
-        .first()
-        .map(|v| (v.kind.name().to_owned(), v.detail.clone()))
+/// The first violation of each kind (the summary lists them in kind order).
+fn each_kind(summary: &Summary) -> Vec<Shown> {
+    let mut out: Vec<Shown> = Vec::new();
+    for v in &summary.violations {
+        if out.last().is_none_or(|(k, _)| k != v.kind.name()) {
+            out.push((v.kind.name().to_owned(), v.detail.clone()));
+        }
+    }
+    out
 }
 
-/// What an exploration found: violations in seed order (the same whatever `jobs`), runs
+/// What an exploration found: every kind of violation each world showed, in seed order
+/// (the same whatever `jobs`), runs
 /// that could not run (a generator bug), and how often each rare path was reached in all.
 #[derive(Debug, Clone, Default)]
 pub struct Exploration {
     pub findings: Vec<Finding>,
     pub broken: Vec<(u64, String)>,
     pub coverage: BTreeMap<String, u64>,
+    /// Which pairs of the generator's features the generated worlds met.
+    pub pairs: PairCoverage,
 }
 
 impl Exploration {
@@ -60,9 +77,17 @@ impl Exploration {
     pub fn absorb(&mut self, later: Exploration) {
         self.findings.extend(later.findings);
         self.broken.extend(later.broken);
+        self.pairs.absorb(later.pairs);
         for (k, n) in later.coverage {
             *self.coverage.entry(k).or_default() += n;
         }
+    }
+
+    /// How many worlds showed a violation (of one kind or more).
+    pub fn worlds_found(&self) -> usize {
+        let mut seeds: Vec<u64> = self.findings.iter().map(|f| f.seed).collect();
+        seeds.dedup();
+        seeds.len()
     }
 
     /// The rare paths no run reached.
@@ -86,16 +111,20 @@ pub fn explore(
 ) -> Exploration {
     let seeds: Vec<u64> = (0..runs).map(|i| first.wrapping_add(i)).collect();
     let results = parallel::map(&seeds, jobs, progress, |seed| {
-        run_world(&worlds.world(*seed)?, &format!("explore-{seed}"), policy)
+        let (text, row) = worlds.world_features(*seed)?;
+        run_world(&text, &format!("explore-{seed}"), policy).map(|r| (r, row))
     });
     let mut out = Exploration::default();
     for (seed, r) in seeds.into_iter().zip(results) {
         match r {
-            Ok((found, coverage)) => {
+            Ok(((found, coverage), row)) => {
+                if let Some(row) = row {
+                    out.pairs.add(&row);
+                }
                 for (k, n) in coverage {
                     *out.coverage.entry(k).or_default() += n;
                 }
-                if let Some((kind, detail)) = found {
+                for (kind, detail) in found {
                     out.findings.push(Finding { seed, kind, detail });
                 }
             }
@@ -106,12 +135,12 @@ pub fn explore(
 }
 
 /// Shrinks the scenario `text` while a run under `policy` still shows a violation of `kind`
-/// ([`smallest`]). Deterministic.
+/// (among whatever else it shows) ([`smallest`]). Deterministic.
 pub fn shrink(text: &str, policy: &str, kind: &str) -> String {
-    smallest(
-        text,
-        |candidate| matches!(check(candidate, "shrinking", policy), Ok(Some((k, _))) if k == kind),
-    )
+    smallest(text, |candidate| {
+        violations(candidate, "shrinking", policy)
+            .is_ok_and(|found| found.iter().any(|(k, _)| k == kind))
+    })
 }
 
 /// `bookingsim explore`: which worlds, how many of them (or for how long), under which
@@ -134,6 +163,8 @@ pub struct Search {
     pub jobs: usize,
     /// Where `failures/` and `report.md` go.
     pub out: PathBuf,
+    /// How generated worlds draw their features.
+    pub draw: Draw,
 }
 
 /// Why a search stopped: bad input (the CLI exits 2), or a world that ran once and then
@@ -212,7 +243,12 @@ impl Search {
     }
 
     fn worlds(&self) -> Result<Worlds, SearchError> {
-        Worlds::around_files(&self.paths, &self.sets).map_err(SearchError::Input)
+        Worlds::around_files(&self.paths, &self.sets)
+            .map(|w| Worlds {
+                draw: self.draw,
+                ..w
+            })
+            .map_err(SearchError::Input)
     }
 
     /// The world of `seed` as a scenario file (whole, not shrunk), under the policy the
@@ -305,7 +341,7 @@ impl Search {
             } else {
                 format!(", with `--set {}`", sets.join(" --set "))
             },
-            findings.len(),
+            ran.exploration.worlds_found(),
             broken.len()
         );
         if !by_kind.is_empty() {
@@ -322,7 +358,9 @@ impl Search {
             let first = &found[0];
             let world = worlds.world(first.seed).map_err(SearchError::Run)?;
             let shrunk = shrink(&world, policy, kind);
-            let file = write_failure(dir, first, policy, &shrunk)
+            // The header names what the shrunk file itself shows (its own calls).
+            let shows = violations(&shrunk, "shrunk", policy).unwrap_or_default();
+            let file = write_failure(dir, first, policy, &shrunk, &shows)
                 .map_err(|e| SearchError::Input(format!("{}: {e}", dir.display())))?;
             tell(Event::Shrunk { kind, file: &file });
             let _ = writeln!(
@@ -347,6 +385,31 @@ impl Search {
         if !never.is_empty() {
             let _ = writeln!(report, "\nNever reached: {}.", never.join(", "));
         }
+        let pairs = &ran.exploration.pairs;
+        if pairs.worlds > 0 {
+            let (met, all) = pairs.met();
+            let _ = writeln!(
+                report,
+                "\n## Pairs of the generator's features\n\n{met} of {all} pairs of two features' values met in {} generated worlds ({} drawing: {}).",
+                pairs.worlds,
+                match self.draw {
+                    Draw::Pairwise => "pairwise",
+                    Draw::Swarm => "swarm",
+                },
+                match self.draw {
+                    Draw::Pairwise =>
+                        format!("any {} consecutive seeds meet every pair", features::rows()),
+                    Draw::Swarm => "each feature on its own".to_owned(),
+                }
+            );
+            let missing = pairs.missing();
+            if !missing.is_empty() {
+                let _ = writeln!(report, "\nNot yet met:\n");
+                for p in &missing {
+                    let _ = writeln!(report, "- {}", features::describe(p));
+                }
+            }
+        }
         for (s, e) in broken {
             let _ = writeln!(report, "\nWorld {s} did not run: {e}");
         }
@@ -362,28 +425,35 @@ impl Search {
 }
 
 /// Writes a shrunk failure to `dir/failures/`: the scenario with a comment saying what it
-/// shows and how to replay it. Returns the file's path.
+/// shows (`shows`: what a run of the shrunk file found, kind and detail; the finding's own
+/// detail if that run did not show its kind) and how to replay it. Returns the file's path.
 pub fn write_failure(
     dir: &Path,
     finding: &Finding,
     policy: &str,
     shrunk: &str,
+    shows: &[Shown],
 ) -> std::io::Result<std::path::PathBuf> {
     let name = format!("{}-seed-{}.toml", finding.kind, finding.seed);
     let failures = dir.join("failures");
     let file = failures.join(&name);
-    let call = finding
-        .detail
+    let detail = shows
+        .iter()
+        .find(|(k, _)| *k == finding.kind)
+        .map_or(finding.detail.as_str(), |(_, d)| d.as_str());
+    let call = detail
         .split_whitespace()
         .find(|w| w.starts_with("call_") || w.starts_with("storm"))
         .map(|c| c.trim_matches(|ch: char| !ch.is_alphanumeric() && ch != '_'));
     let mut text = format!(
-        "# Found by `bookingsim explore` (seed {seed}, policy {policy}) and shrunk:\n# {kind}: {detail}\n#\n#   bookingsim run {file}\n",
+        "# Found by `bookingsim explore` (seed {seed}, policy {policy}) and shrunk:\n# {kind}: {detail}\n",
         seed = finding.seed,
         kind = finding.kind,
-        detail = finding.detail,
-        file = file.display()
     );
+    for (kind, also) in shows.iter().filter(|(k, _)| *k != finding.kind) {
+        let _ = writeln!(text, "# also {kind}: {also}");
+    }
+    let _ = writeln!(text, "#\n#   bookingsim run {}", file.display());
     if let Some(call) = call {
         let _ = writeln!(
             text,
@@ -426,6 +496,32 @@ mod tests {
         assert!(one.coverage.values().sum::<u64>() > 0);
     }
 
+    /// A world that shows several kinds of violation is reported under each (seed 5 under
+    /// no-lock shows a double booking, an orphan, a partial compound and a ghost), counted
+    /// once as a world; each kind is the first of its kind in the run's summary.
+    #[test]
+    fn a_world_is_reported_under_every_kind_it_shows() {
+        let swarm = Worlds {
+            draw: Draw::Swarm,
+            ..Worlds::generated()
+        };
+        let found = explore(&swarm, 5, 1, "no-lock", 1, &|_, _| {});
+        let kinds: Vec<&str> = found.findings.iter().map(|f| f.kind.as_str()).collect();
+        assert!(kinds.len() >= 3, "{kinds:?}");
+        assert!(kinds.contains(&"double_booking") && kinds.contains(&"partial_compound"));
+        assert_eq!(found.worlds_found(), 1);
+        let text = swarm.world(5).unwrap();
+        let scenario = Scenario::parse(&text, "t").unwrap();
+        let (summary, _) = crate::pipeline::run(&scenario, scenario.seed, "no-lock").unwrap();
+        let mut every: Vec<&str> = summary.violations.iter().map(|v| v.kind.name()).collect();
+        every.dedup();
+        assert_eq!(kinds, every);
+        for f in &found.findings {
+            let first = summary.violations.iter().find(|v| v.kind.name() == f.kind);
+            assert_eq!(first.map(|v| v.detail.as_str()), Some(f.detail.as_str()));
+        }
+    }
+
     /// Explore finds what each broken policy breaks within 200 worlds (the preset no-lock,
     /// the pre-sync check gone too, `full` with its interval lock taken back to the seeds'
     /// exact-start key or with the saga off) and shrinks it to a file of at most 3 calls
@@ -442,6 +538,7 @@ mod tests {
             let worlds = Worlds {
                 around: Vec::new(),
                 sets: sets.iter().map(|s| (*s).to_owned()).collect(),
+                draw: Draw::Swarm,
             };
             let case = format!("{policy} {sets:?}");
             let found = (1..=200u64)
@@ -460,8 +557,15 @@ mod tests {
             let world = worlds.world(found.seed).unwrap();
             let shrunk = shrink(&world, policy, kind);
             let dir = tempfile::tempdir().unwrap();
-            let file = write_failure(dir.path(), &found, policy, &shrunk).unwrap();
+            let shows = violations(&shrunk, "shrunk", policy).unwrap();
+            let file = write_failure(dir.path(), &found, policy, &shrunk, &shows).unwrap();
             let written = std::fs::read_to_string(&file).unwrap();
+            // The header names what the shrunk file shows, with its own calls.
+            let (_, detail) = shows.iter().find(|(k, _)| k == kind).unwrap();
+            assert!(
+                written.contains(&format!("\n# {kind}: {detail}\n")),
+                "{case}: {written}"
+            );
             let scenario = Scenario::parse(&written, "failure").unwrap();
             assert!(
                 crate::scenario::validate::planned_calls(&scenario) <= 3.0,
@@ -497,6 +601,7 @@ mod tests {
             policy: "no-lock".into(),
             jobs: 2,
             out: dir.path().to_path_buf(),
+            draw: Draw::Swarm,
         };
         let mut heard = Vec::new();
         let explored = search
@@ -554,6 +659,7 @@ mod tests {
             policy: "full".into(),
             jobs: 1,
             out: PathBuf::from("/nonexistent/explore"),
+            draw: Draw::default(),
         };
         let refused = |s: Search| s.run(&|_, _| {}, &mut |_| {}).unwrap_err();
         let e = refused(Search {

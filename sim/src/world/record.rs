@@ -149,6 +149,9 @@ pub const TAKEN: [&str; 5] = [
 /// The error type of Cal.com's rate limit.
 pub const THROTTLED: &str = "rate_limited";
 
+/// The error type of a start refused as closer than the minimum notice (not taken).
+pub const SHORT_NOTICE: &str = "short_notice";
+
 pub fn is_check(function: &str) -> bool {
     function.starts_with("check_availability")
 }
@@ -190,6 +193,13 @@ impl CallRecord {
             }
             Some(b) => {
                 let error_type = b.error_type.as_deref().unwrap_or_default();
+                if error_type == SHORT_NOTICE {
+                    return if told {
+                        Outcome::ShortNotice
+                    } else {
+                        Outcome::Unavailable
+                    };
+                }
                 match (TAKEN.contains(&error_type), told) {
                     (true, true) if b.slot_free == Some(true) => Outcome::RefusedFree,
                     (true, true) => Outcome::RaceLost,
