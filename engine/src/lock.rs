@@ -53,6 +53,9 @@ pub trait LockService: Send + Sync {
     fn counters(&self) -> LockCounters;
     /// The keys of the locks still held (unexpired) at `now`.
     fn held(&self, now: DateTime<Utc>) -> Vec<String>;
+    /// Redis lost every write from `since` on (a restart without persistence: all of them;
+    /// a failover: the last ones the replica missed): the locks taken since are gone.
+    fn forget_since(&self, since: DateTime<Utc>);
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -69,6 +72,8 @@ struct Held {
     span: Option<Span>,
     token: u64,
     until: DateTime<Utc>,
+    /// When it was taken.
+    taken: DateTime<Utc>,
 }
 
 #[derive(Debug, Default)]
@@ -119,6 +124,7 @@ impl LockService for InMemoryLocks {
             span,
             token,
             until,
+            taken: now,
         });
         Some(token)
     }
@@ -153,6 +159,10 @@ impl LockService for InMemoryLocks {
             .filter(|h| h.until > now)
             .map(|h| h.key.clone())
             .collect()
+    }
+
+    fn forget_since(&self, since: DateTime<Utc>) {
+        self.table().held.retain(|h| h.taken < since);
     }
 }
 

@@ -20,6 +20,9 @@ pub enum Failure {
     PostSyncRejected,
     /// The local save failed after Cal.com booked.
     StoreFailed,
+    /// Redis or the database was down (refused, timed out, restarting, failing over):
+    /// nothing was booked, and nothing is said about the slot.
+    InfraUnavailable,
 }
 
 impl Failure {
@@ -33,6 +36,7 @@ impl Failure {
             Failure::LockLost => "lock_lost",
             Failure::PostSyncRejected => "post_sync_rejected",
             Failure::StoreFailed => "store_failed",
+            Failure::InfraUnavailable => "infra_unavailable",
         }
     }
 
@@ -91,6 +95,13 @@ pub enum CancelOutcome {
     NotFound,
     /// Cal.com refused a part (without an outbox the appointment stays).
     Failed(CalcomError),
+}
+
+/// Why a check under the lock stops the booking: the slot is taken, or the database it
+/// reads was down.
+pub(super) enum Stop {
+    Taken(Refusal),
+    Down(crate::infra::Down),
 }
 
 /// Why a layer refuses the slot as taken (`BookOutcome::Taken`'s reason), and whether the
