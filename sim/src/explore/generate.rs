@@ -551,6 +551,9 @@ pub fn generate(seed: u64) -> String {
     faults.push_str(&outage(
         &mut SeedStreams::new(seed).stream("explore-outage"),
     ));
+    faults.push_str(&infra_faults(
+        &mut SeedStreams::new(seed).stream("explore-infra"),
+    ));
     // Tables the faults may have begun already (saves that fail, webhooks lost, a lag).
     merge_table(&mut faults, "[policy.infra]", &timing.infra);
     merge_table(&mut faults, "[calcom.webhooks]", &timing.webhooks);
@@ -1004,6 +1007,44 @@ fn outage(rng: &mut StreamRng) -> String {
         "[[calcom.faults]]\nendpoint = \"{endpoint}\"\nfrom = \"{from}s\"\nuntil = \"{}s\"\n{kind}\n\n",
         from + length
     )
+}
+
+/// Redis and the database misbehaving (`kind = "redis"` / `"database"`, see
+/// engine/src/infra.rs): in one world in five a Redis fault, in one in eight a database
+/// fault, each in any of its modes, from a moment in the first 90 s, for a blink (under 5 s),
+/// a while (to 40 s) or long (to 2 min, past the locks' TTL). A stream of its own: the rest
+/// of every world stays as it was before these were drawn.
+fn infra_faults(rng: &mut StreamRng) -> String {
+    use booking_engine::infra::Mode;
+    let mut out = String::new();
+    for (part, odds, modes) in [
+        ("redis", 0.2, &Mode::ALL[..]),
+        ("database", 0.125, &Mode::ALL[..4]),
+    ] {
+        if !rng.random_bool(odds) {
+            continue;
+        }
+        let mode = modes[rng.random_range(0..modes.len())];
+        let at = rng.random_range(0..90_000);
+        let duration: u64 = match rng.random_range(0..3) {
+            0 => rng.random_range(100..5_000),
+            1 => rng.random_range(5_000..40_000),
+            _ => rng.random_range(40_000..120_000),
+        };
+        let _ = write!(
+            out,
+            "[[faults]]\nkind = \"{part}\"\nmode = \"{}\"\nat = \"{at}ms\"\nduration = \"{duration}ms\"\n",
+            mode.name()
+        );
+        let _ = match mode {
+            Mode::Slow => writeln!(out, "latency = \"{}ms\"", rng.random_range(20..12_000)),
+            Mode::Timeout => writeln!(out, "latency = \"{}ms\"", rng.random_range(200..5_000)),
+            Mode::Failover => writeln!(out, "lost_writes = \"{}ms\"", rng.random_range(20..10_000)),
+            _ => Ok(()),
+        };
+        out.push('\n');
+    }
+    out
 }
 
 /// The faults and Cal.com misbehaviour `swarm` switches on, as scenario tables: 5xx on
