@@ -469,7 +469,14 @@ impl Engine {
                 let until = now
                     .checked_add_signed(ttl)
                     .unwrap_or(DateTime::<Utc>::MAX_UTC);
-                if let Some(token) = self.locks.try_acquire(key, *span, now, until) {
+                // `lock_loss_delay`: no lock while a create a lost lock guarded may be in flight.
+                let delayed = policy.lock_loss_delay
+                    && self.locks.last_loss().is_some_and(|lost| {
+                        let delay = TimeDelta::from_std(policy.create_in_flight_max())
+                            .unwrap_or(TimeDelta::MAX);
+                        lost.checked_add_signed(delay).is_none_or(|end| now < end)
+                    });
+                if !delayed && let Some(token) = self.locks.try_acquire(key, *span, now, until) {
                     lock(&guard.lease.tokens).push((token, key.clone()));
                     if early_renewal && guard.renewal.is_none() {
                         guard.renewal = self.renew(&guard.lease);

@@ -237,7 +237,7 @@ impl Infra {
                     .unwrap_or(DateTime::<Utc>::MIN_UTC),
             };
             tracing::debug!(mode = w.mode.name(), %since, "redis lost its writes");
-            locks.forget_since(since);
+            locks.lose_writes(since, now);
             cache.forget_since(since);
         }
         *applied = due.len();
@@ -366,7 +366,9 @@ mod tests {
         let old = locks.try_acquire("old", None, t(90), far).unwrap();
         let new = locks.try_acquire("new", None, t(97), far).unwrap();
         clock.set(t(150));
+        assert_eq!(locks.last_loss(), None);
         infra.apply_losses(&locks, &cache);
+        assert_eq!(locks.last_loss(), Some(t(150)), "noticed when applied");
         assert!(
             locks.extend(old, t(150), far),
             "taken before the lost stretch"

@@ -10,11 +10,12 @@ use sim::Scenario;
 use sim::experiment::mutants::{MUTANTS, matrix};
 
 /// Each mutant and the scenario whose gates catch it.
-const KILLERS: [(&str, &str); 22] = [
+const KILLERS: [(&str, &str); 23] = [
     ("cache off", "availability-flood"),
     ("lock off", "overlapping-staff"),
     ("lock renewal off", "slow-create-outlives-lock"),
     ("lock fencing off", "lock-lapses-slow-redis"),
+    ("lock loss delay off", "redis-failover-forgets-lock"),
     ("channel conflict check off", "channel-into-full-slot"),
     ("reconciliation off", "lock-outlives-ttl"),
     ("pre-sync check off", "incident-751"),

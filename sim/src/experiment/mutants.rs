@@ -30,7 +30,7 @@ pub struct Mutant {
 }
 
 /// Every layer of `full` switched off alone, and the broken presets.
-pub const MUTANTS: [Mutant; 23] = [
+pub const MUTANTS: [Mutant; 24] = [
     Mutant {
         name: "cache off",
         mutation: Mutation::Layer(|p| p.cache_ttl = None),
@@ -46,6 +46,10 @@ pub const MUTANTS: [Mutant; 23] = [
     Mutant {
         name: "lock fencing off",
         mutation: Mutation::Layer(|p| p.lock_fencing = false),
+    },
+    Mutant {
+        name: "lock loss delay off",
+        mutation: Mutation::Layer(|p| p.lock_loss_delay = false),
     },
     Mutant {
         name: "double-check off",
