@@ -469,8 +469,9 @@ impl Engine {
                 let until = now
                     .checked_add_signed(ttl)
                     .unwrap_or(DateTime::<Utc>::MAX_UTC);
-                // `lock_loss_delay`: no lock while a create a lost lock guarded may be in flight.
-                let delayed = policy.lock_loss_delay
+                // `lock_outlives_create`: no lock while a create a lost lock guarded may be
+                // in flight.
+                let delayed = policy.lock_outlives_create
                     && self.locks.last_loss().is_some_and(|lost| {
                         let delay = TimeDelta::from_std(policy.create_in_flight_max())
                             .unwrap_or(TimeDelta::MAX);
@@ -588,7 +589,16 @@ impl Engine {
         if let Err(down) = self.redis_after(wait).await {
             return Err(format!("{} ({down})", tokens[0].1));
         }
-        let ttl = TimeDelta::from_std(self.policy().lock_ttl).unwrap_or(TimeDelta::MAX);
+        // `lock_outlives_create`: the step's whole flight is leased at once, so that a lock
+        // cannot lapse under a create in flight while Redis is down for its renewals.
+        let lease_for = match self.policy().lock_outlives_create {
+            true => self
+                .policy()
+                .lock_ttl
+                .max(self.policy().create_in_flight_max()),
+            false => self.policy().lock_ttl,
+        };
+        let ttl = TimeDelta::from_std(lease_for).unwrap_or(TimeDelta::MAX);
         let now = self.now();
         let until = now
             .checked_add_signed(ttl)

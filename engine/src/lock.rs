@@ -26,11 +26,14 @@
 //! create is then sent holding a lease renewed a moment ago, kept alive while it runs, and
 //! `Policy::check_ranges` refuses TTLs a renewal cannot keep up with.
 //!
-//! Fencing guards everything up to the create; it cannot guard a create already sent. When
-//! Redis itself forgets a lock (a restart without persistence, a failover to a replica that
+//! Fencing guards everything up to the create; it cannot guard a create already sent. A
+//! renewal cannot land while Redis is down, so a lock extended for one TTL could lapse under
+//! a create that Cal.com and the client's retries keep in flight longer: with
+//! `policy.lock_outlives_create` the fence leases the create's whole flight
+//! ([`crate::policy::Policy::create_in_flight_max`]) instead. When Redis itself forgets a lock (a restart without persistence, a failover to a replica that
 //! missed the acquisition: [`crate::infra`]), the holder's create may be in flight, and the
 //! next booking for the stylist would take the lock and create beside it. With
-//! `policy.lock_loss_delay` no lock is granted after such a loss for as long as a create can
+//! `policy.lock_outlives_create` no lock is granted after such a loss for as long as a create can
 //! be in flight (Chubby's lock-delay; [`LockService::last_loss`] is what a client reads as the
 //! instance's `run_id`/`master_replid` changing). Redis `WAIT` after each `SET NX` would keep
 //! failovers (not restarts) from forgetting acknowledged locks; the delay covers both.

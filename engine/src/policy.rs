@@ -171,14 +171,16 @@ pub struct Policy {
     /// holder checks (and extends) its fencing tokens in one round trip, and a booking whose
     /// locks were lost is refused as such (`lock_lost`) instead of creating unguarded.
     pub lock_fencing: bool,
-    /// After Redis lost writes (a restart without persistence, a failover to a replica that
-    /// missed the last ones: see [`crate::infra`]), grant no lock for as long as a create
-    /// sent before the loss can still be in flight ([`Policy::create_in_flight_max`]):
-    /// Chubby's lock-delay. A holder whose lock was forgotten under a create already sent
-    /// cannot be fenced any more; the delay keeps the next booking for its stylists from
-    /// reaching Cal.com until that create has landed. Bookings wait (and may time out,
-    /// `lock_timeout`) meanwhile.
-    pub lock_loss_delay: bool,
+    /// A lock outlives every create it guards, whatever Redis does (see [`crate::infra`]):
+    /// with `lock_fencing`, the fence right before a create leases the locks for the
+    /// longest the create can be in flight ([`Policy::create_in_flight_max`]) instead of one
+    /// TTL that renewals must keep extending (a Redis down longer than the TTL let them lapse
+    /// under a create in flight); and after Redis lost writes (a restart without
+    /// persistence, a failover to a replica that missed the last ones) no lock is granted for
+    /// that long (Chubby's lock-delay): a holder whose lock was forgotten under a create
+    /// already sent cannot be fenced any more. Bookings wait (and may time out,
+    /// `lock_timeout`) meanwhile; a crashed engine's locks last that long.
+    pub lock_outlives_create: bool,
     /// Layer 3: Fresh slots from Cal.com, bypassing the cache, right before booking.
     pub double_check: bool,
     /// Layer 4: Conflict check against the local store before calling Cal.com.
@@ -306,7 +308,7 @@ impl Policy {
             lock_wait: Duration::from_secs(10),
             lock_renewal: false,
             lock_fencing: false,
-            lock_loss_delay: false,
+            lock_outlives_create: false,
             double_check: false,
             pre_sync_check: ConflictCheck::ExactStart,
             retry: RetryPolicy::default(),
@@ -360,7 +362,7 @@ impl Policy {
                 p.lock = LockMode::StaffInterval;
                 p.lock_renewal = true;
                 p.lock_fencing = true;
-                p.lock_loss_delay = true;
+                p.lock_outlives_create = true;
                 p.channel_conflict_check = true;
                 p.reconcile_lost_creates = true;
                 p.recover_on_restart = true;

@@ -59,7 +59,7 @@ const FIXED: &[(&str, &str)] = &[
         "a layer of the policy under test: `explore --policy` sets it for every world, `bookingsim mutants` switches it off",
     ),
     (
-        "policy.lock_loss_delay",
+        "policy.lock_outlives_create",
         "a layer of the policy under test: `explore --policy` sets it for every world, `bookingsim mutants` switches it off",
     ),
     (

@@ -313,7 +313,7 @@ fn a_bad_fault_is_refused_naming_its_field() {
 /// is one example), and the next booking for the stylist asks a few seconds later. Fencing
 /// cannot help (the create was sent under a lock still held); under `full` the lock-delay
 /// after the loss keeps the next booking out until the create landed. Without it
-/// (`lock_loss_delay = false`) the checker must see the double booking.
+/// (`lock_outlives_create = false`) the checker must see the double booking.
 #[test]
 fn a_lock_forgotten_under_a_create_in_flight_lets_nobody_through() {
     let mut draw = Draw(0xfa11);
@@ -346,7 +346,7 @@ fn a_lock_forgotten_under_a_create_in_flight_lets_nobody_through() {
         );
         let text = case.scenario_text().replace(
             "lock_fencing = true",
-            "lock_fencing = true\nlock_loss_delay = false",
+            "lock_fencing = true\nlock_outlives_create = false",
         );
         let delayless = Scenario::parse(&text, "generated").unwrap();
         let summary = sim::run(&delayless, seed, "full").unwrap().0.to_json();
@@ -357,6 +357,59 @@ fn a_lock_forgotten_under_a_create_in_flight_lets_nobody_through() {
     }
     assert!(
         caught.iter().all(|&c| c > 0),
-        "lock_loss_delay off never double-booked (failover, restart): {caught:?}"
+        "lock_outlives_create off never double-booked (failover, restart): {caught:?}"
+    );
+}
+
+/// Redis is down (refusing, timing out, paused) for longer than the lock's TTL while a
+/// create is in flight that Cal.com's 5xx and the client's retries stretch past the TTL
+/// too: the renewals cannot land, the lock lapses under the create, and the next booking
+/// for the stylist, asking as Redis comes back, takes it and creates beside it. Under
+/// `full` the fence leases the create's whole flight (`lock_outlives_create`); without it
+/// the checker must see the double booking.
+#[test]
+fn a_lock_cannot_lapse_under_a_create_in_flight_while_redis_is_down() {
+    let mut draw = Draw(0x7711);
+    let mut caught = 0;
+    for seed in 0..30 {
+        let mut case = Case::draw(&mut draw, "redis", "refuse");
+        let at = draw.range(1_000, 5_000);
+        let duration = draw.range(31_000, 70_000);
+        let mode = ["refuse", "timeout", "pause"][usize::try_from(seed % 3).unwrap()];
+        case.fault = format!(
+            "[[faults]]\nkind = \"redis\"\nmode = \"{mode}\"\nat = \"{at}ms\"\nduration = \"{duration}ms\"\n{}\n\
+             [[calcom.faults]]\nendpoint = \"create_booking\"\nprobability = 0.5\nkind = \"status\"\nstatus = 500\n",
+            if mode == "timeout" {
+                "latency = \"1s\""
+            } else {
+                ""
+            }
+        );
+        case.create_s = (20, 29);
+        let cut = case.calls.find("id = \"call_cut\"\nstart = \"").unwrap() + 26;
+        let end = cut + case.calls[cut..].find('s').unwrap();
+        let back = ((at + duration) / 1000 + draw.range(0, 8)).to_string();
+        case.calls.replace_range(cut..end, &back);
+        let full = case.run(seed);
+        assert!(
+            broken(&full).is_empty(),
+            "seed {seed}: {:?}\n{}",
+            broken(&full),
+            case.fault
+        );
+        let text = case.scenario_text().replace(
+            "lock_fencing = true",
+            "lock_fencing = true\nlock_outlives_create = false",
+        );
+        let unleased = Scenario::parse(&text, "generated").unwrap();
+        let summary = sim::run(&unleased, seed, "full").unwrap().0.to_json();
+        caught += broken(&summary)
+            .iter()
+            .filter(|(k, _)| k == "double_booking")
+            .count();
+    }
+    assert!(
+        caught > 0,
+        "lock_outlives_create off never double-booked: the checker cannot fail"
     );
 }

@@ -48,8 +48,8 @@ pub const MUTANTS: [Mutant; 24] = [
         mutation: Mutation::Layer(|p| p.lock_fencing = false),
     },
     Mutant {
-        name: "lock loss delay off",
-        mutation: Mutation::Layer(|p| p.lock_loss_delay = false),
+        name: "lock outlives create off",
+        mutation: Mutation::Layer(|p| p.lock_outlives_create = false),
     },
     Mutant {
         name: "double-check off",
