@@ -50,6 +50,8 @@ pub struct Backends {
     pub reservations: Arc<dyn ReservationStore>,
     /// How Redis and the database misbehave (a scenario's faults; none when served).
     pub infra: Arc<Infra>,
+    /// The Cal.com creates in flight (see [`crate::infra::InFlight`]).
+    pub in_flight: Arc<crate::infra::InFlight>,
 }
 
 impl Backends {
@@ -62,6 +64,7 @@ impl Backends {
             appointments: store.clone(),
             reservations: store,
             infra: Infra::none(),
+            in_flight: Arc::default(),
         }
     }
 
@@ -128,6 +131,7 @@ pub struct Engine {
     pub reservations: Arc<dyn ReservationStore>,
     /// The faults of Redis and the database every round trip to them meets.
     pub(crate) infra: Arc<Infra>,
+    pub(crate) in_flight: Arc<crate::infra::InFlight>,
     rng: Mutex<StreamRng>,
     pub(crate) lock_timeouts: Mutex<u64>,
     pub(crate) compensations: Mutex<u64>,
@@ -232,6 +236,7 @@ impl Engine {
             appointments: backends.appointments,
             reservations: backends.reservations,
             infra: backends.infra,
+            in_flight: backends.in_flight,
             rng: Mutex::new(seed.stream("engine.infra")),
             lock_rng: Arc::new(Mutex::new(seed.stream("engine.locks"))),
             lock_timeouts: Mutex::default(),
@@ -469,13 +474,15 @@ impl Engine {
                 let until = now
                     .checked_add_signed(ttl)
                     .unwrap_or(DateTime::<Utc>::MAX_UTC);
-                // `lock_outlives_create`: no lock while a create a lost lock guarded may be
-                // in flight.
+                // `lock_outlives_create`: no lock while a create sent before Redis lost its
+                // locks may be in flight.
                 let delayed = policy.lock_outlives_create
                     && self.locks.last_loss().is_some_and(|lost| {
-                        let delay = TimeDelta::from_std(policy.create_in_flight_max())
+                        let flight = TimeDelta::from_std(policy.create_in_flight_max())
                             .unwrap_or(TimeDelta::MAX);
-                        lost.checked_add_signed(delay).is_none_or(|end| now < end)
+                        self.in_flight
+                            .guarded_until(lost, flight)
+                            .is_some_and(|end| now < end)
                     });
                 if !delayed && let Some(token) = self.locks.try_acquire(key, *span, now, until) {
                     lock(&guard.lease.tokens).push((token, key.clone()));

@@ -26,6 +26,10 @@
 //! outage begins fails with it (the connection dropped). Without faults ([`Infra::none`], the
 //! served engine's), a round trip is the policy's latency and nothing else, drawn as before.
 //!
+//! Simplifications: a cache invalidation (a Redis `DEL` sent on an internal booking or a
+//! webhook) is not a round trip here and always lands, even in an outage; a query that
+//! timed out did not run (a real one may have committed).
+//!
 //! A database failover that loses the last writes is not modelled: a committed appointment
 //! that vanishes after Cal.com booked it is an orphan no layer of the engine can see (it
 //! cannot tell a lost row from one never written), and only the crash recovery's sweep, at
@@ -297,6 +301,48 @@ impl Infra {
     }
 }
 
+/// The Cal.com creates in flight, by when they were sent: what `lock_outlives_create`'s
+/// lock-delay waits for after Redis lost locks. Kept where every engine process sees it and
+/// a crash does not wipe it (a database table in production; here beside the store, without
+/// its latency). A create whose answer came back is struck off; one cut off by a crash, or
+/// whose answer was lost (it may still land), stays until the longest it can be in flight.
+#[derive(Debug, Default)]
+pub struct InFlight(Mutex<(u64, std::collections::BTreeMap<u64, DateTime<Utc>>)>);
+
+impl InFlight {
+    /// A create sent at `now`: its entry.
+    pub(crate) fn begin(&self, now: DateTime<Utc>) -> u64 {
+        let mut t = crate::engine::lock(&self.0);
+        t.0 += 1;
+        let id = t.0;
+        t.1.insert(id, now);
+        id
+    }
+
+    /// The create's answer came back.
+    pub(crate) fn end(&self, id: u64) {
+        crate::engine::lock(&self.0).1.remove(&id);
+    }
+
+    /// Until when a create sent before `loss` may still be in flight (each at most `max`
+    /// after it was sent); `None` when none can.
+    pub(crate) fn guarded_until(
+        &self,
+        loss: DateTime<Utc>,
+        max: chrono::TimeDelta,
+    ) -> Option<DateTime<Utc>> {
+        let mut t = crate::engine::lock(&self.0);
+        t.1.retain(|_, sent| sent.checked_add_signed(max).is_none_or(|end| end > loss));
+        t.1.values()
+            .filter(|sent| **sent <= loss)
+            .map(|sent| {
+                sent.checked_add_signed(max)
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC)
+            })
+            .max()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,6 +432,28 @@ mod tests {
         assert!(
             locks.held(t(201)).is_empty(),
             "a restart forgets everything"
+        );
+    }
+
+    #[test]
+    fn the_lock_delay_waits_only_for_creates_sent_before_the_loss() {
+        let flights = InFlight::default();
+        let max = TimeDelta::seconds(100);
+        let done = flights.begin(t(0));
+        flights.end(done);
+        assert_eq!(
+            flights.guarded_until(t(10), max),
+            None,
+            "answered: not in flight"
+        );
+        let lost_answer = flights.begin(t(5));
+        let _later = flights.begin(t(20));
+        assert_eq!(flights.guarded_until(t(10), max), Some(t(105)));
+        flights.end(lost_answer);
+        assert_eq!(
+            flights.guarded_until(t(10), max),
+            None,
+            "one sent after the loss was fenced after it"
         );
     }
 }

@@ -176,8 +176,9 @@ pub struct Policy {
     /// longest the create can be in flight ([`Policy::create_in_flight_max`]) instead of one
     /// TTL that renewals must keep extending (a Redis down longer than the TTL let them lapse
     /// under a create in flight); and after Redis lost writes (a restart without
-    /// persistence, a failover to a replica that missed the last ones) no lock is granted for
-    /// that long (Chubby's lock-delay): a holder whose lock was forgotten under a create
+    /// persistence, a failover to a replica that missed the last ones) no lock is granted
+    /// while a create sent before the loss may still be in flight (Chubby's lock-delay, over
+    /// the creates recorded in flight: [`crate::infra::InFlight`]): a holder whose lock was forgotten under a create
     /// already sent cannot be fenced any more. Bookings wait (and may time out,
     /// `lock_timeout`) meanwhile; a crashed engine's locks last that long.
     pub lock_outlives_create: bool,

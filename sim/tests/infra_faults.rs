@@ -2,7 +2,9 @@
 //! and `database`, see `engine/src/infra.rs`): for every fault kind, many seeded worlds in
 //! which bookings compete for one stylist while the fault is on, under `full`: no invariant
 //! may break. And the checker must still fire where a layer is off (`lock_fencing = false`
-//! under a Redis pause, a slow Redis), or these tests prove nothing.
+//! under a Redis pause or a slow Redis; `lock_outlives_create = false` under a failover, a
+//! restart, or an outage longer than the lock's TTL while a create is in flight), or these
+//! tests prove nothing.
 
 use serde_json::Value;
 use sim::Scenario;
