@@ -27,6 +27,9 @@ pub trait AvailabilityCache: Send + Sync {
     fn put(&self, key: CacheKey, slots: Slots, now: DateTime<Utc>);
     fn invalidate(&self, key: CacheKey);
     fn counters(&self) -> CacheCounters;
+    /// Redis lost every write from `since` on (a restart, a failover): entries put since
+    /// are gone.
+    fn forget_since(&self, since: DateTime<Utc>);
 }
 
 /// The cache in the engine's memory.
@@ -74,6 +77,10 @@ impl AvailabilityCache for InMemoryCache {
 
     fn counters(&self) -> CacheCounters {
         self.inner().counters
+    }
+
+    fn forget_since(&self, since: DateTime<Utc>) {
+        self.inner().entries.retain(|_, (put, _)| *put < since);
     }
 }
 

@@ -12,6 +12,7 @@ use simkit::{Distribution, SeedStreams, SharedClock, ids};
 use crate::cache::{AvailabilityCache, InMemoryCache, Slots};
 use crate::calcom::{CalcomClient, CalcomError};
 use crate::catalog::Catalog;
+use crate::infra::{Down, Infra, Part};
 use crate::lock::{InMemoryLocks, LockService, Span};
 use crate::policy::Policy;
 use crate::store::{AppointmentStore, InMemoryStore, ReservationStore};
@@ -47,6 +48,10 @@ pub struct Backends {
     pub locks: Arc<dyn LockService>,
     pub appointments: Arc<dyn AppointmentStore>,
     pub reservations: Arc<dyn ReservationStore>,
+    /// How Redis and the database misbehave (a scenario's faults; none when served).
+    pub infra: Arc<Infra>,
+    /// The Cal.com creates in flight (see [`crate::infra::InFlight`]).
+    pub in_flight: Arc<crate::infra::InFlight>,
 }
 
 impl Backends {
@@ -58,6 +63,8 @@ impl Backends {
             locks: Arc::new(InMemoryLocks::default()),
             appointments: store.clone(),
             reservations: store,
+            infra: Infra::none(),
+            in_flight: Arc::default(),
         }
     }
 
@@ -122,6 +129,9 @@ pub struct Engine {
     /// The local database: appointments and reservations.
     pub appointments: Arc<dyn AppointmentStore>,
     pub reservations: Arc<dyn ReservationStore>,
+    /// The faults of Redis and the database every round trip to them meets.
+    pub(crate) infra: Arc<Infra>,
+    pub(crate) in_flight: Arc<crate::infra::InFlight>,
     rng: Mutex<StreamRng>,
     pub(crate) lock_timeouts: Mutex<u64>,
     pub(crate) compensations: Mutex<u64>,
@@ -230,6 +240,8 @@ impl Engine {
             locks: backends.locks,
             appointments: backends.appointments,
             reservations: backends.reservations,
+            infra: backends.infra,
+            in_flight: backends.in_flight,
             rng: Mutex::new(seed.stream("engine.infra")),
             lock_rng: Arc::new(Mutex::new(seed.stream("engine.locks"))),
             lock_timeouts: Mutex::default(),
@@ -291,6 +303,7 @@ impl Engine {
 
     /// The locks still held now (a run that settled should hold none).
     pub fn held_locks(&self) -> Vec<String> {
+        self.infra.apply_losses(&*self.locks, &*self.cache);
         self.locks.held(self.now())
     }
 
@@ -325,9 +338,17 @@ impl Engine {
         }
     }
 
-    /// One round trip to Redis (cache or lock).
-    pub(crate) async fn redis(&self) {
-        self.pause(&self.settings.policy.infra.redis).await;
+    /// One round trip to Redis (cache or lock): `Err` when Redis is down ([`crate::infra`]).
+    pub(crate) async fn redis(&self) -> Result<(), Down> {
+        let base = self.draw(&self.settings.policy.infra.redis);
+        self.redis_after(base).await
+    }
+
+    /// A round trip to Redis whose own latency `base` is already drawn.
+    async fn redis_after(&self, base: Duration) -> Result<(), Down> {
+        self.infra
+            .round_trip(Part::Redis, base, Some((&*self.locks, &*self.cache)))
+            .await
     }
 
     /// The application's own processing of one function call.
@@ -336,9 +357,19 @@ impl Engine {
             .await;
     }
 
-    /// One database query.
-    pub(crate) async fn database(&self) {
-        self.pause(&self.settings.policy.infra.database).await;
+    /// One database query: `Err` when the database is down ([`crate::infra`]).
+    pub(crate) async fn database(&self) -> Result<(), Down> {
+        let base = self.draw(&self.settings.policy.infra.database);
+        self.infra.round_trip(Part::Database, base, None).await
+    }
+
+    /// One database query of a background job (the sync queue, the recovery sweep): a
+    /// query the database refuses is tried again every second until it answers, as a queue
+    /// worker's job is retried.
+    pub(crate) async fn database_retrying(&self) {
+        while self.database().await.is_err() {
+            simkit::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 
     /// Whether this save fails (the policy's injected failure rate).
@@ -387,18 +418,19 @@ impl Engine {
         let monday = crate::dates::monday_of(day);
         let key = (event_type_id, monday);
         let ttl = self.policy().cache_ttl.filter(|_| !fresh);
+        // Redis down: the cache is skipped (read from Cal.com, nothing written back).
+        let mut cache_up = true;
         if let Some(ttl) = ttl {
-            self.redis().await;
+            cache_up = self.redis().await.is_ok();
             let ttl = TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX);
-            if let Some(slots) = self.cache.get(key, ttl, self.now()) {
+            if cache_up && let Some(slots) = self.cache.get(key, ttl, self.now()) {
                 return Ok(slots);
             }
         }
         // Monday 00:00 to Sunday 23:59:59 local: a week the clocks change in is not 7×24 h.
         let (start, end) = crate::dates::week_bounds(day, self.catalog().time_zone);
         let slots: Slots = Arc::new(self.calcom.slots(event_type_id, start, end).await?);
-        if self.policy().cache_ttl.is_some() {
-            self.redis().await;
+        if self.policy().cache_ttl.is_some() && cache_up && self.redis().await.is_ok() {
             self.cache.put(key, slots.clone(), self.now());
         }
         Ok(slots)
@@ -419,7 +451,7 @@ impl Engine {
     pub(crate) async fn acquire_all(
         &self,
         locks: &[(String, Option<Span>)],
-    ) -> Result<LockGuard, String> {
+    ) -> Result<LockGuard, LockRefused> {
         let policy = self.policy();
         let ttl = TimeDelta::from_std(policy.lock_ttl).unwrap_or(TimeDelta::MAX);
         let deadline = self
@@ -438,12 +470,27 @@ impl Engine {
         let mut result = Ok(());
         'locks: for (key, span) in locks {
             loop {
-                self.redis().await;
+                // Redis down: no lock can be had, and none is waited for (Laravel's
+                // `block()` throws on a refused connection): the booking is refused.
+                if let Err(down) = self.redis().await {
+                    result = Err(LockRefused::Down(down));
+                    break 'locks;
+                }
                 let now = self.now();
                 let until = now
                     .checked_add_signed(ttl)
                     .unwrap_or(DateTime::<Utc>::MAX_UTC);
-                if let Some(token) = self.locks.try_acquire(key, *span, now, until) {
+                // `lock_outlives_create`: no lock while a create sent before Redis lost its
+                // locks may be in flight.
+                let delayed = policy.lock_outlives_create
+                    && self.locks.last_loss().is_some_and(|lost| {
+                        let flight = TimeDelta::from_std(policy.create_in_flight_max())
+                            .unwrap_or(TimeDelta::MAX);
+                        self.in_flight
+                            .guarded_until(lost, flight)
+                            .is_some_and(|end| now < end)
+                    });
+                if !delayed && let Some(token) = self.locks.try_acquire(key, *span, now, until) {
                     lock(&guard.lease.tokens).push((token, key.clone()));
                     if early_renewal && guard.renewal.is_none() {
                         guard.renewal = self.renew(&guard.lease);
@@ -452,7 +499,7 @@ impl Engine {
                 }
                 if now + TimeDelta::from_std(LOCK_POLL).unwrap_or_default() > deadline {
                     *lock(&self.lock_timeouts) += 1;
-                    result = Err(key.clone());
+                    result = Err(LockRefused::Taken(key.clone()));
                     break 'locks;
                 }
                 simkit::time::sleep(LOCK_POLL).await;
@@ -492,8 +539,10 @@ impl Engine {
         let every = ttl / 3;
         let fencing = self.policy().lock_fencing;
         let redis = self.policy().infra.redis.clone();
-        let (locks, clock, rng) = (
+        let (locks, cache, infra, clock, rng) = (
             self.locks.clone(),
+            self.cache.clone(),
+            self.infra.clone(),
             self.clock.clone(),
             self.lock_rng.clone(),
         );
@@ -502,11 +551,19 @@ impl Engine {
             let ttl = TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX);
             loop {
                 simkit::time::sleep(every).await;
-                if fencing {
-                    let wait = redis.sample(&mut *lock(&rng));
-                    if !wait.is_zero() {
-                        simkit::time::sleep(wait).await;
-                    }
+                let wait = if fencing {
+                    redis.sample(&mut *lock(&rng))
+                } else {
+                    Duration::ZERO
+                };
+                // Redis down: this renewal did not land; the fence before the create asks
+                // again, and finds the lock lapsed if it did.
+                if infra
+                    .round_trip(Part::Redis, wait, Some((&*locks, &*cache)))
+                    .await
+                    .is_err()
+                {
+                    continue;
                 }
                 let now = clock.now();
                 let until = now
@@ -540,10 +597,21 @@ impl Engine {
             return Err(key);
         }
         let wait = self.policy().infra.redis.sample(&mut *lock(&self.lock_rng));
-        if !wait.is_zero() {
-            simkit::time::sleep(wait).await;
+        // Redis down: whether the locks are still ours cannot be known, so the step must
+        // not run (the lease is not marked lost: a later fence may find them held).
+        if let Err(down) = self.redis_after(wait).await {
+            return Err(format!("{} ({down})", tokens[0].1));
         }
-        let ttl = TimeDelta::from_std(self.policy().lock_ttl).unwrap_or(TimeDelta::MAX);
+        // `lock_outlives_create`: the step's whole flight is leased at once, so that a lock
+        // cannot lapse under a create in flight while Redis is down for its renewals.
+        let lease_for = match self.policy().lock_outlives_create {
+            true => self
+                .policy()
+                .lock_ttl
+                .max(self.policy().create_in_flight_max()),
+            false => self.policy().lock_ttl,
+        };
+        let ttl = TimeDelta::from_std(lease_for).unwrap_or(TimeDelta::MAX);
         let now = self.now();
         let until = now
             .checked_add_signed(ttl)
@@ -560,8 +628,11 @@ impl Engine {
     /// Lets go of the locks `guard` holds (one Redis round trip).
     pub(crate) async fn release(&self, mut guard: LockGuard) {
         if !lock(&guard.lease.tokens).is_empty() {
-            self.redis().await;
-            guard.release_now();
+            match self.redis().await {
+                Ok(()) => guard.release_now(),
+                // Redis down: the locks stay until their TTL frees them.
+                Err(_) => guard.abandon(),
+            }
         }
     }
 
@@ -620,6 +691,15 @@ impl LockGuard {
         self.lease.clone()
     }
 
+    /// Stops renewing and forgets the locks without releasing them (Redis could not be
+    /// reached): their TTL frees them.
+    fn abandon(&mut self) {
+        if let Some(renewal) = self.renewal.take() {
+            renewal.abort();
+        }
+        lock(&self.lease.tokens).clear();
+    }
+
     fn release_now(&mut self) {
         if let Some(renewal) = self.renewal.take() {
             renewal.abort();
@@ -627,6 +707,22 @@ impl LockGuard {
         let tokens = std::mem::take(&mut *lock(&self.lease.tokens));
         for (token, _) in tokens {
             self.locks.release(token);
+        }
+    }
+}
+
+/// Why `acquire_all` took no locks: one stayed taken past the wait, or Redis was down.
+#[derive(Debug, Clone)]
+pub(crate) enum LockRefused {
+    Taken(String),
+    Down(Down),
+}
+
+impl std::fmt::Display for LockRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockRefused::Taken(key) => write!(f, "{key}"),
+            LockRefused::Down(down) => write!(f, "{down}"),
         }
     }
 }

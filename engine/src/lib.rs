@@ -9,6 +9,7 @@
 //! - [`calcom`]: the Cal.com v2 client (typed errors, timeouts, retry with backoff);
 //! - [`catalog`]: services, their segments and Cal.com event types;
 //! - [`cache`], [`lock`], [`store`]: the availability cache, the lock, the local database;
+//!   [`infra`]: Redis and the database misbehaving for a window (a scenario's faults);
 //! - [`sync_job`]: appointments from other channels, pushed to Cal.com after a queue delay;
 //! - [`recovery`]: what a restart after a crash repairs (unsaved bookings, the sync queue);
 //! - [`dates`]: the agent's German dates and times;
@@ -20,6 +21,7 @@ pub mod calcom;
 pub mod catalog;
 pub mod dates;
 pub mod engine;
+pub mod infra;
 pub mod lock;
 pub mod policy;
 pub mod recovery;

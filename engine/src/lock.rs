@@ -25,6 +25,18 @@
 //! tokens were superseded or lapsed never reaches the create (`Failure::LockLost`). The
 //! create is then sent holding a lease renewed a moment ago, kept alive while it runs, and
 //! `Policy::check_ranges` refuses TTLs a renewal cannot keep up with.
+//!
+//! Fencing guards everything up to the create; it cannot guard a create already sent. A
+//! renewal cannot land while Redis is down, so a lock extended for one TTL could lapse under
+//! a create that Cal.com and the client's retries keep in flight longer: with
+//! `policy.lock_outlives_create` the fence leases the create's whole flight
+//! ([`crate::policy::Policy::create_in_flight_max`]) instead. When Redis itself forgets a lock (a restart without persistence, a failover to a replica that
+//! missed the acquisition: [`crate::infra`]), the holder's create may be in flight, and the
+//! next booking for the stylist would take the lock and create beside it. With
+//! `policy.lock_outlives_create` no lock is granted after such a loss for as long as a create can
+//! be in flight (Chubby's lock-delay; [`LockService::last_loss`] is what a client reads as the
+//! instance's `run_id`/`master_replid` changing). Redis `WAIT` after each `SET NX` would keep
+//! failovers (not restarts) from forgetting acknowledged locks; the delay covers both.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -53,6 +65,13 @@ pub trait LockService: Send + Sync {
     fn counters(&self) -> LockCounters;
     /// The keys of the locks still held (unexpired) at `now`.
     fn held(&self, now: DateTime<Utc>) -> Vec<String>;
+    /// Redis lost every write from `since` on (a restart without persistence: all of them;
+    /// a failover: the last ones the replica missed), noticed at `now`: the locks taken
+    /// since are gone.
+    fn lose_writes(&self, since: DateTime<Utc>, now: DateTime<Utc>);
+    /// When Redis last lost writes, if it ever did (what a client reads from the instance's
+    /// `run_id` / `master_replid` changing under it).
+    fn last_loss(&self) -> Option<DateTime<Utc>>;
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -69,6 +88,8 @@ struct Held {
     span: Option<Span>,
     token: u64,
     until: DateTime<Utc>,
+    /// When it was taken.
+    taken: DateTime<Utc>,
 }
 
 #[derive(Debug, Default)]
@@ -76,6 +97,7 @@ struct Table {
     held: Vec<Held>,
     next_token: u64,
     counters: LockCounters,
+    lost_at: Option<DateTime<Utc>>,
 }
 
 /// Locks in the engine's memory.
@@ -119,6 +141,7 @@ impl LockService for InMemoryLocks {
             span,
             token,
             until,
+            taken: now,
         });
         Some(token)
     }
@@ -153,6 +176,16 @@ impl LockService for InMemoryLocks {
             .filter(|h| h.until > now)
             .map(|h| h.key.clone())
             .collect()
+    }
+
+    fn lose_writes(&self, since: DateTime<Utc>, now: DateTime<Utc>) {
+        let mut t = self.table();
+        t.held.retain(|h| h.taken < since);
+        t.lost_at = Some(now);
+    }
+
+    fn last_loss(&self) -> Option<DateTime<Utc>> {
+        self.table().lost_at
     }
 }
 

@@ -171,6 +171,17 @@ pub struct Policy {
     /// holder checks (and extends) its fencing tokens in one round trip, and a booking whose
     /// locks were lost is refused as such (`lock_lost`) instead of creating unguarded.
     pub lock_fencing: bool,
+    /// A lock outlives every create it guards, whatever Redis does (see [`crate::infra`]):
+    /// with `lock_fencing`, the fence right before a create leases the locks for the
+    /// longest the create can be in flight ([`Policy::create_in_flight_max`]) instead of one
+    /// TTL that renewals must keep extending (a Redis down longer than the TTL let them lapse
+    /// under a create in flight); and after Redis lost writes (a restart without
+    /// persistence, a failover to a replica that missed the last ones) no lock is granted
+    /// while a create sent before the loss may still be in flight (Chubby's lock-delay, over
+    /// the creates recorded in flight: [`crate::infra::InFlight`]): a holder whose lock was forgotten under a create
+    /// already sent cannot be fenced any more. Bookings wait (and may time out,
+    /// `lock_timeout`) meanwhile; a crashed engine's locks last that long.
+    pub lock_outlives_create: bool,
     /// Layer 3: Fresh slots from Cal.com, bypassing the cache, right before booking.
     pub double_check: bool,
     /// Layer 4: Conflict check against the local store before calling Cal.com.
@@ -302,6 +313,7 @@ impl Policy {
             lock_wait: Duration::from_secs(10),
             lock_renewal: false,
             lock_fencing: false,
+            lock_outlives_create: false,
             double_check: false,
             pre_sync_check: ConflictCheck::ExactStart,
             retry: RetryPolicy::default(),
@@ -356,6 +368,7 @@ impl Policy {
                 p.lock = LockMode::StaffInterval;
                 p.lock_renewal = true;
                 p.lock_fencing = true;
+                p.lock_outlives_create = true;
                 p.channel_conflict_check = true;
                 p.reconcile_lost_creates = true;
                 p.settle_late_creates = true;
@@ -487,6 +500,18 @@ impl Policy {
             ));
         }
         Ok(())
+    }
+
+    /// The longest one Cal.com create can be in flight in the client: every attempt the
+    /// retry policy allows, each up to its connect and total timeouts, and the waits between
+    /// them (stretched by the jitter at most).
+    pub fn create_in_flight_max(&self) -> Duration {
+        let r = &self.retry;
+        let attempts = 1 + r.max_retries + u32::try_from(r.conflict_backoff.len()).unwrap_or(0);
+        let stretch = 1.0 + r.jitter.clamp(0.0, 10.0);
+        let waits = (r.delay * r.max_retries + r.conflict_backoff.iter().sum::<Duration>())
+            .mul_f64(stretch);
+        (self.timeouts.connect + self.timeouts.total).saturating_mul(attempts) + waits
     }
 
     /// The names of all presets, for error messages.

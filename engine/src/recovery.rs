@@ -107,8 +107,11 @@ impl Engine {
             (LockMode::StaffInterval, Some(host)) => vec![self.staff_lock(host, (b.start, b.end))],
             _ => Vec::new(),
         };
-        let guard = self.acquire_all(&locks).await?;
-        self.database().await;
+        let guard = self
+            .acquire_all(&locks)
+            .await
+            .map_err(|refused| refused.to_string())?;
+        self.database_retrying().await;
         if self.saved(b) {
             self.release(guard).await;
             return Ok(None);
@@ -157,7 +160,7 @@ impl Engine {
     /// The sync queue lived in the crashed process: queue again every appointment still
     /// pending from before this start (later ones were queued by this process).
     async fn requeue_pending_syncs(self: &Arc<Self>, started: chrono::DateTime<chrono::Utc>) {
-        self.database().await;
+        self.database_retrying().await;
         for a in self.appointments.appointments() {
             if a.status != AppointmentStatus::Booked
                 || a.sync != SyncStatus::Pending

@@ -71,7 +71,7 @@ impl Engine {
         req: &SlotRequest,
     ) -> Result<Appointment, ChannelRefusal> {
         let request = self.resolve(req).map_err(ChannelRefusal::Invalid)?;
-        self.database().await;
+        self.database_retrying().await;
         if self.policy().channel_conflict_check {
             if self
                 .free_stylists("", &request, self.now(), false)
@@ -148,7 +148,7 @@ impl Engine {
                     }
                     let pushed = self.push(id, &request, &guard.fence()).await;
                     if let Ok(booked) = &pushed {
-                        self.database().await;
+                        self.database_retrying().await;
                         self.appointments.set_sync(
                             id,
                             SyncStatus::Synced,
@@ -158,7 +158,7 @@ impl Engine {
                     self.release(guard).await;
                     pushed
                 }
-                Err(key) => Err(SyncError::Lock(key)),
+                Err(refused) => Err(SyncError::Lock(refused.to_string())),
             };
             match pushed {
                 Ok(_) => {
@@ -184,7 +184,7 @@ impl Engine {
         }
         // Given up: what a lost answer may have made in Cal.com is undone once it answers.
         self.defer_uncertain(self.sync_bookings(id, &request));
-        self.database().await;
+        self.database_retrying().await;
         self.appointments.set_sync(id, SyncStatus::Failed, None);
     }
 

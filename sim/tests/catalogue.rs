@@ -13,8 +13,9 @@ use sim::experiment::mutants::{MUTANTS, matrix};
 const KILLERS: [(&str, &str); 23] = [
     ("cache off", "availability-flood"),
     ("lock off", "overlapping-staff"),
-    ("lock renewal off", "slow-create-outlives-lock"),
+    ("lock renewal off", "database-slow-under-lock"),
     ("lock fencing off", "lock-lapses-slow-redis"),
+    ("lock outlives create off", "redis-failover-forgets-lock"),
     ("channel conflict check off", "channel-into-full-slot"),
     ("reconciliation off", "lock-outlives-ttl"),
     ("late-create settling off", "create-lands-late"),

@@ -59,6 +59,10 @@ const FIXED: &[(&str, &str)] = &[
         "a layer of the policy under test: `explore --policy` sets it for every world, `bookingsim mutants` switches it off",
     ),
     (
+        "policy.lock_outlives_create",
+        "a layer of the policy under test: `explore --policy` sets it for every world, `bookingsim mutants` switches it off",
+    ),
+    (
         "policy.channel_conflict_check",
         "a layer of the policy under test: `explore --policy` sets it for every world, `bookingsim mutants` switches it off",
     ),

@@ -36,7 +36,12 @@ impl Engine {
         let now = self.now();
         let own_hold = match self.policy().local_reservation_ttl {
             Some(_) => {
-                self.database().await;
+                if let Err(down) = self.database().await {
+                    return CheckOutcome::Failed {
+                        failure: Failure::InfraUnavailable,
+                        detail: down.to_string(),
+                    };
+                }
                 self.reservations.reservation_of(
                     &req.call_id,
                     request.service.id,
@@ -93,7 +98,12 @@ impl Engine {
             (Some(_), Some(own), _) => Some(own.token),
             (Some(ttl), None, Some(stylist)) => {
                 let token = self.token();
-                self.database().await;
+                if let Err(down) = self.database().await {
+                    return CheckOutcome::Failed {
+                        failure: Failure::InfraUnavailable,
+                        detail: down.to_string(),
+                    };
+                }
                 self.reservations.hold(LocalReservation {
                     token: token.clone(),
                     call_id: req.call_id.clone(),

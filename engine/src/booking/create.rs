@@ -169,6 +169,16 @@ impl Engine {
     /// has not taken yet (a failed attempt undone, then tried again): that one is reclaimed.
     /// Whatever it adopts, a cancel of it still pending is withdrawn first (`withdraw_cancel`).
     pub(crate) async fn create(&self, b: &NewBooking) -> Result<CalcomBooking, CalcomError> {
+        // Recorded in flight until its answer comes back (one lost may still land: kept).
+        let flight = self.in_flight.begin(self.now());
+        let made = self.create_recorded(b).await;
+        if !made.as_ref().is_err_and(CalcomError::is_indeterminate) {
+            self.in_flight.end(flight);
+        }
+        made
+    }
+
+    async fn create_recorded(&self, b: &NewBooking) -> Result<CalcomBooking, CalcomError> {
         if !self.policy().reconcile_lost_creates {
             return self.calcom.create_booking(b).await;
         }

@@ -1,7 +1,7 @@
 //! Layer: the booking lock, the keys a booking takes and the booking run under them.
 
 use super::{BookOutcome, Failure, Resolved};
-use crate::engine::{Engine, Lease};
+use crate::engine::{Engine, Lease, LockRefused};
 use crate::lock::Span;
 use crate::policy::LockMode;
 use std::collections::BTreeSet;
@@ -23,11 +23,19 @@ impl Engine {
     {
         let guard = match self.acquire_all(&self.locks_for(&request)).await {
             Ok(guard) => guard,
-            Err(key) => {
+            Err(LockRefused::Taken(key)) => {
                 return Err(BookOutcome::Failed {
                     request,
                     failure: Failure::LockTimeout,
                     detail: format!("lock {key} still taken after the wait"),
+                });
+            }
+            // Redis down: no lock, no booking (never booked blind): a technical refusal.
+            Err(LockRefused::Down(down)) => {
+                return Err(BookOutcome::Failed {
+                    request,
+                    failure: Failure::InfraUnavailable,
+                    detail: format!("no lock could be taken: {down}"),
                 });
             }
         };

@@ -33,8 +33,8 @@ use chrono::{DateTime, Utc};
 
 use crate::engine::{Engine, lock};
 pub(crate) use create::CreateKey;
-use outcome::Refusal;
 pub use outcome::{BookOutcome, CancelOutcome, CheckOutcome, ERROR_TYPES, Failure};
+use outcome::{Refusal, Stop};
 pub use request::{PlacedSegment, Resolved, SlotRequest, place};
 use save::Unsaved;
 
@@ -54,7 +54,9 @@ impl Engine {
         let _attempt = attempt.lock().await;
         // Retell retries a failed call: the same call, service and slot books once (another
         // service at that start is another booking, not a retry).
-        self.database().await;
+        if let Err(down) = self.database().await {
+            return Self::infra_down(request, &down);
+        }
         if let Some(done) =
             self.appointments
                 .booked_by_call(&req.call_id, request.service.id, request.start)
@@ -98,16 +100,20 @@ impl Engine {
     ) -> BookOutcome {
         let now = self.now();
         // Layer: local reservation (`reservation`): other callers' holds.
-        if let Err(refusal) = self.local_reservation_check(req, &request, now).await {
-            return self.taken(request, refusal).await;
+        match self.local_reservation_check(req, &request, now).await {
+            Ok(()) => {}
+            Err(Stop::Taken(refusal)) => return self.taken(request, refusal).await,
+            Err(Stop::Down(down)) => return Self::infra_down(request, &down),
         }
         // Layer: double-check (`double_check`): fresh slots from Cal.com.
         if let Err(refusal) = self.double_check(req, &request).await {
             return self.taken(request, refusal).await;
         }
         // Layer: pre-sync check (`pre_sync`): a conflict in the local store.
-        if let Err(refusal) = self.pre_sync_check(req, &request, now).await {
-            return self.taken(request, refusal).await;
+        match self.pre_sync_check(req, &request, now).await {
+            Ok(()) => {}
+            Err(Stop::Taken(refusal)) => return self.taken(request, refusal).await,
+            Err(Stop::Down(down)) => return Self::infra_down(request, &down),
         }
         // Layer: create (`create`): Cal.com, segment by segment or all at once, each create
         // fenced: sent only while the booking still holds its locks (`lock_fencing`).
@@ -130,6 +136,16 @@ impl Engine {
             },
             // Layer: compensation (`compensation`): what cannot be recorded is undone.
             Err(Unsaved) => self.undo_unsaved(request, &booked).await,
+        }
+    }
+
+    /// The answer when Redis or the database is down: a technical refusal, nothing booked,
+    /// nothing said about the slot.
+    fn infra_down(request: Resolved, down: &crate::infra::Down) -> BookOutcome {
+        BookOutcome::Failed {
+            request,
+            failure: Failure::InfraUnavailable,
+            detail: down.to_string(),
         }
     }
 

@@ -45,6 +45,9 @@ pub enum Failure {
     /// Cal.com refused the start as closer than the event type's minimum notice: it came
     /// too close while the caller talked. Not taken: nothing is said of the slot.
     ShortNotice,
+    /// Redis or the database was down (refused, timed out, restarting, failing over):
+    /// nothing was booked, and nothing is said about the slot.
+    InfraUnavailable,
 }
 
 impl Failure {
@@ -59,6 +62,7 @@ impl Failure {
             Failure::PostSyncRejected => "post_sync_rejected",
             Failure::StoreFailed => "store_failed",
             Failure::ShortNotice => "short_notice",
+            Failure::InfraUnavailable => "infra_unavailable",
         }
     }
 
@@ -118,6 +122,13 @@ pub enum CancelOutcome {
     NotFound,
     /// Cal.com refused a part (without an outbox the appointment stays).
     Failed(CalcomError),
+}
+
+/// Why a check under the lock stops the booking: the slot is taken, or the database it
+/// reads was down.
+pub(super) enum Stop {
+    Taken(Refusal),
+    Down(crate::infra::Down),
 }
 
 /// Why a layer refuses the slot as taken (`BookOutcome::Taken`'s reason), and whether the

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Refusal, Resolved, SlotRequest};
+use super::{Refusal, Resolved, SlotRequest, Stop};
 use crate::engine::Engine;
 use crate::policy::ConflictCheck;
 
@@ -17,12 +17,12 @@ impl Engine {
         req: &SlotRequest,
         request: &Resolved,
         now: DateTime<Utc>,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), Stop> {
         let check = self.policy().pre_sync_check;
         if check == ConflictCheck::Off {
             return Ok(());
         }
-        self.database().await;
+        self.database().await.map_err(Stop::Down)?;
         let conflict = match check {
             ConflictCheck::ExactStart => {
                 self.appointments.conflict_at_start(request.start).is_some()
@@ -34,10 +34,10 @@ impl Engine {
             ConflictCheck::Off => false,
         };
         if conflict {
-            return Err(Refusal {
+            return Err(Stop::Taken(Refusal {
                 reason: "pre_sync_conflict",
                 fresh: false,
-            });
+            }));
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Refusal, Resolved, SlotRequest};
+use super::{Refusal, Resolved, SlotRequest, Stop};
 use crate::calcom::{CalcomError, SlotReservation};
 use crate::engine::{Engine, HoldKey, lock};
 
@@ -14,11 +14,11 @@ impl Engine {
         req: &SlotRequest,
         request: &Resolved,
         now: DateTime<Utc>,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), Stop> {
         if self.policy().local_reservation_ttl.is_none() {
             return Ok(());
         }
-        self.database().await;
+        self.database().await.map_err(Stop::Down)?;
         self.reservations.expire_reservations(now);
         let reserved = self
             .reservations
@@ -31,10 +31,10 @@ impl Engine {
                 .free_stylists(&req.call_id, request, now, false)
                 .is_empty();
         if reserved {
-            return Err(Refusal {
+            return Err(Stop::Taken(Refusal {
                 reason: "slot_reserved",
                 fresh: false,
-            });
+            }));
         }
         Ok(())
     }

@@ -18,8 +18,9 @@ impl Engine {
         booked: &[CalcomBooking],
     ) -> Result<Appointment, Unsaved> {
         let segments = request.appointment_segments(booked);
-        self.database().await;
-        if self.save_fails() {
+        // The database down: nothing is recorded (the query did not run), as a failed save.
+        let down = self.database().await.is_err();
+        if self.save_fails() || down {
             return Err(Unsaved);
         }
         let appointment = self.appointments.insert(Appointment {

@@ -48,6 +48,10 @@ pub const MUTANTS: [Mutant; 24] = [
         mutation: Mutation::Layer(|p| p.lock_fencing = false),
     },
     Mutant {
+        name: "lock outlives create off",
+        mutation: Mutation::Layer(|p| p.lock_outlives_create = false),
+    },
+    Mutant {
         name: "double-check off",
         mutation: Mutation::Layer(|p| p.double_check = false),
     },

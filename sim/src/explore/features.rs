@@ -78,6 +78,11 @@ pub const FEATURES: &[Feature] = &[
     feature("save_failures", OFF_ON),
     feature("engine_crash", &["off", "once", "twice"]),
     feature("partition", OFF_ON),
+    feature(
+        "redis_fault",
+        &["none", "slow", "refuse", "timeout", "pause", "restart", "failover"],
+    ),
+    feature("database_fault", &["none", "slow", "refuse", "timeout", "pause"]),
 ];
 
 /// The index of the feature `name` in [`FEATURES`]; a name not registered is the

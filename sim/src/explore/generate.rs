@@ -674,6 +674,10 @@ fn world(seed: u64, plan: &mut Plan) -> String {
         &mut SeedStreams::new(seed).stream("explore-replay"),
         plan,
     ));
+    faults.push_str(&infra_faults(
+        &mut SeedStreams::new(seed).stream("explore-infra"),
+        plan,
+    ));
     // Tables the faults may have begun already (saves that fail, webhooks lost, a lag).
     merge_table(&mut faults, "[policy.infra]", &timing.infra);
     merge_table(&mut faults, "[calcom.webhooks]", &timing.webhooks);
@@ -1152,6 +1156,52 @@ fn replay(rng: &mut StreamRng, plan: &mut Plan) -> String {
         "[[calcom.faults]]\nendpoint = \"create_booking\"\nfrom = \"{from}s\"\nuntil = \"{}s\"\nprobability = {p}\nkind = \"{kind}\"\n\n",
         from + length
     )
+}
+
+/// Redis and the database misbehaving (`kind = "redis"` / `"database"`, see
+/// engine/src/infra.rs): in one world in five a Redis fault, in one in eight a database
+/// fault, each in any of its modes, from a moment in the first 90 s, for a blink (under 5 s),
+/// a while (to 40 s) or long (to 2 min, past the locks' TTL). A stream of its own: the rest
+/// of every world stays as it was before these were drawn.
+fn infra_faults(rng: &mut StreamRng, plan: &mut Plan) -> String {
+    use booking_engine::infra::Mode;
+    let mut out = String::new();
+    for (part, odds, modes) in [
+        ("redis", 0.2, &Mode::ALL[..]),
+        ("database", 0.125, &Mode::ALL[..4]),
+    ] {
+        let drawn = if rng.random_bool(odds) {
+            1 + rng.random_range(0..modes.len())
+        } else {
+            0
+        };
+        let Some(&mode) = plan
+            .pick(&format!("{part}_fault"), drawn)
+            .checked_sub(1)
+            .and_then(|i| modes.get(i))
+        else {
+            continue;
+        };
+        let at = rng.random_range(0..90_000);
+        let duration: u64 = match rng.random_range(0..3) {
+            0 => rng.random_range(100..5_000),
+            1 => rng.random_range(5_000..40_000),
+            _ => rng.random_range(40_000..120_000),
+        };
+        let _ = write!(
+            out,
+            "[[faults]]\nkind = \"{part}\"\nmode = \"{}\"\nat = \"{at}ms\"\nduration = \"{duration}ms\"\n",
+            mode.name()
+        );
+        let _ = match mode {
+            Mode::Slow => writeln!(out, "latency = \"{}ms\"", rng.random_range(20..12_000)),
+            Mode::Timeout => writeln!(out, "latency = \"{}ms\"", rng.random_range(200..5_000)),
+            Mode::Failover => writeln!(out, "lost_writes = \"{}ms\"", rng.random_range(20..10_000)),
+            _ => Ok(()),
+        };
+        out.push('\n');
+    }
+    out
 }
 
 /// The faults and Cal.com misbehaviour `swarm` switches on, as scenario tables: 5xx on

@@ -156,6 +156,8 @@ fn state_events(scenario: &Scenario, run: &RunRecord) -> Result<Vec<Event>, Stri
         let (kind, at, until) = match *f {
             Fault::EngineCrash { at, restart_after } => ("engine_crash", at, at + restart_after),
             Fault::Partition { at, duration } => ("partition", at, at + duration),
+            Fault::Redis { at, duration, .. } => ("redis", at, at + duration),
+            Fault::Database { at, duration, .. } => ("database", at, at + duration),
         };
         out.push(Event::new(ms(at), "nemesis", "start", kind, Value::Null));
         out.push(Event::new(ms(until), "nemesis", "stop", kind, Value::Null));

@@ -470,6 +470,92 @@ pub enum Fault {
         #[schemars(with = "simkit::schema::HumanDuration")]
         duration: Duration,
     },
+    /// The engine's Redis (its locks and its availability cache) misbehaves from `at` for
+    /// `duration`: `slow` (each round trip `latency` longer), `refuse`, `timeout` (requests
+    /// hang `latency`, then fail), `pause` (requests hang until the window ends, then
+    /// complete), `restart` (down for the window, then back empty: no persistence) or
+    /// `failover` (down for the window, then a replica that missed the writes of the last
+    /// `lost_writes` before `at`).
+    Redis {
+        #[serde(with = "humantime_serde")]
+        #[schemars(with = "simkit::schema::HumanDuration")]
+        at: Duration,
+        #[serde(with = "humantime_serde")]
+        #[schemars(with = "simkit::schema::HumanDuration")]
+        duration: Duration,
+        mode: booking_engine::infra::Mode,
+        /// `slow`: the added latency; `timeout`: how long a request hangs before it fails.
+        #[serde(default, with = "humantime_serde")]
+        #[schemars(with = "Option<simkit::schema::HumanDuration>")]
+        latency: Option<Duration>,
+        /// `failover`: how much of the writes before `at` the new primary missed.
+        #[serde(default, with = "humantime_serde")]
+        #[schemars(with = "Option<simkit::schema::HumanDuration>")]
+        lost_writes: Option<Duration>,
+    },
+    /// The engine's database (appointments, reservations) misbehaves from `at` for
+    /// `duration`: `slow`, `refuse`, `timeout` or `pause`, as Redis does.
+    Database {
+        #[serde(with = "humantime_serde")]
+        #[schemars(with = "simkit::schema::HumanDuration")]
+        at: Duration,
+        #[serde(with = "humantime_serde")]
+        #[schemars(with = "simkit::schema::HumanDuration")]
+        duration: Duration,
+        mode: booking_engine::infra::Mode,
+        /// `slow`: the added latency; `timeout`: how long a query hangs before it fails.
+        #[serde(default, with = "humantime_serde")]
+        #[schemars(with = "Option<simkit::schema::HumanDuration>")]
+        latency: Option<Duration>,
+    },
+}
+
+impl Fault {
+    /// A fault of the engine's Redis or database: (part, at, duration, mode, latency,
+    /// lost writes).
+    pub fn infra(&self) -> Option<InfraFault> {
+        match *self {
+            Fault::Redis {
+                at,
+                duration,
+                mode,
+                latency,
+                lost_writes,
+            } => Some(InfraFault {
+                part: booking_engine::infra::Part::Redis,
+                at,
+                duration,
+                mode,
+                latency,
+                lost_writes,
+            }),
+            Fault::Database {
+                at,
+                duration,
+                mode,
+                latency,
+            } => Some(InfraFault {
+                part: booking_engine::infra::Part::Database,
+                at,
+                duration,
+                mode,
+                latency,
+                lost_writes: None,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A `redis` or `database` fault, whichever part it hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InfraFault {
+    pub part: booking_engine::infra::Part,
+    pub at: Duration,
+    pub duration: Duration,
+    pub mode: booking_engine::infra::Mode,
+    pub latency: Option<Duration>,
+    pub lost_writes: Option<Duration>,
 }
 
 /// `[limits]`: how much work a scenario may plan before it is refused as absurd (a typo in a

@@ -165,11 +165,92 @@ fn check_ranges(s: &Scenario) -> Checked {
                 limits::duration(&format!("{at}.at"), t, Duration::ZERO, max)?;
                 limits::duration(&format!("{at}.duration"), duration, Duration::ZERO, DAY)?;
             }
+            Fault::Redis { .. } | Fault::Database { .. } => {}
+        }
+        if let Some(infra) = f.infra() {
+            check_infra_fault(&at, &infra, max)?;
         }
     }
     // `calcom`'s ranges are part of `MockConfig::validate`, which the scenario runs first.
     if let Ok(policy) = s.policy() {
         policy.check_ranges().map_err(|e| e.within("policy"))?;
+    }
+    Ok(())
+}
+
+/// A `redis` or `database` fault: its window, its mode (restart and failover are Redis's),
+/// and the numbers its mode takes (and only those).
+fn check_infra_fault(at: &str, f: &crate::scenario::InfraFault, max: Duration) -> Checked {
+    use booking_engine::infra::{Mode, Part};
+    limits::duration(&format!("{at}.at"), f.at, Duration::ZERO, max)?;
+    let longest = if f.mode == Mode::Pause {
+        10 * MINUTE
+    } else {
+        HOUR
+    };
+    limits::duration(
+        &format!("{at}.duration"),
+        f.duration,
+        Duration::from_millis(1),
+        longest,
+    )?;
+    if f.part == Part::Database && matches!(f.mode, Mode::Restart | Mode::Failover) {
+        return Err(limits::OutOfRange::new(
+            format!("{at}.mode"),
+            format!("\"{}\"", f.mode.name()),
+            "a database fault is \"slow\", \"refuse\", \"timeout\" or \"pause\" \
+             (restart and failover are Redis's: see docs/scenario-format.md)",
+        ));
+    }
+    let wants_latency = matches!(f.mode, Mode::Slow | Mode::Timeout);
+    match (wants_latency, f.latency) {
+        (true, Some(l)) => limits::duration(
+            &format!("{at}.latency"),
+            l,
+            Duration::from_millis(1),
+            MINUTE,
+        )?,
+        (true, None) => {
+            return Err(limits::OutOfRange::new(
+                format!("{at}.latency"),
+                "nothing",
+                format!("a duration for mode \"{}\"", f.mode.name()),
+            ));
+        }
+        (false, Some(l)) => {
+            return Err(limits::OutOfRange::new(
+                format!("{at}.latency"),
+                format!("\"{l:?}\""),
+                format!(
+                    "no latency: only \"slow\" and \"timeout\" take one, not \"{}\"",
+                    f.mode.name()
+                ),
+            ));
+        }
+        (false, None) => {}
+    }
+    match (f.mode == Mode::Failover, f.lost_writes) {
+        (true, Some(l)) => limits::duration(
+            &format!("{at}.lost_writes"),
+            l,
+            Duration::from_millis(1),
+            MINUTE,
+        )?,
+        (true, None) => {
+            return Err(limits::OutOfRange::new(
+                format!("{at}.lost_writes"),
+                "nothing",
+                "a duration for mode \"failover\" (the writes the replica missed)",
+            ));
+        }
+        (false, Some(l)) => {
+            return Err(limits::OutOfRange::new(
+                format!("{at}.lost_writes"),
+                format!("\"{l:?}\""),
+                "no lost_writes: only \"failover\" takes it",
+            ));
+        }
+        (false, None) => {}
     }
     Ok(())
 }
@@ -331,6 +412,9 @@ pub fn planned_time(s: &Scenario) -> Duration {
         .map(|f| match *f {
             Fault::EngineCrash { at, restart_after } => at + restart_after,
             Fault::Partition { at, duration } => at + duration,
+            Fault::Redis { at, duration, .. } | Fault::Database { at, duration, .. } => {
+                at + duration
+            }
         })
         .max()
         .unwrap_or_default();

@@ -86,6 +86,8 @@ pub fn check(scenario: &Scenario) -> Result<(), String> {
         let what = match f {
             Fault::EngineCrash { .. } => "an engine crash",
             Fault::Partition { .. } => "a partition between the engine and Cal.com",
+            Fault::Redis { .. } => "a Redis fault",
+            Fault::Database { .. } => "a database fault",
         };
         return Err(format!(
             "faults[{i}]: {what} cannot be done live (the engine is not bookingsim's to kill \

@@ -167,7 +167,10 @@ fn run_in(
         retell_api_key: None,
     };
     let put = engine_slot.clone();
-    let backends = Backends::in_memory();
+    let backends = Backends {
+        infra: infra_faults(&scenario.faults, start),
+        ..Backends::in_memory()
+    };
     let lengths: std::collections::BTreeMap<u64, u32> = scenario
         .calcom
         .event_types
@@ -343,6 +346,31 @@ fn run_in(
     })
 }
 
+/// The scenario's Redis and database faults, on the simulation's own clock (whatever the
+/// engine's says), from the run's start instant.
+fn infra_faults(
+    faults: &[Fault],
+    start: chrono::DateTime<chrono::Utc>,
+) -> Arc<booking_engine::infra::Infra> {
+    let at = |d: Duration| start + chrono::TimeDelta::from_std(d).unwrap_or_default();
+    let windows: Vec<booking_engine::infra::Window> = faults
+        .iter()
+        .filter_map(Fault::infra)
+        .map(|f| booking_engine::infra::Window {
+            part: f.part,
+            mode: f.mode,
+            from: at(f.at),
+            until: at(f.at + f.duration),
+            latency: f.latency.unwrap_or_default(),
+            lost_writes: f.lost_writes.unwrap_or_default(),
+        })
+        .collect();
+    if windows.is_empty() {
+        return booking_engine::infra::Infra::none();
+    }
+    booking_engine::infra::Infra::new(windows, Arc::new(SimClock::new()))
+}
+
 /// What the step loop does to the world, and when.
 #[derive(Debug, Clone, Copy)]
 enum WorldEvent {
@@ -394,13 +422,15 @@ fn drive(
     let mut events: Vec<(Duration, WorldEvent)> = faults
         .iter()
         .flat_map(|f| match *f {
-            Fault::EngineCrash { at, restart_after } => [
+            Fault::EngineCrash { at, restart_after } => vec![
                 (at, WorldEvent::Crash),
                 (at + restart_after, WorldEvent::Restart),
             ],
             Fault::Partition { at, duration } => {
-                [(at, WorldEvent::Cut), (at + duration, WorldEvent::Heal)]
+                vec![(at, WorldEvent::Cut), (at + duration, WorldEvent::Heal)]
             }
+            // The engine meets them itself, round trip by round trip (`Backends::infra`).
+            Fault::Redis { .. } | Fault::Database { .. } => Vec::new(),
         })
         .collect();
     events.sort_by_key(|(at, _)| *at);
