@@ -106,6 +106,8 @@ struct Booked {
     commit: Commit,
     at: u64,
     cancelled: Option<u64>,
+    /// Cancelled (or moved away) by staff in the Cal.com app, not by the engine.
+    by_staff: bool,
 }
 
 impl Booked {
@@ -131,6 +133,9 @@ fn read<T: serde::de::DeserializeOwned>(e: &Event, what: &str) -> Result<T, Stri
 #[serde(deny_unknown_fields)]
 struct Cancel {
     uid: String,
+    /// `staff`: cancelled or moved away by staff in the Cal.com app.
+    #[serde(default)]
+    by: Option<String>,
 }
 
 /// A local appointment as the history's `save` describes it.
@@ -166,7 +171,7 @@ pub struct Checker {
     order: Vec<String>,
     /// Cancels seen before their booking's commit (one instant holds both: cancels come
     /// first in it, so that a booking cancelled as another is made never coexists with it).
-    early_cancels: BTreeMap<String, u64>,
+    early_cancels: BTreeMap<String, (u64, bool)>,
     /// Double bookings still open: (earlier uid, later uid, index into `found`).
     open_doubles: Vec<(String, String, usize)>,
     /// Calls by id: when told "gebucht" (if ever), when last answered, how it last ended.
@@ -229,7 +234,7 @@ impl Checker {
             }
             ("calcom", "cancel", "booking") => {
                 let cancel: Cancel = read(e, "booking")?;
-                self.cancel(&cancel.uid, t);
+                self.cancel(&cancel.uid, t, cancel.by.as_deref() == Some("staff"));
             }
             ("engine", "save", "appointment") => {
                 let save: Save = read(e, "appointment")?;
@@ -846,4 +851,6 @@ mod tests {
         let nothing = [Shape::Book("A", Ok), Shape::Cancel(Fail)];
         assert!(kinds(&shaped(&nothing, 0)).is_empty());
     }
+
+    mod staff_actions;
 }

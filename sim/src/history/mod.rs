@@ -11,8 +11,8 @@
 //!   what it still holds (`settle`: `f = "reservations"` or `"locks"`);
 //! - `calcom`: every booking Cal.com committed (`commit`, `f = "booking"`: uid, host, start,
 //!   end, source, the call or appointment it belongs to, and for a compound service how many
-//!   staffed segments make it whole), every cancel (`cancel`), and the reservations still held
-//!   at the end (`settle`);
+//!   staffed segments make it whole), every cancel (`cancel`; `by = "staff"` when staff
+//!   cancelled or moved it in the app), and the reservations still held at the end (`settle`);
 //! - `nemesis`: each fault's `start` and `stop` (`f` its kind), from which liveness is judged.
 
 use std::io::Write;
@@ -226,7 +226,11 @@ fn state_events(scenario: &Scenario, run: &RunRecord) -> Result<Vec<Event>, Stri
                 "calcom",
                 "cancel",
                 "booking",
-                json!({ "uid": b.uid }),
+                if b.by_staff {
+                    json!({ "uid": b.uid, "by": "staff" })
+                } else {
+                    json!({ "uid": b.uid })
+                },
             ));
         }
     }
