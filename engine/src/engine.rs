@@ -564,6 +564,12 @@ impl Engine {
     /// creates.
     pub async fn run_background(self: Arc<Self>) {
         let mut tick = simkit::time::interval(Duration::from_secs(30));
+        let mut reconcile_due = self.now()
+            + self
+                .policy()
+                .staff_reconcile
+                .and_then(|d| chrono::TimeDelta::from_std(d).ok())
+                .unwrap_or_default();
         loop {
             tick.tick().await;
             let now = self.now();
@@ -590,6 +596,15 @@ impl Engine {
             let uncertain = std::mem::take(&mut *lock(&self.uncertain_outbox));
             for (create, left) in uncertain {
                 self.settle_uncertain(create, left).await;
+            }
+            // Staff changes whose webhook was lost, every `staff_reconcile` (a listing Cal.com
+            // refused: again at the next round).
+            if let Some(every) = self.policy().staff_reconcile
+                && self.policy().follow_staff_changes
+                && now >= reconcile_due
+                && self.reconcile_staff_changes().await
+            {
+                reconcile_due = now + chrono::TimeDelta::from_std(every).unwrap_or_default();
             }
         }
     }

@@ -463,8 +463,9 @@ impl World {
         except: Option<&str>,
         reservations: bool,
     ) -> bool {
-        calendar::within_working_hours(self.hours_at(host, t), host.time_zone, span)
-            && !self.blocked(host.id, span, t)
+        let working = calendar::within_working_hours(self.hours_at(host, t), host.time_zone, span)
+            && !self.blocked(host.id, span, t);
+        working
             && !self.booking_blocks(host.id, span, t, except)
             && !(reservations && self.reservation_blocks(host.id, span, t, None))
     }
