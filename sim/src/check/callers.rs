@@ -112,16 +112,19 @@ impl Checker {
                 .get(call.as_str())
                 .map(|v| v.iter().filter(|b| b.active()).collect())
                 .unwrap_or_default();
-            // Staff cancelled (or moved away) the call's booking in the app, last of its
-            // cancels: what the caller holds now is the salon's decision, not a booking the
-            // engine lost (one the engine cancelled after staff moved it still is).
-            let staff_took = held
-                .get(call.as_str())
-                .into_iter()
-                .flatten()
-                .filter(|b| b.cancelled.is_some())
-                .max_by_key(|b| b.cancelled)
-                .is_some_and(|b| b.by_staff);
+            // Staff cancelled (or moved away) the call's booking in the app: what the caller
+            // holds now is the salon's decision, not a booking the engine lost (the engine
+            // cancelling a compound's other parts after staff cancelled one follows it). Once
+            // staff moved it, the booking that counts is the one staff made: cancelled by
+            // the engine, it is lost.
+            let all = || held.get(call.as_str()).into_iter().flatten();
+            let staff_took = match all()
+                .filter(|b| b.commit.source == "external")
+                .max_by_key(|b| b.at)
+            {
+                Some(moved) => moved.by_staff,
+                None => all().any(|b| b.by_staff),
+            };
             match state.told_booked {
                 Some(_) if theirs.is_empty() && staff_took => {}
                 Some(told) if theirs.is_empty() => {

@@ -12,5 +12,6 @@ pub mod around;
 pub mod generate;
 pub mod search;
 pub mod shrink;
+mod staff;
 
 pub use search::{Explored, Search};

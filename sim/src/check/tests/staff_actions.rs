@@ -93,3 +93,30 @@ fn a_staff_cancel_reaches_the_history_and_back() {
         .collect();
     assert_eq!(found, ["orphan_local"]);
 }
+
+#[test]
+fn a_moved_booking_the_engine_cancels_is_lost_and_a_compound_it_cancels_whole_is_not() {
+    // Staff moved it; then the engine cancelled the booking staff made: lost.
+    let mut r = consistent();
+    moved_by_staff(&mut r);
+    r.truth.bookings[1].status = "cancelled".into();
+    r.truth.bookings[1].cancelled_at = Some(t("2025-11-24T08:01:00.000Z"));
+    r.appointments[0].status = AppointmentStatus::Cancelled;
+    assert_eq!(kinds(&r), ["lost_booking"]);
+    // Staff cancelled one part of a compound; the engine cancelled the other part after it
+    // (the service is whole or nothing): the caller's booking is the salon's decision.
+    let mut r = consistent();
+    cancelled_by_staff(&mut r);
+    let mut other = booking(
+        "b",
+        1,
+        "2025-11-25T10:45:00.000Z",
+        "2025-11-25T11:15:00.000Z",
+        "c1",
+        "cancelled",
+    );
+    other.cancelled_at = Some(t("2025-11-24T08:01:00.000Z"));
+    r.truth.bookings.push(other);
+    r.appointments[0].status = AppointmentStatus::Cancelled;
+    assert!(kinds(&r).is_empty(), "{:?}", kinds(&r));
+}
