@@ -89,6 +89,9 @@ struct Commit {
     source: String,
     #[serde(default)]
     admitted_ms: Option<u64>,
+    /// The booking this one was moved from (a reschedule).
+    #[serde(default)]
+    rescheduled_from: Option<String>,
     #[serde(default, rename = "call_id")]
     call_id: Option<String>,
     #[serde(default, rename = "appointment_id")]

@@ -16,14 +16,9 @@ impl Checker {
             .iter()
             .flat_map(|(_, s)| s.uids.iter().flatten().map(String::as_str))
             .collect();
-        // The engine's: made through the API, or a booking of its callers or appointments
-        // that staff moved in the app (the new booking carries the old one's metadata), which
-        // the salon's appointment must now hold.
-        let engine_made = |b: &Booked| {
-            b.commit.source == "api"
-                || (b.commit.source == "external"
-                    && (b.commit.call_id.is_some() || b.commit.appointment_id.is_some()))
-        };
+        // A booking staff moved in the app is staff's (an appointment that still names the
+        // old one is `orphan_local`), even one the engine meant to undo.
+        let engine_made = |b: &Booked| b.commit.source == "api";
         for uid in &self.order {
             let b = &self.bookings[uid];
             if b.active() && engine_made(b) && !saved.contains(uid.as_str()) {

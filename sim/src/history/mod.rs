@@ -193,6 +193,9 @@ fn state_events(scenario: &Scenario, run: &RunRecord) -> Result<Vec<Event>, Stri
         if let Some(at) = b.admitted_at {
             value["admittedMs"] = ms_since(start, at).into();
         }
+        if let Some(from) = b.wire.get("rescheduledFromUid").and_then(Value::as_str) {
+            value["rescheduledFrom"] = from.into();
+        }
         for key in ["call_id", "appointment_id", "service"] {
             if let Some(v) = b.meta(key) {
                 value[key] = v.into();

@@ -26,6 +26,7 @@ fn moved_by_staff(r: &mut RunRecord) {
     );
     new.source = "external".into();
     new.created_at = t("2025-11-24T08:00:30.000Z");
+    new.wire.insert("rescheduledFromUid".into(), "a".into());
     r.truth.bookings.push(new);
 }
 
@@ -58,10 +59,10 @@ fn a_booking_staff_moved_must_be_followed_by_the_appointment() {
     now.created_at = t("2025-11-24T08:00:31Z");
     followed.appointments.push(now);
     assert!(kinds(&followed).is_empty(), "{:?}", kinds(&followed));
-    // Not followed: the appointment names the cancelled booking, the new one is nobody's.
+    // Not followed: the appointment names the cancelled booking.
     let mut stale = consistent();
     moved_by_staff(&mut stale);
-    assert_eq!(kinds(&stale), ["orphan_calcom", "orphan_local"]);
+    assert_eq!(kinds(&stale), ["orphan_local"]);
     // A booking staff made themselves (no caller's metadata) is nobody's orphan.
     let mut own = consistent();
     let mut walk_in = booking(
@@ -117,6 +118,29 @@ fn a_moved_booking_the_engine_cancels_is_lost_and_a_compound_it_cancels_whole_is
     );
     other.cancelled_at = Some(t("2025-11-24T08:01:00.000Z"));
     r.truth.bookings.push(other);
+    r.appointments[0].status = AppointmentStatus::Cancelled;
+    assert!(kinds(&r).is_empty(), "{:?}", kinds(&r));
+}
+
+#[test]
+fn a_compound_part_staff_cancelled_exempts_the_parts_staff_moved_that_the_engine_cancels() {
+    // Part "a" moved by staff to "moved"; part "b" cancelled by staff outright; the engine
+    // cancels the whole appointment, "moved" included: the salon's decision, not lost.
+    let mut r = consistent();
+    moved_by_staff(&mut r);
+    r.truth.bookings[1].status = "cancelled".into();
+    r.truth.bookings[1].cancelled_at = Some(t("2025-11-24T08:01:00.000Z"));
+    let mut b = booking(
+        "b",
+        2,
+        "2025-11-25T10:45:00.000Z",
+        "2025-11-25T11:15:00.000Z",
+        "c1",
+        "cancelled",
+    );
+    b.cancelled_at = Some(t("2025-11-24T08:00:40.000Z"));
+    b.by_staff = true;
+    r.truth.bookings.push(b);
     r.appointments[0].status = AppointmentStatus::Cancelled;
     assert!(kinds(&r).is_empty(), "{:?}", kinds(&r));
 }
