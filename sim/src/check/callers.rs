@@ -121,7 +121,7 @@ impl Checker {
             let moved_on = |b: &&Booked| {
                 all().any(|n| n.commit.rescheduled_from.as_deref() == Some(b.commit.uid.as_str()))
             };
-            let staff_took = all().any(|b| b.by_staff && !moved_on(&b));
+            let staff_took = all().any(|b| b.by_staff && !moved_on(b));
             match state.told_booked {
                 Some(_) if theirs.is_empty() && staff_took => {}
                 Some(told) if theirs.is_empty() => {
