@@ -641,6 +641,12 @@ impl Engine {
     /// creates, and undo creates that landed after their answer was lost.
     pub async fn run_background(self: Arc<Self>) {
         let mut tick = simkit::time::interval(Duration::from_secs(30));
+        let mut reconcile_due = self.now()
+            + self
+                .policy()
+                .staff_reconcile
+                .and_then(|d| chrono::TimeDelta::from_std(d).ok())
+                .unwrap_or_default();
         loop {
             tick.tick().await;
             let now = self.now();
@@ -669,6 +675,15 @@ impl Engine {
                 self.settle_uncertain(create, left).await;
             }
             self.settle_late_creates().await;
+            // Staff changes whose webhook was lost, every `staff_reconcile` (a listing Cal.com
+            // refused: again at the next round).
+            if let Some(every) = self.policy().staff_reconcile
+                && self.policy().follow_staff_changes
+                && now >= reconcile_due
+                && self.reconcile_staff_changes().await
+            {
+                reconcile_due = now + chrono::TimeDelta::from_std(every).unwrap_or_default();
+            }
         }
     }
 }

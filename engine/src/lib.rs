@@ -27,6 +27,7 @@ pub mod policy;
 pub mod recovery;
 pub mod retell;
 pub mod server;
+pub mod staff;
 pub mod store;
 pub mod sync_job;
 pub mod webhooks;

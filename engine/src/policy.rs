@@ -252,6 +252,17 @@ pub struct Policy {
     /// the local store or Cal.com's fresh listing already fills, instead of saving it and
     /// leaving its sync to fail (an appointment Cal.com never learns of).
     pub channel_conflict_check: bool,
+    /// A booking staff cancelled or moved in the Cal.com app (`BOOKING_CANCELLED`,
+    /// `BOOKING_RESCHEDULED`) is followed by its appointment: cancelled with it (a compound
+    /// service's other parts cancelled in Cal.com too) or moved to the new booking, instead
+    /// of the salon showing an appointment Cal.com no longer holds ([`crate::staff`]).
+    pub follow_staff_changes: bool,
+    /// With `follow_staff_changes`: every this long, read Cal.com's bookings of the event types future appointments use
+    /// and follow the staff changes whose webhook was lost (Cal.com does not resend);
+    /// `None` (`"off"`): webhooks only.
+    #[serde(with = "off_or_duration")]
+    #[schemars(with = "Option<simkit::schema::OffOrDuration>")]
+    pub staff_reconcile: Option<Duration>,
     pub infra: Infrastructure,
     /// How far ahead callers may book; later dates are refused like any invalid date.
     #[serde(with = "humantime_serde")]
@@ -294,7 +305,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ),
     (
         "full",
-        "every fix that pays: per-stylist interval locks renewed while booking and fenced before each create, lost creates reconciled, compensations retried until they land, recovery after a crash, overlap conflict check (the salon's channel too), both reservations, webhook invalidation, parallel segments (no double-check: with a Cal.com hold it only relabels a refusal and costs a Cal.com request)",
+        "every fix that pays: per-stylist interval locks renewed while booking and fenced before each create, lost creates reconciled, compensations retried until they land, recovery after a crash, overlap conflict check (the salon's channel too), both reservations, webhook invalidation, staff changes in the Cal.com app followed (webhooks, a 2-min reconciliation), parallel segments (no double-check: with a Cal.com hold it only relabels a refusal and costs a Cal.com request)",
     ),
     ("no-lock", "broken on purpose: baseline without the lock"),
     (
@@ -344,6 +355,8 @@ impl Policy {
             ),
             sync_retry_transient: false,
             channel_conflict_check: false,
+            follow_staff_changes: false,
+            staff_reconcile: None,
             infra: Infrastructure::default(),
             booking_horizon: Duration::from_secs(365 * 86_400),
         }
@@ -381,6 +394,8 @@ impl Policy {
                 p.post_sync_status = true;
                 p.post_sync_compensation = true;
                 p.cancel_waits_for_booking = true;
+                p.follow_staff_changes = true;
+                p.staff_reconcile = Some(Duration::from_secs(120));
             }
             "no-lock" => p.lock = LockMode::Off,
             "no-conflict-check" => {
@@ -454,6 +469,9 @@ impl Policy {
             1000,
         )?;
         limits::distribution("sync_retry_delay", &self.sync_retry_delay, HOUR)?;
+        if let Some(every) = self.staff_reconcile {
+            limits::duration("staff_reconcile", every, 30 * SECOND, DAY)?;
+        }
         let i = &self.infra;
         limits::distribution("infra.redis", &i.redis, MINUTE)?;
         limits::distribution("infra.database", &i.database, MINUTE)?;

@@ -34,6 +34,11 @@ impl Engine {
         let started = self.now();
         // A create sent just before the crash lands within the client's timeout.
         simkit::time::sleep(self.policy().timeouts.total).await;
+        // A booking staff moved while the engine was down is its caller's, not an unsaved
+        // one: the appointment follows it first.
+        if self.policy().follow_staff_changes && self.policy().staff_reconcile.is_some() {
+            self.reconcile_staff_changes().await;
+        }
         let mut complete = self.cancel_unsaved_bookings().await;
         self.requeue_pending_syncs(started).await;
         let mut backoff = RepairBackoff::new();
@@ -136,7 +141,7 @@ impl Engine {
 
     /// Every booking of an event type starting in `[from, until]`, page by page; `None` when
     /// Cal.com cannot be read.
-    async fn list_all(
+    pub(crate) async fn list_all(
         &self,
         event_type_id: u64,
         from: chrono::DateTime<chrono::Utc>,

@@ -83,6 +83,12 @@ pub async fn calcom(
             engine.invalidate(event_type, old.to_utc());
         }
     }
+    if engine.policy().follow_staff_changes
+        && let Some(change) = crate::staff::StaffChange::of_webhook(trigger, &event)
+    {
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.follow(change).await });
+    }
     Json(json!({ "received": true })).into_response()
 }
 

@@ -478,9 +478,57 @@ impl MockCalcom {
         reason: Option<String>,
     ) -> Result<Booking, BookingRefusal> {
         let now = self.now();
-        let booking = self.with_world(|w| w.cancel_booking(uid, reason, now))?;
+        let booking = self.with_world(|w| {
+            let b = w.cancel_booking(uid, reason, now)?;
+            Ok(w.mark_by_staff(&b.uid).unwrap_or(b))
+        })?;
         self.emit("BOOKING_CANCELLED", &booking, None);
         Ok(booking)
+    }
+
+    /// Moves booking `uid` to `start` as staff in the app would: checked like a new booking
+    /// that may reuse the old one's time; the new booking (made by staff, the old one's
+    /// attendee, metadata and event type) refers to the old, which is cancelled; one
+    /// `BOOKING_RESCHEDULED` fires, as for `POST /v2/bookings/{uid}/reschedule`.
+    pub fn reschedule_external(
+        &self,
+        uid: &str,
+        start: DateTime<Utc>,
+        reason: Option<String>,
+    ) -> Result<(Booking, Booking), BookingRefusal> {
+        let now = self.now();
+        let new_uid = self.next_uid();
+        let (old, new) = self.with_world(|w| {
+            let (mut request, admitted) = w.admit_reschedule(uid, start, now)?;
+            request.source = BookingSource::External;
+            let (old, new) = w.commit_reschedule(uid, request, admitted, new_uid, reason, now)?;
+            Ok::<_, BookingRefusal>((w.mark_by_staff(&old.uid).unwrap_or(old), new))
+        })?;
+        tracing::debug!(old = %old.uid, new = %new.uid, start = %new.start, "staff reschedule");
+        self.emit("BOOKING_RESCHEDULED", &new, Some(&old));
+        Ok((old, new))
+    }
+
+    /// Blocks `[start, end)` of a host as staff in the app would (an out-of-office or busy
+    /// entry): its slots go, no booking is made, no booking webhook fires.
+    pub fn block_time(
+        &self,
+        host_id: u64,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<(), BookingRefusal> {
+        let now = self.now();
+        self.with_world(|w| w.block_time(host_id, start, end, now))
+    }
+
+    /// Changes a host's working hours from now on, as staff in the app would (no webhook).
+    pub fn change_hours(
+        &self,
+        host_id: u64,
+        hours: crate::config::WeeklyHours,
+    ) -> Result<(), BookingRefusal> {
+        let now = self.now();
+        self.with_world(|w| w.change_hours(host_id, hours, now))
     }
 
     /// Everything the mock holds, in wire shapes, for checking against.
@@ -496,6 +544,9 @@ impl MockCalcom {
                     v["admittedAt"] = wire::iso_ms(b.admitted_at).into();
                     if let Some(at) = b.cancelled_at {
                         v["cancelledAt"] = wire::iso_ms(at).into();
+                    }
+                    if b.by_staff {
+                        v["byStaff"] = true.into();
                     }
                     serde_json::from_value(v)
                         .expect("a booking's wire shape has its record's fields")

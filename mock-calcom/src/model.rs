@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::calendar::{self, Span};
-use crate::config::{EventTypeConfig, HostConfig, MockConfig};
+use crate::config::{EventTypeConfig, HostConfig, MockConfig, WeeklyHours};
 
 /// Lifecycle of a booking, as Cal.com's REST API spells it (webhooks use upper case).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -79,6 +79,9 @@ pub struct Booking {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rescheduling_reason: Option<String>,
     pub source: BookingSource,
+    /// Cancelled (or moved away) by staff in the Cal.com app, not through the API.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub by_staff: bool,
 }
 
 impl Booking {
@@ -233,6 +236,8 @@ pub enum BookingRefusal {
     TooSoon,
     BookingNotFound(String),
     AlreadyCancelled(String),
+    /// Staff named a host the world does not have.
+    HostNotFound(u64),
 }
 
 /// A booking that passed the availability check and will be committed when Cal.com answers.
@@ -270,6 +275,25 @@ pub struct World {
     subscriptions: BTreeMap<u64, Subscription>,
     next_booking_id: u64,
     next_subscription_id: u64,
+    /// Time staff blocked in the app (out of office, a busy entry): no booking, no slots.
+    blocks: Vec<Block>,
+    /// Working hours staff changed in the app, per host: from that instant on, in order.
+    hours_changes: BTreeMap<u64, Vec<(DateTime<Utc>, WeeklyHours)>>,
+}
+
+/// Time a host is blocked (out of office, a busy calendar entry) from `created_at` on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Block {
+    pub host_id: u64,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Block {
+    pub fn span(&self) -> Span {
+        Span::new(self.start, self.end)
+    }
 }
 
 /// The id of the account every API key acts as (the salon's owner account).
@@ -292,6 +316,8 @@ impl World {
             subscriptions: BTreeMap::new(),
             next_booking_id: config.api.first_booking_id,
             next_subscription_id: 1,
+            blocks: Vec::new(),
+            hours_changes: BTreeMap::new(),
         };
         for initial in &config.bookings {
             let request = BookingRequest {
@@ -359,6 +385,63 @@ impl World {
         self.subscriptions.values()
     }
 
+    /// The time blocks staff entered.
+    pub fn blocks(&self) -> impl Iterator<Item = &Block> {
+        self.blocks.iter()
+    }
+
+    /// Staff blocks `[start, end)` of `host_id` from `now` on (no booking, no webhook).
+    pub fn block_time(
+        &mut self,
+        host_id: u64,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), BookingRefusal> {
+        if !self.hosts.contains_key(&host_id) {
+            return Err(BookingRefusal::HostNotFound(host_id));
+        }
+        self.blocks.push(Block {
+            host_id,
+            start,
+            end,
+            created_at: now,
+        });
+        Ok(())
+    }
+
+    /// Staff change `host_id`'s working hours from `now` on (bookings already made stay).
+    pub fn change_hours(
+        &mut self,
+        host_id: u64,
+        hours: WeeklyHours,
+        now: DateTime<Utc>,
+    ) -> Result<(), BookingRefusal> {
+        if !self.hosts.contains_key(&host_id) {
+            return Err(BookingRefusal::HostNotFound(host_id));
+        }
+        self.hours_changes
+            .entry(host_id)
+            .or_default()
+            .push((now, hours));
+        Ok(())
+    }
+
+    /// The working hours of `host` as they stood at `t`.
+    fn hours_at<'a>(&'a self, host: &'a HostConfig, t: DateTime<Utc>) -> &'a WeeklyHours {
+        self.hours_changes
+            .get(&host.id)
+            .and_then(|changes| changes.iter().rev().find(|(from, _)| *from <= t))
+            .map_or(&host.working_hours, |(_, hours)| hours)
+    }
+
+    /// Whether a block entered by `t` covers part of `span` for `host_id`.
+    fn blocked(&self, host_id: u64, span: Span, t: DateTime<Utc>) -> bool {
+        self.blocks
+            .iter()
+            .any(|b| b.host_id == host_id && b.created_at <= t && b.span().overlaps(&span))
+    }
+
     fn length_of(
         et: &EventTypeConfig,
         requested: Option<u32>,
@@ -382,7 +465,9 @@ impl World {
         except: Option<&str>,
         reservations: bool,
     ) -> bool {
-        calendar::within_working_hours(&host.working_hours, host.time_zone, span)
+        let working = calendar::within_working_hours(self.hours_at(host, t), host.time_zone, span)
+            && !self.blocked(host.id, span, t);
+        working
             && !self.booking_blocks(host.id, span, t, except)
             && !(reservations && self.reservation_blocks(host.id, span, t, None))
     }
@@ -515,6 +600,7 @@ impl World {
             rescheduled_to_uid: None,
             rescheduling_reason: None,
             source: req.source,
+            by_staff: false,
         };
         self.next_booking_id += 1;
         self.by_uid.insert(uid, booking.id);
@@ -542,6 +628,14 @@ impl World {
         booking.cancellation_reason = reason;
         booking.updated_at = now;
         Ok(booking.clone())
+    }
+
+    /// Marks booking `uid` as changed by staff in the app (cancelled or moved there).
+    pub fn mark_by_staff(&mut self, uid: &str) -> Option<Booking> {
+        let id = self.by_uid.get(uid)?;
+        let b = self.bookings.get_mut(id)?;
+        b.by_staff = true;
+        Some(b.clone())
     }
 
     /// The request that moves booking `uid` to `start`, checked like a new booking that may
@@ -631,8 +725,12 @@ impl World {
         let earliest = now + TimeDelta::from_std(et.minimum_notice).unwrap_or(TimeDelta::MAX);
         let mut free = BTreeSet::new();
         for host in et.hosts.iter().filter_map(|id| self.hosts.get(id)) {
-            let windows =
-                calendar::working_windows(&host.working_hours, host.time_zone, from, to + length);
+            let windows = calendar::working_windows(
+                self.hours_at(host, as_of),
+                host.time_zone,
+                from,
+                to + length,
+            );
             let horizon = Span::new(from, to + length);
             let busy: Vec<Span> = self
                 .bookings
@@ -654,6 +752,12 @@ impl World {
                                 && r.span().overlaps(&horizon)
                         })
                         .map(Reservation::span),
+                )
+                .chain(
+                    self.blocks
+                        .iter()
+                        .filter(|b| b.host_id == host.id && b.created_at <= as_of)
+                        .map(Block::span),
                 )
                 .collect();
             for start in calendar::slot_starts(&windows, length, interval, from.max(earliest), to) {

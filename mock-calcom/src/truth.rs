@@ -32,6 +32,9 @@ pub struct BookingRecord {
     pub created_at: DateTime<Utc>,
     #[serde(default, with = "millis_opt", skip_serializing_if = "Option::is_none")]
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// Cancelled or moved away by staff in the Cal.com app (not through the API).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_staff: bool,
     /// The rest of Cal.com's booking as its API returns it (title, attendees, hosts, …).
     #[serde(flatten)]
     pub wire: Map<String, Value>,

@@ -10,7 +10,7 @@ use sim::Scenario;
 use sim::experiment::mutants::{MUTANTS, matrix};
 
 /// Each mutant and the scenario whose gates catch it.
-const KILLERS: [(&str, &str); 23] = [
+const KILLERS: [(&str, &str); 26] = [
     ("cache off", "availability-flood"),
     ("lock off", "overlapping-staff"),
     ("lock renewal off", "database-slow-under-lock"),
@@ -32,6 +32,8 @@ const KILLERS: [(&str, &str); 23] = [
     ("local reservation off", "calcom-flaky"),
     ("Cal.com reservation off", "staff-walk-ins"),
     ("webhook invalidation off", "calcom-flaky"),
+    ("staff following off", "staff-changes-webhook-lost"),
+    ("staff reconciliation off", "staff-changes-webhook-lost"),
     ("parallel segments off", "lone-caller"),
     ("preset no-lock", "storm-overlap"),
     ("preset no-conflict-check", "storm-overlap"),

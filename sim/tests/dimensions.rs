@@ -103,6 +103,14 @@ const FIXED: &[(&str, &str)] = &[
         "a layer of the policy under test: `explore --policy` sets it for every world, `bookingsim mutants` switches it off",
     ),
     (
+        "policy.follow_staff_changes",
+        "a layer of the policy under test: `explore --policy` sets it for every world, `bookingsim mutants` switches it off",
+    ),
+    (
+        "policy.staff_reconcile",
+        "a layer of the policy under test: `explore --policy` sets it for every world, `bookingsim mutants` switches it off",
+    ),
+    (
         "policy.webhook_invalidation",
         "a layer of the policy under test: `explore --policy` sets it for every world, `bookingsim mutants` switches it off",
     ),

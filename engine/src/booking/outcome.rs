@@ -10,7 +10,7 @@ use crate::store::Appointment;
 /// ([`Failure::code`]), the refusals' reasons, and the answers to requests it cannot take or
 /// cancels that failed. Gates name them (`outcome_errors.OUTCOME.TYPE`); `validate` refuses
 /// any other. (A test reads the engine's sources for every type it writes.)
-pub const ERROR_TYPES: [&str; 15] = [
+pub const ERROR_TYPES: [&str; 16] = [
     "calcom_unavailable",
     "calcom_timeout",
     "rate_limited",
@@ -20,6 +20,7 @@ pub const ERROR_TYPES: [&str; 15] = [
     "post_sync_rejected",
     "store_failed",
     "short_notice",
+    "infra_unavailable",
     "slot_taken",
     "slot_reserved",
     "pre_sync_conflict",

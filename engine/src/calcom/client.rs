@@ -46,6 +46,8 @@ pub struct CalcomBooking {
     pub created_at: Option<DateTime<Utc>>,
     pub metadata: BTreeMap<String, Value>,
     pub host_id: Option<u64>,
+    /// The booking this one was moved from (`rescheduledFromUid`), if it was.
+    pub rescheduled_from: Option<String>,
 }
 
 /// A held slot.
@@ -534,6 +536,10 @@ impl CalcomClient {
                 .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
             host_id: data.pointer("/hosts/0/id").and_then(Value::as_u64),
+            rescheduled_from: data
+                .get("rescheduledFromUid")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         })
     }
 }

@@ -205,6 +205,9 @@ pub fn refusal(refusal: BookingRefusal, event_type_multi_length: bool) -> ApiErr
         BookingRefusal::AlreadyCancelled(uid) => ApiError::bad_request(format!(
             "Can't cancel booking with uid={uid} because it has been cancelled already. Please provide uid of a booking that is not cancelled."
         )),
+        BookingRefusal::HostNotFound(id) => {
+            ApiError::not_found(format!("User with id={id} not found"))
+        }
     }
 }
 

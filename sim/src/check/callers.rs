@@ -112,7 +112,18 @@ impl Checker {
                 .get(call.as_str())
                 .map(|v| v.iter().filter(|b| b.active()).collect())
                 .unwrap_or_default();
+            // Staff cancelled (or moved away) the call's booking in the app: what the caller
+            // holds now is the salon's decision, not a booking the engine lost (the engine
+            // cancelling a compound's other parts after staff cancelled one follows it). Once
+            // staff moved it, the booking that counts is the one staff made: cancelled by
+            // the engine, it is lost.
+            let all = || held.get(call.as_str()).into_iter().flatten();
+            let moved_on = |b: &&Booked| {
+                all().any(|n| n.commit.rescheduled_from.as_deref() == Some(b.commit.uid.as_str()))
+            };
+            let staff_took = all().any(|b| b.by_staff && !moved_on(b));
             match state.told_booked {
+                Some(_) if theirs.is_empty() && staff_took => {}
                 Some(told) if theirs.is_empty() => {
                     let gone = held
                         .get(call.as_str())
@@ -130,8 +141,10 @@ impl Checker {
                 // A booking whose answer never came (`info`: the engine died or was cut off
                 // after booking) may or may not have happened, as far as the caller knows: not
                 // a ghost, counted as `coverage.booked_unanswered`. A ghost was told it failed.
+                // A booking staff moved in the app is staff's, not the engine's ghost.
                 None if theirs
                     .iter()
+                    .filter(|b| b.commit.source == "api")
                     .any(|b| believed(&state.told, b) == Belief::NotBooked) =>
                 {
                     let made = theirs.iter().map(|b| b.at).max().unwrap_or(0);

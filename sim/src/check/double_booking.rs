@@ -6,12 +6,13 @@ use crate::history;
 
 impl Checker {
     pub(super) fn commit(&mut self, commit: Commit, t: u64) {
-        if let Some(at) = self.early_cancels.remove(&commit.uid) {
+        if let Some((at, by_staff)) = self.early_cancels.remove(&commit.uid) {
             self.order.push(commit.uid.clone());
             let booked = Booked {
                 commit,
                 at: t,
                 cancelled: Some(at),
+                by_staff,
             };
             self.bookings.insert(booked.commit.uid.clone(), booked);
             return;
@@ -53,17 +54,21 @@ impl Checker {
                 commit,
                 at: t,
                 cancelled: None,
+                by_staff: false,
             },
         );
     }
 
-    pub(super) fn cancel(&mut self, uid: &str, t: u64) {
+    pub(super) fn cancel(&mut self, uid: &str, t: u64, by_staff: bool) {
         match self.bookings.get_mut(uid) {
             Some(b) => {
-                b.cancelled.get_or_insert(t);
+                if b.cancelled.is_none() {
+                    b.cancelled = Some(t);
+                    b.by_staff = by_staff;
+                }
             }
             None => {
-                self.early_cancels.insert(uid.to_owned(), t);
+                self.early_cancels.insert(uid.to_owned(), (t, by_staff));
             }
         }
         // A double booking ends with either booking: say how long it lasted.

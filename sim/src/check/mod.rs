@@ -89,6 +89,9 @@ struct Commit {
     source: String,
     #[serde(default)]
     admitted_ms: Option<u64>,
+    /// The booking this one was moved from (a reschedule).
+    #[serde(default)]
+    rescheduled_from: Option<String>,
     #[serde(default, rename = "call_id")]
     call_id: Option<String>,
     #[serde(default, rename = "appointment_id")]
@@ -106,6 +109,8 @@ struct Booked {
     commit: Commit,
     at: u64,
     cancelled: Option<u64>,
+    /// Cancelled (or moved away) by staff in the Cal.com app, not by the engine.
+    by_staff: bool,
 }
 
 impl Booked {
@@ -131,6 +136,9 @@ fn read<T: serde::de::DeserializeOwned>(e: &Event, what: &str) -> Result<T, Stri
 #[serde(deny_unknown_fields)]
 struct Cancel {
     uid: String,
+    /// `staff`: cancelled or moved away by staff in the Cal.com app.
+    #[serde(default)]
+    by: Option<String>,
 }
 
 /// A local appointment as the history's `save` describes it.
@@ -166,7 +174,7 @@ pub struct Checker {
     order: Vec<String>,
     /// Cancels seen before their booking's commit (one instant holds both: cancels come
     /// first in it, so that a booking cancelled as another is made never coexists with it).
-    early_cancels: BTreeMap<String, u64>,
+    early_cancels: BTreeMap<String, (u64, bool)>,
     /// Double bookings still open: (earlier uid, later uid, index into `found`).
     open_doubles: Vec<(String, String, usize)>,
     /// Calls by id: when told "gebucht" (if ever), when last answered, how it last ended.
@@ -229,7 +237,7 @@ impl Checker {
             }
             ("calcom", "cancel", "booking") => {
                 let cancel: Cancel = read(e, "booking")?;
-                self.cancel(&cancel.uid, t);
+                self.cancel(&cancel.uid, t, cancel.by.as_deref() == Some("staff"));
             }
             ("engine", "save", "appointment") => {
                 let save: Save = read(e, "appointment")?;
@@ -970,4 +978,6 @@ mod tests {
         ];
         assert!(kinds(&shaped(&told, 0)).contains(&"ghost_booking".to_owned()));
     }
+
+    mod staff_actions;
 }

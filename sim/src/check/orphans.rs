@@ -16,6 +16,8 @@ impl Checker {
             .iter()
             .flat_map(|(_, s)| s.uids.iter().flatten().map(String::as_str))
             .collect();
+        // A booking staff moved in the app is staff's (an appointment that still names the
+        // old one is `orphan_local`), even one the engine meant to undo.
         let engine_made = |b: &Booked| b.commit.source == "api";
         for uid in &self.order {
             let b = &self.bookings[uid];

@@ -30,7 +30,7 @@ pub struct Mutant {
 }
 
 /// Every layer of `full` switched off alone, and the broken presets.
-pub const MUTANTS: [Mutant; 24] = [
+pub const MUTANTS: [Mutant; 27] = [
     Mutant {
         name: "cache off",
         mutation: Mutation::Layer(|p| p.cache_ttl = None),
@@ -121,6 +121,14 @@ pub const MUTANTS: [Mutant; 24] = [
     Mutant {
         name: "webhook invalidation off",
         mutation: Mutation::Layer(|p| p.webhook_invalidation = false),
+    },
+    Mutant {
+        name: "staff following off",
+        mutation: Mutation::Layer(|p| p.follow_staff_changes = false),
+    },
+    Mutant {
+        name: "staff reconciliation off",
+        mutation: Mutation::Layer(|p| p.staff_reconcile = None),
     },
     Mutant {
         name: "parallel segments off",

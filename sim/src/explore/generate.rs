@@ -353,7 +353,7 @@ fn minute_of_day(hhmm: &str) -> u32 {
 
 /// `day` at `time` in the salon's time zone `zone` (Berlin when `None`), with its offset
 /// on that day.
-fn local_instant(day: &str, time: &str, zone: Option<&str>) -> Option<String> {
+pub(super) fn local_instant(day: &str, time: &str, zone: Option<&str>) -> Option<String> {
     use chrono::TimeZone as _;
     let local =
         chrono::NaiveDateTime::parse_from_str(&format!("{day}T{time}"), "%Y-%m-%dT%H:%M").ok()?;
@@ -367,7 +367,7 @@ fn local_instant(day: &str, time: &str, zone: Option<&str>) -> Option<String> {
 /// How long explored runs settle (generated ones say `settle = "6m"` too).
 pub(super) const SETTLE: std::time::Duration = std::time::Duration::from_secs(360);
 
-const STARTS: [&str; 6] = ["10:00", "10:15", "10:30", "10:45", "11:00", "14:00"];
+pub(super) const STARTS: [&str; 6] = ["10:00", "10:15", "10:30", "10:45", "11:00", "14:00"];
 
 /// How explore draws a world's features ([`crate::explore::features`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -659,6 +659,18 @@ fn world(seed: u64, plan: &mut Plan) -> String {
             );
         }
     }
+    let callers = if swarm.scripted {
+        work.matches("[[calls]]").count()
+    } else {
+        0
+    };
+    work.push_str(&super::staff::draw(
+        seed,
+        calendar.days,
+        calendar.zone,
+        stylists,
+        callers,
+    ));
     // Outages and the faults' lengths come from streams of their own, so that the rest of
     // every world stays as it was before they were added.
     let mut lengths = SeedStreams::new(seed).stream("explore-lengths");

@@ -14,5 +14,6 @@ pub mod features;
 pub mod generate;
 pub mod search;
 pub mod shrink;
+mod staff;
 
 pub use search::{Explored, Search};

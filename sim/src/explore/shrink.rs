@@ -30,7 +30,7 @@ fn candidates(doc: &toml::Table) -> Vec<toml::Table> {
     let mut out = Vec::new();
     // Whole lists and single entries of the workload and the faults.
     for key in [
-        "storms", "journeys", "calls", "external", "channel", "faults",
+        "storms", "journeys", "calls", "external", "channel", "faults", "staff",
     ] {
         if let Some(toml::Value::Array(items)) = doc.get(key) {
             let mut none = doc.clone();

@@ -11,8 +11,8 @@
 //!   what it still holds (`settle`: `f = "reservations"` or `"locks"`);
 //! - `calcom`: every booking Cal.com committed (`commit`, `f = "booking"`: uid, host, start,
 //!   end, source, the call or appointment it belongs to, and for a compound service how many
-//!   staffed segments make it whole), every cancel (`cancel`), and the reservations still held
-//!   at the end (`settle`);
+//!   staffed segments make it whole), every cancel (`cancel`; `by = "staff"` when staff
+//!   cancelled or moved it in the app), and the reservations still held at the end (`settle`);
 //! - `nemesis`: each fault's `start` and `stop` (`f` its kind), from which liveness is judged.
 
 use std::io::Write;
@@ -195,6 +195,9 @@ fn state_events(scenario: &Scenario, run: &RunRecord) -> Result<Vec<Event>, Stri
         if let Some(at) = b.admitted_at {
             value["admittedMs"] = ms_since(start, at).into();
         }
+        if let Some(from) = b.wire.get("rescheduledFromUid").and_then(Value::as_str) {
+            value["rescheduledFrom"] = from.into();
+        }
         for key in ["call_id", "appointment_id", "service"] {
             if let Some(v) = b.meta(key) {
                 value[key] = v.into();
@@ -228,7 +231,11 @@ fn state_events(scenario: &Scenario, run: &RunRecord) -> Result<Vec<Event>, Stri
                 "calcom",
                 "cancel",
                 "booking",
-                json!({ "uid": b.uid }),
+                if b.by_staff {
+                    json!({ "uid": b.uid, "by": "staff" })
+                } else {
+                    json!({ "uid": b.uid })
+                },
             ));
         }
     }

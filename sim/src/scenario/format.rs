@@ -63,6 +63,9 @@ pub struct Scenario {
     pub journeys: Vec<Journeys>,
     #[serde(default)]
     pub external: Vec<StaffBooking>,
+    /// Staff in the Cal.com app cancel, move, block time, change hours (see [`StaffAction`]).
+    #[serde(default)]
+    pub staff: Vec<crate::scenario::staff::StaffAction>,
     /// Appointments made in the salon's own system (synced to Cal.com by the sync job).
     #[serde(default)]
     pub channel: Vec<ChannelAppointment>,

@@ -6,12 +6,14 @@ pub mod gates;
 pub mod overrides;
 pub mod schema;
 pub mod space;
+pub mod staff;
 pub mod validate;
 
 use std::path::Path;
 
 pub use format::*;
 pub use overrides::with_sets_text;
+pub use staff::{BookingChoice, StaffAction};
 
 /// A scenario that could not be loaded; `Display` names file, line and field.
 #[derive(Debug, Clone)]

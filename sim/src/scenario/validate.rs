@@ -45,6 +45,7 @@ const MIN_RATE: f64 = 1.0 / 86_400.0;
 pub fn check(s: &Scenario) -> Result<(), String> {
     check_ranges(s).map_err(|e| e.to_string())?;
     check_references(s)?;
+    super::staff::check(s, s.limits.max_simulated)?;
     check_planned_work(s)
 }
 
@@ -422,7 +423,8 @@ pub fn planned_time(s: &Scenario) -> Duration {
         .external
         .iter()
         .map(|e| e.at)
-        .chain(s.channel.iter().map(|c| c.at));
+        .chain(s.channel.iter().map(|c| c.at))
+        .chain(s.staff.iter().map(super::staff::StaffAction::at));
     [s.duration, scripted, storms, journeys, faults]
         .into_iter()
         .chain(externals)

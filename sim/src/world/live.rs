@@ -226,6 +226,11 @@ pub fn prepare(
     now: DateTime<Utc>,
     tag: &str,
 ) -> Result<Prepared, String> {
+    if !scenario.staff.is_empty() {
+        return Err(
+            "[[staff]]: staff actions in the Cal.com app run only in the simulated world (`bookingsim run`), not against a live mock".into(),
+        );
+    }
     let tz = scenario.time_zone;
     let mut plans = plan(scenario, seed);
     let mut args: Vec<Vec<Value>> = plans

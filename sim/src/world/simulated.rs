@@ -210,6 +210,7 @@ fn run_in(
     let final_sink = finals.clone();
     let engine_for_callers = engine_slot.clone();
     let externals = scenario.external.clone();
+    let staff = scenario.staff.clone();
     let channel = scenario.channel.clone();
     let retell = scenario.retell.clone();
     let settle = scenario.settle;
@@ -246,6 +247,7 @@ fn run_in(
                 }
             }));
         }
+        tasks.extend(super::staff::spawn(&staff, &mock_for_callers, started));
         for c in channel {
             let client = client.clone();
             tasks.push(tokio::spawn(async move {
