@@ -152,6 +152,25 @@ pub struct Engine {
     /// The Redis latency of lock renewals and fencing checks: a stream of its own, so that
     /// switching fencing on does not shift the draws of every other Redis or database call.
     lock_rng: Arc<Mutex<StreamRng>>,
+    /// How long this process is paused from now (a GC or CPU stall), if it is.
+    stall: Mutex<Option<StallGate>>,
+    /// The clock of Redis and the database, where it is not this process's own (a worker
+    /// whose clock is off): see [`Engine::store_now`].
+    store_clock: Mutex<Option<SharedClock>>,
+}
+
+/// How long the process stays paused from now (zero: running): a GC or CPU stall that holds
+/// its Redis, database and request work and its lock renewals.
+pub type StallGate = Arc<dyn Fn() -> Duration + Send + Sync>;
+
+/// Waits out a stall `gate` reports, if any.
+async fn stalled(gate: Option<&StallGate>) {
+    if let Some(gate) = gate {
+        let left = gate();
+        if !left.is_zero() {
+            simkit::time::sleep(left).await;
+        }
+    }
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -241,6 +260,8 @@ impl Engine {
             calcom_holds: Mutex::default(),
             event_type_minutes: Mutex::default(),
             lock_waits: Mutex::default(),
+            stall: Mutex::default(),
+            store_clock: Mutex::default(),
             settings,
         })
     }
@@ -278,6 +299,26 @@ impl Engine {
         self.clock.now()
     }
 
+    /// Tells the engine the clock Redis and the database keep (by default its own).
+    pub fn set_store_clock(&self, clock: SharedClock) {
+        *lock(&self.store_clock) = Some(clock);
+    }
+
+    fn store_clock(&self) -> SharedClock {
+        lock(&self.store_clock)
+            .clone()
+            .unwrap_or_else(|| self.clock.clone())
+    }
+
+    /// "Now" as Redis and the database see it: every expiry they keep (a lock's TTL, a
+    /// cached week's age, a reservation's hold, an appointment's `created_at`) is theirs to
+    /// enforce, as `SET key v NX PX ttl`, `SETEX` and SQL's `NOW()` do, never measured by a
+    /// worker's clock. Several workers whose clocks disagree would otherwise each read a
+    /// lock's expiry by their own clock: one running ahead takes over a lock still held.
+    pub fn store_now(&self) -> DateTime<Utc> {
+        self.store_clock().now()
+    }
+
     /// Every Cal.com request this engine made.
     pub fn calcom_samples(&self) -> Vec<crate::calcom::CalcomSample> {
         self.calcom.samples()
@@ -285,7 +326,7 @@ impl Engine {
 
     /// The locks still held now (a run that settled should hold none).
     pub fn held_locks(&self) -> Vec<String> {
-        self.locks.held(self.now())
+        self.locks.held(self.store_now())
     }
 
     /// How long each lock acquisition waited, in milliseconds.
@@ -312,7 +353,18 @@ impl Engine {
         }
     }
 
+    /// Pauses this process whenever `gate` says it is stalled (see [`StallGate`]).
+    pub fn set_stall_gate(&self, gate: StallGate) {
+        *lock(&self.stall) = Some(gate);
+    }
+
+    async fn stalled(&self) {
+        let gate = lock(&self.stall).clone();
+        stalled(gate.as_ref()).await;
+    }
+
     async fn pause(&self, d: &Distribution) {
+        self.stalled().await;
         let wait = d.sample(&mut *lock(&self.rng));
         if !wait.is_zero() {
             simkit::time::sleep(wait).await;
@@ -384,7 +436,7 @@ impl Engine {
         if let Some(ttl) = ttl {
             self.redis().await;
             let ttl = TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX);
-            if let Some(slots) = self.cache.get(key, ttl, self.now()) {
+            if let Some(slots) = self.cache.get(key, ttl, self.store_now()) {
                 return Ok(slots);
             }
         }
@@ -393,7 +445,7 @@ impl Engine {
         let slots: Slots = Arc::new(self.calcom.slots(event_type_id, start, end).await?);
         if self.policy().cache_ttl.is_some() {
             self.redis().await;
-            self.cache.put(key, slots.clone(), self.now());
+            self.cache.put(key, slots.clone(), self.store_now());
         }
         Ok(slots)
     }
@@ -433,7 +485,7 @@ impl Engine {
         'locks: for (key, span) in locks {
             loop {
                 self.redis().await;
-                let now = self.now();
+                let now = self.store_now();
                 let until = now
                     .checked_add_signed(ttl)
                     .unwrap_or(DateTime::<Utc>::MAX_UTC);
@@ -488,14 +540,16 @@ impl Engine {
         let redis = self.policy().infra.redis.clone();
         let (locks, clock, rng) = (
             self.locks.clone(),
-            self.clock.clone(),
+            self.store_clock(),
             self.lock_rng.clone(),
         );
         let lease = lease.clone();
+        let gate = lock(&self.stall).clone();
         let task = tokio::spawn(async move {
             let ttl = TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX);
             loop {
                 simkit::time::sleep(every).await;
+                stalled(gate.as_ref()).await;
                 if fencing {
                     let wait = redis.sample(&mut *lock(&rng));
                     if !wait.is_zero() {
@@ -533,12 +587,13 @@ impl Engine {
         if let Some(key) = lease.lost() {
             return Err(key);
         }
+        self.stalled().await;
         let wait = self.policy().infra.redis.sample(&mut *lock(&self.lock_rng));
         if !wait.is_zero() {
             simkit::time::sleep(wait).await;
         }
         let ttl = TimeDelta::from_std(self.policy().lock_ttl).unwrap_or(TimeDelta::MAX);
-        let now = self.now();
+        let now = self.store_now();
         let until = now
             .checked_add_signed(ttl)
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
@@ -566,7 +621,7 @@ impl Engine {
         let mut tick = simkit::time::interval(Duration::from_secs(30));
         loop {
             tick.tick().await;
-            let now = self.now();
+            let now = self.store_now();
             let expired = self.reservations.expire_reservations(now);
             if expired > 0 {
                 tracing::debug!(expired, "local reservations expired");

@@ -31,7 +31,7 @@ impl Engine {
 
     /// The recovery after a restart (see the module).
     pub async fn recover(self: Arc<Self>) {
-        let started = self.now();
+        let started = self.store_now();
         // A create sent just before the crash lands within the client's timeout.
         simkit::time::sleep(self.policy().timeouts.total).await;
         let mut complete = self.cancel_unsaved_bookings().await;

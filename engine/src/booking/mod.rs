@@ -95,7 +95,7 @@ impl Engine {
         request: Resolved,
         lease: Arc<Lease>,
     ) -> BookOutcome {
-        let now = self.now();
+        let now = self.store_now();
         // Layer: local reservation (`reservation`): other callers' holds.
         if let Err(refusal) = self.local_reservation_check(req, &request, now).await {
             return self.taken(request, refusal).await;

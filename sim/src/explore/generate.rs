@@ -561,6 +561,7 @@ pub fn generate(seed: u64) -> String {
     s.push_str(&catalog);
     s.push_str(&work);
     s.push_str(&faults);
+    s.push_str(&crate::explore::workers::draw(seed));
     s
 }
 

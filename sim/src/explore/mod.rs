@@ -12,5 +12,6 @@ pub mod around;
 pub mod generate;
 pub mod search;
 pub mod shrink;
+pub mod workers;
 
 pub use search::{Explored, Search};

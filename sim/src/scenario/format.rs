@@ -78,6 +78,12 @@ pub struct Scenario {
     /// What `bookingsim explore FILE` may vary around this scenario (ignored by `run`).
     #[serde(default)]
     pub explore: Option<Space>,
+    /// The engine as N workers behind one URL, and single workers' faults.
+    #[serde(default)]
+    pub engine: crate::scenario::workers::EngineSpec,
+    /// Hosts' clocks that disagree with true time.
+    #[serde(default)]
+    pub clocks: crate::scenario::workers::Clocks,
 }
 
 fn default_seed() -> u64 {

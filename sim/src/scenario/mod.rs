@@ -7,6 +7,7 @@ pub mod overrides;
 pub mod schema;
 pub mod space;
 pub mod validate;
+pub mod workers;
 
 use std::path::Path;
 

@@ -167,6 +167,7 @@ fn check_ranges(s: &Scenario) -> Checked {
             }
         }
     }
+    crate::scenario::workers::check(&s.engine, &s.clocks, max)?;
     // `calcom`'s ranges are part of `MockConfig::validate`, which the scenario runs first.
     if let Ok(policy) = s.policy() {
         policy.check_ranges().map_err(|e| e.within("policy"))?;
@@ -332,6 +333,7 @@ pub fn planned_time(s: &Scenario) -> Duration {
             Fault::EngineCrash { at, restart_after } => at + restart_after,
             Fault::Partition { at, duration } => at + duration,
         })
+        .chain(s.engine.faults.iter().map(|f| f.end()))
         .max()
         .unwrap_or_default();
     let externals = s

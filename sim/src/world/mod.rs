@@ -6,4 +6,5 @@ pub mod live;
 pub mod pacer;
 pub mod record;
 pub mod simulated;
+pub mod workers;
 pub mod workload;
