@@ -157,6 +157,8 @@ pub struct Engine {
     /// The clock of Redis and the database, where it is not this process's own (a worker
     /// whose clock is off): see [`Engine::store_now`].
     store_clock: Mutex<Option<SharedClock>>,
+    /// This worker's name among several sharing the stores (empty: the only process).
+    worker: Mutex<String>,
 }
 
 /// How long the process stays paused from now (zero: running): a GC or CPU stall that holds
@@ -262,6 +264,7 @@ impl Engine {
             lock_waits: Mutex::default(),
             stall: Mutex::default(),
             store_clock: Mutex::default(),
+            worker: Mutex::default(),
             settings,
         })
     }
@@ -297,6 +300,16 @@ impl Engine {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// Names this process as one of several workers sharing the stores: a restart after a
+    /// crash is then this worker's own, not any start of another (see [`Engine::boot`]).
+    pub fn set_worker(&self, name: &str) {
+        name.clone_into(&mut lock(&self.worker));
+    }
+
+    pub(crate) fn worker(&self) -> String {
+        lock(&self.worker).clone()
     }
 
     /// Tells the engine the clock Redis and the database keep (by default its own).
@@ -484,6 +497,7 @@ impl Engine {
         let mut result = Ok(());
         'locks: for (key, span) in locks {
             loop {
+                let sent = tokio::time::Instant::now();
                 self.redis().await;
                 let now = self.store_now();
                 let until = now
@@ -491,6 +505,7 @@ impl Engine {
                     .unwrap_or(DateTime::<Utc>::MAX_UTC);
                 if let Some(token) = self.locks.try_acquire(key, *span, now, until) {
                     lock(&guard.lease.tokens).push((token, key.clone()));
+                    lock(&guard.lease.confirmed).get_or_insert(sent);
                     if early_renewal && guard.renewal.is_none() {
                         guard.renewal = self.renew(&guard.lease);
                     }
@@ -550,6 +565,7 @@ impl Engine {
             loop {
                 simkit::time::sleep(every).await;
                 stalled(gate.as_ref()).await;
+                let sent = tokio::time::Instant::now();
                 if fencing {
                     let wait = redis.sample(&mut *lock(&rng));
                     if !wait.is_zero() {
@@ -561,10 +577,17 @@ impl Engine {
                     .checked_add_signed(ttl)
                     .unwrap_or(DateTime::<Utc>::MAX_UTC);
                 let tokens = lock(&lease.tokens).clone();
+                let mut all = true;
                 for (token, key) in tokens {
-                    if !locks.extend(token, now, until) && fencing {
-                        lease.lose(&key);
+                    if !locks.extend(token, now, until) {
+                        all = false;
+                        if fencing {
+                            lease.lose(&key);
+                        }
                     }
+                }
+                if all {
+                    *lock(&lease.confirmed) = Some(sent);
                 }
             }
         });
@@ -588,6 +611,7 @@ impl Engine {
             return Err(key);
         }
         self.stalled().await;
+        let sent = tokio::time::Instant::now();
         let wait = self.policy().infra.redis.sample(&mut *lock(&self.lock_rng));
         if !wait.is_zero() {
             simkit::time::sleep(wait).await;
@@ -603,7 +627,26 @@ impl Engine {
                 return Err(key);
             }
         }
+        *lock(&lease.confirmed) = Some(sent);
         lease.lost().map_or(Ok(()), Err)
+    }
+
+    /// [`Self::fence`] where it is needed: a lease Redis confirmed less than half a TTL ago
+    /// (by this process's monotonic time, which no clock skew touches) is still held, no
+    /// round trip needed; one older (the process stalled, Redis slow) is checked again.
+    pub(crate) async fn fence_if_stale(&self, lease: &Lease) -> Result<(), String> {
+        if !self.policy().lock_fencing {
+            return Ok(());
+        }
+        if let Some(key) = lease.lost() {
+            return Err(key);
+        }
+        let confirmed = *lock(&lease.confirmed);
+        match confirmed {
+            Some(at) if at.elapsed() < self.policy().lock_ttl / 2 => Ok(()),
+            None => Ok(()),
+            Some(_) => self.fence(lease).await,
+        }
     }
 
     /// Lets go of the locks `guard` holds (one Redis round trip).
@@ -685,6 +728,9 @@ impl LockGuard {
 pub(crate) struct Lease {
     tokens: Mutex<Vec<(u64, String)>>,
     lost: Mutex<Option<String>>,
+    /// When the last request that Redis confirmed for every lock was sent (each lock holds
+    /// at least a TTL from then).
+    confirmed: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Lease {

@@ -120,6 +120,25 @@ impl Engine {
         if let Err(rejected) = self.post_sync_validation(req, &request, &booked) {
             return self.undo_rejected(request, rejected).await;
         }
+        // Layer: the fence before the save (`lock_fencing`): a booking whose locks lapsed
+        // while it worked (its worker stalled past the TTL) is no longer the stylist's
+        // holder: another worker's retry of this call, or a restarted worker's recovery, may
+        // have acted on it meanwhile. Booked by this call's retry: that is the answer;
+        // otherwise what it made is undone, never saved behind their backs.
+        if self.fence_if_stale(&lease).await.is_err() {
+            self.database().await;
+            if let Some(done) = self
+                .appointments
+                .booked_by_call(&req.call_id, request.start)
+            {
+                return BookOutcome::Booked {
+                    request,
+                    appointment: done,
+                    repeated: true,
+                };
+            }
+            return self.undo_unsaved(request, &booked).await;
+        }
         // Layer: local save (`save`).
         match self.save(req, &request, &booked).await {
             Ok(appointment) => BookOutcome::Booked {

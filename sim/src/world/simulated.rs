@@ -202,6 +202,9 @@ fn run_in(
                 if !stalls.is_empty() {
                     engine.set_stall_gate(workers::stall_gate(stalls));
                 }
+                if workers > 1 {
+                    engine.set_worker(&workers::host(i));
+                }
                 // Redis and the database keep true time, whatever the worker's clock says.
                 if !skew.is_zero() {
                     engine.set_store_clock(Arc::new(simkit::SimClock::new()));
