@@ -167,6 +167,27 @@ pub struct Engine {
     /// The Redis latency of lock renewals and fencing checks: a stream of its own, so that
     /// switching fencing on does not shift the draws of every other Redis or database call.
     lock_rng: Arc<Mutex<StreamRng>>,
+    /// How long this process is paused from now (a GC or CPU stall), if it is.
+    stall: Mutex<Option<StallGate>>,
+    /// The clock of Redis and the database, where it is not this process's own (a worker
+    /// whose clock is off): see [`Engine::store_now`].
+    store_clock: Mutex<Option<SharedClock>>,
+    /// This worker's name among several sharing the stores (empty: the only process).
+    worker: Mutex<String>,
+}
+
+/// How long the process stays paused from now (zero: running): a GC or CPU stall that holds
+/// its Redis, database and request work and its lock renewals.
+pub type StallGate = Arc<dyn Fn() -> Duration + Send + Sync>;
+
+/// Waits out a stall `gate` reports, if any.
+async fn stalled(gate: Option<&StallGate>) {
+    if let Some(gate) = gate {
+        let left = gate();
+        if !left.is_zero() {
+            simkit::time::sleep(left).await;
+        }
+    }
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -259,6 +280,9 @@ impl Engine {
             calcom_holds: Mutex::default(),
             event_type_minutes: Mutex::default(),
             lock_waits: Mutex::default(),
+            stall: Mutex::default(),
+            store_clock: Mutex::default(),
+            worker: Mutex::default(),
             settings,
         })
     }
@@ -296,6 +320,36 @@ impl Engine {
         self.clock.now()
     }
 
+    /// Names this process as one of several workers sharing the stores: a restart after a
+    /// crash is then this worker's own, not any start of another (see [`Engine::boot`]).
+    pub fn set_worker(&self, name: &str) {
+        name.clone_into(&mut lock(&self.worker));
+    }
+
+    pub(crate) fn worker(&self) -> String {
+        lock(&self.worker).clone()
+    }
+
+    /// Tells the engine the clock Redis and the database keep (by default its own).
+    pub fn set_store_clock(&self, clock: SharedClock) {
+        *lock(&self.store_clock) = Some(clock);
+    }
+
+    fn store_clock(&self) -> SharedClock {
+        lock(&self.store_clock)
+            .clone()
+            .unwrap_or_else(|| self.clock.clone())
+    }
+
+    /// "Now" as Redis and the database see it: every expiry they keep (a lock's TTL, a
+    /// cached week's age, a reservation's hold, an appointment's `created_at`) is theirs to
+    /// enforce, as `SET key v NX PX ttl`, `SETEX` and SQL's `NOW()` do, never measured by a
+    /// worker's clock. Several workers whose clocks disagree would otherwise each read a
+    /// lock's expiry by their own clock: one running ahead takes over a lock still held.
+    pub fn store_now(&self) -> DateTime<Utc> {
+        self.store_clock().now()
+    }
+
     /// Every Cal.com request this engine made.
     pub fn calcom_samples(&self) -> Vec<crate::calcom::CalcomSample> {
         self.calcom.samples()
@@ -304,7 +358,7 @@ impl Engine {
     /// The locks still held now (a run that settled should hold none).
     pub fn held_locks(&self) -> Vec<String> {
         self.infra.apply_losses(&*self.locks, &*self.cache);
-        self.locks.held(self.now())
+        self.locks.held(self.store_now())
     }
 
     /// How long each lock acquisition waited, in milliseconds.
@@ -331,7 +385,18 @@ impl Engine {
         }
     }
 
+    /// Pauses this process whenever `gate` says it is stalled (see [`StallGate`]).
+    pub fn set_stall_gate(&self, gate: StallGate) {
+        *lock(&self.stall) = Some(gate);
+    }
+
+    async fn stalled(&self) {
+        let gate = lock(&self.stall).clone();
+        stalled(gate.as_ref()).await;
+    }
+
     async fn pause(&self, d: &Distribution) {
+        self.stalled().await;
         let wait = d.sample(&mut *lock(&self.rng));
         if !wait.is_zero() {
             simkit::time::sleep(wait).await;
@@ -340,6 +405,7 @@ impl Engine {
 
     /// One round trip to Redis (cache or lock): `Err` when Redis is down ([`crate::infra`]).
     pub(crate) async fn redis(&self) -> Result<(), Down> {
+        self.stalled().await;
         let base = self.draw(&self.settings.policy.infra.redis);
         self.redis_after(base).await
     }
@@ -359,6 +425,7 @@ impl Engine {
 
     /// One database query: `Err` when the database is down ([`crate::infra`]).
     pub(crate) async fn database(&self) -> Result<(), Down> {
+        self.stalled().await;
         let base = self.draw(&self.settings.policy.infra.database);
         self.infra.round_trip(Part::Database, base, None).await
     }
@@ -423,7 +490,7 @@ impl Engine {
         if let Some(ttl) = ttl {
             cache_up = self.redis().await.is_ok();
             let ttl = TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX);
-            if cache_up && let Some(slots) = self.cache.get(key, ttl, self.now()) {
+            if cache_up && let Some(slots) = self.cache.get(key, ttl, self.store_now()) {
                 return Ok(slots);
             }
         }
@@ -431,7 +498,7 @@ impl Engine {
         let (start, end) = crate::dates::week_bounds(day, self.catalog().time_zone);
         let slots: Slots = Arc::new(self.calcom.slots(event_type_id, start, end).await?);
         if self.policy().cache_ttl.is_some() && cache_up && self.redis().await.is_ok() {
-            self.cache.put(key, slots.clone(), self.now());
+            self.cache.put(key, slots.clone(), self.store_now());
         }
         Ok(slots)
     }
@@ -472,11 +539,12 @@ impl Engine {
             loop {
                 // Redis down: no lock can be had, and none is waited for (Laravel's
                 // `block()` throws on a refused connection): the booking is refused.
+                let sent = tokio::time::Instant::now();
                 if let Err(down) = self.redis().await {
                     result = Err(LockRefused::Down(down));
                     break 'locks;
                 }
-                let now = self.now();
+                let now = self.store_now();
                 let until = now
                     .checked_add_signed(ttl)
                     .unwrap_or(DateTime::<Utc>::MAX_UTC);
@@ -492,6 +560,7 @@ impl Engine {
                     });
                 if !delayed && let Some(token) = self.locks.try_acquire(key, *span, now, until) {
                     lock(&guard.lease.tokens).push((token, key.clone()));
+                    lock(&guard.lease.confirmed).get_or_insert(sent);
                     if early_renewal && guard.renewal.is_none() {
                         guard.renewal = self.renew(&guard.lease);
                     }
@@ -543,14 +612,17 @@ impl Engine {
             self.locks.clone(),
             self.cache.clone(),
             self.infra.clone(),
-            self.clock.clone(),
+            self.store_clock(),
             self.lock_rng.clone(),
         );
         let lease = lease.clone();
+        let gate = lock(&self.stall).clone();
         let task = tokio::spawn(async move {
             let ttl = TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX);
             loop {
                 simkit::time::sleep(every).await;
+                stalled(gate.as_ref()).await;
+                let sent = tokio::time::Instant::now();
                 let wait = if fencing {
                     redis.sample(&mut *lock(&rng))
                 } else {
@@ -570,10 +642,17 @@ impl Engine {
                     .checked_add_signed(ttl)
                     .unwrap_or(DateTime::<Utc>::MAX_UTC);
                 let tokens = lock(&lease.tokens).clone();
+                let mut all = true;
                 for (token, key) in tokens {
-                    if !locks.extend(token, now, until) && fencing {
-                        lease.lose(&key);
+                    if !locks.extend(token, now, until) {
+                        all = false;
+                        if fencing {
+                            lease.lose(&key);
+                        }
                     }
+                }
+                if all {
+                    *lock(&lease.confirmed) = Some(sent);
                 }
             }
         });
@@ -596,6 +675,8 @@ impl Engine {
         if let Some(key) = lease.lost() {
             return Err(key);
         }
+        self.stalled().await;
+        let sent = tokio::time::Instant::now();
         let wait = self.policy().infra.redis.sample(&mut *lock(&self.lock_rng));
         // Redis down: whether the locks are still ours cannot be known, so the step must
         // not run (the lease is not marked lost: a later fence may find them held).
@@ -612,7 +693,7 @@ impl Engine {
             false => self.policy().lock_ttl,
         };
         let ttl = TimeDelta::from_std(lease_for).unwrap_or(TimeDelta::MAX);
-        let now = self.now();
+        let now = self.store_now();
         let until = now
             .checked_add_signed(ttl)
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
@@ -622,7 +703,26 @@ impl Engine {
                 return Err(key);
             }
         }
+        *lock(&lease.confirmed) = Some(sent);
         lease.lost().map_or(Ok(()), Err)
+    }
+
+    /// [`Self::fence`] where it is needed: a lease Redis confirmed less than half a TTL ago
+    /// (by this process's monotonic time, which no clock skew touches) is still held, no
+    /// round trip needed; one older (the process stalled, Redis slow) is checked again.
+    pub(crate) async fn fence_if_stale(&self, lease: &Lease) -> Result<(), String> {
+        if !self.policy().lock_fencing {
+            return Ok(());
+        }
+        if let Some(key) = lease.lost() {
+            return Err(key);
+        }
+        let confirmed = *lock(&lease.confirmed);
+        match confirmed {
+            Some(at) if at.elapsed() < self.policy().lock_ttl / 2 => Ok(()),
+            None => Ok(()),
+            Some(_) => self.fence(lease).await,
+        }
     }
 
     /// Lets go of the locks `guard` holds (one Redis round trip).
@@ -649,7 +749,7 @@ impl Engine {
                 .unwrap_or_default();
         loop {
             tick.tick().await;
-            let now = self.now();
+            let now = self.store_now();
             let expired = self.reservations.expire_reservations(now);
             if expired > 0 {
                 tracing::debug!(expired, "local reservations expired");
@@ -748,6 +848,9 @@ impl std::fmt::Display for LockRefused {
 pub(crate) struct Lease {
     tokens: Mutex<Vec<(u64, String)>>,
     lost: Mutex<Option<String>>,
+    /// When the last request that Redis confirmed for every lock was sent (each lock holds
+    /// at least a TTL from then).
+    confirmed: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Lease {

@@ -26,12 +26,18 @@ impl Engine {
     /// Records this start in the store; whether it follows a crash and the policy wants
     /// [`Self::recover`] run.
     pub fn boot(&self) -> bool {
-        self.appointments.boot() > 0 && self.policy().recover_on_restart
+        let worker = self.worker();
+        let earlier = if worker.is_empty() {
+            self.appointments.boot()
+        } else {
+            self.appointments.boot_worker(&worker)
+        };
+        earlier > 0 && self.policy().recover_on_restart
     }
 
     /// The recovery after a restart (see the module).
     pub async fn recover(self: Arc<Self>) {
-        let started = self.now();
+        let started = self.store_now();
         // A create sent just before the crash lands within the client's timeout.
         simkit::time::sleep(self.policy().timeouts.total).await;
         // A booking staff moved while the engine was down is its caller's, not an unsaved

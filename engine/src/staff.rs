@@ -77,7 +77,7 @@ impl Engine {
         if self.holding(change.uid()).is_none() {
             return;
         }
-        self.database().await;
+        self.database_retrying().await;
         let Some(held) = self.holding(change.uid()) else {
             return;
         };
@@ -165,7 +165,7 @@ impl Engine {
         if held.is_empty() {
             return true;
         }
-        self.database().await;
+        self.database_retrying().await;
         let catalog = self.catalog();
         let event_types: BTreeSet<u64> = held
             .iter()

@@ -111,6 +111,13 @@ pub trait AppointmentStore: Send + Sync {
     /// Records an engine start; returns how many starts came before it (0: a fresh store),
     /// so that an engine knows it restarts after a crash.
     fn boot(&self) -> u64;
+    /// [`Self::boot`] of one of several workers sharing the store, by its name: how many
+    /// starts of THAT worker came before (another worker's first start is no crash of
+    /// this one). By default the store counts every start alike (one engine process).
+    fn boot_worker(&self, worker: &str) -> u64 {
+        let _ = worker;
+        self.boot()
+    }
 }
 
 /// The local reservations table.
@@ -149,6 +156,8 @@ struct Tables {
     next_id: u64,
     reservations: BTreeMap<String, LocalReservation>,
     boots: u64,
+    /// Starts per named worker (several workers on one store).
+    worker_boots: std::collections::BTreeMap<String, u64>,
 }
 
 impl InMemoryStore {
@@ -231,6 +240,14 @@ impl AppointmentStore for InMemoryStore {
         let mut t = self.tables();
         t.boots += 1;
         t.boots - 1
+    }
+
+    fn boot_worker(&self, worker: &str) -> u64 {
+        let mut t = self.tables();
+        t.boots += 1;
+        let n = t.worker_boots.entry(worker.to_owned()).or_default();
+        *n += 1;
+        *n - 1
     }
 }
 

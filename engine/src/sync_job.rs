@@ -74,7 +74,7 @@ impl Engine {
         self.database_retrying().await;
         if self.policy().channel_conflict_check {
             if self
-                .free_stylists("", &request, self.now(), false)
+                .free_stylists("", &request, self.store_now(), false)
                 .is_empty()
             {
                 return Err(ChannelRefusal::Conflict(format!(
@@ -109,7 +109,7 @@ impl Engine {
             status: AppointmentStatus::Booked,
             sync: SyncStatus::Pending,
             segments: request.appointment_segments(&[]),
-            created_at: self.now(),
+            created_at: self.store_now(),
         });
         let engine = self.clone();
         let id = appointment.id;

@@ -110,6 +110,43 @@ impl Clock for ManualClock {
     }
 }
 
+/// A host's clock that disagrees with true time: `offset` ahead (negative: behind) at
+/// `origin`, gaining `drift_ppm` microseconds per second of true time from there (an NTP-less
+/// server's quartz, a VM whose clock jumped).
+pub struct SkewedClock {
+    base: SharedClock,
+    origin: DateTime<Utc>,
+    offset: TimeDelta,
+    drift_ppm: f64,
+}
+
+impl SkewedClock {
+    pub fn new(
+        base: SharedClock,
+        origin: DateTime<Utc>,
+        offset: TimeDelta,
+        drift_ppm: f64,
+    ) -> Self {
+        Self {
+            base,
+            origin,
+            offset,
+            drift_ppm,
+        }
+    }
+}
+
+impl Clock for SkewedClock {
+    fn now(&self) -> DateTime<Utc> {
+        let now = self.base.now();
+        let since = (now - self.origin).num_microseconds().unwrap_or(0);
+        // Whole microseconds, rounded toward zero: the same instant on every platform.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+        let drift = (since as f64 * self.drift_ppm / 1e6) as i64;
+        now + self.offset + TimeDelta::microseconds(drift)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +179,24 @@ mod tests {
         sim.run().unwrap();
         // After the run it keeps the last instant it saw.
         assert_eq!(clock.now().to_rfc3339(), "2025-11-24T08:01:30+00:00");
+    }
+
+    #[test]
+    fn skewed_clock_is_offset_and_drifts_from_its_origin() {
+        let start = DateTime::parse_from_rfc3339("2025-11-21T09:00:00Z")
+            .unwrap()
+            .to_utc();
+        let base = ManualClock::new(start);
+        let skewed = SkewedClock::new(
+            Arc::new(base.clone()),
+            start,
+            TimeDelta::seconds(-30),
+            1000.0,
+        );
+        assert_eq!(skewed.now(), start - TimeDelta::seconds(30));
+        base.advance(std::time::Duration::from_secs(1000));
+        // 1000 s at 1000 ppm: one second gained.
+        assert_eq!(skewed.now(), start + TimeDelta::seconds(1000 - 30 + 1));
     }
 
     #[tokio::test(start_paused = true)]

@@ -33,7 +33,7 @@ impl Engine {
                 }
             }
         };
-        let now = self.now();
+        let now = self.store_now();
         let own_hold = match self.policy().local_reservation_ttl {
             Some(_) => {
                 if let Err(down) = self.database().await {

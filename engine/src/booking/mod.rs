@@ -98,7 +98,7 @@ impl Engine {
         request: Resolved,
         lease: Arc<Lease>,
     ) -> BookOutcome {
-        let now = self.now();
+        let now = self.store_now();
         // Layer: local reservation (`reservation`): other callers' holds.
         match self.local_reservation_check(req, &request, now).await {
             Ok(()) => {}
@@ -126,6 +126,27 @@ impl Engine {
         // compensated (`compensation`) when the policy says so (the seeds did not).
         if let Err(rejected) = self.post_sync_validation(req, &request, &booked) {
             return self.undo_rejected(request, rejected).await;
+        }
+        // Layer: the fence before the save (`lock_fencing`): a booking whose locks lapsed
+        // while it worked (its worker stalled past the TTL) is no longer the stylist's
+        // holder: another worker's retry of this call, or a restarted worker's recovery, may
+        // have acted on it meanwhile. Booked by this call's retry: that is the answer;
+        // otherwise what it made is undone, never saved behind their backs.
+        if self.fence_if_stale(&lease).await.is_err() {
+            // The database down: nothing can be looked up; what was made is undone below.
+            let up = self.database().await.is_ok();
+            if up
+                && let Some(done) =
+                    self.appointments
+                        .booked_by_call(&req.call_id, request.service.id, request.start)
+            {
+                return BookOutcome::Booked {
+                    request,
+                    appointment: done,
+                    repeated: true,
+                };
+            }
+            return self.undo_unsaved(request, &booked).await;
         }
         // Layer: local save (`save`).
         match self.save(req, &request, &booked).await {

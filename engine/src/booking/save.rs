@@ -33,13 +33,13 @@ impl Engine {
             status: AppointmentStatus::Booked,
             sync: SyncStatus::Synced,
             segments,
-            created_at: self.now(),
+            created_at: self.store_now(),
         });
         if let Some(held) = self.reservations.reservation_of(
             &req.call_id,
             request.service.id,
             request.start,
-            self.now(),
+            self.store_now(),
         ) {
             self.reservations
                 .set_reservation_state(&held.token, "converted");

@@ -83,6 +83,9 @@ pub const FEATURES: &[Feature] = &[
         &["none", "slow", "refuse", "timeout", "pause", "restart", "failover"],
     ),
     feature("database_fault", &["none", "slow", "refuse", "timeout", "pause"]),
+    feature("staff_actions", OFF_ON),
+    feature("engine_workers", OFF_ON),
+    feature("clock_skew", OFF_ON),
 ];
 
 /// The index of the feature `name` in [`FEATURES`]; a name not registered is the

@@ -670,6 +670,7 @@ fn world(seed: u64, plan: &mut Plan) -> String {
         calendar.zone,
         stylists,
         callers,
+        plan,
     ));
     // Outages and the faults' lengths come from streams of their own, so that the rest of
     // every world stays as it was before they were added.
@@ -700,6 +701,7 @@ fn world(seed: u64, plan: &mut Plan) -> String {
     s.push_str(&catalog);
     s.push_str(&work);
     s.push_str(&faults);
+    s.push_str(&crate::explore::workers::draw(seed, plan));
     s
 }
 

@@ -15,5 +15,6 @@ pub mod generate;
 pub mod search;
 pub mod shrink;
 mod staff;
+pub mod workers;
 
 pub use search::{Explored, Search};

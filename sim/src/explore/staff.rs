@@ -21,10 +21,11 @@ pub(super) fn draw(
     zone: Option<&str>,
     stylists: u64,
     callers: usize,
+    plan: &mut super::features::Plan,
 ) -> String {
     let mut rng = SeedStreams::new(seed).stream("explore-staff");
     let mut out = String::new();
-    if !rng.random_bool(0.35) {
+    if !plan.on("staff_actions", rng.random_bool(0.35)) {
         return out;
     }
     for _ in 0..rng.random_range(1..=3) {

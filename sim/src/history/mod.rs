@@ -162,6 +162,16 @@ fn state_events(scenario: &Scenario, run: &RunRecord) -> Result<Vec<Event>, Stri
         out.push(Event::new(ms(at), "nemesis", "start", kind, Value::Null));
         out.push(Event::new(ms(until), "nemesis", "stop", kind, Value::Null));
     }
+    for f in &scenario.engine.faults {
+        use crate::scenario::workers::WorkerFault;
+        let (kind, at) = match *f {
+            WorkerFault::WorkerCrash { at, .. } => ("worker_crash", at),
+            WorkerFault::WorkerStall { at, .. } => ("worker_stall", at),
+        };
+        let what = json!({ "worker": f.worker() });
+        out.push(Event::new(ms(at), "nemesis", "start", kind, what.clone()));
+        out.push(Event::new(ms(f.end()), "nemesis", "stop", kind, what));
+    }
     for rule in &scenario.calcom.faults {
         let endpoint = match rule.endpoint {
             mock_calcom::config::EndpointSelector::Any => "any",

@@ -81,6 +81,12 @@ pub struct Scenario {
     /// What `bookingsim explore FILE` may vary around this scenario (ignored by `run`).
     #[serde(default)]
     pub explore: Option<Space>,
+    /// The engine as N workers behind one URL, and single workers' faults.
+    #[serde(default)]
+    pub engine: crate::scenario::workers::EngineSpec,
+    /// Hosts' clocks that disagree with true time.
+    #[serde(default)]
+    pub clocks: crate::scenario::workers::Clocks,
 }
 
 fn default_seed() -> u64 {
@@ -598,6 +604,7 @@ impl Scenario {
             return c.clone();
         }
         let mut c = Catalog::demo();
+        c.time_zone = self.time_zone;
         let world = &self.calcom.event_types;
         c.services.retain(|service| {
             service
@@ -623,6 +630,40 @@ impl Scenario {
             service.staff = staff;
         }
         c
+    }
+
+    /// A salon's zone is one fact: the scenario's `time_zone` reaches the engine's
+    /// catalogue and every stylist whose table does not name a zone of its own (`text` is
+    /// the file, to tell a zone left out from one written as Europe/Berlin).
+    pub fn zone_throughout(&mut self, text: &str) {
+        let Ok(table) = toml::from_str::<toml::Table>(text) else {
+            return;
+        };
+        if !table.contains_key("time_zone") {
+            return;
+        }
+        let zone = self.time_zone;
+        let catalog_zoned = table
+            .get("catalog")
+            .and_then(|c| c.as_table())
+            .is_some_and(|c| c.contains_key("time_zone"));
+        match &mut self.catalog {
+            Some(c) if !catalog_zoned => c.time_zone = zone,
+            _ => {}
+        }
+        let hosts = table
+            .get("calcom")
+            .and_then(|c| c.get("hosts"))
+            .and_then(|h| h.as_array());
+        for (i, host) in self.calcom.hosts.iter_mut().enumerate() {
+            let zoned = hosts
+                .and_then(|h| h.get(i))
+                .and_then(|h| h.as_table())
+                .is_some_and(|h| h.contains_key("time_zone"));
+            if !zoned {
+                host.time_zone = zone;
+            }
+        }
     }
 
     /// The instant the simulation starts.

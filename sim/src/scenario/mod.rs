@@ -8,6 +8,7 @@ pub mod schema;
 pub mod space;
 pub mod staff;
 pub mod validate;
+pub mod workers;
 
 use std::path::Path;
 
@@ -35,8 +36,9 @@ impl Scenario {
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Self, ScenarioError> {
-        let scenario: Scenario = toml::from_str(text)
+        let mut scenario: Scenario = toml::from_str(text)
             .map_err(|e| ScenarioError(format!("{origin}: {}", e.to_string().trim_end())))?;
+        scenario.zone_throughout(text);
         scenario
             .check()
             .map_err(|e| match validate::line_of(text, validate::field_of(&e)) {

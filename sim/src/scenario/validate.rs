@@ -172,6 +172,7 @@ fn check_ranges(s: &Scenario) -> Checked {
             check_infra_fault(&at, &infra, max)?;
         }
     }
+    crate::scenario::workers::check(&s.engine, &s.clocks, max)?;
     // `calcom`'s ranges are part of `MockConfig::validate`, which the scenario runs first.
     if let Ok(policy) = s.policy() {
         policy.check_ranges().map_err(|e| e.within("policy"))?;
@@ -417,6 +418,7 @@ pub fn planned_time(s: &Scenario) -> Duration {
                 at + duration
             }
         })
+        .chain(s.engine.faults.iter().map(|f| f.end()))
         .max()
         .unwrap_or_default();
     let externals = s

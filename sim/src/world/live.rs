@@ -94,6 +94,20 @@ pub fn check(scenario: &Scenario) -> Result<(), String> {
              or cut off): run the scenario in simulation, or remove its [[faults]]"
         ));
     }
+    if scenario.engine.workers > 1 || !scenario.engine.faults.is_empty() {
+        return Err(
+            "engine: workers and worker faults cannot be done live (the engine is not \
+             bookingsim's to start, kill or pause): run the scenario in simulation"
+                .into(),
+        );
+    }
+    if !scenario.clocks.is_zero() {
+        return Err(
+            "clocks: skewed clocks cannot be done live (the hosts keep their own time): run \
+             the scenario in simulation"
+                .into(),
+        );
+    }
     Ok(())
 }
 
@@ -460,6 +474,7 @@ pub async fn drive(
 
     let target = Arc::new(Target {
         url: format!("{engine}/api/webhooks/retell/function"),
+        balance: None,
         signer: options
             .retell_api_key
             .clone()

@@ -7,4 +7,5 @@ pub mod pacer;
 pub mod record;
 pub mod simulated;
 pub mod staff;
+pub mod workers;
 pub mod workload;

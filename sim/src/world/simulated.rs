@@ -15,12 +15,14 @@ use mock_calcom::config::SubscriptionConfig;
 use mock_calcom::mock::{ExternalBooking, RequestStats};
 use mock_calcom::{GroundTruth, MockCalcom};
 use serde_json::{Value, json};
+use simkit::SeedStreams;
 use simkit::transport::{HttpClient, Listener, Network, Timeouts};
-use simkit::{SeedStreams, SimClock};
 
+use crate::scenario::workers::Skew;
 use crate::scenario::{Fault, Scenario};
 use crate::world::judge;
 use crate::world::record::{CallRecord, Completion, RunRecord, StepRecord};
+use crate::world::workers;
 use crate::world::workload::{CallPlan, plan, workload_end};
 
 /// The engine's webhook secret in every simulated world.
@@ -136,13 +138,14 @@ fn run_in(
             Some(WEBHOOK_SECRET),
         ));
     let put = mock_slot.clone();
+    let calcom_skew = scenario.clocks.calcom;
     sim.host("calcom", move || {
         let config = calcom_config.clone();
         let put = put.clone();
         async move {
             let mock = MockCalcom::new(
                 config,
-                Arc::new(SimClock::new()),
+                workers::clock(calcom_skew, start),
                 streams.derive("calcom"),
                 Network::Simulated,
             );
@@ -157,7 +160,10 @@ fn run_in(
         }
     });
 
-    let engine_slot = slot::<Arc<Engine>>();
+    let workers = scenario.engine.workers.max(1);
+    let engine_slots: Vec<Arc<Mutex<Option<Arc<Engine>>>>> =
+        (0..workers).map(|_| slot::<Arc<Engine>>()).collect();
+    let engine_slot = engine_slots[0].clone();
     let settings = EngineSettings {
         catalog: scenario.catalog(),
         policy: policy.clone(),
@@ -166,7 +172,6 @@ fn run_in(
         webhook_secret: Some(WEBHOOK_SECRET.into()),
         retell_api_key: None,
     };
-    let put = engine_slot.clone();
     let backends = Backends {
         infra: infra_faults(&scenario.faults, start),
         ..Backends::in_memory()
@@ -177,38 +182,67 @@ fn run_in(
         .iter()
         .map(|e| (e.id, e.length_minutes))
         .collect();
-    sim.host("engine", move || {
+    for (i, put) in (0..workers).zip(engine_slots.iter().cloned()) {
         let settings = settings.clone();
         let lengths = lengths.clone();
-        let put = put.clone();
         let backends = backends.clone();
-        async move {
-            let engine = Engine::with_backends(
-                settings,
-                Arc::new(SimClock::new()),
-                streams.derive("engine"),
-                Network::Simulated,
-                backends,
-            );
-            // What Cal.com books for each event type (the scenario's own world; validation
-            // refuses a catalogue that says otherwise), as `serve` learns it from Cal.com.
-            engine.set_event_type_minutes(lengths.clone());
-            *put.lock().expect("slot") = Some(engine.clone());
-            let listener = Listener::bind(
-                Network::Simulated,
-                (std::net::Ipv4Addr::UNSPECIFIED, 80).into(),
-            )
-            .await?;
-            booking_engine::server::serve(engine, listener, std::future::pending()).await;
-            Ok(())
-        }
-    });
+        let skew = scenario.clocks.worker(i);
+        let stalls = workers::stalls(&scenario.engine.faults, i);
+        sim.host(workers::host(i), move || {
+            let settings = settings.clone();
+            let lengths = lengths.clone();
+            let put = put.clone();
+            let backends = backends.clone();
+            let stalls = stalls.clone();
+            async move {
+                let engine = Engine::with_backends(
+                    settings,
+                    workers::clock(skew, start),
+                    workers::streams(streams, i),
+                    Network::Simulated,
+                    backends,
+                );
+                if !stalls.is_empty() {
+                    engine.set_stall_gate(workers::stall_gate(stalls));
+                }
+                if workers > 1 {
+                    engine.set_worker(&workers::host(i));
+                }
+                // Redis and the database keep true time, whatever the worker's clock says.
+                if !skew.is_zero() {
+                    engine.set_store_clock(Arc::new(simkit::SimClock::new()));
+                }
+                // What Cal.com books for each event type (the scenario's own world; validation
+                // refuses a catalogue that says otherwise), as `serve` learns it from Cal.com.
+                engine.set_event_type_minutes(lengths.clone());
+                *put.lock().expect("slot") = Some(engine.clone());
+                let listener = Listener::bind(
+                    Network::Simulated,
+                    (std::net::Ipv4Addr::UNSPECIFIED, 80).into(),
+                )
+                .await?;
+                booking_engine::server::serve(engine, listener, std::future::pending()).await;
+                Ok(())
+            }
+        });
+    }
 
     let records = Arc::new(Mutex::new(Vec::<CallRecord>::new()));
     let sink = records.clone();
     let finals = slot::<Final>();
     let final_sink = finals.clone();
     let engine_for_callers = engine_slot.clone();
+    let all_engines = engine_slots.clone();
+    // One worker: every request to `engine`, as always; more: through the balancer.
+    let balance = (workers > 1).then(|| {
+        Arc::new(workers::Balance::new(
+            workers,
+            scenario.engine.balancer,
+            streams,
+        ))
+    });
+    let channel_balance = balance.clone();
+    let clocks = scenario.clocks.clone();
     let externals = scenario.external.clone();
     let staff = scenario.staff.clone();
     let channel = scenario.channel.clone();
@@ -250,10 +284,15 @@ fn run_in(
         tasks.extend(super::staff::spawn(&staff, &mock_for_callers, started));
         for c in channel {
             let client = client.clone();
+            let balance = channel_balance.clone();
             tasks.push(tokio::spawn(async move {
                 simkit::time::sleep_until(started + c.at).await;
                 let body = json!({ "service": c.service, "datetime": c.datetime, "customer_name": c.customer });
-                let request = Request::post("http://engine/api/appointments")
+                let url = balance.map_or_else(
+                    || "http://engine/api/appointments".to_owned(),
+                    |b| b.url("/api/appointments"),
+                );
+                let request = Request::post(url)
                     .header("content-type", "application/json")
                     .body(Full::new(Bytes::from(body.to_string())))
                     .expect("valid request");
@@ -266,7 +305,10 @@ fn run_in(
         // calls in progress, not the length of the run (plans are sorted by start).
         let mut running = tokio::task::JoinSet::new();
         let mut calls: Vec<(usize, CallRecord)> = Vec::with_capacity(plans.len());
-        let target = Arc::new(Target::simulated());
+        let target = Arc::new(Target {
+            balance,
+            ..Target::simulated()
+        });
         for (i, p) in plans.into_iter().enumerate() {
             simkit::time::sleep_until(started + p.start).await;
             while let Some(done) = running.try_join_next() {
@@ -302,14 +344,22 @@ fn run_in(
         }
         *sink.lock().expect("records") = calls;
         if let (Some(mock), Some(engine)) = (mock, engine) {
+            let engines: Vec<(Arc<Engine>, Skew)> = (0..)
+                .zip(&all_engines)
+                .filter_map(|(i, s)| {
+                    let engine = s.lock().expect("slot").clone()?;
+                    Some((engine, clocks.worker(i)))
+                })
+                .collect();
+            let (stats, calcom_samples, lock_waits) = workers::merged(&engines, start);
             *final_sink.lock().expect("final") = Some(Final {
                 truth: mock.ground_truth(),
                 calcom_requests: mock.request_stats(),
                 appointments: engine.appointments.appointments(),
                 reservations: engine.reservations.reservations(),
-                engine: engine.stats(),
-                calcom_samples: engine.calcom_samples(),
-                lock_waits: engine.lock_waits(),
+                engine: stats,
+                calcom_samples,
+                lock_waits,
                 locks_held: engine.held_locks(),
             });
         }
@@ -319,6 +369,7 @@ fn run_in(
     drive(
         &mut sim,
         &scenario.faults,
+        &scenario.engine,
         scenario.tick,
         idle_time,
         expected,
@@ -370,7 +421,7 @@ fn infra_faults(
     if windows.is_empty() {
         return booking_engine::infra::Infra::none();
     }
-    booking_engine::infra::Infra::new(windows, Arc::new(SimClock::new()))
+    booking_engine::infra::Infra::new(windows, Arc::new(simkit::SimClock::new()))
 }
 
 /// What the step loop does to the world, and when.
@@ -380,6 +431,9 @@ enum WorldEvent {
     Restart,
     Cut,
     Heal,
+    /// One worker dies, or comes back.
+    CrashWorker(u32),
+    RestartWorker(u32),
 }
 
 /// The end of the last hold still live, in Cal.com or in the engine's store.
@@ -416,6 +470,7 @@ fn longest_hold(policy: &Policy) -> Duration {
 fn drive(
     sim: &mut turmoil::Sim<'_>,
     faults: &[Fault],
+    engine: &crate::scenario::workers::EngineSpec,
     tick: Duration,
     mode: IdleTime,
     expected: Duration,
@@ -435,6 +490,25 @@ fn drive(
             Fault::Redis { .. } | Fault::Database { .. } => Vec::new(),
         })
         .collect();
+    events.extend(
+        engine
+            .faults
+            .iter()
+            .filter_map(|f| match *f {
+                crate::scenario::workers::WorkerFault::WorkerCrash {
+                    worker,
+                    at,
+                    restart_after,
+                } => Some([
+                    (at, WorldEvent::CrashWorker(worker)),
+                    (at + restart_after, WorldEvent::RestartWorker(worker)),
+                ]),
+                // A stall is the worker's own gate (`workers::stall_gate`), nothing the step loop does.
+                crate::scenario::workers::WorkerFault::WorkerStall { .. } => None,
+            })
+            .flatten(),
+    );
+    let hosts: Vec<String> = (0..engine.workers.max(1)).map(workers::host).collect();
     events.sort_by_key(|(at, _)| *at);
     let mut events = events.into_iter().peekable();
     let mut steps: u64 = 0;
@@ -444,10 +518,19 @@ fn drive(
         while let Some((_, event)) = events.next_if(|(at, _)| *at <= sim.elapsed()) {
             tracing::debug!(?event, at = ?sim.elapsed(), "fault");
             match event {
-                WorldEvent::Crash => sim.crash("engine"),
-                WorldEvent::Restart => sim.bounce("engine"),
-                WorldEvent::Cut => sim.partition("engine", "calcom"),
-                WorldEvent::Heal => sim.repair("engine", "calcom"),
+                WorldEvent::Crash => hosts.iter().for_each(|h| sim.crash(h.as_str())),
+                WorldEvent::Restart => hosts.iter().for_each(|h| sim.bounce(h.as_str())),
+                WorldEvent::Cut => hosts
+                    .iter()
+                    .for_each(|h| sim.partition(h.as_str(), "calcom")),
+                WorldEvent::Heal => hosts.iter().for_each(|h| sim.repair(h.as_str(), "calcom")),
+                WorldEvent::CrashWorker(i) => sim.crash(workers::host(i)),
+                // Back only if still down (an `engine_crash`'s restart may have brought it back).
+                WorldEvent::RestartWorker(i) => {
+                    if !sim.is_host_running(workers::host(i)) {
+                        sim.bounce(workers::host(i));
+                    }
+                }
             }
         }
         let idle = idle_ticks(sim, tick, events.peek().map(|(at, _)| *at));
@@ -487,6 +570,8 @@ fn drive(
 pub struct Target {
     /// The custom-function webhook's URL.
     pub url: String,
+    /// Several engine workers: the balancer that picks each request's (the URL's path on it).
+    pub balance: Option<Arc<workers::Balance>>,
     /// Retell's API key and the clock its signatures are dated by (`x-retell-signature`).
     pub signer: Option<(String, simkit::SharedClock)>,
     /// Live only: set when the run is stopped (steps not yet sent are not sent), and what
@@ -504,6 +589,7 @@ impl Target {
     pub fn simulated() -> Self {
         Target {
             url: "http://engine/api/webhooks/retell/function".into(),
+            balance: None,
             signer: None,
             live: None,
             answers: Default::default(),
@@ -620,8 +706,11 @@ pub async fn call(
         let invoked = tokio::time::Instant::now();
         let mut attempt = 0;
         let (completion, answer) = loop {
-            let mut request =
-                Request::post(target.url.as_str()).header("content-type", "application/json");
+            let url = target.balance.as_ref().map_or_else(
+                || target.url.clone(),
+                |b| b.url("/api/webhooks/retell/function"),
+            );
+            let mut request = Request::post(url).header("content-type", "application/json");
             if let Some(signature) = &signature {
                 request = request.header("x-retell-signature", signature.as_str());
             }
