@@ -561,6 +561,7 @@ impl Engine {
                 if !delayed && let Some(token) = self.locks.try_acquire(key, *span, now, until) {
                     lock(&guard.lease.tokens).push((token, key.clone()));
                     lock(&guard.lease.confirmed).get_or_insert(sent);
+                    lock(&guard.lease.began).get_or_insert(now);
                     if early_renewal && guard.renewal.is_none() {
                         guard.renewal = self.renew(&guard.lease);
                     }
@@ -714,6 +715,17 @@ impl Engine {
         if !self.policy().lock_fencing {
             return Ok(());
         }
+        // Redis forgot the locks (a restart, a failover) after they were taken: with
+        // `lock_outlives_create` no lock was granted while this booking's create was in
+        // flight, so nobody acted on the stylists meanwhile; the booking stands (undoing it
+        // would turn its caller away for nothing).
+        let began = *lock(&lease.began);
+        if self.policy().lock_outlives_create
+            && let (Some(lost), Some(began)) = (self.locks.last_loss(), began)
+            && lost >= began
+        {
+            return Ok(());
+        }
         if let Some(key) = lease.lost() {
             return Err(key);
         }
@@ -851,6 +863,8 @@ pub(crate) struct Lease {
     /// When the last request that Redis confirmed for every lock was sent (each lock holds
     /// at least a TTL from then).
     confirmed: Mutex<Option<tokio::time::Instant>>,
+    /// When its first lock was taken, by the stores' clock.
+    began: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl Lease {
