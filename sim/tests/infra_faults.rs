@@ -315,11 +315,10 @@ fn a_bad_fault_is_refused_naming_its_field() {
 /// is one example), and the next booking for the stylist asks a few seconds later. Fencing
 /// cannot help (the create was sent under a lock still held); under `full` the lock-delay
 /// after the loss keeps the next booking out until the create landed. Without it
-/// (`lock_outlives_create = false`) the checker must see the double booking.
+/// (its mutant is killed in the catalogue, see below).
 #[test]
 fn a_lock_forgotten_under_a_create_in_flight_lets_nobody_through() {
     let mut draw = Draw(0xfa11);
-    let mut caught = [0, 0];
     for seed in 0..16 {
         let mut case = Case::draw(&mut draw, "redis", "failover");
         let restart = seed % 2 == 1;
@@ -346,21 +345,10 @@ fn a_lock_forgotten_under_a_create_in_flight_lets_nobody_through() {
             broken(&full),
             case.fault
         );
-        let text = case.scenario_text().replace(
-            "lock_fencing = true",
-            "lock_fencing = true\nlock_outlives_create = false",
-        );
-        let delayless = Scenario::parse(&text, "generated").unwrap();
-        let summary = sim::run(&delayless, seed, "full").unwrap().0.to_json();
-        caught[usize::from(restart)] += broken(&summary)
-            .iter()
-            .filter(|(k, _)| k == "double_booking")
-            .count();
+        // With `lock_outlives_create` off these worlds no longer double-book since the fence
+        // before the save (the workers' merge) undoes a booking whose lease Redis forgot: the
+        // layer's kill is `redis-failover-forgets-lock`'s `lock_timeout` gate in the catalogue.
     }
-    assert!(
-        caught.iter().all(|&c| c > 0),
-        "lock_outlives_create off never double-booked (failover, restart): {caught:?}"
-    );
 }
 
 /// Redis is down (refusing, timing out, paused) for longer than the lock's TTL while a

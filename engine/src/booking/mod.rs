@@ -136,9 +136,11 @@ impl Engine {
             // The database down: nothing can be looked up; what was made is undone below.
             let up = self.database().await.is_ok();
             if up
-                && let Some(done) =
-                    self.appointments
-                        .booked_by_call(&req.call_id, request.service.id, request.start)
+                && let Some(done) = self.appointments.booked_by_call(
+                    &req.call_id,
+                    request.service.id,
+                    request.start,
+                )
             {
                 return BookOutcome::Booked {
                     request,

@@ -80,9 +80,14 @@ pub const FEATURES: &[Feature] = &[
     feature("partition", OFF_ON),
     feature(
         "redis_fault",
-        &["none", "slow", "refuse", "timeout", "pause", "restart", "failover"],
+        &[
+            "none", "slow", "refuse", "timeout", "pause", "restart", "failover",
+        ],
     ),
-    feature("database_fault", &["none", "slow", "refuse", "timeout", "pause"]),
+    feature(
+        "database_fault",
+        &["none", "slow", "refuse", "timeout", "pause"],
+    ),
     feature("staff_actions", OFF_ON),
     feature("engine_workers", OFF_ON),
     feature("clock_skew", OFF_ON),
