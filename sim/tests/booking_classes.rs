@@ -621,3 +621,37 @@ fn a_create_that_lands_after_its_timeout_is_undone_when_nobody_holds_it() {
         "the class shows in {seen} of {CASES} worlds"
     );
 }
+
+/// Class 9 (found by pairwise drawing): Cal.com's idempotency answers a caller's create with
+/// a booking that carries no call id (staff's, another integration's) at that start. It is
+/// not the caller's, whatever its age: never saved, never "gebucht", for any service,
+/// stylist, time or way the caller gets there.
+#[test]
+fn a_booking_without_this_calls_id_handed_back_is_never_the_callers() {
+    let mut draw = Draw(9);
+    for _ in 0..CASES {
+        let minutes = *draw.pick(&[30, 45]);
+        let gap = *draw.pick(&[15, 30]);
+        let (service, event_type) = *draw.pick(&[("Nachfixieren", 2002), ("Vorwickeln", 2000)]);
+        let time = hhmm(9 * 60 + 15 * draw.below(24) as u32);
+        let host = 2 + draw.below(2);
+        let checks = draw.below(2) == 1;
+        let mut steps = Vec::new();
+        if checks {
+            steps.push((
+                3,
+                "check_availability",
+                check_args("2025-11-25", &time, service),
+            ));
+        }
+        steps.push((12, "start_booking", book_args("2025-11-25", &time, service)));
+        let text = format!(
+            "name = \"g\"\nstart = \"2025-11-24T08:00:00\"\nduration = \"1m\"\nsettle = \"3m\"\n\n[policy]\n\n[[calcom.faults]]\nendpoint = \"create_booking\"\nkind = \"replay_key\"\nfrom = \"0s\"\nuntil = \"60s\"\n\n[[calcom.bookings]]\nevent_type = {event_type}\nhost = {host}\nstart = \"2025-11-25T{time}:00+01:00\"\n{}{}",
+            call("call_0", &steps),
+            perm_world(minutes, gap),
+        );
+        let seed = draw.next() % 10_000;
+        let fixed = run(&text, seed, &[]);
+        clean(&fixed, &text);
+    }
+}

@@ -47,7 +47,9 @@ impl Engine {
                 Some("Cal.com booked another time")
             } else if !own && b.created_at.is_some_and(|c| c < fresh_after) {
                 Some("stale booking (idempotency collision)")
-            } else if call.is_some_and(|c| c != req.call_id) {
+            } else if !own && (call.is_some() || !req.call_id.is_empty()) {
+                // Another call's booking, or one with no call at all (staff's, another
+                // integration's) handed back by Cal.com's idempotency: not this call's.
                 Some("call id mismatch")
             } else {
                 None
