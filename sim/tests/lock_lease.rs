@@ -8,57 +8,10 @@ use serde_json::Value;
 use sim::Scenario;
 
 mod common;
-use common::Draw;
+use common::{Draw, WORLD};
 
 /// The world of `lock-lapses-slow-redis` (a colour any of three stylists can do, a haircut
 /// only stylist 1 does, Cal.com slow to create), with a drawn Redis, TTL, wait and timing.
-const WORLD: &str = r#"[[calcom.hosts]]
-id = 1
-name = "Fabian Spitzer"
-working_hours = { weekdays = ["09:00-18:00"] }
-
-[[calcom.hosts]]
-id = 2
-name = "Lena Hoffmann"
-working_hours = { weekdays = ["09:00-18:00"] }
-
-[[calcom.hosts]]
-id = 3
-name = "Aylin Demir"
-working_hours = { weekdays = ["09:00-18:00"] }
-
-[[calcom.event_types]]
-id = 3001
-slug = "faerben"
-title = "Färben"
-length_minutes = 60
-slot_interval_minutes = 15
-hosts = [1, 2, 3]
-
-[[calcom.event_types]]
-id = 1001
-slug = "herrenhaarschnitt"
-title = "Herrenhaarschnitt"
-length_minutes = 30
-slot_interval_minutes = 15
-hosts = [1]
-
-[catalog]
-
-[[catalog.services]]
-id = 1
-name = "Färben"
-segments = [{ name = "colour", minutes = 60, event_type_id = 3001 }]
-staff = [1, 2, 3]
-
-[[catalog.services]]
-id = 2
-name = "Herrenhaarschnitt"
-segments = [{ name = "cut", minutes = 30, event_type_id = 1001 }]
-staff = [1]
-
-"#;
-
 struct Case {
     redis_ms: (u64, u64),
     ttl_s: u64,
