@@ -70,44 +70,62 @@ impl Checker {
 
     /// Compound services: all staffed segments or none, per owner.
     pub(super) fn partial_compounds(&self, push: Push<'_>) {
-        // Compound services: all staffed segments or none, per owner.
         // Grouped by the booking attempt that made the parts (a call's attempts apart, see
         // `callers::attempt`; an appointment's sync is one attempt), not by call and
-        // service: a call booking the same service twice holds two wholes.
-        let mut groups: BTreeMap<(String, usize, String), (usize, usize, u64)> = BTreeMap::new();
-        for b in self.order.iter().map(|u| &self.bookings[u]) {
+        // service: a call booking the same service twice holds two wholes. A part an
+        // appointment holds belongs to that appointment, whichever attempt made it: a rebook
+        // that adopted a part an unanswered cancel left behind holds one whole.
+        let held_by: BTreeMap<&str, u64> = self
+            .saves
+            .iter()
+            .flat_map(|(_, s)| s.uids.iter().flatten().map(move |u| (u.as_str(), s.id)))
+            .collect();
+        let mut groups: BTreeMap<(String, Whole, String), (usize, usize, u64)> = BTreeMap::new();
+        for (uid, b) in self.order.iter().map(|u| (u, &self.bookings[u])) {
             let (Some(service), Some(segments)) = (&b.commit.service, b.commit.segments) else {
                 continue;
             };
-            let (owner, attempt) = match (&b.commit.call_id, &b.commit.appointment_id) {
-                (Some(call), _) => (
-                    call.clone(),
+            let owner = match (&b.commit.call_id, &b.commit.appointment_id) {
+                (Some(call), _) => call.clone(),
+                (None, Some(appointment)) => appointment.clone(),
+                (None, None) => "(no owner)".into(),
+            };
+            let whole = match (held_by.get(uid.as_str()), &b.commit.call_id) {
+                (Some(id), _) => Whole::Appointment(*id),
+                (None, Some(call)) => Whole::Attempt(
                     self.calls
                         .get(call)
                         .map_or(1, |state| callers::attempt(&state.told, b)),
                 ),
-                (None, Some(appointment)) => (appointment.clone(), 1),
-                (None, None) => ("(no owner)".into(), 1),
+                (None, None) => Whole::Attempt(1),
             };
             let g = groups
-                .entry((owner, attempt, service.clone()))
+                .entry((owner, whole, service.clone()))
                 .or_insert((0, segments, 0));
             g.0 += usize::from(b.active());
             g.2 = g.2.max(b.cancelled.unwrap_or(b.at));
         }
-        for ((owner, attempt, service), (n, whole, at)) in &groups {
-            if *n > 0 && n < whole {
-                let which = if *attempt > 1 {
-                    format!(" (its booking {attempt})")
-                } else {
-                    String::new()
+        for ((owner, whole, service), (n, segments, at)) in &groups {
+            if *n > 0 && n < segments {
+                let which = match whole {
+                    Whole::Attempt(1) => String::new(),
+                    Whole::Attempt(attempt) => format!(" (its booking {attempt})"),
+                    Whole::Appointment(id) => format!(" (appointment {id})"),
                 };
                 push(
                     Invariant::PartialCompound,
-                    format!("{service} of {owner}{which}: {n} of {whole} segments booked"),
+                    format!("{service} of {owner}{which}: {n} of {segments} segments booked"),
                     *at,
                 );
             }
         }
     }
+}
+
+/// What one compound whole is: the parts an appointment holds, or else the parts one
+/// booking attempt made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Whole {
+    Appointment(u64),
+    Attempt(usize),
 }
