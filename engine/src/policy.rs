@@ -252,6 +252,11 @@ pub struct Policy {
     /// the local store or Cal.com's fresh listing already fills, instead of saving it and
     /// leaving its sync to fail (an appointment Cal.com never learns of).
     pub channel_conflict_check: bool,
+    /// A sync Cal.com refuses for good (the slot no longer bookable there: staff closed the
+    /// hours, blocked the time or booked it in the app while the sync waited in its queue)
+    /// cancels the local appointment and says so (a warning for the salon to call the
+    /// customer), instead of keeping an appointment Cal.com never learns of (`Failed`).
+    pub sync_refusal_cancels: bool,
     /// A booking staff cancelled or moved in the Cal.com app (`BOOKING_CANCELLED`,
     /// `BOOKING_RESCHEDULED`) is followed by its appointment: cancelled with it (a compound
     /// service's other parts cancelled in Cal.com too) or moved to the new booking, instead
@@ -355,6 +360,7 @@ impl Policy {
             ),
             sync_retry_transient: false,
             channel_conflict_check: false,
+            sync_refusal_cancels: false,
             follow_staff_changes: false,
             staff_reconcile: None,
             infra: Infrastructure::default(),
@@ -383,6 +389,7 @@ impl Policy {
                 p.lock_fencing = true;
                 p.lock_outlives_create = true;
                 p.channel_conflict_check = true;
+                p.sync_refusal_cancels = true;
                 p.reconcile_lost_creates = true;
                 p.settle_late_creates = true;
                 p.recover_on_restart = true;

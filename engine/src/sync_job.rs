@@ -124,6 +124,7 @@ impl Engine {
         // app): once a minute at the most, not the recovery's 5, so that it lands soon
         // after Cal.com recovers.
         let mut backoff = RepairBackoff::capped(std::time::Duration::from_secs(60));
+        let mut last_error = None;
         for attempt in 1.. {
             // Under the per-stylist lock every booking the engine makes in Cal.com takes the
             // stylists' locks, the sync job's too (the seeds' job took none: baseline keeps that).
@@ -177,6 +178,7 @@ impl Engine {
                     {
                         backoff.wait().await;
                     } else {
+                        last_error = Some(e);
                         break;
                     }
                 }
@@ -186,6 +188,16 @@ impl Engine {
         self.defer_uncertain(self.sync_bookings(id, &request));
         self.database_retrying().await;
         self.appointments.set_sync(id, SyncStatus::Failed, None);
+        // Refused for good: Cal.com will never hold this appointment (`push` undid any part
+        // it made), so the salon must not count on it either.
+        if let Some(e) = last_error.filter(|e| policy.sync_refusal_cancels && !e.transient()) {
+            tracing::warn!(
+                appointment = id,
+                error = %e,
+                "Cal.com refused the sync for good: appointment cancelled, the salon must tell the customer"
+            );
+            self.appointments.cancel(id);
+        }
     }
 
     /// The Cal.com bookings an appointment's sync makes, one per staffed segment.

@@ -10,13 +10,17 @@ use sim::Scenario;
 use sim::experiment::mutants::{MUTANTS, matrix};
 
 /// Each mutant and the scenario whose gates catch it.
-const KILLERS: [(&str, &str); 26] = [
+const KILLERS: [(&str, &str); 27] = [
     ("cache off", "availability-flood"),
     ("lock off", "overlapping-staff"),
     ("lock renewal off", "database-slow-under-lock"),
     ("lock fencing off", "lock-lapses-slow-redis"),
     ("lock outlives create off", "redis-failover-forgets-lock"),
     ("channel conflict check off", "channel-into-full-slot"),
+    (
+        "sync refusal keeps the appointment",
+        "staff-closes-hours-before-sync",
+    ),
     ("reconciliation off", "lock-outlives-ttl"),
     ("late-create settling off", "create-lands-late"),
     ("pre-sync check off", "incident-751"),

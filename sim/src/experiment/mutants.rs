@@ -30,7 +30,7 @@ pub struct Mutant {
 }
 
 /// Every layer of `full` switched off alone, and the broken presets.
-pub const MUTANTS: [Mutant; 27] = [
+pub const MUTANTS: [Mutant; 28] = [
     Mutant {
         name: "cache off",
         mutation: Mutation::Layer(|p| p.cache_ttl = None),
@@ -105,6 +105,10 @@ pub const MUTANTS: [Mutant; 27] = [
     Mutant {
         name: "channel conflict check off",
         mutation: Mutation::Layer(|p| p.channel_conflict_check = false),
+    },
+    Mutant {
+        name: "sync refusal keeps the appointment",
+        mutation: Mutation::Layer(|p| p.sync_refusal_cancels = false),
     },
     Mutant {
         name: "saga compensation off",
