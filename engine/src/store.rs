@@ -99,6 +99,33 @@ pub trait AppointmentStore: Send + Sync {
         service_id: u64,
         start: DateTime<Utc>,
     ) -> Option<Appointment>;
+    /// Records that a call's attempt at `(service_id, start)` was answered "not booked" at
+    /// `at`, unless an appointment of it is already saved: then that appointment, the answer
+    /// to give instead. Several workers on one database need it (each worker's attempt guard
+    /// is its own memory): an attempt that began before the answer, on a worker that stalled
+    /// past Retell's timeout, learns at its save that its caller was told no
+    /// ([`Self::insert_unless_answered`]). One process orders a call's attempts itself, so
+    /// by default nothing is recorded.
+    fn answer_unbooked(
+        &self,
+        call_id: &str,
+        service_id: u64,
+        start: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Option<Appointment> {
+        let _ = at;
+        self.booked_by_call(call_id, service_id, start)
+    }
+    /// Stores `appointment` unless its call was answered "not booked" for its service and
+    /// start at or after `began` (when its attempt began; see [`Self::answer_unbooked`]).
+    fn insert_unless_answered(
+        &self,
+        appointment: Appointment,
+        began: DateTime<Utc>,
+    ) -> Option<Appointment> {
+        let _ = began;
+        Some(self.insert(appointment))
+    }
     /// The seeds' pre-sync check: an active appointment starting at exactly `start`.
     fn conflict_at_start(&self, start: DateTime<Utc>) -> Option<Appointment>;
     /// The fix: active appointments overlapping `[start, end)`.
@@ -158,6 +185,19 @@ struct Tables {
     boots: u64,
     /// Starts per named worker (several workers on one store).
     worker_boots: std::collections::BTreeMap<String, u64>,
+    /// When each (call, service, start) was last answered "not booked".
+    answered: BTreeMap<(String, u64, DateTime<Utc>), DateTime<Utc>>,
+}
+
+impl Tables {
+    /// Stores a new appointment under the next id.
+    fn insert(&mut self, mut appointment: Appointment) -> Appointment {
+        self.next_id += 1;
+        appointment.id = self.next_id;
+        self.appointments
+            .insert(appointment.id, appointment.clone());
+        appointment
+    }
 }
 
 impl InMemoryStore {
@@ -212,12 +252,8 @@ impl AppointmentStore for InMemoryStore {
             .collect()
     }
 
-    fn insert(&self, mut appointment: Appointment) -> Appointment {
-        let mut t = self.tables();
-        t.next_id += 1;
-        appointment.id = t.next_id;
-        t.appointments.insert(appointment.id, appointment.clone());
-        appointment
+    fn insert(&self, appointment: Appointment) -> Appointment {
+        self.tables().insert(appointment)
     }
 
     fn cancel(&self, id: u64) -> Option<Appointment> {
@@ -234,6 +270,47 @@ impl AppointmentStore for InMemoryStore {
                 a.segments = segments;
             }
         }
+    }
+
+    fn answer_unbooked(
+        &self,
+        call_id: &str,
+        service_id: u64,
+        start: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Option<Appointment> {
+        let mut t = self.tables();
+        if let Some(a) = t.appointments.values().find(|a| {
+            a.is_active()
+                && a.call_id.as_deref() == Some(call_id)
+                && a.service_id == service_id
+                && a.start == start
+        }) {
+            return Some(a.clone());
+        }
+        let told = t
+            .answered
+            .entry((call_id.to_owned(), service_id, start))
+            .or_insert(at);
+        *told = (*told).max(at);
+        None
+    }
+
+    fn insert_unless_answered(
+        &self,
+        appointment: Appointment,
+        began: DateTime<Utc>,
+    ) -> Option<Appointment> {
+        let key = (
+            appointment.call_id.clone().unwrap_or_default(),
+            appointment.service_id,
+            appointment.start,
+        );
+        let mut t = self.tables();
+        if t.answered.get(&key).is_some_and(|told| *told >= began) {
+            return None;
+        }
+        Some(t.insert(appointment))
     }
 
     fn boot(&self) -> u64 {

@@ -52,6 +52,18 @@ impl Engine {
         // (its answer was too slow) waits for it, then finds its booking below.
         let attempt = self.attempt_slot(&req.call_id, request.start);
         let _attempt = attempt.lock().await;
+        let began = self.store_now();
+        let outcome = self.book_attempt(req, request, began).await;
+        self.answer(req, outcome).await
+    }
+
+    /// One attempt of [`Self::start_booking`], begun at `began` (the database's clock).
+    async fn book_attempt(
+        &self,
+        req: &SlotRequest,
+        request: Resolved,
+        began: DateTime<Utc>,
+    ) -> BookOutcome {
         // Retell retries a failed call: the same call, service and slot books once (another
         // service at that start is another booking, not a retry).
         if let Err(down) = self.database().await {
@@ -70,7 +82,7 @@ impl Engine {
         // Layer: the lock (`locks`). Timed out, nothing else runs.
         let outcome = match self
             .under_lock(request, |request, lease| {
-                self.book_locked(req, request, lease)
+                self.book_locked(req, request, lease, began)
             })
             .await
         {
@@ -88,6 +100,38 @@ impl Engine {
         outcome
     }
 
+    /// Several workers on one database: a "not booked" answer is recorded, so that this
+    /// call's attempt still at work on another worker (stalled past Retell's timeout, its
+    /// retry answered here) undoes what it made instead of saving it; and if that attempt
+    /// saved its booking meanwhile, the booking is the answer. One engine process orders a
+    /// call's attempts itself (the attempt guard), so it records nothing.
+    async fn answer(&self, req: &SlotRequest, outcome: BookOutcome) -> BookOutcome {
+        let (BookOutcome::Taken { request, .. } | BookOutcome::Failed { request, .. }) = &outcome
+        else {
+            return outcome;
+        };
+        if self.worker().is_empty() || self.database().await.is_err() {
+            return outcome;
+        }
+        let saved = self.appointments.answer_unbooked(
+            &req.call_id,
+            request.service.id,
+            request.start,
+            self.store_now(),
+        );
+        match (saved, outcome) {
+            (
+                Some(appointment),
+                BookOutcome::Taken { request, .. } | BookOutcome::Failed { request, .. },
+            ) => BookOutcome::Booked {
+                request,
+                appointment,
+                repeated: true,
+            },
+            (_, outcome) => outcome,
+        }
+    }
+
     /// The layers under the lock, in the order they run, each in its own file: a check
     /// answers "go on" or refuses the slot as taken; the create books in Cal.com; what
     /// fails after it is compensated. A new protection layer goes into this list where
@@ -97,6 +141,7 @@ impl Engine {
         req: &SlotRequest,
         request: Resolved,
         lease: Arc<Lease>,
+        began: DateTime<Utc>,
     ) -> BookOutcome {
         let now = self.store_now();
         // Layer: local reservation (`reservation`): other callers' holds.
@@ -112,7 +157,24 @@ impl Engine {
         // Layer: pre-sync check (`pre_sync`): a conflict in the local store.
         match self.pre_sync_check(req, &request, now).await {
             Ok(()) => {}
-            Err(Stop::Taken(refusal)) => return self.taken(request, refusal).await,
+            Err(Stop::Taken(refusal)) => {
+                // The conflict may be this very attempt, saved by another worker while this
+                // retry waited for the lock (the attempt guard is one worker's memory; a
+                // worker that stalled past Retell's timeout saves its booking late): that
+                // booking is the answer, never "vergeben" for the caller's own slot.
+                if let Some(done) = self.appointments.booked_by_call(
+                    &req.call_id,
+                    request.service.id,
+                    request.start,
+                ) {
+                    return BookOutcome::Booked {
+                        request,
+                        appointment: done,
+                        repeated: true,
+                    };
+                }
+                return self.taken(request, refusal).await;
+            }
             Err(Stop::Down(down)) => return Self::infra_down(request, &down),
         }
         // Layer: create (`create`): Cal.com, segment by segment or all at once, each create
@@ -151,7 +213,7 @@ impl Engine {
             return self.undo_unsaved(request, &booked).await;
         }
         // Layer: local save (`save`).
-        match self.save(req, &request, &booked).await {
+        match self.save(req, &request, &booked, began).await {
             Ok(appointment) => BookOutcome::Booked {
                 request,
                 appointment,

@@ -1,5 +1,7 @@
 //! Layer: the local save, the appointment recorded once Cal.com booked it.
 
+use chrono::{DateTime, Utc};
+
 use super::{Resolved, SlotRequest};
 use crate::calcom::CalcomBooking;
 use crate::engine::Engine;
@@ -16,6 +18,7 @@ impl Engine {
         req: &SlotRequest,
         request: &Resolved,
         booked: &[CalcomBooking],
+        began: DateTime<Utc>,
     ) -> Result<Appointment, Unsaved> {
         let segments = request.appointment_segments(booked);
         // The database down: nothing is recorded (the query did not run), as a failed save.
@@ -23,18 +26,26 @@ impl Engine {
         if self.save_fails() || down {
             return Err(Unsaved);
         }
-        let appointment = self.appointments.insert(Appointment {
-            id: 0,
-            service_id: request.service.id,
-            call_id: Some(req.call_id.clone()),
-            customer_name: req.customer(),
-            start: request.start,
-            end: request.end,
-            status: AppointmentStatus::Booked,
-            sync: SyncStatus::Synced,
-            segments,
-            created_at: self.store_now(),
-        });
+        // Its caller told "not booked" meanwhile (a retry on another worker gave up on this
+        // attempt, stalled past Retell's timeout): what this attempt made is undone, not saved.
+        let Some(appointment) = self.appointments.insert_unless_answered(
+            Appointment {
+                id: 0,
+                service_id: request.service.id,
+                call_id: Some(req.call_id.clone()),
+                customer_name: req.customer(),
+                start: request.start,
+                end: request.end,
+                status: AppointmentStatus::Booked,
+                sync: SyncStatus::Synced,
+                segments,
+                created_at: self.store_now(),
+            },
+            began,
+        ) else {
+            tracing::warn!(call = %req.call_id, "its caller was told no while it worked: undone");
+            return Err(Unsaved);
+        };
         if let Some(held) = self.reservations.reservation_of(
             &req.call_id,
             request.service.id,
