@@ -179,7 +179,9 @@ pub fn judge_unavailable(
                 .iter()
                 .flat_map(|(service, begin)| place(service, *begin))
             {
-                let Some(id) = seg.event_type_id else { continue };
+                let Some(id) = seg.event_type_id else {
+                    continue;
+                };
                 for made in mock.holds_at(id, seg.start, at) {
                     let made = ms(made);
                     let holder = held
@@ -288,8 +290,8 @@ mod tests {
     use super::*;
     use crate::world::workload::CallKind;
     use rand::Rng;
-    use std::collections::BTreeSet;
     use serde_json::json;
+    use std::collections::BTreeSet;
 
     /// Cal.com's answers in a generated world: whether a stylist is free, and the holds.
     struct World {
@@ -307,14 +309,23 @@ mod tests {
     }
 
     fn catalog() -> Catalog {
-        let file = format!("{}/../scenarios/lone-caller.toml", env!("CARGO_MANIFEST_DIR"));
+        let file = format!(
+            "{}/../scenarios/lone-caller.toml",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let text = std::fs::read_to_string(file).unwrap();
         crate::scenario::Scenario::parse(&text, "lone-caller")
             .unwrap()
             .catalog()
     }
 
-    fn step(at: u64, service: &str, time: &str, available: bool, token: Option<&str>) -> StepRecord {
+    fn step(
+        at: u64,
+        service: &str,
+        time: &str,
+        available: bool,
+        token: Option<&str>,
+    ) -> StepRecord {
         let mut answer = json!({
             "success": true, "available": available, "service": service, "requested_time": time,
         });
@@ -374,7 +385,10 @@ mod tests {
             // The holder's check at 10 s; the judged answer at 60 s.
             let lapsed = rng.random_bool(0.25);
             let judged_at = 60_000;
-            let mut calls = vec![call("a", vec![step(judged_at - 500, &service, slot, false, None)])];
+            let mut calls = vec![call(
+                "a",
+                vec![step(judged_at - 500, &service, slot, false, None)],
+            )];
             let mut world = World {
                 free,
                 holds: Vec::new(),
@@ -392,8 +406,7 @@ mod tests {
                     Holder::HungUp => {}
                 }
                 calls.push(call("b", steps));
-                let until = start
-                    + TimeDelta::milliseconds(if lapsed { 40_000 } else { 300_000 });
+                let until = start + TimeDelta::milliseconds(if lapsed { 40_000 } else { 300_000 });
                 if local {
                     held.push(LocalReservation {
                         token: "tok".into(),
@@ -411,8 +424,11 @@ mod tests {
                         end: catalog
                             .time_zone
                             .from_local_datetime(
-                                &NaiveDateTime::parse_from_str("2025-11-25 10:30", "%Y-%m-%d %H:%M")
-                                    .unwrap(),
+                                &NaiveDateTime::parse_from_str(
+                                    "2025-11-25 10:30",
+                                    "%Y-%m-%d %H:%M",
+                                )
+                                .unwrap(),
                             )
                             .earliest()
                             .unwrap()
