@@ -95,7 +95,7 @@ struct Held {
     /// The check's sending and answer, ms from the start: the hold was made in between.
     made: (u64, u64),
     /// The span the check asked about (all segments).
-    span: (DateTime<Utc>, DateTime<Utc>),
+    span: Span,
     /// When the caller's next step began (a booking of it, another check), if any.
     next: Option<u64>,
     /// When the caller moved on from this slot: its first later step about another slot,
@@ -165,9 +165,10 @@ pub fn judge_unavailable(
                             || (h.token.is_none() && h.span.0 == r.start))
                 });
                 let Some(h) = holder else { continue };
+                // A hold converted or cancelled went with its caller's next step (the
+                // booking, or moving on).
                 let until = match r.state {
-                    "converted" => continue,
-                    "cancelled" => h.next.unwrap_or(u64::MAX).min(ms(r.until)),
+                    "converted" | "cancelled" => h.next.unwrap_or(u64::MAX).min(ms(r.until)),
                     _ => ms(r.until),
                 };
                 if h.made.1 <= at_ms && at_ms < until {
@@ -213,11 +214,14 @@ fn asked_key(step: &StepRecord) -> Option<(String, String)> {
     ))
 }
 
+/// From, until.
+type Span = (DateTime<Utc>, DateTime<Utc>);
+
 /// The span a step's answer asks about (all its segments) and its key.
 fn asked_span(
     step: &StepRecord,
     catalog: &Catalog,
-) -> Option<((DateTime<Utc>, DateTime<Utc>), (String, String))> {
+) -> Option<(Span, (String, String))> {
     let key = asked_key(step)?;
     let (service, start) = asked_service(step, catalog)?;
     let segments = place(&service, start);
