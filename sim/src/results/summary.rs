@@ -394,7 +394,7 @@ pub fn summarize(
     for v in violations {
         *invariant_counts
             .entry(v.kind.name().to_owned())
-            .or_default() += 1;
+            .or_default() += v.count;
     }
     let latency = metrics::latency_table(&metrics::histograms(&metrics::samples(run, scenario)));
     // Reservations by where they are held and how they ended.

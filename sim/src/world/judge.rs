@@ -218,10 +218,7 @@ fn asked_key(step: &StepRecord) -> Option<(String, String)> {
 type Span = (DateTime<Utc>, DateTime<Utc>);
 
 /// The span a step's answer asks about (all its segments) and its key.
-fn asked_span(
-    step: &StepRecord,
-    catalog: &Catalog,
-) -> Option<(Span, (String, String))> {
+fn asked_span(step: &StepRecord, catalog: &Catalog) -> Option<(Span, (String, String))> {
     let key = asked_key(step)?;
     let (service, start) = asked_service(step, catalog)?;
     let segments = place(&service, start);
