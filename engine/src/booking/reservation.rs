@@ -116,14 +116,24 @@ impl Engine {
         if !self.policy().release_passed_over {
             return;
         }
-        if self.policy().local_reservation_ttl.is_some() && self.database().await.is_ok() {
-            for r in self.reservations.reservations().into_iter().filter(|r| {
-                r.call_id == call_id
-                    && r.state == "held"
-                    && (r.service_id, r.start) != (service_id, start)
-            }) {
-                self.reservations
-                    .set_reservation_state(&r.token, "cancelled");
+        if self.policy().local_reservation_ttl.is_some() {
+            // The engine knows which holds a call took (it took them): the database is
+            // written only when there is one to let go.
+            let passed: Vec<_> = self
+                .reservations
+                .reservations()
+                .into_iter()
+                .filter(|r| {
+                    r.call_id == call_id
+                        && r.state == "held"
+                        && (r.service_id, r.start) != (service_id, start)
+                })
+                .collect();
+            if !passed.is_empty() && self.database().await.is_ok() {
+                for r in passed {
+                    self.reservations
+                        .set_reservation_state(&r.token, "cancelled");
+                }
             }
         }
         let passed: Vec<HoldKey> = lock(&self.calcom_holds)
@@ -146,16 +156,15 @@ impl Engine {
         service_id: u64,
         start: DateTime<Utc>,
     ) {
-        if !self.policy().release_passed_over
-            || self.policy().local_reservation_ttl.is_none()
-            || self.database().await.is_err()
-        {
+        if !self.policy().release_passed_over || self.policy().local_reservation_ttl.is_none() {
             return;
         }
         let now = self.store_now();
+        // Written only when there is a hold to let go (see `release_passed_over`).
         if let Some(held) = self
             .reservations
             .reservation_of(call_id, service_id, start, now)
+            && self.database().await.is_ok()
         {
             self.reservations
                 .set_reservation_state(&held.token, "cancelled");
