@@ -228,7 +228,12 @@ impl Engine {
     async fn release_holds(&self, holder: Option<HoldKey>, held: Vec<SlotReservation>) {
         let mut kept = Vec::new();
         for hold in held {
-            if let Err(e) = self.calcom.release_slot_once(&hold.uid).await
+            let released = self.calcom.release_slot_once(&hold.uid).await;
+            if released.is_ok() {
+                // Let go: a retry still queued for it (`release_retries`) has nothing to do.
+                lock(&self.release_outbox).retain(|(h, _, _)| h.uid != hold.uid);
+            }
+            if let Err(e) = released
                 && e.is_transient()
             {
                 if self.policy().release_retries {
