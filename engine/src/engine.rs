@@ -159,6 +159,10 @@ pub struct Engine {
     pub(crate) webhooks: Mutex<(u64, u64)>,
     /// Cal.com reservation uids held per (call, service, start) between check and booking.
     pub(crate) calcom_holds: Mutex<CalcomHolds>,
+    /// Cal.com holds whose release was refused for now (`release_retries`): the hold, when
+    /// it is due again and the wait after that.
+    pub(crate) release_outbox:
+        Mutex<Vec<(crate::calcom::SlotReservation, DateTime<Utc>, Duration)>>,
     /// What Cal.com books for an event type, in minutes, where it is known (learnt from
     /// Cal.com): a booking locks and checks that span, whatever the catalogue says.
     event_type_minutes: Mutex<std::collections::BTreeMap<u64, u32>>,
@@ -278,6 +282,7 @@ impl Engine {
             attempts: Mutex::default(),
             webhooks: Mutex::default(),
             calcom_holds: Mutex::default(),
+            release_outbox: Mutex::default(),
             event_type_minutes: Mutex::default(),
             lock_waits: Mutex::default(),
             stall: Mutex::default(),
@@ -787,6 +792,7 @@ impl Engine {
                 self.settle_uncertain(create, left).await;
             }
             self.settle_late_creates().await;
+            self.retry_releases().await;
             // Staff changes whose webhook was lost, every `staff_reconcile` (a listing Cal.com
             // refused: again at the next round).
             if let Some(every) = self.policy().staff_reconcile

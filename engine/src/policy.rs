@@ -234,6 +234,24 @@ pub struct Policy {
     #[serde(with = "off_or_minutes")]
     #[schemars(with = "Option<simkit::schema::OffOrMinutes>")]
     pub calcom_reservation_minutes: Option<u32>,
+    /// A caller who moves on (checks or books another slot) lets go of the holds it passed
+    /// over, local and in Cal.com, instead of leaving them to lapse while other callers
+    /// hear "nicht verfügbar" for a slot nobody wants.
+    pub release_passed_over: bool,
+    /// A hold's release Cal.com refused for now (429, 5xx, no answer) is tried again with
+    /// the repair backoff (30 s, then twice as long, up to 5 min) until it lands or the hold
+    /// has lapsed, instead of once (the hold hid the slot for its whole 5 minutes).
+    pub release_retries: bool,
+    /// With both reservations on, a caller's local hold lapses with its Cal.com hold: it is
+    /// held for `calcom_reservation_minutes`, not `local_reservation_ttl` (a local hold that
+    /// lapsed first let a later caller take locally a slot the first still held in Cal.com).
+    pub holds_lapse_together: bool,
+    /// Under Cal.com's rate limit no Cal.com hold is asked for while the key's budget is
+    /// nearly spent (the last answer a 429 whose block has not ended, or fewer than a
+    /// quarter of the window's requests left): the caller is held locally only, and the
+    /// budget left goes to bookings (a hold the booking cannot follow spends two requests,
+    /// reserve and release, for nothing).
+    pub holds_spare_budget: bool,
     /// Layer 10: Invalidate the availability cache on Cal.com webhooks.
     pub webhook_invalidation: bool,
     /// Layer 11: Compound services: how staffed segments are booked.
@@ -347,6 +365,10 @@ impl Policy {
             compensation_retries: 0,
             local_reservation_ttl: None,
             calcom_reservation_minutes: None,
+            release_passed_over: false,
+            release_retries: false,
+            holds_lapse_together: false,
+            holds_spare_budget: false,
             webhook_invalidation: false,
             segments: SegmentMode::Sequential,
             sync_queue_delay: Distribution::uniform(
@@ -383,6 +405,10 @@ impl Policy {
                 p.webhook_invalidation = true;
                 p.local_reservation_ttl = Some(Duration::from_secs(120));
                 p.calcom_reservation_minutes = Some(5);
+                p.release_passed_over = true;
+                p.release_retries = true;
+                p.holds_lapse_together = true;
+                p.holds_spare_budget = true;
                 p.segments = SegmentMode::Parallel;
                 p.lock = LockMode::StaffInterval;
                 p.lock_renewal = true;

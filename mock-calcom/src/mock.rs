@@ -471,6 +471,17 @@ impl MockCalcom {
         self.with_world(|w| w.admit_booking(&request, at, None).is_ok())
     }
 
+    /// When each reservation was made that, at `at`, hides a host of the event type who is
+    /// otherwise free at `start` (see `World::holds_on_free_hosts`).
+    pub fn holds_at(
+        &self,
+        event_type_id: u64,
+        start: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Vec<DateTime<Utc>> {
+        self.with_world(|w| w.holds_on_free_hosts(event_type_id, start, at))
+    }
+
     /// Cancels as staff in the Cal.com app would.
     pub fn cancel_external(
         &self,

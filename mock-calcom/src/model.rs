@@ -503,6 +503,38 @@ impl World {
         })
     }
 
+    /// When each reservation was made that, at `t`, holds a host of the event type who is
+    /// otherwise free over the event starting at `start`: why a slot a stylist could take
+    /// is hidden from listings (the judge of "nicht verfügbar" asks it).
+    pub fn holds_on_free_hosts(
+        &self,
+        event_type_id: u64,
+        start: DateTime<Utc>,
+        t: DateTime<Utc>,
+    ) -> Vec<DateTime<Utc>> {
+        let Some(et) = self.event_types.get(&event_type_id) else {
+            return Vec::new();
+        };
+        let Ok(length) = Self::length_of(et, None) else {
+            return Vec::new();
+        };
+        let span = Span::new(start, start + length);
+        let mut made = Vec::new();
+        for host in et.hosts.iter().filter_map(|id| self.hosts.get(id)) {
+            if !self.host_free(host, span, t, None, false) {
+                continue;
+            }
+            made.extend(
+                self.reservations
+                    .values()
+                    .filter(|r| r.host_id == host.id && r.active_at(t) && r.span().overlaps(&span))
+                    .map(|r| r.created_at),
+            );
+        }
+        made.sort_unstable();
+        made
+    }
+
     /// The check Cal.com makes when a booking request arrives. Reservations are not
     /// consulted: a held slot can still be booked by another channel. `rescheduling` is the
     /// uid of the booking being moved, whose own time does not count as busy.

@@ -67,6 +67,15 @@ pub struct PolicySummary<E> {
     /// Pooled over every call of the runs.
     pub race_failure_rate: f64,
     pub false_refusal_rate: f64,
+    /// Checks that answered "nicht verfügbar".
+    #[serde(default)]
+    pub told_unavailable: u64,
+    /// Of those, said while a qualified stylist was free, by why (`all`: their sum).
+    #[serde(default)]
+    pub unavailable_free: BTreeMap<String, u64>,
+    /// `unavailable_free.all / told_unavailable`, pooled over every check of the runs.
+    #[serde(default)]
+    pub unavailable_free_rate: f64,
     pub latency_ms: BTreeMap<String, LatencyStats>,
     pub gates: Vec<GateVerdict>,
 }
@@ -124,6 +133,8 @@ pub struct Paired {
 pub struct PairedMetrics {
     pub race_failure_rate: Option<PairedDifference>,
     pub false_refusal_rate: Option<PairedDifference>,
+    #[serde(default)]
+    pub unavailable_free_rate: Option<PairedDifference>,
     pub booked_share: Option<PairedDifference>,
     #[serde(rename = "p95(check_availability)")]
     pub p95_check_availability: Option<PairedDifference>,
@@ -138,6 +149,8 @@ pub struct PairedMetrics {
 pub enum Metric {
     RaceFailureRate,
     FalseRefusalRate,
+    /// "nicht verfügbar" while a stylist was free, per "nicht verfügbar".
+    UnavailableFreeRate,
     BookedShare,
     /// The 95th percentile of an operation's latency.
     P95(&'static str),
@@ -147,9 +160,10 @@ pub enum Metric {
 
 impl Metric {
     /// Every paired metric, in the report's order.
-    pub const ALL: [Metric; 7] = [
+    pub const ALL: [Metric; 8] = [
         Metric::RaceFailureRate,
         Metric::FalseRefusalRate,
+        Metric::UnavailableFreeRate,
         Metric::BookedShare,
         Metric::P95("check_availability"),
         Metric::P95("start_booking"),
@@ -161,6 +175,7 @@ impl Metric {
         match self {
             Metric::RaceFailureRate => "race_failure_rate".into(),
             Metric::FalseRefusalRate => "false_refusal_rate".into(),
+            Metric::UnavailableFreeRate => "unavailable_free_rate".into(),
             Metric::BookedShare => "booked_share".into(),
             Metric::P95(op) => format!("p95({op})"),
             Metric::Violations => "violations".into(),
@@ -172,10 +187,11 @@ impl Metric {
 impl PairedMetrics {
     /// Each metric's difference from `f`.
     pub fn from_fn(mut f: impl FnMut(Metric) -> Option<PairedDifference>) -> Self {
-        let [a, b, c, d, e, g, h] = Metric::ALL.map(&mut f);
+        let [a, b, u, c, d, e, g, h] = Metric::ALL.map(&mut f);
         PairedMetrics {
             race_failure_rate: a,
             false_refusal_rate: b,
+            unavailable_free_rate: u,
             booked_share: c,
             p95_check_availability: d,
             p95_start_booking: e,
@@ -189,6 +205,7 @@ impl PairedMetrics {
         let fields = [
             &self.race_failure_rate,
             &self.false_refusal_rate,
+            &self.unavailable_free_rate,
             &self.booked_share,
             &self.p95_check_availability,
             &self.p95_start_booking,
@@ -274,6 +291,11 @@ pub struct RunView<'a> {
     pub told_available: u64,
     pub race_failure_rate: f64,
     pub false_refusal_rate: f64,
+    /// Checks that said "nicht verfügbar", the rate of those said while a stylist was
+    /// free, and those by why (`all`: their sum).
+    pub told_unavailable: u64,
+    pub unavailable_free_rate: f64,
+    pub unavailable_free: &'a BTreeMap<String, u64>,
     /// Calls by outcome.
     pub outcomes: &'a BTreeMap<String, u64>,
     /// Per outcome, the error types that decided its calls.

@@ -39,7 +39,7 @@ pub fn document(
             .map_or_else(|| "null".to_owned(), u64::to_string)
     };
     doc.text(format!(
-        "{} calls over {:.1} simulated s; race-failure rate {} ({} race_lost of {} told available); false-refusal rate {} ({} refused_free); digest {}.",
+        "{} calls over {:.1} simulated s; race-failure rate {} ({} race_lost of {} told available); false-refusal rate {} ({} refused_free); unavailable-free rate {} ({} of {} told unavailable{}); digest {}.",
         s.calls,
         s.simulated_seconds,
         percent(s.race_failure_rate),
@@ -47,6 +47,22 @@ pub fn document(
         s.told_available,
         percent(s.false_refusal_rate),
         count("refused_free"),
+        percent(s.unavailable_free_rate),
+        s.unavailable_free.get("all").copied().unwrap_or(0),
+        s.told_unavailable,
+        {
+            let why: Vec<String> = s
+                .unavailable_free
+                .iter()
+                .filter(|(k, n)| k.as_str() != "all" && **n > 0)
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", why.join(", "))
+            }
+        },
         s.digest,
     ));
     outcomes_and_latency(&mut doc, s);

@@ -49,6 +49,8 @@ pub fn document<E>(report: &SweepReport<E>, spectra: &[(String, &Histogram<u64>)
         "race-failure rate",
         "refused_free",
         "false-refusal rate",
+        "unavailable_free",
+        "unavailable-free rate",
         "check p95",
         "booking p50",
         "booking p95",
@@ -74,6 +76,12 @@ pub fn document<E>(report: &SweepReport<E>, spectra: &[(String, &Histogram<u64>)
                 percent(s.race_failure_rate),
                 s.outcome("refused_free").to_string(),
                 percent(s.false_refusal_rate),
+                s.unavailable_free
+                    .get("all")
+                    .copied()
+                    .unwrap_or(0)
+                    .to_string(),
+                percent(s.unavailable_free_rate),
                 stat(s.latency_ms.get("check_availability"), |l| l.p95),
                 stat(b, |l| l.p50),
                 stat(b, |l| l.p95),
@@ -222,9 +230,10 @@ fn paired<E>(doc: &mut Document, params: &[String], points: &[Point<E>]) {
                     continue;
                 };
                 let fmt = |x: f64| match metric {
-                    Metric::RaceFailureRate | Metric::FalseRefusalRate | Metric::BookedShare => {
-                        percent(x)
-                    }
+                    Metric::RaceFailureRate
+                    | Metric::FalseRefusalRate
+                    | Metric::UnavailableFreeRate
+                    | Metric::BookedShare => percent(x),
                     // A latency percentile, in milliseconds.
                     Metric::P95(_) => ms(Some(x)),
                     // Counts per run (violations, 429s).

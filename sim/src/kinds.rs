@@ -124,3 +124,22 @@ named! {
         RetellRetry = "retell_retry",
     }
 }
+
+named! {
+    /// Why a check said "nicht verfügbar" while a qualified stylist could have taken the
+    /// slot in Cal.com at that instant (`unavailable_free`), judged from the ground truth
+    /// and the holds of the run: which layer cost the caller.
+    pub enum Unavailability {
+        /// Another caller, still deciding, held it in Cal.com (a native reservation hides
+        /// the slot from listings).
+        CalcomHold = "calcom_hold",
+        /// Another caller, still deciding, held it in the engine's own reservations.
+        LocalHold = "local_hold",
+        /// It was held by a caller who had already moved on (checked or booked another
+        /// slot, or hung up) and whose hold was never released: a lapsed, unreleased hold.
+        PassedOverHold = "passed_over_hold",
+        /// Nothing held it: the listing the engine answered from (its cache, Cal.com's
+        /// lagging listing) was stale.
+        StaleListing = "stale_listing",
+    }
+}

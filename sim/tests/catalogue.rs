@@ -10,7 +10,7 @@ use sim::Scenario;
 use sim::experiment::mutants::{MUTANTS, matrix};
 
 /// Each mutant and the scenario whose gates catch it.
-const KILLERS: [(&str, &str); 27] = [
+const KILLERS: [(&str, &str); 31] = [
     ("cache off", "availability-flood"),
     ("lock off", "overlapping-staff"),
     ("lock renewal off", "database-slow-under-lock"),
@@ -35,6 +35,10 @@ const KILLERS: [(&str, &str); 27] = [
     ("sync retries off", "sync-outage"),
     ("local reservation off", "calcom-flaky"),
     ("Cal.com reservation off", "staff-walk-ins"),
+    ("passed-over release off", "holds-passed-over"),
+    ("release retries off", "holds-passed-over"),
+    ("holds lapsing together off", "holds-passed-over"),
+    ("hold budget sparing off", "holds-passed-over"),
     ("webhook invalidation off", "calcom-flaky"),
     ("staff following off", "staff-changes-webhook-lost"),
     ("staff reconciliation off", "staff-changes-webhook-lost"),

@@ -83,6 +83,22 @@ const FIXED: &[(&str, &str)] = &[
         "a layer of the policy under test: `explore --policy` sets it for every world, `bookingsim mutants` switches it off",
     ),
     (
+        "policy.release_passed_over",
+        "a layer of the policy under test: `explore --policy` sets it for every world, `bookingsim mutants` switches it off",
+    ),
+    (
+        "policy.release_retries",
+        "a layer of the policy under test: `explore --policy` sets it for every world, `bookingsim mutants` switches it off",
+    ),
+    (
+        "policy.holds_lapse_together",
+        "a layer of the policy under test: `explore --policy` sets it for every world, `bookingsim mutants` switches it off",
+    ),
+    (
+        "policy.holds_spare_budget",
+        "a layer of the policy under test: `explore --policy` sets it for every world, `bookingsim mutants` switches it off",
+    ),
+    (
         "policy.cancel_waits_for_booking",
         "a layer of the policy under test: `explore --policy` sets it for every world, `bookingsim mutants` switches it off",
     ),

@@ -242,3 +242,116 @@ fn a_ghost_was_told_it_failed_an_unanswered_caller_is_not_one() {
     let unanswered = history(event(33000, "c1", "info", "start_booking", "null"));
     assert_eq!(kinds(&unanswered), [orphan]);
 }
+
+/// `bookingsim check` on 10 000 bookings of one host piled onto one slot (50 million
+/// overlapping pairs): exit 1 with one line for the booking group and its count, not one
+/// line per pair (which ran out of memory; the overlap scan reads each host's active
+/// bookings without a look-up per pair: seconds), and the same few lines for 2 000.
+#[test]
+fn check_output_is_bounded_by_what_it_found_not_by_the_square_of_the_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let booking = |uid: usize| {
+        format!(
+            r#"{{"uid":"b{uid}","hostId":1,"start":"2025-11-25T10:00:00Z","end":"2025-11-25T10:30:00Z","source":"external"}}"#
+        )
+    };
+    let mut said_lines = Vec::new();
+    for n in [2_000usize, 10_000] {
+        let lines: Vec<String> = (0..n)
+            .map(|i| event(i as u64, "calcom", "commit", "booking", &booking(i)))
+            .collect();
+        let file = tmp.path().join(format!("history-{n}.jsonl"));
+        std::fs::write(&file, lines.join("\n")).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_bookingsim"))
+            .arg("check")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{said}");
+        let pairs = n * (n - 1) / 2;
+        assert!(
+            said.contains(&format!("{pairs} violation(s)"))
+                && said.contains(&format!("double_booking: {pairs} in 1 group(s)"))
+                && said.contains(&format!("{n} bookings in all overlapping in {pairs} pairs")),
+            "{said}"
+        );
+        assert!(said.len() < 2_000, "{} bytes:\n{said}", said.len());
+        said_lines.push(said.lines().count());
+    }
+    assert_eq!(
+        said_lines[0], said_lines[1],
+        "output grows with the history"
+    );
+}
+
+/// Generated piles of bookings on one or two hosts, some cancelled: the checker's groups
+/// count exactly the overlapping pairs that were ever active together (what one line per
+/// pair used to list), one line per group, and a history without overlaps has none.
+#[test]
+fn double_booking_groups_count_every_overlapping_pair() {
+    use rand::Rng;
+    let mut rng = simkit::SeedStreams::new(24).stream("pile");
+    for case in 0..200 {
+        let n = rng.random_range(1..12usize);
+        let mut lines = Vec::new();
+        // (host, start minute, end minute, cancelled at)
+        let mut made: Vec<(u64, u64, u64, Option<u64>)> = Vec::new();
+        let mut t = 0u64;
+        for i in 0..n {
+            t += 1000;
+            // Cancel an earlier one now and then (before this commit).
+            if !made.is_empty() && rng.random_bool(0.3) {
+                let j = rng.random_range(0..made.len());
+                if made[j].3.is_none() {
+                    made[j].3 = Some(t);
+                    lines.push(event(
+                        t,
+                        "calcom",
+                        "cancel",
+                        "booking",
+                        &format!(r#"{{"uid":"b{j}"}}"#),
+                    ));
+                }
+            }
+            t += 1000;
+            let host = rng.random_range(1..3u64);
+            let start = rng.random_range(0..4u64) * 15;
+            let end = start + 30;
+            lines.push(event(
+                t,
+                "calcom",
+                "commit",
+                "booking",
+                &format!(
+                    r#"{{"uid":"b{i}","hostId":{host},"start":"2025-11-25T10:{start:02}:00Z","end":"2025-11-25T{:02}:{:02}:00Z","source":"external"}}"#,
+                    10 + end / 60,
+                    end % 60
+                ),
+            ));
+            made.push((host, start, end, None));
+        }
+        // The pairs: a later booking overlapping an earlier one of its host still active
+        // when it was committed.
+        let mut pairs = 0u64;
+        for (i, b) in made.iter().enumerate() {
+            let committed = 2000 * (i as u64 + 1);
+            pairs += made[..i]
+                .iter()
+                .filter(|a| {
+                    a.0 == b.0 && a.1 < b.2 && b.1 < a.2 && a.3.is_none_or(|c| c > committed)
+                })
+                .count() as u64;
+        }
+        let found = invariants::check_history(lines.join("\n").as_bytes()).unwrap();
+        let counted: u64 = found.iter().map(|v| v.count).sum();
+        assert_eq!(
+            counted,
+            pairs,
+            "case {case}: {found:#?}\n{}",
+            lines.join("\n")
+        );
+        assert!(found.len() as u64 <= pairs, "case {case}");
+        assert_eq!(found.is_empty(), pairs == 0, "case {case}");
+    }
+}

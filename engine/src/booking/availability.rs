@@ -17,6 +17,9 @@ impl Engine {
             Ok(r) => r,
             Err(message) => return CheckOutcome::Invalid(message),
         };
+        // A caller asking about another slot lets go of the ones it passed over.
+        self.release_passed_over(&req.call_id, request.service.id, request.start)
+            .await;
         // A caller who already holds this slot in Cal.com (a repeated check, Retell's retry)
         // would find it hidden by its own reservation: the hold itself says it is free.
         let own_calcom_hold = self.holds_in_calcom(&req.call_id, request.service.id, request.start);
@@ -79,7 +82,7 @@ impl Engine {
         if let Some(minutes) = self
             .policy()
             .calcom_reservation_minutes
-            .filter(|_| !own_calcom_hold)
+            .filter(|_| !own_calcom_hold && self.calcom_hold_affordable())
         {
             match self.hold_in_calcom(&req.call_id, &request, minutes).await {
                 Ok(()) => {}
@@ -97,6 +100,7 @@ impl Engine {
         let reservation = match (self.policy().local_reservation_ttl, own_hold, stylist) {
             (Some(_), Some(own), _) => Some(own.token),
             (Some(ttl), None, Some(stylist)) => {
+                let ttl = self.local_hold_ttl(ttl);
                 let token = self.token();
                 if let Err(down) = self.database().await {
                     return CheckOutcome::Failed {

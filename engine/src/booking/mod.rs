@@ -64,6 +64,9 @@ impl Engine {
         request: Resolved,
         began: DateTime<Utc>,
     ) -> BookOutcome {
+        // Booking one slot, the caller lets go of the others it held.
+        self.release_passed_over(&req.call_id, request.service.id, request.start)
+            .await;
         // Retell retries a failed call: the same call, service and slot books once (another
         // service at that start is another booking, not a retry).
         if let Err(down) = self.database().await {
@@ -95,6 +98,12 @@ impl Engine {
         | BookOutcome::Failed { request, .. } = &outcome
         {
             self.release_calcom_holds(&req.call_id, request.service.id, request.start)
+                .await;
+        }
+        // A caller refused moves on: with `release_passed_over`, its local hold of the slot
+        // is let go too instead of hiding the slot from the others until it lapses.
+        if let BookOutcome::Taken { request, .. } | BookOutcome::Failed { request, .. } = &outcome {
+            self.release_local_hold(&req.call_id, request.service.id, request.start)
                 .await;
         }
         outcome

@@ -98,6 +98,19 @@ pub struct CalcomClient {
     samples: Mutex<Vec<CalcomSample>>,
     clock: Option<simkit::SharedClock>,
     bookings_version: &'static str,
+    /// What Cal.com's `X-RateLimit-*-Default` headers said last (see [`Self::budget_low`]).
+    budget: Mutex<Budget>,
+}
+
+/// The API key's rate-limit budget as Cal.com's last answer told it.
+#[derive(Debug, Default, Clone, Copy)]
+struct Budget {
+    limit: Option<u64>,
+    remaining: Option<u64>,
+    /// When the window (or a 429's block) ends.
+    reset: Option<tokio::time::Instant>,
+    /// The last answer was a 429.
+    blocked: bool,
 }
 
 fn time(t: DateTime<Utc>) -> String {
@@ -138,6 +151,7 @@ impl CalcomClient {
             samples: Mutex::default(),
             clock: None,
             bookings_version: BOOKINGS_VERSION,
+            budget: Mutex::default(),
         }
     }
 
@@ -156,6 +170,41 @@ impl CalcomClient {
     /// Every request made so far, in order.
     pub fn samples(&self) -> Vec<CalcomSample> {
         self.samples.lock().expect("samples").clone()
+    }
+
+    /// Whether the API key's budget is nearly spent: Cal.com's last answer was a 429 whose
+    /// block has not ended, or left fewer than a quarter of the window's requests. A request
+    /// that can wait (a hold that only helps a booking to come) is better not sent: the
+    /// budget left is the bookings'.
+    pub fn budget_low(&self) -> bool {
+        let b = *self.budget.lock().expect("budget");
+        let Some(reset) = b.reset else {
+            return false;
+        };
+        if tokio::time::Instant::now() >= reset {
+            return false;
+        }
+        b.blocked || matches!((b.remaining, b.limit), (Some(left), Some(limit)) if left * 4 < limit)
+    }
+
+    fn note_budget(&self, response: Option<&HttpResponse>, error: Option<&CalcomError>) {
+        let now = tokio::time::Instant::now();
+        let mut b = self.budget.lock().expect("budget");
+        if let Some(CalcomError::RateLimited { reset_seconds }) = error {
+            b.blocked = true;
+            b.remaining = Some(0);
+            b.reset = Some(now + Duration::from_secs(reset_seconds.unwrap_or(60)));
+            return;
+        }
+        let Some(r) = response else { return };
+        let number = |name: &str| r.header(name).and_then(|v| v.trim().parse::<u64>().ok());
+        if let Some(left) = number("x-ratelimit-remaining-default") {
+            b.blocked = false;
+            b.remaining = Some(left);
+            b.limit = number("x-ratelimit-limit-default").or(b.limit);
+            b.reset =
+                Some(now + Duration::from_secs(number("x-ratelimit-reset-default").unwrap_or(60)));
+        }
     }
 
     /// Retries made so far (all requests).
@@ -230,9 +279,12 @@ impl CalcomClient {
             .map_err(|e| CalcomError::Malformed(format!("cannot build request: {e}")))?;
         let response = self.http.send(request).await?;
         if response.status.is_success() {
+            self.note_budget(Some(&response), None);
             Ok(response)
         } else {
-            Err(CalcomError::from_response(&response))
+            let error = CalcomError::from_response(&response);
+            self.note_budget(Some(&response), Some(&error));
+            Err(error)
         }
     }
 

@@ -31,6 +31,55 @@ pub struct Violation {
     pub detail: String,
     /// The first instant it held, in milliseconds since the scenario's start.
     pub at_ms: u64,
+    /// How many it stands for: the overlapping pairs of one booking group (bookings of one
+    /// host piling onto one slot are one line, not one per pair); 1 left out.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub count: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn is_one(n: &u64) -> bool {
+    *n == 1
+}
+
+/// Lines of a violation report printed per kind at most (the rest counted).
+pub const LINES_PER_KIND: usize = 20;
+
+/// What `bookingsim check` prints of `found` (in [`Invariant`] order): the total, then per
+/// kind its count and one line per violation (a double booking's line is one booking
+/// group, with its pairs), at most [`LINES_PER_KIND`] of them, the rest counted: bounded
+/// by the kinds found, however long the history.
+pub fn report_lines(path: &str, found: &[Violation]) -> Vec<String> {
+    let total: u64 = found.iter().map(|v| v.count).sum();
+    let mut out = vec![format!("{path}: {total} violation(s)")];
+    for kind in Invariant::ALL {
+        let of: Vec<&Violation> = found.iter().filter(|v| v.kind == *kind).collect();
+        if of.is_empty() {
+            continue;
+        }
+        let count: u64 = of.iter().map(|v| v.count).sum();
+        if count != of.len() as u64 {
+            out.push(format!("  {kind}: {count} in {} group(s)", of.len()));
+        }
+        for v in of.iter().take(LINES_PER_KIND) {
+            out.push(format!(
+                "  {:>9.3} s  {}: {}",
+                v.at_ms as f64 / 1000.0,
+                v.kind,
+                v.detail
+            ));
+        }
+        if of.len() > LINES_PER_KIND {
+            out.push(format!(
+                "  ... and {} more {kind} line(s)",
+                of.len() - LINES_PER_KIND
+            ));
+        }
+    }
+    out
 }
 
 /// Every violation in a settled run, in [`Invariant`] order, each kind by first instant.
@@ -175,8 +224,12 @@ pub struct Checker {
     /// Cancels seen before their booking's commit (one instant holds both: cancels come
     /// first in it, so that a booking cancelled as another is made never coexists with it).
     early_cancels: BTreeMap<String, (u64, bool)>,
-    /// Double bookings still open: (earlier uid, later uid, index into `found`).
-    open_doubles: Vec<(String, String, usize)>,
+    /// Double bookings by booking group: the bookings of one host that pile onto one slot
+    /// are one violation counting their overlapping pairs (memory and output linear in
+    /// the history, not in its square). A booking's group, by uid.
+    groups: Vec<double_booking::Group>,
+    /// Each host's active bookings, in commit order.
+    active: BTreeMap<u64, Vec<double_booking::Active>>,
     /// Calls by id: when told "gebucht" (if ever), when last answered, how it last ended.
     calls: BTreeMap<String, CallState>,
     saves: Vec<(u64, Save)>,
@@ -208,6 +261,7 @@ impl Checker {
             kind,
             detail,
             at_ms,
+            count: 1,
         });
         self.found.len() - 1
     }
@@ -307,12 +361,20 @@ impl Checker {
                 kind,
                 detail,
                 at_ms,
+                count: 1,
             });
         };
         self.orphans(&mut push);
         self.partial_compounds(&mut push);
         self.told_against_held(&mut push);
         self.found.extend(end);
+        for group in self.groups.iter().filter(|g| !g.ended && g.pairs > 1) {
+            let v = &mut self.found[group.violation];
+            v.detail.push_str(&format!(
+                ", {} bookings in all overlapping in {} pairs",
+                group.members, group.pairs
+            ));
+        }
         let unobservable = std::mem::take(&mut self.unobservable);
         self.found.retain(|v| !unobservable.contains(v.kind.name()));
         // Report order: the kinds' order, then each kind by first instant.

@@ -50,14 +50,8 @@ pub(crate) fn check_history(path: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         found => {
-            say!("{}: {} violation(s)", path.display(), found.len());
-            for v in &found {
-                say!(
-                    "  {:>9.3} s  {}: {}",
-                    v.at_ms as f64 / 1000.0,
-                    v.kind,
-                    v.detail
-                );
+            for line in sim::check::report_lines(&path.display().to_string(), &found) {
+                say!("{line}");
             }
             ExitCode::FAILURE
         }

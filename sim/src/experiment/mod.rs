@@ -219,6 +219,7 @@ fn paired_metric(run: &RunResult, metric: reports::model::Metric) -> Option<f64>
     match metric {
         Metric::RaceFailureRate => Some(run.race_failure_rate()),
         Metric::FalseRefusalRate => Some(run.false_refusal_rate()),
+        Metric::UnavailableFreeRate => Some(run.counts.unavailable_free_rate()),
         Metric::BookedShare => c.booked_share(),
         Metric::Violations => Some(c.violations() as f64),
         Metric::Calcom429 => Some(c.calcom_429() as f64),
@@ -387,6 +388,9 @@ pub fn csv(report: &Report) -> String {
             "told_available",
             "race_failure_rate",
             "false_refusal_rate",
+            "unavailable_free",
+            "told_unavailable",
+            "unavailable_free_rate",
             "check_p50_ms",
             "check_p95_ms",
             "check_p99_ms",
@@ -420,6 +424,13 @@ pub fn csv(report: &Report) -> String {
                 s.told_available.to_string(),
                 format!("{:.6}", s.race_failure_rate),
                 format!("{:.6}", s.false_refusal_rate),
+                s.unavailable_free
+                    .get("all")
+                    .copied()
+                    .unwrap_or(0)
+                    .to_string(),
+                s.told_unavailable.to_string(),
+                format!("{:.6}", s.unavailable_free_rate),
                 latency("check_availability", |l| l.p50),
                 latency("check_availability", |l| l.p95),
                 latency("check_availability", |l| l.p99),

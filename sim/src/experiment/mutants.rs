@@ -30,7 +30,7 @@ pub struct Mutant {
 }
 
 /// Every layer of `full` switched off alone, and the broken presets.
-pub const MUTANTS: [Mutant; 28] = [
+pub const MUTANTS: [Mutant; 32] = [
     Mutant {
         name: "cache off",
         mutation: Mutation::Layer(|p| p.cache_ttl = None),
@@ -117,6 +117,22 @@ pub const MUTANTS: [Mutant; 28] = [
     Mutant {
         name: "local reservation off",
         mutation: Mutation::Layer(|p| p.local_reservation_ttl = None),
+    },
+    Mutant {
+        name: "passed-over release off",
+        mutation: Mutation::Layer(|p| p.release_passed_over = false),
+    },
+    Mutant {
+        name: "release retries off",
+        mutation: Mutation::Layer(|p| p.release_retries = false),
+    },
+    Mutant {
+        name: "holds lapsing together off",
+        mutation: Mutation::Layer(|p| p.holds_lapse_together = false),
+    },
+    Mutant {
+        name: "hold budget sparing off",
+        mutation: Mutation::Layer(|p| p.holds_spare_budget = false),
     },
     Mutant {
         name: "Cal.com reservation off",

@@ -29,6 +29,11 @@ pub struct Counts {
     pub outcomes: BTreeMap<String, u64>,
     pub outcome_errors: BTreeMap<String, BTreeMap<String, u64>>,
     pub told_available: u64,
+    /// Checks that said "nicht verfügbar", and those said while a stylist was free, by why.
+    #[serde(default)]
+    pub told_unavailable: u64,
+    #[serde(default)]
+    pub unavailable_free: BTreeMap<String, u64>,
     pub invariants: BTreeMap<String, u64>,
     pub calcom: BTreeMap<String, BTreeMap<u16, u64>>,
     pub engine: EngineStats,
@@ -52,6 +57,8 @@ impl Counts {
             outcomes: s.outcomes.clone(),
             outcome_errors: s.outcome_errors.clone(),
             told_available: s.told_available,
+            told_unavailable: s.told_unavailable,
+            unavailable_free: s.unavailable_free.clone(),
             invariants: s.invariants.clone(),
             calcom: s.calcom.clone(),
             engine: s.engine.clone(),
@@ -76,6 +83,8 @@ impl Counts {
             );
         }
         self.told_available += o.told_available;
+        self.told_unavailable += o.told_unavailable;
+        add_map(&mut self.unavailable_free, &o.unavailable_free);
         add_map(&mut self.invariants, &o.invariants);
         for (endpoint, statuses) in &o.calcom {
             add_map(self.calcom.entry(endpoint.clone()).or_default(), statuses);
@@ -93,6 +102,14 @@ impl Counts {
         rate(
             self.outcomes.get(outcome).copied().unwrap_or(0),
             self.told_available,
+        )
+    }
+
+    /// Checks that said "nicht verfügbar" while a stylist was free, per "nicht verfügbar".
+    pub fn unavailable_free_rate(&self) -> f64 {
+        rate(
+            self.unavailable_free.get("all").copied().unwrap_or(0),
+            self.told_unavailable,
         )
     }
 
@@ -272,6 +289,9 @@ impl Aggregate {
             seeds: self.seeds.clone(),
             race_failure_rate: c.outcome_rate("race_lost"),
             false_refusal_rate: c.outcome_rate("refused_free"),
+            unavailable_free_rate: c.unavailable_free_rate(),
+            told_unavailable: c.told_unavailable,
+            unavailable_free: c.unavailable_free,
             calls: c.calls,
             outcomes: c.outcomes,
             outcome_errors: c.outcome_errors,

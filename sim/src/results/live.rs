@@ -100,7 +100,7 @@ fn from_scheduled(
 
 /// Whether a gate's metric can be read in a live run: the engine's counters, its local
 /// reservations, lock waits and its own Cal.com request latencies cannot, nor the
-/// invariants only its store shows.
+/// invariants only its store shows, nor why a "nicht verfügbar" was wrong.
 pub fn observable(metric: &str) -> bool {
     let engine_only = Invariant::ALL
         .iter()
@@ -117,7 +117,10 @@ pub fn observable(metric: &str) -> bool {
         "coverage.reservation_expired_mid_call",
     ]
     .contains(&metric);
-    !(engine_only || counters || latencies || coverage)
+    // Why a "nicht verfügbar" was wrong needs the holds, which a live run does not see (the
+    // rate and `all` it does).
+    let reasons = metric.starts_with("unavailable_free.") && metric != "unavailable_free.all";
+    !(engine_only || counters || latencies || coverage || reasons)
 }
 
 #[cfg(test)]

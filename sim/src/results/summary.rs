@@ -9,7 +9,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::check::Violation;
-use crate::kinds::{Coverage, Invariant, Outcome};
+use crate::kinds::{Coverage, Invariant, Outcome, Unavailability};
 use crate::results::metrics::{self, LatencyStats};
 use crate::scenario::Scenario;
 use crate::scenario::gates::{Gate, GateResult};
@@ -34,6 +34,17 @@ pub struct Summary {
     pub told_available: u64,
     pub race_failure_rate: f64,
     pub false_refusal_rate: f64,
+    /// Checks that answered "nicht verfügbar" (each answer, a caller may hear several).
+    #[serde(default)]
+    pub told_unavailable: u64,
+    /// `unavailable_free.all / told_unavailable`: "nicht verfügbar" while a qualified
+    /// stylist was free in Cal.com at the instant of the answer.
+    #[serde(default)]
+    pub unavailable_free_rate: f64,
+    /// Those answers by why the slot looked taken ([`Unavailability`], zero included), and
+    /// `all`, their sum.
+    #[serde(default)]
+    pub unavailable_free: BTreeMap<String, u64>,
     /// Violations by kind (every kind named, zero included).
     pub invariants: BTreeMap<String, u64>,
     pub violations: Vec<Violation>,
@@ -138,7 +149,11 @@ fn coverage(
         }
         Coverage::ReservationExpiredMidCall => expired_mid_call(scenario, run),
         Coverage::StaleAvailable => steps()
-            .filter(|s| crate::world::record::is_check(&s.function) && s.slot_free == Some(false))
+            .filter(|s| {
+                crate::world::record::is_check(&s.function)
+                    && s.available == Some(true)
+                    && s.slot_free == Some(false)
+            })
             .count() as u64,
         Coverage::EngineCrash => crashes.len() as u64,
         Coverage::CrashMidBooking => steps()
@@ -156,6 +171,30 @@ fn coverage(
         .iter()
         .map(|k| (k.name().to_owned(), count(*k)))
         .collect()
+}
+
+/// Checks that said "nicht verfügbar", and those said while a qualified stylist was free,
+/// by why the slot looked taken (`all`: their sum).
+fn unavailable_free(run: &RunRecord) -> (u64, BTreeMap<String, u64>) {
+    let mut by: BTreeMap<String, u64> = Unavailability::ALL
+        .iter()
+        .map(|u| (u.name().to_owned(), 0))
+        .collect();
+    let mut told = 0;
+    let mut all = 0;
+    for step in run.calls.iter().flat_map(|c| &c.steps) {
+        if !crate::world::judge::told_unavailable(step) {
+            continue;
+        }
+        told += 1;
+        if step.slot_free == Some(true) {
+            all += 1;
+            let why = step.unavailable_why.unwrap_or(Unavailability::StaleListing);
+            *by.entry(why.name().to_owned()).or_default() += 1;
+        }
+    }
+    by.insert("all".into(), all);
+    (told, by)
 }
 
 /// Calls whose booking got no answer (the engine died or was cut off after booking) and
@@ -247,6 +286,9 @@ impl Summary {
             told_available: self.told_available,
             race_failure_rate: self.race_failure_rate,
             false_refusal_rate: self.false_refusal_rate,
+            told_unavailable: self.told_unavailable,
+            unavailable_free_rate: self.unavailable_free_rate,
+            unavailable_free: &self.unavailable_free,
             outcomes: &self.outcomes,
             outcome_errors: &self.outcome_errors,
             invariants: &self.invariants,
@@ -344,6 +386,7 @@ pub fn summarize(
             n as f64 / told as f64
         }
     };
+    let (told_unavailable, unavailable_free) = unavailable_free(run);
     let mut invariant_counts: BTreeMap<String, u64> = Invariant::ALL
         .iter()
         .map(|k| (k.name().to_owned(), 0))
@@ -351,7 +394,7 @@ pub fn summarize(
     for v in violations {
         *invariant_counts
             .entry(v.kind.name().to_owned())
-            .or_default() += 1;
+            .or_default() += v.count;
     }
     let latency = metrics::latency_table(&metrics::histograms(&metrics::samples(run, scenario)));
     // Reservations by where they are held and how they ended.
@@ -375,6 +418,13 @@ pub fn summarize(
         calls: run.calls.len() as u64,
         race_failure_rate: rate(outcomes["race_lost"]),
         false_refusal_rate: rate(outcomes["refused_free"]),
+        told_unavailable,
+        unavailable_free_rate: if told_unavailable == 0 {
+            0.0
+        } else {
+            unavailable_free["all"] as f64 / told_unavailable as f64
+        },
+        unavailable_free,
         outcomes: outcomes
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
@@ -501,6 +551,27 @@ pub fn digest(summary: &Value) -> String {
     hex::encode(Sha256::digest(v.to_string().as_bytes()))
 }
 
+/// "nicht verfügbar" while a stylist was free: the rate, and the reasons that occurred.
+fn unavailable_line(s: &Summary) -> String {
+    let all = s.unavailable_free.get("all").copied().unwrap_or(0);
+    let why: Vec<String> = s
+        .unavailable_free
+        .iter()
+        .filter(|(k, n)| k.as_str() != "all" && **n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    let why = if why.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", why.join(", "))
+    };
+    format!(
+        "  unavailable-free rate {:.1} % ({all} of {} told unavailable{why})",
+        s.unavailable_free_rate * 100.0,
+        s.told_unavailable
+    )
+}
+
 /// The readable summary a run prints.
 pub fn render(s: &Summary) -> String {
     let mut out = String::new();
@@ -536,6 +607,7 @@ pub fn render(s: &Summary) -> String {
             s.told_available
         ),
     );
+    line(&mut out, unavailable_line(s));
     line(&mut out, String::new());
     line(
         &mut out,

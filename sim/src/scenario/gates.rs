@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::kinds::{Coverage, Invariant, Outcome};
+use crate::kinds::{Coverage, Invariant, Outcome, Unavailability};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -189,6 +189,7 @@ impl Gate {
                 "invariants.",
                 "calcom.",
                 "engine.",
+                "unavailable_free.",
             ];
             counted
                 .iter()
@@ -211,11 +212,13 @@ impl Gate {
 }
 
 /// Scalars of the summary.
-const SCALARS: [&str; 5] = [
+const SCALARS: [&str; 7] = [
     "calls",
     "told_available",
     "race_failure_rate",
     "false_refusal_rate",
+    "told_unavailable",
+    "unavailable_free_rate",
     "sim.simulated_seconds",
 ];
 /// Latency statistics and the operations they are kept for.
@@ -281,6 +284,7 @@ pub fn metric_is_known(metric: &str) -> bool {
         ["reservations", "local", r] => LOCAL_RESERVATIONS.contains(r),
         ["reservations", "calcom", r] => CALCOM_RESERVATIONS.contains(r),
         ["coverage", c] => Coverage::named(c).is_some(),
+        ["unavailable_free", u] => *u == "all" || Unavailability::named(u).is_some(),
         _ => false,
     }
 }
@@ -329,6 +333,12 @@ fn example_metrics() -> Vec<String> {
         CALCOM_RESERVATIONS
             .iter()
             .map(|r| format!("reservations.calcom.{r}")),
+    );
+    out.push("unavailable_free.all".into());
+    out.extend(
+        Unavailability::ALL
+            .iter()
+            .map(|u| format!("unavailable_free.{u}")),
     );
     let ops = OPERATIONS
         .iter()

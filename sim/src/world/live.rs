@@ -562,6 +562,9 @@ pub async fn drive(
     };
     let answered: BTreeMap<_, _> = asked.queries.into_iter().zip(answers).collect();
     judge::judge_refusals(&mut calls, Answered(&answered), &catalog, origin);
+    // Cal.com's holds and the engine's own are not seen from outside: every hold reads as
+    // a stale listing here.
+    judge::judge_unavailable(&mut calls, Answered(&answered), &[], &catalog, origin);
 
     let record = RunRecord::seen_from_outside(calls, truth, simulated);
     Ok(LiveRun {

@@ -80,6 +80,10 @@ pub struct StepRecord {
     /// the answer (see [`crate::world::judge`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slot_free: Option<bool>,
+    /// For a check that said "nicht verfügbar" while a qualified stylist was free
+    /// (`slot_free`): why the slot looked taken (see [`crate::world::judge`]).
+    #[serde(skip)]
+    pub unavailable_why: Option<crate::kinds::Unavailability>,
     /// The instant the step was due (its offset in the call, ms since the run's start): the
     /// base of latency corrected for coordinated omission.
     #[serde(skip)]
@@ -112,6 +116,7 @@ impl StepRecord {
             success: answer["success"] == true,
             error_type: answer["error_type"].as_str().map(Into::into),
             slot_free: None,
+            unavailable_why: None,
             scheduled_ms: invoked_ms,
             skew_us: 0,
         }

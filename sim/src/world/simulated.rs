@@ -341,6 +341,11 @@ fn run_in(
         // The ground truth is read here, inside the simulation, at its final instant.
         if let Some(mock) = &mock {
             judge::judge_refusals(&mut calls, &**mock, &catalog, start);
+            let held = engine
+                .as_ref()
+                .map(|e| e.reservations.reservations())
+                .unwrap_or_default();
+            judge::judge_unavailable(&mut calls, &**mock, &held, &catalog, start);
         }
         *sink.lock().expect("records") = calls;
         if let (Some(mock), Some(engine)) = (mock, engine) {
