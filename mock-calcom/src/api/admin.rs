@@ -154,6 +154,15 @@ async fn bookable(
     State(mock): State<AppState>,
     Body(input): Body<BookableInput>,
 ) -> Result<Response, ApiError> {
+    if let Some(i) = input
+        .queries
+        .iter()
+        .position(|q| !wire::supported(q.start) || !wire::supported(q.at))
+    {
+        return Err(ApiError::bad_request(format!(
+            "queries[{i}]: start and at must be instants in the years 0001 to 9999"
+        )));
+    }
     let answers: Vec<bool> = input
         .queries
         .iter()
@@ -166,9 +175,8 @@ async fn book(
     State(mock): State<AppState>,
     Body(input): Body<ExternalBookingInput>,
 ) -> Result<Response, ApiError> {
-    let start = DateTime::parse_from_rfc3339(&input.start)
-        .map_err(|_| ApiError::bad_request("start must be a valid ISO 8601 date string"))?
-        .to_utc();
+    let start = wire::parse_instant(&input.start)
+        .ok_or_else(|| ApiError::bad_request("start must be a valid ISO 8601 date string"))?;
     let booking = mock
         .book_external(ExternalBooking {
             event_type_id: input.event_type_id,
