@@ -92,6 +92,7 @@ fn main() {
                 webhook_url: None,
                 webhook_secret: None,
                 seed: 1,
+                admin_tokens: Default::default(),
             };
             let run = sim::world::live::drive(&s, &options, std::future::pending(), |_, _, _| {})
                 .await

@@ -5,13 +5,15 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use simkit::access::Secret;
 use simkit::transport::{Listener, Network};
 use simkit::{SeedStreams, SimClock};
 
@@ -20,26 +22,92 @@ use crate::engine::{Engine, EngineSettings};
 use crate::sync_job::ChannelRefusal;
 use crate::{retell, webhooks};
 
-pub fn router(engine: Arc<Engine>) -> Router {
-    Router::new()
-        .route("/api/webhooks/retell/function", post(retell::function_call))
-        .route("/api/webhooks/calcom", post(webhooks::calcom))
-        .route(
+/// Every route of the engine: the router is built from this list, and the tests walk it to
+/// prove that each route not in [`OPEN`] answers 401 without the admin token.
+pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<Engine>>)> {
+    vec![
+        ("/api/webhooks/retell/function", post(retell::function_call)),
+        ("/api/webhooks/calcom", post(webhooks::calcom)),
+        (
             "/api/appointments",
             post(create_appointment).get(list_appointments),
-        )
-        .route("/health", get(|| async { "ok" }))
-        .with_state(engine)
+        ),
+        ("/health", get(|| async { "ok" })),
+    ]
+}
+
+/// The paths that do not need the admin token, and what guards them instead. Every other
+/// path, listed in [`routes`] or not (a route added later, a 404), needs it when the engine
+/// was given one: the guard is on the path, before routing.
+pub const OPEN: &[(&str, &str)] = &[
+    (
+        "/api/webhooks/retell/function",
+        "Retell's signature (`x-retell-signature`) when the engine has a Retell API key",
+    ),
+    (
+        "/api/webhooks/calcom",
+        "Cal.com's signature (`X-Cal-Signature-256`); refused without a webhook secret",
+    ),
+    ("/health", "reads nothing and changes nothing"),
+];
+
+/// The engine's routes, all open (the simulation, and tests).
+pub fn router(engine: Arc<Engine>) -> Router {
+    router_with(engine, None)
+}
+
+/// The engine's routes; with `admin_token`, every path not in [`OPEN`] answers 401 unless
+/// the request carries `Authorization: Bearer <admin token>`.
+pub fn router_with(engine: Arc<Engine>, admin_token: Option<Secret>) -> Router {
+    let router = routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, route)| {
+            router.route(path, route)
+        })
+        .with_state(engine);
+    match admin_token {
+        Some(token) => router.layer(middleware::from_fn(move |req: Request, next: Next| {
+            let token = token.clone();
+            async move { require_admin(&token, req, next).await }
+        })),
+        None => router,
+    }
+}
+
+async fn require_admin(token: &Secret, req: Request, next: Next) -> Response {
+    let open = OPEN.iter().any(|(path, _)| req.uri().path() == *path);
+    if open || simkit::access::bearer_matches(req.headers(), token) {
+        return next.run(req).await;
+    }
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({
+            "error": "unauthorized",
+            "message": "this route needs the engine's admin token: Authorization: Bearer <token> (given to booking-engine serve with --admin-token-file or BOOKING_ENGINE_ADMIN_TOKEN)",
+        })),
+    )
+        .into_response()
 }
 
 /// Serves the engine on `listener` until `shutdown`, with its background work running.
 pub async fn serve(engine: Arc<Engine>, listener: Listener, shutdown: impl Future<Output = ()>) {
+    serve_with(engine, listener, shutdown, None).await;
+}
+
+/// [`serve`], with every route not in [`OPEN`] needing `admin_token` if given.
+pub async fn serve_with(
+    engine: Arc<Engine>,
+    listener: Listener,
+    shutdown: impl Future<Output = ()>,
+    admin_token: Option<Secret>,
+) {
     let background = tokio::spawn(engine.clone().run_background());
     // Spawned only when needed: an idle task would still change the scheduling order.
     let recovery = engine
         .boot()
         .then(|| tokio::spawn(engine.clone().recover()));
-    simkit::transport::serve(listener, router(engine), shutdown, Duration::from_secs(5)).await;
+    let router = router_with(engine, admin_token);
+    simkit::transport::serve(listener, router, shutdown, Duration::from_secs(5)).await;
     background.abort();
     if let Some(recovery) = recovery {
         recovery.abort();

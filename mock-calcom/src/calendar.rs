@@ -1,6 +1,6 @@
 //! Working hours in a host's time zone turned into UTC windows and slot start times.
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, Offset, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::config::WeeklyHours;
@@ -34,6 +34,14 @@ pub fn local_to_utc(tz: Tz, date: NaiveDate, time: NaiveTime) -> Option<DateTime
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// The date `t` falls on in `tz`; its UTC date where that local date is beyond chrono's range.
+fn local_date(t: DateTime<Utc>, tz: Tz) -> NaiveDate {
+    let offset = tz.offset_from_utc_datetime(&t.naive_utc()).fix();
+    t.naive_utc()
+        .checked_add_offset(offset)
+        .map_or(t.date_naive(), |local| local.date())
+}
+
 /// The working windows (in UTC) of a host that intersect `[from, to]`, in time order.
 pub fn working_windows(
     hours: &WeeklyHours,
@@ -41,8 +49,27 @@ pub fn working_windows(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Vec<Span> {
-    let first = from.with_timezone(&tz).date_naive() - Days::new(1);
-    let last = to.with_timezone(&tz).date_naive() + Days::new(1);
+    // Checked: near chrono's first and last dates a local time or the day either side does
+    // not exist. Dates within two days of them are left out (no request reaches them: the
+    // API takes the years 0001-9999), so that every local time converts without a panic.
+    let (earliest, latest) = (
+        NaiveDate::MIN
+            .checked_add_days(Days::new(2))
+            .unwrap_or(NaiveDate::MIN),
+        NaiveDate::MAX
+            .checked_sub_days(Days::new(2))
+            .unwrap_or(NaiveDate::MAX),
+    );
+    let first = local_date(from, tz).max(earliest);
+    let first = first
+        .checked_sub_days(Days::new(1))
+        .unwrap_or(first)
+        .max(earliest);
+    let last = local_date(to, tz).min(latest);
+    let last = last
+        .checked_add_days(Days::new(1))
+        .unwrap_or(last)
+        .min(latest);
     let mut windows = Vec::new();
     let mut date = first;
     while date <= last {
@@ -57,7 +84,10 @@ pub fn working_windows(
                 }
             }
         }
-        date = date + Days::new(1);
+        match date.checked_add_days(Days::new(1)) {
+            Some(next) => date = next,
+            None => break,
+        }
     }
     windows
 }
@@ -74,11 +104,17 @@ pub fn slot_starts(
     let mut starts = Vec::new();
     for window in windows {
         let mut start = window.start;
-        while start + length <= window.end {
+        while start
+            .checked_add_signed(length)
+            .is_some_and(|end| end <= window.end)
+        {
             if start >= from && start <= to {
                 starts.push(start);
             }
-            start += interval;
+            match start.checked_add_signed(interval) {
+                Some(next) if interval > TimeDelta::zero() => start = next,
+                _ => break,
+            }
         }
     }
     starts

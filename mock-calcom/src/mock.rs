@@ -97,6 +97,9 @@ pub struct MockCalcom {
     /// Creates admitted and not yet committed, and how often one was admitted while another
     /// for the same host and an overlapping time was in flight (the race window).
     in_flight: Mutex<InFlight>,
+    /// The token `/_mock/…` requires (`Authorization: Bearer …`); unset, they are open (the
+    /// simulation, a server on loopback, or one started with `--insecure`).
+    admin_token: std::sync::OnceLock<simkit::access::Secret>,
 }
 
 #[derive(Debug, Default)]
@@ -162,7 +165,19 @@ impl MockCalcom {
             outbox,
             outbox_rx: Mutex::new(Some(outbox_rx)),
             in_flight: Mutex::default(),
+            admin_token: std::sync::OnceLock::new(),
         })
+    }
+
+    /// From now on `/_mock/…` answers 401 to a request without `Authorization: Bearer
+    /// <token>`. Set once, at start-up; a second token is ignored.
+    pub fn require_admin_token(&self, token: simkit::access::Secret) {
+        let _ = self.admin_token.set(token);
+    }
+
+    /// The admin token `/_mock/…` requires, if any.
+    pub fn admin_token(&self) -> Option<&simkit::access::Secret> {
+        self.admin_token.get()
     }
 
     /// The configuration of the world now loaded.

@@ -11,6 +11,13 @@ use serde_json::Value;
 use crate::calendar::{self, Span};
 use crate::config::{EventTypeConfig, HostConfig, MockConfig, WeeklyHours};
 
+/// `t + d`, or `None` past chrono's last instant (a duration that big included).
+fn after(t: DateTime<Utc>, d: std::time::Duration) -> Option<DateTime<Utc>> {
+    TimeDelta::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+}
+
 /// Lifecycle of a booking, as Cal.com's REST API spells it (webhooks use upper case).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -563,7 +570,7 @@ impl World {
         if req.start < now {
             return Err(BookingRefusal::InPast);
         }
-        if req.start < now + TimeDelta::from_std(et.minimum_notice).unwrap_or(TimeDelta::MAX) {
+        if after(now, et.minimum_notice).is_none_or(|earliest| req.start < earliest) {
             return Err(BookingRefusal::TooSoon);
         }
         let candidates: Vec<u64> = match req.host_id {
@@ -754,16 +761,16 @@ impl World {
         let length = Self::length_of(et, length_minutes)?;
         let interval =
             TimeDelta::minutes(et.slot_interval_minutes.unwrap_or(et.length_minutes).into());
-        let earliest = now + TimeDelta::from_std(et.minimum_notice).unwrap_or(TimeDelta::MAX);
+        let earliest = after(now, et.minimum_notice).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        // Where the slots' ends may reach; checked, as everything near chrono's limits.
+        let reach = to
+            .checked_add_signed(length)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         let mut free = BTreeSet::new();
         for host in et.hosts.iter().filter_map(|id| self.hosts.get(id)) {
-            let windows = calendar::working_windows(
-                self.hours_at(host, as_of),
-                host.time_zone,
-                from,
-                to + length,
-            );
-            let horizon = Span::new(from, to + length);
+            let windows =
+                calendar::working_windows(self.hours_at(host, as_of), host.time_zone, from, reach);
+            let horizon = Span::new(from, reach);
             let busy: Vec<Span> = self
                 .bookings
                 .values()
@@ -818,7 +825,11 @@ impl World {
             .ok_or(ReservationRefusal::EventTypeNotFound(event_type_id))?;
         let span = Span::new(
             start,
-            start + TimeDelta::minutes(minutes.unwrap_or(et.length_minutes).into()),
+            start
+                .checked_add_signed(TimeDelta::minutes(
+                    minutes.unwrap_or(et.length_minutes).into(),
+                ))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
         );
         let hosts: Vec<&HostConfig> = et
             .hosts

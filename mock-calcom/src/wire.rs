@@ -8,6 +8,22 @@ use serde_json::{Value, json};
 
 use crate::model::{Booking, Reservation, Subscription, World};
 
+/// Whether `t` lies in the years 0001 to 9999, the instants a request may name: the mock's
+/// calendar arithmetic (days either side, slot lengths, notice) then stays far inside
+/// chrono's range (±262 143 years), where it would panic.
+pub fn supported(t: DateTime<Utc>) -> bool {
+    (1..=9999).contains(&chrono::Datelike::year(&t))
+}
+
+/// An ISO 8601 instant as requests give it (RFC 3339, any offset), in UTC; `None` if it is
+/// malformed or outside [`supported`] years.
+pub fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.to_utc())
+        .filter(|t| supported(*t))
+}
+
 /// `2025-11-25T11:00:00.000Z`: Cal.com's REST time format.
 pub fn iso_ms(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)

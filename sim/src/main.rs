@@ -85,6 +85,8 @@ fn main() -> ExitCode {
             retell_api_key,
             webhook_url,
             webhook_secret,
+            mock_admin_token_file,
+            engine_admin_token_file,
             seed,
             sets,
             out,
@@ -104,6 +106,10 @@ fn main() -> ExitCode {
                 webhook_url,
                 webhook_secret,
                 seed: seed.unwrap_or(scenario.seed),
+                admin_tokens: match admin_tokens(mock_admin_token_file, engine_admin_token_file) {
+                    Ok(tokens) => tokens,
+                    Err(e) => return exit(Err(Failure(2, e))),
+                },
             };
             exit(live(&file, &scenario, &options, out))
         }
@@ -195,4 +201,30 @@ pub(crate) fn load(file: &Path, sets: &[String]) -> Result<Scenario, Failure> {
 
 pub(crate) fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
     sim::experiment::catalogue::scenario_files(paths).map_err(|e| Failure(BAD_INPUT, e))
+}
+
+/// The servers' admin tokens for `live`: each from its file, else its environment variable
+/// (the same one the server reads, so one `export` serves both).
+fn admin_tokens(
+    mock: Option<std::path::PathBuf>,
+    engine: Option<std::path::PathBuf>,
+) -> Result<sim::world::live::AdminTokens, String> {
+    let read = |file_flag, file: Option<std::path::PathBuf>, env| {
+        simkit::access::SecretSource {
+            flag: file_flag,
+            value: None,
+            file_flag,
+            file: file.as_deref(),
+            env,
+        }
+        .read()
+    };
+    Ok(sim::world::live::AdminTokens {
+        mock: read("--mock-admin-token-file", mock, "MOCK_CALCOM_ADMIN_TOKEN")?,
+        engine: read(
+            "--engine-admin-token-file",
+            engine,
+            "BOOKING_ENGINE_ADMIN_TOKEN",
+        )?,
+    })
 }

@@ -70,6 +70,7 @@ fn options(stack: &Stack, seed: u64, retell_api_key: Option<&str>) -> sim::world
         webhook_url: None,
         webhook_secret: Some(WEBHOOK_SECRET.into()),
         seed,
+        admin_tokens: Default::default(),
     }
 }
 

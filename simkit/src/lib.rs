@@ -18,6 +18,7 @@ compile_error!(
     "bookingsim's simulations need `--cfg tokio_unstable`: .cargo/config.toml sets it, but a RUSTFLAGS variable replaces it; add it there (RUSTFLAGS=\"--cfg tokio_unstable …\")"
 );
 
+pub mod access;
 pub mod clock;
 pub mod distribution;
 pub mod ids;

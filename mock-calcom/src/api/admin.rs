@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use chrono::DateTime;
 use serde::Deserialize;
@@ -23,16 +23,30 @@ use crate::config::{FaultRule, MockConfig, WebhookConfig};
 use crate::mock::ExternalBooking;
 use crate::wire;
 
+/// Every admin route (under `/_mock`): the router is built from this list, and the tests
+/// walk it to prove that each answers 401 without the admin token.
+pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/state", get(state)),
+        ("/config", get(config).put(load)),
+        ("/faults", post(add_fault)),
+        ("/webhooks", axum::routing::put(set_webhooks)),
+        ("/bookable", post(bookable)),
+        ("/bookings", post(book)),
+        ("/bookings/{uid}/cancel", post(cancel)),
+        ("/reset", post(reset)),
+    ]
+}
+
+/// The admin API. Its guard is in the edge ([`super::admin_refusal`]), on the path prefix,
+/// not on these routes: a route added here later, and any path under `/_mock/` that matches
+/// none, is refused without the token too (a 404 would tell a stranger which routes exist).
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/state", get(state))
-        .route("/config", get(config).put(load))
-        .route("/faults", post(add_fault))
-        .route("/webhooks", axum::routing::put(set_webhooks))
-        .route("/bookable", post(bookable))
-        .route("/bookings", post(book))
-        .route("/bookings/{uid}/cancel", post(cancel))
-        .route("/reset", post(reset))
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, route)| {
+            router.route(path, route)
+        })
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,6 +154,15 @@ async fn bookable(
     State(mock): State<AppState>,
     Body(input): Body<BookableInput>,
 ) -> Result<Response, ApiError> {
+    if let Some(i) = input
+        .queries
+        .iter()
+        .position(|q| !wire::supported(q.start) || !wire::supported(q.at))
+    {
+        return Err(ApiError::bad_request(format!(
+            "queries[{i}]: start and at must be instants in the years 0001 to 9999"
+        )));
+    }
     let answers: Vec<bool> = input
         .queries
         .iter()
@@ -152,9 +175,8 @@ async fn book(
     State(mock): State<AppState>,
     Body(input): Body<ExternalBookingInput>,
 ) -> Result<Response, ApiError> {
-    let start = DateTime::parse_from_rfc3339(&input.start)
-        .map_err(|_| ApiError::bad_request("start must be a valid ISO 8601 date string"))?
-        .to_utc();
+    let start = wire::parse_instant(&input.start)
+        .ok_or_else(|| ApiError::bad_request("start must be a valid ISO 8601 date string"))?;
     let booking = mock
         .book_external(ExternalBooking {
             event_type_id: input.event_type_id,

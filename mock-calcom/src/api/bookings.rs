@@ -70,8 +70,7 @@ pub struct RescheduleInput {
 /// `start` must be a full ISO 8601 date-time.
 fn parse_start(start: Option<&str>) -> Result<DateTime<Utc>, ApiError> {
     start
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.to_utc())
+        .and_then(crate::wire::parse_instant)
         .ok_or_else(|| ApiError::bad_request("start must be a valid ISO 8601 date string"))
 }
 
@@ -297,13 +296,9 @@ pub async fn list(
     let instant = |name: &str, text: &Option<String>| {
         text.as_deref()
             .map(|t| {
-                DateTime::parse_from_rfc3339(t)
-                    .map(|t| t.to_utc())
-                    .map_err(|_| {
-                        ApiError::bad_request(format!(
-                            "{name} must be a valid ISO 8601 date string"
-                        ))
-                    })
+                crate::wire::parse_instant(t).ok_or_else(|| {
+                    ApiError::bad_request(format!("{name} must be a valid ISO 8601 date string"))
+                })
             })
             .transpose()
     };

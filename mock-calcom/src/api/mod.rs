@@ -194,6 +194,20 @@ fn req_path(path_and_query: &str) -> &str {
     path_and_query.split('?').next().unwrap_or(path_and_query)
 }
 
+/// The mock's own routes (`/_mock` and everything under it) need the admin token when the
+/// server was given one: 401 in Cal.com's envelope otherwise. Checked on the path, before
+/// routing, so that no admin route, present or added later, is open by mistake.
+fn admin_refusal(mock: &MockCalcom, path: &str, headers: &HeaderMap) -> Option<ApiError> {
+    let admin = path == "/_mock" || path.starts_with("/_mock/");
+    let token = mock.admin_token()?;
+    (admin && !simkit::access::bearer_matches(headers, token)).then(|| {
+        ApiError::unauthorized(
+            "The mock's admin API needs its admin token: Authorization: Bearer <token> \
+             (given to mock-calcom serve with --admin-token-file or MOCK_CALCOM_ADMIN_TOKEN)",
+        )
+    })
+}
+
 async fn edge(State(mock): State<AppState>, mut req: Request, next: Next) -> Response {
     let request_id = mock.next_request_id();
     let path = req
@@ -237,6 +251,8 @@ async fn edge(State(mock): State<AppState>, mut req: Request, next: Next) -> Res
                 next.run(req).await
             }
         }
+    } else if let Some(refusal) = admin_refusal(&mock, req.uri().path(), req.headers()) {
+        refusal.into_response()
     } else {
         next.run(req).await
     };

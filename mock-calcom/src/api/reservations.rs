@@ -89,8 +89,7 @@ fn check(state: &AppState, caller: Caller, input: ReserveInput) -> Result<Checke
     let start: DateTime<Utc> = input
         .slot_start
         .as_deref()
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.to_utc())
+        .and_then(crate::wire::parse_instant)
         .ok_or_else(|| ApiError::bad_request("slotStart must be a valid ISO 8601 date string"))?;
     if input.reservation_duration.is_some() && !caller.authenticated {
         return Err(ApiError::unauthorized(
@@ -235,11 +234,9 @@ pub async fn create_legacy(
         )
     })?;
     let parse = |s: Option<&str>, name: &str| {
-        s.and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-            .map(|t| t.to_utc())
-            .ok_or_else(|| {
-                ApiError::bad_request(format!("{name} must be a valid ISO 8601 date string"))
-            })
+        s.and_then(crate::wire::parse_instant).ok_or_else(|| {
+            ApiError::bad_request(format!("{name} must be a valid ISO 8601 date string"))
+        })
     };
     let start = parse(input.slot_utc_start_date.as_deref(), "slotUtcStartDate")?;
     let end = parse(input.slot_utc_end_date.as_deref(), "slotUtcEndDate")?;

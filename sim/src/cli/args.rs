@@ -176,6 +176,14 @@ pub(crate) enum Command {
         /// The webhook subscription's secret, as the engine is configured with it.
         #[arg(long)]
         webhook_secret: Option<String>,
+        /// File holding `mock-calcom serve`'s admin token (else MOCK_CALCOM_ADMIN_TOKEN),
+        /// sent to /_mock/….
+        #[arg(long, value_name = "FILE")]
+        mock_admin_token_file: Option<std::path::PathBuf>,
+        /// File holding `booking-engine serve`'s admin token (else
+        /// BOOKING_ENGINE_ADMIN_TOKEN), sent to /api/appointments.
+        #[arg(long, value_name = "FILE")]
+        engine_admin_token_file: Option<std::path::PathBuf>,
         /// Seed of the plans and of the mock's random choices (default: the scenario's).
         #[arg(long)]
         seed: Option<u64>,

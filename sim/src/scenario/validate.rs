@@ -4,6 +4,7 @@
 //! [`line_of`] finds that field in the file, so `validate`, `run` and `--set` can name file,
 //! line, field, value and the allowed range.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use simkit::limits::{self, Checked, DAY, HOUR, MINUTE, SECOND};
@@ -291,14 +292,19 @@ fn check_arrivals(field: &str, arrivals: &Arrivals, max: Duration) -> Checked {
 fn check_references(s: &Scenario) -> Result<(), String> {
     let known_function = |f: &str| FUNCTIONS.contains(&f);
     let functions = FUNCTIONS.join(", ");
+    // Where each id was first seen: one look-up per call, so that validating is linear in
+    // the number of calls (a scan of the calls before each one was quadratic: 18 s for
+    // 100 000 calls).
+    let mut first_of: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, c) in s.calls.iter().enumerate() {
         check_call_id(&c.id).map_err(|why| format!("calls[{i}].id: `{}` {why}", c.id))?;
-        if let Some(first) = s.calls[..i].iter().position(|o| o.id == c.id) {
+        if let Some(&first) = first_of.get(c.id.as_str()) {
             return Err(format!(
                 "calls[{i}].id: `{}` is already calls[{first}]'s: each call needs its own id (the engine and the history tell callers apart by it)",
                 c.id
             ));
         }
+        first_of.insert(&c.id, i);
         for (j, step) in c.steps.iter().enumerate() {
             if !known_function(&step.function) {
                 return Err(format!(
@@ -588,6 +594,7 @@ impl Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::format::ScriptedCall;
 
     const TEXT: &str = "name = \"t\"\nduration = \"1m\"\n\n[policy]\npreset = \"full\"\nlock_ttl = \"1y\"\n\n[[journeys]]\nservice = \"A\"\n\n[[journeys]]\nservice = \"B\"\narrivals = { kind = \"poisson\", rate = 1e9 }\n";
 
@@ -621,6 +628,32 @@ mod tests {
             let e = with_ids(ids).unwrap_err().to_string();
             assert!(e.contains(why) && e.contains("calls["), "{ids:?}: {e}");
         }
+    }
+
+    /// Telling ids apart is one look-up per call, not a scan of the calls before it: 100 000
+    /// calls (an 18 MB file took 18 s in release before, quadratic) check in well under a
+    /// second in a debug build; a duplicate at the very end is still found, naming the first.
+    #[test]
+    fn call_ids_are_checked_in_time_linear_in_the_calls() {
+        let text = "name = \"t\"\nseed = 1\nstart = \"2025-11-24T09:00:00\"\nduration = \"1m\"\n\n[[calls]]\nid = \"call_0\"\n[[calls.steps]]\nat = \"1s\"\nfunction = \"check_availability\"\nargs = {}\n";
+        let mut s = crate::Scenario::parse(text, "t.toml").unwrap();
+        let one = s.calls[0].clone();
+        s.calls = (0..100_000)
+            .map(|i| ScriptedCall {
+                id: format!("call_{i}"),
+                ..one.clone()
+            })
+            .collect();
+        check_references(&s).unwrap();
+        s.calls.push(ScriptedCall {
+            id: "call_4711".into(),
+            ..one
+        });
+        let e = check_references(&s).unwrap_err();
+        assert!(
+            e.starts_with("calls[100000].id: `call_4711` is already calls[4711]'s"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -55,6 +55,23 @@ pub struct Options {
     /// The webhook subscription's secret (`X-Cal-Signature-256`), as the engine expects it.
     pub webhook_secret: Option<String>,
     pub seed: u64,
+    /// The servers' admin tokens, sent where the run reconfigures the mock (`/_mock/…`) and
+    /// enters appointments at the engine (`/api/appointments`).
+    pub admin_tokens: AdminTokens,
+}
+
+/// The admin tokens of `mock-calcom serve` and `booking-engine serve`, when they have one.
+#[derive(Debug, Clone, Default)]
+pub struct AdminTokens {
+    pub mock: Option<simkit::access::Secret>,
+    pub engine: Option<simkit::access::Secret>,
+}
+
+impl AdminTokens {
+    /// `Authorization: Bearer …` for a request to a server with `token`, if any.
+    fn bearer(token: Option<&simkit::access::Secret>) -> Option<String> {
+        token.map(|t| format!("Bearer {}", t.expose()))
+    }
 }
 
 /// The `booking-engine serve --config` file that gives the engine this scenario's services
@@ -341,6 +358,7 @@ pub struct LiveRun {
 struct Admin<'a> {
     client: &'a HttpClient,
     base: &'a str,
+    token: Option<&'a simkit::access::Secret>,
 }
 
 impl Admin<'_> {
@@ -351,10 +369,14 @@ impl Admin<'_> {
         body: Option<&Value>,
     ) -> Result<Value, String> {
         let url = format!("{}/_mock/{path}", self.base);
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(url.as_str())
-            .header("content-type", "application/json")
+            .header("content-type", "application/json");
+        if let Some(bearer) = AdminTokens::bearer(self.token) {
+            request = request.header("authorization", bearer);
+        }
+        let request = request
             .body(Full::new(Bytes::from(
                 body.map(Value::to_string).unwrap_or_default(),
             )))
@@ -369,6 +391,11 @@ impl Admin<'_> {
             return Err(format!(
                 "{url}: 404: is {} a `mock-calcom serve`? (a live run needs the mock's /_mock/ API)",
                 self.base
+            ));
+        }
+        if response.status.as_u16() == 401 {
+            return Err(format!(
+                "{url}: 401: the mock's admin routes need its admin token: give it with --mock-admin-token-file FILE or MOCK_CALCOM_ADMIN_TOKEN"
             ));
         }
         if !response.status.is_success() {
@@ -403,6 +430,7 @@ pub async fn drive(
     let admin = Admin {
         client: &client,
         base: options.calcom.trim_end_matches('/'),
+        token: options.admin_tokens.mock.as_ref(),
     };
     let engine = options.engine.trim_end_matches('/').to_owned();
 
@@ -431,6 +459,7 @@ pub async fn drive(
     let mut background = tokio::task::JoinSet::new();
     for e in prepared.external.clone() {
         let (client, base, stopping) = (client.clone(), admin.base.to_owned(), stopping.clone());
+        let token = options.admin_tokens.mock.clone();
         background.spawn(async move {
             simkit::time::sleep_until(started + e.at).await;
             if stopping.load(Ordering::Relaxed) {
@@ -439,6 +468,7 @@ pub async fn drive(
             let admin = Admin {
                 client: &client,
                 base: &base,
+                token: token.as_ref(),
             };
             let body = json!({
                 "eventTypeId": e.event_type,
@@ -456,18 +486,27 @@ pub async fn drive(
             format!("{engine}/api/appointments"),
             stopping.clone(),
         );
+        let bearer = AdminTokens::bearer(options.admin_tokens.engine.as_ref());
         background.spawn(async move {
             simkit::time::sleep_until(started + c.at).await;
             if stopping.load(Ordering::Relaxed) {
                 return;
             }
             let body = json!({ "service": c.service, "datetime": c.datetime, "customer_name": c.customer });
-            let request = Request::post(url.as_str())
-                .header("content-type", "application/json")
+            let mut request =
+                Request::post(url.as_str()).header("content-type", "application/json");
+            if let Some(bearer) = &bearer {
+                request = request.header("authorization", bearer);
+            }
+            let request = request
                 .body(Full::new(Bytes::from(body.to_string())))
                 .expect("valid request");
-            if let Err(e) = client.send(request).await {
-                tracing::warn!(error = %e, "channel appointment failed");
+            match client.send(request).await {
+                Err(e) => tracing::warn!(error = %e, "channel appointment failed"),
+                Ok(r) if r.status.as_u16() == 401 => tracing::warn!(
+                    "channel appointment refused: the engine needs its admin token (--engine-admin-token-file or BOOKING_ENGINE_ADMIN_TOKEN)"
+                ),
+                Ok(_) => {}
             }
         });
     }
