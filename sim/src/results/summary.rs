@@ -284,7 +284,12 @@ impl Summary {
 
     /// Every gate passes and no invariant is broken that no gate expects: exit 0.
     pub fn passes(&self) -> bool {
-        self.gates_pass() && self.unexpected_violations().is_empty()
+        self.gates_pass()
+            && self.unexpected_violations().is_empty()
+            && self
+                .live
+                .as_ref()
+                .is_none_or(crate::results::live::LiveSection::valid)
     }
 
     /// Why the run fails: the gates that failed, as written, and each violated invariant no
@@ -300,6 +305,13 @@ impl Summary {
                 .into_iter()
                 .map(|kind| format!("invariants.{kind} == 0 (violated; no gate expects it)")),
         );
+        if let Some(live) = self.live.as_ref().filter(|l| !l.valid()) {
+            out.extend(
+                live.invalid
+                    .iter()
+                    .map(|why| format!("live run invalid: {why}")),
+            );
+        }
         out
     }
 
@@ -608,6 +620,31 @@ pub fn render(s: &Summary) -> String {
                 live.send_skew_us.max
             ),
         );
+        if live.not_started > 0 || live.refused_connections > 0 {
+            line(
+                &mut out,
+                format!(
+                    "  live: {} call(s) never started (in no outcome), {} function call(s) refused a connection",
+                    live.not_started, live.refused_connections
+                ),
+            );
+        }
+        if let Some(reason) = &live.incomplete_reason {
+            line(&mut out, format!("  INCOMPLETE: {reason}"));
+        }
+        for why in &live.invalid {
+            line(
+                &mut out,
+                format!(
+                    "  {}: {why}",
+                    if live.allow_invalid {
+                        "INVALID (allowed by live.allow_invalid)"
+                    } else {
+                        "INVALID, FAIL"
+                    }
+                ),
+            );
+        }
         line(
             &mut out,
             format!(
