@@ -29,7 +29,21 @@ pub fn router(engine: Arc<Engine>) -> Router {
             post(create_appointment).get(list_appointments),
         )
         .route("/health", get(|| async { "ok" }))
+        .route("/api/info", get(info))
         .with_state(engine)
+}
+
+/// `GET /api/info`: what this engine is and the policy it runs (every switch, and the
+/// preset it equals, `null` when overridden), so that a harness can check it drives the
+/// policy it means to.
+async fn info(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
+    let policy = engine.policy();
+    Json(json!({
+        "engine": "booking-engine",
+        "version": env!("CARGO_PKG_VERSION"),
+        "preset": policy.preset_of(),
+        "policy": policy,
+    }))
 }
 
 /// Serves the engine on `listener` until `shutdown`, with its background work running.

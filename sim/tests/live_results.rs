@@ -29,6 +29,15 @@ async fn stack(
     scenario: &Scenario,
     stop_mock: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> (String, String) {
+    stack_with(scenario, &scenario.policy.preset, stop_mock).await
+}
+
+/// [`stack`] with the engine under `preset` (and the scenario's overrides).
+async fn stack_with(
+    scenario: &Scenario,
+    preset: &str,
+    stop_mock: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (String, String) {
     let (calcom_listener, calcom) = listener().await;
     let mock = MockCalcom::new(
         MockConfig::default(),
@@ -40,8 +49,7 @@ async fn stack(
     let (engine_listener, engine) = listener().await;
     let settings = EngineSettings {
         catalog: scenario.catalog(),
-        policy: Policy::with_overrides(&scenario.policy.preset, &scenario.policy.overrides)
-            .unwrap(),
+        policy: Policy::with_overrides(preset, &scenario.policy.overrides).unwrap(),
         calcom_url: calcom.clone(),
         calcom_api_key: "cal_live_test".into(),
         webhook_secret: Some(WEBHOOK_SECRET.into()),
@@ -272,5 +280,62 @@ async fn an_engine_refusing_connections_makes_the_run_invalid_unless_allowed() {
         assert!(table.contains("INVALID"), "{table}");
         let json = summary.to_json();
         assert_eq!(json["live"]["refused_connections"], 5);
+    }
+}
+
+/// The engine states its policy at `GET /api/info`; a live run records it, and refuses an
+/// engine whose policy is not the scenario's (every preset the scenario does not name),
+/// naming both and what differs, before it sends anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engines_stated_policy_is_recorded_and_a_different_one_refused() {
+    let scenario = storm(10, "100ms", "200ms", "0s", "");
+    assert_eq!(scenario.policy.preset, "full");
+    let (engine, calcom) = stack(&scenario, std::future::pending()).await;
+    let client = simkit::transport::HttpClient::new(Network::Real, Default::default());
+    let info = client
+        .send(
+            http::Request::get(format!("{engine}/api/info"))
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .unwrap();
+    assert_eq!(info["preset"], "full", "{info}");
+    assert_eq!(info["policy"]["lock_fencing"], true, "{info}");
+    let run = sim::world::live::drive(
+        &scenario,
+        &options(&engine, &calcom),
+        std::future::pending(),
+        |_, _, _| {},
+    )
+    .await
+    .unwrap();
+    let summary = sim::pipeline::summarize_live(&run, 1).unwrap();
+    let section = summary.live.as_ref().unwrap();
+    assert_eq!(section.engine_preset.as_deref(), Some("full"));
+    assert_eq!(section.engine_policy.as_ref(), Some(&info["policy"]));
+    assert!(sim::results::summary::render(&summary).contains("engine policy: full"));
+    for (other, _) in booking_engine::policy::PRESETS {
+        if Policy::preset(other) == Policy::preset("full") {
+            continue;
+        }
+        let (engine, calcom) = stack_with(&scenario, other, std::future::pending()).await;
+        let err = sim::world::live::drive(
+            &scenario,
+            &options(&engine, &calcom),
+            std::future::pending(),
+            |_, _, _| {},
+        )
+        .await
+        .err()
+        .unwrap();
+        assert!(
+            err.contains(&format!("runs policy {other}"))
+                && err.contains("scenario's is full")
+                && err.contains("(engine "),
+            "{other}: {err}"
+        );
     }
 }

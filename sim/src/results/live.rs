@@ -48,6 +48,13 @@ pub struct LiveSection {
     /// `[live] allow_invalid`: an invalid run is reported, not failed.
     #[serde(default)]
     pub allow_invalid: bool,
+    /// The policy the engine said it runs (`GET /api/info`), checked against the
+    /// scenario's before the run: its preset (`null` when overridden) and every switch.
+    /// Absent when the engine does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_preset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_policy: Option<serde_json::Value>,
     /// How late the generator sent each function call after it could have (microseconds):
     /// the run's health figure (its p99 should be far below the latencies measured).
     pub send_skew_us: Skew,
@@ -132,6 +139,8 @@ pub fn section(run: &LiveRun) -> LiveSection {
         refused_connections,
         invalid: invalid(&send_skew_us, refused_connections, bounds),
         allow_invalid: bounds.allow_invalid,
+        engine_preset: run.engine_policy.as_ref().and_then(|s| s.preset.clone()),
+        engine_policy: run.engine_policy.as_ref().map(|s| s.policy.clone()),
         send_skew_us,
         latency_from_scheduled_ms: from_scheduled(calls, &run.scenario),
         // Without the mock's ground truth at the end, no invariant could be checked.

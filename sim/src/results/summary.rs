@@ -620,6 +620,19 @@ pub fn render(s: &Summary) -> String {
                 live.send_skew_us.max
             ),
         );
+        line(
+            &mut out,
+            match (&live.engine_policy, &live.engine_preset) {
+                (None, _) => "  engine policy: not stated (no /api/info): not checked".to_owned(),
+                (Some(_), Some(preset)) => {
+                    format!("  engine policy: {preset}, as the scenario's (GET /api/info)")
+                }
+                (Some(_), None) => {
+                    "  engine policy: a preset with overrides, as the scenario's (GET /api/info)"
+                        .to_owned()
+                }
+            },
+        );
         if live.not_started > 0 || live.refused_connections > 0 {
             line(
                 &mut out,

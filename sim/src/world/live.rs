@@ -35,11 +35,11 @@ use simkit::{SharedClock, TokioClock};
 
 use crate::scenario::{ChannelAppointment, Fault, Scenario, StaffBooking};
 use crate::world::judge::{self, Bookable};
-use crate::world::live_pages;
 use crate::world::record::CallRecord;
 use crate::world::record::RunRecord;
 use crate::world::simulated::{Target, call, engine_subscription};
 use crate::world::workload::{CallPlan, plan, workload_end};
+use crate::world::{live_engine, live_pages};
 
 /// Where a live run sends its traffic.
 #[derive(Debug, Clone)]
@@ -62,12 +62,20 @@ pub struct Options {
 /// and policy overrides, headed by the command that serves it against `calcom`.
 pub fn engine_config(scenario: &Scenario, calcom: &str) -> String {
     #[derive(Serialize)]
-    struct EngineFile<'a> {
-        policy: &'a toml::Table,
+    struct EngineFile {
+        policy: toml::Table,
         catalog: booking_engine::catalog::Catalog,
     }
+    // The whole policy, every switch (the preset's and the scenario's overrides): the
+    // engine reads it as overrides of its `--policy`, so it runs this policy whatever
+    // preset it is started with, and says so at `GET /api/info`.
+    let policy = scenario
+        .policy()
+        .ok()
+        .and_then(|p| toml::Table::try_from(p).ok())
+        .unwrap_or_else(|| scenario.policy.overrides.clone());
     let file = EngineFile {
-        policy: &scenario.policy.overrides,
+        policy,
         catalog: scenario.catalog(),
     };
     format!(
@@ -346,6 +354,9 @@ pub struct LiveRun {
     /// Whether the mock's ground truth was read at the end (if not, no invariant could be
     /// checked).
     pub truth_read: bool,
+    /// The policy the engine said it runs (`GET /api/info`; the scenario's, or the run
+    /// was refused); `None` when it does not say.
+    pub engine_policy: Option<live_engine::Stated>,
 }
 
 /// Talks JSON to the mock's admin API.
@@ -419,6 +430,16 @@ pub async fn drive(
         base: options.calcom.trim_end_matches('/'),
     };
     let engine = options.engine.trim_end_matches('/').to_owned();
+    // The engine's own word on its policy, checked before anything is sent.
+    let engine_policy = live_engine::stated(&client, &engine).await?;
+    if let Some(stated) = &engine_policy {
+        live_engine::compare(
+            &scenario.policy()?,
+            &scenario.policy.preset,
+            stated,
+            &engine,
+        )?;
+    }
 
     // The scenario's Cal.com, with the engine subscribed to its webhooks.
     let mut world = prepared.calcom.clone();
@@ -624,6 +645,7 @@ pub async fn drive(
         not_started,
         failure,
         truth_read,
+        engine_policy,
     })
 }
 
