@@ -57,6 +57,11 @@ enum Command {
         /// answered is lost in a crash (default: in memory).
         #[arg(long, value_name = "DIR")]
         data: Option<PathBuf>,
+        /// With `--data`: empty the store first (the last run's appointments, reservations
+        /// and starts removed), so that a run after a run starts clean against the freshly
+        /// loaded Cal.com world.
+        #[arg(long, requires = "data")]
+        fresh: bool,
     },
     /// List the policy presets.
     Policies,
@@ -110,6 +115,7 @@ fn main() -> ExitCode {
             retell_api_key,
             seed,
             data,
+            fresh,
         } => {
             let (catalog, policy_struct) = match settings(config.as_ref(), &policy) {
                 Ok(s) => s,
@@ -130,7 +136,13 @@ fn main() -> ExitCode {
                 .enable_all()
                 .build();
             let result = runtime.map_err(|e| e.to_string()).and_then(|rt| {
-                rt.block_on(serve(listen, settings, &policy, seed, data.as_deref()))
+                rt.block_on(serve(
+                    listen,
+                    settings,
+                    &policy,
+                    seed,
+                    data.as_deref().map(|d| (d, fresh)),
+                ))
             });
             match result {
                 Ok(()) => ExitCode::SUCCESS,
@@ -148,7 +160,7 @@ async fn serve(
     settings: EngineSettings,
     preset: &str,
     seed: u64,
-    data: Option<&std::path::Path>,
+    data: Option<(&std::path::Path, bool)>,
 ) -> Result<(), String> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -169,11 +181,16 @@ async fn serve(
     say!("  Retell functions: POST http://{addr}/api/webhooks/retell/function");
     say!("  Cal.com webhooks: POST http://{addr}/api/webhooks/calcom");
     let backends = match data {
-        Some(dir) => {
-            let backends = Backends::persistent(dir)?;
+        Some((dir, fresh)) => {
+            let backends = Backends::persistent(dir, fresh)?;
             say!(
-                "  appointments kept in {}",
-                dir.join("engine.sqlite3").display()
+                "  appointments kept in {}{}",
+                dir.join("engine.sqlite3").display(),
+                if fresh {
+                    " (emptied: a fresh start)"
+                } else {
+                    ""
+                }
             );
             backends
         }

@@ -339,3 +339,79 @@ async fn the_engines_stated_policy_is_recorded_and_a_different_one_refused() {
         );
     }
 }
+
+/// An engine on a data folder, served until the returned sender is dropped or fired.
+async fn engine_on(
+    scenario: &Scenario,
+    calcom: &str,
+    data: &Path,
+    fresh: bool,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let (engine_listener, engine) = listener().await;
+    let settings = EngineSettings {
+        catalog: scenario.catalog(),
+        policy: scenario.policy().unwrap(),
+        calcom_url: calcom.to_owned(),
+        calcom_api_key: "cal_live_test".into(),
+        webhook_secret: Some(WEBHOOK_SECRET.into()),
+        retell_api_key: None,
+    };
+    let app = Engine::with_backends(
+        settings,
+        Arc::new(TokioClock::real_time()),
+        SeedStreams::new(1),
+        Network::Real,
+        booking_engine::engine::Backends::persistent(data, fresh).unwrap(),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(booking_engine::server::serve(
+        app,
+        engine_listener,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    (engine, stop)
+}
+
+/// Two live runs in a row with `--data`, the engine restarted between them: restarted
+/// as it was, it keeps the first run's appointments and refuses the second run's callers;
+/// restarted with `--fresh` (the documented way), the second run's outcomes are the
+/// first's. Over several seeds' callers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_in_a_row_with_data_give_the_same_outcomes_when_the_engine_starts_fresh() {
+    // Three callers half a second apart for overlapping slots of one stylist.
+    let scenario = storm(2, "100ms", "1500ms", "500ms", "");
+    let data = tempfile::tempdir().unwrap();
+    let (_, calcom) = stack(&scenario, std::future::pending()).await;
+    let run = |engine: String, seed: u64| {
+        let (scenario, calcom) = (scenario.clone(), calcom.clone());
+        async move {
+            let mut o = options(&engine, &calcom);
+            o.seed = seed;
+            let run = sim::world::live::drive(&scenario, &o, std::future::pending(), |_, _, _| {})
+                .await
+                .unwrap();
+            sim::pipeline::summarize_live(&run, seed).unwrap().outcomes
+        }
+    };
+    for seed in [1, 2] {
+        let (engine, stop) = engine_on(&scenario, &calcom, data.path(), true).await;
+        let first = run(engine, seed).await;
+        let _ = stop.send(());
+        assert!(first["booked"] >= 1, "{first:?}");
+        // Restarted on the same folder as it was: the last run's appointments are in the way.
+        let (engine, stop) = engine_on(&scenario, &calcom, data.path(), false).await;
+        let stale = run(engine, seed).await;
+        let _ = stop.send(());
+        assert_ne!(
+            stale, first,
+            "seed {seed}: the kept appointments change nothing?"
+        );
+        // Restarted fresh: the same outcomes as the first run.
+        let (engine, stop) = engine_on(&scenario, &calcom, data.path(), true).await;
+        let again = run(engine, seed).await;
+        let _ = stop.send(());
+        assert_eq!(again, first, "seed {seed}");
+    }
+}
