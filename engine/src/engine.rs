@@ -69,9 +69,14 @@ impl Backends {
     }
 
     /// Appointments and local reservations in an SQLite file in `dir` (they survive a
-    /// crash); the cache and the locks in memory, as Redis without persistence.
-    pub fn persistent(dir: &std::path::Path) -> Result<Self, String> {
-        let store = Arc::new(crate::store::sqlite::SqliteStore::open(dir)?);
+    /// crash); the cache and the locks in memory, as Redis without persistence. `fresh`:
+    /// the file emptied first (`serve --data DIR --fresh`: a run after a run starts clean).
+    pub fn persistent(dir: &std::path::Path, fresh: bool) -> Result<Self, String> {
+        let store = Arc::new(if fresh {
+            crate::store::sqlite::SqliteStore::open_empty(dir)?
+        } else {
+            crate::store::sqlite::SqliteStore::open(dir)?
+        });
         Ok(Self {
             appointments: store.clone(),
             reservations: store,

@@ -86,6 +86,11 @@ enum Command {
         /// answered is lost in a crash (default: in memory).
         #[arg(long, value_name = "DIR")]
         data: Option<PathBuf>,
+        /// With `--data`: empty the store first (the last run's appointments, reservations
+        /// and starts removed), so that a run after a run starts clean against the freshly
+        /// loaded Cal.com world.
+        #[arg(long, requires = "data")]
+        fresh: bool,
     },
     /// List the policy presets.
     Policies,
@@ -145,6 +150,7 @@ fn main() -> ExitCode {
             insecure,
             seed,
             data,
+            fresh,
         } => {
             let (catalog, policy_struct) = match settings(config.as_ref(), &policy) {
                 Ok(s) => s,
@@ -198,7 +204,7 @@ fn main() -> ExitCode {
                     settings,
                     &policy,
                     seed,
-                    data.as_deref(),
+                    data.as_deref().map(|d| (d, fresh)),
                     secrets,
                 ))
             });
@@ -308,7 +314,7 @@ async fn serve(
     settings: EngineSettings,
     preset: &str,
     seed: u64,
-    data: Option<&std::path::Path>,
+    data: Option<(&std::path::Path, bool)>,
     secrets: Secrets,
 ) -> Result<(), String> {
     tracing_subscriber::fmt()
@@ -343,11 +349,16 @@ async fn serve(
         }
     }
     let backends = match data {
-        Some(dir) => {
-            let backends = Backends::persistent(dir)?;
+        Some((dir, fresh)) => {
+            let backends = Backends::persistent(dir, fresh)?;
             say!(
-                "  appointments kept in {}",
-                dir.join("engine.sqlite3").display()
+                "  appointments kept in {}{}",
+                dir.join("engine.sqlite3").display(),
+                if fresh {
+                    " (emptied: a fresh start)"
+                } else {
+                    ""
+                }
             );
             backends
         }

@@ -442,6 +442,14 @@ impl Policy {
 
     /// `preset` with the fields of `overrides` (a TOML table, nested like the struct)
     /// replaced: what a scenario's `[policy]` table does.
+    /// The preset this policy is, field for field; `None` when overridden.
+    pub fn preset_of(&self) -> Option<&'static str> {
+        PRESETS
+            .iter()
+            .map(|(name, _)| *name)
+            .find(|name| Self::preset(name).as_ref() == Some(self))
+    }
+
     pub fn with_overrides(preset: &str, overrides: &toml::Table) -> Result<Self, String> {
         let base = Self::preset(preset).ok_or_else(|| {
             format!(

@@ -33,6 +33,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<Engine>>)> {
             post(create_appointment).get(list_appointments),
         ),
         ("/health", get(|| async { "ok" })),
+        ("/api/info", get(info)),
     ]
 }
 
@@ -87,6 +88,19 @@ async fn require_admin(token: &Secret, req: Request, next: Next) -> Response {
         })),
     )
         .into_response()
+}
+
+/// `GET /api/info`: what this engine is and the policy it runs (every switch, and the
+/// preset it equals, `null` when overridden), so that a harness can check it drives the
+/// policy it means to.
+async fn info(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
+    let policy = engine.policy();
+    Json(json!({
+        "engine": "booking-engine",
+        "version": env!("CARGO_PKG_VERSION"),
+        "preset": policy.preset_of(),
+        "policy": policy,
+    }))
 }
 
 /// Serves the engine on `listener` until `shutdown`, with its background work running.

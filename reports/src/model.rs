@@ -21,8 +21,12 @@ pub struct SweepReport<E> {
     pub seeds: Vec<u64>,
     /// Runs present.
     pub runs: usize,
-    /// Whether every run of the plan is present (a merge may lack a shard).
+    /// Whether every run of the plan is present exactly once, and no record was dropped (a
+    /// merge may lack a shard, or find runs the plan does not have).
     pub complete: bool,
+    /// What a merge left out and why (a run the plan does not have, a second copy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
     pub points: Vec<Point<E>>,
     pub knees: Vec<Knee>,
 }

@@ -37,6 +37,13 @@ pub fn document<E>(report: &SweepReport<E>, spectra: &[(String, &Histogram<u64>)
         seeds,
         if !report.complete { "; INCOMPLETE: some runs are missing" } else { "" }
     ));
+    if !report.dropped.is_empty() {
+        doc.text(format!(
+            "Left out by the merge ({}): {}.",
+            report.dropped.len(),
+            report.dropped.join("; ")
+        ));
+    }
 
     doc.heading("Results per policy");
     let mut header: Vec<&str> = params.iter().map(String::as_str).collect();

@@ -244,6 +244,7 @@ fn a_sweep_report_draws_one_line_per_policy_against_the_parameter() {
         seeds: vec![1, 2],
         runs: 8,
         complete: true,
+        dropped: Vec::new(),
         points: vec![point("1", 1.0, (0.0, 0.0)), point("5", 5.0, (0.5, 0.05))],
         knees: vec![Knee {
             condition: "race_failure_rate > 0.01".into(),

@@ -303,6 +303,9 @@ fn reports_plans_and_runs_read_back_through_their_types() {
     fn plan_of(dir: &Path) -> Plan {
         serde_json::from_str(&std::fs::read_to_string(dir.join("plan.json")).unwrap()).unwrap()
     }
+    fn sealed(runs: &[RunResult], plan: &Plan) -> Vec<RunResult> {
+        runs.iter().map(|r| r.sealed(&plan.to_text())).collect()
+    }
     let no_progress = |_: usize, _: usize| {};
 
     // A comparison: baseline double-books on storm-overlap, and its gates are enforced.
@@ -333,7 +336,7 @@ fn reports_plans_and_runs_read_back_through_their_types() {
     assert_eq!(full.violations.as_ref().unwrap().pairs, 2);
     read_back(&out, &outcome.report);
     assert_eq!(plan_of(&out), planned.plan);
-    assert_eq!(runs_of(&out), executed.runs);
+    assert_eq!(runs_of(&out), sealed(&executed.runs, &planned.plan));
 
     // A sweep in two shards, merged: the report of the whole sweep.
     let args = |shard: Option<&str>, out: &Path| SweepArgs {
@@ -365,7 +368,7 @@ fn reports_plans_and_runs_read_back_through_their_types() {
         let executed = planned.execute(1, &no_progress);
         planned.write_runs(&executed.runs).unwrap();
         assert_eq!(plan_of(&dir), planned.plan);
-        assert_eq!(runs_of(&dir), executed.runs);
+        assert_eq!(runs_of(&dir), sealed(&executed.runs, &planned.plan));
         shards.push(dir);
     }
     let merged_dir = tmp("typed-merged");

@@ -118,6 +118,9 @@ async fn an_incident_timeline_ends_live_as_it_ends_in_simulation() {
         ],
     );
     for preset in ["baseline", "full"] {
+        // The engine runs the scenario's policy (a live run refuses one that does not).
+        let mut scenario = scenario.clone();
+        scenario.policy.preset = preset.into();
         let (simulated, _) =
             tokio::task::block_in_place(|| sim::run(&scenario, scenario.seed, preset)).unwrap();
         let stack = stack(&scenario, preset, None).await;
@@ -169,6 +172,8 @@ async fn a_storm_gets_the_same_invariant_verdicts_live() {
         ],
     );
     for (preset, doubles) in [("baseline", true), ("full", false)] {
+        let mut scenario = scenario.clone();
+        scenario.policy.preset = preset.into();
         let (simulated, _) =
             tokio::task::block_in_place(|| sim::run(&scenario, scenario.seed, preset)).unwrap();
         assert_eq!(simulated.invariants["double_booking"] > 0, doubles);

@@ -131,6 +131,21 @@ impl SqliteStore {
         Ok(Self(Mutex::new(db)))
     }
 
+    /// [`SqliteStore::open`], emptied: no appointment, reservation or past start is kept,
+    /// so the engine starts as on a new folder (a run after a run, against a freshly
+    /// loaded Cal.com).
+    pub fn open_empty(dir: &Path) -> Result<Self, String> {
+        let store = Self::open(dir)?;
+        store
+            .db()
+            .execute_batch(
+                "DELETE FROM appointments; DELETE FROM reservations; DELETE FROM boots; \
+                 DELETE FROM sqlite_sequence;",
+            )
+            .map_err(|e| format!("{}: {e}", dir.join("engine.sqlite3").display()))?;
+        Ok(store)
+    }
+
     fn db(&self) -> MutexGuard<'_, Connection> {
         self.0
             .lock()

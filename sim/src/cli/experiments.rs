@@ -236,6 +236,9 @@ pub(crate) fn merge(dirs: &[PathBuf], out: Option<PathBuf>) -> Result<u8, Failur
             merged.expected
         );
     }
+    for d in &merged.dropped {
+        eprintln!("warning: left out: {d}");
+    }
     say!(
         "merge: {} runs from {} folders",
         merged.runs.len(),

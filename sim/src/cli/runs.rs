@@ -110,6 +110,9 @@ pub(crate) fn run(
 /// Exit code of a live run stopped by Ctrl-C (results written, marked incomplete).
 pub(crate) const INTERRUPTED: u8 = 130;
 
+/// How often a live run not on a terminal prints its progress line.
+const NON_TERMINAL_PROGRESS: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub(crate) fn live(
     file: &Path,
     scenario: &Scenario,
@@ -146,15 +149,20 @@ pub(crate) fn live(
                 }
                 let _ = tokio::signal::ctrl_c().await;
             };
+            // Not on a terminal (CI logs, a pipe): one line every few seconds, as cargo does.
+            let mut printed: Option<std::time::Duration> = None;
             sim::world::live::drive(scenario, options, stop, |elapsed, expected, in_flight| {
+                let left = expected.saturating_sub(elapsed).as_secs();
+                let text = format!(
+                    "  live: {} s of ~{} s, {left} s left, {in_flight} calls in flight (Ctrl-C stops)",
+                    elapsed.as_secs(),
+                    expected.as_secs()
+                );
                 if terminal {
-                    let left = expected.saturating_sub(elapsed).as_secs();
-                    let _ = write!(
-                        std::io::stderr(),
-                        "\r\x1b[2K  live: {} s of ~{} s, {left} s left, {in_flight} calls in flight (Ctrl-C stops)",
-                        elapsed.as_secs(),
-                        expected.as_secs()
-                    );
+                    let _ = write!(std::io::stderr(), "\r\x1b[2K{text}");
+                } else if printed.is_none_or(|p| elapsed >= p + NON_TERMINAL_PROGRESS) {
+                    printed = Some(elapsed);
+                    let _ = writeln!(std::io::stderr(), "{text}");
                 }
             })
             .await
@@ -181,6 +189,16 @@ pub(crate) fn live(
         "  wrote {} (and history.jsonl, latency.hlog, report.md, report.html, charts/)",
         path.display()
     );
+    // What failed at the end fails the run, after what it gathered is written.
+    if let Some(failure) = &run.failure {
+        return Err(Failure(
+            RUN_FAILED,
+            format!(
+                "{failure} (the results gathered so far are in {}, marked incomplete)",
+                dir.display()
+            ),
+        ));
+    }
     Ok(match &summary.live {
         Some(l) if l.incomplete => INTERRUPTED,
         _ if summary.passes() => 0,

@@ -290,14 +290,27 @@ pub fn report(
         });
     }
     let knees = knees(plan, &points);
-    let expected = plan.tasks().len();
+    let present: std::collections::BTreeSet<(usize, &str, u64)> =
+        runs.iter().map(RunResult::key).collect();
+    let planned: std::collections::BTreeSet<(usize, String, u64)> = plan
+        .tasks()
+        .into_iter()
+        .map(|t| (t.point, t.policy, t.seed))
+        .collect();
+    // Every planned run there, exactly once, and nothing else.
+    let complete = runs.len() == planned.len()
+        && present.len() == runs.len()
+        && planned
+            .iter()
+            .all(|(p, policy, s)| present.contains(&(*p, policy.as_str(), *s)));
     let report = Report {
         scenario: plan.scenario.clone(),
         params: plan.params.iter().map(|p| p.name.clone()).collect(),
         policies: plan.policies.clone(),
         seeds: plan.seeds.clone(),
         runs: runs.len(),
-        complete: runs.len() == expected,
+        complete,
+        dropped: Vec::new(),
         points,
         knees,
     };
@@ -517,9 +530,11 @@ impl Plan {
 /// Reads the plan and runs of every shard folder (`plan.json`, `runs.jsonl`) and checks
 /// they belong to one sweep: the same plan everywhere, no run given twice with different
 /// results. The runs come back in plan order; a missing shard leaves runs out.
-pub fn read_shards(dirs: &[std::path::PathBuf]) -> Result<(Plan, Vec<RunResult>), String> {
+pub fn read_shards(dirs: &[std::path::PathBuf]) -> Result<Shards, String> {
     let mut plan: Option<Plan> = None;
     let mut runs: BTreeMap<(usize, String, u64), RunResult> = BTreeMap::new();
+    let mut dropped = Vec::new();
+    let mut planned: Option<std::collections::BTreeSet<(usize, String, u64)>> = None;
     for dir in dirs {
         let read = |name: &str| {
             std::fs::read_to_string(dir.join(name))
@@ -535,28 +550,60 @@ pub fn read_shards(dirs: &[std::path::PathBuf]) -> Result<(Plan, Vec<RunResult>)
                 ));
             }
             Some(_) => {}
-            None => plan = Some(p),
+            None => {
+                planned = Some(
+                    p.tasks()
+                        .into_iter()
+                        .map(|t| (t.point, t.policy, t.seed))
+                        .collect(),
+                );
+                plan = Some(p);
+            }
         }
+        let (text, planned) = (
+            plan.as_ref().map(Plan::to_text).unwrap_or_default(),
+            planned.as_ref().expect("set with the plan"),
+        );
         for (n, line) in read("runs.jsonl")?.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
             let at = format!("{}/runs.jsonl:{}", dir.display(), n + 1);
             let r = RunResult::parse(line).map_err(|e| format!("{at}: {e}"))?;
+            r.verify(&text).map_err(|e| format!("{at}: {e}"))?;
             let key = (r.point, r.policy.clone(), r.seed);
-            if let Some(seen) = runs.get(&key)
-                && *seen != r
-            {
-                return Err(format!(
-                    "{at}: point {} policy {} seed {} differs from another shard's",
-                    r.point, r.policy, r.seed
-                ));
+            let what = format!("point {} policy {} seed {}", r.point, r.policy, r.seed);
+            if !planned.contains(&key) {
+                dropped.push(format!("{at}: {what} is not a run of the plan"));
+                continue;
             }
-            runs.insert(key, r);
+            match runs.get(&key) {
+                Some(seen) if *seen != r => {
+                    return Err(format!("{at}: {what} differs from another shard's"));
+                }
+                Some(_) => dropped.push(format!("{at}: {what} a second time")),
+                None => {
+                    runs.insert(key, r);
+                }
+            }
         }
     }
     let plan = plan.ok_or("no shard folders")?;
-    Ok((plan, runs.into_values().collect()))
+    Ok(Shards {
+        plan,
+        runs: runs.into_values().collect(),
+        dropped,
+    })
+}
+
+/// Shards read back: their plan, each planned run found (once), and what was left out.
+#[derive(Debug, Clone)]
+pub struct Shards {
+    pub plan: Plan,
+    pub runs: Vec<RunResult>,
+    /// Records left out, each with where it was and why: a run the plan does not have, a
+    /// second identical copy of one.
+    pub dropped: Vec<String>,
 }
 
 /// Everything a finished sweep or comparison leaves in `dir`: `sweep.json`, `points.csv`

@@ -154,9 +154,10 @@ impl Planned {
     /// `plan.json` and `runs.jsonl` (one [`RunResult`] a line): what a merge reads.
     pub fn write_runs(&self, runs: &[RunResult]) -> Result<(), String> {
         write_plan(&self.dir, &self.plan)?;
+        let plan = self.plan.to_text();
         let lines: Vec<String> = runs
             .iter()
-            .map(|r| serde_json::to_string(r).expect("a run is plain data"))
+            .map(|r| serde_json::to_string(&r.sealed(&plan)).expect("a run is plain data"))
             .collect();
         write_atomically(&self.dir, "runs.jsonl", &lines.join("\n"))
             .map(drop)
@@ -165,7 +166,7 @@ impl Planned {
 
     /// The report of `runs` in the plan's folder (see [`finish`]).
     pub fn finish(&self, runs: &[RunResult]) -> Result<Outcome, String> {
-        finish(&self.plan, &self.scenarios, runs, &self.dir)
+        finish(&self.plan, &self.scenarios, runs, &[], &self.dir)
     }
 }
 
@@ -175,9 +176,14 @@ pub fn finish(
     plan: &Plan,
     scenarios: &[Scenario],
     runs: &[RunResult],
+    dropped: &[String],
     dir: &Path,
 ) -> Result<Outcome, String> {
-    let (report, aggregates) = crate::experiment::report(plan, scenarios, runs);
+    let (mut report, aggregates) = crate::experiment::report(plan, scenarios, runs);
+    if !dropped.is_empty() {
+        report.dropped = dropped.to_vec();
+        report.complete = false;
+    }
     let doc = crate::experiment::write_sweep(dir, &report, &aggregates)?;
     let failing_gates = report
         .points
@@ -210,14 +216,21 @@ pub struct Merged {
     pub runs: Vec<RunResult>,
     /// Runs in the whole plan: fewer present means a shard is missing.
     pub expected: usize,
+    /// Records left out, with where and why (see [`crate::experiment::Shards`]).
+    pub dropped: Vec<String>,
     pub dir: PathBuf,
 }
 
 /// Reads the plan and runs of every shard folder and checks they belong together (see
-/// [`crate::experiment::read_shards`]); the output folder is `out/<scenario>-merged` when
+/// [`crate::experiment::read_shards`]: every record's digest verified, a run the plan does
+/// not have or a second copy left out and named); the output folder is `out/<scenario>-merged` when
 /// none is given.
 pub fn merge(dirs: &[PathBuf], out: Option<PathBuf>) -> Result<Merged, String> {
-    let (plan, runs) = crate::experiment::read_shards(dirs)?;
+    let crate::experiment::Shards {
+        plan,
+        runs,
+        dropped,
+    } = crate::experiment::read_shards(dirs)?;
     let scenarios = plan.scenarios()?;
     let expected = plan.tasks().len();
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-merged", plan.scenario)));
@@ -226,6 +239,7 @@ pub fn merge(dirs: &[PathBuf], out: Option<PathBuf>) -> Result<Merged, String> {
         scenarios,
         runs,
         expected,
+        dropped,
         dir,
     })
 }
@@ -234,6 +248,12 @@ impl Merged {
     /// Finishes the sweep as if it had run in one place: `plan.json` and the report.
     pub fn finish(&self) -> Result<Outcome, String> {
         write_plan(&self.dir, &self.plan)?;
-        finish(&self.plan, &self.scenarios, &self.runs, &self.dir)
+        finish(
+            &self.plan,
+            &self.scenarios,
+            &self.runs,
+            &self.dropped,
+            &self.dir,
+        )
     }
 }

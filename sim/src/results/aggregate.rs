@@ -149,6 +149,11 @@ pub struct RunResult {
     /// `outcomes.race_lost == 1` means nothing summed over seeds).
     #[serde(default)]
     pub failed_gates: Vec<String>,
+    /// SHA-256 over the plan's text and this record (this field empty), in hex: a merge
+    /// refuses a record edited after it was written, or moved from another plan's shard. A
+    /// checksum against edits and mix-ups, not a signature.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub digest: String,
 }
 
 impl RunResult {
@@ -160,7 +165,49 @@ impl RunResult {
             counts: Counts::of(summary),
             histograms: h.iter().map(|(op, h)| (op.clone(), encode(h))).collect(),
             failed_gates: summary.failures(),
+            digest: String::new(),
         }
+    }
+
+    /// The digest this record should carry in the plan whose text is `plan`.
+    fn expected_digest(&self, plan: &str) -> String {
+        use sha2::Digest as _;
+        let mut bare = self.clone();
+        bare.digest.clear();
+        let mut hash = sha2::Sha256::new();
+        hash.update(sha2::Sha256::digest(plan.as_bytes()));
+        hash.update(
+            serde_json::to_string(&bare)
+                .expect("a run is plain data")
+                .as_bytes(),
+        );
+        hex::encode(hash.finalize())
+    }
+
+    /// This record with its digest in the plan whose text is `plan`.
+    #[must_use]
+    pub fn sealed(&self, plan: &str) -> Self {
+        let mut sealed = self.clone();
+        sealed.digest = self.expected_digest(plan);
+        sealed
+    }
+
+    /// Whether this record is as written for the plan whose text is `plan`.
+    pub fn verify(&self, plan: &str) -> Result<(), String> {
+        if self.digest.is_empty() {
+            return Err(
+                "carries no digest (written by an older bookingsim, or edited): run its shard again"
+                    .into(),
+            );
+        }
+        if self.digest != self.expected_digest(plan) {
+            return Err(format!(
+                "point {} policy {} seed {}: its digest does not match its contents: the record \
+                 was edited after it was written, or comes from another plan",
+                self.point, self.policy, self.seed
+            ));
+        }
+        Ok(())
     }
 
     /// One operation's histogram, decoded.
@@ -345,6 +392,7 @@ mod tests {
             },
             histograms: BTreeMap::from([("start_booking".to_owned(), encode(&h))]),
             failed_gates: Vec::new(),
+            digest: String::new(),
         }
     }
 

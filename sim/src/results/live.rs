@@ -25,8 +25,36 @@ pub struct LiveSection {
     pub weeks_shifted: u32,
     /// The run's tag, appended to every call id.
     pub tag: String,
-    /// Stopped early (Ctrl-C): calls not yet started never ran, the settle was cut short.
+    /// Stopped early (Ctrl-C) or cut short by a failure: calls not yet started never ran,
+    /// the settle was cut short.
     pub incomplete: bool,
+    /// Why the run is incomplete: stopped, or what failed after calls had run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete_reason: Option<String>,
+    /// Calls that never sent a function call (the run was stopped first): in no outcome,
+    /// so that gates judge what ran.
+    #[serde(default)]
+    pub not_started: u64,
+    /// Function calls whose connection the engine refused or did not accept in time
+    /// (`connect failed`, `connect timed out`): a saturated engine.
+    #[serde(default)]
+    pub refused_connections: u64,
+    /// Why this run's own numbers are invalid (the generator fell behind its schedule
+    /// beyond `[live] max_send_skew`, the engine refused connections beyond
+    /// `[live] max_refused`); empty when valid. An invalid run fails unless
+    /// `[live] allow_invalid`.
+    #[serde(default)]
+    pub invalid: Vec<String>,
+    /// `[live] allow_invalid`: an invalid run is reported, not failed.
+    #[serde(default)]
+    pub allow_invalid: bool,
+    /// The policy the engine said it runs (`GET /api/info`), checked against the
+    /// scenario's before the run: its preset (`null` when overridden) and every switch.
+    /// Absent when the engine does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_preset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_policy: Option<serde_json::Value>,
     /// How late the generator sent each function call after it could have (microseconds):
     /// the run's health figure (its p99 should be far below the latencies measured).
     pub send_skew_us: Skew,
@@ -48,9 +76,54 @@ pub struct Skew {
     pub max: u64,
 }
 
+impl LiveSection {
+    /// Whether the run's numbers stand (or the scenario allows them not to).
+    pub fn valid(&self) -> bool {
+        self.invalid.is_empty() || self.allow_invalid
+    }
+}
+
+/// Function calls whose connection was refused or not accepted in time.
+fn refused(calls: &[CallRecord]) -> u64 {
+    calls
+        .iter()
+        .flat_map(|c| &c.steps)
+        .filter(|s| {
+            serde_json::from_str::<serde_json::Value>(&s.answer).is_ok_and(|a| {
+                a["transport_error"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("connect"))
+            })
+        })
+        .count() as u64
+}
+
+/// Why a run with this skew and these refusals is invalid under `bounds`.
+pub fn invalid(skew: &Skew, refused: u64, bounds: &crate::scenario::LiveBounds) -> Vec<String> {
+    let mut why = Vec::new();
+    let bound_us = u64::try_from(bounds.max_send_skew.as_micros()).unwrap_or(u64::MAX);
+    if skew.p99 > bound_us {
+        why.push(format!(
+            "send skew p99 {:.1} ms > live.max_send_skew {:.1} ms: the generator fell behind its schedule, the load was not applied as planned",
+            skew.p99 as f64 / 1000.0,
+            bound_us as f64 / 1000.0
+        ));
+    }
+    if refused > bounds.max_refused {
+        why.push(format!(
+            "{refused} function call(s) refused a connection by the engine (or not accepted in time) > live.max_refused {}: the engine was saturated",
+            bounds.max_refused
+        ));
+    }
+    why
+}
+
 /// The section of `run`'s summary.
 pub fn section(run: &LiveRun) -> LiveSection {
     let calls = &run.record.calls;
+    let send_skew_us = skew(calls);
+    let refused_connections = refused(calls);
+    let bounds = &run.scenario.live;
     LiveSection {
         engine: run.engine.clone(),
         calcom: run.calcom.clone(),
@@ -58,11 +131,22 @@ pub fn section(run: &LiveRun) -> LiveSection {
         weeks_shifted: run.weeks_shifted,
         tag: run.tag.clone(),
         incomplete: run.incomplete,
-        send_skew_us: skew(calls),
+        incomplete_reason: run.failure.clone().or_else(|| {
+            run.incomplete
+                .then(|| "stopped (Ctrl-C): calls not yet started never ran".to_owned())
+        }),
+        not_started: run.not_started,
+        refused_connections,
+        invalid: invalid(&send_skew_us, refused_connections, bounds),
+        allow_invalid: bounds.allow_invalid,
+        engine_preset: run.engine_policy.as_ref().and_then(|s| s.preset.clone()),
+        engine_policy: run.engine_policy.as_ref().map(|s| s.policy.clone()),
+        send_skew_us,
         latency_from_scheduled_ms: from_scheduled(calls, &run.scenario),
+        // Without the mock's ground truth at the end, no invariant could be checked.
         not_observable: Invariant::ALL
             .iter()
-            .filter(|k| k.engine_only())
+            .filter(|k| k.engine_only() || !run.truth_read)
             .map(|k| k.name().to_owned())
             .collect(),
     }
@@ -151,5 +235,52 @@ mod tests {
         ] {
             assert!(observable(metric), "{metric}");
         }
+    }
+
+    proptest::proptest! {
+        /// Any skew, refusals and bounds: invalid exactly when the skew's p99 passes its
+        /// bound or the refusals pass theirs, each named.
+        #[test]
+        fn a_run_is_invalid_exactly_when_a_bound_is_passed(
+            p99_us in 0u64..10_000_000, bound_ms in 1u64..10_000,
+            refused in 0u64..1000, max_refused in 0u64..1000,
+        ) {
+            let bounds = crate::scenario::LiveBounds {
+                max_send_skew: Duration::from_millis(bound_ms),
+                max_refused,
+                allow_invalid: false,
+            };
+            let skew = Skew { count: 1, p50: 0, p99: p99_us, max: p99_us };
+            let why = invalid(&skew, refused, &bounds);
+            let (late, saturated) = (p99_us > bound_ms * 1000, refused > max_refused);
+            proptest::prop_assert_eq!(why.len(), usize::from(late) + usize::from(saturated));
+            proptest::prop_assert_eq!(why.iter().any(|w| w.contains("live.max_send_skew")), late);
+            proptest::prop_assert_eq!(why.iter().any(|w| w.contains("live.max_refused")), saturated);
+        }
+    }
+
+    #[test]
+    fn live_bounds_out_of_range_are_refused_naming_the_field() {
+        let base = "name = \"t\"\nstart = \"2025-11-24T09:00:00\"\nduration = \"1m\"\n";
+        for (table, field) in [
+            ("[live]\nmax_send_skew = \"0s\"\n", "live.max_send_skew"),
+            ("[live]\nmax_send_skew = \"2h\"\n", "live.max_send_skew"),
+            ("[live]\nmax_refused = 2000000000\n", "live.max_refused"),
+            ("[live]\nallow_invalid = \"yes\"\n", "allow_invalid"),
+            ("[live]\nmax_skew = \"1s\"\n", "max_skew"),
+        ] {
+            let err = Scenario::parse(&format!("{base}{table}"), "t")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field), "{table}: {err}");
+        }
+        let ok = Scenario::parse(
+            &format!(
+                "{base}[live]\nmax_send_skew = \"250ms\"\nmax_refused = 3\nallow_invalid = true\n"
+            ),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(ok.live.max_refused, 3);
     }
 }

@@ -326,7 +326,12 @@ impl Summary {
 
     /// Every gate passes and no invariant is broken that no gate expects: exit 0.
     pub fn passes(&self) -> bool {
-        self.gates_pass() && self.unexpected_violations().is_empty()
+        self.gates_pass()
+            && self.unexpected_violations().is_empty()
+            && self
+                .live
+                .as_ref()
+                .is_none_or(crate::results::live::LiveSection::valid)
     }
 
     /// Why the run fails: the gates that failed, as written, and each violated invariant no
@@ -342,6 +347,13 @@ impl Summary {
                 .into_iter()
                 .map(|kind| format!("invariants.{kind} == 0 (violated; no gate expects it)")),
         );
+        if let Some(live) = self.live.as_ref().filter(|l| !l.valid()) {
+            out.extend(
+                live.invalid
+                    .iter()
+                    .map(|why| format!("live run invalid: {why}")),
+            );
+        }
         out
     }
 
@@ -680,6 +692,44 @@ pub fn render(s: &Summary) -> String {
                 live.send_skew_us.max
             ),
         );
+        line(
+            &mut out,
+            match (&live.engine_policy, &live.engine_preset) {
+                (None, _) => "  engine policy: not stated (no /api/info): not checked".to_owned(),
+                (Some(_), Some(preset)) => {
+                    format!("  engine policy: {preset}, as the scenario's (GET /api/info)")
+                }
+                (Some(_), None) => {
+                    "  engine policy: a preset with overrides, as the scenario's (GET /api/info)"
+                        .to_owned()
+                }
+            },
+        );
+        if live.not_started > 0 || live.refused_connections > 0 {
+            line(
+                &mut out,
+                format!(
+                    "  live: {} call(s) never started (in no outcome), {} function call(s) refused a connection",
+                    live.not_started, live.refused_connections
+                ),
+            );
+        }
+        if let Some(reason) = &live.incomplete_reason {
+            line(&mut out, format!("  INCOMPLETE: {reason}"));
+        }
+        for why in &live.invalid {
+            line(
+                &mut out,
+                format!(
+                    "  {}: {why}",
+                    if live.allow_invalid {
+                        "INVALID (allowed by live.allow_invalid)"
+                    } else {
+                        "INVALID, FAIL"
+                    }
+                ),
+            );
+        }
         line(
             &mut out,
             format!(

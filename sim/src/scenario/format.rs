@@ -87,6 +87,38 @@ pub struct Scenario {
     /// Hosts' clocks that disagree with true time.
     #[serde(default)]
     pub clocks: crate::scenario::workers::Clocks,
+    /// What a live run (`bookingsim live`) holds its own numbers to; a simulated run has
+    /// no generator to fall behind and ignores it.
+    #[serde(default)]
+    pub live: LiveBounds,
+}
+
+/// `[live]`: when a live run's numbers are invalid. A run whose generator sent its function
+/// calls later than `max_send_skew` (p99), or whose engine refused (or did not accept in
+/// time) more than `max_refused` connections, did not apply the load it claims: it is
+/// marked invalid in `summary.json` and the table, and fails unless `allow_invalid`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveBounds {
+    /// The send skew's p99 allowed (default 100ms).
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "simkit::schema::HumanDuration")]
+    pub max_send_skew: Duration,
+    /// Function calls whose connection the engine refused or did not accept in time
+    /// (default 0).
+    pub max_refused: u64,
+    /// Report an invalid run, marked so, without failing it (a saturation test on purpose).
+    pub allow_invalid: bool,
+}
+
+impl Default for LiveBounds {
+    fn default() -> Self {
+        Self {
+            max_send_skew: Duration::from_millis(100),
+            max_refused: 0,
+            allow_invalid: false,
+        }
+    }
 }
 
 fn default_seed() -> u64 {

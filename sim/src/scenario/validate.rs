@@ -85,6 +85,13 @@ fn check_ranges(s: &Scenario) -> Checked {
     )?;
     limits::duration("retell.timeout", s.retell.timeout, SECOND, 10 * MINUTE)?;
     limits::count("retell.retries", s.retell.retries.into(), 0, 10)?;
+    limits::duration(
+        "live.max_send_skew",
+        s.live.max_send_skew,
+        Duration::from_millis(1),
+        10 * MINUTE,
+    )?;
+    limits::count("live.max_refused", s.live.max_refused, 0, 1_000_000_000)?;
     for (i, c) in s.calls.iter().enumerate() {
         let at = format!("calls[{i}]");
         limits::duration(&format!("{at}.start"), c.start, Duration::ZERO, max)?;

@@ -39,6 +39,7 @@ use crate::world::record::CallRecord;
 use crate::world::record::RunRecord;
 use crate::world::simulated::{Target, call, engine_subscription};
 use crate::world::workload::{CallPlan, plan, workload_end};
+use crate::world::{live_engine, live_pages};
 
 /// Where a live run sends its traffic.
 #[derive(Debug, Clone)]
@@ -78,12 +79,20 @@ impl AdminTokens {
 /// and policy overrides, headed by the command that serves it against `calcom`.
 pub fn engine_config(scenario: &Scenario, calcom: &str) -> String {
     #[derive(Serialize)]
-    struct EngineFile<'a> {
-        policy: &'a toml::Table,
+    struct EngineFile {
+        policy: toml::Table,
         catalog: booking_engine::catalog::Catalog,
     }
+    // The whole policy, every switch (the preset's and the scenario's overrides): the
+    // engine reads it as overrides of its `--policy`, so it runs this policy whatever
+    // preset it is started with, and says so at `GET /api/info`.
+    let policy = scenario
+        .policy()
+        .ok()
+        .and_then(|p| toml::Table::try_from(p).ok())
+        .unwrap_or_else(|| scenario.policy.overrides.clone());
     let file = EngineFile {
-        policy: &scenario.policy.overrides,
+        policy,
         catalog: scenario.catalog(),
     };
     format!(
@@ -350,8 +359,21 @@ pub struct LiveRun {
     pub weeks_shifted: u32,
     /// The run's tag, appended to every call id.
     pub tag: String,
-    /// Stopped early (Ctrl-C): calls not yet started never ran, the settle was cut short.
+    /// Stopped early (Ctrl-C) or cut short by a failure: calls not yet started never ran,
+    /// the settle was cut short.
     pub incomplete: bool,
+    /// Calls that never sent a function call (stopped before their first): not in the
+    /// record, so that outcomes and gates judge what ran.
+    pub not_started: u64,
+    /// What failed, if something did after calls had run (the results are still written,
+    /// marked incomplete with this reason, before the run fails).
+    pub failure: Option<String>,
+    /// Whether the mock's ground truth was read at the end (if not, no invariant could be
+    /// checked).
+    pub truth_read: bool,
+    /// The policy the engine said it runs (`GET /api/info`; the scenario's, or the run
+    /// was refused); `None` when it does not say.
+    pub engine_policy: Option<live_engine::Stated>,
 }
 
 /// Talks JSON to the mock's admin API.
@@ -368,6 +390,11 @@ impl Admin<'_> {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, String> {
+        self.send_text(method, path, body.map(Value::to_string).unwrap_or_default())
+            .await
+    }
+
+    async fn send_text(&self, method: Method, path: &str, body: String) -> Result<Value, String> {
         let url = format!("{}/_mock/{path}", self.base);
         let mut request = Request::builder()
             .method(method)
@@ -377,9 +404,7 @@ impl Admin<'_> {
             request = request.header("authorization", bearer);
         }
         let request = request
-            .body(Full::new(Bytes::from(
-                body.map(Value::to_string).unwrap_or_default(),
-            )))
+            .body(Full::new(Bytes::from(body)))
             .map_err(|e| format!("{url}: {e}"))?;
         let response = self
             .client
@@ -433,6 +458,21 @@ pub async fn drive(
         token: options.admin_tokens.mock.as_ref(),
     };
     let engine = options.engine.trim_end_matches('/').to_owned();
+    // The engine's own word on its policy, checked before anything is sent.
+    let engine_policy = live_engine::stated(
+        &client,
+        &engine,
+        AdminTokens::bearer(options.admin_tokens.engine.as_ref()),
+    )
+    .await?;
+    if let Some(stated) = &engine_policy {
+        live_engine::compare(
+            &scenario.policy()?,
+            &scenario.policy.preset,
+            stated,
+            &engine,
+        )?;
+    }
 
     // The scenario's Cal.com, with the engine subscribed to its webhooks.
     let mut world = prepared.calcom.clone();
@@ -528,6 +568,7 @@ pub async fn drive(
     let mut calls: Vec<(usize, CallRecord)> = Vec::new();
     let mut ticker = simkit::time::interval(Duration::from_secs(1));
     let mut plans = prepared.plans.into_iter().enumerate().peekable();
+    let mut failure: Option<String> = None;
     // Open loop: each call starts at its instant, whatever the calls before it are doing.
     loop {
         // Calls are spawned a little ahead: each paces its own steps to the microsecond.
@@ -547,9 +588,14 @@ pub async fn drive(
                     running.spawn(async move { (i, call(client, p, started, retries, &target).await) });
                 }
             }
-            Some(done) = running.join_next() => {
-                calls.push(done.map_err(|e| format!("a call failed: {e}"))?);
-            }
+            Some(done) = running.join_next() => match done {
+                Ok(done) => calls.push(done),
+                // A call's task that panicked: the run stops and says so, its results kept.
+                Err(e) => {
+                    failure.get_or_insert_with(|| format!("a call's task failed: {e}"));
+                    stopping.store(true, Ordering::Relaxed);
+                }
+            },
             _ = ticker.tick() => progress(started.elapsed(), expected, running.len()),
             else => break,
         }
@@ -577,35 +623,63 @@ pub async fn drive(
             }
         }
     }
-    let incomplete = stopping.load(Ordering::Relaxed);
+    let stopped = stopping.load(Ordering::Relaxed);
     let simulated = started.elapsed();
-    let truth: GroundTruth = serde_json::from_value(admin.send(Method::GET, "state", None).await?)
-        .map_err(|e| format!("the mock's ground truth: {e}"))?;
+    // From here on a failure ends the run with what it gathered, marked incomplete.
+    let truth = match admin.send(Method::GET, "state", None).await.and_then(|v| {
+        serde_json::from_value::<GroundTruth>(v)
+            .map_err(|e| format!("the mock's ground truth: {e}"))
+    }) {
+        Ok(truth) => Some(truth),
+        Err(e) => {
+            failure.get_or_insert(format!("reading the mock's ground truth: {e}"));
+            None
+        }
+    };
 
     calls.sort_by_key(|(i, _)| *i);
     let mut calls: Vec<CallRecord> = calls.into_iter().map(|(_, c)| c).collect();
+    // Calls never started (Ctrl-C before their first function call) are counted apart.
+    let mut not_started = plans.count() as u64;
+    if stopped {
+        let before = calls.len();
+        calls.retain(|c| !c.steps.is_empty());
+        not_started += (before - calls.len()) as u64;
+    }
     let mut timed = scenario.clone();
     timed.start = origin.with_timezone(&scenario.time_zone).naive_local();
     let catalog = timed.catalog();
     // Refusals are judged by the mock: first the questions, then its answers.
     let mut asked = Asked::default();
     judge::judge_refusals(&mut calls, &mut asked, &catalog, origin);
-    let answers: Vec<bool> = if asked.queries.is_empty() {
-        Vec::new()
-    } else {
-        let body = json!({ "queries": asked.queries.iter().map(|(id, start, at)| json!({
-            "eventTypeId": id, "start": start.to_rfc3339(), "at": at.to_rfc3339(),
-        })).collect::<Vec<_>>() });
-        let answer = admin.send(Method::POST, "bookable", Some(&body)).await?;
-        serde_json::from_value(answer["data"].clone()).map_err(|e| e.to_string())?
-    };
+    // In pages that fit the mock's body limit, however many calls the run had.
+    let mut answers: Vec<bool> = Vec::new();
+    if truth.is_some() {
+        for page in live_pages::pages(&asked.queries, prepared.calcom.api.max_body_bytes) {
+            let answer = admin
+                .send_text(Method::POST, "bookable", page)
+                .await
+                .and_then(|a| {
+                    serde_json::from_value::<Vec<bool>>(a["data"].clone())
+                        .map_err(|e| format!("the mock's answer to /_mock/bookable: {e}"))
+                });
+            match answer {
+                Ok(a) => answers.extend(a),
+                Err(e) => {
+                    failure.get_or_insert(format!("judging refusals: {e}"));
+                    break;
+                }
+            }
+        }
+    }
     let answered: BTreeMap<_, _> = asked.queries.into_iter().zip(answers).collect();
     judge::judge_refusals(&mut calls, Answered(&answered), &catalog, origin);
     // Cal.com's holds and the engine's own are not seen from outside: every hold reads as
     // a stale listing here.
     judge::judge_unavailable(&mut calls, Answered(&answered), &[], &catalog, origin);
 
-    let record = RunRecord::seen_from_outside(calls, truth, simulated);
+    let truth_read = truth.is_some();
+    let record = RunRecord::seen_from_outside(calls, truth.unwrap_or_default(), simulated);
     Ok(LiveRun {
         record,
         scenario: timed,
@@ -614,14 +688,18 @@ pub async fn drive(
         origin,
         weeks_shifted: prepared.weeks,
         tag,
-        incomplete,
+        incomplete: stopped || failure.is_some(),
+        not_started,
+        failure,
+        truth_read,
+        engine_policy,
     })
 }
 
 /// How long before its instant a call's task is started.
 const AHEAD: Duration = Duration::from_millis(50);
 
-type Query = (u64, DateTime<Utc>, DateTime<Utc>);
+use crate::world::live_pages::Query;
 
 /// Records what the judge asks (answering "free" for now).
 #[derive(Default)]

@@ -3,6 +3,8 @@
 
 pub mod judge;
 pub mod live;
+pub mod live_engine;
+pub mod live_pages;
 pub mod pacer;
 pub mod record;
 pub mod simulated;
