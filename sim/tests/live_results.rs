@@ -77,6 +77,7 @@ fn options(engine: &str, calcom: &str) -> sim::world::live::Options {
         webhook_url: None,
         webhook_secret: Some(WEBHOOK_SECRET.into()),
         seed: 1,
+        admin_tokens: Default::default(),
     }
 }
 
