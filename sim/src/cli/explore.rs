@@ -24,6 +24,8 @@ pub(crate) fn print_world(search: &Search) -> Result<u8, Failure> {
 /// not run.
 pub(crate) fn explore(search: &Search) -> Result<u8, Failure> {
     let policy = &search.policy;
+    // Candidates run, wall time (on their threads), shrinks stopped at their budget.
+    let mut shrinking = (0u64, std::time::Duration::ZERO, 0u64);
     let explored = search
         .run(&progress_bar("explore"), &mut |event| match event {
             Event::Ran(ran) => {
@@ -34,6 +36,19 @@ pub(crate) fn explore(search: &Search) -> Result<u8, Failure> {
                     ran.jobs,
                     runs as f64 / elapsed.max(1e-9),
                     found.worlds_found()
+                );
+                let phases = &found.phases;
+                say!(
+                    "  wall time: generate {:.2} s, parse {:.2} s, run {:.2} s (all threads); slowest worlds: {}",
+                    phases.generate.as_secs_f64(),
+                    phases.parse.as_secs_f64(),
+                    phases.run.as_secs_f64(),
+                    found
+                        .slowest
+                        .iter()
+                        .map(|(seed, took)| format!("seed {seed} {:.2} s", took.as_secs_f64()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
                 for (seed, e) in &found.broken {
                     eprintln!("error: world {seed} did not run: {e}");
@@ -66,9 +81,28 @@ pub(crate) fn explore(search: &Search) -> Result<u8, Failure> {
                 findings[0].seed,
                 findings[0].detail
             ),
-            Event::Shrunk { file, .. } => say!("    shrunk to {}", file.display()),
+            Event::Shrunk {
+                file, tried, took, ..
+            } => {
+                say!("    shrunk to {}", file.display());
+                shrinking.0 += tried.runs;
+                shrinking.1 += took;
+                shrinking.2 += u64::from(tried.capped);
+            }
         })
         .map_err(refused)?;
+    if !explored.kinds.is_empty() {
+        let (runs, took, capped) = shrinking;
+        say!(
+            "  shrinking: {runs} candidate worlds in {:.1} s{}",
+            took.as_secs_f64(),
+            if capped > 0 {
+                format!(", {capped} shrink(s) stopped at their budget")
+            } else {
+                String::new()
+            }
+        );
+    }
     say!("  wrote {}", explored.report_file.display());
     Ok(if explored.clean() { 0 } else { GATE_FAILED })
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::explore::around::Worlds;
 use crate::explore::features::{self, PairCoverage};
 use crate::explore::generate::Draw;
-use crate::explore::shrink::smallest;
+use crate::explore::shrink::{Tried, smallest_within};
 use crate::pipeline::parallel;
 use crate::results::summary::Summary;
 use crate::scenario::Scenario;
@@ -44,10 +44,66 @@ fn run_world(
     origin: &str,
     policy: &str,
 ) -> Result<(Vec<Shown>, BTreeMap<String, u64>), String> {
+    run_world_timed(text, origin, policy, &mut Phases::default())
+}
+
+/// [`run_world`], adding the wall time of each stage to `phases` (reporting only).
+fn run_world_timed(
+    text: &str,
+    origin: &str,
+    policy: &str,
+    phases: &mut Phases,
+) -> Result<(Vec<Shown>, BTreeMap<String, u64>), String> {
+    let mut stopwatch = Stopwatch::start();
     let scenario = Scenario::parse(text, origin).map_err(|e| e.to_string())?;
+    phases.parse += stopwatch.lap();
     let (summary, _) = crate::pipeline::run(&scenario, scenario.seed, policy)?;
+    phases.run += stopwatch.lap();
     Ok((each_kind(&summary), summary.coverage))
 }
+
+/// Wall time, for the harness's own speed only: never part of a result, a report file or a
+/// decision about a simulated outcome.
+struct Stopwatch(std::time::Instant);
+
+impl Stopwatch {
+    #[allow(clippy::disallowed_methods)] // reason: reporting the harness's own speed only
+    fn start() -> Self {
+        Stopwatch(std::time::Instant::now())
+    }
+
+    /// The time since the start or the last lap.
+    #[allow(clippy::disallowed_methods)] // reason: reporting the harness's own speed only
+    fn lap(&mut self) -> Duration {
+        let now = std::time::Instant::now();
+        let lap = now - self.0;
+        self.0 = now;
+        lap
+    }
+}
+
+/// Where the worlds' wall time went (summed over worlds and threads): the harness's own
+/// speed, printed, in no file.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Phases {
+    /// Drawing the world as a scenario text.
+    pub generate: Duration,
+    /// Parsing and validating that text.
+    pub parse: Duration,
+    /// Running the world (simulation, settle, checker and summary).
+    pub run: Duration,
+}
+
+impl Phases {
+    fn absorb(&mut self, other: Phases) {
+        self.generate += other.generate;
+        self.parse += other.parse;
+        self.run += other.run;
+    }
+}
+
+/// How many of the slowest worlds a search keeps (seed, wall time).
+pub const SLOWEST: usize = 5;
 
 /// The first violation of each kind (the summary lists them in kind order).
 fn each_kind(summary: &Summary) -> Vec<Shown> {
@@ -70,6 +126,10 @@ pub struct Exploration {
     pub coverage: BTreeMap<String, u64>,
     /// Which pairs of the generator's features the generated worlds met.
     pub pairs: PairCoverage,
+    /// Wall time per stage, summed (reporting only: in no file).
+    pub phases: Phases,
+    /// The slowest worlds, slowest first: (seed, wall time) (reporting only: in no file).
+    pub slowest: Vec<(u64, Duration)>,
 }
 
 impl Exploration {
@@ -78,9 +138,19 @@ impl Exploration {
         self.findings.extend(later.findings);
         self.broken.extend(later.broken);
         self.pairs.absorb(later.pairs);
+        self.phases.absorb(later.phases);
+        self.note_slow(later.slowest);
         for (k, n) in later.coverage {
             *self.coverage.entry(k).or_default() += n;
         }
+    }
+
+    /// Keeps the [`SLOWEST`] slowest of these worlds and the ones kept before.
+    fn note_slow(&mut self, worlds: impl IntoIterator<Item = (u64, Duration)>) {
+        self.slowest.extend(worlds);
+        self.slowest
+            .sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        self.slowest.truncate(SLOWEST);
     }
 
     /// How many worlds showed a violation (of one kind or more).
@@ -111,11 +181,24 @@ pub fn explore(
 ) -> Exploration {
     let seeds: Vec<u64> = (0..runs).map(|i| first.wrapping_add(i)).collect();
     let results = parallel::map(&seeds, jobs, progress, |seed| {
+        let mut phases = Phases::default();
+        let mut stopwatch = Stopwatch::start();
         let (text, row) = worlds.world_features(*seed)?;
-        run_world(&text, &format!("explore-{seed}"), policy).map(|r| (r, row))
+        phases.generate = stopwatch.lap();
+        let r = run_world_timed(&text, &format!("explore-{seed}"), policy, &mut phases);
+        Ok((r, row, phases))
     });
     let mut out = Exploration::default();
     for (seed, r) in seeds.into_iter().zip(results) {
+        let r = match r {
+            Ok((r, row, phases)) => {
+                out.phases.absorb(phases);
+                let took = phases.generate + phases.parse + phases.run;
+                out.note_slow([(seed, took)]);
+                r.map(|r| (r, row))
+            }
+            Err(e) => Err(e),
+        };
         match r {
             Ok(((found, coverage), row)) => {
                 if let Some(row) = row {
@@ -134,10 +217,21 @@ pub fn explore(
     out
 }
 
+/// How many candidate worlds one shrink runs at most: a count, so that the shrunk file is
+/// the same on any machine, and a failure's shrink costs a bounded time (a few hundred
+/// runs of its world) however many steps down it could still take.
+pub const SHRINK_BUDGET: u64 = 400;
+
 /// Shrinks the scenario `text` while a run under `policy` still shows a violation of `kind`
-/// (among whatever else it shows) ([`smallest`]). Deterministic.
+/// (among whatever else it shows) ([`smallest_within`], at most [`SHRINK_BUDGET`]
+/// candidates). Deterministic.
 pub fn shrink(text: &str, policy: &str, kind: &str) -> String {
-    smallest(text, |candidate| {
+    shrink_counted(text, policy, kind).0
+}
+
+/// [`shrink`], and what it cost.
+pub fn shrink_counted(text: &str, policy: &str, kind: &str) -> (String, Tried) {
+    smallest_within(text, SHRINK_BUDGET, |candidate| {
         violations(candidate, "shrinking", policy)
             .is_ok_and(|found| found.iter().any(|(k, _)| k == kind))
     })
@@ -229,8 +323,13 @@ pub enum Event<'a> {
         kind: &'a str,
         findings: &'a [Finding],
     },
-    /// It was, to `file`.
-    Shrunk { kind: &'a str, file: &'a Path },
+    /// It was, to `file`, after `tried` candidates in `took` (wall time, reporting only).
+    Shrunk {
+        kind: &'a str,
+        file: &'a Path,
+        tried: Tried,
+        took: Duration,
+    },
 }
 
 impl Search {
@@ -349,20 +448,35 @@ impl Search {
                 "| violation | worlds | first seed | what | minimised |\n|---|---|---|---|---|\n",
             );
         }
+        // Each kind's first world is shrunk on a thread of its own (the shrunk files are
+        // the same whatever the threads); what happens is told in kind order.
+        let firsts: Vec<u64> = by_kind.values().map(|found| found[0].seed).collect();
+        let kinds_found: Vec<&str> = by_kind.keys().copied().collect();
+        let jobs: Vec<(u64, &str)> = firsts.into_iter().zip(kinds_found).collect();
+        let shrunk_all = parallel::map(&jobs, self.jobs, &|_, _| {}, |(seed, kind)| {
+            let mut stopwatch = Stopwatch::start();
+            let world = worlds.world(*seed)?;
+            let (shrunk, tried) = shrink_counted(&world, policy, kind);
+            // The header names what the shrunk file itself shows (its own calls).
+            let shows = violations(&shrunk, "shrunk", policy).unwrap_or_default();
+            Ok((shrunk, shows, tried, stopwatch.lap()))
+        });
         let mut kinds = Vec::new();
-        for (kind, found) in by_kind {
+        for ((kind, found), shrunk) in by_kind.into_iter().zip(shrunk_all) {
             tell(Event::Shrinking {
                 kind,
                 findings: &found,
             });
             let first = &found[0];
-            let world = worlds.world(first.seed).map_err(SearchError::Run)?;
-            let shrunk = shrink(&world, policy, kind);
-            // The header names what the shrunk file itself shows (its own calls).
-            let shows = violations(&shrunk, "shrunk", policy).unwrap_or_default();
+            let (shrunk, shows, tried, took) = shrunk.map_err(SearchError::Run)?;
             let file = write_failure(dir, first, policy, &shrunk, &shows)
                 .map_err(|e| SearchError::Input(format!("{}: {e}", dir.display())))?;
-            tell(Event::Shrunk { kind, file: &file });
+            tell(Event::Shrunk {
+                kind,
+                file: &file,
+                tried,
+                took,
+            });
             let _ = writeln!(
                 report,
                 "| {kind} | {} | {} | {} | `{}` |",
