@@ -1,6 +1,8 @@
 //! Printing an exploration as it goes.
 
-use sim::explore::search::{Event, Search, SearchError};
+use std::path::PathBuf;
+
+use sim::explore::search::{Ended, Event, Search, SearchError};
 use simkit::say;
 
 use crate::cli::experiments::progress_bar;
@@ -32,9 +34,14 @@ pub(crate) fn explore(search: &Search) -> Result<u8, Failure> {
                 let (runs, found) = (ran.runs, &ran.exploration);
                 let elapsed = ran.elapsed.as_secs_f64();
                 say!(
-                    "explore: {runs} worlds under {policy} in {elapsed:.1} s on {} threads ({:.0} runs/s): {} found a violation",
+                    "explore: {runs} worlds under {policy} in {elapsed:.1} s on {} threads ({:.0} runs/s){}: {} found a violation",
                     ran.jobs,
                     runs as f64 / elapsed.max(1e-9),
+                    match (search.time, ran.ended) {
+                        (None, _) => "",
+                        (Some(_), Ended::Time) => ", the time spent",
+                        (Some(_), Ended::Runs) => ", every run done",
+                    },
                     found.worlds_found()
                 );
                 let phases = &found.phases;
@@ -105,4 +112,29 @@ pub(crate) fn explore(search: &Search) -> Result<u8, Failure> {
     }
     say!("  wrote {}", explored.report_file.display());
     Ok(if explored.clean() { 0 } else { GATE_FAILED })
+}
+
+/// `merge` of explore outputs (shards of one search): the report a single search of the
+/// same seeds writes; exit 1 when a world showed a violation or did not run.
+pub(crate) fn merge(dirs: &[PathBuf], out: Option<PathBuf>) -> Result<u8, Failure> {
+    let out = out.unwrap_or_else(|| PathBuf::from("out").join("explore-merged"));
+    let merged = sim::explore::merge::merge(dirs, &out).map_err(|e| Failure(BAD_INPUT, e))?;
+    let record = &merged.record;
+    let found = record.exploration();
+    say!(
+        "merge: {} worlds under {} from {} explore folders: {} found a violation",
+        record.runs(),
+        record.search.policy,
+        merged.shards,
+        found.worlds_found()
+    );
+    for (kind, name) in &record.failures {
+        say!("  {kind}: {}", out.join("failures").join(name).display());
+    }
+    say!("  wrote {}", merged.report_file.display());
+    Ok(if found.findings.is_empty() && found.broken.is_empty() {
+        0
+    } else {
+        GATE_FAILED
+    })
 }

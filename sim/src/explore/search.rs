@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::explore::around::Worlds;
-use crate::explore::features::{self, PairCoverage};
+use crate::explore::features::PairCoverage;
 use crate::explore::generate::Draw;
+use crate::explore::merge;
 use crate::explore::shrink::{Tried, smallest_within};
 use crate::pipeline::parallel;
 use crate::results::summary::Summary;
@@ -16,7 +17,7 @@ use crate::scenario::Scenario;
 
 /// One kind of violation a world showed, with the first one's detail (a world showing
 /// several kinds has a finding for each).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Finding {
     pub seed: u64,
     pub kind: String,
@@ -180,7 +181,18 @@ pub fn explore(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Exploration {
     let seeds: Vec<u64> = (0..runs).map(|i| first.wrapping_add(i)).collect();
-    let results = parallel::map(&seeds, jobs, progress, |seed| {
+    explore_seeds(worlds, &seeds, policy, jobs, progress)
+}
+
+/// Explores the worlds of `seeds` (in that order) under `policy`.
+pub fn explore_seeds(
+    worlds: &Worlds,
+    seeds: &[u64],
+    policy: &str,
+    jobs: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Exploration {
+    let results = parallel::map(seeds, jobs, progress, |seed| {
         let mut phases = Phases::default();
         let mut stopwatch = Stopwatch::start();
         let (text, row) = worlds.world_features(*seed)?;
@@ -189,7 +201,7 @@ pub fn explore(
         Ok((r, row, phases))
     });
     let mut out = Exploration::default();
-    for (seed, r) in seeds.into_iter().zip(results) {
+    for (&seed, r) in seeds.iter().zip(results) {
         let r = match r {
             Ok((r, row, phases)) => {
                 out.phases.absorb(phases);
@@ -259,6 +271,8 @@ pub struct Search {
     pub out: PathBuf,
     /// How generated worlds draw their features.
     pub draw: Draw,
+    /// `--shard K/N`: only the search's `i`-th worlds with `i mod N = K - 1`.
+    pub shard: Option<(u64, u64)>,
 }
 
 /// Why a search stopped: bad input (the CLI exits 2), or a world that ran once and then
@@ -286,6 +300,8 @@ pub struct Ran {
     /// The wall time it took: the harness's own speed, in no file.
     pub elapsed: Duration,
     pub exploration: Exploration,
+    /// What ended the search: the runs or the time.
+    pub ended: Ended,
 }
 
 /// The worlds that showed one kind of violation, in seed order; the first shrunk to `file`.
@@ -361,24 +377,34 @@ impl Search {
         Ok(with_policy(&text, &self.policy))
     }
 
+    /// The search's `i`-th worlds this invocation runs, in order: every one, or with
+    /// `--shard K/N` those with `i mod N = K - 1`.
+    fn part(&self) -> (u64, u64) {
+        self.shard.map_or((0, 1), |(k, n)| (k - 1, n))
+    }
+
     /// Runs the worlds (`progress` is told runs done of each batch's), groups what they
     /// found by kind, shrinks the first of each into `out/failures/` and writes
-    /// `out/report.md`; `tell` hears each stage as it happens.
+    /// `out/report.md` (and `out/explore.json`, what `bookingsim merge` reads); `tell`
+    /// hears each stage as it happens.
     pub fn run(
         &self,
         progress: &(dyn Fn(usize, usize) + Sync),
         tell: &mut dyn FnMut(Event<'_>),
     ) -> Result<Explored, SearchError> {
-        let (seed, policy, paths, sets, dir) = (
-            self.seed,
-            self.policy.as_str(),
-            &self.paths,
-            &self.sets,
-            &self.out,
-        );
+        let (seed, policy, paths, dir) = (self.seed, self.policy.as_str(), &self.paths, &self.out);
         self.known_policy()?;
-        if self.runs == 0 || self.runs > 10_000_000 {
-            return Err(SearchError::Input("--runs: expected 1 to 10000000".into()));
+        if self.runs == 0 || (self.runs > MAX_RUNS && self.time.is_none()) {
+            return Err(SearchError::Input(format!(
+                "--runs: expected 1 to {MAX_RUNS}"
+            )));
+        }
+        if let Some((k, n)) = self.shard
+            && (k == 0 || k > n)
+        {
+            return Err(SearchError::Input(format!(
+                "--shard {k}/{n}: expected K/N with 1 <= K <= N"
+            )));
         }
         let worlds = self.worlds()?;
         // The first worlds are checked up front: a bad `[explore]` range or `--set` is bad
@@ -390,25 +416,30 @@ impl Search {
         }
         #[allow(clippy::disallowed_methods)] // reason: the --time budget; never in the results
         let started = std::time::Instant::now();
+        // This invocation's worlds: the search's `offset`-th, then every `stride`-th.
+        let (offset, stride) = self.part();
+        let mine = if offset >= self.runs {
+            0
+        } else {
+            (self.runs - offset).div_ceil(stride)
+        };
         // Without a budget one pass; with one, batches until it is spent (each batch's seeds
         // follow the last, so the worlds run are the same whatever the machine's speed allows).
         let mut found = Exploration::default();
         let mut done = 0;
-        while done < self.runs {
+        let mut ended = Ended::Runs;
+        while done < mine {
             let batch = match self.time {
-                None => self.runs,
-                Some(_) => (8 * self.jobs as u64).max(32).min(self.runs - done),
+                None => mine,
+                Some(_) => (8 * self.jobs as u64).max(32).min(mine - done),
             };
-            found.absorb(explore(
-                &worlds,
-                seed.wrapping_add(done),
-                batch,
-                policy,
-                self.jobs,
-                progress,
-            ));
+            let seeds: Vec<u64> = (done..done + batch)
+                .map(|j| seed.wrapping_add(offset + j * stride))
+                .collect();
+            found.absorb(explore_seeds(&worlds, &seeds, policy, self.jobs, progress));
             done += batch;
-            if self.time.is_some_and(|t| started.elapsed() >= t) {
+            if done < mine && self.time.is_some_and(|t| started.elapsed() >= t) {
+                ended = Ended::Time;
                 break;
             }
         }
@@ -417,36 +448,12 @@ impl Search {
             jobs: self.jobs,
             elapsed: started.elapsed(),
             exploration: found,
+            ended,
         };
         tell(Event::Ran(&ran));
-        let runs = ran.runs;
-        let (findings, broken) = (&ran.exploration.findings, &ran.exploration.broken);
         let mut by_kind: BTreeMap<&str, Vec<Finding>> = BTreeMap::new();
-        for f in findings {
+        for f in &ran.exploration.findings {
             by_kind.entry(f.kind.as_str()).or_default().push(f.clone());
-        }
-        // The report: what ran, what broke, what the runs never reached (no wall time: the
-        // same seeds give the same file).
-        let mut report = format!(
-            "# bookingsim explore\n\n{runs} worlds (seeds {seed} to {}) under `{policy}`{}{}: {} found a violation, {} did not run.\n\n",
-            seed.wrapping_add(runs.saturating_sub(1)),
-            if paths.is_empty() {
-                String::new()
-            } else {
-                format!(", around {} scenario file(s)", worlds.around.len())
-            },
-            if sets.is_empty() {
-                String::new()
-            } else {
-                format!(", with `--set {}`", sets.join(" --set "))
-            },
-            ran.exploration.worlds_found(),
-            broken.len()
-        );
-        if !by_kind.is_empty() {
-            report.push_str(
-                "| violation | worlds | first seed | what | minimised |\n|---|---|---|---|---|\n",
-            );
         }
         // Each kind's first world is shrunk on a thread of its own (the shrunk files are
         // the same whatever the threads); what happens is told in kind order.
@@ -477,56 +484,18 @@ impl Search {
                 tried,
                 took,
             });
-            let _ = writeln!(
-                report,
-                "| {kind} | {} | {} | {} | `{}` |",
-                found.len(),
-                first.seed,
-                first.detail.replace('|', "\\|"),
-                file.display()
-            );
             kinds.push(KindFound {
                 kind: kind.to_owned(),
                 findings: found,
                 file,
             });
         }
-        report.push_str("\n## Coverage of rare paths\n\n| path | reached |\n|---|---|\n");
-        for (path, n) in &ran.exploration.coverage {
-            let _ = writeln!(report, "| {path} | {n} |");
-        }
-        let never = ran.exploration.never_reached();
-        if !never.is_empty() {
-            let _ = writeln!(report, "\nNever reached: {}.", never.join(", "));
-        }
-        let pairs = &ran.exploration.pairs;
-        if pairs.worlds > 0 {
-            let (met, all) = pairs.met();
-            let _ = writeln!(
-                report,
-                "\n## Pairs of the generator's features\n\n{met} of {all} pairs of two features' values met in {} generated worlds ({} drawing: {}).",
-                pairs.worlds,
-                match self.draw {
-                    Draw::Pairwise => "pairwise",
-                    Draw::Swarm => "swarm",
-                },
-                match self.draw {
-                    Draw::Pairwise =>
-                        format!("any {} consecutive seeds meet every pair", features::rows()),
-                    Draw::Swarm => "each feature on its own".to_owned(),
-                }
-            );
-            let missing = pairs.missing();
-            if !missing.is_empty() {
-                let _ = writeln!(report, "\nNot yet met:\n");
-                for p in &missing {
-                    let _ = writeln!(report, "- {}", features::describe(p));
-                }
-            }
-        }
-        for (s, e) in broken {
-            let _ = writeln!(report, "\nWorld {s} did not run: {e}");
-        }
+        let record = merge::Record::new(self, &worlds, &ran, &kinds);
+        let report = record.report(dir);
+        let written =
+            serde_json::to_string_pretty(&record).map_err(|e| SearchError::Run(e.to_string()))?;
+        crate::results::output::write_atomically(dir, merge::RECORD, &written)
+            .map_err(|e| SearchError::Input(format!("{}: {e}", dir.display())))?;
         let report_file = crate::results::output::write_atomically(dir, "report.md", &report)
             .map_err(|e| SearchError::Input(format!("{}: {e}", dir.display())))?;
         Ok(Explored {
@@ -537,6 +506,19 @@ impl Search {
         })
     }
 }
+
+/// Why a search stopped running worlds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Every world asked for (`--runs`, or all there are) ran.
+    Runs,
+    /// The `--time` budget was spent first.
+    Time,
+}
+
+/// The most worlds `--runs` asks for in one pass (with `--time` the worlds run in batches,
+/// and `--time` alone has no bound but the time).
+pub const MAX_RUNS: u64 = 10_000_000;
 
 /// Writes a shrunk failure to `dir/failures/`: the scenario with a comment saying what it
 /// shows (`shows`: what a run of the shrunk file found, kind and detail; the finding's own
@@ -716,6 +698,7 @@ mod tests {
             jobs: 2,
             out: dir.path().to_path_buf(),
             draw: Draw::Swarm,
+            shard: None,
         };
         let mut heard = Vec::new();
         let explored = search
@@ -774,6 +757,7 @@ mod tests {
             jobs: 1,
             out: PathBuf::from("/nonexistent/explore"),
             draw: Draw::default(),
+            shard: None,
         };
         let refused = |s: Search| s.run(&|_, _| {}, &mut |_| {}).unwrap_err();
         let e = refused(Search {
@@ -790,7 +774,7 @@ mod tests {
         });
         assert_eq!(
             e,
-            SearchError::Input("--runs: expected 1 to 10000000".into())
+            SearchError::Input(format!("--runs: expected 1 to {MAX_RUNS}"))
         );
         let e = refused(Search {
             paths: vec![PathBuf::from("/nonexistent/world.toml")],
