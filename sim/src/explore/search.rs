@@ -744,6 +744,44 @@ mod tests {
         );
     }
 
+    /// `--time` without `--runs` (runs unbounded) stops only when the time is spent, after
+    /// a whole batch, and says the time ended it; with both, the runs may end it first.
+    #[test]
+    fn a_time_budget_alone_ends_a_search_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let search = Search {
+            paths: Vec::new(),
+            sets: Vec::new(),
+            runs: u64::MAX,
+            time: Some(Duration::ZERO),
+            seed: 1,
+            policy: "full".into(),
+            jobs: 2,
+            out: dir.path().to_path_buf(),
+            draw: Draw::default(),
+            shard: None,
+        };
+        let ran = search.run(&|_, _| {}, &mut |_| {}).unwrap().ran;
+        assert_eq!((ran.runs, ran.ended), (32, Ended::Time));
+        let counted = Search {
+            runs: 3,
+            time: Some(Duration::from_secs(3600)),
+            ..search.clone()
+        };
+        let ran = counted.run(&|_, _| {}, &mut |_| {}).unwrap().ran;
+        assert_eq!((ran.runs, ran.ended), (3, Ended::Runs));
+        let e = Search {
+            time: None,
+            ..search
+        }
+        .run(&|_, _| {}, &mut |_| {})
+        .unwrap_err();
+        assert_eq!(
+            e,
+            SearchError::Input(format!("--runs: expected 1 to {MAX_RUNS}"))
+        );
+    }
+
     /// Bad input is refused before any world runs.
     #[test]
     fn a_search_refuses_bad_input() {
