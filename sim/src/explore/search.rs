@@ -58,8 +58,25 @@ fn run_world_timed(
     let mut stopwatch = Stopwatch::start();
     let scenario = Scenario::parse(text, origin).map_err(|e| e.to_string())?;
     phases.parse += stopwatch.lap();
-    let (summary, _) = crate::pipeline::run(&scenario, scenario.seed, policy)?;
-    phases.run += stopwatch.lap();
+    // `pipeline::run`, stage by stage.
+    let mut spec = scenario.clone();
+    spec.policy.preset = policy.to_owned();
+    let resolved = spec.policy()?;
+    resolved
+        .check_ranges()
+        .map_err(|e| format!("policy `{policy}`: {e}"))?;
+    let seed = scenario.seed;
+    let summary = crate::pipeline::isolated(|| {
+        let record =
+            crate::world::simulated::run_with_progress(&scenario, seed, &resolved, &mut |_, _| {})?;
+        phases.run += stopwatch.lap();
+        let violations = crate::check::check(&scenario, &record)?;
+        phases.check += stopwatch.lap();
+        let summary =
+            crate::results::summary::summarize(&scenario, seed, policy, &record, &violations);
+        phases.summary += stopwatch.lap();
+        Ok(summary)
+    })?;
     Ok((each_kind(&summary), summary.coverage))
 }
 
@@ -91,8 +108,12 @@ pub struct Phases {
     pub generate: Duration,
     /// Parsing and validating that text.
     pub parse: Duration,
-    /// Running the world (simulation, settle, checker and summary).
+    /// Building and running the world (the simulation and its settle).
     pub run: Duration,
+    /// The checker over the run's history.
+    pub check: Duration,
+    /// The summary (outcomes, histograms, coverage, digest).
+    pub summary: Duration,
 }
 
 impl Phases {
@@ -100,6 +121,8 @@ impl Phases {
         self.generate += other.generate;
         self.parse += other.parse;
         self.run += other.run;
+        self.check += other.check;
+        self.summary += other.summary;
     }
 }
 
@@ -205,7 +228,8 @@ pub fn explore_seeds(
         let r = match r {
             Ok((r, row, phases)) => {
                 out.phases.absorb(phases);
-                let took = phases.generate + phases.parse + phases.run;
+                let took =
+                    phases.generate + phases.parse + phases.run + phases.check + phases.summary;
                 out.note_slow([(seed, took)]);
                 r.map(|r| (r, row))
             }
