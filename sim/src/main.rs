@@ -132,7 +132,11 @@ fn main() -> ExitCode {
             knees,
             grid,
         } => exit(sweep(&file, params, policies, knees, grid, "sweep")),
-        Command::Merge { dirs, out } => exit(merge(&dirs, out)),
+        Command::Merge { dirs, out } => exit(if sim::explore::merge::is_explore(&dirs) {
+            cli::explore::merge(&dirs, out)
+        } else {
+            merge(&dirs, out)
+        }),
         Command::Gate {
             paths,
             junit,

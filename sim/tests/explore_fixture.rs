@@ -8,7 +8,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use sim::explore::around::Worlds;
-use sim::explore::merge::Record;
 use sim::explore::search::{self, Ended, Ran, Search};
 
 #[test]
@@ -35,7 +34,7 @@ fn seeds_1_to_200_under_full_report_what_was_recorded() {
         ended: Ended::Runs,
     };
     // Without shrinking: the report names each kind's file as the search writes it.
-    let report = Record::new(&search, &worlds, &ran, &[]).report(Path::new("out/explore"));
+    let report = search::record(&search, &worlds, &ran, &[]).report(Path::new("out/explore"));
     let fixture =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/explore-full-seeds-1-200.md");
     let expected = std::fs::read_to_string(&fixture).unwrap();

@@ -227,9 +227,6 @@ pub(crate) fn finish(outcome: &sim::experiment::Outcome) -> u8 {
 /// Reads the plan and runs of every shard folder, checks they belong together, and
 /// finishes the sweep as if it had run in one place.
 pub(crate) fn merge(dirs: &[PathBuf], out: Option<PathBuf>) -> Result<u8, Failure> {
-    if sim::explore::merge::is_explore(dirs) {
-        return crate::cli::explore::merge(dirs, out);
-    }
     let bad = |e: String| Failure(BAD_INPUT, e);
     let merged = sim::experiment::sweep::merge(dirs, out).map_err(bad)?;
     if merged.runs.len() != merged.expected {

@@ -6,20 +6,111 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::explore::around::Worlds;
 use crate::explore::features::{self, Pair, PairCoverage};
 use crate::explore::generate::Draw;
-use crate::explore::search::{Exploration, Finding, KindFound, Ran, Search};
 
 /// The file a search writes its record to, in its `--out` folder.
 pub const RECORD: &str = "explore.json";
 
+/// One kind of violation a world showed, with the first one's detail (a world showing
+/// several kinds has a finding for each).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Finding {
+    pub seed: u64,
+    pub kind: String,
+    pub detail: String,
+}
+
+/// Where the worlds' wall time went (summed over worlds and threads): the harness's own
+/// speed, printed, in no file.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Phases {
+    /// Drawing the world as a scenario text.
+    pub generate: Duration,
+    /// Parsing and validating that text.
+    pub parse: Duration,
+    /// Building and running the world (the simulation and its settle).
+    pub run: Duration,
+    /// The checker over the run's history.
+    pub check: Duration,
+    /// The summary (outcomes, histograms, coverage, digest).
+    pub summary: Duration,
+}
+
+impl Phases {
+    pub(crate) fn absorb(&mut self, other: Phases) {
+        self.generate += other.generate;
+        self.parse += other.parse;
+        self.run += other.run;
+        self.check += other.check;
+        self.summary += other.summary;
+    }
+}
+
+/// How many of the slowest worlds a search keeps (seed, wall time).
+pub const SLOWEST: usize = 5;
+
+/// What an exploration found: every kind of violation each world showed, in seed order
+/// (the same whatever `jobs`), runs
+/// that could not run (a generator bug), and how often each rare path was reached in all.
+#[derive(Debug, Clone, Default)]
+pub struct Exploration {
+    pub findings: Vec<Finding>,
+    pub broken: Vec<(u64, String)>,
+    pub coverage: BTreeMap<String, u64>,
+    /// Which pairs of the generator's features the generated worlds met.
+    pub pairs: PairCoverage,
+    /// Wall time per stage, summed (reporting only: in no file).
+    pub phases: Phases,
+    /// The slowest worlds, slowest first: (seed, wall time) (reporting only: in no file).
+    pub slowest: Vec<(u64, Duration)>,
+}
+
+impl Exploration {
+    /// Adds a later batch's results (its seeds follow this one's).
+    pub fn absorb(&mut self, later: Exploration) {
+        self.findings.extend(later.findings);
+        self.broken.extend(later.broken);
+        self.pairs.absorb(later.pairs);
+        self.phases.absorb(later.phases);
+        self.note_slow(later.slowest);
+        for (k, n) in later.coverage {
+            *self.coverage.entry(k).or_default() += n;
+        }
+    }
+
+    /// Keeps the [`SLOWEST`] slowest of these worlds and the ones kept before.
+    pub(crate) fn note_slow(&mut self, worlds: impl IntoIterator<Item = (u64, Duration)>) {
+        self.slowest.extend(worlds);
+        self.slowest
+            .sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        self.slowest.truncate(SLOWEST);
+    }
+
+    /// How many worlds showed a violation (of one kind or more).
+    pub fn worlds_found(&self) -> usize {
+        let mut seeds: Vec<u64> = self.findings.iter().map(|f| f.seed).collect();
+        seeds.dedup();
+        seeds.len()
+    }
+
+    /// The rare paths no run reached.
+    pub fn never_reached(&self) -> Vec<&str> {
+        self.coverage
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(k, _)| k.as_str())
+            .collect()
+    }
+}
+
 /// The record's format: a merge refuses another.
-const FORMAT: u32 = 1;
+pub(crate) const FORMAT: u32 = 1;
 
 /// Which search a record belongs to: shards merge only when every field is the same.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,61 +154,18 @@ pub struct Record {
     pub failures: BTreeMap<String, String>,
 }
 
-fn draw_name(draw: Draw) -> &'static str {
+pub(crate) fn draw_name(draw: Draw) -> &'static str {
     match draw {
         Draw::Pairwise => "pairwise",
         Draw::Swarm => "swarm",
     }
 }
 
-fn hex_digest(text: &str) -> String {
+pub(crate) fn hex_digest(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 impl Record {
-    /// The record of a search that ran.
-    pub fn new(search: &Search, worlds: &Worlds, ran: &Ran, kinds: &[KindFound]) -> Self {
-        let (offset, stride) = search.shard.map_or((0, 1), |(k, n)| (k - 1, n));
-        let mut generator = String::new();
-        for s in search.seed..search.seed.saturating_add(4) {
-            generator.push_str(&worlds.world(s).unwrap_or_default());
-        }
-        let found = &ran.exploration;
-        Record {
-            format: FORMAT,
-            search: Identity {
-                policy: search.policy.clone(),
-                sets: search.sets.clone(),
-                draw: draw_name(search.draw).to_owned(),
-                seed: search.seed,
-                runs: search.runs,
-                around: worlds
-                    .around
-                    .iter()
-                    .map(|(origin, text)| format!("{origin} {}", hex_digest(text)))
-                    .collect(),
-                generator: hex_digest(&generator),
-            },
-            parts: normalized(vec![Part {
-                offset,
-                stride,
-                count: ran.runs,
-            }]),
-            findings: found.findings.clone(),
-            broken: found.broken.clone(),
-            coverage: found.coverage.clone(),
-            pair_worlds: found.pairs.worlds,
-            pairs_met: found.pairs.met_pairs().collect(),
-            failures: kinds
-                .iter()
-                .filter_map(|k| {
-                    let name = k.file.file_name()?.to_string_lossy().into_owned();
-                    Some((k.kind.clone(), name))
-                })
-                .collect(),
-        }
-    }
-
     /// How many worlds ran.
     pub fn runs(&self) -> u64 {
         self.parts.iter().map(|p| p.count).sum()
@@ -280,7 +328,7 @@ fn contiguous(parts: &[Part]) -> bool {
 }
 
 /// Parts in order; those that together are every world from the first, as one part.
-fn normalized(mut parts: Vec<Part>) -> Vec<Part> {
+pub(crate) fn normalized(mut parts: Vec<Part>) -> Vec<Part> {
     parts.sort();
     parts.retain(|p| p.count > 0);
     if contiguous(&parts) {
@@ -448,97 +496,6 @@ fn differs(a: &Identity, b: &Identity) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn search(out: &Path, shard: Option<(u64, u64)>) -> Search {
-        Search {
-            paths: Vec::new(),
-            sets: Vec::new(),
-            runs: 6,
-            time: None,
-            seed: 1,
-            policy: "no-lock".into(),
-            jobs: 2,
-            out: out.to_path_buf(),
-            draw: Draw::Pairwise,
-            shard,
-        }
-    }
-
-    fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-        let mut out = BTreeMap::new();
-        for sub in ["", "failures"] {
-            for e in std::fs::read_dir(dir.join(sub)).unwrap() {
-                let path = e.unwrap().path();
-                if path.is_file() {
-                    let name = path.strip_prefix(dir).unwrap().display().to_string();
-                    out.insert(name, std::fs::read(&path).unwrap());
-                }
-            }
-        }
-        out
-    }
-
-    /// Seeds 1 to 6 under no-lock (seed 6 shows an orphan) searched whole, and as 3 and as
-    /// 4 shards merged: the same report, record and shrunk files, byte for byte. A shard
-    /// of another search, or one shard twice, is refused.
-    #[test]
-    fn shards_merged_are_the_whole_search_byte_for_byte() {
-        let tmp = tempfile::tempdir().unwrap();
-        let merged = tmp.path().join("merged");
-        let whole = search(&merged, None).run(&|_, _| {}, &mut |_| {}).unwrap();
-        assert!(!whole.clean(), "seed 6 shows an orphan under no-lock");
-        let single = tmp.path().join("single");
-        std::fs::rename(&merged, &single).unwrap();
-        let expected = files(&single);
-        assert!(
-            expected.keys().any(|k| k.starts_with("failures")),
-            "{:?}",
-            expected.keys()
-        );
-        for n in [3u64, 4] {
-            let shards: Vec<PathBuf> = (1..=n)
-                .map(|k| {
-                    let dir = tmp.path().join(format!("shard-{k}-of-{n}"));
-                    search(&dir, Some((k, n)))
-                        .run(&|_, _| {}, &mut |_| {})
-                        .unwrap();
-                    dir
-                })
-                .collect();
-            let shard = std::fs::read_to_string(shards[1].join("report.md")).unwrap();
-            assert!(
-                shard.contains("2 worlds (of the search from seed 1: 2 from seed 2 every"),
-                "{shard}"
-            );
-            // Any order of the folders.
-            let mut reversed = shards.clone();
-            reversed.reverse();
-            let _ = std::fs::remove_dir_all(&merged);
-            let done = merge(&reversed, &merged).unwrap();
-            assert_eq!(done.shards, n as usize);
-            assert_eq!(files(&merged), expected, "{n} shards");
-            assert_eq!(done.report, whole.report);
-            let twice = [shards[0].clone(), shards[0].clone()];
-            let e = merge(&twice, &tmp.path().join("twice")).unwrap_err();
-            assert!(e.contains("overlap"), "{e}");
-        }
-        let other = tmp.path().join("other");
-        Search {
-            policy: "full".into(),
-            ..search(&other, Some((2, 3)))
-        }
-        .run(&|_, _| {}, &mut |_| {})
-        .unwrap();
-        let e = merge(
-            &[tmp.path().join("shard-1-of-3"), other],
-            &tmp.path().join("mixed"),
-        )
-        .unwrap_err();
-        assert!(
-            e.contains("another search") && e.contains("the policy"),
-            "{e}"
-        );
-    }
 
     fn part(offset: u64, stride: u64, count: u64) -> Part {
         Part {

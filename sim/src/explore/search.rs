@@ -7,22 +7,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::explore::around::Worlds;
-use crate::explore::features::PairCoverage;
 use crate::explore::generate::Draw;
-use crate::explore::merge;
+use crate::explore::merge::{self, Identity, Part, Record};
+pub use crate::explore::merge::{Exploration, Finding, Phases, SLOWEST};
 use crate::explore::shrink::{Tried, smallest_within};
 use crate::pipeline::parallel;
 use crate::results::summary::Summary;
 use crate::scenario::Scenario;
-
-/// One kind of violation a world showed, with the first one's detail (a world showing
-/// several kinds has a finding for each).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Finding {
-    pub seed: u64,
-    pub kind: String,
-    pub detail: String,
-}
 
 /// Runs the scenario `text` under `policy`; the first violation found, if any.
 pub fn check(text: &str, origin: &str, policy: &str) -> Result<Violated, String> {
@@ -100,35 +91,6 @@ impl Stopwatch {
     }
 }
 
-/// Where the worlds' wall time went (summed over worlds and threads): the harness's own
-/// speed, printed, in no file.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Phases {
-    /// Drawing the world as a scenario text.
-    pub generate: Duration,
-    /// Parsing and validating that text.
-    pub parse: Duration,
-    /// Building and running the world (the simulation and its settle).
-    pub run: Duration,
-    /// The checker over the run's history.
-    pub check: Duration,
-    /// The summary (outcomes, histograms, coverage, digest).
-    pub summary: Duration,
-}
-
-impl Phases {
-    fn absorb(&mut self, other: Phases) {
-        self.generate += other.generate;
-        self.parse += other.parse;
-        self.run += other.run;
-        self.check += other.check;
-        self.summary += other.summary;
-    }
-}
-
-/// How many of the slowest worlds a search keeps (seed, wall time).
-pub const SLOWEST: usize = 5;
-
 /// The first violation of each kind (the summary lists them in kind order).
 fn each_kind(summary: &Summary) -> Vec<Shown> {
     let mut out: Vec<Shown> = Vec::new();
@@ -138,60 +100,6 @@ fn each_kind(summary: &Summary) -> Vec<Shown> {
         }
     }
     out
-}
-
-/// What an exploration found: every kind of violation each world showed, in seed order
-/// (the same whatever `jobs`), runs
-/// that could not run (a generator bug), and how often each rare path was reached in all.
-#[derive(Debug, Clone, Default)]
-pub struct Exploration {
-    pub findings: Vec<Finding>,
-    pub broken: Vec<(u64, String)>,
-    pub coverage: BTreeMap<String, u64>,
-    /// Which pairs of the generator's features the generated worlds met.
-    pub pairs: PairCoverage,
-    /// Wall time per stage, summed (reporting only: in no file).
-    pub phases: Phases,
-    /// The slowest worlds, slowest first: (seed, wall time) (reporting only: in no file).
-    pub slowest: Vec<(u64, Duration)>,
-}
-
-impl Exploration {
-    /// Adds a later batch's results (its seeds follow this one's).
-    pub fn absorb(&mut self, later: Exploration) {
-        self.findings.extend(later.findings);
-        self.broken.extend(later.broken);
-        self.pairs.absorb(later.pairs);
-        self.phases.absorb(later.phases);
-        self.note_slow(later.slowest);
-        for (k, n) in later.coverage {
-            *self.coverage.entry(k).or_default() += n;
-        }
-    }
-
-    /// Keeps the [`SLOWEST`] slowest of these worlds and the ones kept before.
-    fn note_slow(&mut self, worlds: impl IntoIterator<Item = (u64, Duration)>) {
-        self.slowest.extend(worlds);
-        self.slowest
-            .sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        self.slowest.truncate(SLOWEST);
-    }
-
-    /// How many worlds showed a violation (of one kind or more).
-    pub fn worlds_found(&self) -> usize {
-        let mut seeds: Vec<u64> = self.findings.iter().map(|f| f.seed).collect();
-        seeds.dedup();
-        seeds.len()
-    }
-
-    /// The rare paths no run reached.
-    pub fn never_reached(&self) -> Vec<&str> {
-        self.coverage
-            .iter()
-            .filter(|(_, n)| **n == 0)
-            .map(|(k, _)| k.as_str())
-            .collect()
-    }
 }
 
 /// Explores `runs` worlds from seed `first` on under `policy`.
@@ -514,7 +422,7 @@ impl Search {
                 file,
             });
         }
-        let record = merge::Record::new(self, &worlds, &ran, &kinds);
+        let record = record(self, &worlds, &ran, &kinds);
         let report = record.report(dir);
         let written =
             serde_json::to_string_pretty(&record).map_err(|e| SearchError::Run(e.to_string()))?;
@@ -528,6 +436,49 @@ impl Search {
             report,
             report_file,
         })
+    }
+}
+
+/// The record of a search that ran (what `merge` reads and the report is made from).
+pub fn record(search: &Search, worlds: &Worlds, ran: &Ran, kinds: &[KindFound]) -> Record {
+    let (offset, stride) = search.shard.map_or((0, 1), |(k, n)| (k - 1, n));
+    let mut generator = String::new();
+    for s in search.seed..search.seed.saturating_add(4) {
+        generator.push_str(&worlds.world(s).unwrap_or_default());
+    }
+    let found = &ran.exploration;
+    Record {
+        format: merge::FORMAT,
+        search: Identity {
+            policy: search.policy.clone(),
+            sets: search.sets.clone(),
+            draw: merge::draw_name(search.draw).to_owned(),
+            seed: search.seed,
+            runs: search.runs,
+            around: worlds
+                .around
+                .iter()
+                .map(|(origin, text)| format!("{origin} {}", merge::hex_digest(text)))
+                .collect(),
+            generator: merge::hex_digest(&generator),
+        },
+        parts: merge::normalized(vec![Part {
+            offset,
+            stride,
+            count: ran.runs,
+        }]),
+        findings: found.findings.clone(),
+        broken: found.broken.clone(),
+        coverage: found.coverage.clone(),
+        pair_worlds: found.pairs.worlds,
+        pairs_met: found.pairs.met_pairs().collect(),
+        failures: kinds
+            .iter()
+            .filter_map(|k| {
+                let name = k.file.file_name()?.to_string_lossy().into_owned();
+                Some((k.kind.clone(), name))
+            })
+            .collect(),
     }
 }
 
