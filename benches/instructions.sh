@@ -3,6 +3,7 @@
 # ping-pong anchor, counted by callgrind: unlike wall time, the count does not move with the
 # machine's neighbours, so two commits compare on any day. Needs valgrind.
 #   benches/instructions.sh [SCENARIO]
+#   benches/instructions.sh explore     # instructions per explored world (20 generated worlds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scenario="${1:-voice-journeys}"
@@ -18,6 +19,16 @@ count() {
   echo "$(sed -n 's/.*Collected : //p' "$out" | tail -1) $(sed -n 's/^exchanges //p' "$out")"
   rm -f "$out"
 }
+
+if [ "$scenario" = explore ]; then
+  out=$(mktemp)
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+    --toggle-collect='sim::explore::search::explore' "$bin" explore >"$out" 2>&1
+  n=$(sed -n 's/.*Collected : //p' "$out" | tail -1)
+  rm -f "$out"
+  awk -v n="$n" 'BEGIN { printf "explore         %13.0f instructions, 20 worlds: %12.0f per world\n", n, n / 20 }'
+  exit 0
+fi
 
 read -r anchor anchor_n < <(count 'bookingsim_benches::pingpong' pingpong)
 read -r run run_n < <(count 'sim::run_with_progress' "$scenario")

@@ -4,7 +4,8 @@
 //!
 //! `instructions pingpong` makes 10 000 exchanges (enough that setting up the simulation is
 //! lost in them); `instructions NAME` runs the scenario once (`sim::run`); both print their
-//! HTTP exchanges.
+//! HTTP exchanges. `instructions explore` runs explore's first 20 generated worlds under
+//! `full` on one thread (`sim::explore::search::explore`) and prints `worlds 20`.
 
 use std::time::Duration;
 
@@ -15,7 +16,12 @@ fn main() -> std::process::ExitCode {
         eprintln!("usage: instructions pingpong | instructions SCENARIO");
         return std::process::ExitCode::from(2);
     };
-    if what == "pingpong" {
+    if what == "explore" {
+        let worlds = sim::explore::around::Worlds::generated();
+        let found = sim::explore::search::explore(&worlds, 1, 20, "full", 1, &|_, _| {});
+        assert!(found.broken.is_empty(), "{:?}", found.broken);
+        println!("worlds 20");
+    } else if what == "pingpong" {
         bookingsim_benches::pingpong(
             EXCHANGES,
             Duration::from_millis(10),

@@ -144,6 +144,8 @@ pub struct Engine {
     pub(crate) recovered: Mutex<u64>,
     /// The booking attempt in progress per (call, start).
     pub(crate) attempts: Mutex<Attempts>,
+    /// Per call, the turn of its cancels waiting for its bookings (one at a time).
+    pub(crate) cancel_turns: Mutex<std::collections::BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Compensating cancels Cal.com refused for now: (uid, reason, tries left).
     pub(crate) cancel_outbox: Mutex<Vec<(String, String, u32)>>,
     /// The booking the background job is cancelling from the outbox right now.
@@ -285,6 +287,7 @@ impl Engine {
             uncertain_outbox: Mutex::default(),
             late_creates: Mutex::default(),
             attempts: Mutex::default(),
+            cancel_turns: Mutex::default(),
             webhooks: Mutex::default(),
             calcom_holds: Mutex::default(),
             release_outbox: Mutex::default(),

@@ -138,7 +138,11 @@ fn main() -> ExitCode {
             knees,
             grid,
         } => exit(sweep(&file, params, policies, knees, grid, "sweep")),
-        Command::Merge { dirs, out } => exit(merge(&dirs, out)),
+        Command::Merge { dirs, out } => exit(if sim::explore::merge::is_explore(&dirs) {
+            cli::explore::merge(&dirs, out)
+        } else {
+            merge(&dirs, out)
+        }),
         Command::Gate {
             paths,
             junit,
@@ -157,13 +161,21 @@ fn main() -> ExitCode {
             out,
             print,
             draw,
+            shard,
         } => {
+            let shard = match shard.as_deref().map(sim::experiment::sweep::parse_shard) {
+                None => None,
+                Some(Ok((k, n))) => Some((k as u64, n as u64)),
+                Some(Err(e)) => return exit(Err(Failure(BAD_INPUT, e))),
+            };
             let search = Search {
                 paths,
                 sets,
                 draw: draw.0,
-                runs,
+                // With a time budget and no count, the time alone ends the search.
+                runs: runs.unwrap_or(if time.is_some() { u64::MAX } else { 200 }),
                 time,
+                shard,
                 seed,
                 policy,
                 jobs: jobs

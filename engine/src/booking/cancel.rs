@@ -12,9 +12,16 @@ impl Engine {
     /// gave up halfway under 429s and left the appointment standing on a part already
     /// gone). Without one, the first refusal keeps the appointment and says so.
     pub async fn cancel_appointment(&self, call_id: &str) -> CancelOutcome {
-        if self.policy().cancel_waits_for_booking {
+        // One cancel of a call waits at a time: two (Retell's retry beside the first) waiting
+        // for the same booking handed its guard to each other for ever, within one instant,
+        // and the world never went on (explore seed 6805 under full).
+        let _turn = if self.policy().cancel_waits_for_booking {
+            let turn = self.cancel_turn(call_id).lock_owned().await;
             self.await_bookings_of(call_id).await;
-        }
+            Some(turn)
+        } else {
+            None
+        };
         let found = self
             .appointments
             .appointments()
@@ -55,6 +62,14 @@ impl Engine {
             self.cancel_locally(&appointment);
         }
         CancelOutcome::Cancelled(appointment)
+    }
+
+    /// The turn of `call_id`'s cancels (see [`Self::cancel_appointment`]).
+    fn cancel_turn(&self, call_id: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut turns = lock(&self.cancel_turns);
+        // Turns nobody holds any more are dropped, so the map follows the calls in progress.
+        turns.retain(|_, t| std::sync::Arc::strong_count(t) > 1);
+        turns.entry(call_id.to_owned()).or_default().clone()
     }
 
     /// Waits until no booking attempt of `call_id` is at work: a booking whose answer was

@@ -120,12 +120,17 @@ pub(crate) enum Command {
         /// generating whole worlds: what they fix stays fixed; an `[explore]` table says
         /// what may vary.
         paths: Vec<PathBuf>,
-        /// How many worlds to run (with --time: at most).
-        #[arg(long, default_value_t = 200)]
-        runs: u64,
+        /// How many worlds to run (default 200; with --time: at most, and without it no
+        /// bound but the time).
+        #[arg(long)]
+        runs: Option<u64>,
         /// A wall-time budget (`10m`): worlds run in batches until it is spent.
         #[arg(long, value_parser = humantime::parse_duration)]
         time: Option<std::time::Duration>,
+        /// Run only part K of N (1-based) of the search's worlds (the i-th with
+        /// i mod N = K - 1): shards on other machines run the others; `merge` combines them.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
         /// The first world's seed (the others follow).
         #[arg(long, default_value_t = 1)]
         seed: u64,

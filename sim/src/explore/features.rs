@@ -322,6 +322,19 @@ impl PairCoverage {
         self.met.extend(other.met);
     }
 
+    /// Coverage of `worlds` worlds that met `met` (a record's, read back).
+    pub fn from_met(worlds: u64, met: impl IntoIterator<Item = Pair>) -> Self {
+        PairCoverage {
+            met: met.into_iter().collect(),
+            worlds,
+        }
+    }
+
+    /// The pairs met, in order.
+    pub fn met_pairs(&self) -> impl Iterator<Item = Pair> + '_ {
+        self.met.iter().copied()
+    }
+
     /// How many pairs were met, of how many there are.
     pub fn met(&self) -> (usize, usize) {
         (self.met.len(), all_pairs().len())

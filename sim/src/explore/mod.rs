@@ -7,11 +7,14 @@
 //! Its files, each importing only those before it: [`features`] (the generator's features,
 //! named, and the pairwise schedule over them), [`generate`] (a world from a seed),
 //! [`around`] (worlds around scenario files), [`shrink`] (a failing scenario made small),
-//! [`search`] (the runs, their findings by kind, the failure files and the report).
+//! [`search`] (the runs, their findings by kind, the failure files), and beside it
+//! [`merge`] (a search's record, `explore.json`, the report made from it, and shards of one
+//! search merged; `search` writes what `merge` reads).
 
 pub mod around;
 pub mod features;
 pub mod generate;
+pub mod merge;
 pub mod search;
 pub mod shrink;
 mod staff;

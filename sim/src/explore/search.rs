@@ -7,21 +7,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::explore::around::Worlds;
-use crate::explore::features::{self, PairCoverage};
 use crate::explore::generate::Draw;
-use crate::explore::shrink::smallest;
+use crate::explore::merge::{self, Identity, Part, Record};
+pub use crate::explore::merge::{Exploration, Finding, Phases, SLOWEST};
+use crate::explore::shrink::{Tried, smallest_within};
 use crate::pipeline::parallel;
 use crate::results::summary::Summary;
 use crate::scenario::Scenario;
-
-/// One kind of violation a world showed, with the first one's detail (a world showing
-/// several kinds has a finding for each).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Finding {
-    pub seed: u64,
-    pub kind: String,
-    pub detail: String,
-}
 
 /// Runs the scenario `text` under `policy`; the first violation found, if any.
 pub fn check(text: &str, origin: &str, policy: &str) -> Result<Violated, String> {
@@ -44,9 +36,59 @@ fn run_world(
     origin: &str,
     policy: &str,
 ) -> Result<(Vec<Shown>, BTreeMap<String, u64>), String> {
+    run_world_timed(text, origin, policy, &mut Phases::default())
+}
+
+/// [`run_world`], adding the wall time of each stage to `phases` (reporting only).
+fn run_world_timed(
+    text: &str,
+    origin: &str,
+    policy: &str,
+    phases: &mut Phases,
+) -> Result<(Vec<Shown>, BTreeMap<String, u64>), String> {
+    let mut stopwatch = Stopwatch::start();
     let scenario = Scenario::parse(text, origin).map_err(|e| e.to_string())?;
-    let (summary, _) = crate::pipeline::run(&scenario, scenario.seed, policy)?;
+    phases.parse += stopwatch.lap();
+    // `pipeline::run`, stage by stage.
+    let mut spec = scenario.clone();
+    spec.policy.preset = policy.to_owned();
+    let resolved = spec.policy()?;
+    resolved
+        .check_ranges()
+        .map_err(|e| format!("policy `{policy}`: {e}"))?;
+    let seed = scenario.seed;
+    let summary = crate::pipeline::isolated(|| {
+        let record =
+            crate::world::simulated::run_with_progress(&scenario, seed, &resolved, &mut |_, _| {})?;
+        phases.run += stopwatch.lap();
+        let violations = crate::check::check(&scenario, &record)?;
+        phases.check += stopwatch.lap();
+        let summary =
+            crate::results::summary::summarize(&scenario, seed, policy, &record, &violations);
+        phases.summary += stopwatch.lap();
+        Ok(summary)
+    })?;
     Ok((each_kind(&summary), summary.coverage))
+}
+
+/// Wall time, for the harness's own speed only: never part of a result, a report file or a
+/// decision about a simulated outcome.
+struct Stopwatch(std::time::Instant);
+
+impl Stopwatch {
+    #[allow(clippy::disallowed_methods)] // reason: reporting the harness's own speed only
+    fn start() -> Self {
+        Stopwatch(std::time::Instant::now())
+    }
+
+    /// The time since the start or the last lap.
+    #[allow(clippy::disallowed_methods)] // reason: reporting the harness's own speed only
+    fn lap(&mut self) -> Duration {
+        let now = std::time::Instant::now();
+        let lap = now - self.0;
+        self.0 = now;
+        lap
+    }
 }
 
 /// The first violation of each kind (the summary lists them in kind order).
@@ -60,46 +102,6 @@ fn each_kind(summary: &Summary) -> Vec<Shown> {
     out
 }
 
-/// What an exploration found: every kind of violation each world showed, in seed order
-/// (the same whatever `jobs`), runs
-/// that could not run (a generator bug), and how often each rare path was reached in all.
-#[derive(Debug, Clone, Default)]
-pub struct Exploration {
-    pub findings: Vec<Finding>,
-    pub broken: Vec<(u64, String)>,
-    pub coverage: BTreeMap<String, u64>,
-    /// Which pairs of the generator's features the generated worlds met.
-    pub pairs: PairCoverage,
-}
-
-impl Exploration {
-    /// Adds a later batch's results (its seeds follow this one's).
-    pub fn absorb(&mut self, later: Exploration) {
-        self.findings.extend(later.findings);
-        self.broken.extend(later.broken);
-        self.pairs.absorb(later.pairs);
-        for (k, n) in later.coverage {
-            *self.coverage.entry(k).or_default() += n;
-        }
-    }
-
-    /// How many worlds showed a violation (of one kind or more).
-    pub fn worlds_found(&self) -> usize {
-        let mut seeds: Vec<u64> = self.findings.iter().map(|f| f.seed).collect();
-        seeds.dedup();
-        seeds.len()
-    }
-
-    /// The rare paths no run reached.
-    pub fn never_reached(&self) -> Vec<&str> {
-        self.coverage
-            .iter()
-            .filter(|(_, n)| **n == 0)
-            .map(|(k, _)| k.as_str())
-            .collect()
-    }
-}
-
 /// Explores `runs` worlds from seed `first` on under `policy`.
 pub fn explore(
     worlds: &Worlds,
@@ -110,12 +112,37 @@ pub fn explore(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Exploration {
     let seeds: Vec<u64> = (0..runs).map(|i| first.wrapping_add(i)).collect();
-    let results = parallel::map(&seeds, jobs, progress, |seed| {
+    explore_seeds(worlds, &seeds, policy, jobs, progress)
+}
+
+/// Explores the worlds of `seeds` (in that order) under `policy`.
+pub fn explore_seeds(
+    worlds: &Worlds,
+    seeds: &[u64],
+    policy: &str,
+    jobs: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Exploration {
+    let results = parallel::map(seeds, jobs, progress, |seed| {
+        let mut phases = Phases::default();
+        let mut stopwatch = Stopwatch::start();
         let (text, row) = worlds.world_features(*seed)?;
-        run_world(&text, &format!("explore-{seed}"), policy).map(|r| (r, row))
+        phases.generate = stopwatch.lap();
+        let r = run_world_timed(&text, &format!("explore-{seed}"), policy, &mut phases);
+        Ok((r, row, phases))
     });
     let mut out = Exploration::default();
-    for (seed, r) in seeds.into_iter().zip(results) {
+    for (&seed, r) in seeds.iter().zip(results) {
+        let r = match r {
+            Ok((r, row, phases)) => {
+                out.phases.absorb(phases);
+                let took =
+                    phases.generate + phases.parse + phases.run + phases.check + phases.summary;
+                out.note_slow([(seed, took)]);
+                r.map(|r| (r, row))
+            }
+            Err(e) => Err(e),
+        };
         match r {
             Ok(((found, coverage), row)) => {
                 if let Some(row) = row {
@@ -134,10 +161,21 @@ pub fn explore(
     out
 }
 
+/// How many candidate worlds one shrink runs at most: a count, so that the shrunk file is
+/// the same on any machine, and a failure's shrink costs a bounded time (a few hundred
+/// runs of its world) however many steps down it could still take.
+pub const SHRINK_BUDGET: u64 = 400;
+
 /// Shrinks the scenario `text` while a run under `policy` still shows a violation of `kind`
-/// (among whatever else it shows) ([`smallest`]). Deterministic.
+/// (among whatever else it shows) ([`smallest_within`], at most [`SHRINK_BUDGET`]
+/// candidates). Deterministic.
 pub fn shrink(text: &str, policy: &str, kind: &str) -> String {
-    smallest(text, |candidate| {
+    shrink_counted(text, policy, kind).0
+}
+
+/// [`shrink`], and what it cost.
+pub fn shrink_counted(text: &str, policy: &str, kind: &str) -> (String, Tried) {
+    smallest_within(text, SHRINK_BUDGET, |candidate| {
         violations(candidate, "shrinking", policy)
             .is_ok_and(|found| found.iter().any(|(k, _)| k == kind))
     })
@@ -165,6 +203,8 @@ pub struct Search {
     pub out: PathBuf,
     /// How generated worlds draw their features.
     pub draw: Draw,
+    /// `--shard K/N`: only the search's `i`-th worlds with `i mod N = K - 1`.
+    pub shard: Option<(u64, u64)>,
 }
 
 /// Why a search stopped: bad input (the CLI exits 2), or a world that ran once and then
@@ -192,6 +232,8 @@ pub struct Ran {
     /// The wall time it took: the harness's own speed, in no file.
     pub elapsed: Duration,
     pub exploration: Exploration,
+    /// What ended the search: the runs or the time.
+    pub ended: Ended,
 }
 
 /// The worlds that showed one kind of violation, in seed order; the first shrunk to `file`.
@@ -229,8 +271,13 @@ pub enum Event<'a> {
         kind: &'a str,
         findings: &'a [Finding],
     },
-    /// It was, to `file`.
-    Shrunk { kind: &'a str, file: &'a Path },
+    /// It was, to `file`, after `tried` candidates in `took` (wall time, reporting only).
+    Shrunk {
+        kind: &'a str,
+        file: &'a Path,
+        tried: Tried,
+        took: Duration,
+    },
 }
 
 impl Search {
@@ -262,24 +309,34 @@ impl Search {
         Ok(with_policy(&text, &self.policy))
     }
 
+    /// The search's `i`-th worlds this invocation runs, in order: every one, or with
+    /// `--shard K/N` those with `i mod N = K - 1`.
+    fn part(&self) -> (u64, u64) {
+        self.shard.map_or((0, 1), |(k, n)| (k - 1, n))
+    }
+
     /// Runs the worlds (`progress` is told runs done of each batch's), groups what they
     /// found by kind, shrinks the first of each into `out/failures/` and writes
-    /// `out/report.md`; `tell` hears each stage as it happens.
+    /// `out/report.md` (and `out/explore.json`, what `bookingsim merge` reads); `tell`
+    /// hears each stage as it happens.
     pub fn run(
         &self,
         progress: &(dyn Fn(usize, usize) + Sync),
         tell: &mut dyn FnMut(Event<'_>),
     ) -> Result<Explored, SearchError> {
-        let (seed, policy, paths, sets, dir) = (
-            self.seed,
-            self.policy.as_str(),
-            &self.paths,
-            &self.sets,
-            &self.out,
-        );
+        let (seed, policy, paths, dir) = (self.seed, self.policy.as_str(), &self.paths, &self.out);
         self.known_policy()?;
-        if self.runs == 0 || self.runs > 10_000_000 {
-            return Err(SearchError::Input("--runs: expected 1 to 10000000".into()));
+        if self.runs == 0 || (self.runs > MAX_RUNS && self.time.is_none()) {
+            return Err(SearchError::Input(format!(
+                "--runs: expected 1 to {MAX_RUNS}"
+            )));
+        }
+        if let Some((k, n)) = self.shard
+            && (k == 0 || k > n)
+        {
+            return Err(SearchError::Input(format!(
+                "--shard {k}/{n}: expected K/N with 1 <= K <= N"
+            )));
         }
         let worlds = self.worlds()?;
         // The first worlds are checked up front: a bad `[explore]` range or `--set` is bad
@@ -291,25 +348,30 @@ impl Search {
         }
         #[allow(clippy::disallowed_methods)] // reason: the --time budget; never in the results
         let started = std::time::Instant::now();
+        // This invocation's worlds: the search's `offset`-th, then every `stride`-th.
+        let (offset, stride) = self.part();
+        let mine = if offset >= self.runs {
+            0
+        } else {
+            (self.runs - offset).div_ceil(stride)
+        };
         // Without a budget one pass; with one, batches until it is spent (each batch's seeds
         // follow the last, so the worlds run are the same whatever the machine's speed allows).
         let mut found = Exploration::default();
         let mut done = 0;
-        while done < self.runs {
+        let mut ended = Ended::Runs;
+        while done < mine {
             let batch = match self.time {
-                None => self.runs,
-                Some(_) => (8 * self.jobs as u64).max(32).min(self.runs - done),
+                None => mine,
+                Some(_) => (8 * self.jobs as u64).max(32).min(mine - done),
             };
-            found.absorb(explore(
-                &worlds,
-                seed.wrapping_add(done),
-                batch,
-                policy,
-                self.jobs,
-                progress,
-            ));
+            let seeds: Vec<u64> = (done..done + batch)
+                .map(|j| seed.wrapping_add(offset + j * stride))
+                .collect();
+            found.absorb(explore_seeds(&worlds, &seeds, policy, self.jobs, progress));
             done += batch;
-            if self.time.is_some_and(|t| started.elapsed() >= t) {
+            if done < mine && self.time.is_some_and(|t| started.elapsed() >= t) {
+                ended = Ended::Time;
                 break;
             }
         }
@@ -318,101 +380,54 @@ impl Search {
             jobs: self.jobs,
             elapsed: started.elapsed(),
             exploration: found,
+            ended,
         };
         tell(Event::Ran(&ran));
-        let runs = ran.runs;
-        let (findings, broken) = (&ran.exploration.findings, &ran.exploration.broken);
         let mut by_kind: BTreeMap<&str, Vec<Finding>> = BTreeMap::new();
-        for f in findings {
+        for f in &ran.exploration.findings {
             by_kind.entry(f.kind.as_str()).or_default().push(f.clone());
         }
-        // The report: what ran, what broke, what the runs never reached (no wall time: the
-        // same seeds give the same file).
-        let mut report = format!(
-            "# bookingsim explore\n\n{runs} worlds (seeds {seed} to {}) under `{policy}`{}{}: {} found a violation, {} did not run.\n\n",
-            seed.wrapping_add(runs.saturating_sub(1)),
-            if paths.is_empty() {
-                String::new()
-            } else {
-                format!(", around {} scenario file(s)", worlds.around.len())
-            },
-            if sets.is_empty() {
-                String::new()
-            } else {
-                format!(", with `--set {}`", sets.join(" --set "))
-            },
-            ran.exploration.worlds_found(),
-            broken.len()
-        );
-        if !by_kind.is_empty() {
-            report.push_str(
-                "| violation | worlds | first seed | what | minimised |\n|---|---|---|---|---|\n",
-            );
-        }
+        // Each kind's first world is shrunk on a thread of its own (the shrunk files are
+        // the same whatever the threads); what happens is told in kind order.
+        let firsts: Vec<u64> = by_kind.values().map(|found| found[0].seed).collect();
+        let kinds_found: Vec<&str> = by_kind.keys().copied().collect();
+        let jobs: Vec<(u64, &str)> = firsts.into_iter().zip(kinds_found).collect();
+        let shrunk_all = parallel::map(&jobs, self.jobs, &|_, _| {}, |(seed, kind)| {
+            let mut stopwatch = Stopwatch::start();
+            let world = worlds.world(*seed)?;
+            let (shrunk, tried) = shrink_counted(&world, policy, kind);
+            // The header names what the shrunk file itself shows (its own calls).
+            let shows = violations(&shrunk, "shrunk", policy).unwrap_or_default();
+            Ok((shrunk, shows, tried, stopwatch.lap()))
+        });
         let mut kinds = Vec::new();
-        for (kind, found) in by_kind {
+        for ((kind, found), shrunk) in by_kind.into_iter().zip(shrunk_all) {
             tell(Event::Shrinking {
                 kind,
                 findings: &found,
             });
             let first = &found[0];
-            let world = worlds.world(first.seed).map_err(SearchError::Run)?;
-            let shrunk = shrink(&world, policy, kind);
-            // The header names what the shrunk file itself shows (its own calls).
-            let shows = violations(&shrunk, "shrunk", policy).unwrap_or_default();
+            let (shrunk, shows, tried, took) = shrunk.map_err(SearchError::Run)?;
             let file = write_failure(dir, first, policy, &shrunk, &shows)
                 .map_err(|e| SearchError::Input(format!("{}: {e}", dir.display())))?;
-            tell(Event::Shrunk { kind, file: &file });
-            let _ = writeln!(
-                report,
-                "| {kind} | {} | {} | {} | `{}` |",
-                found.len(),
-                first.seed,
-                first.detail.replace('|', "\\|"),
-                file.display()
-            );
+            tell(Event::Shrunk {
+                kind,
+                file: &file,
+                tried,
+                took,
+            });
             kinds.push(KindFound {
                 kind: kind.to_owned(),
                 findings: found,
                 file,
             });
         }
-        report.push_str("\n## Coverage of rare paths\n\n| path | reached |\n|---|---|\n");
-        for (path, n) in &ran.exploration.coverage {
-            let _ = writeln!(report, "| {path} | {n} |");
-        }
-        let never = ran.exploration.never_reached();
-        if !never.is_empty() {
-            let _ = writeln!(report, "\nNever reached: {}.", never.join(", "));
-        }
-        let pairs = &ran.exploration.pairs;
-        if pairs.worlds > 0 {
-            let (met, all) = pairs.met();
-            let _ = writeln!(
-                report,
-                "\n## Pairs of the generator's features\n\n{met} of {all} pairs of two features' values met in {} generated worlds ({} drawing: {}).",
-                pairs.worlds,
-                match self.draw {
-                    Draw::Pairwise => "pairwise",
-                    Draw::Swarm => "swarm",
-                },
-                match self.draw {
-                    Draw::Pairwise =>
-                        format!("any {} consecutive seeds meet every pair", features::rows()),
-                    Draw::Swarm => "each feature on its own".to_owned(),
-                }
-            );
-            let missing = pairs.missing();
-            if !missing.is_empty() {
-                let _ = writeln!(report, "\nNot yet met:\n");
-                for p in &missing {
-                    let _ = writeln!(report, "- {}", features::describe(p));
-                }
-            }
-        }
-        for (s, e) in broken {
-            let _ = writeln!(report, "\nWorld {s} did not run: {e}");
-        }
+        let record = record(self, &worlds, &ran, &kinds);
+        let report = record.report(dir);
+        let written =
+            serde_json::to_string_pretty(&record).map_err(|e| SearchError::Run(e.to_string()))?;
+        crate::results::output::write_atomically(dir, merge::RECORD, &written)
+            .map_err(|e| SearchError::Input(format!("{}: {e}", dir.display())))?;
         let report_file = crate::results::output::write_atomically(dir, "report.md", &report)
             .map_err(|e| SearchError::Input(format!("{}: {e}", dir.display())))?;
         Ok(Explored {
@@ -423,6 +438,62 @@ impl Search {
         })
     }
 }
+
+/// The record of a search that ran (what `merge` reads and the report is made from).
+pub fn record(search: &Search, worlds: &Worlds, ran: &Ran, kinds: &[KindFound]) -> Record {
+    let (offset, stride) = search.shard.map_or((0, 1), |(k, n)| (k - 1, n));
+    let mut generator = String::new();
+    for s in search.seed..search.seed.saturating_add(4) {
+        generator.push_str(&worlds.world(s).unwrap_or_default());
+    }
+    let found = &ran.exploration;
+    Record {
+        format: merge::FORMAT,
+        search: Identity {
+            policy: search.policy.clone(),
+            sets: search.sets.clone(),
+            draw: merge::draw_name(search.draw).to_owned(),
+            seed: search.seed,
+            runs: search.runs,
+            around: worlds
+                .around
+                .iter()
+                .map(|(origin, text)| format!("{origin} {}", merge::hex_digest(text)))
+                .collect(),
+            generator: merge::hex_digest(&generator),
+        },
+        parts: merge::normalized(vec![Part {
+            offset,
+            stride,
+            count: ran.runs,
+        }]),
+        findings: found.findings.clone(),
+        broken: found.broken.clone(),
+        coverage: found.coverage.clone(),
+        pair_worlds: found.pairs.worlds,
+        pairs_met: found.pairs.met_pairs().collect(),
+        failures: kinds
+            .iter()
+            .filter_map(|k| {
+                let name = k.file.file_name()?.to_string_lossy().into_owned();
+                Some((k.kind.clone(), name))
+            })
+            .collect(),
+    }
+}
+
+/// Why a search stopped running worlds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Every world asked for (`--runs`, or all there are) ran.
+    Runs,
+    /// The `--time` budget was spent first.
+    Time,
+}
+
+/// The most worlds `--runs` asks for in one pass (with `--time` the worlds run in batches,
+/// and `--time` alone has no bound but the time).
+pub const MAX_RUNS: u64 = 10_000_000;
 
 /// Writes a shrunk failure to `dir/failures/`: the scenario with a comment saying what it
 /// shows (`shows`: what a run of the shrunk file found, kind and detail; the finding's own
@@ -602,6 +673,7 @@ mod tests {
             jobs: 2,
             out: dir.path().to_path_buf(),
             draw: Draw::Swarm,
+            shard: None,
         };
         let mut heard = Vec::new();
         let explored = search
@@ -647,6 +719,44 @@ mod tests {
         );
     }
 
+    /// `--time` without `--runs` (runs unbounded) stops only when the time is spent, after
+    /// a whole batch, and says the time ended it; with both, the runs may end it first.
+    #[test]
+    fn a_time_budget_alone_ends_a_search_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let search = Search {
+            paths: Vec::new(),
+            sets: Vec::new(),
+            runs: u64::MAX,
+            time: Some(Duration::ZERO),
+            seed: 1,
+            policy: "full".into(),
+            jobs: 2,
+            out: dir.path().to_path_buf(),
+            draw: Draw::default(),
+            shard: None,
+        };
+        let ran = search.run(&|_, _| {}, &mut |_| {}).unwrap().ran;
+        assert_eq!((ran.runs, ran.ended), (32, Ended::Time));
+        let counted = Search {
+            runs: 3,
+            time: Some(Duration::from_secs(3600)),
+            ..search.clone()
+        };
+        let ran = counted.run(&|_, _| {}, &mut |_| {}).unwrap().ran;
+        assert_eq!((ran.runs, ran.ended), (3, Ended::Runs));
+        let e = Search {
+            time: None,
+            ..search
+        }
+        .run(&|_, _| {}, &mut |_| {})
+        .unwrap_err();
+        assert_eq!(
+            e,
+            SearchError::Input(format!("--runs: expected 1 to {MAX_RUNS}"))
+        );
+    }
+
     /// Bad input is refused before any world runs.
     #[test]
     fn a_search_refuses_bad_input() {
@@ -660,6 +770,7 @@ mod tests {
             jobs: 1,
             out: PathBuf::from("/nonexistent/explore"),
             draw: Draw::default(),
+            shard: None,
         };
         let refused = |s: Search| s.run(&|_, _| {}, &mut |_| {}).unwrap_err();
         let e = refused(Search {
@@ -676,7 +787,7 @@ mod tests {
         });
         assert_eq!(
             e,
-            SearchError::Input("--runs: expected 1 to 10000000".into())
+            SearchError::Input(format!("--runs: expected 1 to {MAX_RUNS}"))
         );
         let e = refused(Search {
             paths: vec![PathBuf::from("/nonexistent/world.toml")],

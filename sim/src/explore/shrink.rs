@@ -6,23 +6,50 @@
 /// fixed and fault odds certain, until nothing more can go. Deterministic when
 /// `still_fails` is.
 pub fn smallest(text: &str, still_fails: impl Fn(&str) -> bool) -> String {
-    let still_fails = |candidate: &toml::Table| -> bool {
-        let Ok(text) = toml::to_string(candidate) else {
-            return false;
-        };
-        still_fails(&text)
-    };
+    smallest_within(text, u64::MAX, still_fails).0
+}
+
+/// How much a shrink cost: candidates tried, and whether it stopped at its budget.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tried {
+    pub runs: u64,
+    pub capped: bool,
+}
+
+/// [`smallest`], trying at most `budget` candidates (a count, not a time, so the result
+/// stays the same on any machine): a world whose every step down is a long run, or one
+/// with a great many steps, costs a bounded time; the smallest form found by then is the
+/// answer.
+pub fn smallest_within(
+    text: &str,
+    budget: u64,
+    still_fails: impl Fn(&str) -> bool,
+) -> (String, Tried) {
+    let mut tried = Tried::default();
     let Ok(mut best) = toml::from_str::<toml::Table>(text) else {
-        return text.to_owned();
+        return (text.to_owned(), tried);
     };
-    loop {
-        let found = candidates(&best).into_iter().find(|c| still_fails(c));
-        match found {
-            Some(smaller) => best = smaller,
-            None => break,
+    'shrink: loop {
+        for candidate in candidates(&best) {
+            if tried.runs >= budget {
+                tried.capped = true;
+                break 'shrink;
+            }
+            let Ok(text) = toml::to_string(&candidate) else {
+                continue;
+            };
+            tried.runs += 1;
+            if still_fails(&text) {
+                best = candidate;
+                continue 'shrink;
+            }
         }
+        break;
     }
-    toml::to_string(&best).unwrap_or_else(|_| text.to_owned())
+    (
+        toml::to_string(&best).unwrap_or_else(|_| text.to_owned()),
+        tried,
+    )
 }
 
 /// Every one-step reduction of a scenario, smallest effect last.
@@ -260,5 +287,36 @@ mod tests {
         assert!(halved.contains("rate = 1\n"), "{halved}");
         assert!(!halved.contains("[[calls]]"), "{halved}");
         assert_eq!(smallest("not [toml", |_| true), "not [toml");
+    }
+
+    /// A shrink stops at its budget of candidates tried, with the smallest form found by
+    /// then (the same whatever the machine), and says so; within the budget it is
+    /// [`smallest`].
+    #[test]
+    fn a_shrink_stops_at_its_budget() {
+        let text = "name = \"x\"\n[[calls]]\nid = \"a\"\n[[calls]]\nid = \"b\"\n\
+            [[storms]]\nrate = 40\nduration = \"40s\"\n";
+        let tried = std::cell::Cell::new(0);
+        let fails = |t: &str| {
+            tried.set(tried.get() + 1);
+            t.contains("[[storms]]")
+        };
+        let (whole, cost) = smallest_within(text, u64::MAX, fails);
+        assert_eq!(whole, smallest(text, |t| t.contains("[[storms]]")));
+        assert_eq!(cost.runs, tried.get());
+        assert!(!cost.capped && cost.runs > 3, "{cost:?}");
+        let (part, cost) = smallest_within(text, 3, |t| t.contains("[[storms]]"));
+        assert_eq!(
+            cost,
+            Tried {
+                runs: 3,
+                capped: true
+            }
+        );
+        assert!(part.contains("[[storms]]") && part != whole, "{part}");
+        assert_eq!(
+            smallest_within(text, 3, |t| t.contains("[[storms]]")).0,
+            part
+        );
     }
 }
