@@ -131,15 +131,23 @@ impl Engine {
     }
 
     /// Whether a booked appointment holds the Cal.com booking `b`, or will: a part its sync
-    /// made before a crash, which the sync queued again keeps (its creates ask first).
+    /// made before a crash, which the sync queued again keeps (its creates ask first), or
+    /// a booking staff moved in the app from one it holds (it carries the old one's
+    /// metadata; the staff reconciliation moves the appointment to it, and cancelling it
+    /// here would cancel the caller's appointment behind everyone's back).
     fn saved(&self, b: &CalcomBooking) -> bool {
         let appointment = b.metadata.get("appointment_id").and_then(|v| v.as_str());
+        let holds = |a: &crate::store::Appointment, uid: &str| {
+            a.segments
+                .iter()
+                .any(|p| p.calcom_uid.as_deref() == Some(uid))
+        };
         self.appointments.appointments().iter().any(|a| {
             a.status == AppointmentStatus::Booked
-                && (a
-                    .segments
-                    .iter()
-                    .any(|p| p.calcom_uid.as_deref() == Some(b.uid.as_str()))
+                && (holds(a, &b.uid)
+                    || b.rescheduled_from
+                        .as_deref()
+                        .is_some_and(|from| holds(a, from))
                     || (a.sync == SyncStatus::Pending
                         && appointment == Some(a.id.to_string().as_str())))
         })
