@@ -148,6 +148,10 @@ pub struct Engine {
     pub(crate) cancel_turns: Mutex<std::collections::BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Compensating cancels Cal.com refused for now: (uid, reason, tries left).
     pub(crate) cancel_outbox: Mutex<Vec<(String, String, u32)>>,
+    /// Locks whose release Redis could not take (down, timing out): let go by the
+    /// background job once it answers, as a lease held for a create's whole flight
+    /// (`lock_outlives_create`) would otherwise keep the stylist locked for minutes.
+    pub(crate) unreleased_locks: Mutex<Vec<u64>>,
     /// The booking the background job is cancelling from the outbox right now.
     pub(crate) cancelling: Mutex<Option<String>>,
     /// Bookings a compensating cancel has cancelled (a listing read since may lag behind).
@@ -281,6 +285,7 @@ impl Engine {
             reconciled: Mutex::default(),
             recovered: Mutex::default(),
             cancel_outbox: Mutex::default(),
+            unreleased_locks: Mutex::default(),
             cancelling: Mutex::default(),
             compensated: Mutex::default(),
             uncertain_creates: Mutex::default(),
@@ -750,13 +755,25 @@ impl Engine {
         }
     }
 
+    /// Lets go of the locks whose release Redis refused (one round trip, only when there
+    /// are any); a token since expired and taken by another holder is not theirs to free.
+    async fn release_unreleased_locks(&self) {
+        if lock(&self.unreleased_locks).is_empty() || self.redis().await.is_err() {
+            return;
+        }
+        for token in std::mem::take(&mut *lock(&self.unreleased_locks)) {
+            self.locks.release(token);
+        }
+    }
+
     /// Lets go of the locks `guard` holds (one Redis round trip).
     pub(crate) async fn release(&self, mut guard: LockGuard) {
         if !lock(&guard.lease.tokens).is_empty() {
             match self.redis().await {
                 Ok(()) => guard.release_now(),
-                // Redis down: the locks stay until their TTL frees them.
-                Err(_) => guard.abandon(),
+                // Redis down: released by the background job once it answers (or freed by
+                // their TTL, whichever comes first).
+                Err(_) => lock(&self.unreleased_locks).extend(guard.abandon()),
             }
         }
     }
@@ -801,6 +818,7 @@ impl Engine {
             }
             self.settle_late_creates().await;
             self.retry_releases().await;
+            self.release_unreleased_locks().await;
             // Staff changes whose webhook was lost, every `staff_reconcile` (a listing Cal.com
             // refused: again at the next round).
             if let Some(every) = self.policy().staff_reconcile
@@ -833,12 +851,15 @@ impl LockGuard {
     }
 
     /// Stops renewing and forgets the locks without releasing them (Redis could not be
-    /// reached): their TTL frees them.
-    fn abandon(&mut self) {
+    /// reached): their tokens, for a release once it answers.
+    fn abandon(&mut self) -> Vec<u64> {
         if let Some(renewal) = self.renewal.take() {
             renewal.abort();
         }
-        lock(&self.lease.tokens).clear();
+        std::mem::take(&mut *lock(&self.lease.tokens))
+            .into_iter()
+            .map(|(token, _)| token)
+            .collect()
     }
 
     fn release_now(&mut self) {
