@@ -61,6 +61,14 @@ impl Appointment {
         self.status == AppointmentStatus::Booked
     }
 
+    /// Active, and `call_id`'s booking of `service_id` at `start` (a retry's answer).
+    pub fn is_by_call(&self, call_id: &str, service_id: u64, start: DateTime<Utc>) -> bool {
+        self.is_active()
+            && self.call_id.as_deref() == Some(call_id)
+            && self.service_id == service_id
+            && self.start == start
+    }
+
     pub fn overlaps(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
         self.start < end && start < self.end
     }
@@ -226,12 +234,7 @@ impl AppointmentStore for InMemoryStore {
         self.tables()
             .appointments
             .values()
-            .find(|a| {
-                a.is_active()
-                    && a.call_id.as_deref() == Some(call_id)
-                    && a.service_id == service_id
-                    && a.start == start
-            })
+            .find(|a| a.is_by_call(call_id, service_id, start))
             .cloned()
     }
 
@@ -280,12 +283,11 @@ impl AppointmentStore for InMemoryStore {
         at: DateTime<Utc>,
     ) -> Option<Appointment> {
         let mut t = self.tables();
-        if let Some(a) = t.appointments.values().find(|a| {
-            a.is_active()
-                && a.call_id.as_deref() == Some(call_id)
-                && a.service_id == service_id
-                && a.start == start
-        }) {
+        if let Some(a) = t
+            .appointments
+            .values()
+            .find(|a| a.is_by_call(call_id, service_id, start))
+        {
             return Some(a.clone());
         }
         let told = t

@@ -72,16 +72,10 @@ impl Engine {
         if let Err(down) = self.database().await {
             return Self::infra_down(request, &down);
         }
-        if let Some(done) =
-            self.appointments
-                .booked_by_call(&req.call_id, request.service.id, request.start)
-        {
-            return BookOutcome::Booked {
-                request,
-                appointment: done,
-                repeated: true,
-            };
-        }
+        let request = match self.already_booked(req, request) {
+            Ok(done) => return done,
+            Err(request) => request,
+        };
         // Layer: the lock (`locks`). Timed out, nothing else runs.
         let outcome = match self
             .under_lock(request, |request, lease| {
@@ -171,17 +165,10 @@ impl Engine {
                 // retry waited for the lock (the attempt guard is one worker's memory; a
                 // worker that stalled past Retell's timeout saves its booking late): that
                 // booking is the answer, never "vergeben" for the caller's own slot.
-                if let Some(done) = self.appointments.booked_by_call(
-                    &req.call_id,
-                    request.service.id,
-                    request.start,
-                ) {
-                    return BookOutcome::Booked {
-                        request,
-                        appointment: done,
-                        repeated: true,
-                    };
-                }
+                let request = match self.already_booked(req, request) {
+                    Ok(done) => return done,
+                    Err(request) => request,
+                };
                 return self.taken(request, refusal).await;
             }
             Err(Stop::Down(down)) => return Self::infra_down(request, &down),
@@ -205,21 +192,13 @@ impl Engine {
         // otherwise what it made is undone, never saved behind their backs.
         if self.fence_if_stale(&lease).await.is_err() {
             // The database down: nothing can be looked up; what was made is undone below.
-            let up = self.database().await.is_ok();
-            if up
-                && let Some(done) = self.appointments.booked_by_call(
-                    &req.call_id,
-                    request.service.id,
-                    request.start,
-                )
-            {
-                return BookOutcome::Booked {
-                    request,
-                    appointment: done,
-                    repeated: true,
-                };
+            if self.database().await.is_err() {
+                return self.undo_unsaved(request, &booked).await;
             }
-            return self.undo_unsaved(request, &booked).await;
+            return match self.already_booked(req, request) {
+                Ok(done) => done,
+                Err(request) => self.undo_unsaved(request, &booked).await,
+            };
         }
         // Layer: local save (`save`).
         match self.save(req, &request, &booked, began).await {
@@ -230,6 +209,26 @@ impl Engine {
             },
             // Layer: compensation (`compensation`): what cannot be recorded is undone.
             Err(Unsaved) => self.undo_unsaved(request, &booked).await,
+        }
+    }
+
+    /// This call's booking of the service and slot, already saved (by an earlier attempt,
+    /// or by another worker's): the answer, repeated; else the request back.
+    fn already_booked(
+        &self,
+        req: &SlotRequest,
+        request: Resolved,
+    ) -> Result<BookOutcome, Resolved> {
+        match self
+            .appointments
+            .booked_by_call(&req.call_id, request.service.id, request.start)
+        {
+            Some(appointment) => Ok(BookOutcome::Booked {
+                request,
+                appointment,
+                repeated: true,
+            }),
+            None => Err(request),
         }
     }
 
