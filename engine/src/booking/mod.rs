@@ -32,6 +32,7 @@ use crate::engine::Lease;
 use chrono::{DateTime, Utc};
 
 use crate::engine::{Engine, lock};
+use crate::store::Appointment;
 pub(crate) use create::CreateKey;
 pub use outcome::{BookOutcome, CancelOutcome, CheckOutcome, ERROR_TYPES, Failure};
 use outcome::{Refusal, Stop};
@@ -72,10 +73,9 @@ impl Engine {
         if let Err(down) = self.database().await {
             return Self::infra_down(request, &down);
         }
-        let request = match self.already_booked(req, request) {
-            Ok(done) => return done,
-            Err(request) => request,
-        };
+        if let Some(done) = self.already_booked(req, &request) {
+            return BookOutcome::repeated(request, done);
+        }
         // Layer: the lock (`locks`). Timed out, nothing else runs.
         let outcome = match self
             .under_lock(request, |request, lease| {
@@ -126,11 +126,7 @@ impl Engine {
             (
                 Some(appointment),
                 BookOutcome::Taken { request, .. } | BookOutcome::Failed { request, .. },
-            ) => BookOutcome::Booked {
-                request,
-                appointment,
-                repeated: true,
-            },
+            ) => BookOutcome::repeated(request, appointment),
             (_, outcome) => outcome,
         }
     }
@@ -165,10 +161,9 @@ impl Engine {
                 // retry waited for the lock (the attempt guard is one worker's memory; a
                 // worker that stalled past Retell's timeout saves its booking late): that
                 // booking is the answer, never "vergeben" for the caller's own slot.
-                let request = match self.already_booked(req, request) {
-                    Ok(done) => return done,
-                    Err(request) => request,
-                };
+                if let Some(done) = self.already_booked(req, &request) {
+                    return BookOutcome::repeated(request, done);
+                }
                 return self.taken(request, refusal).await;
             }
             Err(Stop::Down(down)) => return Self::infra_down(request, &down),
@@ -195,9 +190,9 @@ impl Engine {
             if self.database().await.is_err() {
                 return self.undo_unsaved(request, &booked).await;
             }
-            return match self.already_booked(req, request) {
-                Ok(done) => done,
-                Err(request) => self.undo_unsaved(request, &booked).await,
+            return match self.already_booked(req, &request) {
+                Some(done) => BookOutcome::repeated(request, done),
+                None => self.undo_unsaved(request, &booked).await,
             };
         }
         // Layer: local save (`save`).
@@ -213,23 +208,10 @@ impl Engine {
     }
 
     /// This call's booking of the service and slot, already saved (by an earlier attempt,
-    /// or by another worker's): the answer, repeated; else the request back.
-    fn already_booked(
-        &self,
-        req: &SlotRequest,
-        request: Resolved,
-    ) -> Result<BookOutcome, Resolved> {
-        match self
-            .appointments
+    /// or by another worker's): the answer to repeat.
+    fn already_booked(&self, req: &SlotRequest, request: &Resolved) -> Option<Appointment> {
+        self.appointments
             .booked_by_call(&req.call_id, request.service.id, request.start)
-        {
-            Some(appointment) => Ok(BookOutcome::Booked {
-                request,
-                appointment,
-                repeated: true,
-            }),
-            None => Err(request),
-        }
     }
 
     /// The answer when Redis or the database is down: a technical refusal, nothing booked,

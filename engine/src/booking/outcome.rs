@@ -116,6 +116,17 @@ pub enum BookOutcome {
     },
 }
 
+impl BookOutcome {
+    /// The answer to an attempt whose booking is already saved: that booking, repeated.
+    pub(crate) fn repeated(request: Resolved, appointment: Appointment) -> Self {
+        BookOutcome::Booked {
+            request,
+            appointment,
+            repeated: true,
+        }
+    }
+}
+
 /// What became of a caller's `cancel_appointment`.
 pub enum CancelOutcome {
     Cancelled(Appointment),
