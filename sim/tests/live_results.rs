@@ -47,14 +47,8 @@ async fn stack_with(
     );
     tokio::spawn(mock.serve(calcom_listener, stop_mock));
     let (engine_listener, engine) = listener().await;
-    let settings = EngineSettings {
-        catalog: scenario.catalog(),
-        policy: Policy::with_overrides(preset, &scenario.policy.overrides).unwrap(),
-        calcom_url: calcom.clone(),
-        calcom_api_key: "cal_live_test".into(),
-        webhook_secret: Some(WEBHOOK_SECRET.into()),
-        retell_api_key: None,
-    };
+    let policy = Policy::with_overrides(preset, &scenario.policy.overrides).unwrap();
+    let settings = engine_settings(scenario, policy, &calcom);
     let app = Engine::new(
         settings,
         Arc::new(TokioClock::real_time()),
@@ -67,6 +61,18 @@ async fn stack_with(
         std::future::pending(),
     ));
     (engine, calcom)
+}
+
+/// The engine's settings for `scenario` under `policy`, against the mock at `calcom`.
+fn engine_settings(scenario: &Scenario, policy: Policy, calcom: &str) -> EngineSettings {
+    EngineSettings {
+        catalog: scenario.catalog(),
+        policy,
+        calcom_url: calcom.to_owned(),
+        calcom_api_key: "cal_live_test".into(),
+        webhook_secret: Some(WEBHOOK_SECRET.into()),
+        retell_api_key: None,
+    }
 }
 
 fn options(engine: &str, calcom: &str) -> sim::world::live::Options {
@@ -349,14 +355,7 @@ async fn engine_on(
     fresh: bool,
 ) -> (String, tokio::sync::oneshot::Sender<()>) {
     let (engine_listener, engine) = listener().await;
-    let settings = EngineSettings {
-        catalog: scenario.catalog(),
-        policy: scenario.policy().unwrap(),
-        calcom_url: calcom.to_owned(),
-        calcom_api_key: "cal_live_test".into(),
-        webhook_secret: Some(WEBHOOK_SECRET.into()),
-        retell_api_key: None,
-    };
+    let settings = engine_settings(scenario, scenario.policy().unwrap(), calcom);
     let app = Engine::with_backends(
         settings,
         Arc::new(TokioClock::real_time()),
