@@ -121,7 +121,15 @@ pub async fn serve_with(
         .boot()
         .then(|| tokio::spawn(engine.clone().recover()));
     let router = router_with(engine, admin_token);
-    simkit::transport::serve(listener, router, shutdown, Duration::from_secs(5)).await;
+    // The engine saturates in the simulation where a live engine would (refused connects).
+    simkit::transport::serve(
+        listener,
+        router,
+        shutdown,
+        Duration::from_secs(5),
+        simkit::transport::SimulatedLimit::LikeReal,
+    )
+    .await;
     background.abort();
     if let Some(recovery) = recovery {
         recovery.abort();

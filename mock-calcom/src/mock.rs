@@ -236,6 +236,8 @@ impl MockCalcom {
             crate::api::router(self),
             shutdown,
             Duration::from_secs(5),
+            // Stands in for Cal.com, a service far larger than one engine.
+            simkit::transport::SimulatedLimit::Unlimited,
         )
         .await;
         background.abort();

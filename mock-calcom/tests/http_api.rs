@@ -752,6 +752,7 @@ async fn subscribers_receive_signed_webhooks_also_for_external_bookings() {
         subscriber,
         std::future::pending(),
         Duration::from_secs(1),
+        simkit::transport::SimulatedLimit::Unlimited,
     ));
 
     let s = serve(one_host()).await;

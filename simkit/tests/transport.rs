@@ -13,7 +13,8 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 use simkit::transport::{
-    ClientError, HttpClient, Listener, Network, ResetConnection, Timeouts, serve,
+    ClientError, HttpClient, LISTEN_BACKLOG, Listener, MAX_CONNECTIONS, Network, ResetConnection,
+    SimulatedLimit, Timeouts, serve,
 };
 
 fn router(peers: Arc<AtomicUsize>) -> Router {
@@ -100,6 +101,7 @@ async fn real_loopback() {
         router(Arc::default()),
         std::future::pending(),
         Duration::from_secs(1),
+        SimulatedLimit::Unlimited,
     ));
     exercise(
         HttpClient::new(Network::Real, short_timeouts()),
@@ -125,6 +127,7 @@ fn inside_turmoil() {
             router(Arc::default()),
             std::future::pending(),
             Duration::from_secs(1),
+            SimulatedLimit::Unlimited,
         )
         .await;
         Ok(())
@@ -175,6 +178,7 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
         router(Arc::new(AtomicUsize::new(0))),
         std::future::pending(),
         Duration::from_secs(1),
+        SimulatedLimit::Unlimited,
     ));
     let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
     slow.write_all(b"GET /ping HTTP/1.1\r\nhost: x\r\n")
@@ -197,4 +201,145 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
         .await
         .unwrap();
     assert_eq!(pong.body.as_ref(), b"pong");
+}
+
+/// What `clients` simultaneous requests, each on its own connection and held 10 s by the
+/// handler, met in a simulated server with `limit`: the most served at once, and how many
+/// connects timed out (the rest must have been answered).
+fn saturate(clients: usize, limit: SimulatedLimit) -> (usize, usize) {
+    let mut sim = turmoil::Builder::new()
+        .simulation_duration(Duration::from_secs(600))
+        .tcp_capacity(1 << 16)
+        .build();
+    let gauge = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+    let served = gauge.clone();
+    sim.host("server", move || {
+        let served = served.clone();
+        async move {
+            let hold = Router::new().route(
+                "/hold",
+                get(move || {
+                    let served = served.clone();
+                    async move {
+                        let now = served.0.fetch_add(1, Ordering::SeqCst) + 1;
+                        served.1.fetch_max(now, Ordering::SeqCst);
+                        simkit::time::sleep(Duration::from_secs(10)).await;
+                        served.0.fetch_sub(1, Ordering::SeqCst);
+                        "held"
+                    }
+                }),
+            );
+            let listener =
+                Listener::bind(Network::Simulated, (Ipv4Addr::UNSPECIFIED, 80).into()).await?;
+            serve(
+                listener,
+                hold,
+                std::future::pending(),
+                Duration::from_secs(1),
+                limit,
+            )
+            .await;
+            Ok(())
+        }
+    });
+    let timed_out = Arc::new(AtomicUsize::new(0));
+    let counted = timed_out.clone();
+    sim.client("clients", async move {
+        let tasks: Vec<_> = (0..clients)
+            .map(|_| {
+                let counted = counted.clone();
+                tokio::spawn(async move {
+                    // A client each: one connection each, as many callers' would be.
+                    let client = HttpClient::new(
+                        Network::Simulated,
+                        Timeouts {
+                            connect: Duration::from_secs(5),
+                            total: Duration::from_secs(300),
+                        },
+                    );
+                    match client.send(get_req("http://server/hold")).await {
+                        Ok(r) => assert_eq!(&r.body[..], b"held"),
+                        Err(ClientError::ConnectTimeout) => {
+                            counted.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(e) => panic!("{e:?}"),
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        Ok(())
+    });
+    sim.run().unwrap();
+    (
+        gauge.1.load(Ordering::SeqCst),
+        timed_out.load(Ordering::SeqCst),
+    )
+}
+
+/// The simulated engine saturates as the real one does: at most `MAX_CONNECTIONS` served at
+/// once, `LISTEN_BACKLOG` more waiting and served in turn, every connection beyond both timing
+/// out, over loads below, at and above each bound; a server without the limit serves all.
+#[test]
+fn a_like_real_server_serves_its_limit_keeps_its_backlog_and_leaves_the_rest() {
+    let bound = MAX_CONNECTIONS + LISTEN_BACKLOG;
+    for clients in [
+        1,
+        MAX_CONNECTIONS - 1,
+        MAX_CONNECTIONS + 1,
+        bound,
+        bound + 1,
+        bound + 300,
+    ] {
+        let (most, timed_out) = saturate(clients, SimulatedLimit::LikeReal);
+        assert_eq!(most, clients.min(MAX_CONNECTIONS), "{clients} clients");
+        assert_eq!(
+            timed_out,
+            clients.saturating_sub(bound),
+            "{clients} clients"
+        );
+    }
+    assert_eq!(
+        saturate(bound + 300, SimulatedLimit::Unlimited),
+        (bound + 300, 0)
+    );
+}
+
+/// A connection idle for `HEADER_READ_TIMEOUT` is closed by a server with the real limits
+/// (so an idle client does not hold one of its connections), and kept by one without.
+#[test]
+fn a_like_real_server_closes_idle_connections() {
+    for (limit, idle, reused) in [
+        (SimulatedLimit::LikeReal, 14, true),
+        (SimulatedLimit::LikeReal, 16, false),
+        (SimulatedLimit::Unlimited, 60, true),
+    ] {
+        let mut sim = turmoil::Builder::new()
+            .simulation_duration(Duration::from_secs(120))
+            .build();
+        sim.host("server", move || async move {
+            let listener =
+                Listener::bind(Network::Simulated, (Ipv4Addr::UNSPECIFIED, 80).into()).await?;
+            serve(
+                listener,
+                router(Arc::default()),
+                std::future::pending(),
+                Duration::from_secs(1),
+                limit,
+            )
+            .await;
+            Ok(())
+        });
+        sim.client("client", async move {
+            let client = HttpClient::new(Network::Simulated, short_timeouts());
+            let first = client.send(get_req("http://server/peer")).await.unwrap();
+            simkit::time::sleep(Duration::from_secs(idle)).await;
+            let second = client.send(get_req("http://server/peer")).await.unwrap();
+            assert_eq!(first.body == second.body, reused, "{limit:?} idle {idle} s");
+            Ok(())
+        });
+        sim.run().unwrap();
+    }
 }

@@ -84,7 +84,7 @@ impl LiveSection {
 }
 
 /// Function calls whose connection was refused or not accepted in time.
-fn refused(calls: &[CallRecord]) -> u64 {
+pub(crate) fn refused(calls: &[CallRecord]) -> u64 {
     calls
         .iter()
         .flat_map(|c| &c.steps)

@@ -52,6 +52,11 @@ pub struct Summary {
     /// Requests the mock answered: endpoint → status → count.
     pub calcom: BTreeMap<String, BTreeMap<u16, u64>>,
     pub engine: EngineStats,
+    /// Function calls whose connection the engine did not accept in time (past its
+    /// connection limit and backlog: a saturated engine, simulated or live); left out when
+    /// none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refused_connections: u64,
     /// The mock's webhook deliveries by how they ended.
     pub webhooks: BTreeMap<String, u64>,
     pub reservations: Reservations,
@@ -454,6 +459,7 @@ pub fn summarize(
         latency_ms: latency,
         calcom: run.calcom_requests.by_endpoint.clone(),
         engine: run.engine.clone(),
+        refused_connections: crate::results::live::refused(&run.calls),
         webhooks,
         coverage: coverage(
             scenario,
@@ -638,6 +644,17 @@ pub fn render(s: &Summary) -> String {
         );
     }
     line(&mut out, String::new());
+    if s.refused_connections > 0 && s.live.is_none() {
+        line(
+            &mut out,
+            format!(
+                "  engine not reached: {} function call(s) got no connection on any try (the engine down or cut off, or saturated: past its {} connections and backlog of {})",
+                s.refused_connections,
+                simkit::transport::MAX_CONNECTIONS,
+                simkit::transport::LISTEN_BACKLOG
+            ),
+        );
+    }
     let broken: Vec<String> = s
         .invariants
         .iter()
@@ -752,4 +769,8 @@ pub fn render(s: &Summary) -> String {
     }
     line(&mut out, format!("  digest {}", s.digest));
     out
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

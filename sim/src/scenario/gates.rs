@@ -191,9 +191,8 @@ impl Gate {
                 "engine.",
                 "unavailable_free.",
             ];
-            counted
-                .iter()
-                .any(|p| self.metric.starts_with(p))
+            (counted.iter().any(|p| self.metric.starts_with(p))
+                || self.metric == "refused_connections")
                 .then_some(0.0)
         })
     }
@@ -212,8 +211,9 @@ impl Gate {
 }
 
 /// Scalars of the summary.
-const SCALARS: [&str; 7] = [
+const SCALARS: [&str; 8] = [
     "calls",
+    "refused_connections",
     "told_available",
     "race_failure_rate",
     "false_refusal_rate",

@@ -28,8 +28,22 @@ impl std::fmt::Display for ResetConnection {
 
 impl std::error::Error for ResetConnection {}
 
-/// Connections a server on real sockets keeps open at once; the next waits for one to end.
+/// Connections a server serves at once; the next waits for one to end.
 pub const MAX_CONNECTIONS: usize = 512;
+/// Connections waiting to be served beyond [`MAX_CONNECTIONS`]: the listen backlog tokio asks
+/// the kernel for. On real sockets the kernel holds them (their requests sit unread); a
+/// connection beyond both is not accepted and its client's connect times out.
+pub const LISTEN_BACKLOG: usize = 1024;
+
+/// Whether a server in the simulation has the real server's connection limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimulatedLimit {
+    /// As on real sockets: [`MAX_CONNECTIONS`] served, [`LISTEN_BACKLOG`] waiting, the rest
+    /// never accepted. The engine: a simulated run saturates where a live one does.
+    LikeReal,
+    /// No limit: a stand-in for a service far larger than this one (the mock Cal.com).
+    Unlimited,
+}
 /// How long a client on a real socket may take to send a request's headers (slowloris), and
 /// how long a kept-alive connection may sit idle.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
@@ -40,9 +54,12 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 /// Serves `router` on every connection `listener` accepts, HTTP/1.1 with keep-alive and no
 /// `Date` header, until `shutdown` resolves; then waits up to `drain` for open connections.
 ///
-/// On real sockets a server keeps at most [`MAX_CONNECTIONS`] open, gives each
-/// [`HEADER_READ_TIMEOUT`] to send its headers, and backs off when accepting fails. In the
-/// simulation (whose clients are the harness's own) none of that applies, so runs keep their
+/// A server serves at most [`MAX_CONNECTIONS`] connections at once; the next wait, their
+/// requests unread, in a backlog of [`LISTEN_BACKLOG`] (the kernel's on real sockets, this
+/// loop's in the simulation when `simulated` is [`SimulatedLimit::LikeReal`]); beyond that a
+/// connection is not accepted. On real sockets a server also gives each connection
+/// [`HEADER_READ_TIMEOUT`] to send its headers and backs off when accepting fails; in the
+/// simulation (whose clients are the harness's own) that does not apply, so runs keep their
 /// timings.
 ///
 /// Each request carries the peer address as `ConnectInfo<SocketAddr>`.
@@ -51,19 +68,25 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
+    simulated: SimulatedLimit,
 ) {
     let real = matches!(listener, Listener::Real(_));
+    let limited = real || simulated == SimulatedLimit::LikeReal;
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.auto_date_header(false)
         .keep_alive(true)
         .timer(crate::time::HyperTimer)
-        .header_read_timeout(real.then_some(HEADER_READ_TIMEOUT));
-    let slots = Arc::new(Semaphore::new(if real {
-        MAX_CONNECTIONS
-    } else {
-        Semaphore::MAX_PERMITS
-    }));
+        .header_read_timeout(limited.then_some(HEADER_READ_TIMEOUT));
+    // Accepted connections (served or waiting), and those being served. On real sockets
+    // the kernel keeps the backlog, so only served connections are accepted.
+    let (accepted, served) = match (real, limited) {
+        (true, _) => (MAX_CONNECTIONS, MAX_CONNECTIONS),
+        (false, true) => (MAX_CONNECTIONS + LISTEN_BACKLOG, MAX_CONNECTIONS),
+        (false, false) => (Semaphore::MAX_PERMITS, Semaphore::MAX_PERMITS),
+    };
+    let slots = Arc::new(Semaphore::new(accepted));
+    let serving = Arc::new(Semaphore::new(served));
     let mut backoff = Duration::ZERO;
     tokio::pin!(shutdown);
     loop {
@@ -97,13 +120,20 @@ pub async fn serve(
             handle(router.clone(), peer, req)
         });
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let serving = serving.clone();
         tokio::spawn(async move {
+            // Waits in the backlog (FIFO) until one of the served connections ends; closed
+            // at shutdown, when a waiting connection is dropped unserved.
+            let Ok(serving) = serving.acquire_owned().await else {
+                return;
+            };
             if let Err(err) = conn.await {
                 tracing::debug!(%peer, %err, "connection ended with an error");
             }
-            drop(permit);
+            drop((serving, permit));
         });
     }
+    serving.close();
     tokio::select! {
         biased;
         () = graceful.shutdown() => {}
@@ -138,6 +168,7 @@ pub async fn serve_on(network: super::Network, port: u16, router: Router) -> std
         router,
         std::future::pending(),
         Duration::from_secs(1),
+        SimulatedLimit::Unlimited,
     )
     .await;
     Ok(())
