@@ -114,9 +114,12 @@ async fn function(State(f): State<Arc<Foreign>>, body: Bytes) -> Response {
     }
 }
 
+/// A staffed segment: its event type and start.
+type Staffed = (u64, DateTime<Utc>);
+
 impl Foreign {
     /// The staffed segments (event type, start) of what `args` ask for.
-    fn segments(&self, args: &Value) -> Option<(String, Vec<(u64, DateTime<Utc>)>)> {
+    fn segments(&self, args: &Value) -> Option<(String, Vec<Staffed>)> {
         let asked = ["dienstleistung", "service_name", "service"]
             .iter()
             .find_map(|k| args[k].as_str())?
