@@ -503,6 +503,111 @@ mod tests {
         );
     }
 
+    fn incident() -> crate::scenario::Scenario {
+        let file = format!(
+            "{}/../scenarios/incident-741.toml",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        crate::scenario::Scenario::parse(&std::fs::read_to_string(file).unwrap(), "i").unwrap()
+    }
+
+    fn step(function: &str, (from, to): (u64, u64), answer: &Value) -> StepRecord {
+        StepRecord::new(
+            function.into(),
+            (from, to),
+            Completion::Ok,
+            0,
+            serde_json::value::to_raw_value(&json!({})).unwrap(),
+            answer,
+            &Default::default(),
+        )
+    }
+
+    /// Refusals after "frei" over generated worlds: the slot's lead against the event
+    /// type's minimum notice, Cal.com throttling during the booking's flight or not (or only
+    /// before it), and the truth having a stylist free or not. The outcome follows the truth
+    /// alone: `short_notice` when too soon, else `race_lost` when taken, else `throttled`
+    /// when throttled, else `refused_free`; never told "frei", `unavailable`.
+    #[test]
+    fn refusals_are_judged_from_the_truth_alone() {
+        use crate::kinds::Outcome;
+        use rand::Rng;
+        let scenario = incident();
+        let catalog = scenario.catalog();
+        // The booking's answer (12 s in) on a whole minute, as the slots are.
+        let origin: DateTime<Utc> = "2025-11-25T07:59:48Z".parse().unwrap();
+        let mut rng = simkit::SeedStreams::new(30).stream("live-judge");
+        let mut seen = std::collections::BTreeSet::new();
+        for case in 0..400 {
+            let notice_min: i64 = *[0, 30, 120].get(rng.random_range(0..3)).unwrap();
+            let lead_min: i64 = rng.random_range(1..240);
+            let throttle = rng.random_range(0..3); // none, during, before
+            let free = [Some(true), Some(false), None][rng.random_range(0..3)];
+            let told = rng.random_bool(0.85);
+            let mut calcom = scenario.calcom.clone();
+            for e in calcom.event_types.iter_mut().filter(|e| e.id == 1002) {
+                e.minimum_notice = std::time::Duration::from_secs(60 * notice_min as u64);
+            }
+            // The booking in flight from 10 s to 12 s; the slot `lead` after its answer.
+            let done = origin + TimeDelta::seconds(12);
+            let start = done + TimeDelta::minutes(lead_min);
+            let local = start.with_timezone(&catalog.time_zone).naive_local();
+            let mut truth = GroundTruth::default();
+            let block = |from: i64, until: i64| mock_calcom::rate_limit::ThrottleBlock {
+                key: "cal_".into(),
+                from: origin + TimeDelta::seconds(from),
+                until: origin + TimeDelta::seconds(until),
+            };
+            match throttle {
+                1 => truth.throttle_blocks.push(block(11, 70)),
+                2 => truth.throttle_blocks.push(block(1, 9)),
+                _ => {}
+            }
+            let check = step(
+                "check_availability",
+                (1_000, 2_000),
+                &json!({"success": true, "available": told}),
+            );
+            let mut booking = step(
+                "start_booking",
+                (10_000, 12_000),
+                &json!({"success": false, "error": "vergeben"}),
+            );
+            booking.error_type = Some(REFUSED.into());
+            booking.success = false;
+            booking.completion = Completion::Fail;
+            booking.slot_free = free;
+            booking.asked = Some((
+                "Dauerwelle".into(),
+                booking_engine::dates::compact(local).into(),
+            ));
+            let mut calls = vec![CallRecord {
+                id: "c".into(),
+                kind: crate::world::workload::CallKind::Scripted,
+                start_ms: 0,
+                steps: vec![check, booking],
+                abandoned: false,
+            }];
+            judge_from_truth(&mut calls, &truth, &calcom, &catalog, origin);
+            let too_soon = lead_min < notice_min;
+            let expected = match (told, too_soon, free, throttle == 1) {
+                (false, ..) => Outcome::Unavailable,
+                (true, true, ..) => Outcome::ShortNotice,
+                (true, false, Some(false), _) => Outcome::RaceLost,
+                (true, false, _, true) => Outcome::Throttled,
+                (true, false, Some(true), false) => Outcome::RefusedFree,
+                (true, false, None, false) => Outcome::RaceLost,
+            };
+            assert_eq!(
+                calls[0].outcome(),
+                expected,
+                "case {case}: notice {notice_min} min, lead {lead_min} min, throttle {throttle}, free {free:?}, told {told}"
+            );
+            seen.insert(expected.to_string());
+        }
+        assert_eq!(seen.len(), 5, "{seen:?}");
+    }
+
     #[test]
     fn a_profile_reads_wrapped_and_text_answers() {
         let wrapped = AnswerProfile {
