@@ -11,7 +11,7 @@ use simkit::say;
 
 mod cli;
 
-use cli::args::{Cli, Command};
+use cli::args::{Cli, Command, ConfigForm};
 use cli::experiments::{gate, merge, mutants, sweep};
 use cli::explore::{explore, print_world};
 use cli::runs::{check_history, live, replay, run};
@@ -95,9 +95,16 @@ fn main() -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return exit(Err(e)),
             };
-            if print_engine_config {
-                print!("{}", sim::world::live::engine_config(&scenario, &calcom));
-                return ExitCode::SUCCESS;
+            match print_engine_config {
+                Some(ConfigForm::Engine) => {
+                    print!("{}", sim::world::live::engine_config(&scenario, &calcom));
+                    return ExitCode::SUCCESS;
+                }
+                Some(ConfigForm::Neutral) => {
+                    println!("{}", sim::world::live::neutral_config(&scenario, &calcom));
+                    return ExitCode::SUCCESS;
+                }
+                None => {}
             }
             let options = sim::world::live::Options {
                 engine: engine.unwrap_or_default(),

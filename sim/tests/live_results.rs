@@ -253,17 +253,19 @@ async fn calls_a_stop_keeps_from_starting_are_counted_apart() {
 }
 
 /// No engine listening: every function call's connection is refused. The run is marked
-/// invalid, in summary.json and the table, and fails; with `[live] allow_invalid` it is
-/// marked and passes (it has no gates).
+/// invalid, in summary.json and the table, and fails: `[live] allow_invalid` alone does not
+/// pass a run that never reached an engine (it says so); with `max_unanswered = 1.0` as
+/// well it is marked and passes (it has no gates).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_engine_refusing_connections_makes_the_run_invalid_unless_allowed() {
-    for (allow, passes) in [(false, false), (true, true)] {
+    for (allow, unanswered, passes) in [(false, 0.0, false), (true, 0.0, false), (true, 1.0, true)]
+    {
         let scenario = storm(
             10,
             "100ms",
             "500ms",
             "0s",
-            &format!("[live]\nallow_invalid = {allow}\n"),
+            &format!("[live]\nallow_invalid = {allow}\nmax_unanswered = {unanswered:?}\n"),
         );
         let (_, calcom) = stack(&scenario, std::future::pending()).await;
         // A port that was free a moment ago: nothing listens there.
@@ -282,7 +284,20 @@ async fn an_engine_refusing_connections_makes_the_run_invalid_unless_allowed() {
         assert_eq!(section.refused_connections, 5, "{section:?}");
         assert_eq!(section.invalid.len(), 1, "{:?}", section.invalid);
         assert!(section.invalid[0].contains("live.max_refused"));
-        assert_eq!(summary.passes(), passes, "allow_invalid = {allow}");
+        assert_eq!(
+            summary.passes(),
+            passes,
+            "allow_invalid = {allow}, max_unanswered = {unanswered}"
+        );
+        assert_eq!(
+            section
+                .unjudgeable
+                .iter()
+                .any(|w| w.contains("reached no engine")),
+            unanswered < 1.0,
+            "{:?}",
+            section.unjudgeable
+        );
         let table = sim::results::summary::render(&summary);
         assert!(table.contains("INVALID"), "{table}");
         let json = summary.to_json();

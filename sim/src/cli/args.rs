@@ -166,9 +166,11 @@ pub(crate) enum Command {
         #[arg(long, required_unless_present = "print_engine_config")]
         engine: Option<String>,
         /// Print the `booking-engine serve --config` file for this scenario (its services and
-        /// policy overrides), and the command that serves it; run nothing.
-        #[arg(long)]
-        print_engine_config: bool,
+        /// policy overrides), and the command that serves it; run nothing. `neutral`: the
+        /// salon as JSON a team maps into its own engine (services, event type ids and
+        /// lengths, stylists, zone, the route and Cal.com metadata live expects).
+        #[arg(long, num_args = 0..=1, default_missing_value = "engine", value_name = "FORM")]
+        print_engine_config: Option<ConfigForm>,
         /// The mock Cal.com's base URL; the engine must use the same one.
         #[arg(long, default_value = "http://127.0.0.1:8787")]
         calcom: String,
@@ -235,4 +237,13 @@ fn parse_draw(text: &str) -> Result<DrawArg, String> {
         "swarm" => Ok(DrawArg(Draw::Swarm)),
         _ => Err(format!("expected `pairwise` or `swarm`, not `{text}`")),
     }
+}
+
+/// The form `bookingsim live --print-engine-config` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConfigForm {
+    /// This repository's `booking-engine serve --config` file.
+    Engine,
+    /// Neutral JSON for any engine.
+    Neutral,
 }

@@ -48,6 +48,18 @@ pub struct LiveSection {
     /// `[live] allow_invalid`: an invalid run is reported, not failed.
     #[serde(default)]
     pub allow_invalid: bool,
+    /// Why the run could not judge the engine: function calls without a 2xx answer beyond
+    /// `[live] max_unanswered` (an engine unreachable, at another path, failing), answers
+    /// the profile could not read beyond `[live] max_unreadable`. Fails the run whatever
+    /// `allow_invalid` says: a run that never reached an engine is not a pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unjudgeable: Vec<String>,
+    /// How the engine's answers read with `[live.answers]`.
+    #[serde(default)]
+    pub answers: crate::world::live_answers::Readings,
+    /// What could not be checked with what the engine wrote into Cal.com, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unchecked: Vec<String>,
     /// The policy the engine said it runs (`GET /api/info`), checked against the
     /// scenario's before the run: its preset (`null` when overridden) and every switch.
     /// Absent when the engine does not say.
@@ -79,7 +91,7 @@ pub struct Skew {
 impl LiveSection {
     /// Whether the run's numbers stand (or the scenario allows them not to).
     pub fn valid(&self) -> bool {
-        self.invalid.is_empty() || self.allow_invalid
+        (self.invalid.is_empty() || self.allow_invalid) && self.unjudgeable.is_empty()
     }
 }
 
@@ -118,6 +130,58 @@ pub fn invalid(skew: &Skew, refused: u64, bounds: &crate::scenario::LiveBounds) 
     why
 }
 
+/// Why a run whose answers read as `readings` could not judge the engine at `engine`.
+pub fn unjudgeable(
+    readings: &crate::world::live_answers::Readings,
+    engine: &str,
+    bounds: &crate::scenario::LiveBounds,
+) -> Vec<String> {
+    let mut why = Vec::new();
+    let unanswered: u64 = readings.unanswered.values().sum();
+    let judged = readings.judged.max(1);
+    if unanswered > 0 && unanswered as f64 / judged as f64 > bounds.max_unanswered {
+        let (cause, n) = readings
+            .unanswered
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .map(|(c, n)| (c.as_str(), *n))
+            .unwrap_or_default();
+        let route = format!("POST {engine}/api/webhooks/retell/function");
+        let what = match cause {
+            "HTTP 404" | "HTTP 405" => format!(
+                "the engine answered {cause} to {n} of {} function calls at {route}: no such route there (is it mounted at another path? `--engine` is the base URL; live appends /api/webhooks/retell/function)",
+                readings.judged
+            ),
+            c if c.starts_with("no answer (connect") => format!(
+                "{n} of {} function calls reached no engine at {engine} ({}): is it running and listening there?",
+                readings.judged,
+                c.trim_start_matches("no answer (").trim_end_matches(')')
+            ),
+            c if c.starts_with("HTTP ") => format!(
+                "the engine answered {c} to {n} of {} function calls at {route}",
+                readings.judged
+            ),
+            c => format!(
+                "{n} of {} function calls got {c} from the engine at {route}",
+                readings.judged
+            ),
+        };
+        why.push(format!(
+            "{what}; {unanswered} without a 2xx answer in all > live.max_unanswered {}",
+            bounds.max_unanswered
+        ));
+    }
+    if readings.unreadable > bounds.max_unreadable {
+        why.push(format!(
+            "{} answer(s) the answer profile could not read (unreadable_answer) > live.max_unreadable {}, e.g. {}: describe the engine's answers in [live.answers] (docs/live.md)",
+            readings.unreadable,
+            bounds.max_unreadable,
+            readings.unreadable_examples.first().map_or("", String::as_str)
+        ));
+    }
+    why
+}
+
 /// The section of `run`'s summary.
 pub fn section(run: &LiveRun) -> LiveSection {
     let calls = &run.record.calls;
@@ -139,6 +203,9 @@ pub fn section(run: &LiveRun) -> LiveSection {
         refused_connections,
         invalid: invalid(&send_skew_us, refused_connections, bounds),
         allow_invalid: bounds.allow_invalid,
+        unjudgeable: unjudgeable(&run.readings, &run.engine, bounds),
+        answers: run.readings.clone(),
+        unchecked: run.unchecked.clone(),
         engine_preset: run.engine_policy.as_ref().and_then(|s| s.preset.clone()),
         engine_policy: run.engine_policy.as_ref().map(|s| s.policy.clone()),
         send_skew_us,
@@ -240,6 +307,49 @@ mod tests {
     proptest::proptest! {
         /// Any skew, refusals and bounds: invalid exactly when the skew's p99 passes its
         /// bound or the refusals pass theirs, each named.
+        /// Any mix of unanswered function calls (by cause) and unreadable answers, under
+        /// any bounds: the run cannot judge the engine exactly when a bound is passed, and
+        /// the message names the main cause.
+        #[test]
+        fn a_run_is_unjudgeable_exactly_when_too_few_answers_were_read(
+            judged in 1u64..500, refused in 0u64..200, missing in 0u64..200, failing in 0u64..200,
+            unreadable in 0u64..50, max_unreadable in 0u64..50, max_share in 0.0f64..1.0,
+        ) {
+            let mut readings = crate::world::live_answers::Readings {
+                judged: judged + refused + missing + failing,
+                unreadable,
+                ..Default::default()
+            };
+            for (cause, n) in [("no answer (connect failed)", refused), ("HTTP 404", missing), ("HTTP 500", failing)] {
+                if n > 0 {
+                    readings.unanswered.insert(cause.to_owned(), n);
+                }
+            }
+            let bounds = crate::scenario::LiveBounds {
+                max_unreadable,
+                max_unanswered: max_share,
+                ..Default::default()
+            };
+            let why = unjudgeable(&readings, "http://e", &bounds);
+            let unanswered = refused + missing + failing;
+            let share = unanswered as f64 / readings.judged as f64;
+            proptest::prop_assert_eq!(
+                why.iter().any(|w| w.contains("live.max_unanswered")),
+                unanswered > 0 && share > max_share
+            );
+            proptest::prop_assert_eq!(
+                why.iter().any(|w| w.contains("live.max_unreadable")),
+                unreadable > max_unreadable
+            );
+            if let Some(w) = why.iter().find(|w| w.contains("live.max_unanswered")) {
+                let main = refused.max(missing).max(failing);
+                let named = (refused == main && w.contains("reached no engine at http://e"))
+                    || (missing == main && w.contains("HTTP 404") && w.contains("another path"))
+                    || (failing == main && w.contains("HTTP 500"));
+                proptest::prop_assert!(named, "{}", w);
+            }
+        }
+
         #[test]
         fn a_run_is_invalid_exactly_when_a_bound_is_passed(
             p99_us in 0u64..10_000_000, bound_ms in 1u64..10_000,
@@ -249,6 +359,7 @@ mod tests {
                 max_send_skew: Duration::from_millis(bound_ms),
                 max_refused,
                 allow_invalid: false,
+                ..Default::default()
             };
             let skew = Skew { count: 1, p50: 0, p99: p99_us, max: p99_us };
             let why = invalid(&skew, refused, &bounds);

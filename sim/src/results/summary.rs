@@ -358,6 +358,11 @@ impl Summary {
                     .iter()
                     .map(|why| format!("live run invalid: {why}")),
             );
+            out.extend(
+                live.unjudgeable
+                    .iter()
+                    .map(|why| format!("live run could not judge the engine: {why}")),
+            );
         }
         out
     }
@@ -733,6 +738,35 @@ pub fn render(s: &Summary) -> String {
         }
         if let Some(reason) = &live.incomplete_reason {
             line(&mut out, format!("  INCOMPLETE: {reason}"));
+        }
+        if live.answers.unreadable > 0 {
+            line(
+                &mut out,
+                format!(
+                    "  live: {} answer(s) unreadable with [live.answers] (unreadable_answer)",
+                    live.answers.unreadable
+                ),
+            );
+        }
+        if live.answers.cross_check.disagree > 0 {
+            line(
+                &mut out,
+                format!(
+                    "  live: the engine's own error_type disagrees with the judgement from the request and Cal.com for {} call(s), e.g. {}",
+                    live.answers.cross_check.disagree,
+                    live.answers
+                        .cross_check
+                        .examples
+                        .first()
+                        .map_or("", String::as_str)
+                ),
+            );
+        }
+        for what in &live.unchecked {
+            line(&mut out, format!("  not checked: {what}"));
+        }
+        for why in &live.unjudgeable {
+            line(&mut out, format!("  UNJUDGEABLE, FAIL: {why}"));
         }
         for why in &live.invalid {
             line(

@@ -109,6 +109,77 @@ pub struct LiveBounds {
     pub max_refused: u64,
     /// Report an invalid run, marked so, without failing it (a saturation test on purpose).
     pub allow_invalid: bool,
+    /// Answers the answer profile cannot read, allowed before the run fails (default 0).
+    pub max_unreadable: u64,
+    /// The share of function calls (0-1) allowed to get no 2xx answer from the engine
+    /// (unreachable, no answer in time, a route it refuses, an error status) before the run
+    /// fails (default 0): a run that never reached an engine is not a pass.
+    pub max_unanswered: f64,
+    /// How the engine's answers are read (`[live.answers]`); the default reads the seed
+    /// system's format.
+    pub answers: AnswerProfile,
+}
+
+/// `[live.answers]`: how a live run reads the engine's answers. The engine says only yes or
+/// no, and in which words; what was asked comes from the request live sent, and whether a
+/// stylist was free from Cal.com's truth. Pointers are JSON pointers (RFC 6901) into the
+/// answer; word lists match case-insensitively anywhere in the answer's text. The default
+/// reads the seed system's answers (`{"success": false, "error": "Dieser Termin wurde
+/// gerade vergeben. …"}`, `{"success": true, "available": true, "message": "Ja, …"}`).
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnswerProfile {
+    /// Where the answer sits in the body (`""`: the body itself; `"/result"` for a
+    /// wrapped `{"result": …}`). A string there that holds JSON is read as that JSON; any
+    /// other string (or a body that is not JSON) is read as text by the word lists.
+    pub root: String,
+    /// The success flag (a boolean), under `root`.
+    pub success: String,
+    /// The availability flag of a check (a boolean), under `root`.
+    pub available: String,
+    /// The answer's words (strings), under `root`, read in order.
+    pub text: Vec<String>,
+    /// Words of a check that found the slot free (when there is no availability flag).
+    pub available_words: Vec<String>,
+    /// Words of a booking made (when there is no success flag).
+    pub booked_words: Vec<String>,
+    /// Words of a refusal: the slot taken or not bookable ("vergeben", "nicht verfügbar").
+    /// Read before `available_words` ("nicht verfügbar" holds "verfügbar").
+    pub refused_words: Vec<String>,
+    /// Words of "try again later" (the calendar not reachable).
+    pub try_later_words: Vec<String>,
+}
+
+fn words(list: &[&str]) -> Vec<String> {
+    list.iter().map(|w| (*w).to_owned()).collect()
+}
+
+impl Default for AnswerProfile {
+    fn default() -> Self {
+        Self {
+            root: String::new(),
+            success: "/success".into(),
+            available: "/available".into(),
+            text: words(&["/error", "/message"]),
+            available_words: words(&["ist verfügbar", "ist frei", "noch frei", "verfügbar"]),
+            booked_words: words(&["ist gebucht", "gebucht", "bestätigt"]),
+            refused_words: words(&[
+                "vergeben",
+                "nicht verfügbar",
+                "nicht mehr verfügbar",
+                "nicht frei",
+                "belegt",
+                "ausgebucht",
+                "kurzfristig",
+            ]),
+            try_later_words: words(&[
+                "später noch einmal",
+                "gleich noch einmal",
+                "erneut",
+                "nicht erreichbar",
+            ]),
+        }
+    }
 }
 
 impl Default for LiveBounds {
@@ -117,6 +188,9 @@ impl Default for LiveBounds {
             max_send_skew: Duration::from_millis(100),
             max_refused: 0,
             allow_invalid: false,
+            max_unreadable: 0,
+            max_unanswered: 0.0,
+            answers: AnswerProfile::default(),
         }
     }
 }

@@ -92,6 +92,44 @@ fn check_ranges(s: &Scenario) -> Checked {
         10 * MINUTE,
     )?;
     limits::count("live.max_refused", s.live.max_refused, 0, 1_000_000_000)?;
+    limits::count(
+        "live.max_unreadable",
+        s.live.max_unreadable,
+        0,
+        1_000_000_000,
+    )?;
+    limits::number("live.max_unanswered", s.live.max_unanswered, 0.0, 1.0)?;
+    let answers = &s.live.answers;
+    for (field, pointer) in [
+        ("root", &answers.root),
+        ("success", &answers.success),
+        ("available", &answers.available),
+    ]
+    .into_iter()
+    .chain(answers.text.iter().map(|p| ("text", p)))
+    {
+        if !(pointer.is_empty() || pointer.starts_with('/')) {
+            return Err(limits::OutOfRange::new(
+                format!("live.answers.{field}"),
+                pointer,
+                "a JSON pointer: \"\" or a path starting with `/` (e.g. \"/result\")",
+            ));
+        }
+    }
+    for (field, list) in [
+        ("available_words", &answers.available_words),
+        ("booked_words", &answers.booked_words),
+        ("refused_words", &answers.refused_words),
+        ("try_later_words", &answers.try_later_words),
+    ] {
+        if list.iter().any(|w| w.trim().is_empty()) || list.len() > 100 {
+            return Err(limits::OutOfRange::new(
+                format!("live.answers.{field}"),
+                format!("{list:?}"),
+                "at most 100 words, none empty",
+            ));
+        }
+    }
     for (i, c) in s.calls.iter().enumerate() {
         let at = format!("calls[{i}]");
         limits::duration(&format!("{at}.start"), c.start, Duration::ZERO, max)?;

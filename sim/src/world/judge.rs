@@ -205,8 +205,12 @@ pub fn judge_unavailable(
     }
 }
 
-/// The service and requested time a step's answer names, as written.
+/// The service and requested time a step asked for: from its request when read there (a
+/// live run), else as its answer names them.
 fn asked_key(step: &StepRecord) -> Option<(String, String)> {
+    if let Some((service, time)) = &step.asked {
+        return Some((service.to_string(), time.to_string()));
+    }
     let a: serde_json::Value = serde_json::from_str(&step.answer).ok()?;
     Some((
         a["service"].as_str()?.to_owned(),
@@ -268,9 +272,18 @@ fn slot_free(
         #[serde(borrow)]
         requested_time: Option<std::borrow::Cow<'a, str>>,
     }
-    let asked: Asked<'_> = serde_json::from_str(&step.answer).ok()?;
-    let service = catalog.service(&asked.service?)?;
-    let local = NaiveDateTime::parse_from_str(&asked.requested_time?, "%Y-%m-%d %H:%M").ok()?;
+    let (service, time) = match &step.asked {
+        Some((service, time)) => (
+            std::borrow::Cow::Borrowed(&**service),
+            std::borrow::Cow::Borrowed(&**time),
+        ),
+        None => {
+            let asked: Asked<'_> = serde_json::from_str(&step.answer).ok()?;
+            (asked.service?, asked.requested_time?)
+        }
+    };
+    let service = catalog.service(&service)?;
+    let local = NaiveDateTime::parse_from_str(&time, "%Y-%m-%d %H:%M").ok()?;
     let start = catalog
         .time_zone
         .from_local_datetime(&local)

@@ -105,6 +105,65 @@ pub fn engine_config(scenario: &Scenario, calcom: &str) -> String {
     )
 }
 
+/// The scenario's salon in a neutral form (JSON) a team maps into its own engine: the
+/// services (names, aliases, segments with their minutes and Cal.com event types), the
+/// event types' lengths and hosts, the stylists, the zone, and what live sends and reads.
+pub fn neutral_config(scenario: &Scenario, calcom: &str) -> String {
+    let catalog = scenario.catalog();
+    let length = |id: u64| {
+        scenario
+            .calcom
+            .event_types
+            .iter()
+            .find(|e| e.id == id)
+            .map(|e| e.length_minutes)
+    };
+    let services: Vec<Value> = catalog
+        .services
+        .iter()
+        .map(|s| {
+            json!({
+                "name": s.name,
+                "aliases": s.aliases,
+                "stylists": s.staff,
+                "segments": s.segments.iter().map(|seg| json!({
+                    "name": seg.name,
+                    "minutes": seg.minutes,
+                    "event_type_id": seg.event_type_id,
+                    "event_type_length_minutes": seg.event_type_id.and_then(length),
+                    "staffed": seg.event_type_id.is_some(),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let value = json!({
+        "salon": scenario.name,
+        "time_zone": catalog.time_zone.name(),
+        "calcom": {
+            "base_url": calcom,
+            "bookings_api_version": "2024-08-13",
+            "slots_api_version": "2024-09-04",
+            "booking_metadata": {
+                "call_id": "the Retell call id (args.call_id or call.call_id): enables ghost_booking, lost_booking and grouping a compound's segments (partial_compound)",
+                "service": "optional: the service's name; without it live takes the service from the call's request",
+            },
+            "webhook": "live subscribes ENGINE/api/webhooks/calcom (or --webhook-url), signed with --webhook-secret",
+        },
+        "retell": {
+            "route": "POST ENGINE/api/webhooks/retell/function",
+            "body": { "name": "check_availability_v17 | start_booking | …", "call": { "call_id": "call_…-TAG" }, "args": { "call_id": "call_…-TAG", "…": "the scenario's arguments" } },
+            "answers": "read with [live.answers] (default: the seed system's `success`, `available`, German words in `error`/`message`)",
+        },
+        "stylists": scenario.calcom.hosts.iter().map(|h| json!({ "host_id": h.id, "name": h.name })).collect::<Vec<_>>(),
+        "event_types": scenario.calcom.event_types.iter().map(|e| json!({
+            "id": e.id, "slug": e.slug, "title": e.title, "length_minutes": e.length_minutes,
+            "hosts": e.hosts, "minimum_notice": humantime::format_duration(e.minimum_notice).to_string(),
+        })).collect::<Vec<_>>(),
+        "services": services,
+    });
+    serde_json::to_string_pretty(&value).unwrap_or_default()
+}
+
 /// Scenario features a live run cannot do to an engine that is not its own: refused before
 /// anything starts.
 pub fn check(scenario: &Scenario) -> Result<(), String> {
@@ -374,6 +433,11 @@ pub struct LiveRun {
     /// The policy the engine said it runs (`GET /api/info`; the scenario's, or the run
     /// was refused); `None` when it does not say.
     pub engine_policy: Option<live_engine::Stated>,
+    /// How the engine's answers read (`[live.answers]`): unreadable ones, calls without a
+    /// 2xx answer, and the cross-check against the engine's own `error_type`.
+    pub readings: crate::world::live_answers::Readings,
+    /// What live could not check with what the engine wrote into Cal.com, and why.
+    pub unchecked: Vec<String>,
 }
 
 /// Talks JSON to the mock's admin API.
@@ -649,6 +713,16 @@ pub async fn drive(
     let mut timed = scenario.clone();
     timed.start = origin.with_timezone(&scenario.time_zone).naive_local();
     let catalog = timed.catalog();
+    // What was said, read with the scenario's answer profile; what was asked, from the
+    // request each call sent. Nothing below reads a field only this repository's engine sends.
+    let mut readings = crate::world::live_answers::Readings::default();
+    let own = crate::world::live_answers::read_all(
+        &mut calls,
+        &scenario.live.answers,
+        &catalog,
+        origin,
+        &mut readings,
+    );
     // Refusals are judged by the mock: first the questions, then its answers.
     let mut asked = Asked::default();
     judge::judge_refusals(&mut calls, &mut asked, &catalog, origin);
@@ -678,6 +752,24 @@ pub async fn drive(
     // a stale listing here.
     judge::judge_unavailable(&mut calls, Answered(&answered), &[], &catalog, origin);
 
+    let mut truth = truth;
+    let mut unchecked = Vec::new();
+    if let Some(truth) = truth.as_mut() {
+        crate::world::live_answers::judge_from_truth(
+            &mut calls,
+            truth,
+            &prepared.calcom,
+            &catalog,
+            origin,
+        );
+        let anonymous = crate::world::live_answers::infer_services(truth, &calls, &catalog);
+        if anonymous > 0 && catalog.services.iter().any(|s| s.is_compound()) {
+            unchecked.push(format!(
+                "partial_compound: {anonymous} Cal.com booking(s) made through the API carry neither `call_id` nor `service` metadata, so their segments cannot be grouped into one booking (not checked for them)"
+            ));
+        }
+    }
+    crate::world::live_answers::cross_check(&calls, &own, &mut readings.cross_check);
     let truth_read = truth.is_some();
     let record = RunRecord::seen_from_outside(calls, truth.unwrap_or_default(), simulated);
     Ok(LiveRun {
@@ -693,6 +785,8 @@ pub async fn drive(
         failure,
         truth_read,
         engine_policy,
+        readings,
+        unchecked,
     })
 }
 

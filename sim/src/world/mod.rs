@@ -3,6 +3,7 @@
 
 pub mod judge;
 pub mod live;
+pub mod live_answers;
 pub mod live_engine;
 pub mod live_pages;
 pub mod pacer;

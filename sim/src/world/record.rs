@@ -92,6 +92,11 @@ pub struct StepRecord {
     /// when that came later), in microseconds: the load generator's own lag.
     #[serde(skip)]
     pub skew_us: u32,
+    /// The service (its catalogue name) and local start (`%Y-%m-%d %H:%M`) the request
+    /// asked for, read from its arguments (a live run sets it; the judge then reads it
+    /// instead of the answer's `service` and `requested_time`).
+    #[serde(skip)]
+    pub asked: Option<(Box<str>, Box<str>)>,
 }
 
 impl StepRecord {
@@ -119,6 +124,7 @@ impl StepRecord {
             unavailable_why: None,
             scheduled_ms: invoked_ms,
             skew_us: 0,
+            asked: None,
         }
     }
 

@@ -725,7 +725,11 @@ pub async fn call(
             let result = client.send(request).await;
             let done = match &result {
                 Ok(r) if r.status.is_success() => {
-                    let answer: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+                    // An answer that is not JSON is kept as its text (a foreign engine's
+                    // plain words, read by a live run's answer profile).
+                    let answer: Value = serde_json::from_slice(&r.body).unwrap_or_else(|_| {
+                        Value::String(String::from_utf8_lossy(&r.body).into_owned())
+                    });
                     let completion = if answer["success"] == true {
                         Completion::Ok
                     } else {
