@@ -268,9 +268,11 @@ fn a_sweep_report_draws_one_line_per_policy_against_the_parameter() {
     assert_eq!(
         files,
         [
-            "sweep-outcomes.svg",
             "sweep-booking-spectrum.svg",
+            "sweep-booked.svg",
+            "sweep-false-refusals.svg",
             "sweep-race-failure-rate.svg",
+            "sweep-calcom-429.svg",
             "sweep-booking-p95.svg"
         ]
     );
