@@ -8,7 +8,7 @@ padding:0 1rem;color:#222}h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2re
 border-bottom:1px solid #ddd}.table{max-width:100%;overflow-x:auto;margin:.5rem 0}\
 table{border-collapse:collapse;font-size:.85rem}\
 th,td{border:1px solid #ccc;padding:.2rem .4rem;text-align:right}\
-th{background:#f3f3f3;vertical-align:bottom;overflow-wrap:anywhere}\
+th{background:#f3f3f3;vertical-align:bottom}\
 td:first-child,th:first-child{text-align:left}figure{margin:1rem 0}svg{max-width:100%;height:auto}\
 .fail{color:#b00;font-weight:bold}";
 
@@ -34,7 +34,13 @@ pub fn render(doc: &Document) -> String {
                 // Its own box: a table wider than the page scrolls inside it.
                 out += "<div class=\"table\">\n<table>\n<tr>";
                 for h in header {
-                    out += &format!("<th>{}</th>", escape(h));
+                    // Long names may break after `_`, `.` and `]` (`journeys[0].arrivals.rate`),
+                    // so a wide table narrows to the page.
+                    let h = escape(h)
+                        .replace('_', "_<wbr/>")
+                        .replace('.', ".<wbr/>")
+                        .replace(']', "]<wbr/>");
+                    out += &format!("<th>{h}</th>");
                 }
                 out += "</tr>\n";
                 for r in rows {
