@@ -3,10 +3,12 @@
 
 use crate::{Block, Document};
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:70rem;\
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:84rem;\
 padding:0 1rem;color:#222}h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem;\
-border-bottom:1px solid #ddd}table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}\
-th,td{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}th{background:#f3f3f3}\
+border-bottom:1px solid #ddd}.table{max-width:100%;overflow-x:auto;margin:.5rem 0}\
+table{border-collapse:collapse;font-size:.85rem}\
+th,td{border:1px solid #ccc;padding:.2rem .4rem;text-align:right}\
+th{background:#f3f3f3;vertical-align:bottom}\
 td:first-child,th:first-child{text-align:left}figure{margin:1rem 0}svg{max-width:100%;height:auto}\
 .fail{color:#b00;font-weight:bold}";
 
@@ -29,9 +31,16 @@ pub fn render(doc: &Document) -> String {
             Block::Heading(h) => out += &format!("<h2>{}</h2>\n", escape(h)),
             Block::Text(t) => out += &format!("<p>{}</p>\n", escape(t)),
             Block::Table { header, rows } => {
-                out += "<table>\n<tr>";
+                // Its own box: a table wider than the page scrolls inside it.
+                out += "<div class=\"table\">\n<table>\n<tr>";
                 for h in header {
-                    out += &format!("<th>{}</th>", escape(h));
+                    // Long names may break after `_`, `.` and `]` (`journeys[0].arrivals.rate`),
+                    // so a wide table narrows to the page.
+                    let h = escape(h)
+                        .replace('_', "_<wbr/>")
+                        .replace('.', ".<wbr/>")
+                        .replace(']', "]<wbr/>");
+                    out += &format!("<th>{h}</th>");
                 }
                 out += "</tr>\n";
                 for r in rows {
@@ -42,7 +51,7 @@ pub fn render(doc: &Document) -> String {
                     }
                     out += "</tr>\n";
                 }
-                out += "</table>\n";
+                out += "</table>\n</div>\n";
             }
             Block::Chart(c) => {
                 // The SVG goes in as it is, minus an XML declaration.

@@ -1,6 +1,6 @@
 //! Reports of bookingsim results: one [`Document`] per run, comparison or sweep, rendered as
 //! Markdown (a CI log, a PR comment) or as one self-contained HTML file (inline SVG and CSS,
-//! opens from disk); SVG charts drawn with plotters; HdrHistogram V2 interval logs; JUnit.
+//! opens from disk); SVG charts; HdrHistogram V2 interval logs; JUnit.
 //!
 //! Input is the harness's results and their histograms; a comparison or sweep report is
 //! [`model::SweepReport`], which `sweep.json` is, so this crate depends on no simulation code

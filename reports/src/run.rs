@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
-use crate::charts::{self, Line};
+use crate::charts::{self, Axis, Format, Line, LineChart};
 use crate::model::{LatencyStats, RunView};
 use crate::{Document, cell, ms, percent};
 
@@ -109,10 +109,7 @@ pub fn document(
                 let point = (secs(at), h.value_at_quantile(q) as f64);
                 match over_time.iter_mut().find(|l| l.name == name) {
                     Some(line) => line.points.push(point),
-                    None => over_time.push(Line {
-                        name,
-                        points: vec![point],
-                    }),
+                    None => over_time.push(Line::new(name, vec![point])),
                 }
             }
         }
@@ -123,21 +120,28 @@ pub fn document(
             .position(|op| l.name.starts_with(op))
             .map(|i| (i, l.name.ends_with("p95")))
     });
-    doc.chart(charts::lines(
-        "latency-over-time.svg",
-        &format!("Latency over time (per {} s)", width_ms / 1000),
-        "simulated time (s)",
-        "latency (ms)",
-        &over_time,
-    ));
+    // One time axis for every chart of the run: its whole simulated time, from zero.
+    let end = s
+        .simulated_seconds
+        .max(s.timeseries.last().map_or(0.0, |(t, _)| *t as f64));
+    let time = || Axis::linear("simulated time (s)").cover(0.0, end);
+    doc.chart(charts::line_chart(LineChart {
+        file: "latency-over-time.svg",
+        title: &format!("Latency over time (per {} s)", width_ms / 1000),
+        x: time(),
+        y: latency_axis(&over_time),
+        lines: over_time,
+        spans: Vec::new(),
+    }));
     let bucket = (width_ms / 1000).max(1);
-    doc.chart(charts::lines(
-        "outcomes-over-time.svg",
-        "Outcomes over time (calls by the interval they ended in)",
-        "simulated time (s)",
-        &format!("calls per {bucket} s"),
-        &over_time_lines(s.timeseries, bucket, &OUTCOMES),
-    ));
+    doc.chart(charts::line_chart(LineChart {
+        file: "outcomes-over-time.svg",
+        title: "Outcomes over time (calls by the interval they ended in)",
+        x: time(),
+        y: Axis::linear(format!("calls per {bucket} s")),
+        lines: over_time_lines(s.timeseries, bucket, &OUTCOMES),
+        spans: Vec::new(),
+    }));
     let blocks = charts::Spans {
         name: "throttler's block".to_owned(),
         spans: s
@@ -145,15 +149,16 @@ pub fn document(
             .iter()
             .map(|(from, until)| (secs(*from), secs(*until)))
             .collect(),
+        ..charts::Spans::default()
     };
-    doc.chart(charts::lines_over_spans(
-        "calcom-status-over-time.svg",
-        "Cal.com answers over time (shaded: blocked by the throttler, every request answered 429)",
-        "simulated time (s)",
-        &format!("requests per {bucket} s"),
-        &over_time_lines(s.timeseries, bucket, &STATUS),
-        &blocks,
-    ));
+    doc.chart(charts::line_chart(LineChart {
+        file: "calcom-status-over-time.svg",
+        title: "Cal.com answers over time (shaded: blocked by the throttler, every request answered 429)",
+        x: time(),
+        y: Axis::linear(format!("requests per {bucket} s")),
+        lines: over_time_lines(s.timeseries, bucket, &STATUS),
+        spans: vec![blocks],
+    }));
     doc
 }
 
@@ -192,14 +197,14 @@ fn over_time_lines(
         .iter()
         .filter_map(|(key, name)| {
             let counts = by_key.get(key)?;
-            Some(Line {
-                name: (*name).to_owned(),
-                points: counts
+            Some(Line::new(
+                *name,
+                counts
                     .iter()
                     .enumerate()
                     .map(|(i, n)| ((i as u64 * bucket) as f64, *n))
                     .collect(),
-            })
+            ))
         })
         .collect()
 }
@@ -255,5 +260,19 @@ pub fn gates(doc: &mut Document, s: &RunView<'_>) {
     if !rows.is_empty() {
         doc.heading("Gates");
         doc.table(&["gate", "value", "verdict"], rows);
+    }
+}
+
+/// A latency axis in ms: logarithmic where the lines span more than a factor of 20 (a
+/// cache hit beside a booking's tail), linear otherwise.
+pub fn latency_axis(lines: &[Line]) -> Axis {
+    let (lo, hi) = lines
+        .iter()
+        .flat_map(|l| l.points.iter())
+        .fold((f64::MAX, 0.0f64), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    if lo > 0.0 && hi / lo > 20.0 {
+        Axis::log("latency (log)").format(Format::Millis)
+    } else {
+        Axis::linear("latency").format(Format::Millis)
     }
 }

@@ -268,9 +268,11 @@ fn a_sweep_report_draws_one_line_per_policy_against_the_parameter() {
     assert_eq!(
         files,
         [
-            "sweep-outcomes.svg",
             "sweep-booking-spectrum.svg",
+            "sweep-booked.svg",
+            "sweep-false-refusals.svg",
             "sweep-race-failure-rate.svg",
+            "sweep-calcom-429.svg",
             "sweep-booking-p95.svg"
         ]
     );
@@ -294,4 +296,108 @@ fn a_sweep_report_draws_one_line_per_policy_against_the_parameter() {
     );
     assert!(md.contains("-90 %"), "{md}");
     texts(&doc.html());
+}
+
+/// Over many generated line charts (linear and log axes, values from 0.001 to 10^6, a few
+/// points or many), every data point lies strictly inside the plot area and below the top
+/// labelled tick, the legend lies right of the plot, and every y tick label is a
+/// number the axis really marks: the promises `sim/tests/browser.rs` checks in Chromium,
+/// here without one.
+#[test]
+fn generated_line_charts_keep_their_marks_inside_the_plot_and_under_the_top_tick() {
+    use reports::charts::{Axis, Format, Line, LineChart, line_chart};
+    let mut state = 7u64;
+    let mut next = |n: u64| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % n
+    };
+    for case in 0..300 {
+        let log_x = next(2) == 0;
+        let log_y = next(2) == 0;
+        let scale = 10f64.powi(next(10) as i32 - 3);
+        let lines: Vec<Line> = (0..1 + next(4))
+            .map(|i| {
+                let n = 1 + next(60) as usize;
+                let points = (0..n)
+                    .map(|k| {
+                        let x = if log_x {
+                            0.05 * 2f64.powi(k as i32)
+                        } else {
+                            k as f64 * 5.0
+                        };
+                        // Round values half the time: a maximum exactly at a tick.
+                        let y = if next(2) == 0 {
+                            next(1000) as f64 / 1000.0 * scale
+                        } else {
+                            next(6) as f64 * scale
+                        };
+                        let y = y + if log_y { scale } else { 0.0 };
+                        (x, y)
+                    })
+                    .collect();
+                Line::new(format!("series {i}"), points)
+            })
+            .collect();
+        let axis = |log: bool| {
+            if log {
+                Axis::log("v").format(Format::Millis)
+            } else {
+                Axis::linear("v")
+            }
+        };
+        let chart = line_chart(LineChart {
+            file: "c.svg",
+            title: "generated",
+            x: axis(log_x),
+            y: axis(log_y),
+            lines,
+            spans: Vec::new(),
+        })
+        .expect("a chart");
+        let doc = roxmltree::Document::parse(&chart.svg).unwrap();
+        let area = doc
+            .descendants()
+            .find(|n| n.attribute("class") == Some("plot-area"))
+            .expect("a plot area");
+        let f = |n: roxmltree::Node, a: &str| n.attribute(a).unwrap().parse::<f64>().unwrap();
+        let (left, top) = (f(area, "x"), f(area, "y"));
+        let (right, bottom) = (left + f(area, "width"), top + f(area, "height"));
+        let top_tick = f(area, "data-top-tick");
+        assert!(top_tick > top, "case {case}: the top tick on the frame");
+        let data = doc
+            .descendants()
+            .find(|n| n.attribute("class") == Some("data"))
+            .unwrap();
+        let mut points: Vec<(f64, f64)> = Vec::new();
+        for n in data.descendants() {
+            match n.tag_name().name() {
+                "circle" => points.push((f(n, "cx"), f(n, "cy"))),
+                "polyline" => points.extend(n.attribute("points").unwrap().split(' ').map(|p| {
+                    let (x, y) = p.split_once(',').unwrap();
+                    (x.parse().unwrap(), y.parse().unwrap())
+                })),
+                _ => {}
+            }
+        }
+        assert!(!points.is_empty(), "case {case}");
+        for (x, y) in points {
+            assert!(
+                x > left && x < right && y > top && y < bottom,
+                "case {case}: ({x}, {y}) outside the plot ({left}..{right}, {top}..{bottom})"
+            );
+            assert!(
+                y >= top_tick - 0.05,
+                "case {case}: ({x}, {y}) above the top tick {top_tick}"
+            );
+        }
+        let legend = doc
+            .descendants()
+            .find(|n| n.attribute("class") == Some("legend"))
+            .unwrap();
+        for n in legend.descendants().filter(|n| n.has_attribute("x")) {
+            assert!(f(n, "x") > right, "case {case}: the legend inside the plot");
+        }
+    }
 }

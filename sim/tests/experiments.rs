@@ -203,12 +203,7 @@ fn a_comparison_reports_paired_differences_and_readable_files() {
         .filter_map(|n| n.text())
         .collect::<Vec<_>>()
         .join(" ");
-    for expected in [
-        "no-lock",
-        "full",
-        "Paired differences",
-        "Outcomes per policy",
-    ] {
+    for expected in ["no-lock", "full", "Paired differences", "What booked"] {
         assert!(text.contains(expected), "report.html lacks {expected}");
     }
     assert!(
