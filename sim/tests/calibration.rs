@@ -90,7 +90,7 @@ p95 = "2.4s"
     )
     .unwrap();
     let text = short_calibration("1h");
-    let fit = calibrate(&text, "calibration.toml", &target, &options(2)).unwrap();
+    let fit = calibrate(&text, "calibration.toml", &target, &options(1)).unwrap();
     assert!(fit.pass(), "{}\n{:?}", fit.table(), fit.misses());
     assert!(
         fit.evaluations > 1,
@@ -182,7 +182,7 @@ fn durations_drawn_from_known_distributions_are_recovered() {
         &short_calibration("1h"),
         "calibration.toml",
         &target,
-        &options(2),
+        &options(1),
     )
     .unwrap();
     assert!(fit.pass(), "{}\n{:?}", fit.table(), fit.misses());
