@@ -10,8 +10,10 @@
 //! - [`results`]: metrics, the typed summary, aggregation, baselines, result files;
 //! - [`pipeline`]: one run, run -> check -> summarize, and many on every core;
 //! - [`experiment`]: compare, sweep, shards and merge, the catalogue gate, mutants;
+//! - [`calibrate`]: fits a scenario's Cal.com latencies and cache TTL to production figures;
 //! - [`explore`]: generated worlds, the search, and shrinking.
 
+pub mod calibrate;
 pub mod check;
 pub mod experiment;
 pub mod explore;

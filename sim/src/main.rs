@@ -157,6 +157,21 @@ fn main() -> ExitCode {
             bless,
         } => exit(gate(&paths, junit.as_deref(), baseline.as_deref(), bless)),
         Command::Mutants { paths, jobs } => exit(mutants(&paths, jobs)),
+        Command::Calibrate {
+            file,
+            target,
+            durations,
+            seeds,
+            jobs,
+            out,
+        } => exit(cli::calibrate::calibrate(
+            &file,
+            target.as_deref(),
+            durations.as_deref(),
+            seeds,
+            jobs,
+            out,
+        )),
         Command::Explore {
             paths,
             runs,

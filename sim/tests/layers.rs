@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The layers, bottom first: a file may import its own layer and those below.
-const LAYERS: [&str; 9] = [
+const LAYERS: [&str; 10] = [
     "kinds",
     "scenario",
     "world",
@@ -15,6 +15,7 @@ const LAYERS: [&str; 9] = [
     "results",
     "pipeline",
     "experiment",
+    "calibrate",
     "explore",
 ];
 

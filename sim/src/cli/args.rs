@@ -200,6 +200,33 @@ pub(crate) enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Fit the scenario's Cal.com latency distributions (and, for a hit rate, the cache TTL)
+    /// to production figures; write OUT/calibrated.toml and OUT/fit.md. Exit 1 when a
+    /// figure stays outside the tolerance.
+    Calibrate {
+        file: PathBuf,
+        /// The figures: `[latency.NAME] p50 = "1.1s"`, `[rates] cache_hit = 0.5`,
+        /// `tolerance = 0.15` (docs/calibrate.md).
+        #[arg(
+            long,
+            required_unless_present = "durations",
+            conflicts_with = "durations"
+        )]
+        target: Option<PathBuf>,
+        /// Raw production durations instead: one `{"name": "check_availability", "ms": 1234}`
+        /// a line; their percentiles are the target.
+        #[arg(long)]
+        durations: Option<PathBuf>,
+        /// Seeds every candidate runs on: the scenario's seed and the ones after it.
+        #[arg(long, default_value_t = 4)]
+        seeds: u64,
+        /// Runs at once, one per thread (default: every core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Where calibrated.toml and fit.md go (default: out/<scenario>-calibrate).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// List the policy presets.
     Policies,
     /// Print the scenario format as JSON Schema (docs/scenario.schema.json), for editors.

@@ -2,6 +2,7 @@
 //! printing of each subcommand's typed result.
 
 pub(crate) mod args;
+pub(crate) mod calibrate;
 pub(crate) mod experiments;
 pub(crate) mod explore;
 pub(crate) mod runs;
