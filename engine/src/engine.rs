@@ -353,7 +353,7 @@ impl Engine {
         *lock(&self.store_clock) = Some(clock);
     }
 
-    fn store_clock(&self) -> SharedClock {
+    pub(crate) fn store_clock(&self) -> SharedClock {
         lock(&self.store_clock)
             .clone()
             .unwrap_or_else(|| self.clock.clone())
@@ -547,6 +547,9 @@ impl Engine {
         let mut guard = LockGuard {
             locks: self.locks.clone(),
             lease: Arc::default(),
+            last_attempt: TimeDelta::from_std(policy.create_attempt_max())
+                .unwrap_or(TimeDelta::MAX),
+            clock: self.store_clock(),
             renewal: None,
         };
         // With fencing the lease is renewed from the first lock on: the first stylist's lock
@@ -570,10 +573,13 @@ impl Engine {
                 // locks may be in flight.
                 let delayed = policy.lock_outlives_create
                     && self.locks.last_loss().is_some_and(|lost| {
-                        let flight = TimeDelta::from_std(policy.create_in_flight_max())
-                            .unwrap_or(TimeDelta::MAX);
+                        let span = |d| TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX);
                         self.in_flight
-                            .guarded_until(lost, flight)
+                            .guarded_until(
+                                lost,
+                                span(policy.create_in_flight_max()),
+                                span(policy.create_attempt_max()),
+                            )
                             .is_some_and(|end| now < end)
                     });
                 if !delayed && let Some(token) = self.locks.try_acquire(key, *span, now, until) {
@@ -691,6 +697,8 @@ impl Engine {
         if tokens.is_empty() {
             return Ok(());
         }
+        // A create may follow from here on: cut off, the locks are not let go.
+        *lock(&lease.creating) = true;
         if let Some(key) = lease.lost() {
             return Err(key);
         }
@@ -833,11 +841,18 @@ impl Engine {
 }
 
 /// Locks held by one request. Dropped without [`Engine::release`] (a request cancelled
-/// mid-booking, a task that panicked), it still lets them go instead of leaving them taken
-/// until their TTL.
+/// mid-booking, a task that panicked, the worker crashed under it) before any create was
+/// sent under them, it still lets them go instead of leaving them taken until their TTL.
+/// Dropped after a create was sent (`lock_fencing`), it does not: that create may still
+/// land in Cal.com, so the locks are left to Redis ([`LockService::abandon`]), held until
+/// the create's last attempt is over, as a crashed worker's locks are in the seed system.
 pub(crate) struct LockGuard {
     locks: Arc<dyn LockService>,
     lease: Arc<Lease>,
+    /// How long a create cut off with the guard may still land: one attempt's bound.
+    last_attempt: TimeDelta,
+    /// The stores' clock (true time), which lock expiries are read by.
+    clock: SharedClock,
     /// Keeps the locks from expiring while their holder still works (a Cal.com create can
     /// outlast the TTL: timeouts, retries, backoff). Ends with the guard.
     renewal: Option<tokio::task::AbortHandle>,
@@ -900,6 +915,8 @@ pub(crate) struct Lease {
     confirmed: Mutex<Option<tokio::time::Instant>>,
     /// When its first lock was taken, by the stores' clock.
     began: Mutex<Option<DateTime<Utc>>>,
+    /// A create was (or was about to be) sent under it ([`Engine::fence`]).
+    creating: Mutex<bool>,
 }
 
 impl Lease {
@@ -915,6 +932,18 @@ impl Lease {
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        self.release_now();
+        if *lock(&self.lease.creating) {
+            // Its last attempt was sent by now: it lands within one attempt's bound.
+            let until = self
+                .clock
+                .now()
+                .checked_add_signed(self.last_attempt)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC);
+            for token in self.abandon() {
+                self.locks.abandon(token, until);
+            }
+        } else {
+            self.release_now();
+        }
     }
 }

@@ -304,42 +304,94 @@ impl Infra {
 /// The Cal.com creates in flight, by when they were sent: what `lock_outlives_create`'s
 /// lock-delay waits for after Redis lost locks. Kept where every engine process sees it and
 /// a crash does not wipe it (a database table in production; here beside the store, without
-/// its latency). A create whose answer came back is struck off; one cut off by a crash, or
-/// whose answer was lost (it may still land), stays until the longest it can be in flight.
+/// its latency). A create whose answer came back is struck off. One still being sent by a
+/// live process may be in flight for the create's whole bound (every retry). One whose
+/// process stopped sending it (the worker crashed under it, or its answer was lost: it may
+/// still land) is abandoned: no further attempt follows, so only its last attempt can still
+/// land, within one attempt's bound of when it was abandoned (the last attempt was sent
+/// before that).
 #[derive(Debug, Default)]
-pub struct InFlight(Mutex<(u64, std::collections::BTreeMap<u64, DateTime<Utc>>)>);
+pub struct InFlight(Mutex<(u64, std::collections::BTreeMap<u64, Flight>)>);
+
+/// One create in flight: when it was sent and, once its process stopped sending it, when.
+#[derive(Debug, Clone, Copy)]
+struct Flight {
+    sent: DateTime<Utc>,
+    abandoned: Option<DateTime<Utc>>,
+}
+
+/// A create's entry while its process sends it: dropped without [`FlightGuard::answered`]
+/// (the task cut off by a crash, or the answer lost), the entry is marked abandoned.
+pub(crate) struct FlightGuard {
+    flights: Arc<InFlight>,
+    id: u64,
+    answered: bool,
+    /// The stores' clock (true time), which the entry's times are read by.
+    clock: SharedClock,
+}
+
+impl FlightGuard {
+    /// The create's answer came back: struck off.
+    pub(crate) fn answered(mut self) {
+        self.answered = true;
+        crate::engine::lock(&self.flights.0).1.remove(&self.id);
+    }
+}
+
+impl Drop for FlightGuard {
+    fn drop(&mut self) {
+        if !self.answered {
+            let now = self.clock.now();
+            if let Some(f) = crate::engine::lock(&self.flights.0).1.get_mut(&self.id) {
+                f.abandoned.get_or_insert(now);
+            }
+        }
+    }
+}
 
 impl InFlight {
-    /// A create sent at `now`: its entry.
-    pub(crate) fn begin(&self, now: DateTime<Utc>) -> u64 {
+    /// A create sent now by `clock` (the stores' clock): its entry, held by the process
+    /// sending it.
+    pub(crate) fn begin(self: &Arc<Self>, clock: SharedClock) -> FlightGuard {
+        let now = clock.now();
         let mut t = crate::engine::lock(&self.0);
         t.0 += 1;
         let id = t.0;
-        t.1.insert(id, now);
-        id
+        t.1.insert(
+            id,
+            Flight {
+                sent: now,
+                abandoned: None,
+            },
+        );
+        FlightGuard {
+            flights: self.clone(),
+            id,
+            answered: false,
+            clock,
+        }
     }
 
-    /// The create's answer came back.
-    pub(crate) fn end(&self, id: u64) {
-        crate::engine::lock(&self.0).1.remove(&id);
-    }
-
-    /// Until when a create sent before `loss` may still be in flight (each at most `max`
-    /// after it was sent); `None` when none can.
+    /// Until when a create sent before `loss` may still be in flight, `None` when none can:
+    /// one still sent by a live process at most `max` after it was sent, an abandoned one
+    /// also at most `attempt` after it was abandoned.
     pub(crate) fn guarded_until(
         &self,
         loss: DateTime<Utc>,
         max: chrono::TimeDelta,
+        attempt: chrono::TimeDelta,
     ) -> Option<DateTime<Utc>> {
         let mut t = crate::engine::lock(&self.0);
-        t.1.retain(|_, sent| sent.checked_add_signed(max).is_none_or(|end| end > loss));
-        t.1.values()
-            .filter(|sent| **sent <= loss)
-            .map(|sent| {
-                sent.checked_add_signed(max)
-                    .unwrap_or(DateTime::<Utc>::MAX_UTC)
-            })
-            .max()
+        let end = |f: &Flight| {
+            let whole = f.sent.checked_add_signed(max);
+            let last = f.abandoned.and_then(|at| at.checked_add_signed(attempt));
+            match (whole, last) {
+                (Some(w), Some(l)) => w.min(l),
+                (w, l) => w.or(l).unwrap_or(DateTime::<Utc>::MAX_UTC),
+            }
+        };
+        t.1.retain(|_, f| end(f) > loss);
+        t.1.values().filter(|f| f.sent <= loss).map(end).max()
     }
 }
 
@@ -437,23 +489,53 @@ mod tests {
 
     #[test]
     fn the_lock_delay_waits_only_for_creates_sent_before_the_loss() {
-        let flights = InFlight::default();
-        let max = TimeDelta::seconds(100);
-        let done = flights.begin(t(0));
-        flights.end(done);
+        let flights = Arc::new(InFlight::default());
+        let clock = ManualClock::new(t(0));
+        let shared: SharedClock = Arc::new(clock.clone());
+        let (max, attempt) = (TimeDelta::seconds(100), TimeDelta::seconds(30));
+        flights.begin(shared.clone()).answered();
         assert_eq!(
-            flights.guarded_until(t(10), max),
+            flights.guarded_until(t(10), max, attempt),
             None,
             "answered: not in flight"
         );
-        let lost_answer = flights.begin(t(5));
-        let _later = flights.begin(t(20));
-        assert_eq!(flights.guarded_until(t(10), max), Some(t(105)));
-        flights.end(lost_answer);
+        clock.set(t(5));
+        let sending = flights.begin(shared.clone());
+        clock.set(t(20));
+        let _later = flights.begin(shared.clone());
         assert_eq!(
-            flights.guarded_until(t(10), max),
+            flights.guarded_until(t(10), max, attempt),
+            Some(t(105)),
+            "a live process may send it until its whole bound"
+        );
+        sending.answered();
+        assert_eq!(
+            flights.guarded_until(t(10), max, attempt),
             None,
             "one sent after the loss was fenced after it"
         );
+    }
+
+    #[test]
+    fn an_abandoned_create_is_in_flight_only_for_its_last_attempt() {
+        let flights = Arc::new(InFlight::default());
+        let clock = ManualClock::new(t(5));
+        let shared: SharedClock = Arc::new(clock.clone());
+        let (max, attempt) = (TimeDelta::seconds(100), TimeDelta::seconds(30));
+        let crashed = flights.begin(shared.clone());
+        clock.set(t(6));
+        let live = flights.begin(shared.clone());
+        assert_eq!(flights.guarded_until(t(10), max, attempt), Some(t(106)));
+        // Cut off at 40 (its last attempt was sent before): it lands by 70.
+        clock.set(t(40));
+        drop(live);
+        drop(crashed);
+        assert_eq!(flights.guarded_until(t(10), max, attempt), Some(t(70)));
+        // Abandoned close to its whole bound: the whole bound still holds.
+        clock.set(t(8));
+        let late = flights.begin(shared.clone());
+        clock.set(t(95));
+        drop(late);
+        assert_eq!(flights.guarded_until(t(10), max, attempt), Some(t(108)));
     }
 }

@@ -69,6 +69,13 @@ pub trait LockService: Send + Sync {
     /// a failover: the last ones the replica missed), noticed at `now`: the locks taken
     /// since are gone.
     fn lose_writes(&self, since: DateTime<Utc>, now: DateTime<Utc>);
+    /// The holder of `token` stopped (its worker crashed, its request was cut off) after a
+    /// create may have been sent under it: nobody renews or releases it. It stays held
+    /// until that create can no longer land (`until`: its last attempt's bound from when the
+    /// holder stopped), and never past its own expiry. Redis needs no call for it (the lock
+    /// lapses by its TTL, which a fence stretched over the create's flight); the default
+    /// does nothing.
+    fn abandon(&self, _token: u64, _until: DateTime<Utc>) {}
     /// When Redis last lost writes, if it ever did (what a client reads from the instance's
     /// `run_id` / `master_replid` changing under it).
     fn last_loss(&self) -> Option<DateTime<Utc>>;
@@ -169,6 +176,12 @@ impl LockService for InMemoryLocks {
         self.table().counters
     }
 
+    fn abandon(&self, token: u64, until: DateTime<Utc>) {
+        if let Some(h) = self.table().held.iter_mut().find(|h| h.token == token) {
+            h.until = h.until.min(until);
+        }
+    }
+
     fn held(&self, now: DateTime<Utc>) -> Vec<String> {
         let t = self.table();
         t.held
@@ -232,6 +245,23 @@ mod tests {
             "expired after its TTL"
         );
         assert_eq!(locks.counters().contended, 1);
+    }
+
+    #[test]
+    fn an_abandoned_lock_is_held_until_its_last_attempt_is_over() {
+        let locks = InMemoryLocks::default();
+        let a = locks.try_acquire("k", None, t(0), t(10)).unwrap();
+        // Its holder stopped at 1; the create it was sent can land until 3.
+        locks.abandon(a, t(3));
+        assert!(
+            locks.try_acquire("k", None, t(2), t(20)).is_none(),
+            "held while the create may still land"
+        );
+        assert!(locks.try_acquire("k", None, t(3), t(20)).is_some());
+        // Its own expiry comes first: that holds.
+        let b = locks.try_acquire("j", None, t(0), t(1)).unwrap();
+        locks.abandon(b, t(3));
+        assert!(locks.try_acquire("j", None, t(1), t(20)).is_some());
     }
 
     #[test]

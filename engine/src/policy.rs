@@ -573,6 +573,13 @@ impl Policy {
         (self.timeouts.connect + self.timeouts.total).saturating_mul(attempts) + waits
     }
 
+    /// The longest one attempt of a Cal.com create can be in flight: its connect and total
+    /// timeouts. A create no process sends any more (its worker crashed, or its answer was
+    /// lost) can still land only through its last attempt.
+    pub fn create_attempt_max(&self) -> Duration {
+        self.timeouts.connect + self.timeouts.total
+    }
+
     /// The names of all presets, for error messages.
     pub fn preset_names() -> String {
         PRESETS

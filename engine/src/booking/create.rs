@@ -169,11 +169,12 @@ impl Engine {
     /// has not taken yet (a failed attempt undone, then tried again): that one is reclaimed.
     /// Whatever it adopts, a cancel of it still pending is withdrawn first (`withdraw_cancel`).
     pub(crate) async fn create(&self, b: &NewBooking) -> Result<CalcomBooking, CalcomError> {
-        // Recorded in flight until its answer comes back (one lost may still land: kept).
-        let flight = self.in_flight.begin(self.now());
+        // Recorded in flight until its answer comes back. One lost may still land, and one
+        // cut off by a crash (this future dropped) may too: both stay, abandoned.
+        let flight = self.in_flight.begin(self.store_clock());
         let made = self.create_recorded(b).await;
         if !made.as_ref().is_err_and(CalcomError::is_indeterminate) {
-            self.in_flight.end(flight);
+            flight.answered();
         }
         made
     }
