@@ -268,10 +268,21 @@ fn state_events(scenario: &Scenario, run: &RunRecord) -> Result<Vec<Event>, Stri
             json!({ "id": a.id, "call_id": a.call_id, "uids": uids, "sync": format!("{:?}", a.sync) }),
         ));
     }
+    // A hold whose time is still to come at the end is its caller's, not a leak: a
+    // simulated run waits until every hold lapsed, a live one cannot (its settle is the
+    // scenario's), so this matters live only.
+    let end_at = start + chrono::TimeDelta::milliseconds(i64::try_from(end_ms).unwrap_or(i64::MAX));
     let held: Vec<&str> = truth
         .reservations
         .iter()
         .filter(|r| r.state == "held")
+        .filter(|r| {
+            r.wire
+                .get("reservationUntil")
+                .and_then(Value::as_str)
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .is_none_or(|until| until <= end_at)
+        })
         .map(|r| r.reservation_uid.as_str())
         .collect();
     out.push(Event::new(
@@ -286,7 +297,7 @@ fn state_events(scenario: &Scenario, run: &RunRecord) -> Result<Vec<Event>, Stri
     }
     // A hold past its time no longer holds anything (the engine reads it so), even before
     // the background job marks it expired.
-    let end = start + chrono::TimeDelta::milliseconds(i64::try_from(end_ms).unwrap_or(i64::MAX));
+    let end = end_at;
     let local: Vec<Value> = run
         .reservations
         .iter()

@@ -670,6 +670,8 @@ pub async fn drive(
     // Staff bookings and channel entries due after the last call still happen; then
     // webhooks, sync jobs and holds run their course, as a simulated run settles.
     let settle = scenario.settle;
+    // From here the end is known: the settle's, not the calls' worst case.
+    let settled_at = started.elapsed() + settle;
     let mut rest = std::pin::pin!(async move {
         while background.join_next().await.is_some() {}
         simkit::time::sleep(settle).await;
@@ -683,7 +685,7 @@ pub async fn drive(
                     break;
                 }
                 () = &mut rest => break,
-                _ = ticker.tick() => progress(started.elapsed(), expected, 0),
+                _ = ticker.tick() => progress(started.elapsed(), settled_at, 0),
             }
         }
     }
