@@ -44,6 +44,20 @@ fn router(peers: Arc<AtomicUsize>) -> Router {
         )
 }
 
+/// Serves `router` on port 80 of a simulated host, with `limit`, until the simulation ends.
+async fn serve_simulated(router: Router, limit: SimulatedLimit) -> turmoil::Result {
+    let listener = Listener::bind(Network::Simulated, (Ipv4Addr::UNSPECIFIED, 80).into()).await?;
+    serve(
+        listener,
+        router,
+        std::future::pending(),
+        Duration::from_secs(1),
+        limit,
+    )
+    .await;
+    Ok(())
+}
+
 fn get_req(url: &str) -> Request<Full<Bytes>> {
     Request::get(url).body(Full::new(Bytes::new())).unwrap()
 }
@@ -119,18 +133,8 @@ fn inside_turmoil() {
         .min_message_latency(Duration::from_millis(5))
         .max_message_latency(Duration::from_millis(5))
         .build();
-    sim.host("server", || async {
-        let listener =
-            Listener::bind(Network::Simulated, (Ipv4Addr::UNSPECIFIED, 80).into()).await?;
-        serve(
-            listener,
-            router(Arc::default()),
-            std::future::pending(),
-            Duration::from_secs(1),
-            SimulatedLimit::Unlimited,
-        )
-        .await;
-        Ok(())
+    sim.host("server", || {
+        serve_simulated(router(Arc::default()), SimulatedLimit::Unlimited)
     });
     sim.client("client", async {
         exercise(
@@ -215,32 +219,20 @@ fn saturate(clients: usize, limit: SimulatedLimit) -> (usize, usize) {
     let served = gauge.clone();
     sim.host("server", move || {
         let served = served.clone();
-        async move {
-            let hold = Router::new().route(
-                "/hold",
-                get(move || {
-                    let served = served.clone();
-                    async move {
-                        let now = served.0.fetch_add(1, Ordering::SeqCst) + 1;
-                        served.1.fetch_max(now, Ordering::SeqCst);
-                        simkit::time::sleep(Duration::from_secs(10)).await;
-                        served.0.fetch_sub(1, Ordering::SeqCst);
-                        "held"
-                    }
-                }),
-            );
-            let listener =
-                Listener::bind(Network::Simulated, (Ipv4Addr::UNSPECIFIED, 80).into()).await?;
-            serve(
-                listener,
-                hold,
-                std::future::pending(),
-                Duration::from_secs(1),
-                limit,
-            )
-            .await;
-            Ok(())
-        }
+        let hold = Router::new().route(
+            "/hold",
+            get(move || {
+                let served = served.clone();
+                async move {
+                    let now = served.0.fetch_add(1, Ordering::SeqCst) + 1;
+                    served.1.fetch_max(now, Ordering::SeqCst);
+                    simkit::time::sleep(Duration::from_secs(10)).await;
+                    served.0.fetch_sub(1, Ordering::SeqCst);
+                    "held"
+                }
+            }),
+        );
+        serve_simulated(hold, limit)
     });
     let timed_out = Arc::new(AtomicUsize::new(0));
     let counted = timed_out.clone();
@@ -319,18 +311,8 @@ fn a_like_real_server_closes_idle_connections() {
         let mut sim = turmoil::Builder::new()
             .simulation_duration(Duration::from_secs(120))
             .build();
-        sim.host("server", move || async move {
-            let listener =
-                Listener::bind(Network::Simulated, (Ipv4Addr::UNSPECIFIED, 80).into()).await?;
-            serve(
-                listener,
-                router(Arc::default()),
-                std::future::pending(),
-                Duration::from_secs(1),
-                limit,
-            )
-            .await;
-            Ok(())
+        sim.host("server", move || {
+            serve_simulated(router(Arc::default()), limit)
         });
         sim.client("client", async move {
             let client = HttpClient::new(Network::Simulated, short_timeouts());
