@@ -66,7 +66,9 @@ pub fn sign(key: &str, body: &[u8], now_ms: i64) -> String {
     format!("v={now_ms},d={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-fn text(args: &Value, keys: &[&str]) -> Option<String> {
+/// An argument as the contract names it (the first of `keys` present), trimmed; a number as
+/// its text. Live mode reads a call's request with it too.
+pub fn text(args: &Value, keys: &[&str]) -> Option<String> {
     keys.iter()
         .find_map(|k| args.get(*k))
         .and_then(|v| match v {

@@ -148,25 +148,17 @@ fn normalize(step: &mut StepRecord, said: Said) {
     }
 }
 
-/// An argument as the engine's contract names it (the first key present).
-fn text(args: &Value, keys: &[&str]) -> Option<String> {
-    keys.iter()
-        .find_map(|k| args.get(*k))
-        .and_then(|v| match v {
-            Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        })
-}
-
 /// The service (its catalogue name) and local start (`%Y-%m-%d %H:%M`) a request asked
 /// for, from the arguments live sent; relative words ("morgen") read from `today`.
 pub fn asked(args: &Value, catalog: &Catalog, today: NaiveDate) -> Option<(String, String)> {
-    let service = catalog.service(&text(args, &["dienstleistung", "service_name", "service"])?)?;
+    let service = catalog.service(&booking_engine::retell::text(
+        args,
+        &["dienstleistung", "service_name", "service"],
+    )?)?;
     let local = booking_engine::dates::resolve_datetime(
-        text(args, &["datetime", "appointment_datetime"]).as_deref(),
-        text(args, &["datum", "date", "appointment_date"]).as_deref(),
-        text(args, &["uhrzeit", "time", "appointment_time"]).as_deref(),
+        booking_engine::retell::text(args, &["datetime", "appointment_datetime"]).as_deref(),
+        booking_engine::retell::text(args, &["datum", "date", "appointment_date"]).as_deref(),
+        booking_engine::retell::text(args, &["uhrzeit", "time", "appointment_time"]).as_deref(),
         today,
         catalog.time_zone,
     )?;
