@@ -1,7 +1,9 @@
 //! SVG charts, written out element by element so that every chart keeps the same promises
 //! (checked in a real browser by `sim/tests/browser.rs`):
-//! - the axes cover the data with a labelled tick below and above it (a log axis is labelled
-//!   at each decade and at the data's maximum), and nothing is drawn on or outside the frame;
+//! - the axes cover the data with a labelled tick below and above it, a y axis's top tick
+//!   strictly above the data (a log axis is labelled at each decade that fits and at the
+//!   data's maximum: a decade whose label would collide with the maximum's gives way), and
+//!   nothing is drawn on or outside the frame;
 //! - the legend has its own column right of the plot, so it never covers a data mark, and
 //!   lists only the series that occur;
 //! - no label is cut off by the chart's edge (the title shrinks to fit, the legend column
@@ -228,23 +230,45 @@ impl Layout {
             Scale::Log => {
                 let min = min.max(f64::MIN_POSITIVE);
                 let max = max.max(min);
-                let first = min.log10().floor();
-                let mut last = max.log10().ceil();
-                if strict && last <= max.log10() {
+                let top = max.log10();
+                let mut first = min.log10().floor();
+                let mut last = top.ceil();
+                if strict && last <= top {
                     last += 1.0;
                 }
+                // As many decades labelled as fit: every `every`-th, counted from the top.
+                let every = ((last - first) / count.max(2) as f64).ceil().max(1.0);
+                // The maximum is labelled: a decade whose label would collide with it gives
+                // way. An end of the axis does not: it moves out, so a labelled tick stays
+                // below the data and (`strict`) above it.
+                let decade = 10f64.powi(top.round() as i32) == max;
+                let room = if every > 1.0 { 0.75 * every } else { 0.0 };
+                let near = |e: f64, span: f64| (e - top).abs() <= (0.12 * span.max(1.0)).max(room);
+                if !decade && near(first, last - first) {
+                    first -= every;
+                }
+                if !decade && strict && near(last, last - first) {
+                    last += every;
+                }
+                first = last - ((last - first) / every).ceil() * every;
+                let span = last - first;
+                let on_grid = |e: f64| (last - e) % every == 0.0;
+                let labelled = decade && on_grid(top.round());
                 let mut ticks: Vec<(f64, String)> = (first as i32..=last as i32)
+                    .map(f64::from)
+                    .filter(|e| {
+                        on_grid(*e)
+                            && (labelled
+                                || *e == first
+                                || (strict && *e == last)
+                                || !near(*e, span))
+                    })
                     .map(|e| {
-                        let v = 10f64.powi(e);
+                        let v = 10f64.powi(e as i32);
                         (v, label(axis.format, v))
                     })
                     .collect();
-                // The maximum labelled too, where it is not a decade's neighbour.
-                let span = last - first;
-                if ticks
-                    .iter()
-                    .all(|(v, _)| (v.log10() - max.log10()).abs() > 0.12 * span.max(1.0))
-                {
+                if !labelled {
                     ticks.push((max, label(axis.format, significant(max))));
                     ticks.sort_by(|a, b| a.0.total_cmp(&b.0));
                 }

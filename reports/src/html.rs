@@ -10,7 +10,9 @@ table{border-collapse:collapse;font-size:.85rem}\
 th,td{border:1px solid #ccc;padding:.2rem .4rem;text-align:right}\
 th{background:#f3f3f3;vertical-align:bottom}\
 td:first-child,th:first-child{text-align:left}figure{margin:1rem 0}svg{max-width:100%;height:auto}\
-.fail{color:#b00;font-weight:bold}";
+.fail{color:#b00;font-weight:bold}\
+.row{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,36rem),1fr));\
+gap:0 1.5rem;align-items:start}.row figure{margin:1rem 0;min-width:0}";
 
 pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -53,18 +55,28 @@ pub fn render(doc: &Document) -> String {
                 }
                 out += "</table>\n</div>\n";
             }
-            Block::Chart(c) => {
-                // The SVG goes in as it is, minus an XML declaration.
-                let svg = c
-                    .svg
-                    .trim_start()
-                    .strip_prefix("<?xml")
-                    .and_then(|rest| rest.split_once("?>").map(|(_, svg)| svg))
-                    .unwrap_or(&c.svg);
-                out += &format!("<figure>\n{}\n</figure>\n", svg.trim());
+            Block::Chart(c) => out += &figure(c),
+            Block::Row(charts) => {
+                // Two columns where the page is wide enough (1400 px), one where it is not.
+                out += "<div class=\"row\">\n";
+                for c in charts {
+                    out += &figure(c);
+                }
+                out += "</div>\n";
             }
         }
     }
     out += "</body>\n</html>\n";
     out
+}
+
+/// A chart as a figure: its SVG as it is, minus an XML declaration.
+fn figure(c: &crate::Chart) -> String {
+    let svg = c
+        .svg
+        .trim_start()
+        .strip_prefix("<?xml")
+        .and_then(|rest| rest.split_once("?>").map(|(_, svg)| svg))
+        .unwrap_or(&c.svg);
+    format!("<figure>\n{}\n</figure>\n", svg.trim())
 }

@@ -33,6 +33,8 @@ pub enum Block {
         rows: Vec<Vec<String>>,
     },
     Chart(Chart),
+    /// Charts read side by side (two columns on a wide page, one on a narrow one).
+    Row(Vec<Chart>),
 }
 
 /// A report, rendered to Markdown or HTML from the same blocks.
@@ -71,10 +73,21 @@ impl Document {
         }
     }
 
+    /// Charts side by side (those that are drawn; one alone is a plain chart).
+    pub fn row(&mut self, charts: impl IntoIterator<Item = Option<Chart>>) {
+        let mut charts: Vec<Chart> = charts.into_iter().flatten().collect();
+        match charts.len() {
+            0 => {}
+            1 => self.blocks.push(Block::Chart(charts.remove(0))),
+            _ => self.blocks.push(Block::Row(charts)),
+        }
+    }
+
     pub fn charts(&self) -> impl Iterator<Item = &Chart> {
-        self.blocks.iter().filter_map(|b| match b {
-            Block::Chart(c) => Some(c),
-            _ => None,
+        self.blocks.iter().flat_map(|b| match b {
+            Block::Chart(c) => std::slice::from_ref(c),
+            Block::Row(charts) => charts.as_slice(),
+            _ => &[],
         })
     }
 

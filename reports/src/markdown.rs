@@ -21,6 +21,11 @@ pub fn render(doc: &Document) -> String {
                 }
             }
             Block::Chart(c) => out += &format!("![{}](charts/{})\n", c.title, c.file),
+            Block::Row(charts) => {
+                for c in charts {
+                    out += &format!("![{}](charts/{})\n", c.title, c.file);
+                }
+            }
         }
     }
     out

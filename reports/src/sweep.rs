@@ -163,26 +163,31 @@ fn compare_charts<E>(doc: &mut Document, report: &SweepReport<E>) {
     // Booked first, at the bottom of every bar, so the bars compare what booked.
     let mut outcomes = summed(&|s| &s.outcomes);
     outcomes.sort_by_key(|(k, _)| k != "booked");
-    doc.chart(charts::stacked_bars(
+    let booked = charts::stacked_bars(
         "compare-outcomes.svg",
         "What booked: calls per policy by outcome (summed over seeds)",
         "policy",
         "calls",
         policies,
         &outcomes,
-    ));
+    );
     let broken = summed(&|s| &s.invariants);
     if broken.is_empty() {
+        doc.chart(booked);
         doc.text("What broke: no invariant was violated under any policy.");
     } else {
-        doc.chart(charts::stacked_bars(
-            "compare-violations.svg",
-            "What broke: invariant violations per policy by kind (summed over seeds)",
-            "policy",
-            "violations",
-            policies,
-            &broken,
-        ));
+        // Beside what booked, so "books more but double-books" reads at a glance.
+        doc.row([
+            booked,
+            charts::stacked_bars(
+                "compare-violations.svg",
+                "What broke: invariant violations per policy by kind (summed over seeds)",
+                "policy",
+                "violations",
+                policies,
+                &broken,
+            ),
+        ]);
     }
     let Some(point) = report.points.first() else {
         return;

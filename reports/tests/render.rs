@@ -298,11 +298,119 @@ fn a_sweep_report_draws_one_line_per_policy_against_the_parameter() {
     texts(&doc.html());
 }
 
+/// What a line chart's SVG breaks of its promises (empty: none). `log`: which axes (x, y)
+/// are logarithmic, whose maximum must carry a tick of its own.
+fn chart_problems(svg: &str, log: (bool, bool)) -> Vec<String> {
+    let doc = roxmltree::Document::parse(svg).unwrap();
+    let mut problems = Vec::new();
+    let class = |name: &str| {
+        doc.descendants()
+            .find(|n| n.attribute("class") == Some(name))
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    let f = |n: roxmltree::Node, a: &str| n.attribute(a).unwrap().parse::<f64>().unwrap();
+    let area = class("plot-area");
+    let (left, top) = (f(area, "x"), f(area, "y"));
+    let (right, bottom) = (left + f(area, "width"), top + f(area, "height"));
+    let top_tick = f(area, "data-top-tick");
+    if top_tick <= top {
+        problems.push("the top tick on the frame".to_owned());
+    }
+    let mut points: Vec<(f64, f64)> = Vec::new();
+    for n in class("data").descendants() {
+        match n.tag_name().name() {
+            "circle" => points.push((f(n, "cx"), f(n, "cy"))),
+            "polyline" => points.extend(n.attribute("points").unwrap().split(' ').map(|p| {
+                let (x, y) = p.split_once(',').unwrap();
+                (x.parse().unwrap(), y.parse().unwrap())
+            })),
+            _ => {}
+        }
+    }
+    if points.is_empty() {
+        problems.push("no data drawn".to_owned());
+    }
+    for &(x, y) in &points {
+        if !(x > left && x < right && y > top && y < bottom) {
+            problems.push(format!(
+                "({x}, {y}) outside the plot ({left}..{right}, {top}..{bottom})"
+            ));
+        }
+        // Strictly below the top labelled tick: a maximum on it is not covered.
+        if y <= top_tick + 0.05 {
+            problems.push(format!("({x}, {y}) not below the top tick {top_tick}"));
+        }
+    }
+    for n in class("legend")
+        .descendants()
+        .filter(|n| n.has_attribute("x"))
+    {
+        if f(n, "x") <= right {
+            problems.push("the legend inside the plot".to_owned());
+        }
+    }
+    // The axes' ticks (the short marks outside the frame) and their labels.
+    let axes = class("axes");
+    let lines = || axes.children().filter(|n| n.has_tag_name("line"));
+    let near = |a: f64, b: f64| (a - b).abs() < 0.11;
+    let y_ticks: Vec<f64> = lines()
+        .filter(|n| near(f(*n, "x2"), left) && near(f(*n, "x1"), left - 5.0))
+        .map(|n| f(n, "y1"))
+        .collect();
+    let x_ticks: Vec<f64> = lines()
+        .filter(|n| near(f(*n, "y1"), bottom) && near(f(*n, "y2"), bottom + 5.0))
+        .map(|n| f(n, "x1"))
+        .collect();
+    let labels = |pick: &dyn Fn(roxmltree::Node) -> bool| -> Vec<(f64, f64, String)> {
+        axes.children()
+            .filter(|n| n.has_tag_name("text") && pick(*n))
+            .map(|n| {
+                (
+                    f(n, "x"),
+                    f(n, "y"),
+                    n.text().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let y_labels = labels(&|n| near(f(n, "x"), left - 8.0));
+    let x_labels = labels(&|n| near(f(n, "y"), bottom + 18.0));
+    let width = |t: &str| t.chars().count() as f64 * 11.0 * 0.62;
+    for (i, a) in y_labels.iter().enumerate() {
+        for b in &y_labels[i + 1..] {
+            if (a.1 - b.1).abs() < 12.0 {
+                problems.push(format!("the y labels {} and {} collide", a.2, b.2));
+            }
+        }
+    }
+    for (i, a) in x_labels.iter().enumerate() {
+        for b in &x_labels[i + 1..] {
+            if (a.0 - b.0).abs() < (width(&a.2) + width(&b.2)) / 2.0 + 2.0 {
+                problems.push(format!("the x labels {} and {} collide", a.2, b.2));
+            }
+        }
+    }
+    // A log axis is labelled at the data's maximum (the highest point, the rightmost).
+    let highest = points.iter().map(|p| p.1).fold(f64::MAX, f64::min);
+    let rightmost = points.iter().map(|p| p.0).fold(f64::MIN, f64::max);
+    if log.1 && !y_ticks.iter().any(|t| near(*t, highest)) {
+        problems.push(format!(
+            "the log y axis's maximum (at {highest}) has no tick"
+        ));
+    }
+    if log.0 && !x_ticks.iter().any(|t| near(*t, rightmost)) {
+        problems.push(format!(
+            "the log x axis's maximum (at {rightmost}) has no tick"
+        ));
+    }
+    problems
+}
+
 /// Over many generated line charts (linear and log axes, values from 0.001 to 10^6, a few
-/// points or many), every data point lies strictly inside the plot area and below the top
-/// labelled tick, the legend lies right of the plot, and every y tick label is a
-/// number the axis really marks: the promises `sim/tests/browser.rs` checks in Chromium,
-/// here without one.
+/// points or many, maxima exactly on a tick and close to a decade), every data point lies
+/// strictly inside the plot area and strictly below the top labelled tick, the legend lies
+/// right of the plot, a log axis carries a tick at the data's maximum and no two tick labels
+/// collide: the promises `sim/tests/browser.rs` checks in Chromium, here without one.
 #[test]
 fn generated_line_charts_keep_their_marks_inside_the_plot_and_under_the_top_tick() {
     use reports::charts::{Axis, Format, Line, LineChart, line_chart};
@@ -313,11 +421,14 @@ fn generated_line_charts_keep_their_marks_inside_the_plot_and_under_the_top_tick
             .wrapping_add(1442695040888963407);
         (state >> 33) % n
     };
-    for case in 0..300 {
+    let (mut on_tick, mut near_decade) = (0, 0);
+    for case in 0..400 {
         let log_x = next(2) == 0;
         let log_y = next(2) == 0;
         let scale = 10f64.powi(next(10) as i32 - 3);
-        let lines: Vec<Line> = (0..1 + next(4))
+        // A third of the log charts: a maximum within 10 % of a decade (above or below).
+        let by_decade = log_y && next(3) == 0;
+        let mut lines: Vec<Line> = (0..1 + next(4))
             .map(|i| {
                 let n = 1 + next(60) as usize;
                 let points = (0..n)
@@ -340,6 +451,21 @@ fn generated_line_charts_keep_their_marks_inside_the_plot_and_under_the_top_tick
                 Line::new(format!("series {i}"), points)
             })
             .collect();
+        if by_decade {
+            let decade = scale * 10f64.powi(1 + next(2) as i32);
+            let max = decade * (0.9 + next(21) as f64 / 100.0);
+            let x = lines[0].points.last().unwrap().0;
+            lines[0].points.push((x, max));
+            near_decade += 1;
+        }
+        let max = lines
+            .iter()
+            .flat_map(|l| &l.points)
+            .map(|p| p.1)
+            .fold(0.0, f64::max);
+        if !log_y && (max / scale).fract() == 0.0 {
+            on_tick += 1;
+        }
         let axis = |log: bool| {
             if log {
                 Axis::log("v").format(Format::Millis)
@@ -356,48 +482,138 @@ fn generated_line_charts_keep_their_marks_inside_the_plot_and_under_the_top_tick
             spans: Vec::new(),
         })
         .expect("a chart");
-        let doc = roxmltree::Document::parse(&chart.svg).unwrap();
-        let area = doc
-            .descendants()
-            .find(|n| n.attribute("class") == Some("plot-area"))
-            .expect("a plot area");
-        let f = |n: roxmltree::Node, a: &str| n.attribute(a).unwrap().parse::<f64>().unwrap();
-        let (left, top) = (f(area, "x"), f(area, "y"));
-        let (right, bottom) = (left + f(area, "width"), top + f(area, "height"));
-        let top_tick = f(area, "data-top-tick");
-        assert!(top_tick > top, "case {case}: the top tick on the frame");
-        let data = doc
-            .descendants()
-            .find(|n| n.attribute("class") == Some("data"))
-            .unwrap();
-        let mut points: Vec<(f64, f64)> = Vec::new();
-        for n in data.descendants() {
-            match n.tag_name().name() {
-                "circle" => points.push((f(n, "cx"), f(n, "cy"))),
-                "polyline" => points.extend(n.attribute("points").unwrap().split(' ').map(|p| {
-                    let (x, y) = p.split_once(',').unwrap();
-                    (x.parse().unwrap(), y.parse().unwrap())
-                })),
-                _ => {}
-            }
-        }
-        assert!(!points.is_empty(), "case {case}");
-        for (x, y) in points {
-            assert!(
-                x > left && x < right && y > top && y < bottom,
-                "case {case}: ({x}, {y}) outside the plot ({left}..{right}, {top}..{bottom})"
-            );
-            assert!(
-                y >= top_tick - 0.05,
-                "case {case}: ({x}, {y}) above the top tick {top_tick}"
-            );
-        }
-        let legend = doc
-            .descendants()
-            .find(|n| n.attribute("class") == Some("legend"))
-            .unwrap();
-        for n in legend.descendants().filter(|n| n.has_attribute("x")) {
-            assert!(f(n, "x") > right, "case {case}: the legend inside the plot");
-        }
+        let problems = chart_problems(&chart.svg, (log_x, log_y));
+        assert!(
+            problems.is_empty(),
+            "case {case}:\n{}\n{}",
+            problems.join("\n"),
+            chart.svg
+        );
     }
+    assert!(on_tick > 20 && near_decade > 20, "{on_tick} {near_decade}");
+}
+
+/// The checks above fail a chart that breaks a promise: a maximum on the top tick, a log
+/// axis's maximum without its tick, two labels on each other.
+#[test]
+fn a_chart_broken_on_purpose_fails_the_generated_checks() {
+    use reports::charts::{Axis, Format, Line, LineChart, line_chart};
+    let chart = |y: Axis| {
+        line_chart(LineChart {
+            file: "c.svg",
+            title: "broken",
+            x: Axis::linear("x"),
+            y,
+            lines: vec![Line::new("a", vec![(0.0, 2.0), (1.0, 5.0), (2.0, 9300.0)])],
+            spans: Vec::new(),
+        })
+        .unwrap()
+        .svg
+    };
+    let svg = chart(Axis::log("v").format(Format::Millis));
+    assert_eq!(chart_problems(&svg, (false, true)), Vec::<String>::new());
+    // The highest point's height, as drawn.
+    let highest = svg
+        .split(" cy=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next()?.parse::<f64>().ok())
+        .fold(f64::MAX, f64::min);
+    let area = svg
+        .split("data-top-tick=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    // An axis that did not extend: its top tick where the maximum is.
+    let on_top = svg.replace(
+        &format!("data-top-tick=\"{area}\""),
+        &format!("data-top-tick=\"{highest:.1}\""),
+    );
+    let problems = chart_problems(&on_top, (false, true));
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("not below the top tick")),
+        "{problems:?}"
+    );
+    // The maximum's tick and label gone (what the axis did when a decade was near it).
+    let label = svg
+        .lines()
+        .find(|l| l.contains(">9.3 s</text>"))
+        .expect("the maximum labelled");
+    // The label sits 4 px below its tick mark (from 5 px left of the frame to it).
+    let y: f64 = label
+        .split(" y=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mark = format!("x1=\"79.0\" y1=\"{:.1}\"", y - 4.0);
+    assert!(svg.contains(&mark), "{mark}");
+    let unlabelled: String = svg
+        .lines()
+        .filter(|l| *l != label && !l.contains(&mark))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let problems = chart_problems(&unlabelled, (false, true));
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("maximum") && p.contains("no tick")),
+        "{problems:?}"
+    );
+    // A decade label beside the maximum's.
+    let crowded = svg.replacen(
+        label,
+        &format!("{label}\n{}", label.replace(">9.3 s<", ">10 s<")),
+        1,
+    );
+    let problems = chart_problems(&crowded, (false, true));
+    assert!(
+        problems.iter().any(|p| p.contains("collide")),
+        "{problems:?}"
+    );
+}
+
+/// Charts in a row: side by side in the HTML (a grid of two columns that wraps on a narrow
+/// page), one after the other in Markdown, and among the document's charts; one chart alone
+/// (the other not drawn) is a plain figure.
+#[test]
+fn a_row_of_charts_reads_side_by_side_in_html_and_in_turn_in_markdown() {
+    let bars = |file: &str| {
+        reports::charts::stacked_bars(
+            file,
+            file,
+            "policy",
+            "calls",
+            &["a".to_owned()],
+            &[("booked".to_owned(), vec![3.0])],
+        )
+    };
+    let mut doc = reports::Document::new("row");
+    doc.row([bars("one.svg"), bars("two.svg")]);
+    doc.row([bars("three.svg"), None]);
+    let files: Vec<&str> = doc.charts().map(|c| c.file.as_str()).collect();
+    assert_eq!(files, ["one.svg", "two.svg", "three.svg"]);
+    let html = doc.html();
+    let row = html.find("<div class=\"row\">").expect("a row");
+    let (one, two, three) = (
+        html.find("one.svg").unwrap(),
+        html.find("two.svg").unwrap(),
+        html.find("three.svg").unwrap(),
+    );
+    let end = row + html[row..].find("</div>").unwrap();
+    assert!(row < one && one < two && two < end && end < three, "{html}");
+    assert_eq!(html.matches("class=\"row\"").count(), 1, "{html}");
+    assert!(html.contains("grid-template-columns"), "{html}");
+    texts(&html);
+    assert!(
+        doc.markdown()
+            .contains("![one.svg](charts/one.svg)\n![two.svg](charts/two.svg)\n"),
+        "{}",
+        doc.markdown()
+    );
 }

@@ -123,6 +123,13 @@ window.addEventListener('load', () => {
       for (const u of texts.slice(i + 1)) if (meets(shrink(t.b, 1), shrink(u.b, 1))) problems.push(`${name}: the texts "${t.t}" and "${u.t}" overlap`);
     });
   });
+  // Charts of a row side by side at this width: one top, one beside the other.
+  for (const row of document.querySelectorAll('.row')) {
+    const figs = [...row.children].map(f => f.getBoundingClientRect());
+    figs.slice(1).forEach((f, i) => {
+      if (Math.abs(f.top - figs[i].top) > 1 || f.left < figs[i].right) problems.push(`charts of a row not side by side: ${row.textContent.slice(0, 60)}`);
+    });
+  }
   const page = document.documentElement.clientWidth;
   for (const t of document.querySelectorAll('table')) {
     const w = t.getBoundingClientRect().width;
@@ -251,6 +258,12 @@ fn every_chart_of_the_catalogues_reports_keeps_its_promises_in_a_real_browser() 
         ("sweep", 6),
     ] {
         let html = std::fs::read_to_string(root.join(report).join("report.html")).unwrap();
+        // What broke beside what booked (baseline double-books the storm).
+        assert_eq!(
+            html.contains("<div class=\"row\">"),
+            report == "compare",
+            "{report}"
+        );
         let found = probe(&browser, &html, &root.join(report));
         assert_eq!(found.charts, charts, "{report}: charts");
         assert!(found.marks > 0, "{report}: nothing plotted");
@@ -278,6 +291,18 @@ fn small_report() -> String {
         ],
         spans: Vec::new(),
     }));
+    // Two charts side by side.
+    let bars = |file: &str, title: &str| {
+        reports::charts::stacked_bars(
+            file,
+            title,
+            "policy",
+            "calls",
+            &["a".to_owned(), "b".to_owned()],
+            &[("booked".to_owned(), vec![3.0, 5.0])],
+        )
+    };
+    doc.row([bars("b.svg", "left"), bars("c.svg", "right")]);
     doc.html()
 }
 
@@ -290,10 +315,10 @@ fn a_chart_broken_on_purpose_fails_the_browser_checks() {
     let html = small_report();
     let intact = probe(&browser, &html, tmp.path());
     assert!(intact.problems.is_empty(), "{:?}", intact.problems);
-    assert_eq!(intact.charts, 1);
+    assert_eq!(intact.charts, 3);
     let data = "<g class=\"data\">\n";
     assert!(html.contains(data) && html.contains("<g class=\"legend\">"));
-    let breaks: [(&str, String, &str); 5] = [
+    let breaks: [(&str, String, &str); 6] = [
         (
             "a point above the top tick",
             html.replace(
@@ -325,6 +350,11 @@ fn a_chart_broken_on_purpose_fails_the_browser_checks() {
                 "class=\"title\">two lines</text><text x=\"880\" y=\"300\" font-size=\"12\">cut off here</text>",
             ),
             "is cut off by the chart's edge",
+        ),
+        (
+            "a row's charts stacked",
+            html.replace("<div class=\"row\">", "<div class=\"row\" style=\"display:block\">"),
+            "not side by side",
         ),
         (
             "a table too wide",
