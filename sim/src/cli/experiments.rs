@@ -167,8 +167,8 @@ pub(crate) fn sweep(
             .map_or(String::new(), |(k, n)| format!(", shard {k}/{n}")),
         started.elapsed().as_secs_f64()
     );
-    planned.write_runs(&executed.runs).map_err(bad)?;
     if planned.shard.is_some() {
+        planned.write_runs(&executed.runs).map_err(bad)?;
         say!(
             "  wrote {} (plan.json, runs.jsonl); combine the shards with `bookingsim merge`",
             dir.display()

@@ -606,13 +606,14 @@ pub struct Shards {
     pub dropped: Vec<String>,
 }
 
-/// Everything a finished sweep or comparison leaves in `dir`: `sweep.json`, `points.csv`
-/// and the report with its charts.
+/// Everything a finished sweep or comparison leaves in its folder (published by the caller):
+/// `sweep.json`, `points.csv` and the report with its charts.
 pub fn write_sweep(
-    dir: &std::path::Path,
+    folder: &mut crate::results::output::RunFolder,
     report: &Report,
     aggregates: &std::collections::BTreeMap<(usize, String), crate::results::aggregate::Aggregate>,
 ) -> Result<reports::Document, String> {
+    let dir = folder.out().to_owned();
     let failed = |e: std::io::Error| format!("{}: {e}", dir.display());
     // start_booking latencies per policy over the whole grid.
     let mut spectra: std::collections::BTreeMap<&str, hdrhistogram::Histogram<u64>> =
@@ -632,14 +633,14 @@ pub fn write_sweep(
         .filter_map(|p| spectra.get(p.as_str()).map(|h| (p.clone(), h)))
         .collect();
     let doc = reports::sweep::document(report, &spectra);
-    crate::results::output::write_report(dir, &doc).map_err(failed)?;
-    crate::results::output::write_atomically(dir, "points.csv", &csv(report)).map_err(failed)?;
-    crate::results::output::write_atomically(
-        dir,
-        "sweep.json",
-        &serde_json::to_string_pretty(report).unwrap_or_default(),
-    )
-    .map_err(failed)?;
+    folder.report(&doc).map_err(failed)?;
+    folder.write("points.csv", &csv(report)).map_err(failed)?;
+    folder
+        .write(
+            "sweep.json",
+            &serde_json::to_string_pretty(report).unwrap_or_default(),
+        )
+        .map_err(failed)?;
     Ok(doc)
 }
 

@@ -1,13 +1,15 @@
 //! A comparison or sweep from its arguments to its files, in steps a caller prints between:
 //! [`plan`] (the grid, checked, and this shard's runs), [`Planned::execute`],
-//! [`Planned::write_runs`] (`plan.json`, `runs.jsonl`), [`Planned::finish`] (the report and the
-//! gates' verdicts, [`Outcome`]); and [`merge`], which reads shards and finishes them as one.
+//! [`Planned::write_runs`] (a shard: `plan.json`, `runs.jsonl`), [`Planned::finish`] (those,
+//! the report and the gates' verdicts, [`Outcome`]); and [`merge`], which reads shards and
+//! finishes them as one. Each folder is published as one set ([`RunFolder`]): a reader sees
+//! the previous sweep's files or the new one's, never a mix.
 
 use std::path::{Path, PathBuf};
 
 use crate::experiment::{Plan, Report, Task};
 use crate::results::aggregate::RunResult;
-use crate::results::output::write_atomically;
+use crate::results::output::{RunFolder, SWEEP_FILES};
 use crate::scenario::Scenario;
 
 /// What defines a comparison (no parameters) or a sweep, as the command line gives it.
@@ -121,6 +123,9 @@ pub fn plan(args: &SweepArgs) -> Result<Planned, String> {
         }
         PathBuf::from("out").join(name)
     });
+    // A folder that could not be replaced is refused now, not after the runs.
+    crate::results::output::check_out(&dir, "sweep", &SWEEP_FILES)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
     Ok(Planned {
         plan,
         scenarios,
@@ -130,11 +135,24 @@ pub fn plan(args: &SweepArgs) -> Result<Planned, String> {
     })
 }
 
-/// Writes `plan.json` in `dir`.
-pub fn write_plan(dir: &Path, plan: &Plan) -> Result<(), String> {
-    write_atomically(dir, "plan.json", &plan.to_text())
-        .map(drop)
-        .map_err(|e| format!("{}: {e}", dir.display()))
+/// Begins a comparison's or sweep's folder for `dir` (published whole, or not at all).
+pub fn folder(dir: &Path) -> Result<RunFolder, String> {
+    RunFolder::begin_as(dir, "sweep", &SWEEP_FILES).map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+/// Writes `plan.json` and `runs.jsonl` (one [`RunResult`] a line, sealed) into `folder`.
+pub fn write_runs(folder: &mut RunFolder, plan: &Plan, runs: &[RunResult]) -> Result<(), String> {
+    let out = folder.out().display().to_string();
+    let failed = |e: std::io::Error| format!("{out}: {e}");
+    let text = plan.to_text();
+    folder.write("plan.json", &text).map_err(failed)?;
+    let lines: Vec<String> = runs
+        .iter()
+        .map(|r| serde_json::to_string(&r.sealed(&text)).expect("a run is plain data"))
+        .collect();
+    folder
+        .write("runs.jsonl", &lines.join("\n"))
+        .map_err(failed)
 }
 
 impl Planned {
@@ -151,40 +169,42 @@ impl Planned {
         executed
     }
 
-    /// `plan.json` and `runs.jsonl` (one [`RunResult`] a line): what a merge reads.
+    /// A shard's folder, published: `plan.json` and `runs.jsonl` (one [`RunResult`] a
+    /// line), what a merge reads.
     pub fn write_runs(&self, runs: &[RunResult]) -> Result<(), String> {
-        write_plan(&self.dir, &self.plan)?;
-        let plan = self.plan.to_text();
-        let lines: Vec<String> = runs
-            .iter()
-            .map(|r| serde_json::to_string(&r.sealed(&plan)).expect("a run is plain data"))
-            .collect();
-        write_atomically(&self.dir, "runs.jsonl", &lines.join("\n"))
+        let mut folder = folder(&self.dir)?;
+        write_runs(&mut folder, &self.plan, runs)?;
+        folder
+            .publish()
             .map(drop)
             .map_err(|e| format!("{}: {e}", self.dir.display()))
     }
 
-    /// The report of `runs` in the plan's folder (see [`finish`]).
+    /// The whole folder of `runs`, published: `plan.json`, `runs.jsonl` and the report
+    /// (see [`finish`]).
     pub fn finish(&self, runs: &[RunResult]) -> Result<Outcome, String> {
-        finish(&self.plan, &self.scenarios, runs, &[], &self.dir)
+        let mut folder = folder(&self.dir)?;
+        write_runs(&mut folder, &self.plan, runs)?;
+        finish(&self.plan, &self.scenarios, runs, &[], folder)
     }
 }
 
-/// The report from the runs, written to `dir` (`sweep.json`, `points.csv`, `report.md`,
-/// `report.html`, `charts/`), and every gate some run failed, per policy and point.
+/// The report from the runs, written into `folder` (`sweep.json`, `points.csv`,
+/// `report.md`, `report.html`, `charts/`) beside what it holds already, which is then
+/// published; and every gate some run failed, per policy and point.
 pub fn finish(
     plan: &Plan,
     scenarios: &[Scenario],
     runs: &[RunResult],
     dropped: &[String],
-    dir: &Path,
+    mut folder: RunFolder,
 ) -> Result<Outcome, String> {
     let (mut report, aggregates) = crate::experiment::report(plan, scenarios, runs);
     if !dropped.is_empty() {
         report.dropped = dropped.to_vec();
         report.complete = false;
     }
-    let doc = crate::experiment::write_sweep(dir, &report, &aggregates)?;
+    let doc = crate::experiment::write_sweep(&mut folder, &report, &aggregates)?;
     let failing_gates = report
         .points
         .iter()
@@ -199,12 +219,16 @@ pub fn finish(
             })
         })
         .collect();
+    let out = folder.out().to_owned();
+    let dir = folder
+        .publish()
+        .map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(Outcome {
         report,
         doc,
         failing_gates,
         enforced: plan.params.is_empty(),
-        dir: dir.to_owned(),
+        dir,
     })
 }
 
@@ -245,15 +269,17 @@ pub fn merge(dirs: &[PathBuf], out: Option<PathBuf>) -> Result<Merged, String> {
 }
 
 impl Merged {
-    /// Finishes the sweep as if it had run in one place: `plan.json` and the report.
+    /// Finishes the sweep as if it had run in one place: `plan.json`, `runs.jsonl` and the
+    /// report, published as one set.
     pub fn finish(&self) -> Result<Outcome, String> {
-        write_plan(&self.dir, &self.plan)?;
+        let mut folder = folder(&self.dir)?;
+        write_runs(&mut folder, &self.plan, &self.runs)?;
         finish(
             &self.plan,
             &self.scenarios,
             &self.runs,
             &self.dropped,
-            &self.dir,
+            folder,
         )
     }
 }

@@ -430,6 +430,14 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Merged, String> {
     merged.findings.sort_by_key(|f| order(f.seed));
     merged.broken.sort_by_key(|(s, _)| order(*s));
     // Each kind's shrunk file: the one of the record holding its first world.
+    // The merged folder is published as one set: the shrunk files, the record, the report.
+    let failed = |e: std::io::Error| format!("{}: {e}", out.display());
+    let mut folder = crate::results::output::RunFolder::begin_as(
+        out,
+        "exploration",
+        &crate::results::output::EXPLORE_FILES,
+    )
+    .map_err(failed)?;
     let mut kinds: Vec<&str> = merged.findings.iter().map(|f| f.kind.as_str()).collect();
     kinds.sort_unstable();
     kinds.dedup();
@@ -456,16 +464,16 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Merged, String> {
             &format!(" {}", from.display()),
             &format!(" {}", to.display()),
         );
-        crate::results::output::write_atomically(&out.join("failures"), name, &text)
-            .map_err(|e| format!("{}: {e}", out.display()))?;
+        folder
+            .write(&format!("failures/{name}"), &text)
+            .map_err(failed)?;
         merged.failures.insert(kind.to_owned(), name.clone());
     }
     let report = merged.report(out);
     let json = serde_json::to_string_pretty(&merged).map_err(|e| e.to_string())?;
-    crate::results::output::write_atomically(out, RECORD, &json)
-        .map_err(|e| format!("{}: {e}", out.display()))?;
-    let report_file = crate::results::output::write_atomically(out, "report.md", &report)
-        .map_err(|e| format!("{}: {e}", out.display()))?;
+    folder.write(RECORD, &json).map_err(failed)?;
+    folder.write("report.md", &report).map_err(failed)?;
+    let report_file = folder.publish().map_err(failed)?.join("report.md");
     Ok(Merged {
         record: merged,
         report,

@@ -317,8 +317,8 @@ impl Search {
 
     /// Runs the worlds (`progress` is told runs done of each batch's), groups what they
     /// found by kind, shrinks the first of each into `out/failures/` and writes
-    /// `out/report.md` (and `out/explore.json`, what `bookingsim merge` reads); `tell`
-    /// hears each stage as it happens.
+    /// `out/report.md` (and `out/explore.json`, what `bookingsim merge` reads), the folder
+    /// published as one set; `tell` hears each stage as it happens.
     pub fn run(
         &self,
         progress: &(dyn Fn(usize, usize) + Sync),
@@ -338,6 +338,13 @@ impl Search {
                 "--shard {k}/{n}: expected K/N with 1 <= K <= N"
             )));
         }
+        // A folder that could not be replaced is refused now, not after the worlds ran.
+        crate::results::output::check_out(
+            dir,
+            "exploration",
+            &crate::results::output::EXPLORE_FILES,
+        )
+        .map_err(|e| SearchError::Input(format!("{}: {e}", dir.display())))?;
         let worlds = self.worlds()?;
         // The first worlds are checked up front: a bad `[explore]` range or `--set` is bad
         // input, not a world that fails to run.
@@ -400,6 +407,14 @@ impl Search {
             let shows = violations(&shrunk, "shrunk", policy).unwrap_or_default();
             Ok((shrunk, shows, tried, stopwatch.lap()))
         });
+        // The folder is published as one set: the shrunk files, the record, the report.
+        let failed = |e: std::io::Error| SearchError::Input(format!("{}: {e}", dir.display()));
+        let mut folder = crate::results::output::RunFolder::begin_as(
+            dir,
+            "exploration",
+            &crate::results::output::EXPLORE_FILES,
+        )
+        .map_err(failed)?;
         let mut kinds = Vec::new();
         for ((kind, found), shrunk) in by_kind.into_iter().zip(shrunk_all) {
             tell(Event::Shrinking {
@@ -408,8 +423,11 @@ impl Search {
             });
             let first = &found[0];
             let (shrunk, shows, tried, took) = shrunk.map_err(SearchError::Run)?;
-            let file = write_failure(dir, first, policy, &shrunk, &shows)
-                .map_err(|e| SearchError::Input(format!("{}: {e}", dir.display())))?;
+            let (file, text) = failure(dir, first, policy, &shrunk, &shows);
+            let name = file.file_name().unwrap_or_default().to_string_lossy();
+            folder
+                .write(&format!("failures/{name}"), &text)
+                .map_err(failed)?;
             tell(Event::Shrunk {
                 kind,
                 file: &file,
@@ -426,10 +444,9 @@ impl Search {
         let report = record.report(dir);
         let written =
             serde_json::to_string_pretty(&record).map_err(|e| SearchError::Run(e.to_string()))?;
-        crate::results::output::write_atomically(dir, merge::RECORD, &written)
-            .map_err(|e| SearchError::Input(format!("{}: {e}", dir.display())))?;
-        let report_file = crate::results::output::write_atomically(dir, "report.md", &report)
-            .map_err(|e| SearchError::Input(format!("{}: {e}", dir.display())))?;
+        folder.write(merge::RECORD, &written).map_err(failed)?;
+        folder.write("report.md", &report).map_err(failed)?;
+        let report_file = folder.publish().map_err(failed)?.join("report.md");
         Ok(Explored {
             ran,
             kinds,
@@ -505,6 +522,19 @@ pub fn write_failure(
     shrunk: &str,
     shows: &[Shown],
 ) -> std::io::Result<std::path::PathBuf> {
+    let (file, text) = failure(dir, finding, policy, shrunk, shows);
+    let name = file.file_name().unwrap_or_default().to_string_lossy();
+    crate::results::output::write_atomically(&dir.join("failures"), &name, &text)
+}
+
+/// A shrunk failure's path in `dir/failures/` and its text (see [`write_failure`]).
+pub fn failure(
+    dir: &Path,
+    finding: &Finding,
+    policy: &str,
+    shrunk: &str,
+    shows: &[Shown],
+) -> (std::path::PathBuf, String) {
     let name = format!("{}-seed-{}.toml", finding.kind, finding.seed);
     let failures = dir.join("failures");
     let file = failures.join(&name);
@@ -534,7 +564,7 @@ pub fn write_failure(
     }
     text.push('\n');
     text.push_str(&with_policy(shrunk, policy));
-    crate::results::output::write_atomically(&failures, &name, &text)
+    (file, text)
 }
 
 /// A world's text with `policy` as its preset, so that a plain `run` replays what explore

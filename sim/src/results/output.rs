@@ -3,7 +3,8 @@
 //! - Every temporary file is created exclusively (`create_new`: an existing file or a
 //!   planted symlink at its name is an error, never followed) under a name no one can guess
 //!   (the process id and random bytes), then renamed into place.
-//! - A run's folder is published as one set: its files are written into a fresh folder
+//! - A run's folder (and a comparison's, a sweep's or shard's, an exploration's: one
+//!   writer, [`RunFolder`]) is published as one set: its files are written into a fresh folder
 //!   beside `--out` (`.NAME.PID-TOKEN.tmp`, created exclusively), which then takes the place
 //!   of `--out` in one step (Linux: `renameat2(RENAME_EXCHANGE)`; elsewhere two renames).
 //!   A reader sees the previous run or the new one whole, never files of two runs mixed; a
@@ -88,25 +89,6 @@ pub fn write_with(
     written.map(|()| path)
 }
 
-/// `report.md`, `report.html` and `charts/*.svg` in `dir` (a sweep's or an exploration's
-/// folder, written file by file). A `charts` that is a symlink is refused: the charts are
-/// never written through it.
-pub fn write_report(dir: &Path, doc: &Document) -> std::io::Result<()> {
-    let charts = dir.join("charts");
-    if std::fs::symlink_metadata(&charts).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(std::io::Error::other(format!(
-            "{} is a symlink: charts are not written through it",
-            charts.display()
-        )));
-    }
-    for chart in doc.charts() {
-        write_atomically(&charts, &chart.file, &chart.svg)?;
-    }
-    write_atomically(dir, "report.md", &doc.markdown())?;
-    write_atomically(dir, "report.html", &doc.html())?;
-    Ok(())
-}
-
 /// What a run's folder may hold: anything else in an existing `--out` means it is not a
 /// run's folder, and it is not replaced.
 pub const RUN_FILES: [&str; 6] = [
@@ -118,7 +100,22 @@ pub const RUN_FILES: [&str; 6] = [
     "charts",
 ];
 
-/// A run's folder being written: a fresh folder beside `out`, published in one step by
+/// What a comparison's or sweep's folder may hold (a shard's: `plan.json` and `runs.jsonl`).
+pub const SWEEP_FILES: [&str; 7] = [
+    "plan.json",
+    "runs.jsonl",
+    "sweep.json",
+    "points.csv",
+    "report.md",
+    "report.html",
+    "charts",
+];
+
+/// What an exploration's folder may hold.
+pub const EXPLORE_FILES: [&str; 3] = ["explore.json", "report.md", "failures"];
+
+/// A folder of results being written (a run's, a comparison's or sweep's, an
+/// exploration's): a fresh folder beside `out`, published in one step by
 /// [`RunFolder::publish`]; dropped unpublished, it is removed and `out` stays as it was.
 #[derive(Debug)]
 pub struct RunFolder {
@@ -129,45 +126,82 @@ pub struct RunFolder {
     fail_at: Option<usize>,
 }
 
+/// `out`'s name and parent when `out` may be replaced by a `what`'s folder (see
+/// [`RunFolder::begin_as`]).
+fn replaceable(out: &Path, what: &str, files: &[&str]) -> std::io::Result<(String, PathBuf)> {
+    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
+    let a = if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    let name = out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| *n != "..")
+        .ok_or_else(|| {
+            invalid(format!(
+                "{}: the output must name a folder of its own ({a} {what} replaces it whole)",
+                out.display()
+            ))
+        })?
+        .to_owned();
+    match std::fs::symlink_metadata(out) {
+        Ok(m) if m.is_dir() => {
+            for entry in std::fs::read_dir(out)? {
+                let entry = entry?.file_name();
+                if !files.iter().any(|f| entry == *f) {
+                    return Err(invalid(format!(
+                        "{}: holds {}, which is not {a} {what}'s file: {a} {what} replaces its \
+                         folder whole; give a new or empty folder",
+                        out.display(),
+                        entry.to_string_lossy()
+                    )));
+                }
+            }
+        }
+        Ok(m) if m.is_file() => {
+            return Err(invalid(format!("{}: a file, not a folder", out.display())));
+        }
+        _ => {}
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    Ok((name, parent))
+}
+
+/// Whether a `what` (`run`, `comparison`, …) whose folder holds `files` may write to `out`:
+/// the error [`RunFolder::begin_as`] would give, before the work that would be lost to it.
+pub fn check_out(out: &Path, what: &str, files: &[&str]) -> std::io::Result<()> {
+    replaceable(out, what, files).map(drop)
+}
+
+thread_local! {
+    /// The step at which the next folder begun on this thread fails (tests).
+    static FAIL_NEXT: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Makes the next folder begun on this thread fail at its `k`th step (see
+/// [`RunFolder::failing_at`]), whichever command writes it: for tests that stop a
+/// comparison, a sweep or an exploration at every write.
+#[doc(hidden)]
+pub fn fail_next_folder_at(k: usize) {
+    FAIL_NEXT.with(|f| f.set(Some(k)));
+}
+
 impl RunFolder {
     /// Starts a run's folder for `out`. Refused: an `out` that names no folder of its own
     /// (`.`, `/`), that is a file, or a folder holding anything but a run's files.
     pub fn begin(out: &Path) -> std::io::Result<Self> {
-        let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
-        let name = out
-            .file_name()
-            .and_then(|n| n.to_str())
-            .filter(|n| *n != "..")
-            .ok_or_else(|| {
-                invalid(format!(
-                    "{}: the output must name a folder of its own (a run replaces it whole)",
-                    out.display()
-                ))
-            })?
-            .to_owned();
-        match std::fs::symlink_metadata(out) {
-            Ok(m) if m.is_dir() => {
-                for entry in std::fs::read_dir(out)? {
-                    let entry = entry?.file_name();
-                    if !RUN_FILES.iter().any(|f| entry == *f) {
-                        return Err(invalid(format!(
-                            "{}: holds {}, which is not a run's file: a run replaces its folder \
-                             whole; give a new or empty folder",
-                            out.display(),
-                            entry.to_string_lossy()
-                        )));
-                    }
-                }
-            }
-            Ok(m) if m.is_file() => {
-                return Err(invalid(format!("{}: a file, not a folder", out.display())));
-            }
-            _ => {}
-        }
-        let parent = match out.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-            _ => PathBuf::from("."),
-        };
+        Self::begin_as(out, "run", &RUN_FILES)
+    }
+
+    /// Starts the folder of a `what` (`run`, `comparison`, `sweep`, `exploration`) whose
+    /// files are `files` for `out`; refused as [`RunFolder::begin`] says.
+    pub fn begin_as(out: &Path, what: &str, files: &[&str]) -> std::io::Result<Self> {
+        let (name, parent) = replaceable(out, what, files)?;
         std::fs::create_dir_all(&parent)?;
         sweep_stale(&parent, &name);
         let staging = temporary(&parent, &name);
@@ -176,8 +210,13 @@ impl RunFolder {
             out: out.to_owned(),
             staging,
             steps: 0,
-            fail_at: None,
+            fail_at: FAIL_NEXT.with(std::cell::Cell::take),
         })
+    }
+
+    /// Where the folder is published (where its files will be read).
+    pub fn out(&self) -> &Path {
+        &self.out
     }
 
     /// Fails the `k`th step (1-based: each file written, the swap, the clean-up) as a run
@@ -205,13 +244,24 @@ impl RunFolder {
         Ok(())
     }
 
-    /// Writes `name` (`charts/NAME` for a chart) into the folder from `fill`.
+    /// Writes `name` (`charts/NAME` for a chart, `failures/NAME`) into the folder from
+    /// `fill`.
     pub fn write_with(
         &mut self,
         name: &str,
         fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
         self.step()?;
+        // Inside the folder: a name from a record (`failures/NAME`) cannot lead out of it.
+        let inside = Path::new(name)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !inside {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{name}: not a file name inside the folder"),
+            ));
+        }
         let path = self.staging.join(name);
         if let Some(dir) = path.parent()
             && dir != self.staging
@@ -425,7 +475,7 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn a_symlink_at_a_files_name_is_replaced_and_a_charts_symlink_refused() {
+    fn a_symlink_at_a_files_name_is_replaced_not_followed() {
         let tmp = std::env::temp_dir().join(format!("bookingsim-links-{}", std::process::id()));
         let (dir, outside) = (tmp.join("sweep"), tmp.join("outside"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -438,10 +488,6 @@ mod tests {
             std::fs::read_to_string(dir.join("sweep.json")).unwrap(),
             "new\n"
         );
-        std::os::unix::fs::symlink(&outside, dir.join("charts")).unwrap();
-        let err = write_report(&dir, &Document::default()).unwrap_err();
-        assert!(err.to_string().contains("symlink"), "{err}");
-        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
         std::fs::remove_dir_all(&tmp).unwrap();
     }
 }
