@@ -739,34 +739,20 @@ impl Scenario {
     }
 
     /// A salon's zone is one fact: the scenario's `time_zone` reaches the engine's
-    /// catalogue and every stylist whose table does not name a zone of its own (`text` is
-    /// the file, to tell a zone left out from one written as Europe/Berlin).
-    pub fn zone_throughout(&mut self, text: &str) {
-        let Ok(table) = toml::from_str::<toml::Table>(text) else {
-            return;
-        };
-        if !table.contains_key("time_zone") {
+    /// catalogue and every stylist whose table does not name a zone of its own (`zoned`:
+    /// which tables of the file name one, to tell a zone left out from one written as
+    /// Europe/Berlin).
+    pub fn zone_throughout(&mut self, zoned: &Zoned) {
+        if !zoned.scenario {
             return;
         }
         let zone = self.time_zone;
-        let catalog_zoned = table
-            .get("catalog")
-            .and_then(|c| c.as_table())
-            .is_some_and(|c| c.contains_key("time_zone"));
         match &mut self.catalog {
-            Some(c) if !catalog_zoned => c.time_zone = zone,
+            Some(c) if !zoned.catalog => c.time_zone = zone,
             _ => {}
         }
-        let hosts = table
-            .get("calcom")
-            .and_then(|c| c.get("hosts"))
-            .and_then(|h| h.as_array());
         for (i, host) in self.calcom.hosts.iter_mut().enumerate() {
-            let zoned = hosts
-                .and_then(|h| h.get(i))
-                .and_then(|h| h.as_table())
-                .is_some_and(|h| h.contains_key("time_zone"));
-            if !zoned {
+            if !zoned.hosts.get(i).copied().unwrap_or(false) {
                 host.time_zone = zone;
             }
         }
@@ -778,6 +764,43 @@ impl Scenario {
             .from_local_datetime(&self.start)
             .earliest()
             .map_or_else(|| self.start.and_utc(), |t| t.with_timezone(&Utc))
+    }
+}
+
+/// Which tables of a scenario file write a `time_zone` out: the scenario's own, the
+/// catalogue's, each of `[[calcom.hosts]]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Zoned {
+    pub scenario: bool,
+    pub catalog: bool,
+    pub hosts: Vec<bool>,
+}
+
+impl Zoned {
+    /// Read from the parsed document.
+    pub fn of(doc: &toml::de::DeTable<'_>) -> Zoned {
+        use toml::de::DeValue;
+        fn get<'a, 'i>(t: &'a toml::de::DeTable<'i>, key: &str) -> Option<&'a DeValue<'i>> {
+            t.iter()
+                .find(|(k, _)| k.get_ref().as_ref() == key)
+                .map(|(_, v)| v.get_ref())
+        }
+        let zoned = |v: &DeValue<'_>| match v {
+            DeValue::Table(t) => get(t, "time_zone").is_some(),
+            _ => false,
+        };
+        let hosts = match get(doc, "calcom").and_then(|c| match c {
+            DeValue::Table(t) => get(t, "hosts"),
+            _ => None,
+        }) {
+            Some(DeValue::Array(hosts)) => hosts.iter().map(|h| zoned(h.get_ref())).collect(),
+            _ => Vec::new(),
+        };
+        Zoned {
+            scenario: get(doc, "time_zone").is_some(),
+            catalog: get(doc, "catalog").is_some_and(zoned),
+            hosts,
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod format;
 pub mod gates;
 pub mod overrides;
+pub mod parts;
 pub mod schema;
 pub mod space;
 pub mod staff;
@@ -36,9 +37,11 @@ impl Scenario {
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Self, ScenarioError> {
-        let mut scenario: Scenario = toml::from_str(text)
-            .map_err(|e| ScenarioError(format!("{origin}: {}", e.to_string().trim_end())))?;
-        scenario.zone_throughout(text);
+        let (mut scenario, zoned) = match parts::parse(text) {
+            Some(parsed) => parsed,
+            None => Self::parse_whole(text, origin)?,
+        };
+        scenario.zone_throughout(&zoned);
         scenario
             .check()
             .map_err(|e| match validate::line_of(text, validate::field_of(&e)) {
@@ -46,6 +49,24 @@ impl Scenario {
                 None => ScenarioError(format!("{origin}: {e}")),
             })?;
         Ok(scenario)
+    }
+
+    /// The file parsed as one document: what [`parts::parse`] falls back to, and where
+    /// every error comes from (naming the line, as `toml::from_str`'s do).
+    pub fn parse_whole(text: &str, origin: &str) -> Result<(Self, format::Zoned), ScenarioError> {
+        let failed =
+            |e: toml::de::Error| ScenarioError(format!("{origin}: {}", e.to_string().trim_end()));
+        // Parsed once: which zones it writes out is read from the document, then the
+        // scenario.
+        let doc = toml::de::DeTable::parse(text).map_err(failed)?;
+        let zoned = format::Zoned::of(doc.get_ref());
+        let scenario =
+            <Scenario as serde::Deserialize>::deserialize(toml::de::Deserializer::from(doc))
+                .map_err(|mut e| {
+                    e.set_input(Some(text));
+                    failed(e)
+                })?;
+        Ok((scenario, zoned))
     }
 
     /// Applies `--set field=value` overrides (dotted TOML paths into the scenario).
