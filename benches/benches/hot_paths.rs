@@ -162,5 +162,34 @@ fn after_a_run(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, engine_check, mock_slots, after_a_run);
+/// `validate` of a scenario of N scripted calls (`Scenario::parse`: the parse and every
+/// check), 10 000 and 100 000 (19.6 MB; docs/performance.md: at most 2 s, linear).
+fn validate_calls(c: &mut Criterion) {
+    let call = |i: usize| {
+        format!(
+            "[[calls]]\nid = \"c{i}\"\n[[calls.steps]]\nat = \"{}s\"\nfunction = \"check_availability\"\nargs = {{ datum = \"2025-11-25\", uhrzeit = \"10:00\", dienstleistung = \"Herrenhaarschnitt\", name = \"Ines Anders\" }}\n",
+            i % 500
+        )
+    };
+    let mut g = c.benchmark_group("validate_calls");
+    g.sample_size(10);
+    for n in [10_000, 100_000] {
+        let text = format!(
+            "name = \"many-calls\"\nseed = 1\nstart = \"2025-11-24T07:00:00\"\nduration = \"10m\"\n\n[policy]\npreset = \"full\"\n{}",
+            (0..n).map(call).collect::<String>()
+        );
+        g.bench_function(format!("{n}"), |b| {
+            b.iter(|| sim::Scenario::parse(&text, "many-calls.toml").expect("valid"))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    engine_check,
+    mock_slots,
+    after_a_run,
+    validate_calls
+);
 criterion_main!(benches);
