@@ -125,7 +125,7 @@ pub fn plan(args: &SweepArgs) -> Result<Planned, String> {
     });
     // A folder that could not be replaced is refused now, not after the runs.
     crate::results::output::check_out(&dir, "sweep", &SWEEP_FILES)
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
+        .map_err(|e| crate::results::output::message(&dir, &e))?;
     Ok(Planned {
         plan,
         scenarios,
@@ -137,7 +137,8 @@ pub fn plan(args: &SweepArgs) -> Result<Planned, String> {
 
 /// Begins a comparison's or sweep's folder for `dir` (published whole, or not at all).
 pub fn folder(dir: &Path) -> Result<RunFolder, String> {
-    RunFolder::begin_as(dir, "sweep", &SWEEP_FILES).map_err(|e| format!("{}: {e}", dir.display()))
+    RunFolder::begin_as(dir, "sweep", &SWEEP_FILES)
+        .map_err(|e| crate::results::output::message(dir, &e))
 }
 
 /// Writes `plan.json` and `runs.jsonl` (one [`RunResult`] a line, sealed) into `folder`.

@@ -437,7 +437,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Merged, String> {
         "exploration",
         &crate::results::output::EXPLORE_FILES,
     )
-    .map_err(failed)?;
+    .map_err(|e| crate::results::output::message(out, &e))?;
     let mut kinds: Vec<&str> = merged.findings.iter().map(|f| f.kind.as_str()).collect();
     kinds.sort_unstable();
     kinds.dedup();

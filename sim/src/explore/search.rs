@@ -344,7 +344,7 @@ impl Search {
             "exploration",
             &crate::results::output::EXPLORE_FILES,
         )
-        .map_err(|e| SearchError::Input(format!("{}: {e}", dir.display())))?;
+        .map_err(|e| SearchError::Input(crate::results::output::message(dir, &e)))?;
         let worlds = self.worlds()?;
         // The first worlds are checked up front: a bad `[explore]` range or `--set` is bad
         // input, not a world that fails to run.
@@ -414,7 +414,7 @@ impl Search {
             "exploration",
             &crate::results::output::EXPLORE_FILES,
         )
-        .map_err(failed)?;
+        .map_err(|e| SearchError::Input(crate::results::output::message(dir, &e)))?;
         let mut kinds = Vec::new();
         for ((kind, found), shrunk) in by_kind.into_iter().zip(shrunk_all) {
             tell(Event::Shrinking {

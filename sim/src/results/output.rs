@@ -172,6 +172,16 @@ fn replaceable(out: &Path, what: &str, files: &[&str]) -> std::io::Result<(Strin
     Ok((name, parent))
 }
 
+/// `e` from [`RunFolder::begin_as`] or [`check_out`] for `out` as a message naming `out`
+/// once (a refusal names it already).
+pub fn message(out: &Path, e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::InvalidInput {
+        e.to_string()
+    } else {
+        format!("{}: {e}", out.display())
+    }
+}
+
 /// Whether a `what` (`run`, `comparison`, …) whose folder holds `files` may write to `out`:
 /// the error [`RunFolder::begin_as`] would give, before the work that would be lost to it.
 pub fn check_out(out: &Path, what: &str, files: &[&str]) -> std::io::Result<()> {
