@@ -46,12 +46,12 @@ pub(crate) fn explore(search: &Search) -> Result<u8, Failure> {
                 );
                 let phases = &found.phases;
                 say!(
-                    "  wall time: generate {:.2} s, parse {:.2} s, run {:.2} s, check {:.2} s, summary {:.2} s (all threads); slowest worlds: {}",
+                    "  wall time: generate {:.2} s, parse {:.2} s, run {:.2} s, check {:.2} s, coverage {:.2} s (all threads); slowest worlds: {}",
                     phases.generate.as_secs_f64(),
                     phases.parse.as_secs_f64(),
                     phases.run.as_secs_f64(),
                     phases.check.as_secs_f64(),
-                    phases.summary.as_secs_f64(),
+                    phases.coverage.as_secs_f64(),
                     found
                         .slowest
                         .iter()

@@ -38,8 +38,9 @@ pub struct Phases {
     pub run: Duration,
     /// The checker over the run's history.
     pub check: Duration,
-    /// The summary (outcomes, histograms, coverage, digest).
-    pub summary: Duration,
+    /// The coverage counts and the first violation of each kind (explore builds no
+    /// summary: no histograms, time series, gates or digest).
+    pub coverage: Duration,
 }
 
 impl Phases {
@@ -48,7 +49,7 @@ impl Phases {
         self.parse += other.parse;
         self.run += other.run;
         self.check += other.check;
-        self.summary += other.summary;
+        self.coverage += other.coverage;
     }
 }
 

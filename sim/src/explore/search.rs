@@ -12,7 +12,6 @@ use crate::explore::merge::{self, Identity, Part, Record};
 pub use crate::explore::merge::{Exploration, Finding, Phases, SLOWEST};
 use crate::explore::shrink::{Tried, smallest_within};
 use crate::pipeline::parallel;
-use crate::results::summary::Summary;
 use crate::scenario::Scenario;
 
 /// Runs the scenario `text` under `policy`; the first violation found, if any.
@@ -57,18 +56,19 @@ fn run_world_timed(
         .check_ranges()
         .map_err(|e| format!("policy `{policy}`: {e}"))?;
     let seed = scenario.seed;
-    let summary = crate::pipeline::isolated(|| {
+    // What explore reads of a run's summary, and nothing more: the violations (in the
+    // summary's order) and the coverage; no histograms, time series, gates or digest.
+    crate::pipeline::isolated(|| {
         let record =
             crate::world::simulated::run_with_progress(&scenario, seed, &resolved, &mut |_, _| {})?;
         phases.run += stopwatch.lap();
         let violations = crate::check::check(&scenario, &record)?;
         phases.check += stopwatch.lap();
-        let summary =
-            crate::results::summary::summarize(&scenario, seed, policy, &record, &violations);
-        phases.summary += stopwatch.lap();
-        Ok(summary)
-    })?;
-    Ok((each_kind(&summary), summary.coverage))
+        let coverage = crate::results::summary::coverage_of(&scenario, &record);
+        let found = each_kind(&violations);
+        phases.coverage += stopwatch.lap();
+        Ok((found, coverage))
+    })
 }
 
 /// Wall time, for the harness's own speed only: never part of a result, a report file or a
@@ -91,10 +91,11 @@ impl Stopwatch {
     }
 }
 
-/// The first violation of each kind (the summary lists them in kind order).
-fn each_kind(summary: &Summary) -> Vec<Shown> {
+/// The first violation of each kind (the checker lists them in kind order, as the summary
+/// does).
+fn each_kind(violations: &[crate::check::Violation]) -> Vec<Shown> {
     let mut out: Vec<Shown> = Vec::new();
-    for v in &summary.violations {
+    for v in violations {
         if out.last().is_none_or(|(k, _)| k != v.kind.name()) {
             out.push((v.kind.name().to_owned(), v.detail.clone()));
         }
@@ -137,7 +138,7 @@ pub fn explore_seeds(
             Ok((r, row, phases)) => {
                 out.phases.absorb(phases);
                 let took =
-                    phases.generate + phases.parse + phases.run + phases.check + phases.summary;
+                    phases.generate + phases.parse + phases.run + phases.check + phases.coverage;
                 out.note_slow([(seed, took)]);
                 r.map(|r| (r, row))
             }

@@ -377,6 +377,20 @@ impl Summary {
     }
 }
 
+/// How often each rare path was reached in `run`: the summary's `coverage`, without the
+/// rest of the summary (explore reads only this and the violations).
+pub fn coverage_of(scenario: &Scenario, run: &RunRecord) -> BTreeMap<String, u64> {
+    let mut local: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &run.reservations {
+        *local.entry(r.state.to_owned()).or_default() += 1;
+    }
+    let mut calcom: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &run.truth.reservations {
+        *calcom.entry(r.state.clone()).or_default() += 1;
+    }
+    coverage(scenario, run, &Reservations { local, calcom })
+}
+
 /// Builds the summary: everything in it is deterministic except `sim.wall_seconds`, which
 /// the caller adds after the digest.
 pub fn summarize(
