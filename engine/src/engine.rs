@@ -52,6 +52,8 @@ pub struct Backends {
     pub infra: Arc<Infra>,
     /// The Cal.com creates in flight (see [`crate::infra::InFlight`]).
     pub in_flight: Arc<crate::infra::InFlight>,
+    /// What the crash recoveries of several workers share (see [`crate::recovery::Recoveries`]).
+    pub recoveries: Arc<crate::recovery::Recoveries>,
 }
 
 impl Backends {
@@ -65,6 +67,7 @@ impl Backends {
             reservations: store,
             infra: Infra::none(),
             in_flight: Arc::default(),
+            recoveries: Arc::default(),
         }
     }
 
@@ -137,6 +140,7 @@ pub struct Engine {
     /// The faults of Redis and the database every round trip to them meets.
     pub(crate) infra: Arc<Infra>,
     pub(crate) in_flight: Arc<crate::infra::InFlight>,
+    pub(crate) recoveries: Arc<crate::recovery::Recoveries>,
     rng: Mutex<StreamRng>,
     pub(crate) lock_timeouts: Mutex<u64>,
     pub(crate) compensations: Mutex<u64>,
@@ -278,6 +282,7 @@ impl Engine {
             reservations: backends.reservations,
             infra: backends.infra,
             in_flight: backends.in_flight,
+            recoveries: backends.recoveries,
             rng: Mutex::new(seed.stream("engine.infra")),
             lock_rng: Arc::new(Mutex::new(seed.stream("engine.locks"))),
             lock_timeouts: Mutex::default(),

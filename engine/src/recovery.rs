@@ -7,11 +7,23 @@
 //! sync. While Cal.com cannot be read or a cancel is refused (throttled, down), the sweep is
 //! tried again, 30 s later and then twice as long each time up to 5 minutes, until it is
 //! complete: an unsaved booking must not outlive a bad minute of Cal.com's.
+//!
+//! Several workers share the stores, and an engine crash takes them all: each restarts and
+//! recovers. The sweep and the re-queue are about the whole store and all of Cal.com, not
+//! one worker's part of it, so they are done once, not once per worker ([`Recoveries`]):
+//! sweeps take turns (MySQL's `GET_LOCK('recovery')`, which a crashed worker's connection
+//! lets go), a worker whose turn comes after a complete sweep that began once its own
+//! crashed creates had landed has nothing left to sweep, and a pending appointment a
+//! recovery queued again after this worker restarted is not queued twice. Run side by side,
+//! the workers' sweeps took the same stylists' locks at once and each gave up on the
+//! others' (a lock wait shorter than a Redis round trip), and their listings and syncs
+//! tripled the calls on a throttled Cal.com key: the sweeps went on past the run's end.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::booking::SlotRequest;
 use crate::calcom::CalcomBooking;
@@ -40,12 +52,20 @@ impl Engine {
         let started = self.store_now();
         // A create sent just before the crash lands within the client's timeout.
         simkit::time::sleep(self.policy().timeouts.total).await;
-        // A booking staff moved while the engine was down is its caller's, not an unsaved
-        // one: the appointment follows it first.
-        if self.policy().follow_staff_changes && self.policy().staff_reconcile.is_some() {
-            self.reconcile_staff_changes().await;
+        // Every create this process sent before its crash has landed by now: a sweep that
+        // begins from here on, by any worker, finds what it left.
+        let landed = self.store_now();
+        // One sweep at a time; held until this one is complete (a crash lets it go).
+        let _turn = self.recoveries.turn().await;
+        let mut complete = true;
+        if !self.recoveries.swept_since(landed) {
+            // A booking staff moved while the engine was down is its caller's, not an
+            // unsaved one: the appointment follows it first.
+            if self.policy().follow_staff_changes && self.policy().staff_reconcile.is_some() {
+                self.reconcile_staff_changes().await;
+            }
+            complete = self.sweep().await;
         }
-        let mut complete = self.cancel_unsaved_bookings().await;
         self.requeue_pending_syncs(started).await;
         let mut backoff = RepairBackoff::new();
         while !complete {
@@ -54,8 +74,19 @@ impl Engine {
                 "recovery incomplete (Cal.com unreadable or a cancel refused): trying again"
             );
             backoff.wait().await;
-            complete = self.cancel_unsaved_bookings().await;
+            complete = self.sweep().await;
         }
+    }
+
+    /// One sweep ([`Self::cancel_unsaved_bookings`]), recorded for the other workers when it
+    /// is complete.
+    async fn sweep(&self) -> bool {
+        let began = self.store_now();
+        let complete = self.cancel_unsaved_bookings().await;
+        if complete {
+            self.recoveries.swept(began);
+        }
+        complete
     }
 
     /// Cancels the engine's Cal.com bookings (its metadata names a call or an appointment)
@@ -184,6 +215,7 @@ impl Engine {
             if a.status != AppointmentStatus::Booked
                 || a.sync != SyncStatus::Pending
                 || a.created_at >= started
+                || !self.recoveries.requeue(a.id, started, self.store_now())
             {
                 continue;
             }
@@ -216,5 +248,138 @@ impl Engine {
                 Err(_) => self.appointments.set_sync(a.id, SyncStatus::Failed, None),
             }
         }
+    }
+}
+
+/// What the crash recoveries of several workers share, where every worker sees it and a
+/// crash does not wipe it (a database table and a MySQL `GET_LOCK` in production; here
+/// beside the store, without its latency): whose turn it is to sweep, when the last complete
+/// sweep began, and when each pending appointment's sync was last queued again. Times are
+/// the stores' clock.
+#[derive(Debug, Default)]
+pub struct Recoveries {
+    /// Held by the worker sweeping (released when its task ends, a crash included).
+    turn: Arc<tokio::sync::Mutex<()>>,
+    state: Mutex<RecoveryState>,
+}
+
+#[derive(Debug, Default)]
+struct RecoveryState {
+    /// When the last complete sweep began.
+    swept: Option<DateTime<Utc>>,
+    /// When a recovery last queued each appointment's sync again.
+    requeued: BTreeMap<u64, DateTime<Utc>>,
+}
+
+/// How often a worker waiting for its turn to sweep asks again.
+const TURN_POLL: Duration = Duration::from_secs(1);
+
+impl Recoveries {
+    /// Waits for the turn to sweep (asking again every second, as `GET_LOCK` with a
+    /// timeout is retried); held until the guard is dropped.
+    pub(crate) async fn turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        loop {
+            if let Ok(turn) = self.turn.clone().try_lock_owned() {
+                return turn;
+            }
+            simkit::time::sleep(TURN_POLL).await;
+        }
+    }
+
+    /// Whether a complete sweep began at or after `at`.
+    pub(crate) fn swept_since(&self, at: DateTime<Utc>) -> bool {
+        lock(&self.state).swept.is_some_and(|s| s >= at)
+    }
+
+    /// A complete sweep began at `began`.
+    pub(crate) fn swept(&self, began: DateTime<Utc>) {
+        let mut state = lock(&self.state);
+        state.swept = state.swept.max(Some(began));
+    }
+
+    /// Whether the recovery of a worker restarted at `started` should queue appointment
+    /// `id`'s sync again (recorded at `now` if so): not when another recovery did since
+    /// that restart (its process was alive after this one's crash; if it crashed since, its
+    /// own recovery queues it again).
+    pub(crate) fn requeue(&self, id: u64, started: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        let mut state = lock(&self.state);
+        if state.requeued.get(&id).is_some_and(|at| *at >= started) {
+            return false;
+        }
+        state.requeued.insert(id, now);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2025-11-25T11:00:00Z")
+            .unwrap()
+            .to_utc()
+            + TimeDelta::seconds(s)
+    }
+
+    #[test]
+    fn a_sweep_covers_the_workers_whose_creates_landed_before_it_began() {
+        let r = Recoveries::default();
+        assert!(!r.swept_since(t(0)), "nothing swept yet");
+        r.swept(t(60));
+        assert!(r.swept_since(t(60)), "restarted with it: covered");
+        assert!(
+            !r.swept_since(t(61)),
+            "its creates landed after the sweep began: sweep again"
+        );
+        r.swept(t(10));
+        assert!(r.swept_since(t(60)), "an older sweep does not undo a newer");
+    }
+
+    #[test]
+    fn a_pending_sync_is_queued_again_once_per_restart() {
+        let r = Recoveries::default();
+        assert!(r.requeue(2, t(100), t(160)), "the first recovery queues it");
+        assert!(
+            !r.requeue(2, t(100), t(161)),
+            "a worker restarted with it does not"
+        );
+        assert!(
+            r.requeue(3, t(100), t(161)),
+            "another appointment is its own"
+        );
+        assert!(
+            r.requeue(2, t(200), t(260)),
+            "a worker restarted after that queueing (its process may have died) does"
+        );
+    }
+
+    #[tokio::test]
+    async fn one_worker_sweeps_at_a_time_and_a_crash_lets_the_turn_go() {
+        let r = Arc::new(Recoveries::default());
+        let first = r.turn().await;
+        assert!(
+            r.turn.clone().try_lock_owned().is_err(),
+            "held while sweeping"
+        );
+        drop(first);
+        let waiting = tokio::spawn({
+            let r = r.clone();
+            async move {
+                let _turn = r.turn().await;
+                std::future::pending::<()>().await;
+            }
+        });
+        tokio::task::yield_now().await;
+        assert!(
+            r.turn.clone().try_lock_owned().is_err(),
+            "the next one has it"
+        );
+        waiting.abort();
+        let _ = waiting.await;
+        assert!(
+            r.turn.clone().try_lock_owned().is_ok(),
+            "its task cut off (a crash): the turn is free"
+        );
     }
 }
