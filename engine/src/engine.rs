@@ -148,10 +148,17 @@ pub struct Engine {
     pub(crate) recovered: Mutex<u64>,
     /// The booking attempt in progress per (call, start).
     pub(crate) attempts: Mutex<Attempts>,
+    /// Per call, when its last cancel stopped waiting for a booking still at work: an
+    /// attempt of the call begun before that undoes what it makes instead of saving it.
+    pub(crate) cancelled_in_flight: Mutex<std::collections::BTreeMap<String, DateTime<Utc>>>,
     /// Per call, the turn of its cancels waiting for its bookings (one at a time).
     pub(crate) cancel_turns: Mutex<std::collections::BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Compensating cancels Cal.com refused for now: (uid, reason, tries left).
     pub(crate) cancel_outbox: Mutex<Vec<(String, String, u32)>>,
+    /// Bookings a compensating (or caller's) cancel found cancelled already: staff may have
+    /// moved them in the app meanwhile, and the booking moved to is undone in their place
+    /// by the background job: (uid, reason, tries left).
+    pub(crate) moved_outbox: Mutex<Vec<(String, String, u32)>>,
     /// Locks whose release Redis could not take (down, timing out): let go by the
     /// background job once it answers, as a lease held for a create's whole flight
     /// (`lock_outlives_create`) would otherwise keep the stylist locked for minutes.
@@ -290,6 +297,7 @@ impl Engine {
             reconciled: Mutex::default(),
             recovered: Mutex::default(),
             cancel_outbox: Mutex::default(),
+            moved_outbox: Mutex::default(),
             unreleased_locks: Mutex::default(),
             cancelling: Mutex::default(),
             compensated: Mutex::default(),
@@ -298,6 +306,7 @@ impl Engine {
             late_creates: Mutex::default(),
             attempts: Mutex::default(),
             cancel_turns: Mutex::default(),
+            cancelled_in_flight: Mutex::default(),
             webhooks: Mutex::default(),
             calcom_holds: Mutex::default(),
             release_outbox: Mutex::default(),
@@ -824,6 +833,10 @@ impl Engine {
                 *lock(&self.cancelling) = Some(uid.clone());
                 self.compensate_one(uid, reason, left).await;
                 *lock(&self.cancelling) = None;
+            }
+            let moved = std::mem::take(&mut *lock(&self.moved_outbox));
+            for (uid, reason, left) in moved {
+                self.follow_undone_move(uid, reason, left).await;
             }
             let uncertain = std::mem::take(&mut *lock(&self.uncertain_outbox));
             for (create, left) in uncertain {

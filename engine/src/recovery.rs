@@ -6,7 +6,12 @@
 //! the answer comes after the save), and re-queues every appointment still waiting for its
 //! sync. While Cal.com cannot be read or a cancel is refused (throttled, down), the sweep is
 //! tried again, 30 s later and then twice as long each time up to 5 minutes, until it is
-//! complete: an unsaved booking must not outlive a bad minute of Cal.com's.
+//! complete: an unsaved booking must not outlive a bad minute of Cal.com's. A throttled round
+//! stops at the 429 and the next starts when the key is free again, reading only the event
+//! types not yet swept clean: several workers recovering at once on a tight plan (10
+//! requests a minute) otherwise each restarted a whole sweep every round, spent the plan
+//! between them and none ever finished (a failed booking's compensation, in the crashed
+//! worker's outbox, stayed in Cal.com: explore seed 1104321).
 //!
 //! Several workers share the stores, and an engine crash takes them all: each restarts and
 //! recovers. The sweep and the re-queue are about the whole store and all of Cal.com, not
@@ -26,7 +31,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::booking::SlotRequest;
-use crate::calcom::CalcomBooking;
+use crate::calcom::{CalcomBooking, CalcomError};
 use crate::engine::{Engine, RepairBackoff, lock};
 use crate::policy::LockMode;
 use crate::store::{AppointmentStatus, SyncStatus};
@@ -57,43 +62,70 @@ impl Engine {
         let landed = self.store_now();
         // One sweep at a time; held until this one is complete (a crash lets it go).
         let _turn = self.recoveries.turn().await;
-        let mut complete = true;
+        // The event types swept clean: a later round reads only the others, so that rounds
+        // cut short by a tight plan (several workers recovering at once share its budget)
+        // still add up to a whole sweep, which began with the first round.
+        let mut swept = BTreeSet::new();
+        let began = self.store_now();
+        let mut round = Ok(());
         if !self.recoveries.swept_since(landed) {
             // A booking staff moved while the engine was down is its caller's, not an
             // unsaved one: the appointment follows it first.
             if self.policy().follow_staff_changes && self.policy().staff_reconcile.is_some() {
                 self.reconcile_staff_changes().await;
             }
-            complete = self.sweep().await;
+            round = self.sweep(began, &mut swept).await;
         }
         self.requeue_pending_syncs(started).await;
         let mut backoff = RepairBackoff::new();
-        while !complete {
-            tracing::warn!(
-                wait = ?backoff.next(),
-                "recovery incomplete (Cal.com unreadable or a cancel refused): trying again"
-            );
-            backoff.wait().await;
-            complete = self.sweep().await;
+        while let Err(throttled) = round {
+            match throttled {
+                // Throttled: the round stopped at the refusal, spending nothing more of the
+                // plan; the next starts when the key is free again.
+                Some(reset) => {
+                    tracing::warn!(
+                        ?reset,
+                        "recovery throttled: trying again once the key is free"
+                    );
+                    simkit::time::sleep(reset).await;
+                }
+                None => {
+                    tracing::warn!(
+                        wait = ?backoff.next(),
+                        "recovery incomplete (Cal.com unreadable or a cancel refused): trying again"
+                    );
+                    backoff.wait().await;
+                }
+            }
+            round = self.sweep(began, &mut swept).await;
         }
     }
 
-    /// One sweep ([`Self::cancel_unsaved_bookings`]), recorded for the other workers when it
-    /// is complete.
-    async fn sweep(&self) -> bool {
-        let began = self.store_now();
-        let complete = self.cancel_unsaved_bookings().await;
-        if complete {
+    /// One round of a sweep ([`Self::cancel_unsaved_bookings`]); the sweep that `began` then
+    /// is recorded for the other workers once a round completes it.
+    async fn sweep(
+        &self,
+        began: DateTime<Utc>,
+        swept: &mut BTreeSet<u64>,
+    ) -> Result<(), Option<Duration>> {
+        let round = self.cancel_unsaved_bookings(swept).await;
+        if round.is_ok() {
             self.recoveries.swept(began);
         }
-        complete
+        round
     }
 
     /// Cancels the engine's Cal.com bookings (its metadata names a call or an appointment)
-    /// that no booked appointment holds. Each is re-checked under its stylist's lock, so a
-    /// booking a live request made and is about to save is never taken for one. Whether every
-    /// event type could be read and every such booking was cancelled.
-    async fn cancel_unsaved_bookings(&self) -> bool {
+    /// that no booked appointment holds, in the event types not yet in `swept` (each added
+    /// once it was read and every such booking of it cancelled). Each is re-checked under
+    /// its stylist's lock, so a booking a live request made and is about to save is never
+    /// taken for one. `Ok` once every event type is swept; `Err(Some(wait))` when Cal.com
+    /// throttled the round (stopped there, to try again after `wait`), `Err(None)` when
+    /// some event type could not be read or a booking not cancelled.
+    async fn cancel_unsaved_bookings(
+        &self,
+        swept: &mut BTreeSet<u64>,
+    ) -> Result<(), Option<Duration>> {
         let mut complete = true;
         let now = self.now();
         let until = now
@@ -103,19 +135,28 @@ impl Engine {
             .services
             .iter()
             .flat_map(|s| s.segments.iter().filter_map(|seg| seg.event_type_id))
+            .filter(|id| !swept.contains(id))
             .collect();
         for event_type_id in event_types {
-            let Some(found) = self.list_all(event_type_id, now, until).await else {
-                complete = false;
-                continue;
+            let found = match self.list_all(event_type_id, now, until).await {
+                Ok(found) => found,
+                Err(CalcomError::RateLimited { reset_seconds }) => {
+                    let reset = reset_seconds.unwrap_or(60).clamp(1, 300) + 1;
+                    return Err(Some(std::time::Duration::from_secs(reset)));
+                }
+                Err(_) => {
+                    complete = false;
+                    continue;
+                }
             };
+            let mut clean = true;
             for b in found.into_iter().filter(|b| {
                 b.status == "accepted"
                     && (b.metadata.contains_key("call_id")
                         || b.metadata.contains_key("appointment_id"))
             }) {
                 let Ok(guard) = self.lock_if_unsaved(&b).await else {
-                    complete = false;
+                    clean = false;
                     continue;
                 };
                 if let Some(guard) = guard {
@@ -127,13 +168,18 @@ impl Engine {
                     if cancelled.is_ok() {
                         *lock(&self.recovered) += 1;
                     } else {
-                        complete = false;
+                        clean = false;
                     }
                     self.release(guard).await;
                 }
             }
+            if clean {
+                swept.insert(event_type_id);
+            } else {
+                complete = false;
+            }
         }
-        complete
+        if complete { Ok(()) } else { Err(None) }
     }
 
     /// Whether the engine's Cal.com booking `b` is held by no booked appointment, checked
@@ -184,25 +230,24 @@ impl Engine {
         })
     }
 
-    /// Every booking of an event type starting in `[from, until]`, page by page; `None` when
-    /// Cal.com cannot be read.
+    /// Every booking of an event type starting in `[from, until]`, page by page; Cal.com's
+    /// refusal when it cannot be read.
     pub(crate) async fn list_all(
         &self,
         event_type_id: u64,
         from: chrono::DateTime<chrono::Utc>,
         until: chrono::DateTime<chrono::Utc>,
-    ) -> Option<Vec<CalcomBooking>> {
+    ) -> Result<Vec<CalcomBooking>, CalcomError> {
         let mut all = Vec::new();
         loop {
             let page = self
                 .calcom
                 .list_bookings_page(event_type_id, from, until, PAGE, all.len())
-                .await
-                .ok()?;
+                .await?;
             let last = page.len() < PAGE;
             all.extend(page);
             if last {
-                return Some(all);
+                return Ok(all);
             }
         }
     }

@@ -282,6 +282,9 @@ async fn cancel(engine: &Arc<Engine>, call_id: &str) -> Value {
         CancelOutcome::Cancelled(appointment) => {
             json!({ "success": true, "cancelled": true, "message": format!("Ihr Termin am {} ist abgesagt.", dates::german(engine.local(appointment.start))) })
         }
+        CancelOutcome::CancelledInFlight => {
+            json!({ "success": true, "cancelled": true, "message": "Ihre Buchung ist abgesagt." })
+        }
         CancelOutcome::NotFound => {
             json!({ "success": false, "error": "Ich habe zu diesem Anruf keinen Termin gefunden." })
         }

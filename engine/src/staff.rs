@@ -54,6 +54,7 @@ impl StaffChange {
                     metadata: BTreeMap::new(),
                     host_id: payload.pointer("/organizer/id").and_then(Value::as_u64),
                     rescheduled_from: text("rescheduleUid"),
+                    rescheduled_to: None,
                 },
             }),
             _ => None,
@@ -186,7 +187,7 @@ impl Engine {
             + TimeDelta::from_std(self.policy().booking_horizon).unwrap_or(TimeDelta::days(365));
         let mut found: BTreeMap<String, CalcomBooking> = BTreeMap::new();
         for event_type_id in event_types {
-            let Some(listed) = self.list_all(event_type_id, from, until).await else {
+            let Ok(listed) = self.list_all(event_type_id, from, until).await else {
                 return false;
             };
             found.extend(listed.into_iter().map(|b| (b.uid.clone(), b)));
@@ -244,5 +245,6 @@ fn segment_booking(s: &AppointmentSegment) -> CalcomBooking {
         metadata: BTreeMap::new(),
         host_id: s.host_id,
         rescheduled_from: None,
+        rescheduled_to: None,
     }
 }

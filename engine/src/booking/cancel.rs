@@ -1,8 +1,14 @@
 //! `cancel_appointment`: a caller's appointment cancelled, locally and every part in Cal.com.
 
+use std::time::Duration;
+
 use super::CancelOutcome;
 use crate::engine::{Engine, lock};
 use crate::store::{Appointment, AppointmentStatus};
+
+/// How long a cancel waits for the same call's booking still at work: well within Retell's
+/// timeout for a function call (10 s and more).
+const CANCEL_WAIT: Duration = Duration::from_secs(5);
 
 impl Engine {
     /// `cancel_appointment`: cancels this call's appointment, locally and every part in
@@ -15,9 +21,20 @@ impl Engine {
         // One cancel of a call waits at a time: two (Retell's retry beside the first) waiting
         // for the same booking handed its guard to each other for ever, within one instant,
         // and the world never went on (explore seed 6805 under full).
+        // The wait is bounded: a booking stuck on a create Cal.com never answers (sent into a
+        // partition, waited out for the client's whole timeout) held the cancel past
+        // Retell's timeout (explore seed 964 around `cancel-during-booking`). Past the bound
+        // the caller's word is recorded, and the booking undoes what it makes at its save.
+        let mut in_flight = false;
         let _turn = if self.policy().cancel_waits_for_booking {
             let turn = self.cancel_turn(call_id).lock_owned().await;
-            self.await_bookings_of(call_id).await;
+            let waited = simkit::time::timeout(CANCEL_WAIT, self.await_bookings_of(call_id)).await;
+            if waited.is_err() {
+                // Recorded before the appointments are read, with no wait between, so a
+                // booking saves either before (and is found below) or not at all.
+                lock(&self.cancelled_in_flight).insert(call_id.to_owned(), self.store_now());
+                in_flight = true;
+            }
             Some(turn)
         } else {
             None
@@ -28,6 +45,9 @@ impl Engine {
             .into_iter()
             .find(|a| a.is_active() && a.call_id.as_deref() == Some(call_id));
         let Some(appointment) = found else {
+            if in_flight {
+                return CancelOutcome::CancelledInFlight;
+            }
             // Retell's retry of a cancel that went through: cancelled, as it said.
             let done = self
                 .appointments
@@ -62,6 +82,18 @@ impl Engine {
             self.cancel_locally(&appointment);
         }
         CancelOutcome::Cancelled(appointment)
+    }
+
+    /// Whether a cancel of `call_id` stopped waiting for its bookings at or after `began`
+    /// (see [`Self::cancel_appointment`]): the attempt begun then must not save.
+    pub(super) fn cancelled_while_booking(
+        &self,
+        call_id: &str,
+        began: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
+        lock(&self.cancelled_in_flight)
+            .get(call_id)
+            .is_some_and(|at| *at >= began)
     }
 
     /// The turn of `call_id`'s cancels (see [`Self::cancel_appointment`]).

@@ -39,6 +39,16 @@ use outcome::{Refusal, Stop};
 pub use request::{PlacedSegment, Resolved, SlotRequest, place};
 use save::Unsaved;
 
+/// When a booking attempt began, by the database's clock.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Began {
+    /// When its request came (a Retell retry may then wait for the attempt before it): a
+    /// cancel of the call after this is meant for what it makes.
+    pub arrived: DateTime<Utc>,
+    /// When it had the call's attempt guard and started work.
+    pub locked: DateTime<Utc>,
+}
+
 impl Engine {
     /// `start_booking`: book the slot through every layer the policy switches on. The
     /// request is resolved, one attempt per call and slot runs at a time, a repeated one
@@ -52,8 +62,21 @@ impl Engine {
         // One attempt per call and slot at a time: Retell's retry of an attempt still at work
         // (its answer was too slow) waits for it, then finds its booking below.
         let attempt = self.attempt_slot(&req.call_id, request.start);
+        let arrived = self.store_now();
         let _attempt = attempt.lock().await;
-        let began = self.store_now();
+        let began = Began {
+            arrived,
+            locked: self.store_now(),
+        };
+        // Its caller cancelled while it waited (a Retell retry behind the attempt a cancel
+        // stopped waiting for): nothing is booked.
+        if self.cancelled_while_booking(&req.call_id, arrived) {
+            return BookOutcome::Failed {
+                request,
+                failure: Failure::StoreFailed,
+                detail: "its caller cancelled while it waited; nothing booked".into(),
+            };
+        }
         let outcome = self.book_attempt(req, request, began).await;
         self.answer(req, outcome).await
     }
@@ -63,7 +86,7 @@ impl Engine {
         &self,
         req: &SlotRequest,
         request: Resolved,
-        began: DateTime<Utc>,
+        began: Began,
     ) -> BookOutcome {
         // Booking one slot, the caller lets go of the others it held.
         self.release_passed_over(&req.call_id, request.service.id, request.start)
@@ -140,7 +163,7 @@ impl Engine {
         req: &SlotRequest,
         request: Resolved,
         lease: Arc<Lease>,
-        began: DateTime<Utc>,
+        began: Began,
     ) -> BookOutcome {
         let now = self.store_now();
         // Layer: local reservation (`reservation`): other callers' holds.

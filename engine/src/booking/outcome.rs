@@ -130,6 +130,9 @@ impl BookOutcome {
 /// What became of a caller's `cancel_appointment`.
 pub enum CancelOutcome {
     Cancelled(Appointment),
+    /// The call's booking was still at work after the cancel waited for it: the caller's
+    /// word is recorded, and that booking undoes what it makes instead of saving it.
+    CancelledInFlight,
     /// The call holds no appointment.
     NotFound,
     /// Cal.com refused a part (without an outbox the appointment stays).

@@ -1,8 +1,6 @@
 //! Layer: the local save, the appointment recorded once Cal.com booked it.
 
-use chrono::{DateTime, Utc};
-
-use super::{Resolved, SlotRequest};
+use super::{Began, Resolved, SlotRequest};
 use crate::calcom::CalcomBooking;
 use crate::engine::Engine;
 use crate::store::{Appointment, AppointmentStatus, SyncStatus};
@@ -18,12 +16,17 @@ impl Engine {
         req: &SlotRequest,
         request: &Resolved,
         booked: &[CalcomBooking],
-        began: DateTime<Utc>,
+        began: Began,
     ) -> Result<Appointment, Unsaved> {
         let segments = request.appointment_segments(booked);
         // The database down: nothing is recorded (the query did not run), as a failed save.
         let down = self.database().await.is_err();
         if self.save_fails() || down {
+            return Err(Unsaved);
+        }
+        // Its caller cancelled while it worked (the cancel did not wait for it to end).
+        if self.cancelled_while_booking(&req.call_id, began.arrived) {
+            tracing::warn!(call = %req.call_id, "its caller cancelled while it worked: undone");
             return Err(Unsaved);
         }
         // Its caller told "not booked" meanwhile (a retry on another worker gave up on this
@@ -41,7 +44,7 @@ impl Engine {
                 segments,
                 created_at: self.store_now(),
             },
-            began,
+            began.locked,
         ) else {
             tracing::warn!(call = %req.call_id, "its caller was told no while it worked: undone");
             return Err(Unsaved);

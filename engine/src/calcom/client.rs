@@ -48,6 +48,8 @@ pub struct CalcomBooking {
     pub host_id: Option<u64>,
     /// The booking this one was moved from (`rescheduledFromUid`), if it was.
     pub rescheduled_from: Option<String>,
+    /// The booking this one was moved to (`rescheduledToUid`), if it was.
+    pub rescheduled_to: Option<String>,
 }
 
 /// A held slot.
@@ -590,6 +592,10 @@ impl CalcomClient {
             host_id: data.pointer("/hosts/0/id").and_then(Value::as_u64),
             rescheduled_from: data
                 .get("rescheduledFromUid")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            rescheduled_to: data
+                .get("rescheduledToUid")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
         })
