@@ -118,18 +118,27 @@ fn around(origin: &str, text: &str, seed: u64) -> Result<String, String> {
 }
 
 /// Adds `extra` to `doc`: arrays of tables are extended, tables merged, and a value the
-/// file already sets is kept (its fixed parts stay fixed).
+/// file already sets is kept (its fixed parts stay fixed). A distribution written as a
+/// table (`{ min, max }`, percentiles) is one value: merging a generated `{ fixed }` into
+/// it made a world that does not parse.
 fn merge(doc: &mut toml::Table, extra: toml::Table) {
     for (key, value) in extra {
         match (doc.get_mut(&key), value) {
             (None, value) => {
                 doc.insert(key, value);
             }
+            (Some(toml::Value::Table(mine)), toml::Value::Table(_)) if is_distribution(mine) => {}
             (Some(toml::Value::Table(mine)), toml::Value::Table(theirs)) => merge(mine, theirs),
             (Some(toml::Value::Array(mine)), toml::Value::Array(theirs)) => mine.extend(theirs),
             (Some(_), _) => {}
         }
     }
+}
+
+/// Whether a table is a latency/lag distribution (`simkit::Distribution`'s fields).
+fn is_distribution(table: &toml::Table) -> bool {
+    const FIELDS: [&str; 7] = ["fixed", "min", "p50", "p90", "p95", "p99", "max"];
+    table.keys().any(|k| FIELDS.contains(&k.as_str()))
 }
 
 /// One value of a range (`"lo..hi"`: numbers, or durations with units) or of a list, as
@@ -174,6 +183,31 @@ fn draw(range: &toml::Value, rng: &mut StreamRng) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file's distribution table stays whole when generated misbehaviour of the same kind
+    /// is merged in (every world around `calibration.toml` that drew a slots lag failed to
+    /// parse: `fixed` beside the file's `min`/`max`); other tables still merge.
+    #[test]
+    fn a_files_distribution_is_kept_whole() {
+        let mut doc: toml::Table = toml::from_str(
+            "[calcom.consistency.slots_lag]\nmin = \"0s\"\nmax = \"2s\"\n[policy.infra]\na = 1\n",
+        )
+        .unwrap();
+        let extra: toml::Table = toml::from_str(
+            "[calcom.consistency]\nslots_lag = { fixed = \"5s\" }\nbookings_lag = { fixed = \"1s\" }\n\
+             [policy.infra]\nb = 2\n",
+        )
+        .unwrap();
+        merge(&mut doc, extra);
+        let consistency = doc["calcom"]["consistency"].as_table().unwrap();
+        let lag = consistency["slots_lag"].as_table().unwrap();
+        assert_eq!(lag.keys().collect::<Vec<_>>(), ["max", "min"]);
+        assert!(
+            consistency.contains_key("bookings_lag"),
+            "a kind the file lacks joins"
+        );
+        assert_eq!(doc["policy"]["infra"].as_table().unwrap().len(), 2);
+    }
 
     /// Around a file: its world and workload stay, its seed changes, generated faults join
     /// only where it has none of that kind, and its `[explore.ranges]` are drawn per run.
