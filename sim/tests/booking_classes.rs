@@ -226,6 +226,58 @@ fn a_create_answered_with_a_cancelled_booking_is_never_saved() {
     }
 }
 
+/// Class 2, before the cancel lands: the cancel's request to Cal.com is cut off (the engine
+/// cancels the appointment and leaves Cal.com's cancel to its outbox) and the caller books
+/// the same slot again at once; Cal.com's idempotency hands back the old booking, still
+/// `accepted`. It is never taken as the result of the new create (explore seed 5357).
+#[test]
+fn a_create_answered_with_a_booking_whose_cancel_is_pending_is_never_saved() {
+    let mut draw = Draw(21);
+    for case in 0..CASES {
+        let minutes = *draw.pick(&[30, 45]);
+        let gap = *draw.pick(&[15, 30]);
+        let service = *draw.pick(&["Dauerwelle", "Nachfixieren", "Vorwickeln"]);
+        let time = hhmm(10 * 60 + 15 * draw.below(16) as u32);
+        let mode = draw.pick(&["sequential", "parallel"]);
+        let book = 5 + draw.below(10);
+        let cancel = book + 15 + draw.below(15);
+        // The partition starts before the cancel and ends before its timeout: the cancel's
+        // request is lost, the engine answers at its timeout.
+        let cut = cancel - 1 - draw.below(3);
+        let cut_for = cancel - cut + 2 + draw.below(6);
+        let text = format!(
+            "name = \"g\"\nstart = \"2025-11-24T08:00:00\"\nduration = \"3m\"\nsettle = \"6m\"\n\n[policy]\nsegments = \"{mode}\"\n\n[[calcom.faults]]\nendpoint = \"create_booking\"\nkind = \"replay_key\"\nfrom = \"{}s\"\n\n[[faults]]\nkind = \"partition\"\nat = \"{cut}s\"\nduration = \"{cut_for}s\"\n{}{}",
+            cancel + 2,
+            call(
+                "call_again",
+                &[
+                    (
+                        book,
+                        "start_booking",
+                        book_args("2025-11-25", &time, service)
+                    ),
+                    (cancel, "cancel_appointment", "{}".into()),
+                    // Sent once the cancel is answered (a call's steps wait for the last).
+                    (
+                        cancel + 1,
+                        "start_booking",
+                        book_args("2025-11-25", &time, service)
+                    ),
+                ]
+            ),
+            perm_world(minutes, gap),
+        );
+        let seed = draw.next() % 10_000;
+        let fixed = run(&text, seed, &[]);
+        clean(&fixed, &text);
+        let before = run(&text, seed, &[("post_sync_status", "false")]);
+        assert!(
+            count(&before, "lost_booking") > 0,
+            "case {case}: the class does not show\n{text}"
+        );
+    }
+}
+
 /// Class 3: a cancel while the same call's booking is still at work (its answer late, Retell
 /// gave up): the cancel cancels what that booking makes, whichever slot and service.
 #[test]

@@ -43,6 +43,10 @@ impl Engine {
                 // Cal.com's idempotency key matched a booking it should have let go of (the
                 // caller's own, cancelled since): nothing was booked.
                 Some("Cal.com answered with a booking that is not active")
+            } else if self.policy().post_sync_status && self.cancelled_locally(&b.uid) {
+                // The same, before the cancel reached Cal.com (its request timed out and
+                // waits in the outbox): still `accepted` now, cancelled once it lands.
+                Some("Cal.com answered with a booking this engine cancelled")
             } else if b.start != seg.start {
                 Some("Cal.com booked another time")
             } else if !own && b.created_at.is_some_and(|c| c < fresh_after) {
@@ -67,6 +71,20 @@ impl Engine {
             Some(detail) => Err(Rejected { detail, made }),
             None => Ok(()),
         }
+    }
+
+    /// Whether a cancelled local appointment, and no active one, holds Cal.com booking `uid`.
+    fn cancelled_locally(&self, uid: &str) -> bool {
+        let holds = |a: &crate::store::Appointment| {
+            a.segments
+                .iter()
+                .any(|p| p.calcom_uid.as_deref() == Some(uid))
+        };
+        let appointments = self.appointments.appointments();
+        appointments
+            .iter()
+            .any(|a| a.status == crate::store::AppointmentStatus::Cancelled && holds(a))
+            && !appointments.iter().any(|a| a.is_active() && holds(a))
     }
 
     /// Whether an active local appointment holds Cal.com booking `uid`.
