@@ -186,6 +186,23 @@ fn a_post_sync_rejection_of_one_part_undoes_the_parts_cal_com_made() {
     );
 }
 
+/// A perm world whose Cal.com answers every create from `replay_from` seconds on with the
+/// booking its idempotency key matches (`replay_key`), with `faults` and `call` added.
+fn replay_key_world(
+    mode: &str,
+    settle: &str,
+    replay_from: u64,
+    faults: &str,
+    call: &str,
+    minutes: u32,
+    gap: u32,
+) -> String {
+    format!(
+        "name = \"g\"\nstart = \"2025-11-24T08:00:00\"\nduration = \"3m\"\nsettle = \"{settle}\"\n\n[policy]\nsegments = \"{mode}\"\n\n[[calcom.faults]]\nendpoint = \"create_booking\"\nkind = \"replay_key\"\nfrom = \"{replay_from}s\"\n{faults}{call}{}",
+        perm_world(minutes, gap)
+    )
+}
+
 /// Class 2: book, cancel, book the same slot again, and Cal.com answers with the cancelled
 /// booking: never taken as the result of a create.
 #[test]
@@ -200,31 +217,34 @@ fn a_create_answered_with_a_cancelled_booking_is_never_saved() {
         let book = 5 + draw.below(10);
         let cancel = book + 8 + draw.below(20);
         let again = cancel + 8 + draw.below(30);
-        let text = format!(
-            "name = \"g\"\nstart = \"2025-11-24T08:00:00\"\nduration = \"3m\"\nsettle = \"3m\"\n\n[policy]\nsegments = \"{mode}\"\n\n[[calcom.faults]]\nendpoint = \"create_booking\"\nkind = \"replay_key\"\nfrom = \"{}s\"\n{}{}",
+        let text = replay_key_world(
+            mode,
+            "3m",
             cancel + 2,
-            call(
+            "",
+            &call(
                 "call_again",
                 &[
                     (
                         book,
                         "start_booking",
-                        book_args("2025-11-25", &time, service)
+                        book_args("2025-11-25", &time, service),
                     ),
                     (cancel, "cancel_appointment", "{}".into()),
                     (
                         again,
                         "check_availability",
-                        check_args("2025-11-25", &time, service)
+                        check_args("2025-11-25", &time, service),
                     ),
                     (
                         again + 10,
                         "start_booking",
-                        book_args("2025-11-25", &time, service)
+                        book_args("2025-11-25", &time, service),
                     ),
-                ]
+                ],
             ),
-            perm_world(minutes, gap),
+            minutes,
+            gap,
         );
         holds_and_shows_without(
             &text,
@@ -255,27 +275,32 @@ fn a_create_answered_with_a_booking_whose_cancel_is_pending_is_never_saved() {
         // request is lost, the engine answers at its timeout.
         let cut = cancel - 1 - draw.below(3);
         let cut_for = cancel - cut + 2 + draw.below(6);
-        let text = format!(
-            "name = \"g\"\nstart = \"2025-11-24T08:00:00\"\nduration = \"3m\"\nsettle = \"6m\"\n\n[policy]\nsegments = \"{mode}\"\n\n[[calcom.faults]]\nendpoint = \"create_booking\"\nkind = \"replay_key\"\nfrom = \"{}s\"\n\n[[faults]]\nkind = \"partition\"\nat = \"{cut}s\"\nduration = \"{cut_for}s\"\n{}{}",
+        let text = replay_key_world(
+            mode,
+            "6m",
             cancel + 2,
-            call(
+            &format!(
+                "\n[[faults]]\nkind = \"partition\"\nat = \"{cut}s\"\nduration = \"{cut_for}s\"\n"
+            ),
+            &call(
                 "call_again",
                 &[
                     (
                         book,
                         "start_booking",
-                        book_args("2025-11-25", &time, service)
+                        book_args("2025-11-25", &time, service),
                     ),
                     (cancel, "cancel_appointment", "{}".into()),
                     // Sent once the cancel is answered (a call's steps wait for the last).
                     (
                         cancel + 1,
                         "start_booking",
-                        book_args("2025-11-25", &time, service)
+                        book_args("2025-11-25", &time, service),
                     ),
-                ]
+                ],
             ),
-            perm_world(minutes, gap),
+            minutes,
+            gap,
         );
         holds_and_shows_without(
             &text,

@@ -16,7 +16,7 @@
 use sim::Scenario;
 
 mod common;
-use common::Draw;
+use common::{Draw, violations};
 
 const WORLD: &str = r#"[[calcom.hosts]]
 id = 2
@@ -94,14 +94,6 @@ fn world(head: &str, create_ms: u64, storms: &str) -> Scenario {
          [policy]\npreset = \"full\"\n\n[calcom.latency.create_booking]\nfixed = \"{create_ms}ms\"\n\n{head}\n{storms}\n{WORLD}"
     );
     Scenario::parse(&text, "generated").unwrap_or_else(|e| panic!("{e}\n{text}"))
-}
-
-fn violations(s: &Scenario, seed: u64) -> Vec<String> {
-    let summary = sim::run(s, seed, "full").unwrap().0.to_json();
-    summary["violations"]
-        .as_array()
-        .map(|v| v.iter().map(ToString::to_string).collect())
-        .unwrap_or_default()
 }
 
 /// The storms begin at 1.5 s and the crash comes 0.3-3 s later, while the first bookings'

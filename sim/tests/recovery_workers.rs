@@ -18,15 +18,7 @@
 use sim::Scenario;
 
 mod common;
-use common::Draw;
-
-fn violations(s: &Scenario, seed: u64) -> Vec<String> {
-    let summary = sim::run(s, seed, "full").unwrap().0.to_json();
-    summary["violations"]
-        .as_array()
-        .map(|v| v.iter().map(ToString::to_string).collect())
-        .unwrap_or_default()
-}
+use common::{Draw, violations};
 
 /// `file`'s scenario with each `(from, to)` replaced once (the line must be there).
 fn varied(file: &str, changes: &[(&str, String)]) -> Scenario {

@@ -77,3 +77,13 @@ segments = [{ name = "cut", minutes = 30, event_type_id = 1001 }]
 staff = [1]
 
 "#;
+
+/// The invariant violations a run of `s` under `full` shows, as text (empty: all hold).
+#[allow(dead_code)] // each test file uses some of these
+pub fn violations(s: &sim::Scenario, seed: u64) -> Vec<String> {
+    let summary = sim::run(s, seed, "full").unwrap().0.to_json();
+    summary["violations"]
+        .as_array()
+        .map(|v| v.iter().map(ToString::to_string).collect())
+        .unwrap_or_default()
+}
