@@ -325,3 +325,58 @@ fn a_like_real_server_closes_idle_connections() {
         sim.run().unwrap();
     }
 }
+
+/// A SYN that arrives while the server's accept queue is full is dropped, and the client
+/// sends it again 1 s after the first, then 3 s, 7 s after (the kernel's retransmissions):
+/// it connects at the first retransmission after the queue has room, not as soon as it has
+/// room, and not at all if its connect timeout comes first.
+#[test]
+fn a_syn_dropped_by_a_full_accept_queue_is_sent_again_on_the_kernels_schedule() {
+    // (how long the queue stays full, when the client connects or None for a timeout)
+    for (full_for_ms, connected_at) in [
+        (0, Some(0)),
+        (500, Some(1_000)),
+        (1_500, Some(3_000)),
+        (3_200, None),
+    ] {
+        let mut sim = turmoil::Builder::new()
+            .simulation_duration(Duration::from_secs(60))
+            .min_message_latency(Duration::ZERO)
+            .max_message_latency(Duration::ZERO)
+            .tick_duration(Duration::from_millis(1))
+            .build();
+        sim.host("server", move || async move {
+            let listener =
+                Listener::bind(Network::Simulated, (Ipv4Addr::UNSPECIFIED, 80).into()).await?;
+            if full_for_ms > 0 {
+                listener.set_backlog_full(true);
+                simkit::time::sleep(Duration::from_millis(full_for_ms)).await;
+                listener.set_backlog_full(false);
+            }
+            let _accepted = listener.accept().await?;
+            std::future::pending::<()>().await;
+            Ok(())
+        });
+        sim.client("client", async move {
+            let began = tokio::time::Instant::now();
+            let connect = Network::Simulated.connect("server", 80);
+            let outcome = simkit::time::timeout(Duration::from_secs(5), connect).await;
+            let after_ms = began.elapsed().as_millis() as u64;
+            match connected_at {
+                Some(at) => {
+                    assert!(
+                        outcome.is_ok_and(|c| c.is_ok()),
+                        "full for {full_for_ms} ms"
+                    );
+                    assert!(
+                        (at..at + 5).contains(&after_ms),
+                        "full for {full_for_ms} ms: connected after {after_ms} ms, not {at}"
+                    );
+                }
+                None => assert!(outcome.is_err(), "full for {full_for_ms} ms: connected"),
+            }
+            Ok(())
+        });
+        sim.run().unwrap();
+    }
+}

@@ -26,11 +26,35 @@ impl Network {
                 stream.set_nodelay(true)?;
                 Ok(NetStream::Real(stream))
             }
-            Network::Simulated => Ok(NetStream::Simulated(
-                turmoil::net::TcpStream::connect((host, port)).await?,
-            )),
+            Network::Simulated => {
+                // A SYN dropped by the server's full accept queue is sent again as a kernel
+                // does: 1 s after the first, then 2 s, 4 s, ... later (the initial
+                // retransmission timeout, doubled each time), until the caller's connect
+                // timeout ends the tries.
+                let mut rto = SYN_RTO;
+                let mut again = tokio::time::Instant::now() + rto;
+                loop {
+                    match turmoil::net::TcpStream::connect((host, port)).await {
+                        Ok(stream) => return Ok(NetStream::Simulated(stream)),
+                        Err(err) if syn_dropped(&err) => {
+                            crate::time::sleep_until(again).await;
+                            rto *= 2;
+                            again += rto;
+                        }
+                        Err(err) => return Err(err),
+                    }
+                }
+            }
         }
     }
+}
+
+/// The kernel's initial SYN retransmission timeout (Linux: `TCP_TIMEOUT_INIT`).
+const SYN_RTO: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn syn_dropped(err: &io::Error) -> bool {
+    err.get_ref()
+        .is_some_and(|inner| inner.is::<turmoil::net::SynDropped>())
 }
 
 /// A TCP listener of either world.
@@ -66,6 +90,14 @@ impl Listener {
         match self {
             Listener::Real(l) => l.local_addr(),
             Listener::Simulated(l) => l.local_addr(),
+        }
+    }
+
+    /// Says whether the server's accept queue is full: a simulated listener then drops the
+    /// SYNs that arrive, as the kernel does with a real one (which needs no telling).
+    pub fn set_backlog_full(&self, full: bool) {
+        if let Listener::Simulated(l) = self {
+            l.set_backlog_full(full);
         }
     }
 }

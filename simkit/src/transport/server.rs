@@ -57,7 +57,8 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 /// A server serves at most [`MAX_CONNECTIONS`] connections at once; the next wait, their
 /// requests unread, in a backlog of [`LISTEN_BACKLOG`] (the kernel's on real sockets, this
 /// loop's in the simulation when `simulated` is [`SimulatedLimit::LikeReal`]); beyond that a
-/// connection is not accepted. On real sockets a server also gives each connection
+/// connection's SYN is dropped, and its client sends it again after 1 s, 3 s, 7 s (the
+/// kernel's retransmissions) until its connect timeout. On real sockets a server also gives each connection
 /// [`HEADER_READ_TIMEOUT`] to send its headers and backs off when accepting fails; in the
 /// simulation (whose clients are the harness's own) that does not apply, so runs keep their
 /// timings.
@@ -90,12 +91,21 @@ pub async fn serve(
     let mut backoff = Duration::ZERO;
     tokio::pin!(shutdown);
     loop {
+        // Every connection this server takes is taken: the kernel's accept queue is full
+        // and SYNs arriving now are dropped (their clients send them again later).
+        let full = slots.available_permits() == 0;
+        if full {
+            listener.set_backlog_full(true);
+        }
         // biased: shutdown wins ties, and no random branch choice (determinism).
         let permit = tokio::select! {
             biased;
             () = &mut shutdown => break,
             permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
         };
+        if full {
+            listener.set_backlog_full(false);
+        }
         let accepted = tokio::select! {
             biased;
             () = &mut shutdown => break,

@@ -36,7 +36,8 @@ pub enum Segment {
 
 #[derive(Debug)]
 pub struct Syn {
-    pub(crate) ack: oneshot::Sender<()>,
+    /// `true`: accepted (the SYN-ACK); `false`: dropped by a full accept queue.
+    pub(crate) ack: oneshot::Sender<bool>,
 }
 
 impl Display for Protocol {

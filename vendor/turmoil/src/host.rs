@@ -348,6 +348,9 @@ struct ServerSocket {
 
     /// Pending connections for the TcpListener to accept
     deque: VecDeque<(Syn, SocketAddr)>,
+
+    /// The server's accept queue is full: SYNs arriving are dropped, as a kernel drops them.
+    full: bool,
 }
 
 struct StreamSocket {
@@ -449,6 +452,7 @@ impl Tcp {
             bind_addr: addr,
             notify: notify.clone(),
             deque: VecDeque::new(),
+            full: false,
         };
 
         match self.binds.entry(addr.port()) {
@@ -488,6 +492,12 @@ impl Tcp {
         self.sockets.len()
     }
 
+    pub(crate) fn set_backlog_full(&mut self, addr: SocketAddr, full: bool) {
+        if let Some(b) = self.binds.get_mut(&addr.port()) {
+            b.full = full;
+        }
+    }
+
     pub(crate) fn accept(&mut self, addr: SocketAddr) -> Option<(Syn, SocketAddr)> {
         self.binds[&addr.port()].deque.pop_front()
     }
@@ -515,8 +525,14 @@ impl Tcp {
                     }
 
                     if matches(b.bind_addr, dst) {
-                        b.deque.push_back((syn, src));
-                        b.notify.notify_one();
+                        if b.full {
+                            // The client learns it at once; it acts on it only when it
+                            // would send the SYN again (its retransmission timeout).
+                            let _ = syn.ack.send(false);
+                        } else {
+                            b.deque.push_back((syn, src));
+                            b.notify.notify_one();
+                        }
                     }
                 }
             }

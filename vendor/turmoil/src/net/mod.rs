@@ -10,7 +10,10 @@ use crate::world::World;
 use crate::ToSocketAddrs;
 
 pub mod tcp;
-pub use tcp::{listener::TcpListener, stream::TcpStream};
+pub use tcp::{
+    listener::TcpListener,
+    stream::{SynDropped, TcpStream},
+};
 
 pub(crate) mod udp;
 pub use udp::UdpSocket;

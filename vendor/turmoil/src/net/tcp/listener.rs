@@ -77,7 +77,7 @@ impl TcpListener {
 
             tracing::trace!(target: TRACING_TARGET, src = ?origin, dst = ?self.local_addr, protocol = %"TCP SYN", "Recv");
 
-            let ack = syn.ack.send(());
+            let ack = syn.ack.send(true);
             tracing::trace!(target: TRACING_TARGET, src = ?self.local_addr, dst = ?origin, protocol = %"TCP SYN-ACK", "Send");
 
             if ack.is_ok() {
@@ -124,6 +124,19 @@ impl TcpListener {
     /// Returns the local address that this listener is bound to.
     pub fn local_addr(&self) -> Result<SocketAddr> {
         Ok(self.local_addr)
+    }
+
+    /// Marks this listener's accept queue full, or not: while full, an arriving SYN is
+    /// dropped (as a kernel drops it) and the client's `connect` fails with
+    /// [`SynDropped`](crate::net::SynDropped), so the client may send it again after its
+    /// retransmission timeout.
+    pub fn set_backlog_full(&self, full: bool) {
+        World::current(|world| {
+            world
+                .current_host_mut()
+                .tcp
+                .set_backlog_full(self.local_addr, full)
+        });
     }
 }
 

@@ -66,7 +66,11 @@ impl TcpStream {
         }
     }
 
-    /// Opens a TCP connection to a remote host.
+    /// Opens a TCP connection to a remote host. A SYN the server's full accept queue
+    /// dropped ends it with [`SynDropped`] (see [`TcpListener::set_backlog_full`]); sending
+    /// it again is the caller's to do, as a kernel does after its retransmission timeout.
+    ///
+    /// [`TcpListener::set_backlog_full`]: crate::net::TcpListener::set_backlog_full
     pub async fn connect<A: ToSocketAddrs>(addr: A) -> Result<TcpStream> {
         let (ack, syn_ack) = oneshot::channel();
 
@@ -97,9 +101,12 @@ impl TcpStream {
 
         // Until the SYN-ACK, the socket is given back if this ends another way.
         let connecting = Connecting(Some(pair));
-        syn_ack.await.map_err(|_| {
+        let accepted = syn_ack.await.map_err(|_| {
             io::Error::new(io::ErrorKind::ConnectionRefused, pair.remote.to_string())
         })?;
+        if !accepted {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, SynDropped));
+        }
         connecting.established();
 
         tracing::trace!(target: TRACING_TARGET, src = ?pair.remote, dst = ?pair.local, protocol = %"TCP SYN-ACK", "Recv");
@@ -671,3 +678,17 @@ impl Drop for WriteHalf {
         })
     }
 }
+
+/// The error a [`TcpStream::connect`] carries when the server dropped its SYN because its
+/// accept queue was full (the kernel's behaviour); a real client sees nothing and sends the
+/// SYN again after its retransmission timeout.
+#[derive(Debug, Clone, Copy)]
+pub struct SynDropped;
+
+impl std::fmt::Display for SynDropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SYN dropped: the server's accept queue is full")
+    }
+}
+
+impl std::error::Error for SynDropped {}
