@@ -53,7 +53,7 @@ async fn serve(router: Router) -> String {
         router,
         std::future::pending(),
         Duration::from_secs(1),
-        simkit::transport::SimulatedLimit::Unlimited,
+        simkit::transport::ConnectionLimit::Unlimited,
     ));
     url
 }

@@ -127,7 +127,7 @@ pub async fn serve_with(
         router,
         shutdown,
         Duration::from_secs(5),
-        simkit::transport::SimulatedLimit::LikeReal,
+        simkit::transport::ConnectionLimit::Bounded,
     )
     .await;
     background.abort();

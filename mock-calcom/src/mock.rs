@@ -237,7 +237,7 @@ impl MockCalcom {
             shutdown,
             Duration::from_secs(5),
             // Stands in for Cal.com, a service far larger than one engine.
-            simkit::transport::SimulatedLimit::Unlimited,
+            simkit::transport::ConnectionLimit::Unlimited,
         )
         .await;
         background.abort();

@@ -752,7 +752,7 @@ async fn subscribers_receive_signed_webhooks_also_for_external_bookings() {
         subscriber,
         std::future::pending(),
         Duration::from_secs(1),
-        simkit::transport::SimulatedLimit::Unlimited,
+        simkit::transport::ConnectionLimit::Unlimited,
     ));
 
     let s = serve(one_host()).await;

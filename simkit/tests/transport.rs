@@ -13,8 +13,8 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 use simkit::transport::{
-    ClientError, HttpClient, LISTEN_BACKLOG, Listener, MAX_CONNECTIONS, Network, ResetConnection,
-    SimulatedLimit, Timeouts, serve,
+    ClientError, ConnectionLimit, HttpClient, LISTEN_BACKLOG, Listener, MAX_CONNECTIONS, Network,
+    ResetConnection, Timeouts, serve,
 };
 
 fn router(peers: Arc<AtomicUsize>) -> Router {
@@ -45,7 +45,7 @@ fn router(peers: Arc<AtomicUsize>) -> Router {
 }
 
 /// Serves `router` on port 80 of a simulated host, with `limit`, until the simulation ends.
-async fn serve_simulated(router: Router, limit: SimulatedLimit) -> turmoil::Result {
+async fn serve_simulated(router: Router, limit: ConnectionLimit) -> turmoil::Result {
     let listener = Listener::bind(Network::Simulated, (Ipv4Addr::UNSPECIFIED, 80).into()).await?;
     serve(
         listener,
@@ -115,7 +115,7 @@ async fn real_loopback() {
         router(Arc::default()),
         std::future::pending(),
         Duration::from_secs(1),
-        SimulatedLimit::Unlimited,
+        ConnectionLimit::Unlimited,
     ));
     exercise(
         HttpClient::new(Network::Real, short_timeouts()),
@@ -134,7 +134,7 @@ fn inside_turmoil() {
         .max_message_latency(Duration::from_millis(5))
         .build();
     sim.host("server", || {
-        serve_simulated(router(Arc::default()), SimulatedLimit::Unlimited)
+        serve_simulated(router(Arc::default()), ConnectionLimit::Unlimited)
     });
     sim.client("client", async {
         exercise(
@@ -182,7 +182,7 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
         router(Arc::new(AtomicUsize::new(0))),
         std::future::pending(),
         Duration::from_secs(1),
-        SimulatedLimit::Unlimited,
+        ConnectionLimit::Unlimited,
     ));
     let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
     slow.write_all(b"GET /ping HTTP/1.1\r\nhost: x\r\n")
@@ -210,7 +210,7 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
 /// What `clients` simultaneous requests, each on its own connection and held 10 s by the
 /// handler, met in a simulated server with `limit`: the most served at once, and how many
 /// connects timed out (the rest must have been answered).
-fn saturate(clients: usize, limit: SimulatedLimit) -> (usize, usize) {
+fn saturate(clients: usize, limit: ConnectionLimit) -> (usize, usize) {
     let mut sim = turmoil::Builder::new()
         .simulation_duration(Duration::from_secs(600))
         .tcp_capacity(1 << 16)
@@ -275,7 +275,7 @@ fn saturate(clients: usize, limit: SimulatedLimit) -> (usize, usize) {
 /// once, `LISTEN_BACKLOG` more waiting and served in turn, every connection beyond both timing
 /// out, over loads below, at and above each bound; a server without the limit serves all.
 #[test]
-fn a_like_real_server_serves_its_limit_keeps_its_backlog_and_leaves_the_rest() {
+fn a_bounded_server_serves_its_limit_keeps_its_backlog_and_leaves_the_rest() {
     let bound = MAX_CONNECTIONS + LISTEN_BACKLOG;
     for clients in [
         1,
@@ -285,7 +285,7 @@ fn a_like_real_server_serves_its_limit_keeps_its_backlog_and_leaves_the_rest() {
         bound + 1,
         bound + 300,
     ] {
-        let (most, timed_out) = saturate(clients, SimulatedLimit::LikeReal);
+        let (most, timed_out) = saturate(clients, ConnectionLimit::Bounded);
         assert_eq!(most, clients.min(MAX_CONNECTIONS), "{clients} clients");
         assert_eq!(
             timed_out,
@@ -294,19 +294,19 @@ fn a_like_real_server_serves_its_limit_keeps_its_backlog_and_leaves_the_rest() {
         );
     }
     assert_eq!(
-        saturate(bound + 300, SimulatedLimit::Unlimited),
+        saturate(bound + 300, ConnectionLimit::Unlimited),
         (bound + 300, 0)
     );
 }
 
-/// A connection idle for `HEADER_READ_TIMEOUT` is closed by a server with the real limits
+/// A connection idle for `HEADER_READ_TIMEOUT` is closed by a bounded server
 /// (so an idle client does not hold one of its connections), and kept by one without.
 #[test]
-fn a_like_real_server_closes_idle_connections() {
+fn a_bounded_server_closes_idle_connections() {
     for (limit, idle, reused) in [
-        (SimulatedLimit::LikeReal, 14, true),
-        (SimulatedLimit::LikeReal, 16, false),
-        (SimulatedLimit::Unlimited, 60, true),
+        (ConnectionLimit::Bounded, 14, true),
+        (ConnectionLimit::Bounded, 16, false),
+        (ConnectionLimit::Unlimited, 60, true),
     ] {
         let mut sim = turmoil::Builder::new()
             .simulation_duration(Duration::from_secs(120))
@@ -379,4 +379,62 @@ fn a_syn_dropped_by_a_full_accept_queue_is_sent_again_on_the_kernels_schedule() 
         });
         sim.run().unwrap();
     }
+}
+
+/// On real sockets too, an unlimited server (the mock Cal.com) serves more than a bounded
+/// one's `MAX_CONNECTIONS` at once: in a live run the engine saturates, not its stand-in
+/// for Cal.com, as in the simulated run. Each request is held until all have arrived, which
+/// a server serving `MAX_CONNECTIONS` at most would never see.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlimited_server_on_real_sockets_serves_past_the_bounded_limit() {
+    let clients = MAX_CONNECTIONS + 40;
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let all_in = Arc::new(tokio::sync::Notify::new());
+    let (count, notify) = (arrived.clone(), all_in.clone());
+    let hold = Router::new().route(
+        "/hold",
+        get(move || {
+            let (count, notify) = (count.clone(), notify.clone());
+            async move {
+                let waiting = notify.notified();
+                if count.fetch_add(1, Ordering::SeqCst) + 1 == clients {
+                    notify.notify_waiters();
+                } else {
+                    waiting.await;
+                }
+                "held"
+            }
+        }),
+    );
+    let listener = Listener::bind(Network::Real, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(serve(
+        listener,
+        hold,
+        std::future::pending(),
+        Duration::from_secs(1),
+        ConnectionLimit::Unlimited,
+    ));
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            tokio::spawn(async move {
+                let client = HttpClient::new(
+                    Network::Real,
+                    Timeouts {
+                        connect: Duration::from_secs(30),
+                        total: Duration::from_secs(60),
+                    },
+                );
+                client.send(get_req(&format!("http://{addr}/hold"))).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        let answer = task.await.unwrap();
+        assert_eq!(&answer.expect("every request is served").body[..], b"held");
+    }
+    assert_eq!(arrived.load(Ordering::SeqCst), clients);
+    server.abort();
 }

@@ -82,7 +82,7 @@ pub async fn serve(
         router,
         std::future::pending(),
         Duration::from_secs(1),
-        simkit::transport::SimulatedLimit::Unlimited,
+        simkit::transport::ConnectionLimit::Unlimited,
     ));
     url
 }

@@ -11,6 +11,6 @@ mod server;
 pub use client::{ClientError, HttpClient, HttpResponse, Timeouts};
 pub use net::{Listener, NetStream, Network};
 pub use server::{
-    HEADER_READ_TIMEOUT, LISTEN_BACKLOG, MAX_CONNECTIONS, ResetConnection, SimulatedLimit, serve,
+    ConnectionLimit, HEADER_READ_TIMEOUT, LISTEN_BACKLOG, MAX_CONNECTIONS, ResetConnection, serve,
     serve_on, shutdown_signal,
 };

@@ -35,15 +35,19 @@ pub const MAX_CONNECTIONS: usize = 512;
 /// connection beyond both is not accepted and its client's connect times out.
 pub const LISTEN_BACKLOG: usize = 1024;
 
-/// Whether a server in the simulation has the real server's connection limit.
+/// How many connections a server takes, in either world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SimulatedLimit {
-    /// As on real sockets: [`MAX_CONNECTIONS`] served, [`LISTEN_BACKLOG`] waiting, the rest
-    /// never accepted. The engine: a simulated run saturates where a live one does.
-    LikeReal,
-    /// No limit: a stand-in for a service far larger than this one (the mock Cal.com).
+pub enum ConnectionLimit {
+    /// [`MAX_CONNECTIONS`] served, [`LISTEN_BACKLOG`] waiting, the SYNs of the rest dropped
+    /// (the kernel's, on real sockets; this loop's and turmoil's in the simulation). The
+    /// engine: a simulated run saturates where a live one does.
+    Bounded,
+    /// No limit but the process's file descriptors: a stand-in for a service far larger than
+    /// this one (the mock Cal.com), in the simulation and live alike, so that what saturates
+    /// in a live run is the engine, as in the simulated one.
     Unlimited,
 }
+
 /// How long a client on a real socket may take to send a request's headers (slowloris), and
 /// how long a kept-alive connection may sit idle.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
@@ -54,14 +58,14 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 /// Serves `router` on every connection `listener` accepts, HTTP/1.1 with keep-alive and no
 /// `Date` header, until `shutdown` resolves; then waits up to `drain` for open connections.
 ///
-/// A server serves at most [`MAX_CONNECTIONS`] connections at once; the next wait, their
-/// requests unread, in a backlog of [`LISTEN_BACKLOG`] (the kernel's on real sockets, this
-/// loop's in the simulation when `simulated` is [`SimulatedLimit::LikeReal`]); beyond that a
-/// connection's SYN is dropped, and its client sends it again after 1 s, 3 s, 7 s (the
-/// kernel's retransmissions) until its connect timeout. On real sockets a server also gives each connection
-/// [`HEADER_READ_TIMEOUT`] to send its headers and backs off when accepting fails; in the
-/// simulation (whose clients are the harness's own) that does not apply, so runs keep their
-/// timings.
+/// A [`ConnectionLimit::Bounded`] server serves at most [`MAX_CONNECTIONS`] connections at
+/// once; the next wait, their requests unread, in a backlog of [`LISTEN_BACKLOG`] (the
+/// kernel's on real sockets, this loop's in the simulation); beyond that a connection's SYN
+/// is dropped, and its client sends it again after 1 s, 3 s, 7 s (the kernel's
+/// retransmissions) until its connect timeout. On real sockets a server also gives each
+/// connection [`HEADER_READ_TIMEOUT`] to send its headers and backs off when accepting fails;
+/// in the simulation (whose clients are the harness's own) a bounded server closes a
+/// connection idle that long, and an unlimited one does not, so runs keep their timings.
 ///
 /// Each request carries the peer address as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
@@ -69,10 +73,10 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
-    simulated: SimulatedLimit,
+    limit: ConnectionLimit,
 ) {
     let real = matches!(listener, Listener::Real(_));
-    let limited = real || simulated == SimulatedLimit::LikeReal;
+    let limited = real || limit == ConnectionLimit::Bounded;
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.auto_date_header(false)
@@ -81,10 +85,10 @@ pub async fn serve(
         .header_read_timeout(limited.then_some(HEADER_READ_TIMEOUT));
     // Accepted connections (served or waiting), and those being served. On real sockets
     // the kernel keeps the backlog, so only served connections are accepted.
-    let (accepted, served) = match (real, limited) {
-        (true, _) => (MAX_CONNECTIONS, MAX_CONNECTIONS),
-        (false, true) => (MAX_CONNECTIONS + LISTEN_BACKLOG, MAX_CONNECTIONS),
-        (false, false) => (Semaphore::MAX_PERMITS, Semaphore::MAX_PERMITS),
+    let (accepted, served) = match (limit, real) {
+        (ConnectionLimit::Bounded, true) => (MAX_CONNECTIONS, MAX_CONNECTIONS),
+        (ConnectionLimit::Bounded, false) => (MAX_CONNECTIONS + LISTEN_BACKLOG, MAX_CONNECTIONS),
+        (ConnectionLimit::Unlimited, _) => (Semaphore::MAX_PERMITS, Semaphore::MAX_PERMITS),
     };
     let slots = Arc::new(Semaphore::new(accepted));
     let serving = Arc::new(Semaphore::new(served));
@@ -178,7 +182,7 @@ pub async fn serve_on(network: super::Network, port: u16, router: Router) -> std
         router,
         std::future::pending(),
         Duration::from_secs(1),
-        SimulatedLimit::Unlimited,
+        ConnectionLimit::Unlimited,
     )
     .await;
     Ok(())
