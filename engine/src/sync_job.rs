@@ -18,6 +18,9 @@ enum SyncError {
     /// A stylist's lock was lost before a create (`lock_fencing`): nothing was sent unguarded.
     LockLost(String),
     Calcom(CalcomError),
+    /// Post-sync validation: Cal.com answered a create with a booking that is not this
+    /// sync's (its idempotency handing back another's, or a cancelled one).
+    NotOurs(String),
 }
 
 impl SyncError {
@@ -25,7 +28,8 @@ impl SyncError {
     /// good (the slot taken, the request refused).
     fn transient(&self) -> bool {
         match self {
-            SyncError::Lock(_) | SyncError::LockLost(_) => true,
+            // A create answered with another's booking may be answered rightly next time.
+            SyncError::Lock(_) | SyncError::LockLost(_) | SyncError::NotOurs(_) => true,
             SyncError::Calcom(e) => e.is_transient(),
         }
     }
@@ -37,6 +41,7 @@ impl std::fmt::Display for SyncError {
             SyncError::Lock(key) => write!(f, "lock {key} still taken after the wait"),
             SyncError::LockLost(key) => write!(f, "lock {key} lost before the create"),
             SyncError::Calcom(e) => write!(f, "{e}"),
+            SyncError::NotOurs(why) => f.write_str(why),
         }
     }
 }
@@ -215,6 +220,35 @@ impl Engine {
             .collect()
     }
 
+    /// Post-sync validation of a sync's create (`post_sync_validation`), as a caller's
+    /// booking's: Cal.com booked the time asked, an active booking, and this appointment's
+    /// (its `appointment_id`). Cal.com's idempotency handed a sync a caller's booking
+    /// (`replay`); saved as the salon's appointment it was later reconciled away with the
+    /// caller's appointment (lost_booking: explore seed 2003252 under swarm drawing).
+    fn not_this_sync(
+        &self,
+        id: u64,
+        asked: &crate::calcom::NewBooking,
+        answer: &CalcomBooking,
+    ) -> Option<&'static str> {
+        if !self.policy().post_sync_validation {
+            return None;
+        }
+        let appointment = answer
+            .metadata
+            .get("appointment_id")
+            .and_then(|v| v.as_str());
+        if answer.start != asked.start {
+            Some("Cal.com booked another time")
+        } else if answer.status != "accepted" {
+            Some("Cal.com answered with a booking that is not active")
+        } else if appointment != Some(id.to_string().as_str()) {
+            Some("another's booking (idempotency collision)")
+        } else {
+            None
+        }
+    }
+
     /// Books every staffed segment, each create fenced by the locks' `lease`; on a failure
     /// cancels the booked ones (saga).
     async fn push(
@@ -231,7 +265,16 @@ impl Engine {
                 return Err(SyncError::LockLost(key));
             }
             match self.create(&booking).await {
-                Ok(b) => done.push(b),
+                Ok(b) => {
+                    if let Some(problem) = self.not_this_sync(id, &booking, &b) {
+                        // Someone else's booking: never saved as this appointment's, never
+                        // undone by it (its holder keeps it).
+                        self.compensate(&done, "Kompensation: Synchronisierung fehlgeschlagen")
+                            .await;
+                        return Err(SyncError::NotOurs(format!("{problem}: booking {}", b.uid)));
+                    }
+                    done.push(b)
+                }
                 Err(e) => {
                     self.compensate(&done, "Kompensation: Synchronisierung fehlgeschlagen")
                         .await;

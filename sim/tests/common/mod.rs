@@ -87,3 +87,22 @@ pub fn violations(s: &sim::Scenario, seed: u64) -> Vec<String> {
         .map(|v| v.iter().map(ToString::to_string).collect())
         .unwrap_or_default()
 }
+
+/// The text of catalogue scenario `name` (`scenarios/NAME.toml`).
+#[allow(dead_code)]
+pub fn catalogue_text(name: &str) -> String {
+    let path = format!("{}/../scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// `text` with each `(line, replacement)` swapped in once (each line must be there): a
+/// generated world around a catalogue scenario.
+#[allow(dead_code)]
+pub fn with_swaps(text: &str, swaps: &[(&str, String)]) -> String {
+    let mut out = text.to_owned();
+    for (line, new) in swaps {
+        assert!(out.contains(line), "no `{line}` in the scenario");
+        out = out.replacen(line, new, 1);
+    }
+    out
+}
