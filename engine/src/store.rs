@@ -109,11 +109,11 @@ pub trait AppointmentStore: Send + Sync {
     ) -> Option<Appointment>;
     /// Records that a call's attempt at `(service_id, start)` was answered "not booked" at
     /// `at`, unless an appointment of it is already saved: then that appointment, the answer
-    /// to give instead. Several workers on one database need it (each worker's attempt guard
-    /// is its own memory): an attempt that began before the answer, on a worker that stalled
-    /// past Retell's timeout, learns at its save that its caller was told no
-    /// ([`Self::insert_unless_answered`]). One process orders a call's attempts itself, so
-    /// by default nothing is recorded.
+    /// to give instead. An attempt of the call still at work learns at its save that its
+    /// caller was told no ([`Self::insert_unless_answered`]): on another worker (each
+    /// worker's attempt guard is its own memory), stalled past Retell's timeout, or an
+    /// attempt at another slot whose answer Retell gave up on before the caller asked for
+    /// this one. By default nothing is recorded.
     fn answer_unbooked(
         &self,
         call_id: &str,
@@ -124,14 +124,15 @@ pub trait AppointmentStore: Send + Sync {
         let _ = at;
         self.booked_by_call(call_id, service_id, start)
     }
-    /// Stores `appointment` unless its call was answered "not booked" for its service and
-    /// start at or after `began` (when its attempt began; see [`Self::answer_unbooked`]).
+    /// Stores `appointment` unless its call was told "not booked" since its attempt
+    /// (see [`told_unbooked_since`]; `arrived` and `locked` as there).
     fn insert_unless_answered(
         &self,
         appointment: Appointment,
-        began: DateTime<Utc>,
+        arrived: DateTime<Utc>,
+        locked: DateTime<Utc>,
     ) -> Option<Appointment> {
-        let _ = began;
+        let _ = (arrived, locked);
         Some(self.insert(appointment))
     }
     /// The seeds' pre-sync check: an active appointment starting at exactly `start`.
@@ -194,7 +195,54 @@ struct Tables {
     /// Starts per named worker (several workers on one store).
     worker_boots: std::collections::BTreeMap<String, u64>,
     /// When each (call, service, start) was last answered "not booked".
-    answered: BTreeMap<(String, u64, DateTime<Utc>), DateTime<Utc>>,
+    answered: Answered,
+}
+
+/// When each (call, service, start) was last answered "not booked".
+pub type Answered = BTreeMap<(String, u64, DateTime<Utc>), DateTime<Utc>>;
+
+/// Records in `answered` that `call_id` was told "not booked" for `(service_id, start)` at
+/// `at` (the latest answer per slot is kept).
+pub fn record_unbooked(
+    answered: &mut Answered,
+    call_id: &str,
+    service_id: u64,
+    start: DateTime<Utc>,
+    at: DateTime<Utc>,
+) {
+    let told = answered
+        .entry((call_id.to_owned(), service_id, start))
+        .or_insert(at);
+    *told = (*told).max(at);
+}
+
+/// Whether an attempt of `call_id` at `(service_id, start)`, whose request arrived at
+/// `arrived` and which began its work at `locked`, must not save what it made: its call was
+/// told "not booked" since. Per call, not per slot (explore seeds 1200688, 1202447): told
+/// no for ANOTHER slot at or after the request arrived, the caller moved on from this one
+/// (Retell gave up on its answer, and on its retries, before asking for the other), so
+/// neither the attempt nor a retry of it waiting behind it may book. Told no for the SAME
+/// slot, only an attempt that began its work before the answer is undone: a Retell retry
+/// waiting behind an attempt whose refusal nobody heard may still book, or adopt the
+/// attempt's booking.
+pub fn told_unbooked_since(
+    answered: &Answered,
+    call_id: &str,
+    service_id: u64,
+    start: DateTime<Utc>,
+    arrived: DateTime<Utc>,
+    locked: DateTime<Utc>,
+) -> bool {
+    answered
+        .range((call_id.to_owned(), 0, DateTime::<Utc>::MIN_UTC)..)
+        .take_while(|((call, _, _), _)| call == call_id)
+        .any(|((_, service, at_start), told)| {
+            if (*service, *at_start) == (service_id, start) {
+                *told >= locked
+            } else {
+                *told >= arrived
+            }
+        })
 }
 
 impl Tables {
@@ -290,26 +338,27 @@ impl AppointmentStore for InMemoryStore {
         {
             return Some(a.clone());
         }
-        let told = t
-            .answered
-            .entry((call_id.to_owned(), service_id, start))
-            .or_insert(at);
-        *told = (*told).max(at);
+        record_unbooked(&mut t.answered, call_id, service_id, start, at);
         None
     }
 
     fn insert_unless_answered(
         &self,
         appointment: Appointment,
-        began: DateTime<Utc>,
+        arrived: DateTime<Utc>,
+        locked: DateTime<Utc>,
     ) -> Option<Appointment> {
-        let key = (
-            appointment.call_id.clone().unwrap_or_default(),
-            appointment.service_id,
-            appointment.start,
-        );
         let mut t = self.tables();
-        if t.answered.get(&key).is_some_and(|told| *told >= began) {
+        if let Some(call) = &appointment.call_id
+            && told_unbooked_since(
+                &t.answered,
+                call,
+                appointment.service_id,
+                appointment.start,
+                arrived,
+                locked,
+            )
+        {
             return None;
         }
         Some(t.insert(appointment))

@@ -15,7 +15,9 @@ use super::{
 };
 
 /// The engine's database in one SQLite file.
-pub struct SqliteStore(Mutex<Connection>);
+/// The second mutex makes a look-up and the write after it one step (the "not booked"
+/// bookkeeping), as a transaction would.
+pub struct SqliteStore(Mutex<Connection>, Mutex<()>);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS appointments (
@@ -43,6 +45,13 @@ CREATE TABLE IF NOT EXISTS reservations (
     state TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS boots (n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS answered (
+    call_id TEXT NOT NULL,
+    service_id INTEGER NOT NULL,
+    start_ms INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (call_id, service_id, start_ms)
+);
 ";
 
 const APPOINTMENT: &str = "SELECT id, service_id, call_id, customer_name, start_ms, end_ms, \
@@ -128,7 +137,7 @@ impl SqliteStore {
             .and_then(|()| db.pragma_update(None, "synchronous", "FULL"))
             .and_then(|()| db.execute_batch(SCHEMA))
             .map_err(|e| format!("{}: {e}", file.display()))?;
-        Ok(Self(Mutex::new(db)))
+        Ok(Self(Mutex::new(db), Mutex::default()))
     }
 
     /// [`SqliteStore::open`], emptied: no appointment, reservation or past start is kept,
@@ -140,7 +149,7 @@ impl SqliteStore {
             .db()
             .execute_batch(
                 "DELETE FROM appointments; DELETE FROM reservations; DELETE FROM boots; \
-                 DELETE FROM sqlite_sequence;",
+                 DELETE FROM answered; DELETE FROM sqlite_sequence;",
             )
             .map_err(|e| format!("{}: {e}", dir.join("engine.sqlite3").display()))?;
         Ok(store)
@@ -165,6 +174,13 @@ impl SqliteStore {
             .query_map(args, read)
             .and_then(Iterator::collect)
             .unwrap_or_else(|e| panic!("reading the engine's database: {e}"))
+    }
+
+    /// The "not booked" bookkeeping's turn (see the struct).
+    fn answering(&self) -> MutexGuard<'_, ()> {
+        self.1
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn write(&self, sql: &str, args: impl rusqlite::Params) -> usize {
@@ -198,6 +214,62 @@ impl AppointmentStore for SqliteStore {
             appointment,
         )
         .pop()
+    }
+
+    fn answer_unbooked(
+        &self,
+        call_id: &str,
+        service_id: u64,
+        start: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Option<Appointment> {
+        // One connection behind the mutex: the look-up and the write are one transaction.
+        let _whole = self.answering();
+        if let Some(done) = self.booked_by_call(call_id, service_id, start) {
+            return Some(done);
+        }
+        self.write(
+            "INSERT INTO answered (call_id, service_id, start_ms, at_ms) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (call_id, service_id, start_ms) DO UPDATE SET at_ms = max(at_ms, excluded.at_ms)",
+            params![call_id, service_id, ms(start), ms(at)],
+        );
+        None
+    }
+
+    fn insert_unless_answered(
+        &self,
+        appointment: Appointment,
+        arrived: DateTime<Utc>,
+        locked: DateTime<Utc>,
+    ) -> Option<Appointment> {
+        let _whole = self.answering();
+        if let Some(call) = &appointment.call_id {
+            let mut answered = super::Answered::new();
+            for (service, start, at) in self.rows(
+                "SELECT service_id, start_ms, at_ms FROM answered WHERE call_id = ?1",
+                [call],
+                |r| {
+                    Ok((
+                        r.get::<_, u64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                },
+            ) {
+                super::record_unbooked(&mut answered, call, service, instant(start), instant(at));
+            }
+            if super::told_unbooked_since(
+                &answered,
+                call,
+                appointment.service_id,
+                appointment.start,
+                arrived,
+                locked,
+            ) {
+                return None;
+            }
+        }
+        Some(self.insert(appointment))
     }
 
     fn conflict_at_start(&self, start: DateTime<Utc>) -> Option<Appointment> {
