@@ -160,6 +160,8 @@ pub struct Engine {
     /// call told no since it arrived undoes what it makes (see
     /// [`crate::store::told_unbooked_since`]; the store keeps the same for several workers).
     pub(crate) told_unbooked: Mutex<crate::store::Answered>,
+    /// This process's requests, per (call, service, start): when each was last asked for.
+    pub(crate) asked: Mutex<crate::store::Answered>,
     /// Per call, the turn of its cancels waiting for its bookings (one at a time).
     pub(crate) cancel_turns: Mutex<std::collections::BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Compensating cancels Cal.com refused for now: (uid, reason, tries left).
@@ -317,6 +319,7 @@ impl Engine {
             cancel_turns: Mutex::default(),
             cancelled_in_flight: Mutex::default(),
             told_unbooked: Mutex::default(),
+            asked: Mutex::default(),
             webhooks: Mutex::default(),
             calcom_holds: Mutex::default(),
             release_outbox: Mutex::default(),

@@ -124,6 +124,13 @@ pub trait AppointmentStore: Send + Sync {
         let _ = at;
         self.booked_by_call(call_id, service_id, start)
     }
+    /// Records that `call_id` asked for `(service_id, start)` at `at` (its request's
+    /// arrival): the caller moved on from its other slots, whose attempts still at work
+    /// (their answers lost) must not save ([`told_unbooked_since`]). By default nothing is
+    /// recorded.
+    fn ask(&self, call_id: &str, service_id: u64, start: DateTime<Utc>, at: DateTime<Utc>) {
+        let _ = (call_id, service_id, start, at);
+    }
     /// Stores `appointment` unless its call was told "not booked" since its attempt
     /// (see [`told_unbooked_since`]; `arrived` and `locked` as there).
     fn insert_unless_answered(
@@ -196,6 +203,8 @@ struct Tables {
     worker_boots: std::collections::BTreeMap<String, u64>,
     /// When each (call, service, start) was last answered "not booked".
     answered: Answered,
+    /// When each (call, service, start) was last asked for.
+    asked: Answered,
 }
 
 /// When each (call, service, start) was last answered "not booked".
@@ -217,8 +226,11 @@ pub fn record_unbooked(
 }
 
 /// Whether an attempt of `call_id` at `(service_id, start)`, whose request arrived at
-/// `arrived` and which began its work at `locked`, must not save what it made: its call was
-/// told "not booked" since. Per call, not per slot (explore seeds 1200688, 1202447): told
+/// `arrived` and which began its work at `locked`, must not save what it made: its call
+/// asked for another slot since (`asked`: the caller heard no answer to this one, or it
+/// would not have asked again; explore seed 1202447, the answer to the other slot, refused
+/// for this attempt's own booking saved just before, came after it), or was told "not
+/// booked" since (`answered`). Per call, not per slot (explore seeds 1200688, 1202447): told
 /// no for ANOTHER slot at or after the request arrived, the caller moved on from this one
 /// (Retell gave up on its answer, and on its retries, before asking for the other), so
 /// neither the attempt nor a retry of it waiting behind it may book. Told no for the SAME
@@ -227,22 +239,29 @@ pub fn record_unbooked(
 /// attempt's booking.
 pub fn told_unbooked_since(
     answered: &Answered,
+    asked: &Answered,
     call_id: &str,
     service_id: u64,
     start: DateTime<Utc>,
     arrived: DateTime<Utc>,
     locked: DateTime<Utc>,
 ) -> bool {
-    answered
-        .range((call_id.to_owned(), 0, DateTime::<Utc>::MIN_UTC)..)
-        .take_while(|((call, _, _), _)| call == call_id)
-        .any(|((_, service, at_start), told)| {
-            if (*service, *at_start) == (service_id, start) {
-                *told >= locked
-            } else {
-                *told >= arrived
-            }
-        })
+    let of_call = |records: &'_ Answered| {
+        records
+            .range((call_id.to_owned(), 0, DateTime::<Utc>::MIN_UTC)..)
+            .take_while(|((call, _, _), _)| call == call_id)
+            .map(|((_, service, at_start), at)| ((*service, *at_start) == (service_id, start), *at))
+            .collect::<Vec<_>>()
+    };
+    of_call(answered).into_iter().any(|(same, told)| {
+        if same {
+            told >= locked
+        } else {
+            told >= arrived
+        }
+    }) || of_call(asked)
+        .into_iter()
+        .any(|(same, at)| !same && at >= arrived)
 }
 
 impl Tables {
@@ -342,6 +361,10 @@ impl AppointmentStore for InMemoryStore {
         None
     }
 
+    fn ask(&self, call_id: &str, service_id: u64, start: DateTime<Utc>, at: DateTime<Utc>) {
+        record_unbooked(&mut self.tables().asked, call_id, service_id, start, at);
+    }
+
     fn insert_unless_answered(
         &self,
         appointment: Appointment,
@@ -352,6 +375,7 @@ impl AppointmentStore for InMemoryStore {
         if let Some(call) = &appointment.call_id
             && told_unbooked_since(
                 &t.answered,
+                &t.asked,
                 call,
                 appointment.service_id,
                 appointment.start,

@@ -63,6 +63,14 @@ impl Engine {
         // (its answer was too slow) waits for it, then finds its booking below.
         let attempt = self.attempt_slot(&req.call_id, request.start);
         let arrived = self.store_now();
+        // The caller moved on from its other slots: their attempts still at work do not save.
+        crate::store::record_unbooked(
+            &mut lock(&self.asked),
+            &req.call_id,
+            request.service.id,
+            request.start,
+            arrived,
+        );
         let mut last = attempt.lock().await;
         let began = Began {
             arrived,
@@ -107,6 +115,16 @@ impl Engine {
                 return BookOutcome::repeated(request, done);
             }
             return Self::infra_down(request, &down);
+        }
+        // The database answered: it keeps the request for the other workers (the query
+        // above), so that this call's attempts at other slots there do not save.
+        if !self.worker().is_empty() {
+            self.appointments.ask(
+                &req.call_id,
+                request.service.id,
+                request.start,
+                began.arrived,
+            );
         }
         if let Some(done) = self.already_booked(req, &request) {
             return BookOutcome::repeated(request, done);

@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS answered (
     service_id INTEGER NOT NULL,
     start_ms INTEGER NOT NULL,
     at_ms INTEGER NOT NULL,
-    PRIMARY KEY (call_id, service_id, start_ms)
+    asked INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (call_id, service_id, start_ms, asked)
 );
 ";
 
@@ -229,11 +230,20 @@ impl AppointmentStore for SqliteStore {
             return Some(done);
         }
         self.write(
-            "INSERT INTO answered (call_id, service_id, start_ms, at_ms) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (call_id, service_id, start_ms) DO UPDATE SET at_ms = max(at_ms, excluded.at_ms)",
+            "INSERT INTO answered (call_id, service_id, start_ms, at_ms, asked) VALUES (?1, ?2, ?3, ?4, 0) \
+             ON CONFLICT (call_id, service_id, start_ms, asked) DO UPDATE SET at_ms = max(at_ms, excluded.at_ms)",
             params![call_id, service_id, ms(start), ms(at)],
         );
         None
+    }
+
+    fn ask(&self, call_id: &str, service_id: u64, start: DateTime<Utc>, at: DateTime<Utc>) {
+        let _whole = self.answering();
+        self.write(
+            "INSERT INTO answered (call_id, service_id, start_ms, at_ms, asked) VALUES (?1, ?2, ?3, ?4, 1) \
+             ON CONFLICT (call_id, service_id, start_ms, asked) DO UPDATE SET at_ms = max(at_ms, excluded.at_ms)",
+            params![call_id, service_id, ms(start), ms(at)],
+        );
     }
 
     fn insert_unless_answered(
@@ -244,22 +254,25 @@ impl AppointmentStore for SqliteStore {
     ) -> Option<Appointment> {
         let _whole = self.answering();
         if let Some(call) = &appointment.call_id {
-            let mut answered = super::Answered::new();
-            for (service, start, at) in self.rows(
-                "SELECT service_id, start_ms, at_ms FROM answered WHERE call_id = ?1",
+            let (mut answered, mut asked) = (super::Answered::new(), super::Answered::new());
+            for (service, start, at, was_asked) in self.rows(
+                "SELECT service_id, start_ms, at_ms, asked FROM answered WHERE call_id = ?1",
                 [call],
                 |r| {
                     Ok((
                         r.get::<_, u64>(0)?,
                         r.get::<_, i64>(1)?,
                         r.get::<_, i64>(2)?,
+                        r.get::<_, bool>(3)?,
                     ))
                 },
             ) {
-                super::record_unbooked(&mut answered, call, service, instant(start), instant(at));
+                let records = if was_asked { &mut asked } else { &mut answered };
+                super::record_unbooked(records, call, service, instant(start), instant(at));
             }
             if super::told_unbooked_since(
                 &answered,
+                &asked,
                 call,
                 appointment.service_id,
                 appointment.start,
