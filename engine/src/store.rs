@@ -501,6 +501,67 @@ mod tests {
         }
     }
 
+    /// Every store keeps the "not booked" bookkeeping alike: an attempt is refused its save
+    /// when its call asked for another slot or was told no for another slot since it
+    /// arrived, or told no for its own slot since it began work; never otherwise.
+    fn superseded_attempts_do_not_save(store: &dyn AppointmentStore) {
+        let (service, slot, other) = (1, t(0), t(60));
+        // Told no for another slot after the attempt arrived: refused.
+        assert_eq!(store.answer_unbooked("a", service, other, t(-10)), None);
+        assert!(
+            store
+                .insert_unless_answered(appointment("a", 0, 30), t(-20), t(-15))
+                .is_none()
+        );
+        // ... before it arrived: saved.
+        assert!(
+            store
+                .insert_unless_answered(appointment("a", 0, 30), t(-5), t(-5))
+                .is_some()
+        );
+        // Told no for its own slot after it arrived but before it began work (a retry
+        // behind an attempt whose refusal nobody heard): saved; after it began: refused.
+        assert_eq!(store.answer_unbooked("b", service, slot, t(-10)), None);
+        assert!(
+            store
+                .insert_unless_answered(appointment("b", 0, 30), t(-20), t(-9))
+                .is_some()
+        );
+        assert!(store.answer_unbooked("b", service, slot, t(-8)).is_some());
+        assert_eq!(store.answer_unbooked("c", service, slot, t(-10)), None);
+        assert!(
+            store
+                .insert_unless_answered(appointment("c", 0, 30), t(-20), t(-12))
+                .is_none()
+        );
+        // Asked for another slot after it arrived: refused; its own slot asked again (a
+        // retry): saved. Another call's records never count.
+        store.ask("d", service, other, t(-10));
+        store.ask("e", service, slot, t(-10));
+        assert!(
+            store
+                .insert_unless_answered(appointment("d", 0, 30), t(-20), t(-20))
+                .is_none()
+        );
+        assert!(
+            store
+                .insert_unless_answered(appointment("e", 0, 30), t(-20), t(-20))
+                .is_some()
+        );
+        assert!(
+            store
+                .insert_unless_answered(appointment("f", 0, 30), t(-20), t(-20))
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn superseded_attempts_do_not_save_in_memory_or_in_sqlite() {
+        superseded_attempts_do_not_save(&InMemoryStore::default());
+        let dir = tempfile::tempdir().unwrap();
+        superseded_attempts_do_not_save(&sqlite::SqliteStore::open(dir.path()).unwrap());
+    }
+
     #[test]
     fn exact_start_misses_overlaps_that_the_overlap_check_finds() {
         let store = InMemoryStore::default();

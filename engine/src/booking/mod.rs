@@ -85,6 +85,23 @@ impl Engine {
                 detail: "its caller cancelled while it waited; nothing booked".into(),
             };
         }
+        // Its caller asked for another slot (or was told no) while it waited: a Retell retry
+        // of an attempt the caller has moved on from books nothing (its save would undo it).
+        if crate::store::told_unbooked_since(
+            &lock(&self.told_unbooked),
+            &lock(&self.asked),
+            &req.call_id,
+            request.service.id,
+            request.start,
+            began.arrived,
+            began.locked,
+        ) {
+            return BookOutcome::Failed {
+                request,
+                failure: Failure::StoreFailed,
+                detail: "its caller moved on while it waited; nothing booked".into(),
+            };
+        }
         let previous = last.as_ref().map(|(done, _)| done.clone());
         let outcome = self.book_attempt(req, request, began, previous).await;
         if let BookOutcome::Booked { appointment, .. } = &outcome {
