@@ -131,13 +131,13 @@ fn a_retry_behind_its_booked_attempt_answers_with_it_while_the_database_is_down(
     for case in 0..CASES {
         let down_at = draw.range(51_700, 56_000);
         let down = draw.range(8_000, 25_000);
-        let mode = *draw.pick(&["timeout", "refuse"]);
+        let mode = *draw.pick(&["mode = \"timeout\"", "mode = \"slow\""]);
         let text = with(
             &base,
             &[
                 ("at = \"53032ms\"", format!("at = \"{down_at}ms\"")),
                 ("duration = \"19588ms\"", format!("duration = \"{down}ms\"")),
-                ("mode = \"timeout\"", format!("mode = \"{mode}\"")),
+                ("mode = \"timeout\"", mode.to_owned()),
             ],
         );
         let seed = if case == 0 {
