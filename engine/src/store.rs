@@ -235,8 +235,8 @@ pub fn record_unbooked(
 /// (Retell gave up on its answer, and on its retries, before asking for the other), so
 /// neither the attempt nor a retry of it waiting behind it may book. Told no for the SAME
 /// slot, only an attempt that began its work before the answer is undone: a Retell retry
-/// waiting behind an attempt whose refusal nobody heard may still book, or adopt the
-/// attempt's booking.
+/// waiting behind an attempt whose refusal nobody heard (it takes the attempt's guard the
+/// instant that attempt answers) may still book, or adopt the attempt's booking.
 pub fn told_unbooked_since(
     answered: &Answered,
     asked: &Answered,
@@ -253,13 +253,11 @@ pub fn told_unbooked_since(
             .map(|((_, service, at_start), at)| ((*service, *at_start) == (service_id, start), *at))
             .collect::<Vec<_>>()
     };
-    of_call(answered).into_iter().any(|(same, told)| {
-        if same {
-            told >= locked
-        } else {
-            told >= arrived
-        }
-    }) || of_call(asked)
+    of_call(answered).into_iter().any(
+        |(same, told)| {
+            if same { told > locked } else { told >= arrived }
+        },
+    ) || of_call(asked)
         .into_iter()
         .any(|(same, at)| !same && at >= arrived)
 }
