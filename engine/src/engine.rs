@@ -18,7 +18,12 @@ use crate::policy::Policy;
 use crate::store::{AppointmentStore, InMemoryStore, ReservationStore};
 
 /// The booking attempt in progress per (call, start): a retry waits on its mutex.
-type Attempts = std::collections::BTreeMap<(String, DateTime<Utc>), Arc<tokio::sync::Mutex<()>>>;
+type Attempts =
+    std::collections::BTreeMap<(String, DateTime<Utc>), Arc<tokio::sync::Mutex<Attempt>>>;
+
+/// What the last attempt of a (call, start) booked, and when (the stores' clock): a Retell
+/// retry behind it answers with it when the database cannot be asked.
+pub(crate) type Attempt = Option<(crate::store::Appointment, DateTime<Utc>)>;
 
 /// Who holds Cal.com reservations: a call, for a service, at a start.
 pub(crate) type HoldKey = (String, u64, DateTime<Utc>);
@@ -151,6 +156,12 @@ pub struct Engine {
     /// Per call, when its last cancel stopped waiting for a booking still at work: an
     /// attempt of the call begun before that undoes what it makes instead of saving it.
     pub(crate) cancelled_in_flight: Mutex<std::collections::BTreeMap<String, DateTime<Utc>>>,
+    /// This process's "not booked" answers, per (call, service, start): an attempt of the
+    /// call told no since it arrived undoes what it makes (see
+    /// [`crate::store::told_unbooked_since`]; the store keeps the same for several workers).
+    pub(crate) told_unbooked: Mutex<crate::store::Answered>,
+    /// This process's requests, per (call, service, start): when each was last asked for.
+    pub(crate) asked: Mutex<crate::store::Answered>,
     /// Per call, the turn of its cancels waiting for its bookings (one at a time).
     pub(crate) cancel_turns: Mutex<std::collections::BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Compensating cancels Cal.com refused for now: (uid, reason, tries left).
@@ -307,6 +318,8 @@ impl Engine {
             attempts: Mutex::default(),
             cancel_turns: Mutex::default(),
             cancelled_in_flight: Mutex::default(),
+            told_unbooked: Mutex::default(),
+            asked: Mutex::default(),
             webhooks: Mutex::default(),
             calcom_holds: Mutex::default(),
             release_outbox: Mutex::default(),

@@ -109,11 +109,11 @@ pub trait AppointmentStore: Send + Sync {
     ) -> Option<Appointment>;
     /// Records that a call's attempt at `(service_id, start)` was answered "not booked" at
     /// `at`, unless an appointment of it is already saved: then that appointment, the answer
-    /// to give instead. Several workers on one database need it (each worker's attempt guard
-    /// is its own memory): an attempt that began before the answer, on a worker that stalled
-    /// past Retell's timeout, learns at its save that its caller was told no
-    /// ([`Self::insert_unless_answered`]). One process orders a call's attempts itself, so
-    /// by default nothing is recorded.
+    /// to give instead. An attempt of the call still at work learns at its save that its
+    /// caller was told no ([`Self::insert_unless_answered`]): on another worker (each
+    /// worker's attempt guard is its own memory), stalled past Retell's timeout, or an
+    /// attempt at another slot whose answer Retell gave up on before the caller asked for
+    /// this one. By default nothing is recorded.
     fn answer_unbooked(
         &self,
         call_id: &str,
@@ -124,14 +124,22 @@ pub trait AppointmentStore: Send + Sync {
         let _ = at;
         self.booked_by_call(call_id, service_id, start)
     }
-    /// Stores `appointment` unless its call was answered "not booked" for its service and
-    /// start at or after `began` (when its attempt began; see [`Self::answer_unbooked`]).
+    /// Records that `call_id` asked for `(service_id, start)` at `at` (its request's
+    /// arrival): the caller moved on from its other slots, whose attempts still at work
+    /// (their answers lost) must not save ([`told_unbooked_since`]). By default nothing is
+    /// recorded.
+    fn ask(&self, call_id: &str, service_id: u64, start: DateTime<Utc>, at: DateTime<Utc>) {
+        let _ = (call_id, service_id, start, at);
+    }
+    /// Stores `appointment` unless its call was told "not booked" since its attempt
+    /// (see [`told_unbooked_since`]; `arrived` and `locked` as there).
     fn insert_unless_answered(
         &self,
         appointment: Appointment,
-        began: DateTime<Utc>,
+        arrived: DateTime<Utc>,
+        locked: DateTime<Utc>,
     ) -> Option<Appointment> {
-        let _ = began;
+        let _ = (arrived, locked);
         Some(self.insert(appointment))
     }
     /// The seeds' pre-sync check: an active appointment starting at exactly `start`.
@@ -194,7 +202,64 @@ struct Tables {
     /// Starts per named worker (several workers on one store).
     worker_boots: std::collections::BTreeMap<String, u64>,
     /// When each (call, service, start) was last answered "not booked".
-    answered: BTreeMap<(String, u64, DateTime<Utc>), DateTime<Utc>>,
+    answered: Answered,
+    /// When each (call, service, start) was last asked for.
+    asked: Answered,
+}
+
+/// When each (call, service, start) was last answered "not booked".
+pub type Answered = BTreeMap<(String, u64, DateTime<Utc>), DateTime<Utc>>;
+
+/// Records in `answered` that `call_id` was told "not booked" for `(service_id, start)` at
+/// `at` (the latest answer per slot is kept).
+pub fn record_unbooked(
+    answered: &mut Answered,
+    call_id: &str,
+    service_id: u64,
+    start: DateTime<Utc>,
+    at: DateTime<Utc>,
+) {
+    let told = answered
+        .entry((call_id.to_owned(), service_id, start))
+        .or_insert(at);
+    *told = (*told).max(at);
+}
+
+/// Whether an attempt of `call_id` at `(service_id, start)`, whose request arrived at
+/// `arrived` and which began its work at `locked`, must not save what it made: its call
+/// asked for another slot since (`asked`: the caller heard no answer to this one, or it
+/// would not have asked again; explore seed 1202447, the answer to the other slot, refused
+/// for this attempt's own booking saved just before, came after it), or was told "not
+/// booked" since (`answered`). Per call, not per slot (explore seeds 1200688, 1202447): told
+/// no for ANOTHER slot at or after the request arrived, the caller moved on from this one
+/// (Retell gave up on its answer, and on its retries, before asking for the other), so
+/// neither the attempt nor a retry of it waiting behind it may book. Told no for the SAME
+/// slot, only an attempt that began its work before the answer is undone: a Retell retry
+/// waiting behind an attempt whose refusal nobody heard (it takes the attempt's guard the
+/// instant that attempt answers) may still book, or adopt the attempt's booking.
+pub fn told_unbooked_since(
+    answered: &Answered,
+    asked: &Answered,
+    call_id: &str,
+    service_id: u64,
+    start: DateTime<Utc>,
+    arrived: DateTime<Utc>,
+    locked: DateTime<Utc>,
+) -> bool {
+    let of_call = |records: &'_ Answered| {
+        records
+            .range((call_id.to_owned(), 0, DateTime::<Utc>::MIN_UTC)..)
+            .take_while(|((call, _, _), _)| call == call_id)
+            .map(|((_, service, at_start), at)| ((*service, *at_start) == (service_id, start), *at))
+            .collect::<Vec<_>>()
+    };
+    of_call(answered).into_iter().any(
+        |(same, told)| {
+            if same { told > locked } else { told >= arrived }
+        },
+    ) || of_call(asked)
+        .into_iter()
+        .any(|(same, at)| !same && at >= arrived)
 }
 
 impl Tables {
@@ -290,26 +355,32 @@ impl AppointmentStore for InMemoryStore {
         {
             return Some(a.clone());
         }
-        let told = t
-            .answered
-            .entry((call_id.to_owned(), service_id, start))
-            .or_insert(at);
-        *told = (*told).max(at);
+        record_unbooked(&mut t.answered, call_id, service_id, start, at);
         None
+    }
+
+    fn ask(&self, call_id: &str, service_id: u64, start: DateTime<Utc>, at: DateTime<Utc>) {
+        record_unbooked(&mut self.tables().asked, call_id, service_id, start, at);
     }
 
     fn insert_unless_answered(
         &self,
         appointment: Appointment,
-        began: DateTime<Utc>,
+        arrived: DateTime<Utc>,
+        locked: DateTime<Utc>,
     ) -> Option<Appointment> {
-        let key = (
-            appointment.call_id.clone().unwrap_or_default(),
-            appointment.service_id,
-            appointment.start,
-        );
         let mut t = self.tables();
-        if t.answered.get(&key).is_some_and(|told| *told >= began) {
+        if let Some(call) = &appointment.call_id
+            && told_unbooked_since(
+                &t.answered,
+                &t.asked,
+                call,
+                appointment.service_id,
+                appointment.start,
+                arrived,
+                locked,
+            )
+        {
             return None;
         }
         Some(t.insert(appointment))
@@ -426,6 +497,67 @@ mod tests {
             segments: vec![],
             created_at: t(-60),
         }
+    }
+
+    /// Every store keeps the "not booked" bookkeeping alike: an attempt is refused its save
+    /// when its call asked for another slot or was told no for another slot since it
+    /// arrived, or told no for its own slot since it began work; never otherwise.
+    fn superseded_attempts_do_not_save(store: &dyn AppointmentStore) {
+        let (service, slot, other) = (1, t(0), t(60));
+        // Told no for another slot after the attempt arrived: refused.
+        assert_eq!(store.answer_unbooked("a", service, other, t(-10)), None);
+        assert!(
+            store
+                .insert_unless_answered(appointment("a", 0, 30), t(-20), t(-15))
+                .is_none()
+        );
+        // ... before it arrived: saved.
+        assert!(
+            store
+                .insert_unless_answered(appointment("a", 0, 30), t(-5), t(-5))
+                .is_some()
+        );
+        // Told no for its own slot after it arrived but before it began work (a retry
+        // behind an attempt whose refusal nobody heard): saved; after it began: refused.
+        assert_eq!(store.answer_unbooked("b", service, slot, t(-10)), None);
+        assert!(
+            store
+                .insert_unless_answered(appointment("b", 0, 30), t(-20), t(-9))
+                .is_some()
+        );
+        assert!(store.answer_unbooked("b", service, slot, t(-8)).is_some());
+        assert_eq!(store.answer_unbooked("c", service, slot, t(-10)), None);
+        assert!(
+            store
+                .insert_unless_answered(appointment("c", 0, 30), t(-20), t(-12))
+                .is_none()
+        );
+        // Asked for another slot after it arrived: refused; its own slot asked again (a
+        // retry): saved. Another call's records never count.
+        store.ask("d", service, other, t(-10));
+        store.ask("e", service, slot, t(-10));
+        assert!(
+            store
+                .insert_unless_answered(appointment("d", 0, 30), t(-20), t(-20))
+                .is_none()
+        );
+        assert!(
+            store
+                .insert_unless_answered(appointment("e", 0, 30), t(-20), t(-20))
+                .is_some()
+        );
+        assert!(
+            store
+                .insert_unless_answered(appointment("f", 0, 30), t(-20), t(-20))
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn superseded_attempts_do_not_save_in_memory_or_in_sqlite() {
+        superseded_attempts_do_not_save(&InMemoryStore::default());
+        let dir = tempfile::tempdir().unwrap();
+        superseded_attempts_do_not_save(&sqlite::SqliteStore::open(dir.path()).unwrap());
     }
 
     #[test]

@@ -126,6 +126,14 @@ impl Engine {
     /// Marks `appointment` cancelled and drops the cached weeks its segments were in.
     fn cancel_locally(&self, appointment: &Appointment) {
         self.appointments.cancel(appointment.id);
+        // Its attempts' bookings are no answer to a retry any more.
+        for ((call, _), attempt) in lock(&self.attempts).iter() {
+            if appointment.call_id.as_deref() == Some(call.as_str())
+                && let Ok(mut last) = attempt.try_lock()
+            {
+                *last = None;
+            }
+        }
         for p in &appointment.segments {
             if let Some(et) = self
                 .catalog()

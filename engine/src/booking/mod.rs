@@ -63,7 +63,15 @@ impl Engine {
         // (its answer was too slow) waits for it, then finds its booking below.
         let attempt = self.attempt_slot(&req.call_id, request.start);
         let arrived = self.store_now();
-        let _attempt = attempt.lock().await;
+        // The caller moved on from its other slots: their attempts still at work do not save.
+        crate::store::record_unbooked(
+            &mut lock(&self.asked),
+            &req.call_id,
+            request.service.id,
+            request.start,
+            arrived,
+        );
+        let mut last = attempt.lock().await;
         let began = Began {
             arrived,
             locked: self.store_now(),
@@ -77,7 +85,28 @@ impl Engine {
                 detail: "its caller cancelled while it waited; nothing booked".into(),
             };
         }
-        let outcome = self.book_attempt(req, request, began).await;
+        // Its caller asked for another slot (or was told no) while it waited: a Retell retry
+        // of an attempt the caller has moved on from books nothing (its save would undo it).
+        if crate::store::told_unbooked_since(
+            &lock(&self.told_unbooked),
+            &lock(&self.asked),
+            &req.call_id,
+            request.service.id,
+            request.start,
+            began.arrived,
+            began.locked,
+        ) {
+            return BookOutcome::Failed {
+                request,
+                failure: Failure::StoreFailed,
+                detail: "its caller moved on while it waited; nothing booked".into(),
+            };
+        }
+        let previous = last.as_ref().map(|(done, _)| done.clone());
+        let outcome = self.book_attempt(req, request, began, previous).await;
+        if let BookOutcome::Booked { appointment, .. } = &outcome {
+            *last = Some((appointment.clone(), self.store_now()));
+        }
         self.answer(req, outcome).await
     }
 
@@ -87,6 +116,7 @@ impl Engine {
         req: &SlotRequest,
         request: Resolved,
         began: Began,
+        previous: Option<Appointment>,
     ) -> BookOutcome {
         // Booking one slot, the caller lets go of the others it held.
         self.release_passed_over(&req.call_id, request.service.id, request.start)
@@ -94,7 +124,24 @@ impl Engine {
         // Retell retries a failed call: the same call, service and slot books once (another
         // service at that start is another booking, not a retry).
         if let Err(down) = self.database().await {
+            // A Retell retry of an attempt that booked (it waited behind it, or came just
+            // after): that booking is the answer, known without the database (explore seeds
+            // 1400583, 1712953: the database went down between the attempt's save and its
+            // retry's look-up, and the caller holding the booking heard "vergeben").
+            if let Some(done) = previous.filter(|a| a.service_id == request.service.id) {
+                return BookOutcome::repeated(request, done);
+            }
             return Self::infra_down(request, &down);
+        }
+        // The database answered: it keeps the request for the other workers (the query
+        // above), so that this call's attempts at other slots there do not save.
+        if !self.worker().is_empty() {
+            self.appointments.ask(
+                &req.call_id,
+                request.service.id,
+                request.start,
+                began.arrived,
+            );
         }
         if let Some(done) = self.already_booked(req, &request) {
             return BookOutcome::repeated(request, done);
@@ -136,6 +183,15 @@ impl Engine {
         else {
             return outcome;
         };
+        // This process remembers it too (no database needed): its own attempts of the call at
+        // other slots, still at work after Retell gave up on them, undo what they make.
+        crate::store::record_unbooked(
+            &mut lock(&self.told_unbooked),
+            &req.call_id,
+            request.service.id,
+            request.start,
+            self.store_now(),
+        );
         if self.worker().is_empty() || self.database().await.is_err() {
             return outcome;
         }
@@ -257,11 +313,24 @@ impl Engine {
         }
     }
 
-    /// The guard of one (call, start) booking attempt (see [`Self::start_booking`]).
-    fn attempt_slot(&self, call_id: &str, start: DateTime<Utc>) -> Arc<tokio::sync::Mutex<()>> {
+    /// The guard of one (call, start) booking attempt (see [`Self::start_booking`]), with
+    /// what its last attempt booked.
+    fn attempt_slot(
+        &self,
+        call_id: &str,
+        start: DateTime<Utc>,
+    ) -> Arc<tokio::sync::Mutex<crate::engine::Attempt>> {
+        let now = self.store_now();
         let mut attempts = lock(&self.attempts);
-        // Entries nobody holds any more are dropped, so the map follows the calls in progress.
-        attempts.retain(|_, a| Arc::strong_count(a) > 1);
+        // Entries nobody holds any more are dropped, so the map follows the calls in
+        // progress; a booking is remembered for a while (its call's retries).
+        attempts.retain(|_, a| {
+            Arc::strong_count(a) > 1
+                || a.try_lock().is_ok_and(|last| {
+                    last.as_ref()
+                        .is_some_and(|(_, at)| now - *at < chrono::TimeDelta::minutes(10))
+                })
+        });
         attempts
             .entry((call_id.to_owned(), start))
             .or_default()

@@ -29,8 +29,23 @@ impl Engine {
             tracing::warn!(call = %req.call_id, "its caller cancelled while it worked: undone");
             return Err(Unsaved);
         }
-        // Its caller told "not booked" meanwhile (a retry on another worker gave up on this
-        // attempt, stalled past Retell's timeout): what this attempt made is undone, not saved.
+        // Its caller asked for another slot since (it heard no answer to this one), or was
+        // told "not booked" meanwhile: by this process for another slot (Retell
+        // gave up on this attempt, the caller asked for another slot and heard no), or by
+        // another worker (a retry there gave up on this attempt, stalled past Retell's
+        // timeout): what this attempt made is undone, not saved.
+        if crate::store::told_unbooked_since(
+            &crate::engine::lock(&self.told_unbooked),
+            &crate::engine::lock(&self.asked),
+            &req.call_id,
+            request.service.id,
+            request.start,
+            began.arrived,
+            began.locked,
+        ) {
+            tracing::warn!(call = %req.call_id, "its caller was told no while it worked: undone");
+            return Err(Unsaved);
+        }
         let Some(appointment) = self.appointments.insert_unless_answered(
             Appointment {
                 id: 0,
@@ -44,6 +59,7 @@ impl Engine {
                 segments,
                 created_at: self.store_now(),
             },
+            began.arrived,
             began.locked,
         ) else {
             tracing::warn!(call = %req.call_id, "its caller was told no while it worked: undone");

@@ -15,7 +15,9 @@ use super::{
 };
 
 /// The engine's database in one SQLite file.
-pub struct SqliteStore(Mutex<Connection>);
+/// The second mutex makes a look-up and the write after it one step (the "not booked"
+/// bookkeeping), as a transaction would.
+pub struct SqliteStore(Mutex<Connection>, Mutex<()>);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS appointments (
@@ -43,6 +45,14 @@ CREATE TABLE IF NOT EXISTS reservations (
     state TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS boots (n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS answered (
+    call_id TEXT NOT NULL,
+    service_id INTEGER NOT NULL,
+    start_ms INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    asked INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (call_id, service_id, start_ms, asked)
+);
 ";
 
 const APPOINTMENT: &str = "SELECT id, service_id, call_id, customer_name, start_ms, end_ms, \
@@ -128,7 +138,7 @@ impl SqliteStore {
             .and_then(|()| db.pragma_update(None, "synchronous", "FULL"))
             .and_then(|()| db.execute_batch(SCHEMA))
             .map_err(|e| format!("{}: {e}", file.display()))?;
-        Ok(Self(Mutex::new(db)))
+        Ok(Self(Mutex::new(db), Mutex::default()))
     }
 
     /// [`SqliteStore::open`], emptied: no appointment, reservation or past start is kept,
@@ -140,7 +150,7 @@ impl SqliteStore {
             .db()
             .execute_batch(
                 "DELETE FROM appointments; DELETE FROM reservations; DELETE FROM boots; \
-                 DELETE FROM sqlite_sequence;",
+                 DELETE FROM answered; DELETE FROM sqlite_sequence;",
             )
             .map_err(|e| format!("{}: {e}", dir.join("engine.sqlite3").display()))?;
         Ok(store)
@@ -165,6 +175,13 @@ impl SqliteStore {
             .query_map(args, read)
             .and_then(Iterator::collect)
             .unwrap_or_else(|e| panic!("reading the engine's database: {e}"))
+    }
+
+    /// The "not booked" bookkeeping's turn (see the struct).
+    fn answering(&self) -> MutexGuard<'_, ()> {
+        self.1
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn write(&self, sql: &str, args: impl rusqlite::Params) -> usize {
@@ -198,6 +215,74 @@ impl AppointmentStore for SqliteStore {
             appointment,
         )
         .pop()
+    }
+
+    fn answer_unbooked(
+        &self,
+        call_id: &str,
+        service_id: u64,
+        start: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Option<Appointment> {
+        // One connection behind the mutex: the look-up and the write are one transaction.
+        let _whole = self.answering();
+        if let Some(done) = self.booked_by_call(call_id, service_id, start) {
+            return Some(done);
+        }
+        self.write(
+            "INSERT INTO answered (call_id, service_id, start_ms, at_ms, asked) VALUES (?1, ?2, ?3, ?4, 0) \
+             ON CONFLICT (call_id, service_id, start_ms, asked) DO UPDATE SET at_ms = max(at_ms, excluded.at_ms)",
+            params![call_id, service_id, ms(start), ms(at)],
+        );
+        None
+    }
+
+    fn ask(&self, call_id: &str, service_id: u64, start: DateTime<Utc>, at: DateTime<Utc>) {
+        let _whole = self.answering();
+        self.write(
+            "INSERT INTO answered (call_id, service_id, start_ms, at_ms, asked) VALUES (?1, ?2, ?3, ?4, 1) \
+             ON CONFLICT (call_id, service_id, start_ms, asked) DO UPDATE SET at_ms = max(at_ms, excluded.at_ms)",
+            params![call_id, service_id, ms(start), ms(at)],
+        );
+    }
+
+    fn insert_unless_answered(
+        &self,
+        appointment: Appointment,
+        arrived: DateTime<Utc>,
+        locked: DateTime<Utc>,
+    ) -> Option<Appointment> {
+        let _whole = self.answering();
+        if let Some(call) = &appointment.call_id {
+            let (mut answered, mut asked) = (super::Answered::new(), super::Answered::new());
+            for (service, start, at, was_asked) in self.rows(
+                "SELECT service_id, start_ms, at_ms, asked FROM answered WHERE call_id = ?1",
+                [call],
+                |r| {
+                    Ok((
+                        r.get::<_, u64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, bool>(3)?,
+                    ))
+                },
+            ) {
+                let records = if was_asked { &mut asked } else { &mut answered };
+                super::record_unbooked(records, call, service, instant(start), instant(at));
+            }
+            if super::told_unbooked_since(
+                &answered,
+                &asked,
+                call,
+                appointment.service_id,
+                appointment.start,
+                arrived,
+                locked,
+            ) {
+                return None;
+            }
+        }
+        Some(self.insert(appointment))
     }
 
     fn conflict_at_start(&self, start: DateTime<Utc>) -> Option<Appointment> {
