@@ -300,9 +300,18 @@ impl Engine {
         &self,
         b: &NewBooking,
     ) -> Result<Vec<CalcomBooking>, CalcomError> {
+        Ok(self.own_bookings_and_moved(b).await?.0)
+    }
+
+    /// [`Self::own_bookings`], and (from the same listing) those of `b`'s bookings that staff
+    /// moved in the Cal.com app: cancelled there, with the booking they were moved to (at
+    /// another start, carrying their metadata) named.
+    pub(super) async fn own_bookings_and_moved(
+        &self,
+        b: &NewBooking,
+    ) -> Result<(Vec<CalcomBooking>, Vec<CalcomBooking>), CalcomError> {
         let ours = |x: &CalcomBooking| {
             x.start == b.start
-                && x.status == "accepted"
                 && b.metadata
                     .iter()
                     .all(|(k, v)| x.metadata.get(k).and_then(|m| m.as_str()) == Some(v.as_str()))
@@ -311,6 +320,14 @@ impl Engine {
             .calcom
             .list_bookings(b.event_type_id, b.start, b.start + TimeDelta::days(1))
             .await?;
-        Ok(found.into_iter().filter(ours).collect())
+        let (own, gone): (Vec<_>, Vec<_>) = found
+            .into_iter()
+            .filter(ours)
+            .partition(|x| x.status == "accepted");
+        let moved = gone
+            .into_iter()
+            .filter(|x| x.rescheduled_to.is_some())
+            .collect();
+        Ok((own, moved))
     }
 }

@@ -104,7 +104,9 @@ pub(crate) fn refused(calls: &[CallRecord]) -> u64 {
             serde_json::from_str::<serde_json::Value>(&s.answer).is_ok_and(|a| {
                 a["transport_error"]
                     .as_str()
-                    .is_some_and(|e| e.starts_with("connect"))
+                    // "connect failed"/"connect timed out", not "connection closed" (a
+                    // connection made, then lost: the engine was reached).
+                    .is_some_and(|e| e.starts_with("connect ") || e.starts_with("connect:"))
             })
         })
         .count() as u64

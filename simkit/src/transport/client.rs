@@ -14,6 +14,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::net::{NetStream, Network};
 
+/// How long a pooled connection may sit idle before the client closes it: shorter than a
+/// server's [`super::IDLE_TIMEOUT`], so the client ends an idle connection first.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
 /// How long a request may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -94,7 +98,7 @@ impl HttpClient {
             // The pool's idle clock must be tokio's (virtual in the simulation), not std's.
             .pool_timer(crate::time::HyperTimer)
             .timer(crate::time::HyperTimer)
-            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build(Connector {
                 network,
                 connect_timeout: timeouts.connect,

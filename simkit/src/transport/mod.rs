@@ -5,10 +5,12 @@
 //! hyper's automatic `Date` header (which reads the wall clock) is off.
 
 mod client;
+mod idle;
 mod net;
 mod server;
 
-pub use client::{ClientError, HttpClient, HttpResponse, Timeouts};
+pub use client::{ClientError, HttpClient, HttpResponse, POOL_IDLE_TIMEOUT, Timeouts};
+pub use idle::IDLE_TIMEOUT;
 pub use net::{Listener, NetStream, Network};
 pub use server::{
     ConnectionLimit, HEADER_READ_TIMEOUT, LISTEN_BACKLOG, MAX_CONNECTIONS, ResetConnection, serve,

@@ -13,6 +13,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::sync::Semaphore;
 use tower_service::Service;
 
+use super::idle::{Watch, Watched};
 use super::net::Listener;
 
 /// Put this in a response's extensions to drop the connection instead of answering: the
@@ -48,8 +49,9 @@ pub enum ConnectionLimit {
     Unlimited,
 }
 
-/// How long a client on a real socket may take to send a request's headers (slowloris), and
-/// how long a kept-alive connection may sit idle.
+/// How long a client may take to send a request's headers from their first byte (or from
+/// connecting), against slowloris. A kept-alive connection with no request has
+/// [`super::IDLE_TIMEOUT`].
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
 /// Longest pause after a failed accept (out of file descriptors, say): the loop backs off
 /// instead of spinning and logging millions of warnings.
@@ -62,10 +64,10 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 /// once; the next wait, their requests unread, in a backlog of [`LISTEN_BACKLOG`] (the
 /// kernel's on real sockets, this loop's in the simulation); beyond that a connection's SYN
 /// is dropped, and its client sends it again after 1 s, 3 s, 7 s (the kernel's
-/// retransmissions) until its connect timeout. On real sockets a server also gives each
-/// connection [`HEADER_READ_TIMEOUT`] to send its headers and backs off when accepting fails;
-/// in the simulation (whose clients are the harness's own) a bounded server closes a
-/// connection idle that long, and an unlimited one does not, so runs keep their timings.
+/// retransmissions) until its connect timeout. A bounded server, and any on real sockets,
+/// also gives each connection [`HEADER_READ_TIMEOUT`] to send a request's headers and closes
+/// one idle for [`super::IDLE_TIMEOUT`] (`super::idle`); on real sockets it backs off when
+/// accepting fails.
 ///
 /// Each request carries the peer address as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
@@ -82,7 +84,8 @@ pub async fn serve(
     http.auto_date_header(false)
         .keep_alive(true)
         .timer(crate::time::HyperTimer)
-        .header_read_timeout(limited.then_some(HEADER_READ_TIMEOUT));
+        // Both clocks are `super::idle`'s: hyper's one would close idle connections too soon.
+        .header_read_timeout(None);
     // Accepted connections (served or waiting), and those being served. On real sockets
     // the kernel keeps the backlog, so only served connections are accepted.
     let (accepted, served) = match (limit, real) {
@@ -130,9 +133,19 @@ pub async fn serve(
             }
         };
         let router = router.clone();
+        let watch = Watch::new(limited);
+        let clock = watch.clone();
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-            handle(router.clone(), peer, req)
+            let clock = clock.clone();
+            clock.serving();
+            let answer = handle(router.clone(), peer, req);
+            async move {
+                let answer = answer.await;
+                clock.answered();
+                answer
+            }
         });
+        let stream = Watched::new(stream, watch.clone());
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         let serving = serving.clone();
         tokio::spawn(async move {
@@ -141,6 +154,7 @@ pub async fn serve(
             let Ok(serving) = serving.acquire_owned().await else {
                 return;
             };
+            watch.begin();
             if let Err(err) = conn.await {
                 tracing::debug!(%peer, %err, "connection ended with an error");
             }
