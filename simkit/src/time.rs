@@ -11,20 +11,39 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// Deadline (simulation time) -> how many timers are due then.
+type Books = BTreeMap<Duration, u32>;
+
 thread_local! {
-    /// Deadline (simulation time) -> how many timers are due then.
-    static DUE: RefCell<BTreeMap<Duration, u32>> = const { RefCell::new(BTreeMap::new()) };
+    /// Every host's timers.
+    static DUE: RefCell<Books> = const { RefCell::new(BTreeMap::new()) };
+    /// Each host's own (a step may leave out a host with nothing due: `turmoil::Sim::step_lazy`).
+    static DUE_ON: RefCell<BTreeMap<IpAddr, Books>> = const { RefCell::new(BTreeMap::new()) };
 }
 
-/// A deadline on the books while it lives.
+/// A deadline on the books while it lives: (host, deadline).
 #[derive(Debug)]
-struct Due(Option<Duration>);
+struct Due(Option<(Option<IpAddr>, Duration)>);
+
+fn enter(books: &mut Books, at: Duration) {
+    *books.entry(at).or_default() += 1;
+}
+
+fn leave(books: &mut Books, at: Duration) {
+    if let Some(n) = books.get_mut(&at) {
+        *n -= 1;
+        if *n == 0 {
+            books.remove(&at);
+        }
+    }
+}
 
 impl Due {
     fn new(deadline: Instant) -> Self {
@@ -32,23 +51,26 @@ impl Due {
             return Due(None);
         };
         let at = elapsed + deadline.saturating_duration_since(Instant::now());
-        DUE.with(|d| *d.borrow_mut().entry(at).or_default() += 1);
-        Due(Some(at))
+        let host = turmoil::current_host_addr();
+        DUE.with(|d| enter(&mut d.borrow_mut(), at));
+        if let Some(host) = host {
+            DUE_ON.with(|d| enter(d.borrow_mut().entry(host).or_default(), at));
+        }
+        Due(Some((host, at)))
     }
 }
 
 impl Drop for Due {
     fn drop(&mut self) {
-        if let Some(at) = self.0.take() {
-            DUE.with(|d| {
-                let mut d = d.borrow_mut();
-                if let Some(n) = d.get_mut(&at) {
-                    *n -= 1;
-                    if *n == 0 {
-                        d.remove(&at);
+        if let Some((host, at)) = self.0.take() {
+            DUE.with(|d| leave(&mut d.borrow_mut(), at));
+            if let Some(host) = host {
+                DUE_ON.with(|d| {
+                    if let Some(books) = d.borrow_mut().get_mut(&host) {
+                        leave(books, at);
                     }
-                }
-            });
+                });
+            }
         }
     }
 }
@@ -58,9 +80,15 @@ pub fn earliest_due() -> Option<Duration> {
     DUE.with(|d| d.borrow().keys().next().copied())
 }
 
+/// The earliest deadline of a timer alive on `host`, in simulation time.
+pub fn earliest_due_on(host: IpAddr) -> Option<Duration> {
+    DUE_ON.with(|d| d.borrow().get(&host)?.keys().next().copied())
+}
+
 /// Forgets every deadline on this thread (a new simulation starts on it).
 pub fn forget_all() {
     DUE.with(|d| d.borrow_mut().clear());
+    DUE_ON.with(|d| d.borrow_mut().clear());
 }
 
 /// `tokio::time::sleep_until`, on the books.

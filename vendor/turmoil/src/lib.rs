@@ -253,6 +253,13 @@ pub fn elapsed() -> Duration {
     World::current(|world| world.current_host().timer.elapsed())
 }
 
+/// The address of the host whose software is running now: `None` outside a
+/// host's tick (bookingsim: per-host timer books, so a step can leave out a host
+/// with nothing due).
+pub fn current_host_addr() -> Option<std::net::IpAddr> {
+    World::try_current(|world| world.current).ok().flatten()
+}
+
 /// Returns how long the simulation has been executing for in virtual time.
 ///
 /// Will return None if the duration is not available, typically because

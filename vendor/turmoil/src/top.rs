@@ -298,6 +298,13 @@ impl Topology {
             .any(|l| !l.sent.is_empty() || l.deliverable.values().any(|q| !q.is_empty()))
     }
 
+    /// Whether a message is due and waiting for `addr` to take it at its next poll.
+    pub(crate) fn has_deliverable_for(&self, addr: IpAddr) -> bool {
+        self.links
+            .values()
+            .any(|l| l.deliverable.get(&addr).is_some_and(|q| !q.is_empty()))
+    }
+
     pub(crate) fn iter_mut(&mut self) -> LinksIter<'_> {
         LinksIter {
             iter: self.links.iter_mut(),
