@@ -818,7 +818,9 @@ impl Engine {
     /// creates, and undo creates that landed after their answer was lost.
     pub async fn run_background(self: Arc<Self>) {
         let mut tick = simkit::time::interval(Duration::from_secs(30));
-        let mut reconcile_due = self.now()
+        // Due by the stores' clock, which each round reads (`store_now`): a worker's own
+        // clock ahead of it put the first read past the end of the day.
+        let mut reconcile_due = self.store_now()
             + self
                 .policy()
                 .staff_reconcile

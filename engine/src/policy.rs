@@ -267,8 +267,9 @@ pub struct Policy {
     /// being given up (an appointment Cal.com never learns of).
     pub sync_retry_transient: bool,
     /// The salon's channel (`POST /api/appointments`) refuses (409) an appointment whose slot
-    /// the local store or Cal.com's fresh listing already fills, instead of saving it and
-    /// leaving its sync to fail (an appointment Cal.com never learns of).
+    /// the local store, Cal.com's fresh listing or Cal.com's bookings of the day (one read,
+    /// every event type and host: the listing can lag) already fill, instead of saving it
+    /// and leaving its sync to fail (an appointment Cal.com never learns of).
     pub channel_conflict_check: bool,
     /// A sync Cal.com refuses for good (the slot no longer bookable there: staff closed the
     /// hours, blocked the time or booked it in the app while the sync waited in its queue)

@@ -152,7 +152,8 @@ impl Engine {
     /// types the booked, not yet ended appointments use, and follows each of their bookings
     /// found cancelled. Whether Cal.com could be read (nothing to read counts as read).
     pub(crate) async fn reconcile_staff_changes(self: &Arc<Self>) -> bool {
-        let now = self.now();
+        // Appointments' times are true times: read by the stores' clock, not this worker's.
+        let now = self.store_now();
         let held: Vec<Appointment> = self
             .appointments
             .appointments()

@@ -66,9 +66,10 @@ impl std::fmt::Display for ChannelRefusal {
 impl Engine {
     /// Saves an appointment made by another channel as `pending` and queues its sync. With
     /// `channel_conflict_check`, one whose slot is already filled is refused first: by an
-    /// active local appointment leaving none of the service's stylists free, or by Cal.com's
-    /// fresh listing no longer offering it (booked in the app, by a caller, by another
-    /// integration). Such an appointment could never sync: saved anyway, its sync fails and
+    /// active local appointment leaving none of the service's stylists free, by Cal.com's
+    /// fresh listing no longer offering it, or by Cal.com's bookings leaving none of them
+    /// free (booked in the app, by a caller, by another integration, while the listing
+    /// still lags). Such an appointment could never sync: saved anyway, its sync fails and
     /// it stays `Failed`, an appointment the salon believes in and Cal.com never learns of.
     /// Cal.com out of reach is no conflict: the appointment is saved and the sync tries.
     pub async fn create_from_channel(
@@ -88,15 +89,24 @@ impl Engine {
                 )));
             }
             // The salon's desk does not wait out Cal.com's timeouts and retries: an answer
-            // within 5 s, or the appointment is taken and the sync finds out.
-            let listed = simkit::time::timeout(
-                std::time::Duration::from_secs(5),
-                self.segments_listed(&request, true),
+            // within 5 s, or the appointment is taken and the sync finds out. The listing
+            // (working hours, blocked time) and the bookings (which the listing can show
+            // minutes late) are read together.
+            let within = std::time::Duration::from_secs(5);
+            let (listed, unbooked) = futures_util::future::join(
+                simkit::time::timeout(within, self.segments_listed(&request, true)),
+                simkit::time::timeout(within, self.segments_unbooked(&request)),
             )
             .await;
             if let Ok(Ok(false)) = listed {
                 return Err(ChannelRefusal::Conflict(format!(
                     "{} at {} is no longer free in Cal.com",
+                    request.service.name, request.local
+                )));
+            }
+            if let Ok(Ok(false)) = unbooked {
+                return Err(ChannelRefusal::Conflict(format!(
+                    "{} at {} is already booked in Cal.com",
                     request.service.name, request.local
                 )));
             }

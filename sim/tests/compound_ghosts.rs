@@ -55,7 +55,7 @@ fn crash_recoveries_of_several_workers_on_a_tight_plan_finish_their_sweep() {
                     "restart_after = \"90s\"",
                     format!("restart_after = \"{restart}s\""),
                 ),
-                ("limit = 10", format!("limit = {limit}")),
+                ("limit = 11", format!("limit = {limit}")),
             ],
         );
         let seed = if case == 0 {

@@ -147,6 +147,47 @@ impl Engine {
         Ok(true)
     }
 
+    /// Whether Cal.com's bookings leave one of the service's stylists free over every
+    /// staffed segment of `r`: read afresh, every event type and host of the account over
+    /// the appointment's local day(s) in one request (paged past 100). The slot listing
+    /// can lag behind the bookings (calendar-sync caches: minutes) and then offers a slot
+    /// staff have filled; the bookings themselves do not lag.
+    pub(crate) async fn segments_unbooked(&self, r: &Resolved) -> Result<bool, CalcomError> {
+        const PAGE: usize = 100;
+        let midnight = |day: NaiveDate| day.and_hms_opt(0, 0, 0).and_then(|m| self.utc(m));
+        let from = midnight(self.local(r.start).date()).unwrap_or(r.start - TimeDelta::days(1));
+        let until = self
+            .local(r.end)
+            .date()
+            .succ_opt()
+            .and_then(midnight)
+            .unwrap_or(r.end + TimeDelta::days(1))
+            .max(r.end);
+        let mut all = Vec::new();
+        loop {
+            let page = self
+                .calcom
+                .list_all_bookings_page(from, until, PAGE, all.len())
+                .await?;
+            let last = page.len() < PAGE;
+            all.extend(page);
+            if last {
+                break;
+            }
+        }
+        let active: Vec<_> = all
+            .iter()
+            .filter(|b| b.status != "cancelled" && b.status != "rejected")
+            .collect();
+        Ok(r.staffed().all(|(seg, _)| {
+            r.service.staff.iter().any(|stylist| {
+                !active
+                    .iter()
+                    .any(|b| b.host_id == Some(*stylist) && b.start < seg.end && seg.start < b.end)
+            })
+        }))
+    }
+
     /// Up to three free starts the same day, nearest to the requested one, at which every
     /// staffed segment is listed (a compound service's later segments too).
     pub(super) async fn alternatives(&self, r: &Resolved, fresh: bool) -> Vec<NaiveDateTime> {

@@ -16,6 +16,15 @@ pub(super) enum CreateError {
     LockLost(String),
 }
 
+/// Whether `made`, Cal.com's answer to the create of `b`, is the booking `b` asked for: at
+/// its start and carrying its metadata (its call or appointment id).
+pub(crate) fn answers(b: &NewBooking, made: &CalcomBooking) -> bool {
+    made.start == b.start
+        && b.metadata
+            .iter()
+            .all(|(k, v)| made.metadata.get(k).and_then(|m| m.as_str()) == Some(v.as_str()))
+}
+
 /// A create that failed: the first refusal, what Cal.com made before or beside it, and the
 /// creates whose answer was lost (Cal.com may have made them).
 pub(super) struct FailedCreate {
@@ -120,10 +129,25 @@ impl Engine {
             .filter(|(_, r)| r.as_ref().is_err_and(CalcomError::is_indeterminate))
             .map(|((seg, id), _)| new_booking(*id, seg.start))
             .collect();
-        let (booked, errors): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
-        let booked: Vec<CalcomBooking> = booked.into_iter().map(Result::unwrap).collect();
+        let validate = self.policy().post_sync_validation;
+        let failed = results.iter().any(Result::is_err) || lost.is_some();
+        let mut booked = Vec::new();
+        let mut errors = Vec::new();
+        for ((seg, id), r) in staffed.iter().zip(results) {
+            match r {
+                // A failed saga undoes what it made. Cal.com's idempotency can answer a
+                // create with another booking of the event type (a caller's, staff's):
+                // not made by this create, so not this saga's to undo (post-sync
+                // validation judges the answers of a saga that succeeded).
+                Ok(b) if failed && validate && !answers(&new_booking(*id, seg.start), &b) => {
+                    tracing::warn!(uid = %b.uid, "Cal.com answered a create with a booking it did not make for it: not undone");
+                }
+                Ok(b) => booked.push(b),
+                Err(e) => errors.push(e),
+            }
+        }
         match (errors.into_iter().next(), lost) {
-            (Some(Err(error)), _) => Err(FailedCreate {
+            (Some(error), _) => Err(FailedCreate {
                 error: CreateError::Calcom(error),
                 booked,
                 uncertain,

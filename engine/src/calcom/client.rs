@@ -476,6 +476,38 @@ impl CalcomClient {
             .collect()
     }
 
+    /// `GET /v2/bookings?afterStart=&beforeEnd=&take=&skip=`: one page of every booking of
+    /// the account (all event types, all hosts) within `[after_start, before_end]`, oldest
+    /// start first. Cal.com answers from its bookings, not from the slot listing's caches.
+    pub async fn list_all_bookings_page(
+        &self,
+        after_start: DateTime<Utc>,
+        before_end: DateTime<Utc>,
+        take: usize,
+        skip: usize,
+    ) -> Result<Vec<CalcomBooking>, CalcomError> {
+        let answer = self
+            .send(Call {
+                endpoint: "get_booking",
+                method: Method::GET,
+                path: format!(
+                    "/v2/bookings?afterStart={}&beforeEnd={}&take={take}&skip={skip}",
+                    time(after_start),
+                    time(before_end)
+                ),
+                version: Some(self.bookings_version),
+                body: None,
+            })
+            .await?;
+        answer
+            .get("data")
+            .and_then(Value::as_array)
+            .ok_or_else(|| CalcomError::Malformed("bookings answer has no `data` list".into()))?
+            .iter()
+            .map(|b| Self::booking(&json!({ "data": b })))
+            .collect()
+    }
+
     /// `POST /v2/bookings/{uid}/cancel`, always with a reason (a host must give one).
     pub async fn cancel_booking(
         &self,
