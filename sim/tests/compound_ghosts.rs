@@ -6,31 +6,10 @@
 
 mod common;
 
-use common::Draw;
+use common::{Draw, catalogue_text, run_full, with_swaps};
 use serde_json::Value;
-use sim::Scenario;
 
 const CASES: u64 = 16;
-
-fn scenario(name: &str) -> String {
-    let path = format!("{}/../scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// `text` with each `(line, replacement)` swapped in (each line must be there).
-fn with(text: &str, swaps: &[(&str, String)]) -> String {
-    let mut out = text.to_owned();
-    for (line, new) in swaps {
-        assert!(out.contains(line), "no `{line}` in the scenario");
-        out = out.replacen(line, new, 1);
-    }
-    out
-}
-
-fn run(text: &str, seed: u64) -> Value {
-    let s = Scenario::parse(text, "generated").unwrap_or_else(|e| panic!("{e}\n{text}"));
-    sim::run(&s, seed, "full").unwrap().0.to_json()
-}
 
 fn violations(summary: &Value) -> usize {
     summary["violations"].as_array().unwrap().len()
@@ -40,14 +19,14 @@ fn violations(summary: &Value) -> usize {
 /// in the crashed worker's outbox: the sweep, resumed round after round, undoes it.
 #[test]
 fn crash_recoveries_of_several_workers_on_a_tight_plan_finish_their_sweep() {
-    let base = scenario("recovery-throttled-workers");
+    let base = catalogue_text("recovery-throttled-workers");
     let mut draw = Draw(41);
     let mut recovered = 0;
     for case in 0..CASES {
         let workers = draw.range(2, 4);
         let restart = *draw.pick(&[45, 60, 90, 120]);
         let limit = *draw.pick(&[10, 12, 15]);
-        let text = with(
+        let text = with_swaps(
             &base,
             &[
                 ("workers = 4", format!("workers = {workers}")),
@@ -63,7 +42,7 @@ fn crash_recoveries_of_several_workers_on_a_tight_plan_finish_their_sweep() {
         } else {
             draw.next() % 100_000
         };
-        let summary = run(&text, seed);
+        let summary = run_full(&text, seed);
         assert_eq!(
             violations(&summary),
             0,
@@ -85,14 +64,14 @@ fn crash_recoveries_of_several_workers_on_a_tight_plan_finish_their_sweep() {
 /// undone, never a ghost.
 #[test]
 fn a_cancel_during_a_stuck_booking_answers_and_the_booking_is_undone() {
-    let base = scenario("cancel-during-stuck-booking");
+    let base = catalogue_text("cancel-during-stuck-booking");
     let mut draw = Draw(43);
     for case in 0..CASES {
         let cut = draw.range(8, 11);
         let length = draw.range(6, 15);
         let cancel = 12 + 10 + draw.range(0, 18);
         let timeout = *draw.pick(&[8, 10, 15]);
-        let text = with(
+        let text = with_swaps(
             &base,
             &[
                 (
@@ -108,7 +87,7 @@ fn a_cancel_during_a_stuck_booking_answers_and_the_booking_is_undone() {
         } else {
             draw.next() % 100_000
         };
-        let summary = run(&text, seed);
+        let summary = run_full(&text, seed);
         assert_eq!(
             violations(&summary),
             0,

@@ -7,38 +7,17 @@
 
 mod common;
 
-use common::Draw;
+use common::{Draw, catalogue_text, run_full, with_swaps};
 use serde_json::Value;
-use sim::Scenario;
 
 const CASES: u64 = 16;
-
-fn scenario(name: &str) -> String {
-    let path = format!("{}/../scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// `text` with each `(line, replacement)` swapped in (each line must be there).
-fn with(text: &str, swaps: &[(&str, String)]) -> String {
-    let mut out = text.to_owned();
-    for (line, new) in swaps {
-        assert!(out.contains(line), "no `{line}` in the scenario");
-        out = out.replacen(line, new, 1);
-    }
-    out
-}
-
-fn run(text: &str, seed: u64) -> Value {
-    let s = Scenario::parse(text, "generated").unwrap_or_else(|e| panic!("{e}\n{text}"));
-    sim::run(&s, seed, "full").unwrap().0.to_json()
-}
 
 /// A booking stuck behind a Redis pause, its answer given up by Retell; the caller asks for
 /// another slot (overlapping it or not, soon or late): the stuck booking never stays
 /// beside a "no" (ghost), nor is anything left half-done.
 #[test]
 fn a_booking_superseded_by_a_request_for_another_slot_is_undone() {
-    let base = scenario("other-slot-after-lost-answer");
+    let base = catalogue_text("other-slot-after-lost-answer");
     let mut draw = Draw(1_200_688);
     let mut undone = 0;
     for case in 0..CASES {
@@ -46,7 +25,7 @@ fn a_booking_superseded_by_a_request_for_another_slot_is_undone() {
         let pause = draw.range(40_000, 130_000);
         let second_at = draw.range(25, 45);
         let slot = *draw.pick(&["10:00", "10:30", "11:00", "11:15", "13:00", "14:30"]);
-        let text = with(
+        let text = with_swaps(
             &base,
             &[
                 ("at = \"14221ms\"", format!("at = \"{pause_at}ms\"")),
@@ -66,7 +45,7 @@ fn a_booking_superseded_by_a_request_for_another_slot_is_undone() {
         } else {
             draw.next() % 100_000
         };
-        let summary = run(&text, seed);
+        let summary = run_full(&text, seed);
         assert!(
             summary["violations"].as_array().unwrap().is_empty(),
             "case {case} (seed {seed}): {}\n{text}",
@@ -86,13 +65,13 @@ fn a_booking_superseded_by_a_request_for_another_slot_is_undone() {
 /// for another slot wait on different workers; whichever saves first, no ghost.
 #[test]
 fn a_booking_superseded_on_another_worker_is_undone() {
-    let base = scenario("workers-other-slot-after-lost-answer");
+    let base = catalogue_text("workers-other-slot-after-lost-answer");
     let mut draw = Draw(1_202_447);
     for case in 0..CASES / 2 {
         let workers = draw.range(2, 4);
         let pause = draw.range(60_000, 110_000);
         let slot = *draw.pick(&["10:00", "10:15", "10:45", "11:30"]);
-        let text = with(
+        let text = with_swaps(
             &base,
             &[
                 ("workers = 4", format!("workers = {workers}")),
@@ -111,7 +90,7 @@ fn a_booking_superseded_on_another_worker_is_undone() {
         } else {
             draw.next() % 100_000
         };
-        let summary = run(&text, seed);
+        let summary = run_full(&text, seed);
         assert!(
             summary["violations"].as_array().unwrap().is_empty(),
             "case {case} (seed {seed}): {}\n{text}",
@@ -125,14 +104,14 @@ fn a_booking_superseded_on_another_worker_is_undone() {
 /// while holding the booking.
 #[test]
 fn a_retry_behind_its_booked_attempt_answers_with_it_while_the_database_is_down() {
-    let base = scenario("retry-database-down-after-save");
+    let base = catalogue_text("retry-database-down-after-save");
     let mut draw = Draw(1_712_953);
     let mut told_booked = 0;
     for case in 0..CASES {
         let down_at = draw.range(51_700, 56_000);
         let down = draw.range(8_000, 25_000);
         let mode = *draw.pick(&["mode = \"timeout\"", "mode = \"slow\""]);
-        let text = with(
+        let text = with_swaps(
             &base,
             &[
                 ("at = \"53032ms\"", format!("at = \"{down_at}ms\"")),
@@ -145,7 +124,7 @@ fn a_retry_behind_its_booked_attempt_answers_with_it_while_the_database_is_down(
         } else {
             draw.next() % 100_000
         };
-        let summary = run(&text, seed);
+        let summary = run_full(&text, seed);
         assert!(
             summary["violations"].as_array().unwrap().is_empty(),
             "case {case} (seed {seed}): {}\n{text}",

@@ -5,32 +5,10 @@
 
 mod common;
 
-use common::Draw;
+use common::{Draw, catalogue_text, run_full, with_swaps};
 use serde_json::Value;
-use sim::Scenario;
 
 const CASES: u64 = 16;
-
-fn scenario(name: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scenarios")
-        .join(format!("{name}.toml"));
-    std::fs::read_to_string(path).unwrap()
-}
-
-fn with(base: &str, edits: &[(&str, String)]) -> String {
-    let mut text = base.to_owned();
-    for (from, to) in edits {
-        assert!(text.contains(from), "`{from}` is not in the world");
-        text = text.replace(from, to);
-    }
-    text
-}
-
-fn run(text: &str, seed: u64) -> Value {
-    let s = Scenario::parse(text, "generated").unwrap_or_else(|e| panic!("{e}\n{text}"));
-    sim::run(&s, seed, "full").unwrap().0.to_json()
-}
 
 fn clean(summary: &Value, case: u64, seed: u64, text: &str) {
     assert!(
@@ -46,14 +24,14 @@ fn clean(summary: &Value, case: u64, seed: u64, text: &str) {
 /// the class (the other caller's booking undone: lost_booking).
 #[test]
 fn a_failed_saga_never_undoes_a_booking_cal_com_handed_back_from_someone_else() {
-    let base = scenario("replay-undone-by-saga");
+    let base = catalogue_text("replay-undone-by-saga");
     let mut draw = Draw(1711673);
     let mut shown = 0;
     for case in 0..CASES {
         let probability = *draw.pick(&["0.3", "0.5", "0.8", "1.0"]);
         let time = *draw.pick(&["13:00", "14:00", "14:30", "15:00"]);
         let until = draw.range(34, 60);
-        let text = with(
+        let text = with_swaps(
             &base,
             &[
                 ("probability = 0.3", format!("probability = {probability}")),
@@ -66,9 +44,9 @@ fn a_failed_saga_never_undoes_a_booking_cal_com_handed_back_from_someone_else() 
         } else {
             draw.next() % 100_000
         };
-        clean(&run(&text, seed), case, seed, &text);
+        clean(&run_full(&text, seed), case, seed, &text);
         let off = text.replace("[policy]\n", "[policy]\npost_sync_validation = false\n");
-        if run(&off, seed)["invariants"]["lost_booking"]
+        if run_full(&off, seed)["invariants"]["lost_booking"]
             .as_u64()
             .unwrap()
             > 0
@@ -84,7 +62,7 @@ fn a_failed_saga_never_undoes_a_booking_cal_com_handed_back_from_someone_else() 
 /// the run, whatever the skew, the part or the move.
 #[test]
 fn staff_changes_are_reconciled_in_time_whatever_the_workers_clocks_say() {
-    let base = scenario("staff-move-clock-ahead");
+    let base = catalogue_text("staff-move-clock-ahead");
     let mut draw = Draw(1713864);
     for case in 0..CASES {
         let ahead = draw.range(60, 1_200) as i64 * 1_000;
@@ -92,7 +70,7 @@ fn staff_changes_are_reconciled_in_time_whatever_the_workers_clocks_say() {
         let at = draw.range(12, 24);
         let later = *draw.pick(&["30m", "1h", "2h"]);
         let nth = draw.range(1, 4);
-        let text = with(
+        let text = with_swaps(
             &base,
             &[
                 ("offset_ms = 600000", format!("offset_ms = {offset}")),
@@ -106,6 +84,6 @@ fn staff_changes_are_reconciled_in_time_whatever_the_workers_clocks_say() {
         } else {
             draw.next() % 100_000
         };
-        clean(&run(&text, seed), case, seed, &text);
+        clean(&run_full(&text, seed), case, seed, &text);
     }
 }

@@ -95,14 +95,21 @@ pub fn catalogue_text(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// `text` with each `(line, replacement)` swapped in once (each line must be there): a
-/// generated world around a catalogue scenario.
+/// `text` with each `(text, replacement)` swapped in wherever it stands (it must stand
+/// somewhere): a generated world around a catalogue scenario.
 #[allow(dead_code)]
 pub fn with_swaps(text: &str, swaps: &[(&str, String)]) -> String {
     let mut out = text.to_owned();
-    for (line, new) in swaps {
-        assert!(out.contains(line), "no `{line}` in the scenario");
-        out = out.replacen(line, new, 1);
+    for (from, to) in swaps {
+        assert!(out.contains(from), "no `{from}` in the scenario");
+        out = out.replace(from, to);
     }
     out
+}
+
+/// A run of `text` (a generated world) under `full`: its summary as JSON.
+#[allow(dead_code)]
+pub fn run_full(text: &str, seed: u64) -> serde_json::Value {
+    let s = sim::Scenario::parse(text, "generated").unwrap_or_else(|e| panic!("{e}\n{text}"));
+    sim::run(&s, seed, "full").unwrap().0.to_json()
 }
