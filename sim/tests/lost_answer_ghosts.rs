@@ -8,7 +8,6 @@
 mod common;
 
 use common::{Draw, catalogue_text, run_full, with_swaps};
-use serde_json::Value;
 
 const CASES: u64 = 16;
 
@@ -138,4 +137,37 @@ fn a_retry_behind_its_booked_attempt_answers_with_it_while_the_database_is_down(
         told_booked >= CASES / 2,
         "the caller is told \"gebucht\" in {told_booked} of {CASES} worlds"
     );
+}
+
+/// A caller books, cancels (on another worker) and books the same slot again while the
+/// database refuses: the worker that made the first booking remembers it, and must not
+/// answer the new request with it once it is cancelled (lost_booking). Every world holds.
+#[test]
+fn a_booking_cancelled_on_another_worker_is_not_the_answer_to_booking_again() {
+    let base = catalogue_text("rebook-after-cancel-elsewhere");
+    let mut draw = Draw(2_113_022);
+    for case in 0..CASES {
+        let workers = draw.range(2, 4);
+        let down_at = draw.range(41_000, 69_000);
+        let down = 70_000 - down_at + draw.range(2_000, 20_000);
+        let text = with_swaps(
+            &base,
+            &[
+                ("workers = 3", format!("workers = {workers}")),
+                ("at = \"58326ms\"", format!("at = \"{down_at}ms\"")),
+                ("duration = \"27382ms\"", format!("duration = \"{down}ms\"")),
+            ],
+        );
+        let seed = if case == 0 {
+            2_113_022
+        } else {
+            draw.next() % 100_000
+        };
+        let summary = run_full(&text, seed);
+        assert!(
+            summary["violations"].as_array().unwrap().is_empty(),
+            "case {case} (seed {seed}): {}\n{text}",
+            summary["violations"]
+        );
+    }
 }

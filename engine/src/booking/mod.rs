@@ -129,7 +129,13 @@ impl Engine {
             // 1400583, 1712953: the database went down between the attempt's save and its
             // retry's look-up, and the caller holding the booking heard "vergeben").
             if let Some(done) = previous.filter(|a| a.service_id == request.service.id) {
-                return BookOutcome::repeated(request, done);
+                // Unless the caller cancelled it since on another worker (this memory is
+                // this worker's) and books the slot again: Cal.com, which holds the
+                // booking's truth when the database cannot be asked, must still hold every
+                // part (explore seed 2113022: "gebucht" for a cancelled booking).
+                if self.still_held_in_calcom(&done).await {
+                    return BookOutcome::repeated(request, done);
+                }
             }
             return Self::infra_down(request, &down);
         }
@@ -311,6 +317,22 @@ impl Engine {
             reason: refusal.reason,
             alternatives,
         }
+    }
+
+    /// Whether Cal.com still holds every booked part of `appointment` (each asked; a part
+    /// it cannot be asked about counts as not held).
+    async fn still_held_in_calcom(&self, appointment: &Appointment) -> bool {
+        for uid in appointment
+            .segments
+            .iter()
+            .filter_map(|s| s.calcom_uid.as_deref())
+        {
+            match self.calcom.get_booking(uid).await {
+                Ok(b) if b.status == "accepted" => {}
+                _ => return false,
+            }
+        }
+        true
     }
 
     /// The guard of one (call, start) booking attempt (see [`Self::start_booking`]), with
