@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Draw, catalogue_text, run_full, with_swaps};
+use common::{Draw, case_seed, catalogue_text, run_holding, with_swaps};
 
 const CASES: u64 = 16;
 
@@ -39,17 +39,8 @@ fn a_booking_superseded_by_a_request_for_another_slot_is_undone() {
                 ),
             ],
         );
-        let seed = if case == 0 {
-            1_200_688
-        } else {
-            draw.next() % 100_000
-        };
-        let summary = run_full(&text, seed);
-        assert!(
-            summary["violations"].as_array().unwrap().is_empty(),
-            "case {case} (seed {seed}): {}\n{text}",
-            summary["violations"]
-        );
+        let seed = case_seed(&mut draw, case, 1_200_688);
+        let summary = run_holding(&text, case, seed);
         if summary["engine"]["compensations"].as_u64().unwrap_or(0) > 0 {
             undone += 1;
         }
@@ -84,17 +75,8 @@ fn a_booking_superseded_on_another_worker_is_undone() {
                 ),
             ],
         );
-        let seed = if case == 0 {
-            1_202_447
-        } else {
-            draw.next() % 100_000
-        };
-        let summary = run_full(&text, seed);
-        assert!(
-            summary["violations"].as_array().unwrap().is_empty(),
-            "case {case} (seed {seed}): {}\n{text}",
-            summary["violations"]
-        );
+        let seed = case_seed(&mut draw, case, 1_202_447);
+        run_holding(&text, case, seed);
     }
 }
 
@@ -118,17 +100,8 @@ fn a_retry_behind_its_booked_attempt_answers_with_it_while_the_database_is_down(
                 ("mode = \"timeout\"", mode.to_owned()),
             ],
         );
-        let seed = if case == 0 {
-            1_712_953
-        } else {
-            draw.next() % 100_000
-        };
-        let summary = run_full(&text, seed);
-        assert!(
-            summary["violations"].as_array().unwrap().is_empty(),
-            "case {case} (seed {seed}): {}\n{text}",
-            summary["violations"]
-        );
+        let seed = case_seed(&mut draw, case, 1_712_953);
+        let summary = run_holding(&text, case, seed);
         if summary["outcomes"]["booked"].as_u64() == Some(1) {
             told_booked += 1;
         }
@@ -158,16 +131,7 @@ fn a_booking_cancelled_on_another_worker_is_not_the_answer_to_booking_again() {
                 ("duration = \"27382ms\"", format!("duration = \"{down}ms\"")),
             ],
         );
-        let seed = if case == 0 {
-            2_113_022
-        } else {
-            draw.next() % 100_000
-        };
-        let summary = run_full(&text, seed);
-        assert!(
-            summary["violations"].as_array().unwrap().is_empty(),
-            "case {case} (seed {seed}): {}\n{text}",
-            summary["violations"]
-        );
+        let seed = case_seed(&mut draw, case, 2_113_022);
+        run_holding(&text, case, seed);
     }
 }

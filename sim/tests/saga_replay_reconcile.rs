@@ -5,18 +5,9 @@
 
 mod common;
 
-use common::{Draw, catalogue_text, run_full, with_swaps};
-use serde_json::Value;
+use common::{Draw, case_seed, catalogue_text, run_full, run_holding, with_swaps};
 
 const CASES: u64 = 16;
-
-fn clean(summary: &Value, case: u64, seed: u64, text: &str) {
-    assert!(
-        summary["violations"].as_array().unwrap().is_empty(),
-        "case {case} (seed {seed}): {}\n{text}",
-        summary["violations"]
-    );
-}
 
 /// Replayed creates over the window in which a second caller's compound booking fails one
 /// part: whatever Cal.com hands back for the other part, the saga undoes only its own, and no
@@ -39,12 +30,8 @@ fn a_failed_saga_never_undoes_a_booking_cal_com_handed_back_from_someone_else() 
                 ("14:00", time.to_owned()),
             ],
         );
-        let seed = if case == 0 {
-            1711673
-        } else {
-            draw.next() % 100_000
-        };
-        clean(&run_full(&text, seed), case, seed, &text);
+        let seed = case_seed(&mut draw, case, 1711673);
+        run_holding(&text, case, seed);
         let off = text.replace("[policy]\n", "[policy]\npost_sync_validation = false\n");
         if run_full(&off, seed)["invariants"]["lost_booking"]
             .as_u64()
@@ -79,11 +66,7 @@ fn staff_changes_are_reconciled_in_time_whatever_the_workers_clocks_say() {
                 ("nth = 4", format!("nth = {nth}")),
             ],
         );
-        let seed = if case == 0 {
-            1713864
-        } else {
-            draw.next() % 100_000
-        };
-        clean(&run_full(&text, seed), case, seed, &text);
+        let seed = case_seed(&mut draw, case, 1713864);
+        run_holding(&text, case, seed);
     }
 }

@@ -454,26 +454,9 @@ impl CalcomClient {
         take: usize,
         skip: usize,
     ) -> Result<Vec<CalcomBooking>, CalcomError> {
-        let answer = self
-            .send(Call {
-                endpoint: "get_booking",
-                method: Method::GET,
-                path: format!(
-                    "/v2/bookings?eventTypeId={event_type_id}&afterStart={}&beforeEnd={}&take={take}&skip={skip}",
-                    time(after_start),
-                    time(before_end)
-                ),
-                version: Some(self.bookings_version),
-                body: None,
-            })
-            .await?;
-        answer
-            .get("data")
-            .and_then(Value::as_array)
-            .ok_or_else(|| CalcomError::Malformed("bookings answer has no `data` list".into()))?
-            .iter()
-            .map(|b| Self::booking(&json!({ "data": b })))
-            .collect()
+        let filter = format!("eventTypeId={event_type_id}&");
+        self.bookings_page(&filter, after_start, before_end, take, skip)
+            .await
     }
 
     /// `GET /v2/bookings?afterStart=&beforeEnd=&take=&skip=`: one page of every booking of
@@ -486,12 +469,25 @@ impl CalcomClient {
         take: usize,
         skip: usize,
     ) -> Result<Vec<CalcomBooking>, CalcomError> {
+        self.bookings_page("", after_start, before_end, take, skip)
+            .await
+    }
+
+    /// One page of `GET /v2/bookings?{filter}afterStart=&beforeEnd=&take=&skip=`.
+    async fn bookings_page(
+        &self,
+        filter: &str,
+        after_start: DateTime<Utc>,
+        before_end: DateTime<Utc>,
+        take: usize,
+        skip: usize,
+    ) -> Result<Vec<CalcomBooking>, CalcomError> {
         let answer = self
             .send(Call {
                 endpoint: "get_booking",
                 method: Method::GET,
                 path: format!(
-                    "/v2/bookings?afterStart={}&beforeEnd={}&take={take}&skip={skip}",
+                    "/v2/bookings?{filter}afterStart={}&beforeEnd={}&take={take}&skip={skip}",
                     time(after_start),
                     time(before_end)
                 ),

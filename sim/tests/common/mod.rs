@@ -113,3 +113,27 @@ pub fn run_full(text: &str, seed: u64) -> serde_json::Value {
     let s = sim::Scenario::parse(text, "generated").unwrap_or_else(|e| panic!("{e}\n{text}"));
     sim::run(&s, seed, "full").unwrap().0.to_json()
 }
+
+/// The seed of case `case` of a family around a catalogue world: the world's own seed
+/// (`first`) for case 0, drawn for the others.
+#[allow(dead_code)]
+pub fn case_seed(draw: &mut Draw, case: u64, first: u64) -> u64 {
+    if case == 0 {
+        first
+    } else {
+        draw.next() % 100_000
+    }
+}
+
+/// A run of a family's world under `full` that must hold every invariant (the failure names
+/// the case, the seed and the world): its summary as JSON.
+#[allow(dead_code)]
+pub fn run_holding(text: &str, case: u64, seed: u64) -> serde_json::Value {
+    let summary = run_full(text, seed);
+    assert!(
+        summary["violations"].as_array().unwrap().is_empty(),
+        "case {case} (seed {seed}): {}\n{text}",
+        summary["violations"]
+    );
+    summary
+}
