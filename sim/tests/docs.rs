@@ -83,3 +83,46 @@ fn link(target: &Path, at: &Path) {
 fn link(target: &Path, at: &Path) {
     std::os::windows::fs::symlink_dir(target, at).expect("a symbolic link");
 }
+
+/// The README's catalogue table names every scenario in `scenarios/` and only those: a
+/// scenario added without a row (fifteen had none once) is a story nobody finds from the
+/// front door.
+#[test]
+fn readme_catalogue_names_every_scenario() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("sim/ lies in the repository");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let table = readme
+        .split("## The catalogue")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README.md has a `## The catalogue` section");
+    let listed: std::collections::BTreeSet<&str> = table
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| group"))
+        .filter_map(|l| l.rsplit('|').nth(1))
+        .flat_map(|cell| cell.split(',').map(|n| n.trim().trim_matches('`')))
+        .filter(|n| !n.is_empty())
+        .collect();
+    let files: std::collections::BTreeSet<String> = std::fs::read_dir(root.join("scenarios"))
+        .expect("scenarios/ exists")
+        .map(|e| e.expect("scenarios/ is readable").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .map(|p| {
+            p.file_stem()
+                .expect("a file name")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let unlisted: Vec<&String> = files
+        .iter()
+        .filter(|f| !listed.contains(f.as_str()))
+        .collect();
+    let unknown: Vec<&&str> = listed.iter().filter(|n| !files.contains(**n)).collect();
+    assert!(
+        unlisted.is_empty() && unknown.is_empty(),
+        "README's catalogue table: scenarios without a row {unlisted:?}; names with no file {unknown:?}"
+    );
+}
