@@ -610,7 +610,7 @@ impl Engine {
                             .is_some_and(|end| now < end)
                     });
                 if !delayed && let Some(token) = self.locks.try_acquire(key, *span, now, until) {
-                    lock(&guard.lease.tokens).push((token, key.clone()));
+                    lock(&guard.lease.tokens).push((token, key.clone(), *span));
                     lock(&guard.lease.confirmed).get_or_insert(sent);
                     lock(&guard.lease.began).get_or_insert(now);
                     if early_renewal && guard.renewal.is_none() {
@@ -659,6 +659,7 @@ impl Engine {
         let ttl = self.policy().lock_ttl;
         let every = ttl / 3;
         let fencing = self.policy().lock_fencing;
+        let retake = self.policy().lock_outlives_create;
         let redis = self.policy().infra.redis.clone();
         let (locks, cache, infra, clock, rng) = (
             self.locks.clone(),
@@ -694,13 +695,31 @@ impl Engine {
                     .checked_add_signed(ttl)
                     .unwrap_or(DateTime::<Utc>::MAX_UTC);
                 let tokens = lock(&lease.tokens).clone();
+                let began = *lock(&lease.began);
                 let mut all = true;
-                for (token, key) in tokens {
-                    if !locks.extend(token, now, until) {
-                        all = false;
-                        if fencing {
-                            lease.lose(&key);
+                for (token, key, span) in tokens {
+                    if locks.extend(token, now, until) {
+                        continue;
+                    }
+                    // Redis forgot the lock (a restart, a failover) after this lease took
+                    // it: with `lock_outlives_create` nobody was granted it since (the
+                    // lock-delay covers this lease's create), so the holder takes it again
+                    // (`SET NX`) and keeps the stylist until it lets go: the work after its
+                    // create (the save) stays under the lock that every look at "unsaved"
+                    // bookings takes (`lock_if_unsaved`). Taken by another since, it is lost.
+                    let forgotten =
+                        retake && began.is_some_and(|b| locks.last_loss().is_some_and(|l| l >= b));
+                    if forgotten && let Some(again) = locks.try_acquire(&key, span, now, until) {
+                        for held in lock(&lease.tokens).iter_mut() {
+                            if held.0 == token {
+                                held.0 = again;
+                            }
                         }
+                        continue;
+                    }
+                    all = false;
+                    if fencing {
+                        lease.lose(&key);
                     }
                 }
                 if all {
@@ -751,7 +770,7 @@ impl Engine {
         let until = now
             .checked_add_signed(ttl)
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        for (token, key) in tokens {
+        for (token, key, _) in tokens {
             if !self.locks.extend(token, now, until) {
                 lease.lose(&key);
                 return Err(key);
@@ -906,7 +925,7 @@ impl LockGuard {
         }
         std::mem::take(&mut *lock(&self.lease.tokens))
             .into_iter()
-            .map(|(token, _)| token)
+            .map(|(token, _, _)| token)
             .collect()
     }
 
@@ -915,7 +934,7 @@ impl LockGuard {
             renewal.abort();
         }
         let tokens = std::mem::take(&mut *lock(&self.lease.tokens));
-        for (token, _) in tokens {
+        for (token, _, _) in tokens {
             self.locks.release(token);
         }
     }
@@ -941,7 +960,7 @@ impl std::fmt::Display for LockRefused {
 /// each lock held, with its key, and the key of the first one found lost.
 #[derive(Default)]
 pub(crate) struct Lease {
-    tokens: Mutex<Vec<(u64, String)>>,
+    tokens: Mutex<Vec<(u64, String, Option<Span>)>>,
     lost: Mutex<Option<String>>,
     /// When the last request that Redis confirmed for every lock was sent (each lock holds
     /// at least a TTL from then).

@@ -35,7 +35,9 @@
 //! next booking for the stylist would take the lock and create beside it. With
 //! `policy.lock_outlives_create` no lock is granted after such a loss for as long as a create can
 //! be in flight (Chubby's lock-delay; [`LockService::last_loss`] is what a client reads as the
-//! instance's `run_id`/`master_replid` changing). Redis `WAIT` after each `SET NX` would keep
+//! instance's `run_id`/`master_replid` changing). The holder whose lock was forgotten takes it again
+//! at its next renewal (nobody was granted it meanwhile), so it keeps the stylist until it
+//! lets go, its save included. Redis `WAIT` after each `SET NX` would keep
 //! failovers (not restarts) from forgetting acknowledged locks; the delay covers both.
 
 use std::sync::{Mutex, MutexGuard};
