@@ -238,18 +238,47 @@ impl Engine {
         from: chrono::DateTime<chrono::Utc>,
         until: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<CalcomBooking>, CalcomError> {
+        self.list_paged(Some(event_type_id), from, until).await
+    }
+
+    /// Bookings of one event type, or of the whole account, page by page.
+    async fn list_paged(
+        &self,
+        event_type_id: Option<u64>,
+        from: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<CalcomBooking>, CalcomError> {
         let mut all = Vec::new();
         loop {
-            let page = self
-                .calcom
-                .list_bookings_page(event_type_id, from, until, PAGE, all.len())
-                .await?;
+            let page = match event_type_id {
+                Some(id) => {
+                    self.calcom
+                        .list_bookings_page(id, from, until, PAGE, all.len())
+                        .await?
+                }
+                None => {
+                    self.calcom
+                        .list_all_bookings_page(from, until, PAGE, all.len())
+                        .await?
+                }
+            };
             let last = page.len() < PAGE;
             all.extend(page);
             if last {
                 return Ok(all);
             }
         }
+    }
+
+    /// Every booking of the account (all event types, all hosts) starting in `[from,
+    /// until]`, page by page: one request where reading event type by event type takes one
+    /// each (a throttled key's budget); Cal.com's refusal when it cannot be read.
+    pub(crate) async fn list_account(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<CalcomBooking>, CalcomError> {
+        self.list_paged(None, from, until).await
     }
 
     /// The sync queue lived in the crashed process: queue again every appointment still

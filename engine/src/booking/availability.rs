@@ -153,7 +153,6 @@ impl Engine {
     /// can lag behind the bookings (calendar-sync caches: minutes) and then offers a slot
     /// staff have filled; the bookings themselves do not lag.
     pub(crate) async fn segments_unbooked(&self, r: &Resolved) -> Result<bool, CalcomError> {
-        const PAGE: usize = 100;
         let midnight = |day: NaiveDate| day.and_hms_opt(0, 0, 0).and_then(|m| self.utc(m));
         let from = midnight(self.local(r.start).date()).unwrap_or(r.start - TimeDelta::days(1));
         let until = self
@@ -163,18 +162,7 @@ impl Engine {
             .and_then(midnight)
             .unwrap_or(r.end + TimeDelta::days(1))
             .max(r.end);
-        let mut all = Vec::new();
-        loop {
-            let page = self
-                .calcom
-                .list_all_bookings_page(from, until, PAGE, all.len())
-                .await?;
-            let last = page.len() < PAGE;
-            all.extend(page);
-            if last {
-                break;
-            }
-        }
+        let all = self.list_account(from, until).await?;
         let active: Vec<_> = all
             .iter()
             .filter(|b| b.status != "cancelled" && b.status != "rejected")
