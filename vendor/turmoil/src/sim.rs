@@ -412,6 +412,16 @@ impl<'a> Sim<'a> {
         self.world.borrow().topology.has_messages_in_flight()
     }
 
+    /// How long from now until the earliest message on its way is due: `None`
+    /// when none is in flight, zero when one is due already (waiting for its
+    /// destination's next poll) or held. A step that ends before then delivers
+    /// nothing: a driver that knows no host is woken and no timer is due may
+    /// step straight to the last tick before it, and the message arrives in the
+    /// step it would have.
+    pub fn next_delivery(&self) -> Option<Duration> {
+        self.world.borrow().topology.next_delivery()
+    }
+
     /// Whether some host has work to run now although none of its timers is
     /// due: a task woken from outside its own tick (by another host, or by the
     /// driver), or software just started or restarted. A driver skipping idle

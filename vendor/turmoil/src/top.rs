@@ -298,6 +298,25 @@ impl Topology {
             .any(|l| !l.sent.is_empty() || l.deliverable.values().any(|q| !q.is_empty()))
     }
 
+    /// How long from now until the earliest message on its way is due: `None` when none
+    /// is; zero when one is due already (waiting for its destination's next poll) or held.
+    pub(crate) fn next_delivery(&self) -> Option<Duration> {
+        let mut next: Option<Duration> = None;
+        for link in self.links.values() {
+            if link.deliverable.values().any(|q| !q.is_empty()) {
+                return Some(Duration::ZERO);
+            }
+            for sent in &link.sent {
+                let due = match sent.status {
+                    DeliveryStatus::DeliverAfter(at) => at.saturating_duration_since(self.now),
+                    DeliveryStatus::Hold => Duration::ZERO,
+                };
+                next = Some(next.map_or(due, |n| n.min(due)));
+            }
+        }
+        next
+    }
+
     /// Whether a message is due and waiting for `addr` to take it at its next poll.
     pub(crate) fn has_deliverable_for(&self, addr: IpAddr) -> bool {
         self.links
