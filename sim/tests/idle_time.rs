@@ -58,3 +58,22 @@ fn idle_time_skipped_with_links_faster_than_a_tick_was_idle() {
         both_ways(&scenario, &format!("explore world {seed} on 0-5 ms links"));
     }
 }
+
+/// Links slower than a tick (150-400 ms, 8 to 20 ticks of 20 ms): a message is on its way for
+/// many ticks with nothing else to do, and the skip takes the driver straight to the last tick
+/// before its delivery (`turmoil::Sim::next_delivery`); stepped tick by tick, no message is
+/// delivered, sent or woken inside such a stretch, nor in its last step, and every outcome is
+/// the same.
+#[test]
+fn idle_time_skipped_over_messages_on_slow_links_was_idle() {
+    for seed in 1..=10 {
+        let text = sim::explore::generate::generate(seed);
+        let mut scenario = Scenario::parse(&text, &format!("world {seed}")).unwrap();
+        scenario.network.min_latency = std::time::Duration::from_millis(150);
+        scenario.network.max_latency = std::time::Duration::from_millis(400);
+        both_ways(
+            &scenario,
+            &format!("explore world {seed} on 150-400 ms links"),
+        );
+    }
+}

@@ -536,10 +536,14 @@ fn drive(
     events.sort_by_key(|(at, _)| *at);
     let mut events = events.into_iter().peekable();
     let mut steps: u64 = 0;
-    // Verify: (until, earliest deadline then, since) of the last idle stretch a skip would take.
-    let mut quiet: (Duration, Option<Duration>, Duration) = (Duration::ZERO, None, Duration::ZERO);
+    // Verify: (until, earliest deadline then, since, earliest delivery then) of the last idle
+    // stretch a skip would take.
+    let mut quiet: (Duration, Option<Duration>, Duration, Option<Duration>) =
+        (Duration::ZERO, None, Duration::ZERO, None);
     loop {
+        let mut faulted = false;
         while let Some((_, event)) = events.next_if(|(at, _)| *at <= sim.elapsed()) {
+            faulted = true;
             tracing::debug!(?event, at = ?sim.elapsed(), "fault");
             match event {
                 WorldEvent::Crash => hosts.iter().for_each(|h| sim.crash(h.as_str())),
@@ -566,11 +570,17 @@ fn drive(
             IdleTime::Skip => sim.step_lazy(tick * idle.max(1), &simkit::time::earliest_due_on)?,
             IdleTime::Verify => {
                 let now = sim.elapsed();
-                if now < quiet.0
-                    && (in_flight(sim)
-                        || sim.has_woken_hosts()
-                        || simkit::time::earliest_due() != quiet.1)
-                {
+                let delivery = sim.next_delivery().map(|d| now + d);
+                // Nothing woken, no timer come or gone, no message sent or delivered: up to
+                // the stretch's end for the messages (the last step of a skip must not
+                // deliver one; it arrives in the step after).
+                let within = now < quiet.0
+                    && (sim.has_woken_hosts()
+                        || simkit::time::earliest_due() != quiet.1
+                        || delivery != quiet.3);
+                // (A fault applied at the stretch's end may drop messages: not the skip's doing.)
+                let at_end = now == quiet.0 && now > quiet.2 && !faulted && delivery != quiet.3;
+                if within || at_end {
                     return Err(format!(
                         "idle time skipped at {:?} up to {:?} would have skipped over work at {now:?}",
                         quiet.2, quiet.0
@@ -578,7 +588,12 @@ fn drive(
                     .into());
                 }
                 if idle > 1 && now >= quiet.0 {
-                    quiet = (now + tick * idle, simkit::time::earliest_due(), now);
+                    quiet = (
+                        now + tick * idle,
+                        simkit::time::earliest_due(),
+                        now,
+                        delivery,
+                    );
                 }
                 sim.step()?
             }
@@ -624,18 +639,36 @@ impl Target {
     }
 }
 
-/// How many ticks from now nothing can happen in: no message is in flight, and no timer
-/// (nor the next fault) is due before their end. A timer due inside a tick fires in that
-/// tick's step, as it would have; one due at a tick's end wakes its task at the next.
+/// How many ticks from now nothing can happen in: no host is woken, no message is
+/// delivered, and no timer (nor the next fault) is due before their end. A timer due inside
+/// a tick fires in that tick's step, as it would have; one due at a tick's end wakes its
+/// task at the next. A message in flight is delivered in the step whose end reaches its
+/// instant (at that step's start, as stepping tick by tick does), so the skip ends at the
+/// last tick before it: while a message is on the wire and nothing else happens, every host
+/// would only have been left out of step after step.
 fn idle_ticks(sim: &turmoil::Sim<'_>, tick: Duration, next_fault: Option<Duration>) -> u32 {
     let now = sim.elapsed();
-    let Some(due) = simkit::time::earliest_due() else {
-        return 1;
-    };
-    if tick.is_zero() || due <= now + tick || in_flight(sim) || sim.has_woken_hosts() {
+    let due = simkit::time::earliest_due();
+    let delivery = sim.next_delivery();
+    if tick.is_zero() || (due.is_none() && delivery.is_none()) || sim.has_woken_hosts() {
         return 1;
     }
-    let mut ticks = (due - now).as_nanos() / tick.as_nanos();
+    let mut ticks = u128::MAX;
+    if let Some(due) = due {
+        if due <= now + tick {
+            return 1;
+        }
+        ticks = (due - now).as_nanos() / tick.as_nanos();
+    }
+    if let Some(delivery) = delivery {
+        // The last whole tick whose end is still before the delivery.
+        ticks = ticks.min(
+            delivery
+                .as_nanos()
+                .div_ceil(tick.as_nanos())
+                .saturating_sub(1),
+        );
+    }
     if let Some(at) = next_fault {
         // Faults apply at the first tick boundary at or after their instant.
         ticks = ticks.min(
@@ -646,12 +679,6 @@ fn idle_ticks(sim: &turmoil::Sim<'_>, tick: Duration, next_fault: Option<Duratio
         );
     }
     u32::try_from(ticks).unwrap_or(u32::MAX).max(1)
-}
-
-/// Whether a message is on its way between hosts (due ones waiting for their destination's
-/// next poll included: on a link faster than a tick they are due the instant they are sent).
-fn in_flight(sim: &turmoil::Sim<'_>) -> bool {
-    sim.has_messages_in_flight()
 }
 
 /// Retell's custom-function request body, written in one pass: the arguments are JSON text

@@ -186,6 +186,7 @@ mod config;
 use config::Config;
 
 mod dns;
+mod fxhash;
 use dns::Dns;
 pub use dns::{ToIpAddr, ToIpAddrs, ToSocketAddrs};
 

@@ -6,7 +6,7 @@ use std::ops::DerefMut;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use indexmap::IndexMap;
+use crate::fxhash::FxIndexMap;
 use tokio::time::Duration;
 use tracing::Level;
 
@@ -26,7 +26,7 @@ pub struct Sim<'a> {
     world: RefCell<World>,
 
     /// Per simulated host runtimes
-    rts: IndexMap<IpAddr, Rt<'a>>,
+    rts: FxIndexMap<IpAddr, Rt<'a>>,
 
     /// Simulation duration since unix epoch. Set when the simulation is
     /// created.
@@ -48,7 +48,7 @@ impl<'a> Sim<'a> {
         Self {
             config,
             world: RefCell::new(world),
-            rts: IndexMap::new(),
+            rts: FxIndexMap::default(),
             since_epoch,
             elapsed: Duration::ZERO,
             steps: 1, // bumped after each step
@@ -410,6 +410,16 @@ impl<'a> Sim<'a> {
     /// skip then. (The links iterator of [`Sim::links`] shows only the first kind.)
     pub fn has_messages_in_flight(&self) -> bool {
         self.world.borrow().topology.has_messages_in_flight()
+    }
+
+    /// How long from now until the earliest message on its way is due: `None`
+    /// when none is in flight, zero when one is due already (waiting for its
+    /// destination's next poll) or held. A step that ends before then delivers
+    /// nothing: a driver that knows no host is woken and no timer is due may
+    /// step straight to the last tick before it, and the message arrives in the
+    /// step it would have.
+    pub fn next_delivery(&self) -> Option<Duration> {
+        self.world.borrow().topology.next_delivery()
     }
 
     /// Whether some host has work to run now although none of its timers is

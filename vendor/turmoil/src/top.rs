@@ -2,7 +2,7 @@ use crate::envelope::{Envelope, Protocol};
 use crate::host::Host;
 use crate::{config, TRACING_TARGET};
 
-use indexmap::IndexMap;
+use crate::fxhash::FxIndexMap;
 use rand::{Rng, RngCore};
 use rand_distr::{Distribution, Exp};
 use std::collections::VecDeque;
@@ -16,7 +16,7 @@ pub(crate) struct Topology {
     config: config::Link,
 
     /// Specific configuration overrides between specific hosts.
-    links: IndexMap<Pair, Link>,
+    links: FxIndexMap<Pair, Link>,
 
     /// The network's clock, moved forward by each step. (Upstream ticks a
     /// runtime without software for it, which costs as much as a host's tick
@@ -149,7 +149,7 @@ struct Link {
     sent: VecDeque<Sent>,
 
     /// Messages that are ready to be delivered.
-    deliverable: IndexMap<IpAddr, VecDeque<Envelope>>,
+    deliverable: FxIndexMap<IpAddr, VecDeque<Envelope>>,
 
     /// The current network time, moved forward with [`Link::tick`].
     now: Instant,
@@ -175,7 +175,7 @@ impl Topology {
     pub(crate) fn new(config: config::Link) -> Topology {
         Topology {
             config,
-            links: IndexMap::new(),
+            links: FxIndexMap::default(),
             now: Instant::now(),
         }
     }
@@ -298,11 +298,32 @@ impl Topology {
             .any(|l| !l.sent.is_empty() || l.deliverable.values().any(|q| !q.is_empty()))
     }
 
+    /// How long from now until the earliest message on its way is due: `None` when none
+    /// is; zero when one is due already (waiting for its destination's next poll) or held.
+    pub(crate) fn next_delivery(&self) -> Option<Duration> {
+        let mut next: Option<Duration> = None;
+        for link in self.links.values() {
+            if link.deliverable.values().any(|q| !q.is_empty()) {
+                return Some(Duration::ZERO);
+            }
+            for sent in &link.sent {
+                let due = match sent.status {
+                    DeliveryStatus::DeliverAfter(at) => at.saturating_duration_since(self.now),
+                    DeliveryStatus::Hold => Duration::ZERO,
+                };
+                next = Some(next.map_or(due, |n| n.min(due)));
+            }
+        }
+        next
+    }
+
     /// Whether a message is due and waiting for `addr` to take it at its next poll.
     pub(crate) fn has_deliverable_for(&self, addr: IpAddr) -> bool {
-        self.links
-            .values()
-            .any(|l| l.deliverable.get(&addr).is_some_and(|q| !q.is_empty()))
+        // Only a link with `addr` at one end carries messages for it.
+        self.links.iter().any(|(pair, l)| {
+            (pair.0 == addr || pair.1 == addr)
+                && l.deliverable.get(&addr).is_some_and(|q| !q.is_empty())
+        })
     }
 
     pub(crate) fn iter_mut(&mut self) -> LinksIter<'_> {
@@ -345,7 +366,7 @@ impl Link {
             state_b_a: State::Healthy,
             config: config::Link::default(),
             sent: VecDeque::new(),
-            deliverable: IndexMap::new(),
+            deliverable: FxIndexMap::default(),
             now,
         }
     }
