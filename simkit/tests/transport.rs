@@ -564,7 +564,7 @@ async fn a_real_listener_keeps_the_listen_backlog_waiting() {
     let mut held = Vec::with_capacity(LISTEN_BACKLOG);
     for i in 0..LISTEN_BACKLOG {
         let connect = tokio::net::TcpStream::connect(addr);
-        match tokio::time::timeout(Duration::from_millis(900), connect).await {
+        match simkit::time::timeout(Duration::from_millis(900), connect).await {
             Ok(Ok(stream)) => held.push(stream),
             Ok(Err(err)) => panic!("connection {i} of {LISTEN_BACKLOG} refused: {err}"),
             Err(_) => panic!(
