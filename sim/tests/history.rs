@@ -64,6 +64,105 @@ fn no_answer_after_the_last_fault_healed_fires_and_during_one_does_not() {
     assert!(kinds(&endless).is_empty(), "{:?}", kinds(&endless));
 }
 
+/// Generated over seeds: a partition heals inside a storm that saturates the engine (past
+/// its connections and backlog). A call after the heal that got no connection on any try
+/// while the engine answered other calls met a full engine, not a dead one: no
+/// `no_answer_after_heal` (explore seed 5314 on `engine-saturated`). The same calls
+/// against an engine that never answers again after the heal (its listener never accepts)
+/// fire, one per call; so does a call the engine took and never answered (a request timed
+/// out) and a refused one while the engine answered nobody in its window.
+#[test]
+fn no_answer_after_heal_tells_a_saturated_engine_from_one_that_never_came_back() {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut below = |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let refused = r#"{"transport_error":"connect timed out"}"#;
+    let answered = r#"{"success":true,"available":false}"#;
+    for seed in 0..48 {
+        let heal = 1_000 + below(8_000);
+        let calls = 4 + below(40);
+        let mut saturated = vec![
+            event(500, "nemesis", "start", "partition", "null"),
+            event(heal, "nemesis", "stop", "partition", "null"),
+        ];
+        let mut dead = saturated.clone();
+        let mut late = 0;
+        for i in 0..calls {
+            let call = format!("c{i:03}");
+            let invoked = heal + below(10_000);
+            let given_up = invoked + 15_000;
+            let on = |t: u64, kind: &str, value: &str| {
+                event(t, &call, kind, "check_availability", value)
+            };
+            // Every other call is served, answered after every call was made and before
+            // the first refused one gave up (while each refused call was still trying);
+            // the rest got no connection on any try.
+            saturated.push(on(invoked, "invoke", "{}"));
+            if i % 2 == 0 {
+                saturated.push(on(heal + 10_000 + below(5_000), "ok", answered));
+            } else {
+                late += 1;
+                saturated.push(on(given_up, "info", refused));
+            }
+            dead.push(on(invoked, "invoke", "{}"));
+            dead.push(on(given_up, "info", refused));
+        }
+        saturated.sort_by_key(|e| t_of(e));
+        dead.sort_by_key(|e| t_of(e));
+        assert!(
+            kinds(&saturated).is_empty(),
+            "seed {seed}: saturation read as a dead engine: {:?}",
+            kinds(&saturated)
+        );
+        let fired = kinds(&dead);
+        assert_eq!(fired.len() as u64, calls, "seed {seed}: {fired:?}");
+        assert!(fired.iter().all(|(k, _)| k == "no_answer_after_heal"));
+        assert!(late > 0);
+        // A call the engine took and never answered fires, saturated or not.
+        let mut taken = saturated.clone();
+        taken.push(event(heal + 1, "z", "invoke", "check_availability", "{}"));
+        taken.push(event(
+            heal + 40_000,
+            "z",
+            "info",
+            "check_availability",
+            r#"{"transport_error":"request timed out"}"#,
+        ));
+        taken.sort_by_key(|e| t_of(e));
+        assert_eq!(
+            kinds(&taken),
+            [("no_answer_after_heal".to_owned(), heal + 40_000)],
+            "seed {seed}"
+        );
+        // A refused call while the engine answered nobody (its answers all before the
+        // call was made) fires: the engine was not serving then.
+        let mut quiet = saturated.clone();
+        let after = t_of(quiet.last().unwrap()) + 1;
+        quiet.push(event(after, "q", "invoke", "check_availability", "{}"));
+        quiet.push(event(
+            after + 15_000,
+            "q",
+            "info",
+            "check_availability",
+            refused,
+        ));
+        assert_eq!(
+            kinds(&quiet),
+            [("no_answer_after_heal".to_owned(), after + 15_000)],
+            "seed {seed}"
+        );
+    }
+}
+
+fn t_of(event: &str) -> u64 {
+    let v: serde_json::Value = serde_json::from_str(event).unwrap();
+    v["t_ms"].as_u64().unwrap()
+}
+
 /// An appointment whose sync is still pending at the end misses its Cal.com booking: an
 /// orphan once every fault healed, no verdict while one never ends (the engine is still
 /// trying); one whose sync failed is an orphan either way.

@@ -548,3 +548,30 @@ async fn an_unlimited_server_on_real_sockets_serves_past_the_bounded_limit() {
     assert_eq!(arrived.load(Ordering::SeqCst), clients);
     server.abort();
 }
+
+/// A real listener keeps [`LISTEN_BACKLOG`] connections waiting, as the simulated one does:
+/// with nothing accepted, that many clients complete their handshakes (the kernel queues
+/// them) within a second. tokio's own `TcpListener::bind` asks for 128 (as std does), and a
+/// saturated live engine refused three fifths more calls than the simulated one (issue
+/// #25's `engine-saturated` row: the 129th connect's SYN is dropped and times out here).
+#[tokio::test]
+async fn a_real_listener_keeps_the_listen_backlog_waiting() {
+    let listener = Listener::bind(Network::Real, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Never accepted: every connection below waits in the kernel's accept queue.
+    let mut held = Vec::with_capacity(LISTEN_BACKLOG);
+    for i in 0..LISTEN_BACKLOG {
+        let connect = tokio::net::TcpStream::connect(addr);
+        match simkit::time::timeout(Duration::from_millis(900), connect).await {
+            Ok(Ok(stream)) => held.push(stream),
+            Ok(Err(err)) => panic!("connection {i} of {LISTEN_BACKLOG} refused: {err}"),
+            Err(_) => panic!(
+                "connection {i} of {LISTEN_BACKLOG} not taken into the accept queue: its backlog is {i}, not {LISTEN_BACKLOG}"
+            ),
+        }
+    }
+    assert_eq!(held.len(), LISTEN_BACKLOG);
+    drop(listener);
+}

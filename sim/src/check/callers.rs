@@ -8,6 +8,14 @@ use serde_json::Value;
 
 use super::{Booked, Checker, Event, Invariant, NO_ANSWER, Push};
 
+/// Whether a function call's answer says it never got a connection to the engine
+/// (`connect timed out`, `connect failed: …`), rather than losing one it had.
+fn not_connected(answer: &Value) -> bool {
+    answer["transport_error"]
+        .as_str()
+        .is_some_and(|e| e.starts_with("connect ") || e.starts_with("connect:"))
+}
+
 /// A booking or cancel a caller asked for, and what it was told.
 #[derive(Debug)]
 pub(super) struct Told {
@@ -84,17 +92,49 @@ impl Checker {
             });
         }
         // Liveness: once every fault has ended, the engine answers every function call.
-        // (A fault without an end never stops: no verdict in that run.)
+        // (A fault without an end never stops: no verdict in that run.) A call that got no
+        // connection on any try is judged at the end: the engine may have been full then
+        // (see `refused_at_saturation`).
         let healed = self.faults_open == 0 && self.healed_at.is_some_and(|h| invoked >= h);
+        let refused = kind == "info" && not_connected(&e.value);
+        if !refused {
+            self.reached.push((invoked, t));
+        }
         if kind == "info" && healed {
-            self.push(
-                Invariant::NoAnswerAfterHeal,
-                format!(
-                    "{call}: {f} made at {} s, after every fault had ended, got no answer",
-                    invoked as f64 / 1000.0
-                ),
-                t,
+            let detail = format!(
+                "{call}: {f} made at {} s, after every fault had ended, got no answer",
+                invoked as f64 / 1000.0
             );
+            if refused {
+                self.refused_after_heal.push((invoked, t, detail));
+            } else {
+                self.push(Invariant::NoAnswerAfterHeal, detail, t);
+            }
+        }
+    }
+
+    /// Calls made after every fault ended that got no connection on any try, while the
+    /// engine held another caller's connection (made before the call gave up, answered
+    /// after it was made): the engine was full, past its connections and backlog, as a
+    /// storm makes it with or without a fault (counted in `refused_connections`), not gone.
+    /// The others are `no_answer_after_heal`: an engine that never accepted again, or that
+    /// served no one while the call tried.
+    pub(super) fn refused_at_saturation(&mut self) {
+        let mut reached = std::mem::take(&mut self.reached);
+        reached.sort_unstable();
+        // The latest answer among the calls made up to each one.
+        let mut latest = Vec::with_capacity(reached.len());
+        let mut max = 0;
+        for &(_, answered) in &reached {
+            max = max.max(answered);
+            latest.push(max);
+        }
+        for (invoked, gave_up, detail) in std::mem::take(&mut self.refused_after_heal) {
+            let made_before = reached.partition_point(|&(i, _)| i <= gave_up);
+            let held = made_before > 0 && latest[made_before - 1] >= invoked;
+            if !held {
+                self.push(Invariant::NoAnswerAfterHeal, detail, gave_up);
+            }
         }
     }
 

@@ -8,7 +8,8 @@
 //! end while a fault never ended is no verdict), `partial_compound`,
 //! `ghost_booking` (told it failed, yet booked), `lost_booking`, `dangling_reservation`. Liveness, judged once the last
 //! fault healed and the run settled: `no_answer_after_heal` (a function call made after every
-//! fault ended got no answer) and `dangling_lock` (a lock still held at the end).
+//! fault ended got no answer; one refused a connection while the engine held another
+//! caller's is saturation, not this) and `dangling_lock` (a lock still held at the end).
 
 mod callers;
 mod double_booking;
@@ -236,6 +237,12 @@ pub struct Checker {
     /// Faults in progress and when the last one ended.
     faults_open: u32,
     healed_at: Option<u64>,
+    /// Every function call that reached the engine (any answer but `connect …`): when it
+    /// was made and answered.
+    reached: Vec<(u64, u64)>,
+    /// Calls made after every fault ended that got no connection: judged in
+    /// [`Checker::finish`] (when made, when given up, the violation's words).
+    refused_after_heal: Vec<(u64, u64, String)>,
     invoked: BTreeMap<(String, String), u64>,
     found: Vec<Violation>,
     last_t: u64,
@@ -364,6 +371,7 @@ impl Checker {
                 count: 1,
             });
         };
+        self.refused_at_saturation();
         self.orphans(&mut push);
         self.partial_compounds(&mut push);
         self.told_against_held(&mut push);

@@ -67,7 +67,20 @@ impl Listener {
     /// Binds `addr` (e.g. `127.0.0.1:8787`, or `0.0.0.0:443` inside a turmoil host).
     pub async fn bind(network: Network, addr: SocketAddr) -> io::Result<Self> {
         Ok(match network {
-            Network::Real => Listener::Real(tokio::net::TcpListener::bind(addr).await?),
+            Network::Real => {
+                // tokio's (mio's) `TcpListener::bind` asks the kernel for a backlog of 128,
+                // as std does: a saturated server then held 128 waiting connections where
+                // the simulated one holds `LISTEN_BACKLOG` (issue #25's sim-vs-live gap).
+                let socket = match addr {
+                    SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+                    SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+                };
+                #[cfg(not(windows))]
+                socket.set_reuseaddr(true)?;
+                socket.bind(addr)?;
+                let backlog = u32::try_from(super::server::LISTEN_BACKLOG).unwrap_or(u32::MAX);
+                Listener::Real(socket.listen(backlog)?)
+            }
             Network::Simulated => Listener::Simulated(turmoil::net::TcpListener::bind(addr).await?),
         })
     }

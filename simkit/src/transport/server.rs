@@ -31,9 +31,11 @@ impl std::error::Error for ResetConnection {}
 
 /// Connections a server serves at once; the next waits for one to end.
 pub const MAX_CONNECTIONS: usize = 512;
-/// Connections waiting to be served beyond [`MAX_CONNECTIONS`]: the listen backlog tokio asks
-/// the kernel for. On real sockets the kernel holds them (their requests sit unread); a
-/// connection beyond both is not accepted and its client's connect times out.
+/// Connections waiting to be served beyond [`MAX_CONNECTIONS`]: the listen backlog
+/// [`super::Listener::bind`] asks the kernel for (tokio's own `bind` asks for 128, as std
+/// does; Linux caps it at `net.core.somaxconn`, 4096 by default). On real sockets the kernel
+/// holds them (their requests sit unread); a connection beyond both is not accepted and its
+/// client's connect times out.
 pub const LISTEN_BACKLOG: usize = 1024;
 
 /// How many connections a server takes, in either world.
