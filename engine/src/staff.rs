@@ -167,6 +167,11 @@ impl Engine {
         if held.is_empty() {
             return true;
         }
+        // A safety net that can wait a round: while the API key's budget is spent (a 429's
+        // block not over) its reads would only keep the sync and the bookings from it.
+        if self.calcom.budget_low() {
+            return false;
+        }
         self.database_retrying().await;
         // A booking moved since its appointment was saved starts after that (Cal.com books
         // nothing in the past).
