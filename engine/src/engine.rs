@@ -159,7 +159,7 @@ pub struct Engine {
     /// This process's "not booked" answers, per (call, service, start): an attempt of the
     /// call told no since it arrived undoes what it makes (see
     /// [`crate::store::told_unbooked_since`]; the store keeps the same for several workers).
-    pub(crate) told_unbooked: Mutex<crate::store::Answered>,
+    pub(crate) told_unbooked: Mutex<crate::store::Answers>,
     /// This process's requests, per (call, service, start): when each was last asked for.
     pub(crate) asked: Mutex<crate::store::Answered>,
     /// Per call, the turn of its cancels waiting for its bookings (one at a time).

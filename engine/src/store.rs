@@ -107,9 +107,9 @@ pub trait AppointmentStore: Send + Sync {
         service_id: u64,
         start: DateTime<Utc>,
     ) -> Option<Appointment>;
-    /// Records that a call's attempt at `(service_id, start)` was answered "not booked" at
-    /// `at`, unless an appointment of it is already saved: then that appointment, the answer
-    /// to give instead. An attempt of the call still at work learns at its save that its
+    /// Records that a call's attempt at `(service_id, start)`, whose request arrived at
+    /// `arrived`, was answered "not booked" at `at`, unless an appointment of it is already
+    /// saved: then that appointment, the answer to give instead. An attempt of the call still at work learns at its save that its
     /// caller was told no ([`Self::insert_unless_answered`]): on another worker (each
     /// worker's attempt guard is its own memory), stalled past Retell's timeout, or an
     /// attempt at another slot whose answer Retell gave up on before the caller asked for
@@ -119,7 +119,7 @@ pub trait AppointmentStore: Send + Sync {
         call_id: &str,
         service_id: u64,
         start: DateTime<Utc>,
-        at: DateTime<Utc>,
+        at: Told,
     ) -> Option<Appointment> {
         let _ = at;
         self.booked_by_call(call_id, service_id, start)
@@ -202,16 +202,42 @@ struct Tables {
     /// Starts per named worker (several workers on one store).
     worker_boots: std::collections::BTreeMap<String, u64>,
     /// When each (call, service, start) was last answered "not booked".
-    answered: Answered,
+    answered: Answers,
     /// When each (call, service, start) was last asked for.
     asked: Answered,
 }
 
-/// When each (call, service, start) was last answered "not booked".
+/// When each (call, service, start) was last asked for.
 pub type Answered = BTreeMap<(String, u64, DateTime<Utc>), DateTime<Utc>>;
 
-/// Records in `answered` that `call_id` was told "not booked" for `(service_id, start)` at
-/// `at` (the latest answer per slot is kept).
+/// A "not booked" answer: when it went out, and when the request it answered arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Told {
+    pub at: DateTime<Utc>,
+    pub arrived: DateTime<Utc>,
+}
+
+/// The "not booked" answers per (call, service, start): the latest answer and the latest
+/// answered request's arrival (kept apart: each is asked "any since?").
+pub type Answers = BTreeMap<(String, u64, DateTime<Utc>), Told>;
+
+/// Records in `answers` that `call_id` was told "not booked" for `(service_id, start)`.
+pub fn record_answer(
+    answers: &mut Answers,
+    call_id: &str,
+    service_id: u64,
+    start: DateTime<Utc>,
+    told: Told,
+) {
+    let kept = answers
+        .entry((call_id.to_owned(), service_id, start))
+        .or_insert(told);
+    kept.at = kept.at.max(told.at);
+    kept.arrived = kept.arrived.max(told.arrived);
+}
+
+/// Records in `asked` that `call_id` asked for `(service_id, start)` at `at` (the latest
+/// per slot is kept).
 pub fn record_unbooked(
     answered: &mut Answered,
     call_id: &str,
@@ -234,11 +260,15 @@ pub fn record_unbooked(
 /// no for ANOTHER slot at or after the request arrived, the caller moved on from this one
 /// (Retell gave up on its answer, and on its retries, before asking for the other), so
 /// neither the attempt nor a retry of it waiting behind it may book. Told no for the SAME
-/// slot, only an attempt that began its work before the answer is undone: a Retell retry
-/// waiting behind an attempt whose refusal nobody heard (it takes the attempt's guard the
-/// instant that attempt answers) may still book, or adopt the attempt's booking.
+/// slot, an attempt that began its work before the answer is undone, and so is one whose
+/// request arrived before the answered request (Retell gave up on it, or the caller asked
+/// again, before the answered request was sent: the caller heard that answer; explore seeds
+/// 2101213, 2300785, 2312972, 2209240: such an attempt waited behind the attempt guard of the
+/// answered request and took it the instant the "no" went out). A Retell retry waiting
+/// behind an attempt whose refusal nobody heard (it arrived after that attempt's request and
+/// takes its guard the instant it answers) may still book, or adopt the attempt's booking.
 pub fn told_unbooked_since(
-    answered: &Answered,
+    answered: &Answers,
     asked: &Answered,
     call_id: &str,
     service_id: u64,
@@ -246,20 +276,24 @@ pub fn told_unbooked_since(
     arrived: DateTime<Utc>,
     locked: DateTime<Utc>,
 ) -> bool {
-    let of_call = |records: &'_ Answered| {
+    fn of_call<'a, T: Copy>(
+        records: &'a BTreeMap<(String, u64, DateTime<Utc>), T>,
+        call_id: &'a str,
+        slot: (u64, DateTime<Utc>),
+    ) -> impl Iterator<Item = (bool, T)> + 'a {
         records
             .range((call_id.to_owned(), 0, DateTime::<Utc>::MIN_UTC)..)
-            .take_while(|((call, _, _), _)| call == call_id)
-            .map(|((_, service, at_start), at)| ((*service, *at_start) == (service_id, start), *at))
-            .collect::<Vec<_>>()
-    };
-    of_call(answered).into_iter().any(
-        |(same, told)| {
-            if same { told > locked } else { told >= arrived }
-        },
-    ) || of_call(asked)
-        .into_iter()
-        .any(|(same, at)| !same && at >= arrived)
+            .take_while(move |((call, _, _), _)| call == call_id)
+            .map(move |((_, service, at_start), at)| ((*service, *at_start) == slot, *at))
+    }
+    let slot = (service_id, start);
+    of_call(answered, call_id, slot).any(|(same, told)| {
+        if same {
+            told.at > locked || told.arrived > arrived
+        } else {
+            told.at >= arrived
+        }
+    }) || of_call(asked, call_id, slot).any(|(same, at)| !same && at >= arrived)
 }
 
 impl Tables {
@@ -345,7 +379,7 @@ impl AppointmentStore for InMemoryStore {
         call_id: &str,
         service_id: u64,
         start: DateTime<Utc>,
-        at: DateTime<Utc>,
+        at: Told,
     ) -> Option<Appointment> {
         let mut t = self.tables();
         if let Some(a) = t
@@ -355,7 +389,7 @@ impl AppointmentStore for InMemoryStore {
         {
             return Some(a.clone());
         }
-        record_unbooked(&mut t.answered, call_id, service_id, start, at);
+        record_answer(&mut t.answered, call_id, service_id, start, at);
         None
     }
 
@@ -484,6 +518,13 @@ mod tests {
             + TimeDelta::minutes(min)
     }
 
+    fn told(at: i64, arrived: i64) -> Told {
+        Told {
+            at: t(at),
+            arrived: t(arrived),
+        }
+    }
+
     fn appointment(call: &str, start: i64, minutes: i64) -> Appointment {
         Appointment {
             id: 0,
@@ -501,11 +542,15 @@ mod tests {
 
     /// Every store keeps the "not booked" bookkeeping alike: an attempt is refused its save
     /// when its call asked for another slot or was told no for another slot since it
-    /// arrived, or told no for its own slot since it began work; never otherwise.
+    /// arrived, or told no for its own slot since it began work or in answer to a request
+    /// that arrived after it; never otherwise.
     fn superseded_attempts_do_not_save(store: &dyn AppointmentStore) {
         let (service, slot, other) = (1, t(0), t(60));
         // Told no for another slot after the attempt arrived: refused.
-        assert_eq!(store.answer_unbooked("a", service, other, t(-10)), None);
+        assert_eq!(
+            store.answer_unbooked("a", service, other, told(-10, -30)),
+            None
+        );
         assert!(
             store
                 .insert_unless_answered(appointment("a", 0, 30), t(-20), t(-15))
@@ -519,14 +564,24 @@ mod tests {
         );
         // Told no for its own slot after it arrived but before it began work (a retry
         // behind an attempt whose refusal nobody heard): saved; after it began: refused.
-        assert_eq!(store.answer_unbooked("b", service, slot, t(-10)), None);
+        assert_eq!(
+            store.answer_unbooked("b", service, slot, told(-10, -30)),
+            None
+        );
         assert!(
             store
                 .insert_unless_answered(appointment("b", 0, 30), t(-20), t(-9))
                 .is_some()
         );
-        assert!(store.answer_unbooked("b", service, slot, t(-8)).is_some());
-        assert_eq!(store.answer_unbooked("c", service, slot, t(-10)), None);
+        assert!(
+            store
+                .answer_unbooked("b", service, slot, told(-8, -30))
+                .is_some()
+        );
+        assert_eq!(
+            store.answer_unbooked("c", service, slot, told(-10, -30)),
+            None
+        );
         assert!(
             store
                 .insert_unless_answered(appointment("c", 0, 30), t(-20), t(-12))
@@ -549,6 +604,23 @@ mod tests {
         assert!(
             store
                 .insert_unless_answered(appointment("f", 0, 30), t(-20), t(-20))
+                .is_some()
+        );
+        // Told no for its own slot in answer to a request that arrived after it (Retell
+        // gave up on it; it waited behind the answered request's guard): refused, even
+        // having begun work after the answer; a request after the answered one: saved.
+        assert_eq!(
+            store.answer_unbooked("g", service, slot, told(-10, -15)),
+            None
+        );
+        assert!(
+            store
+                .insert_unless_answered(appointment("g", 0, 30), t(-20), t(-9))
+                .is_none()
+        );
+        assert!(
+            store
+                .insert_unless_answered(appointment("g", 0, 30), t(-12), t(-9))
                 .is_some()
         );
     }

@@ -135,3 +135,40 @@ fn a_booking_cancelled_on_another_worker_is_not_the_answer_to_booking_again() {
         run_holding(&text, case, seed);
     }
 }
+
+/// A call's booking stalls behind a database pause on one of several workers; Retell's
+/// retries wait on others, the last is answered "no" and an older request of the same slot,
+/// waiting behind it, must not book after that answer (ghost): over workers, the pause's
+/// start and length and the run's seed, every world holds, and the family reaches attempts
+/// undone after the "no".
+#[test]
+fn an_older_request_of_a_slot_never_books_after_a_newer_one_was_answered_no() {
+    let base = catalogue_text("older-attempt-after-answered-retry");
+    let mut draw = Draw(2_312_972);
+    let mut undone = 0;
+    for case in 0..CASES {
+        let workers = draw.range(2, 5);
+        let pause_at = draw.range(80_000, 95_000);
+        let pause = draw.range(60_000, 100_000);
+        let text = with_swaps(
+            &base,
+            &[
+                ("workers = 3", format!("workers = {workers}")),
+                ("at = \"87770ms\"", format!("at = \"{pause_at}ms\"")),
+                (
+                    "duration = \"81216ms\"",
+                    format!("duration = \"{pause}ms\""),
+                ),
+            ],
+        );
+        let seed = case_seed(&mut draw, case, 2_312_972);
+        let summary = run_holding(&text, case, seed);
+        if summary["engine"]["compensations"].as_u64().unwrap_or(0) > 0 {
+            undone += 1;
+        }
+    }
+    assert!(
+        undone >= CASES / 4,
+        "the family reaches an attempt undone after the answer in {undone} of {CASES} worlds"
+    );
+}

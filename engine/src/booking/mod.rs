@@ -107,7 +107,7 @@ impl Engine {
         if let BookOutcome::Booked { appointment, .. } = &outcome {
             *last = Some((appointment.clone(), self.store_now()));
         }
-        self.answer(req, outcome).await
+        self.answer(req, arrived, outcome).await
     }
 
     /// One attempt of [`Self::start_booking`], begun at `began` (the database's clock).
@@ -184,19 +184,27 @@ impl Engine {
     /// retry answered here) undoes what it made instead of saving it; and if that attempt
     /// saved its booking meanwhile, the booking is the answer. One engine process orders a
     /// call's attempts itself (the attempt guard), so it records nothing.
-    async fn answer(&self, req: &SlotRequest, outcome: BookOutcome) -> BookOutcome {
+    async fn answer(
+        &self,
+        req: &SlotRequest,
+        arrived: DateTime<Utc>,
+        outcome: BookOutcome,
+    ) -> BookOutcome {
         let (BookOutcome::Taken { request, .. } | BookOutcome::Failed { request, .. }) = &outcome
         else {
             return outcome;
         };
         // This process remembers it too (no database needed): its own attempts of the call at
         // other slots, still at work after Retell gave up on them, undo what they make.
-        crate::store::record_unbooked(
+        // With the request's arrival: this call's attempts of the same slot whose requests
+        // came before it (Retell gave up on them) are answered by it too.
+        let told = |at| crate::store::Told { at, arrived };
+        crate::store::record_answer(
             &mut lock(&self.told_unbooked),
             &req.call_id,
             request.service.id,
             request.start,
-            self.store_now(),
+            told(self.store_now()),
         );
         if self.worker().is_empty() || self.database().await.is_err() {
             return outcome;
@@ -205,7 +213,7 @@ impl Engine {
             &req.call_id,
             request.service.id,
             request.start,
-            self.store_now(),
+            told(self.store_now()),
         );
         match (saved, outcome) {
             (

@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS answered (
     start_ms INTEGER NOT NULL,
     at_ms INTEGER NOT NULL,
     asked INTEGER NOT NULL DEFAULT 0,
+    arrived_ms INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (call_id, service_id, start_ms, asked)
 );
 ";
@@ -128,6 +129,18 @@ fn reservation(row: &Row<'_>) -> rusqlite::Result<LocalReservation> {
     })
 }
 
+/// A database made before the answered request's arrival was kept gets its column (0: an
+/// answer of then undoes by its time only, as it did).
+fn add_arrived(db: &Connection) -> rusqlite::Result<()> {
+    let has = db
+        .prepare("SELECT 1 FROM pragma_table_info('answered') WHERE name = 'arrived_ms'")?
+        .exists([])?;
+    if !has {
+        db.execute_batch("ALTER TABLE answered ADD COLUMN arrived_ms INTEGER NOT NULL DEFAULT 0")?;
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (or creates) `dir/engine.sqlite3`.
     pub fn open(dir: &Path) -> Result<Self, String> {
@@ -137,6 +150,7 @@ impl SqliteStore {
         db.pragma_update(None, "journal_mode", "WAL")
             .and_then(|()| db.pragma_update(None, "synchronous", "FULL"))
             .and_then(|()| db.execute_batch(SCHEMA))
+            .and_then(|()| add_arrived(&db))
             .map_err(|e| format!("{}: {e}", file.display()))?;
         Ok(Self(Mutex::new(db), Mutex::default()))
     }
@@ -222,7 +236,7 @@ impl AppointmentStore for SqliteStore {
         call_id: &str,
         service_id: u64,
         start: DateTime<Utc>,
-        at: DateTime<Utc>,
+        at: super::Told,
     ) -> Option<Appointment> {
         // One connection behind the mutex: the look-up and the write are one transaction.
         let _whole = self.answering();
@@ -230,9 +244,10 @@ impl AppointmentStore for SqliteStore {
             return Some(done);
         }
         self.write(
-            "INSERT INTO answered (call_id, service_id, start_ms, at_ms, asked) VALUES (?1, ?2, ?3, ?4, 0) \
-             ON CONFLICT (call_id, service_id, start_ms, asked) DO UPDATE SET at_ms = max(at_ms, excluded.at_ms)",
-            params![call_id, service_id, ms(start), ms(at)],
+            "INSERT INTO answered (call_id, service_id, start_ms, at_ms, asked, arrived_ms) VALUES (?1, ?2, ?3, ?4, 0, ?5) \
+             ON CONFLICT (call_id, service_id, start_ms, asked) DO UPDATE SET at_ms = max(at_ms, excluded.at_ms), \
+             arrived_ms = max(arrived_ms, excluded.arrived_ms)",
+            params![call_id, service_id, ms(start), ms(at.at), ms(at.arrived)],
         );
         None
     }
@@ -254,9 +269,9 @@ impl AppointmentStore for SqliteStore {
     ) -> Option<Appointment> {
         let _whole = self.answering();
         if let Some(call) = &appointment.call_id {
-            let (mut answered, mut asked) = (super::Answered::new(), super::Answered::new());
-            for (service, start, at, was_asked) in self.rows(
-                "SELECT service_id, start_ms, at_ms, asked FROM answered WHERE call_id = ?1",
+            let (mut answered, mut asked) = (super::Answers::new(), super::Answered::new());
+            for (service, start, at, was_asked, came) in self.rows(
+                "SELECT service_id, start_ms, at_ms, asked, arrived_ms FROM answered WHERE call_id = ?1",
                 [call],
                 |r| {
                     Ok((
@@ -264,11 +279,20 @@ impl AppointmentStore for SqliteStore {
                         r.get::<_, i64>(1)?,
                         r.get::<_, i64>(2)?,
                         r.get::<_, bool>(3)?,
+                        r.get::<_, i64>(4)?,
                     ))
                 },
             ) {
-                let records = if was_asked { &mut asked } else { &mut answered };
-                super::record_unbooked(records, call, service, instant(start), instant(at));
+                let (start, at) = (instant(start), instant(at));
+                if was_asked {
+                    super::record_unbooked(&mut asked, call, service, start, at);
+                } else {
+                    let told = super::Told {
+                        at,
+                        arrived: instant(came),
+                    };
+                    super::record_answer(&mut answered, call, service, start, told);
+                }
             }
             if super::told_unbooked_since(
                 &answered,
