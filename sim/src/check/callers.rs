@@ -8,14 +8,6 @@ use serde_json::Value;
 
 use super::{Booked, Checker, Event, Invariant, NO_ANSWER, Push};
 
-/// Whether a function call's answer says it never got a connection to the engine
-/// (`connect timed out`, `connect failed: …`), rather than losing one it had.
-fn not_connected(answer: &Value) -> bool {
-    answer["transport_error"]
-        .as_str()
-        .is_some_and(|e| e.starts_with("connect ") || e.starts_with("connect:"))
-}
-
 /// A booking or cancel a caller asked for, and what it was told.
 #[derive(Debug)]
 pub(super) struct Told {
@@ -96,7 +88,7 @@ impl Checker {
         // connection on any try is judged at the end: the engine may have been full then
         // (see `refused_at_saturation`).
         let healed = self.faults_open == 0 && self.healed_at.is_some_and(|h| invoked >= h);
-        let refused = kind == "info" && not_connected(&e.value);
+        let refused = kind == "info" && crate::world::never_connected(&e.value);
         if !refused {
             self.reached.push((invoked, t));
         }

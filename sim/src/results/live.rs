@@ -101,13 +101,8 @@ pub(crate) fn refused(calls: &[CallRecord]) -> u64 {
         .iter()
         .flat_map(|c| &c.steps)
         .filter(|s| {
-            serde_json::from_str::<serde_json::Value>(&s.answer).is_ok_and(|a| {
-                a["transport_error"]
-                    .as_str()
-                    // "connect failed"/"connect timed out", not "connection closed" (a
-                    // connection made, then lost: the engine was reached).
-                    .is_some_and(|e| e.starts_with("connect ") || e.starts_with("connect:"))
-            })
+            serde_json::from_str::<serde_json::Value>(&s.answer)
+                .is_ok_and(|a| crate::world::never_connected(&a))
         })
         .count() as u64
 }
